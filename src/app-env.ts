@@ -1,0 +1,13 @@
+import type { Config } from "./config";
+import type { Env } from "./env";
+
+/** Hono's environment for every route and middleware of the Worker. */
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    config: Config;
+    /** The authenticated user (`sub` of the JWT); set by the auth middleware. */
+    userId: string;
+  };
+}

@@ -1,0 +1,5 @@
+import { app } from "./app";
+
+export { ConversationGeneration } from "./generation/conversation-generation";
+
+export default app;
