@@ -8,12 +8,16 @@ export interface Config {
   defaultSystemPrompt: string;
   /** Context window assumed for a model missing from the model table, in tokens. */
   defaultContextTokens: number;
+  /** Context windows that extend or override the built-in model table (`MODEL_CONTEXT_TOKENS`, JSON). */
+  modelContextTokens: Record<string, number>;
   /** Tokens reserved for the reply when a turn sets no `max_tokens`. */
   defaultReplyTokens: number;
   upstreamFirstByteTimeoutMs: number;
   upstreamMaxAttempts: number;
   upstreamRetryBaseMs: number;
   maxBodyBytes: number;
+  /** Interval of `: ping` comments on answer streams. */
+  ssePingIntervalMs: number;
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -44,11 +48,13 @@ export function loadConfig(env: Env): Config {
     defaultModel: env.DEFAULT_MODEL || "qwen-plus",
     defaultSystemPrompt: env.DEFAULT_SYSTEM_PROMPT ?? "You are a helpful assistant.",
     defaultContextTokens: num(env.DEFAULT_CONTEXT_TOKENS, 131_072),
+    modelContextTokens: parseContextTable(env.MODEL_CONTEXT_TOKENS),
     defaultReplyTokens: num(env.DEFAULT_REPLY_TOKENS, 8_192),
     upstreamFirstByteTimeoutMs: num(env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS, 60_000),
     upstreamMaxAttempts: Math.max(1, num(env.UPSTREAM_MAX_ATTEMPTS, 3)),
     upstreamRetryBaseMs: num(env.UPSTREAM_RETRY_BASE_MS, 250),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
+    ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",
@@ -60,4 +66,19 @@ export function loadConfig(env: Env): Config {
   };
   cache.set(env, config);
   return config;
+}
+
+/** `{"model": tokens, ...}`; entries that are not positive integers are ignored. */
+function parseContextTable(json: string | undefined): Record<string, number> {
+  if (!json) return {};
+  try {
+    const value = JSON.parse(json) as unknown;
+    if (!value || typeof value !== "object" || Array.isArray(value)) return {};
+    return Object.fromEntries(
+      Object.entries(value).filter(([, n]) => typeof n === "number" && Number.isInteger(n) && n > 0),
+    ) as Record<string, number>;
+  } catch {
+    console.error(JSON.stringify({ level: "error", message: "MODEL_CONTEXT_TOKENS is not valid JSON; ignoring it" }));
+    return {};
+  }
 }

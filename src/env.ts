@@ -14,10 +14,13 @@ export interface Env {
   DEFAULT_SYSTEM_PROMPT?: string;
   DEFAULT_CONTEXT_TOKENS?: string;
   DEFAULT_REPLY_TOKENS?: string;
+  /** JSON object of model → context window in tokens, over the built-in table. */
+  MODEL_CONTEXT_TOKENS?: string;
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS?: string;
   UPSTREAM_MAX_ATTEMPTS?: string;
   UPSTREAM_RETRY_BASE_MS?: string;
   MAX_BODY_BYTES?: string;
+  SSE_PING_INTERVAL_MS?: string;
 
   AUTH_JWKS_URL?: string;
   AUTH_ISSUER?: string;

@@ -1,0 +1,114 @@
+import type { Config } from "../config";
+import type { ChatCompletionRequestBody } from "../dashscope/client";
+import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
+import type { GenerationParameters } from "../dashscope/schema/parameters";
+import type { ToolCall } from "../dashscope/types";
+import { ApiError, invalidRequest } from "../errors/api-error";
+import type { BeganTurn, HistoryRow } from "../store/turns";
+import { assembleMessages, ContextOverflowError, type HistoryMessage, type UpstreamMessage } from "./history";
+import { contextTokensFor } from "./models";
+
+/** A validated chat turn, as the route hands it to the conversation's owner. */
+export interface TurnInput {
+  userId: string;
+  conversationId: string;
+  requestId: string;
+  /** `user` for a new message; `tool` for a tool result answering the last answer's tool call. */
+  role: "user" | "tool";
+  content: string | unknown[];
+  toolCallId: string | null;
+  clientMessageId: string | null;
+  model: string | null;
+  /** This turn's parameters; they override the conversation's defaults. */
+  parameters: GenerationParameters;
+  stream: boolean;
+}
+
+export interface PreparedTurn {
+  request: ChatCompletionRequestBody;
+  /** Estimated prompt tokens of the assembled request. */
+  estimatedPromptTokens: number;
+  historyIncluded: number;
+  historyOmitted: number;
+}
+
+/**
+ * Builds the DashScope request of a begun turn: the conversation's defaults overridden by the
+ * turn's parameters, the system prompt, the history that fits, the new message. Throws a 400
+ * `ApiError` when the result breaks a rule that only the stored context could reveal.
+ */
+export function prepareTurn(began: BeganTurn, input: TurnInput, config: Config): PreparedTurn {
+  const defaults = parseParams(began.conversation.params_json);
+  const parameters: GenerationParameters = { ...defaults, ...input.parameters };
+  const model = began.assistantMessage.model ?? config.defaultModel;
+  const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
+  const replyTokens = (parameters.max_tokens ?? config.defaultReplyTokens) + (parameters.enable_thinking ? (parameters.thinking_budget ?? 0) : 0);
+
+  if (input.role === "tool") checkToolResult(began.history, input.toolCallId!);
+
+  const newMessage: UpstreamMessage =
+    input.role === "tool"
+      ? { role: "tool", content: input.content, tool_call_id: input.toolCallId! }
+      : { role: "user", content: input.content };
+  let assembled;
+  try {
+    assembled = assembleMessages({
+      systemPrompt: began.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
+      history: began.history.map(historyMessage),
+      newMessage,
+      contextTokens,
+      replyTokens,
+    });
+  } catch (err) {
+    if (err instanceof ContextOverflowError) throw invalidRequest(err.message, "content");
+    throw err;
+  }
+
+  const request = { model, messages: assembled.messages, ...parameters } as ChatCompletionRequestBody;
+  const issue = findRuleIssues({ ...(request as unknown as RuleInput), stream: true })[0];
+  if (issue) {
+    const [head] = issue.path;
+    const param = head === "messages" ? "content" : `parameters.${issue.path.join(".")}`;
+    throw invalidRequest(`"${issue.path.join(".")}" ${issue.message}.`, param);
+  }
+  return {
+    request,
+    estimatedPromptTokens: assembled.estimatedTokens,
+    historyIncluded: assembled.includedIds.length,
+    historyOmitted: assembled.omitted,
+  };
+}
+
+/** A tool result must answer a call of the conversation's latest answer. */
+function checkToolResult(history: HistoryRow[], toolCallId: string): void {
+  const latest = history.find((m) => m.role === "assistant");
+  const calls = latest?.tool_calls_json ? (JSON.parse(latest.tool_calls_json) as ToolCall[]) : [];
+  if (!calls.some((c) => c.id === toolCallId)) {
+    throw new ApiError(
+      400,
+      "invalid_request",
+      "tool_call_id does not match a tool call of the conversation's latest answer.",
+      "tool_call_id",
+    );
+  }
+}
+
+function historyMessage(row: HistoryRow): HistoryMessage {
+  return {
+    id: row.id,
+    role: row.role,
+    content: row.content_json === null ? null : JSON.parse(row.content_json),
+    tool_calls: row.tool_calls_json === null ? null : (JSON.parse(row.tool_calls_json) as ToolCall[]),
+    tool_call_id: row.tool_call_id,
+    status: row.status,
+  };
+}
+
+function parseParams(json: string): GenerationParameters {
+  try {
+    const value = JSON.parse(json) as unknown;
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as GenerationParameters) : {};
+  } catch {
+    return {};
+  }
+}

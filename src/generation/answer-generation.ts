@@ -1,0 +1,193 @@
+import { CompletionAccumulator, usageSummary, type AccumulatedCompletion } from "../dashscope/accumulator";
+import type { UpstreamStream } from "../dashscope/client";
+import { upstreamErrorFromStreamError } from "../dashscope/errors";
+import type { ChunkDelta, StreamEvent } from "../dashscope/types";
+import type { Message } from "../store/types";
+import type { AnswerOutcome } from "../store/turns";
+import { EventBroadcast } from "./event-broadcast";
+
+/** What an answer needs from its owner: where its final state goes, and where partial progress is kept. */
+export interface AnswerSink {
+  /** Stores the final state (exactly once); returns the stored message, or null if it was already finished. */
+  persist(outcome: AnswerOutcome): Promise<Message | null>;
+  /** Keeps the partial answer somewhere that outlives this isolate (called at most every `checkpointIntervalMs`). */
+  checkpoint(partial: PartialAnswer): void;
+}
+
+/** What has been received of an answer so far. */
+export interface PartialAnswer {
+  content: string;
+  reasoningContent: string;
+  ttftMs: number | null;
+}
+
+export interface AnswerGenerationOptions {
+  messageId: string;
+  /** The stored assistant placeholder (status `streaming`), used if persisting fails. */
+  placeholder: Message;
+  upstream: UpstreamStream;
+  sink: AnswerSink;
+  pingIntervalMs: number;
+  checkpointIntervalMs: number;
+  /** Aborts the upstream request (stop). */
+  abort: AbortController;
+  now?: () => number;
+}
+
+/** Attempts to store the final answer before giving up to the crash recovery. */
+const PERSIST_ATTEMPTS = 3;
+const PERSIST_RETRY_MS = 200;
+
+/**
+ * One in-flight answer: reads DashScope's stream to its end whether or not anyone is listening,
+ * relays it to every follower as `message.delta` events, then stores the final answer once and
+ * ends every stream with exactly one `message.completed` or `message.failed`.
+ */
+export class AnswerGeneration {
+  readonly events: EventBroadcast;
+  /** Resolves with the stored final message when the answer is finished. */
+  readonly done: Promise<Message>;
+  private resolveDone!: (m: Message) => void;
+  private readonly accumulator = new CompletionAccumulator();
+  private readonly now: () => number;
+  private ttftMs: number | null = null;
+  private lastCheckpoint = 0;
+
+  constructor(private readonly o: AnswerGenerationOptions) {
+    this.events = new EventBroadcast(o.pingIntervalMs);
+    this.now = o.now ?? Date.now;
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Publishes `turn.started` and starts relaying; returns at once. */
+  start(turnStarted: unknown): void {
+    this.events.publish("turn.started", turnStarted);
+    void this.run();
+  }
+
+  private async run(): Promise<void> {
+    let readError: unknown = null;
+    try {
+      for await (const event of this.o.upstream.events()) {
+        this.accumulator.push(event);
+        if (event.type === "chunk") this.relay(event);
+        else if (event.type === "error") break;
+      }
+    } catch (err) {
+      // The connection dropped, or stop aborted it: what was received is kept.
+      readError = err;
+    }
+    const result = this.accumulator.finish();
+    const outcome = this.outcome(result, readError);
+    const message = await this.store(outcome);
+    this.events.publish(outcome.status === "completed" ? "message.completed" : "message.failed", { message });
+    this.events.close();
+    this.resolveDone(message);
+  }
+
+  private relay(event: Extract<StreamEvent, { type: "chunk" }>): void {
+    for (const choice of event.chunk.choices) {
+      if (choice.index !== 0) continue;
+      const delta = deltaEvent(this.o.messageId, choice.delta);
+      if (!delta) continue;
+      if (this.ttftMs === null) this.ttftMs = this.now() - this.o.upstream.startedAt;
+      this.events.publish("message.delta", delta);
+      this.maybeCheckpoint();
+    }
+  }
+
+  private maybeCheckpoint(): void {
+    const t = this.now();
+    if (t - this.lastCheckpoint < this.o.checkpointIntervalMs) return;
+    this.lastCheckpoint = t;
+    const choice = this.accumulator.snapshot().choices[0];
+    this.o.sink.checkpoint({
+      content: choice?.content ?? "",
+      reasoningContent: choice?.reasoning_content ?? "",
+      ttftMs: this.ttftMs,
+    });
+  }
+
+  private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
+    const choice = result.choices[0];
+    const completedAt = this.now();
+    const toolCalls = choice?.tool_calls.length ? choice.tool_calls : null;
+    let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
+    let error: Record<string, unknown> | null = null;
+    if (status !== "completed") {
+      if (this.o.abort.signal.aborted) {
+        status = "cancelled";
+        error = { code: "cancelled", message: "The answer was stopped before it was complete." };
+      } else if (result.error) {
+        const mapped = upstreamErrorFromStreamError(result.error);
+        error = { code: mapped.code, message: mapped.message };
+      } else {
+        error = {
+          code: "upstream_error",
+          message: readError
+            ? "The connection to the model was lost before the answer was complete."
+            : "The model's stream ended before the answer was complete.",
+        };
+      }
+    }
+    return {
+      status,
+      content: choice ? choice.content : status === "completed" ? "" : null,
+      reasoningContent: choice?.reasoning_content || null,
+      toolCalls,
+      finishReason: choice?.finish_reason ?? null,
+      model: result.model,
+      usage: usageSummary(result.usage),
+      error,
+      ttftMs: this.ttftMs,
+      durationMs: completedAt - this.o.upstream.startedAt,
+      completedAt,
+    };
+  }
+
+  private async store(outcome: AnswerOutcome): Promise<Message> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await this.o.sink.persist(outcome);
+        if (stored) return stored;
+        break;
+      } catch (err) {
+        if (attempt >= PERSIST_ATTEMPTS) {
+          console.error(JSON.stringify({ level: "error", message_id: this.o.messageId, error: String(err) }));
+          break;
+        }
+        await new Promise((r) => setTimeout(r, PERSIST_RETRY_MS * attempt));
+      }
+    }
+    // Not stored (already finished elsewhere, or D1 unavailable): report what we know; the
+    // crash recovery closes the stored placeholder if it is still `streaming`.
+    return {
+      ...this.o.placeholder,
+      status: outcome.status,
+      content: outcome.content,
+      reasoning_content: outcome.reasoningContent,
+      tool_calls: outcome.toolCalls,
+      finish_reason: outcome.finishReason,
+      usage: outcome.usage,
+      error: outcome.error,
+      completed_at: new Date(outcome.completedAt).toISOString(),
+    };
+  }
+}
+
+/** The `message.delta` payload of one upstream delta, or null when it carries nothing to show. */
+function deltaEvent(messageId: string, d: ChunkDelta): Record<string, unknown> | null {
+  let out: Record<string, unknown> | null = null;
+  if (typeof d.reasoning_content === "string" && d.reasoning_content !== "") {
+    out = { message_id: messageId, reasoning_content: d.reasoning_content };
+  }
+  if (typeof d.content === "string" && d.content !== "") {
+    out ??= { message_id: messageId };
+    out.content = d.content;
+  }
+  if (Array.isArray(d.tool_calls) && d.tool_calls.length > 0) {
+    out ??= { message_id: messageId };
+    out.tool_calls = d.tool_calls;
+  }
+  return out;
+}

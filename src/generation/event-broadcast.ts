@@ -1,0 +1,88 @@
+import { encodeEvent, PING } from "./sse-encoding";
+
+/**
+ * The events of one answer, numbered from 1, and the streams following them. Every stream
+ * gets every event after the id it started from, in order, then the live tail; `close()`
+ * ends them all after the last event. Comment pings go to live streams only.
+ */
+export class EventBroadcast {
+  private readonly events: Uint8Array[] = [];
+  private readonly followers = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  private closed = false;
+  private pinger: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly pingIntervalMs: number) {}
+
+  /** Id of the last event published (0 before the first). */
+  get lastId(): number {
+    return this.events.length;
+  }
+
+  /** Number of streams currently following. */
+  get followerCount(): number {
+    return this.followers.size;
+  }
+
+  /** Publishes an event to every follower; returns its id. */
+  publish(event: string, data: unknown): number {
+    if (this.closed) throw new Error("publish after close");
+    const id = this.events.length + 1;
+    const bytes = encodeEvent(id, event, data);
+    this.events.push(bytes);
+    for (const follower of this.followers) this.send(follower, bytes);
+    this.startPinging();
+    return id;
+  }
+
+  /** A stream of the events after `afterId`, then the live tail until `close()`. */
+  follow(afterId = 0, onCancel?: () => void): ReadableStream<Uint8Array> {
+    let self: ReadableStreamDefaultController<Uint8Array> | undefined;
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          self = controller;
+          for (let i = Math.max(0, afterId); i < this.events.length; i++) controller.enqueue(this.events[i]!);
+          if (this.closed) controller.close();
+          else this.followers.add(controller);
+        },
+        cancel: () => {
+          if (self) this.followers.delete(self);
+          onCancel?.();
+        },
+      },
+      // No backpressure reaches the producer: enqueue ignores desiredSize (the model does not wait).
+    );
+  }
+
+  /** Ends every stream after the events published so far. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
+    for (const follower of this.followers) {
+      try {
+        follower.close();
+      } catch {
+        // Already errored or cancelled by its reader.
+      }
+    }
+    this.followers.clear();
+  }
+
+  private startPinging(): void {
+    if (this.pinger || this.pingIntervalMs <= 0) return;
+    this.pinger = setInterval(() => {
+      for (const follower of this.followers) this.send(follower, PING);
+    }, this.pingIntervalMs);
+  }
+
+  private send(follower: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array): void {
+    try {
+      follower.enqueue(bytes);
+    } catch {
+      // The reader went away between cancel() and here.
+      this.followers.delete(follower);
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import { ApiError, type ErrorCode } from "../errors/api-error";
+
+/** A turn's error as it crosses the Durable Object boundary (RPC carries plain data, not classes). */
+export interface TurnFailure {
+  ok: false;
+  error: { status: number; code: ErrorCode; message: string; param?: string; headers?: Record<string, string> };
+}
+
+/** Any error → a plain failure; unknown errors never leak details. */
+export function failure(err: unknown): TurnFailure {
+  if (err instanceof ApiError) {
+    return {
+      ok: false,
+      error: {
+        status: err.status,
+        code: err.code,
+        message: err.message,
+        ...(err.param ? { param: err.param } : {}),
+        ...(err.headers ? { headers: err.headers } : {}),
+      },
+    };
+  }
+  console.error(JSON.stringify({ level: "error", error: String(err) }));
+  return { ok: false, error: { status: 500, code: "internal_error", message: "Internal error." } };
+}
+
+/** The failure back as a throwable error on the Worker side. */
+export function toApiError(f: TurnFailure): ApiError {
+  const e = f.error;
+  return new ApiError(e.status as ApiError["status"], e.code, e.message, e.param, e.headers);
+}

@@ -1,0 +1,191 @@
+import { messageFromRow } from "./messages";
+import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
+
+/**
+ * The SQL of a chat turn: one `batch()` before the upstream call, one after the stream closes.
+ * A D1 batch is a single round trip and runs as one transaction, so each step is atomic.
+ */
+
+/** The conversation fields a turn needs. */
+export interface TurnConversation {
+  id: string;
+  system_prompt: string | null;
+  model: string | null;
+  params_json: string;
+}
+
+/** A history row as the turn reads it (newest first). */
+export type HistoryRow = Pick<
+  MessageRow,
+  "id" | "role" | "content_json" | "tool_calls_json" | "tool_call_id" | "status"
+>;
+
+export interface BeginTurnInput {
+  userId: string;
+  conversationId: string;
+  userMessageId: string;
+  assistantMessageId: string;
+  role: "user" | "tool";
+  /** The new message's content, as JSON text. */
+  contentJson: string;
+  toolCallId: string | null;
+  clientMessageId: string | null;
+  /** The model the answer is asked of (turn, else conversation, else default; resolved by SQL). */
+  turnModel: string | null;
+  defaultModel: string;
+  /** At most this many history messages are read: keeps the turn's cost flat in long conversations. */
+  historyLimit: number;
+  now: number;
+}
+
+export interface BeganTurn {
+  conversation: TurnConversation;
+  /** Newest first. */
+  history: HistoryRow[];
+  userMessage: Message;
+  assistantMessage: Message;
+}
+
+/**
+ * Checks the conversation belongs to the user, reads its recent history, stores the new
+ * message and the answer's `streaming` placeholder, and bumps the conversation, in one round
+ * trip. The inserts are conditional on the ownership check inside the same transaction, so a
+ * foreign or missing conversation writes nothing. Returns `null` in that case.
+ */
+export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
+  const owned = "EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)";
+  const results = await db.batch([
+    db
+      .prepare("SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2")
+      .bind(t.conversationId, t.userId),
+    db
+      .prepare(
+        `SELECT id, role, content_json, tool_calls_json, tool_call_id, status FROM messages
+         WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'streaming'
+         ORDER BY id DESC LIMIT ?3`,
+      )
+      .bind(t.conversationId, t.userId, t.historyLimit),
+    db
+      .prepare(
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
+                               client_message_id, created_at, completed_at)
+         SELECT ?3, ?1, ?2, (SELECT id FROM messages WHERE conversation_id = ?1 ORDER BY id DESC LIMIT 1),
+                ?4, ?5, ?6, 'completed', ?7, ?8, ?8
+         WHERE ${owned}
+         RETURNING *`,
+      )
+      .bind(t.conversationId, t.userId, t.userMessageId, t.role, t.contentJson, t.toolCallId, t.clientMessageId, t.now),
+    db
+      .prepare(
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, status, model, created_at)
+         SELECT ?3, ?1, ?2, ?4, 'assistant', 'streaming',
+                COALESCE(?5, (SELECT model FROM conversations WHERE id = ?1), ?6), ?7
+         WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?4)
+         RETURNING *`,
+      )
+      .bind(t.conversationId, t.userId, t.assistantMessageId, t.userMessageId, t.turnModel, t.defaultModel, t.now),
+    db
+      .prepare("UPDATE conversations SET updated_at = ?3, last_message_at = ?3 WHERE id = ?1 AND user_id = ?2")
+      .bind(t.conversationId, t.userId, t.now),
+  ]);
+  const conversation = results[0]!.results[0] as TurnConversation | undefined;
+  const userRow = results[2]!.results[0] as MessageRow | undefined;
+  const assistantRow = results[3]!.results[0] as MessageRow | undefined;
+  if (!conversation || !userRow || !assistantRow) return null;
+  return {
+    conversation,
+    history: results[1]!.results as HistoryRow[],
+    userMessage: messageFromRow(userRow),
+    assistantMessage: messageFromRow(assistantRow),
+  };
+}
+
+/**
+ * Takes back a turn that was begun but turned out invalid once the stored context was known
+ * (the error path only): both messages go, the conversation's times are restored.
+ */
+export async function revokeTurn(
+  db: D1Database,
+  t: { userId: string; conversationId: string; userMessageId: string; assistantMessageId: string },
+): Promise<void> {
+  await db.batch([
+    db
+      .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
+      .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId),
+    db
+      .prepare(
+        `UPDATE conversations SET
+           last_message_at = (SELECT MAX(created_at) FROM messages WHERE conversation_id = ?1),
+           updated_at = MAX(created_at, COALESCE((SELECT MAX(created_at) FROM messages WHERE conversation_id = ?1), created_at))
+         WHERE id = ?1 AND user_id = ?2`,
+      )
+      .bind(t.conversationId, t.userId),
+  ]);
+}
+
+/** The final state of an answer. */
+export interface AnswerOutcome {
+  status: Exclude<MessageStatus, "streaming">;
+  content: string | null;
+  reasoningContent: string | null;
+  toolCalls: unknown[] | null;
+  finishReason: string | null;
+  model: string | null;
+  usage: MessageUsage | null;
+  error: Record<string, unknown> | null;
+  ttftMs: number | null;
+  durationMs: number | null;
+  completedAt: number;
+}
+
+/**
+ * Stores an answer's final state and bumps its conversation, atomically. Only an answer still
+ * `streaming` is written, so an answer is finished exactly once even if two owners race
+ * (the normal end and a recovery after a crash). Returns the stored message, or `null` when it
+ * was already finished (or its conversation was deleted meanwhile).
+ */
+export async function finishAnswer(
+  db: D1Database,
+  a: { userId: string; conversationId: string; messageId: string },
+  o: AnswerOutcome,
+): Promise<Message | null> {
+  const u = o.usage;
+  const results = await db.batch([
+    db
+      .prepare(
+        `UPDATE messages SET status = ?1, content_json = ?2, reasoning_content = ?3, tool_calls_json = ?4,
+           finish_reason = ?5, model = COALESCE(?6, model), prompt_tokens = ?7, completion_tokens = ?8,
+           total_tokens = ?9, cached_tokens = ?10, reasoning_tokens = ?11, error_json = ?12, ttft_ms = ?13,
+           duration_ms = ?14, completed_at = ?15
+         WHERE id = ?16 AND user_id = ?17 AND status = 'streaming'
+         RETURNING *`,
+      )
+      .bind(
+        o.status,
+        o.content === null ? null : JSON.stringify(o.content),
+        o.reasoningContent || null,
+        o.toolCalls && o.toolCalls.length ? JSON.stringify(o.toolCalls) : null,
+        o.finishReason,
+        o.model,
+        u?.prompt_tokens ?? null,
+        u?.completion_tokens ?? null,
+        u?.total_tokens ?? null,
+        u?.cached_tokens ?? null,
+        u?.reasoning_tokens ?? null,
+        o.error ? JSON.stringify(o.error) : null,
+        o.ttftMs,
+        o.durationMs,
+        o.completedAt,
+        a.messageId,
+        a.userId,
+      ),
+    db
+      .prepare(
+        `UPDATE conversations SET updated_at = MAX(updated_at, ?3), last_message_at = MAX(COALESCE(last_message_at, 0), ?3)
+         WHERE id = ?1 AND user_id = ?2 AND EXISTS (SELECT 1 FROM messages WHERE id = ?4 AND completed_at = ?3)`,
+      )
+      .bind(a.conversationId, a.userId, o.completedAt, a.messageId),
+  ]);
+  const row = results[0]!.results[0] as MessageRow | undefined;
+  return row ? messageFromRow(row) : null;
+}

@@ -1,0 +1,104 @@
+import { exports } from "cloudflare:workers";
+import { expect, inject } from "vitest";
+import type { Conversation, Message } from "../../src/store/types";
+import { authHeaders } from "./auth";
+
+export const BASE = "http://localhost/v1";
+
+/** A user id of its own for each test, so tests sharing the local D1 cannot see each other's rows. */
+export const newUser = (name: string) => `${name}-${crypto.randomUUID()}`;
+
+/** Calls the Worker as `userId`; a non-string body is sent as JSON. */
+export async function call(userId: string, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...(await authHeaders(userId)), ...(init.headers as Record<string, string>) };
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers["content-type"] = "application/json";
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  return exports.default.fetch(`${BASE}${path}`, { ...init, method, headers, body: payload });
+}
+
+/** Creates a conversation and returns it. */
+export async function createConversation(userId: string, body: Record<string, unknown> = {}): Promise<Conversation> {
+  const res = await call(userId, "POST", "/conversations", body);
+  expect(res.status).toBe(201);
+  return (await res.json()) as Conversation;
+}
+
+/** Asserts the JSON error envelope and returns its `error`. */
+export async function expectError(res: Response, status: number, code: string, param?: string) {
+  expect(res.status).toBe(status);
+  const body = (await res.json()) as { error: { code: string; message: string; param?: string } };
+  expect(body.error.code).toBe(code);
+  expect(typeof body.error.message).toBe("string");
+  if (param !== undefined) expect(body.error.param).toBe(param);
+  return body.error;
+}
+
+/** One SSE event as a client sees it. */
+export interface SseEvent {
+  id: string | null;
+  event: string;
+  data: any;
+}
+
+/** Parses a whole SSE text into events (comments are counted separately). */
+export function parseSse(text: string): { events: SseEvent[]; comments: string[] } {
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  for (const block of text.split(/\n\n/)) {
+    if (block.trim() === "") continue;
+    let id: string | null = null;
+    let event = "message";
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) comments.push(line.slice(1).trim());
+      else if (line.startsWith("id: ")) id = line.slice(4);
+      else if (line.startsWith("event: ")) event = line.slice(7);
+      else if (line.startsWith("data: ")) data.push(line.slice(6));
+    }
+    if (data.length) events.push({ id, event, data: JSON.parse(data.join("\n")) });
+  }
+  return { events, comments };
+}
+
+/** Reads a whole answer stream. */
+export async function readSse(res: Response): Promise<{ events: SseEvent[]; comments: string[] }> {
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  return parseSse(await res.text());
+}
+
+/** Sends a streamed turn and reads it to the end. */
+export async function streamTurn(userId: string, conversationId: string, body: Record<string, unknown>) {
+  const res = await call(userId, "POST", `/conversations/${conversationId}/messages`, body);
+  return readSse(res);
+}
+
+/** A unique tag for the stand-in's request log. */
+export const newTag = () => crypto.randomUUID().replace(/-/g, "").slice(0, 16);
+
+/** The stand-in's log entries of requests carrying `tag`. */
+export async function standInRequests(tag: string): Promise<any[]> {
+  const res = await fetch(`${inject("standInControlUrl")}/__stand-in/requests?tag=${tag}`);
+  return (await res.json()) as any[];
+}
+
+/** Lists a conversation's stored messages, newest first. */
+export async function listMessages(userId: string, conversationId: string): Promise<Message[]> {
+  const res = await call(userId, "GET", `/conversations/${conversationId}/messages?limit=100`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: Message[] }).data;
+}
+
+/** Polls until `check` returns a value (for answers finishing after the client left). */
+export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
