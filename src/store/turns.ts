@@ -47,9 +47,9 @@ export interface BeganTurn {
 }
 
 /**
- * Checks the conversation belongs to the user, reads its recent history, stores the new
- * message and the answer's `streaming` placeholder, and bumps the conversation, in one round
- * trip. The inserts are conditional on the ownership check inside the same transaction, so a
+ * Checks the conversation belongs to the user, reads its recent history, and stores the new
+ * message and the answer's `streaming` placeholder, in one round trip. The conversation's
+ * `updated_at` moves when the answer is finished ({@link finishAnswer}). The inserts are conditional on the ownership check inside the same transaction, so a
  * foreign or missing conversation writes nothing. Returns `null` in that case.
  */
 export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
@@ -84,9 +84,6 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
          RETURNING *`,
       )
       .bind(t.conversationId, t.userId, t.assistantMessageId, t.userMessageId, t.turnModel, t.defaultModel, t.now),
-    db
-      .prepare("UPDATE conversations SET updated_at = ?3, last_message_at = ?3 WHERE id = ?1 AND user_id = ?2")
-      .bind(t.conversationId, t.userId, t.now),
   ]);
   const conversation = results[0]!.results[0] as TurnConversation | undefined;
   const userRow = results[2]!.results[0] as MessageRow | undefined;
@@ -102,25 +99,16 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
 
 /**
  * Takes back a turn that was begun but turned out invalid once the stored context was known
- * (the error path only): both messages go, the conversation's times are restored.
+ * (the error path only): both messages go, and nothing else was touched.
  */
 export async function revokeTurn(
   db: D1Database,
   t: { userId: string; conversationId: string; userMessageId: string; assistantMessageId: string },
 ): Promise<void> {
-  await db.batch([
-    db
-      .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
-      .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId),
-    db
-      .prepare(
-        `UPDATE conversations SET
-           last_message_at = (SELECT MAX(created_at) FROM messages WHERE conversation_id = ?1),
-           updated_at = MAX(created_at, COALESCE((SELECT MAX(created_at) FROM messages WHERE conversation_id = ?1), created_at))
-         WHERE id = ?1 AND user_id = ?2`,
-      )
-      .bind(t.conversationId, t.userId),
-  ]);
+  await db
+    .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
+    .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId)
+    .run();
 }
 
 /** The final state of an answer. */

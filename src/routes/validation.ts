@@ -1,0 +1,32 @@
+import type { z } from "zod";
+import { describeIssue, toInvalidRequest } from "../dashscope/schema";
+import { type ApiError, invalidRequest } from "../errors/api-error";
+
+/**
+ * Turns the first issue of a failed zod parse of a request body into 400 `invalid_request`
+ * with a dotted `param` path (`title`, `content.0.text`), worded like the DashScope parameter
+ * errors. Parse with `{ reportInput: true }` so a missing field reads "is required".
+ */
+export function zodIssueToInvalidRequest(error: z.ZodError): ApiError {
+  const issue = error.issues[0];
+  if (!issue) return invalidRequest("The request is invalid.");
+  return toInvalidRequest(describeIssue(issue));
+}
+
+/** Largest page a list route returns. */
+export const MAX_PAGE_LIMIT = 100;
+/** Page size when a list request sets no `limit`. */
+export const DEFAULT_PAGE_LIMIT = 20;
+
+/**
+ * Parses the `limit` query value of a list route: a plain decimal integer from 1 to
+ * {@link MAX_PAGE_LIMIT}, {@link DEFAULT_PAGE_LIMIT} when absent; anything else is 400 (param `limit`).
+ */
+export function parsePageLimit(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return DEFAULT_PAGE_LIMIT;
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= MAX_PAGE_LIMIT)) {
+    throw invalidRequest(`limit must be an integer from 1 to ${MAX_PAGE_LIMIT}.`, "limit");
+  }
+  return n;
+}

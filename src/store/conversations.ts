@@ -1,0 +1,177 @@
+import { decodeConversationCursor, encodeConversationCursor } from "./cursor";
+import { newId } from "./ids";
+import { nowMs, toIso } from "./time";
+import type { Conversation, ConversationRow, Page } from "./types";
+
+export type { Conversation, ConversationRow } from "./types";
+
+/** Fields a client sets when creating a conversation (already validated by the route). */
+export interface NewConversation {
+  title?: string | null;
+  system_prompt?: string | null;
+  model?: string | null;
+  parameters?: Record<string, unknown>;
+}
+
+/**
+ * A partial update (already validated by the route). A key that is absent is left alone;
+ * `null` clears `title`, `system_prompt` or `model`; `parameters` replaces the stored object.
+ */
+export interface ConversationPatch {
+  title?: string | null;
+  system_prompt?: string | null;
+  model?: string | null;
+  parameters?: Record<string, unknown>;
+  archived?: boolean;
+}
+
+/** Which conversations a list shows: `active` (not archived), `archived`, or `all`. */
+export type ArchivedFilter = "active" | "archived" | "all";
+
+export interface ListConversationsOptions {
+  limit: number;
+  /** A `next_cursor` from the previous page; invalid ones throw 400 (param `cursor`). */
+  cursor?: string | null;
+  archived?: ArchivedFilter;
+}
+
+/**
+ * Maps a D1 row to the API's Conversation. `model` is what is stored: `null` when unset,
+ * meaning the server default applies at turn time (so a later default change reaches it).
+ */
+export function conversationFromRow(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    title: row.title,
+    system_prompt: row.system_prompt,
+    model: row.model,
+    parameters: JSON.parse(row.params_json) as Record<string, unknown>,
+    archived: row.archived_at !== null,
+    created_at: toIso(row.created_at),
+    updated_at: toIso(row.updated_at),
+    last_message_at: toIso(row.last_message_at),
+  };
+}
+
+/**
+ * Creates a conversation for `userId`, creating the user row on first use.
+ * One `batch()` (one round trip, one transaction): the user upsert must precede the insert
+ * because `conversations.user_id` references `users(id)`.
+ */
+export async function createConversation(db: D1Database, userId: string, input: NewConversation): Promise<Conversation> {
+  const now = nowMs();
+  const [, inserted] = await db.batch<ConversationRow>([
+    db.prepare("INSERT OR IGNORE INTO users (id, created_at) VALUES (?, ?)").bind(userId, now),
+    db
+      .prepare(
+        `INSERT INTO conversations (id, user_id, title, system_prompt, model, params_json, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      )
+      .bind(
+        newId(),
+        userId,
+        input.title ?? null,
+        input.system_prompt ?? null,
+        input.model ?? null,
+        JSON.stringify(input.parameters ?? {}),
+        now,
+        now,
+      ),
+  ]);
+  const row = inserted?.results[0];
+  if (!row) throw new Error("INSERT INTO conversations returned no row");
+  return conversationFromRow(row);
+}
+
+/**
+ * One page of the user's conversations, most recently updated first (ties: id descending).
+ * Keyset pagination on `(updated_at, id)` served by `conversations_by_user_updated`; one row
+ * more than `limit` is read to learn whether another page exists.
+ */
+export async function listConversations(
+  db: D1Database,
+  userId: string,
+  options: ListConversationsOptions,
+): Promise<Page<Conversation>> {
+  const where = ["user_id = ?"];
+  const binds: (string | number)[] = [userId];
+  if (options.archived === "active") where.push("archived_at IS NULL");
+  else if (options.archived === "archived") where.push("archived_at IS NOT NULL");
+  if (options.cursor) {
+    const after = decodeConversationCursor(options.cursor);
+    where.push("(updated_at, id) < (?, ?)");
+    binds.push(after.u, after.i);
+  }
+  binds.push(options.limit + 1);
+  const { results } = await db
+    .prepare(`SELECT * FROM conversations WHERE ${where.join(" AND ")} ORDER BY updated_at DESC, id DESC LIMIT ?`)
+    .bind(...binds)
+    .all<ConversationRow>();
+  const rows = results.slice(0, options.limit);
+  const last = rows[rows.length - 1];
+  return {
+    data: rows.map(conversationFromRow),
+    next_cursor: results.length > options.limit && last ? encodeConversationCursor(last.updated_at, last.id) : null,
+  };
+}
+
+/** The user's conversation, or `null` if it does not exist or belongs to someone else. */
+export async function getConversation(db: D1Database, userId: string, id: string): Promise<Conversation | null> {
+  const row = await db
+    .prepare("SELECT * FROM conversations WHERE id = ? AND user_id = ?")
+    .bind(id, userId)
+    .first<ConversationRow>();
+  return row ? conversationFromRow(row) : null;
+}
+
+/**
+ * Applies `patch` and bumps `updated_at` in one statement; `null` if the conversation is not
+ * the user's. Archiving keeps the original `archived_at` when it is already archived.
+ */
+export async function updateConversation(
+  db: D1Database,
+  userId: string,
+  id: string,
+  patch: ConversationPatch,
+): Promise<Conversation | null> {
+  const now = nowMs();
+  const sets = ["updated_at = ?"];
+  const binds: (string | number | null)[] = [now];
+  if (patch.title !== undefined) {
+    sets.push("title = ?");
+    binds.push(patch.title);
+  }
+  if (patch.system_prompt !== undefined) {
+    sets.push("system_prompt = ?");
+    binds.push(patch.system_prompt);
+  }
+  if (patch.model !== undefined) {
+    sets.push("model = ?");
+    binds.push(patch.model);
+  }
+  if (patch.parameters !== undefined) {
+    sets.push("params_json = ?");
+    binds.push(JSON.stringify(patch.parameters));
+  }
+  if (patch.archived === true) {
+    sets.push("archived_at = COALESCE(archived_at, ?)");
+    binds.push(now);
+  } else if (patch.archived === false) {
+    sets.push("archived_at = NULL");
+  }
+  binds.push(id, userId);
+  const row = await db
+    .prepare(`UPDATE conversations SET ${sets.join(", ")} WHERE id = ? AND user_id = ? RETURNING *`)
+    .bind(...binds)
+    .first<ConversationRow>();
+  return row ? conversationFromRow(row) : null;
+}
+
+/**
+ * Deletes the user's conversation; its messages go with it (`ON DELETE CASCADE`, which D1
+ * enforces: foreign keys are always on). Returns whether a conversation was deleted.
+ */
+export async function deleteConversation(db: D1Database, userId: string, id: string): Promise<boolean> {
+  const result = await db.prepare("DELETE FROM conversations WHERE id = ? AND user_id = ?").bind(id, userId).run();
+  return result.meta.changes > 0;
+}

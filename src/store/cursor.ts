@@ -1,0 +1,78 @@
+import { z } from "zod";
+import { invalidRequest } from "../errors/api-error";
+
+/**
+ * Opaque keyset cursors: base64url of a small JSON object naming the last row of a page.
+ * Clients must treat them as opaque; the `k` field binds a cursor to the list it came from,
+ * so a message cursor is rejected by the conversation list and vice versa.
+ */
+
+/** Position after the last conversation of a page: its `updated_at` (epoch ms) and id. */
+export interface ConversationCursor {
+  k: "c";
+  u: number;
+  i: string;
+}
+
+/** Position after the last message of a page: its id (ids are time-ordered). */
+export interface MessageCursor {
+  k: "m";
+  i: string;
+}
+
+/** Longest cursor we attempt to decode; real ones are well under 100 characters. */
+const MAX_CURSOR_CHARS = 512;
+
+const conversationCursorSchema = z.strictObject({
+  k: z.literal("c"),
+  u: z.int().nonnegative(),
+  i: z.string().min(1).max(100),
+});
+
+const messageCursorSchema = z.strictObject({
+  k: z.literal("m"),
+  i: z.string().min(1).max(100),
+});
+
+function encode(value: ConversationCursor | MessageCursor): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function decode<T>(cursor: string, schema: z.ZodType<T>): T {
+  const bad = () => invalidRequest("The cursor is invalid; pass a next_cursor value unchanged.", "cursor");
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
+  let json: unknown;
+  try {
+    const binary = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
+    const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+  } catch {
+    throw bad();
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw bad();
+  return parsed.data;
+}
+
+/** Cursor for the conversation list, after the row with this `updated_at` and id. */
+export function encodeConversationCursor(updatedAt: number, id: string): string {
+  return encode({ k: "c", u: updatedAt, i: id });
+}
+
+/** Decodes a conversation-list cursor; anything else is 400 `invalid_request` (param `cursor`). */
+export function decodeConversationCursor(cursor: string): ConversationCursor {
+  return decode(cursor, conversationCursorSchema);
+}
+
+/** Cursor for a message list, after the message with this id. */
+export function encodeMessageCursor(id: string): string {
+  return encode({ k: "m", i: id });
+}
+
+/** Decodes a message-list cursor; anything else is 400 `invalid_request` (param `cursor`). */
+export function decodeMessageCursor(cursor: string): MessageCursor {
+  return decode(cursor, messageCursorSchema);
+}

@@ -1,0 +1,92 @@
+import { decodeMessageCursor, encodeMessageCursor } from "./cursor";
+import { toIso } from "./time";
+import type { Message, MessageRow, Page } from "./types";
+
+export type { Message, MessageRow } from "./types";
+
+export interface ListMessagesOptions {
+  limit: number;
+  /** A `next_cursor` from the previous page; invalid ones throw 400 (param `cursor`). */
+  cursor?: string | null;
+}
+
+/**
+ * Maps a D1 row to the API's Message: JSON columns parsed, times as ISO strings, and the
+ * token columns folded into `usage` once `total_tokens` is known (else `usage` is `null`).
+ */
+export function messageFromRow(row: MessageRow): Message {
+  return {
+    id: row.id,
+    conversation_id: row.conversation_id,
+    parent_id: row.parent_id,
+    role: row.role,
+    content: row.content_json === null ? null : (JSON.parse(row.content_json) as string | unknown[]),
+    reasoning_content: row.reasoning_content,
+    tool_calls: row.tool_calls_json === null ? null : (JSON.parse(row.tool_calls_json) as unknown[]),
+    tool_call_id: row.tool_call_id,
+    status: row.status,
+    finish_reason: row.finish_reason,
+    model: row.model,
+    usage:
+      row.total_tokens === null
+        ? null
+        : {
+            prompt_tokens: row.prompt_tokens ?? 0,
+            completion_tokens: row.completion_tokens ?? 0,
+            total_tokens: row.total_tokens,
+            cached_tokens: row.cached_tokens ?? 0,
+            reasoning_tokens: row.reasoning_tokens ?? 0,
+          },
+    error: row.error_json === null ? null : (JSON.parse(row.error_json) as Record<string, unknown>),
+    created_at: toIso(row.created_at),
+    completed_at: toIso(row.completed_at),
+  };
+}
+
+/**
+ * One page of a conversation's messages, newest first (ids are time-ordered), or `null` when
+ * the conversation is not the user's (so the caller answers 404 rather than an empty page).
+ *
+ * One round trip: a `batch()` of the ownership check and the page query. A batch runs as one
+ * transaction, so the two reads are consistent; a join would instead lose the distinction
+ * between "no such conversation" and "no messages yet". The page reads `limit + 1` rows from
+ * `messages_by_conversation` to learn whether another page exists.
+ */
+export async function listMessages(
+  db: D1Database,
+  userId: string,
+  conversationId: string,
+  options: ListMessagesOptions,
+): Promise<Page<Message> | null> {
+  const before = options.cursor ? decodeMessageCursor(options.cursor).i : null;
+  const page = before
+    ? db
+        .prepare(
+          "SELECT * FROM messages WHERE conversation_id = ? AND user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(conversationId, userId, before, options.limit + 1)
+    : db
+        .prepare("SELECT * FROM messages WHERE conversation_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?")
+        .bind(conversationId, userId, options.limit + 1);
+  const [owned, rows] = await db.batch<unknown>([
+    db.prepare("SELECT 1 AS found FROM conversations WHERE id = ? AND user_id = ?").bind(conversationId, userId),
+    page,
+  ]);
+  if (!owned?.results.length) return null;
+  const results = (rows?.results ?? []) as MessageRow[];
+  const data = results.slice(0, options.limit);
+  const last = data[data.length - 1];
+  return {
+    data: data.map(messageFromRow),
+    next_cursor: results.length > options.limit && last ? encodeMessageCursor(last.id) : null,
+  };
+}
+
+/** The user's message, or `null` if it does not exist or belongs to someone else. */
+export async function getMessage(db: D1Database, userId: string, messageId: string): Promise<Message | null> {
+  const row = await db
+    .prepare("SELECT * FROM messages WHERE id = ? AND user_id = ?")
+    .bind(messageId, userId)
+    .first<MessageRow>();
+  return row ? messageFromRow(row) : null;
+}

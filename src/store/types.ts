@@ -1,0 +1,105 @@
+/**
+ * Row shapes of D1 (`migrations/`, see SCHEMA.md) and the API shapes they map to
+ * (`../shared/API.md`, "Resources"). Rows use epoch ms and JSON text; API shapes use ISO 8601
+ * strings and parsed JSON.
+ */
+
+/** A `conversations` row as D1 returns it. */
+export interface ConversationRow {
+  id: string;
+  user_id: string;
+  title: string | null;
+  system_prompt: string | null;
+  model: string | null;
+  /** JSON object of default DashScope generation parameters; `'{}'` when none. */
+  params_json: string;
+  created_at: number;
+  updated_at: number;
+  last_message_at: number | null;
+  archived_at: number | null;
+}
+
+/** Conversation as the API returns it. */
+export interface Conversation {
+  id: string;
+  title: string | null;
+  system_prompt: string | null;
+  /** The stored model; `null` means the server's default model applies to each turn. */
+  model: string | null;
+  /** Default generation parameters of each turn (a turn's own `parameters` override them). */
+  parameters: Record<string, unknown>;
+  archived: boolean;
+  created_at: string;
+  updated_at: string;
+  last_message_at: string | null;
+}
+
+export type MessageRole = "system" | "user" | "assistant" | "tool";
+
+/** `streaming` while an answer is generated; user messages are stored `completed`. */
+export type MessageStatus = "streaming" | "completed" | "cancelled" | "interrupted" | "failed";
+
+/** A `messages` row as D1 returns it. */
+export interface MessageRow {
+  id: string;
+  conversation_id: string;
+  user_id: string;
+  parent_id: string | null;
+  role: MessageRole;
+  /** JSON: a string or an array of content parts. */
+  content_json: string | null;
+  reasoning_content: string | null;
+  /** JSON array of complete tool calls. */
+  tool_calls_json: string | null;
+  tool_call_id: string | null;
+  status: MessageStatus;
+  finish_reason: string | null;
+  model: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  total_tokens: number | null;
+  cached_tokens: number | null;
+  reasoning_tokens: number | null;
+  /** JSON of the API error object (`{code, message, ...}`) of a failed answer. */
+  error_json: string | null;
+  client_message_id: string | null;
+  ttft_ms: number | null;
+  duration_ms: number | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+/** Token usage of an answer; `null` on a message while unknown. Counts DashScope did not report are 0. */
+export interface MessageUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+}
+
+/** Message as the API returns it. */
+export interface Message {
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  role: MessageRole;
+  /** A string or an array of content parts as DashScope accepts them; `null` when absent. */
+  content: string | unknown[] | null;
+  reasoning_content: string | null;
+  tool_calls: unknown[] | null;
+  tool_call_id: string | null;
+  status: MessageStatus;
+  finish_reason: string | null;
+  model: string | null;
+  usage: MessageUsage | null;
+  error: Record<string, unknown> | null;
+  created_at: string;
+  completed_at: string | null;
+}
+
+/** One page of a keyset-paginated list; `next_cursor` is `null` on the last page. */
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
