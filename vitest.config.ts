@@ -14,6 +14,15 @@ export default defineConfig({
             DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
             DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
             TEST_MIGRATIONS: migrations,
+            // A model whose window a test can fill with a few kilobytes (the stand-in's input limit is 2048).
+            MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
+            SSE_PING_INTERVAL_MS: "300",
+            // The identity provider stand-in started by test/global-setup.ts.
+            AUTH_JWKS_URL: inject<string>("authJwksUrl"),
+            AUTH_ISSUER: inject<string>("authIssuer"),
+            AUTH_AUDIENCE: inject<string>("authAudience"),
+            // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
+            AUTH_DEV_JWKS: "",
           },
         },
       };

@@ -1,8 +1,12 @@
 import type { TestProject } from "vitest/node";
 // @ts-expect-error plain ESM module without type declarations
 import { startStandIn } from "../tools/dashscope-stand-in/server.mjs";
+import { startJwksServer } from "./support/jwks-server.mjs";
 
 const STAND_IN_API_KEY = "sk-stand-in-test-key";
+/** Issuer and audience the test Worker accepts (test/helpers/auth.ts signs tokens with them). */
+const AUTH_ISSUER = "https://issuer.test/";
+const AUTH_AUDIENCE = "edge-chat-test";
 
 /** Starts the DashScope stand-in once for the whole run and hands its address to the Worker. */
 export default async function setup(project: TestProject) {
@@ -10,8 +14,18 @@ export default async function setup(project: TestProject) {
   project.provide("standInBaseUrl", standIn.baseUrl);
   project.provide("standInApiKey", STAND_IN_API_KEY);
   project.provide("standInControlUrl", standIn.origin);
+
+  // The identity provider stand-in: a JWKS server plus the private keys tests sign with.
+  const jwks = await startJwksServer({ host: "127.0.0.1", port: 0 });
+  project.provide("authJwksOrigin", jwks.origin);
+  project.provide("authJwksUrl", `${jwks.origin}/jwks/main.json`);
+  project.provide("authIssuer", AUTH_ISSUER);
+  project.provide("authAudience", AUTH_AUDIENCE);
+  project.provide("authRs256PrivateJwk", JSON.stringify(jwks.rs256PrivateJwk));
+  project.provide("authEs256PrivateJwk", JSON.stringify(jwks.es256PrivateJwk));
   return async () => {
     await standIn.close();
+    await jwks.close();
   };
 }
 
@@ -20,5 +34,12 @@ declare module "vitest" {
     standInBaseUrl: string;
     standInApiKey: string;
     standInControlUrl: string;
+    authJwksOrigin: string;
+    authJwksUrl: string;
+    authIssuer: string;
+    authAudience: string;
+    /** Private JWKs (JSON) of the published test keys; `kid` and `alg` included. */
+    authRs256PrivateJwk: string;
+    authEs256PrivateJwk: string;
   }
 }

@@ -1,8 +1,72 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { decodeJwt } from "jose";
 import type { AppEnv } from "../app-env";
+import { unauthorized } from "../auth/auth-errors";
+import { bearerToken } from "../auth/bearer";
+import { DEV_AUDIENCE, DEV_ISSUER, isolateDevModeGate } from "../auth/dev-mode";
+import { JwksCache, JwksUnavailableError } from "../auth/jwks-cache";
+import { staticKeySource, verifyAccessToken, type VerifyDeps } from "../auth/verify-jwt";
+import { loadConfig, type Config } from "../config";
 import { ApiError } from "../errors/api-error";
 
-/** Placeholder until JWT verification lands: rejects everything. */
-export const requireAuth: MiddlewareHandler<AppEnv> = async () => {
-  throw new ApiError(401, "unauthorized", "Authentication is required.");
+/** Production auth needs all three; without them every request is refused (fail closed). */
+function productionConfigured(auth: Config["auth"]): boolean {
+  return auth.jwksUrl !== "" && auth.issuer !== "" && auth.audience !== "";
+}
+
+function unverifiedIssuer(token: string): unknown {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
+}
+
+function logError(c: Context<AppEnv>, message: string, extra: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), message, ...extra }));
+}
+
+/**
+ * Requires `Authorization: Bearer <JWT>` from the app's identity provider (or, for requests
+ * to localhost with `AUTH_DEV_JWKS` set, from the local dev key) and sets `userId` to its `sub`.
+ * Responds 401 `unauthorized` otherwise, with a `WWW-Authenticate: Bearer` challenge.
+ */
+export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const config = c.get("config") ?? loadConfig(c.env);
+  const { auth } = config;
+  const devJwks = isolateDevModeGate(auth.devJwks, c.req.url);
+  const production = productionConfigured(auth);
+  if (!devJwks && !production) {
+    logError(c, "auth is not configured: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are required; refusing all requests");
+    throw unauthorized("Authentication is not available: the server's identity provider is not configured.");
+  }
+
+  const token = bearerToken(c.req.header("authorization"));
+  let deps: VerifyDeps;
+  // With both configured on localhost, the token's (unverified) issuer only picks the key set;
+  // the chosen set then verifies the signature and the issuer for real.
+  if (devJwks && (!production || unverifiedIssuer(token) === DEV_ISSUER)) {
+    deps = { keys: staticKeySource(devJwks), issuer: DEV_ISSUER, audience: DEV_AUDIENCE, clockSkewSeconds: auth.clockSkewSeconds };
+  } else {
+    const keys = new JwksCache(auth.jwksUrl, {
+      kv: c.env.CACHE,
+      // Called unbound, the global fetch throws "Illegal invocation" in workerd.
+      fetch: (input, init) => fetch(input, init),
+      now: Date.now,
+      ttlSeconds: auth.jwksCacheTtlSeconds,
+    });
+    deps = { keys, issuer: auth.issuer, audience: auth.audience, clockSkewSeconds: auth.clockSkewSeconds };
+  }
+
+  try {
+    const { userId } = await verifyAccessToken(token, deps);
+    c.set("userId", userId);
+  } catch (err) {
+    if (err instanceof JwksUnavailableError) {
+      logError(c, "JWKS unavailable", { jwks_url: auth.jwksUrl, cause: String(err.cause) });
+      throw new ApiError(502, "upstream_error", "The identity provider's signing keys could not be loaded; try again shortly.");
+    }
+    throw err;
+  }
+  await next();
 };
