@@ -47,8 +47,8 @@ export type TurnRunResult = { ok: true; user_message: Message; assistant_message
  * single thread per conversation, it is also where "one answer at a time" is enforced.
  */
 export class ConversationGeneration extends DurableObject<Env> {
-  /** D1 round trips made by this object (reported by tests and benchmarks). */
-  readonly metrics = { d1RoundTrips: 0 };
+  /** D1 round trips made by this object, in all and by the last turn (reported by tests and benchmarks). */
+  readonly metrics = { d1RoundTrips: 0, lastTurn: { beforeUpstream: 0, afterStream: 0 } };
   private readonly db: D1Database;
   private active: Active | null = null;
 
@@ -124,6 +124,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async open(input: TurnInput, active: Active) {
     const config = loadConfig(this.env);
     const now = Date.now();
+    const tripsAtStart = this.metrics.d1RoundTrips;
     const ids = { userId: input.userId, conversationId: input.conversationId };
     const userMessageId = newId();
     const assistantMessageId = newId();
@@ -173,6 +174,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       throw err;
     }
 
+    const beforeUpstream = this.metrics.d1RoundTrips - tripsAtStart;
     const generation = new AnswerGeneration({
       messageId: assistantMessageId,
       placeholder: began.assistantMessage,
@@ -184,17 +186,21 @@ export class ConversationGeneration extends DurableObject<Env> {
         persist: (outcome) => finishAnswer(this.db, record, outcome),
         checkpoint: (partial) => {
           // Unconfirmed: the relay to the client must not wait on this write.
-          void this.ctx.storage.put(INFLIGHT_KEY, { ...record, ...partial }, { allowUnconfirmed: true });
+          this.ctx.storage.put(INFLIGHT_KEY, { ...record, ...partial }, { allowUnconfirmed: true }).catch(logError);
         },
       },
     });
     active.generation = generation;
     generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
     void generation.done.then(async () => {
+      this.metrics.lastTurn = {
+        beforeUpstream,
+        afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
+      };
       this.active = null;
       await this.ctx.storage.delete(INFLIGHT_KEY);
       await this.ctx.storage.deleteAlarm();
-    });
+    }).catch(logError);
     return { ok: true as const, generation, userMessage: began.userMessage };
   }
 
@@ -220,7 +226,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       await this.ctx.storage.deleteAlarm();
     } catch (storeErr) {
       // The alarm closes the answer later from the in-flight record.
-      console.error(JSON.stringify({ level: "error", message_id: record.messageId, error: String(storeErr) }));
+      logError(storeErr);
     }
   }
+}
+
+/** Background failures (this object being reset, D1 unavailable) are logged, never left unhandled. */
+function logError(err: unknown): void {
+  console.error(JSON.stringify({ level: "error", where: "conversation-generation", error: String(err) }));
 }

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import { assembleMessages, ContextOverflowError, type HistoryMessage } from "../src/chat/history";
+import { estimateMessageTokens } from "../src/chat/tokens";
+import { createConversation, newTag, newUser, standInRequests, streamTurn } from "./helpers/api";
+
+let seq = 0;
+const id = () => `m${String(++seq).padStart(4, "0")}`;
+const user = (content: string): HistoryMessage => ({ id: id(), role: "user", content, tool_calls: null, tool_call_id: null, status: "completed" });
+const assistant = (content: string, extra: Partial<HistoryMessage> = {}): HistoryMessage => ({
+  id: id(),
+  role: "assistant",
+  content,
+  tool_calls: null,
+  tool_call_id: null,
+  status: "completed",
+  ...extra,
+});
+const call = (callId: string) => ({ id: callId, type: "function" as const, function: { name: "lookup", arguments: "{}" } });
+const tool = (callId: string, content: string): HistoryMessage => ({ id: id(), role: "tool", content, tool_calls: null, tool_call_id: callId, status: "completed" });
+
+/** Chronological history → newest first, as the turn reads it. */
+const newestFirst = (...messages: HistoryMessage[]) => [...messages].reverse();
+const words = (n: number) => "word ".repeat(n).trim();
+
+describe("history assembly", () => {
+  it("sends system prompt, all history in order and the new message when it fits", () => {
+    const history = [user("a"), assistant("b"), user("c"), assistant("d")];
+    const out = assembleMessages({
+      systemPrompt: "sys",
+      history: newestFirst(...history),
+      newMessage: { role: "user", content: "e" },
+      contextTokens: 10_000,
+      replyTokens: 1_000,
+    });
+    expect(out.messages.map((m) => m.content)).toEqual(["sys", "a", "b", "c", "d", "e"]);
+    expect(out.includedIds).toEqual(history.map((m) => m.id));
+    expect(out.omitted).toBe(0);
+  });
+
+  it("keeps the newest history that fits the window minus the reply budget, and drops the oldest", () => {
+    const history = Array.from({ length: 10 }, (_, i) => (i % 2 ? assistant(`${i} ${words(40)}`) : user(`${i} ${words(40)}`)));
+    const per = estimateMessageTokens({ content: history[0]!.content });
+    const newMessage = { role: "user" as const, content: "now" };
+    const fixed = estimateMessageTokens({ content: "sys" }) + estimateMessageTokens(newMessage);
+    // Room for exactly three history messages.
+    const out = assembleMessages({ systemPrompt: "sys", history: newestFirst(...history), newMessage, contextTokens: fixed + 3 * per + 500, replyTokens: 500 });
+    expect(out.includedIds).toEqual(history.slice(7).map((m) => m.id));
+    expect(out.omitted).toBe(7);
+    expect(out.estimatedTokens).toBeLessThanOrEqual(fixed + 3 * per);
+  });
+
+  it("keeps a tool call with its results or drops them together, never half", () => {
+    const history = [
+      user(words(50)),
+      assistant("", { tool_calls: [call("c1"), call("c2")] }),
+      tool("c1", words(30)),
+      tool("c2", words(30)),
+      assistant("It is sunny."),
+    ];
+    const newMessage = { role: "user" as const, content: "thanks" };
+    const full = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage, contextTokens: 100_000, replyTokens: 0 });
+    expect(full.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "tool", "assistant", "user"]);
+
+    // Budget for the last answer and part of the tool pair only: the pair goes as a whole.
+    const last = estimateMessageTokens({ content: "It is sunny." }) + estimateMessageTokens(newMessage);
+    const cut = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage, contextTokens: last + 30, replyTokens: 0 });
+    expect(cut.messages.map((m) => m.role)).toEqual(["assistant", "user"]);
+    expect(cut.omitted).toBe(4);
+  });
+
+  it("never sends a tool call without its results", () => {
+    const history = [user("weather?"), assistant("Let me look.", { tool_calls: [call("c1")] })];
+    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "user", content: "never mind" }, contextTokens: 10_000, replyTokens: 0 });
+    expect(out.messages).toEqual([
+      { role: "user", content: "weather?" },
+      { role: "assistant", content: "Let me look." },
+      { role: "user", content: "never mind" },
+    ]);
+  });
+
+  it("sends the tool call a new tool result answers, with it", () => {
+    const history = [user("weather?"), assistant("", { tool_calls: [call("c1")] })];
+    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "tool", content: "22°C", tool_call_id: "c1" }, contextTokens: 10_000, replyTokens: 0 });
+    expect(out.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool"]);
+    expect(out.messages[1]).toMatchObject({ tool_calls: [call("c1")] });
+  });
+
+  it("skips failed answers and keeps what the user saw of interrupted ones", () => {
+    const history = [user("a"), assistant("", { status: "failed" }), user("a again"), assistant("partial", { status: "interrupted" })];
+    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "user", content: "go on" }, contextTokens: 10_000, replyTokens: 0 });
+    expect(out.messages.map((m) => m.content)).toEqual(["a", "a again", "partial", "go on"]);
+  });
+
+  it("rejects a new message that does not fit at all", () => {
+    expect(() =>
+      assembleMessages({ systemPrompt: "sys", history: [], newMessage: { role: "user", content: words(5000) }, contextTokens: 2000, replyTokens: 500 }),
+    ).toThrow(ContextOverflowError);
+  });
+});
+
+it("a turn under a small context window sends only the newest history that fits", async () => {
+  const alice = newUser("alice");
+  // qwen-tiny-context: a 3072-token window in the test configuration.
+  const conv = await createConversation(alice, { model: "qwen-tiny-context", parameters: { max_tokens: 1024 } });
+  for (let i = 0; i < 6; i++) {
+    await streamTurn(alice, conv.id, { content: `turn ${i} ${words(300)} [[stand-in tokens=2]]` });
+  }
+  const tag = newTag();
+  const { events } = await streamTurn(alice, conv.id, { content: `last [[stand-in echo tag=${tag}]]` });
+  expect(events.at(-1)!.event).toBe("message.completed");
+  const [req] = await standInRequests(tag);
+  const sent = req.body.messages as { role: string; content: string }[];
+  const turns = sent.filter((m) => m.role === "user").map((m) => m.content.split(" ").slice(0, 2).join(" "));
+  // ~80 tokens per user message: the oldest turns are dropped, the newest kept in order.
+  expect(turns.at(-1)).toBe("last [[stand-in");
+  expect(turns.length).toBeGreaterThan(1);
+  expect(turns.length).toBeLessThan(7);
+  expect(turns.slice(0, -1)).toEqual(Array.from({ length: 6 }, (_, i) => `turn ${i}`).slice(7 - turns.length));
+  expect(req.body.max_tokens).toBe(1024);
+  expect(req.status).toBe(200);
+});
