@@ -192,11 +192,27 @@ export class ConversationGeneration extends DurableObject<Env> {
     });
     active.generation = generation;
     generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
-    void generation.done.then(async () => {
+    void generation.done.then(async (message) => {
       this.metrics.lastTurn = {
         beforeUpstream,
         afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
       };
+      // One structured line per turn for Workers Logs (and the benchmarks); never content.
+      console.log(
+        JSON.stringify({
+          event: "turn.finished",
+          request_id: input.requestId,
+          message_id: message.id,
+          status: message.status,
+          model: message.model,
+          upstream_attempts: upstream.attempts,
+          d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
+          d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
+          history_included: prepared.historyIncluded,
+          history_omitted: prepared.historyOmitted,
+          usage: message.usage,
+        }),
+      );
       this.active = null;
       await this.ctx.storage.delete(INFLIGHT_KEY);
       await this.ctx.storage.deleteAlarm();
