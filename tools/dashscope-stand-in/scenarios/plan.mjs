@@ -1,0 +1,162 @@
+import { createPrng } from "../determinism.mjs";
+import { intOption } from "../directives.mjs";
+import { wantsAudio } from "../validate.mjs";
+import { audioPieces } from "./audio.mjs";
+import { echoPieces } from "./echo.mjs";
+import { jsonObjectPieces } from "./json-object.mjs";
+import { logprobEntry } from "./logprobs.mjs";
+import { fragmentPattern, planToolCalls, toolCallFragments } from "./tool-calls.mjs";
+import { wordTokens } from "./words.mjs";
+
+export const DEFAULT_CONTENT_TOKENS = 12;
+export const DEFAULT_REASONING_TOKENS = 8;
+export const DEFAULT_AUDIO_DELTAS = 4;
+
+/**
+ * One SSE chunk's worth of a single choice.
+ * `kind` drives token accounting and fault injection; `bare` drops `finish_reason`/`logprobs` from the choice,
+ * as in the captured first tool-call continuation.
+ * @typedef {{ kind: "role" | "reasoning" | "content" | "tool" | "audio" | "finish", delta: Record<string, unknown>,
+ *   logprobs?: unknown, finishReason?: string, bare?: boolean }} Step
+ */
+
+/**
+ * Everything the stand-in will say for one choice, usable by both the streaming and non-streaming paths.
+ * @typedef {{ index: number, steps: Step[], finishReason: string, content: string, reasoning: string,
+ *   toolCalls: import("./tool-calls.mjs").ToolCall[] | null, logprobs: unknown[] | null,
+ *   counts: { reasoning: number, content: number, tool: number, audio: number } }} ChoicePlan
+ */
+
+/**
+ * Builds the per-choice answer for a validated request.
+ * @param {{ body: any, directive: Record<string, unknown>, bodyHash: string, thinking: boolean, ids: { chatUuid: string, created: number } }} ctx
+ * @returns {ChoicePlan[]}
+ */
+export function planChoices(ctx) {
+  const { body, directive, bodyHash, thinking } = ctx;
+  const n = Number.isInteger(body.n) ? body.n : 1;
+  const toolPrng = createPrng(bodyHash, 1000);
+  const toolCalls = planToolCalls(body, directive, bodyHash, toolPrng);
+  const choices = [];
+  for (let index = 0; index < (toolCalls ? 1 : n); index++) {
+    choices.push(planChoice(ctx, index, toolCalls));
+  }
+  return choices;
+}
+
+/**
+ * @param {{ body: any, directive: Record<string, unknown>, bodyHash: string, thinking: boolean, ids: { chatUuid: string, created: number } }} ctx
+ * @param {number} index
+ * @param {import("./tool-calls.mjs").ToolCall[] | null} toolCalls
+ * @returns {ChoicePlan}
+ */
+function planChoice(ctx, index, toolCalls) {
+  const { body, directive, bodyHash, thinking, ids } = ctx;
+  const prng = createPrng(bodyHash, index);
+  const audio = wantsAudio(body);
+  /** @type {Step[]} */
+  const steps = [];
+  const counts = { reasoning: 0, content: 0, tool: 0, audio: 0 };
+
+  let reasoning = "";
+  if (thinking) {
+    steps.push({ kind: "role", delta: { content: null, role: "assistant", reasoning_content: "" } });
+    for (const token of wordTokens(prng, intOption(directive, "reasoning", DEFAULT_REASONING_TOKENS))) {
+      steps.push({ kind: "reasoning", delta: { content: null, reasoning_content: token } });
+      reasoning += token;
+      counts.reasoning++;
+    }
+  }
+
+  if (toolCalls) {
+    const pattern = fragmentPattern(directive.fragments);
+    let first = !thinking;
+    toolCalls.forEach((call, callIndex) => {
+      toolCallFragments(call, callIndex, pattern).forEach((fragment, fragmentIndex) => {
+        // The first chunk of a non-thinking tool answer carries the role, as captured on qwen-plus.
+        const delta = first ? { content: null, tool_calls: [fragment], role: "assistant" } : { tool_calls: [fragment] };
+        steps.push({ kind: "tool", delta, bare: pattern === 1 && fragmentIndex === 1 && callIndex === 0 });
+        first = false;
+        counts.tool++;
+      });
+    });
+    steps.push({ kind: "finish", delta: {}, finishReason: "tool_calls" });
+    return { index, steps, finishReason: "tool_calls", content: "", reasoning, toolCalls, logprobs: null, counts };
+  }
+
+  // Omni streams start straight with text (T9); plain answers open with an empty-content role chunk.
+  if (!thinking && !audio) steps.push({ kind: "role", delta: { content: "", role: "assistant" } });
+
+  let pieces = contentPieces(body, directive, prng);
+  let finishReason = "stop";
+  const maxTokens = body.max_tokens;
+  if (Number.isInteger(maxTokens) && maxTokens >= 0 && pieces.length > maxTokens) {
+    pieces = pieces.slice(0, maxTokens);
+    finishReason = "length";
+  }
+  const wantLogprobs = body.logprobs === true;
+  const topLogprobs = Number.isInteger(body.top_logprobs) ? body.top_logprobs : 0;
+  /** @type {unknown[]} */
+  const logprobs = [];
+  let content = "";
+  for (const token of pieces) {
+    const entry = wantLogprobs ? logprobEntry(prng, token, topLogprobs) : null;
+    if (entry) logprobs.push(entry);
+    steps.push({
+      kind: "content",
+      delta: thinking ? { content: token, reasoning_content: null } : { content: token },
+      logprobs: entry ? { content: [entry] } : null,
+    });
+    content += token;
+    counts.content++;
+  }
+
+  if (audio) {
+    const audioCount = intOption(directive, "audio", DEFAULT_AUDIO_DELTAS);
+    for (const data of audioPieces(prng, audioCount)) {
+      steps.push({ kind: "audio", delta: { audio: { data, expires_at: ids.created + 86_400, id: `audio_${ids.chatUuid}` } } });
+      counts.audio++;
+    }
+  }
+
+  steps.push({ kind: "finish", delta: thinking ? { content: "", reasoning_content: null } : { content: "" }, finishReason });
+  return { index, steps, finishReason, content, reasoning, toolCalls: null, logprobs: wantLogprobs ? logprobs : null, counts };
+}
+
+/**
+ * Content tokens: `echo` beats `json_object`, which beats plain words.
+ * @param {any} body
+ * @param {Record<string, unknown>} directive
+ * @param {ReturnType<typeof createPrng>} prng
+ * @returns {string[]}
+ */
+function contentPieces(body, directive, prng) {
+  if (directive.echo === true) return echoPieces(body.messages);
+  if (body.response_format?.type === "json_object") return jsonObjectPieces(prng);
+  return wordTokens(prng, intOption(directive, "tokens", DEFAULT_CONTENT_TOKENS));
+}
+
+/**
+ * The `usage` object for a set of planned choices.
+ * @param {ChoicePlan[]} choices
+ * @param {number} promptTokens
+ * @param {{ thinking: boolean, audio: boolean }} flags
+ * @returns {{ prompt_tokens: number, completion_tokens: number, total_tokens: number } & Record<string, unknown>}
+ */
+export function usageFor(choices, promptTokens, { thinking, audio }) {
+  const sum = (/** @type {keyof ChoicePlan["counts"]} */ k) => choices.reduce((acc, c) => acc + c.counts[k], 0);
+  const reasoning = sum("reasoning");
+  const text = sum("content") + sum("tool");
+  const audioTokens = sum("audio");
+  const completion = reasoning + text + audioTokens;
+  /** @type {{ prompt_tokens: number, completion_tokens: number, total_tokens: number } & Record<string, unknown>} */
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  if (audio) {
+    usage.completion_tokens_details = { audio_tokens: audioTokens, text_tokens: text };
+    usage.prompt_tokens_details = { text_tokens: promptTokens };
+    return usage;
+  }
+  if (thinking) usage.completion_tokens_details = { reasoning_tokens: reasoning };
+  usage.prompt_tokens_details = { cached_tokens: 0 };
+  return usage;
+}

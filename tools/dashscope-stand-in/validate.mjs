@@ -1,0 +1,61 @@
+import { contentText } from "./directives.mjs";
+
+/**
+ * Light request validation mirroring the real service's 400 `invalid_parameter_error` messages
+ * (PROTOCOL.md §3.2; spelling such as "preceeding" is DashScope's own).
+ */
+export const MESSAGES = Object.freeze({
+  notJson: "<400> InternalError.Algo.InvalidParameter: The request body is not valid JSON.",
+  modelMissing: "'model' is a required property",
+  messagesMissing: "'messages' is a required property",
+  messagesEmpty: "[] is too short",
+  temperature: "Temperature should be in [0.0, 2.0)",
+  n: "Range of n should be [1, 4]",
+  jsonWord: "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+  jsonWithThinking: "Json mode response is not supported when enable_thinking is true",
+  audioNeedsStream: "'audio' output only support with stream=true",
+  toolWithoutCalls: 'messages with role "tool" must be a response to a preceeding message with "tool_calls"',
+  thinkingNeedsStream: "parameter.enable_thinking must be set to false for non-streaming calls",
+});
+
+/**
+ * Checks a parsed body; returns the first violation's message, or null when the request is acceptable.
+ * @param {any} body
+ * @param {{ thinking: boolean }} flags thinking may also be switched on by directive
+ * @returns {string | null}
+ */
+export function validateRequest(body, { thinking }) {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) return MESSAGES.notJson;
+  if (typeof body.model !== "string" || body.model === "") return MESSAGES.modelMissing;
+  if (body.messages === undefined) return MESSAGES.messagesMissing;
+  if (!Array.isArray(body.messages) || body.messages.length === 0) return MESSAGES.messagesEmpty;
+  if (body.temperature !== undefined && body.temperature !== null) {
+    const t = body.temperature;
+    if (typeof t !== "number" || !(t >= 0 && t < 2)) return MESSAGES.temperature;
+  }
+  if (body.n !== undefined && body.n !== null) {
+    if (!Number.isInteger(body.n) || body.n < 1 || body.n > 4) return MESSAGES.n;
+  }
+  if (body.response_format?.type === "json_object") {
+    const mentionsJson = body.messages.some((/** @type {any} */ m) => /json/i.test(contentText(m?.content)));
+    if (!mentionsJson) return MESSAGES.jsonWord;
+    if (thinking) return MESSAGES.jsonWithThinking;
+  }
+  if (wantsAudio(body) && body.stream !== true) return MESSAGES.audioNeedsStream;
+  if (thinking && body.stream !== true) return MESSAGES.thinkingNeedsStream;
+  let sawToolCalls = false;
+  for (const m of body.messages) {
+    if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) sawToolCalls = true;
+    if (m?.role === "tool" && !sawToolCalls) return MESSAGES.toolWithoutCalls;
+  }
+  return null;
+}
+
+/**
+ * Whether the request asks for Qwen-Omni audio output.
+ * @param {any} body
+ * @returns {boolean}
+ */
+export function wantsAudio(body) {
+  return Array.isArray(body?.modalities) && body.modalities.includes("audio");
+}
