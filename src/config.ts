@@ -18,6 +18,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
+  /** How long an answer's events stay resumable after it ends. */
+  eventLogRetentionMs: number;
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -55,6 +57,7 @@ export function loadConfig(env: Env): Config {
     upstreamRetryBaseMs: num(env.UPSTREAM_RETRY_BASE_MS, 250),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
+    eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",

@@ -21,6 +21,7 @@ export interface Env {
   UPSTREAM_RETRY_BASE_MS?: string;
   MAX_BODY_BYTES?: string;
   SSE_PING_INTERVAL_MS?: string;
+  EVENT_LOG_RETENTION_SECONDS?: string;
 
   AUTH_JWKS_URL?: string;
   AUTH_ISSUER?: string;

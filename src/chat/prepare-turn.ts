@@ -5,6 +5,8 @@ import type { GenerationParameters } from "../dashscope/schema/parameters";
 import type { ToolCall } from "../dashscope/types";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import type { BeganTurn, HistoryRow } from "../store/turns";
+
+type NewTurn = Extract<BeganTurn, { kind: "new" }>;
 import { assembleMessages, ContextOverflowError, type HistoryMessage, type UpstreamMessage } from "./history";
 import { contextTokensFor } from "./models";
 
@@ -17,11 +19,16 @@ export interface TurnInput {
   role: "user" | "tool";
   content: string | unknown[];
   toolCallId: string | null;
+  /** Retry-safe sends: the same id with the same body is the same turn. */
   clientMessageId: string | null;
+  /** Fingerprint of the send (see `request-hash.ts`). */
+  requestHash: string | null;
   model: string | null;
   /** This turn's parameters; they override the conversation's defaults. */
   parameters: GenerationParameters;
   stream: boolean;
+  /** Stop the answer when its last listener disconnects (off by default: a disconnect is not a stop). */
+  cancelOnDisconnect: boolean;
 }
 
 export interface PreparedTurn {
@@ -37,7 +44,7 @@ export interface PreparedTurn {
  * turn's parameters, the system prompt, the history that fits, the new message. Throws a 400
  * `ApiError` when the result breaks a rule that only the stored context could reveal.
  */
-export function prepareTurn(began: BeganTurn, input: TurnInput, config: Config): PreparedTurn {
+export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): PreparedTurn {
   const defaults = parseParams(began.conversation.params_json);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
   const model = began.assistantMessage.model ?? config.defaultModel;

@@ -2,23 +2,17 @@ import { CompletionAccumulator, usageSummary, type AccumulatedCompletion } from 
 import type { UpstreamStream } from "../dashscope/client";
 import { upstreamErrorFromStreamError } from "../dashscope/errors";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
+import { estimateTextTokens } from "../chat/tokens";
 import type { Message } from "../store/types";
 import type { AnswerOutcome } from "../store/turns";
 import { EventBroadcast } from "./event-broadcast";
 
-/** What an answer needs from its owner: where its final state goes, and where partial progress is kept. */
+/** What an answer needs from its owner: where its events and its final state go. */
 export interface AnswerSink {
   /** Stores the final state (exactly once); returns the stored message, or null if it was already finished. */
   persist(outcome: AnswerOutcome): Promise<Message | null>;
-  /** Keeps the partial answer somewhere that outlives this isolate (called at most every `checkpointIntervalMs`). */
-  checkpoint(partial: PartialAnswer): void;
-}
-
-/** What has been received of an answer so far. */
-export interface PartialAnswer {
-  content: string;
-  reasoningContent: string;
-  ttftMs: number | null;
+  /** Makes an event durable as it is published (for resume and crash recovery). */
+  logEvent(id: number, event: string, json: string): void;
 }
 
 export interface AnswerGenerationOptions {
@@ -28,7 +22,10 @@ export interface AnswerGenerationOptions {
   upstream: UpstreamStream;
   sink: AnswerSink;
   pingIntervalMs: number;
-  checkpointIntervalMs: number;
+  /** Stop the answer when its last listener leaves. */
+  cancelOnDisconnect: boolean;
+  /** Estimated prompt tokens, for usage when DashScope reports none (stop, cut-off). */
+  estimatedPromptTokens: number;
   /** Aborts the upstream request (stop). */
   abort: AbortController;
   now?: () => number;
@@ -51,12 +48,39 @@ export class AnswerGeneration {
   private readonly accumulator = new CompletionAccumulator();
   private readonly now: () => number;
   private ttftMs: number | null = null;
-  private lastCheckpoint = 0;
 
   constructor(private readonly o: AnswerGenerationOptions) {
-    this.events = new EventBroadcast(o.pingIntervalMs);
+    this.events = new EventBroadcast(o.pingIntervalMs, (id, event, json) => o.sink.logEvent(id, event, json));
     this.now = o.now ?? Date.now;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  get messageId(): string {
+    return this.o.messageId;
+  }
+
+  get cancelOnDisconnect(): boolean {
+    return this.o.cancelOnDisconnect;
+  }
+
+  /** Whether the final answer is stored and the terminal event published. */
+  get finished(): boolean {
+    return this.events.isClosed;
+  }
+
+  /** Stops the answer: aborts the upstream request; it ends as `cancelled` with what was received. */
+  stop(): void {
+    if (!this.o.abort.signal.aborted) this.o.abort.abort(new Error("stopped"));
+  }
+
+  /** What has been received so far (for status polling). */
+  partial(): { content: string; reasoning_content: string | null; tool_calls: unknown[] | null } {
+    const choice = this.accumulator.snapshot().choices[0];
+    return {
+      content: choice?.content ?? "",
+      reasoning_content: choice?.reasoning_content || null,
+      tool_calls: choice?.tool_calls.length ? choice.tool_calls : null,
+    };
   }
 
   /** Publishes `turn.started` and starts relaying; returns at once. */
@@ -92,26 +116,14 @@ export class AnswerGeneration {
       if (!delta) continue;
       if (this.ttftMs === null) this.ttftMs = this.now() - this.o.upstream.startedAt;
       this.events.publish("message.delta", delta);
-      this.maybeCheckpoint();
     }
-  }
-
-  private maybeCheckpoint(): void {
-    const t = this.now();
-    if (t - this.lastCheckpoint < this.o.checkpointIntervalMs) return;
-    this.lastCheckpoint = t;
-    const choice = this.accumulator.snapshot().choices[0];
-    this.o.sink.checkpoint({
-      content: choice?.content ?? "",
-      reasoningContent: choice?.reasoning_content ?? "",
-      ttftMs: this.ttftMs,
-    });
   }
 
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
     const choice = result.choices[0];
     const completedAt = this.now();
     const toolCalls = choice?.tool_calls.length ? choice.tool_calls : null;
+    const reported = usageSummary(result.usage);
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: Record<string, unknown> | null = null;
     if (status !== "completed") {
@@ -137,7 +149,9 @@ export class AnswerGeneration {
       toolCalls,
       finishReason: choice?.finish_reason ?? null,
       model: result.model,
-      usage: usageSummary(result.usage),
+      usage: reported
+        ? { ...reported, estimated: false }
+        : estimateUsage(this.o.estimatedPromptTokens, choice?.content, choice?.reasoning_content, toolCalls),
       error,
       ttftMs: this.ttftMs,
       durationMs: completedAt - this.o.upstream.startedAt,
@@ -173,6 +187,29 @@ export class AnswerGeneration {
       completed_at: new Date(outcome.completedAt).toISOString(),
     };
   }
+}
+
+/**
+ * Usage of an answer DashScope reported none for (it was stopped or cut off before the usage
+ * chunk): the prompt estimate plus the received text, marked as an estimate.
+ */
+export function estimateUsage(
+  promptTokens: number,
+  content: string | undefined,
+  reasoning: string | undefined,
+  toolCalls: unknown[] | null,
+): AnswerOutcome["usage"] {
+  const reasoningTokens = estimateTextTokens(reasoning ?? "");
+  const completion =
+    estimateTextTokens(content ?? "") + reasoningTokens + (toolCalls ? estimateTextTokens(JSON.stringify(toolCalls)) : 0);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    total_tokens: promptTokens + completion,
+    cached_tokens: 0,
+    reasoning_tokens: reasoningTokens,
+    estimated: true,
+  };
 }
 
 /** The `message.delta` payload of one upstream delta, or null when it carries nothing to show. */

@@ -5,10 +5,13 @@ import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
+import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
-import { beginTurn, finishAnswer, revokeTurn } from "../store/turns";
+import { beginTurn, finishAnswer, findTurnByClientMessageId, revokeTurn } from "../store/turns";
 import type { Message } from "../store/types";
-import { AnswerGeneration, type PartialAnswer } from "./answer-generation";
+import { AnswerGeneration, estimateUsage } from "./answer-generation";
+import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
+import { replayStream } from "./sse-encoding";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**
@@ -17,111 +20,188 @@ import { failure, type TurnFailure } from "./turn-result";
  * (thinking) answer alive, and after a real death it is what wakes the object to clean up.
  */
 export const HEARTBEAT_INTERVAL_MS = 30_000;
-/** How often the partial answer is saved for crash recovery. */
-export const CHECKPOINT_INTERVAL_MS = 1_000;
 /** History rows read per turn: bounds the turn's cost however long the conversation grows. */
 export const HISTORY_LIMIT = 200;
 
-const INFLIGHT_KEY = "inflight";
-
-/** What the object remembers of its in-flight answer, durably, until it is stored in D1. */
-interface InflightRecord extends PartialAnswer {
-  messageId: string;
-  userId: string;
-  conversationId: string;
-  startedAt: number;
-}
-
 interface Active {
   userId: string;
+  clientMessageId: string | null;
+  requestHash: string | null;
+  /** Settles once the turn is streaming, was found stored, or has failed before streaming. */
+  ready: Promise<Started | Stored | TurnFailure>;
   generation?: AnswerGeneration;
 }
 
+/** A turn whose answer is being generated here. */
+interface Started {
+  ok: true;
+  kind: "live";
+  generation: AnswerGeneration;
+  userMessage: Message;
+}
+
+/** A retried send whose turn was stored before. */
+interface Stored {
+  ok: true;
+  kind: "stored";
+  userMessage: Message;
+  assistantMessage: Message | null;
+}
+
 export type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
-export type TurnRunResult = { ok: true; user_message: Message; assistant_message: Message } | TurnFailure;
+export type TurnRunResult = { ok: true; user_message: Message; assistant_message: Message | null } | TurnFailure;
+export type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
  * Owner of a conversation's in-flight answer (one object per conversation). It, not the
  * client's request, reads DashScope's stream, so an answer is completed and stored even when
  * the phone goes away (a Worker's `waitUntil` would get only 30 s after a disconnect). Being a
- * single thread per conversation, it is also where "one answer at a time" is enforced.
+ * single thread per conversation, it is also where "one answer at a time" and retry-safe
+ * sends are decided. Every event of an answer goes to its {@link AnswerLog}, so any client can
+ * resume after any event, and an answer whose owner died is closed with what was received.
  */
 export class ConversationGeneration extends DurableObject<Env> {
   /** D1 round trips made by this object, in all and by the last turn (reported by tests and benchmarks). */
   readonly metrics = { d1RoundTrips: 0, lastTurn: { beforeUpstream: 0, afterStream: 0 } };
   private readonly db: D1Database;
+  private readonly log: AnswerLog;
   private active: Active | null = null;
+  /** The last finished answer, kept in memory so resuming it costs no storage read. */
+  private recent: AnswerGeneration | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
-    // A fresh instance holding an in-flight record means the previous owner died: let the
-    // alarm close that answer.
-    void ctx.blockConcurrencyWhile(async () => {
-      if (await ctx.storage.get(INFLIGHT_KEY)) await ctx.storage.setAlarm(Date.now());
-    });
+    this.log = new AnswerLog(ctx.storage, logError);
+    // A fresh instance holding answers marked streaming means their owner died: let the
+    // alarm close them.
+    if (this.log.streaming().length > 0) ctx.storage.setAlarm(Date.now()).catch(logError);
   }
 
-  /** Starts a streamed turn; the stream carries every event of the answer. */
+  /** Starts a streamed turn (or attaches a retried send to its turn); the stream carries every event of the answer. */
   async startTurn(input: TurnInput): Promise<TurnStartResult> {
-    const started = await this.begin(input);
-    if (!started.ok) return started;
-    return { ok: true, stream: started.generation.events.follow(0) };
+    const turn = await this.turn(input);
+    if (!turn.ok) return turn;
+    if (turn.kind === "live") return { ok: true, stream: this.followLive(turn.generation, 0) };
+    if (!turn.assistantMessage) return failure(new ApiError(409, "conflict", "This message was stored without an answer."));
+    return this.follow(turn.assistantMessage.id, input.userId, 0);
   }
 
   /** Runs a turn to its end (`stream: false`). */
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
-    const started = await this.begin(input);
-    if (!started.ok) return started;
-    const assistant = await started.generation.done;
-    return { ok: true, user_message: started.userMessage, assistant_message: assistant };
+    const turn = await this.turn(input);
+    if (!turn.ok) return turn;
+    if (turn.kind === "stored") return { ok: true, user_message: turn.userMessage, assistant_message: turn.assistantMessage };
+    const assistant = await turn.generation.done;
+    return { ok: true, user_message: turn.userMessage, assistant_message: assistant };
+  }
+
+  /**
+   * The events of an answer after `afterId`, exactly once and in order, then the live tail
+   * while it is generated; for a finished answer, what was missed up to its terminal event.
+   */
+  async follow(messageId: string, userId: string, afterId: number): Promise<FollowResult> {
+    await this.recoverOrphans();
+    const record = this.log.get(messageId);
+    if (!record || record.user_id !== userId) return failure(new ApiError(404, "not_found", "Message not found."));
+    const live = this.liveGeneration(messageId);
+    if (live) return { ok: true, stream: this.followLive(live, afterId) };
+    let events = this.log.events(messageId, afterId);
+    if (events.length === 0 && record.last_event_id > afterId) {
+      // The events were collected after the retention period: the terminal event stands for them.
+      const message = await getMessage(this.db, userId, messageId);
+      events = message ? [terminalEvent(record.last_event_id, message)] : [];
+    }
+    return { ok: true, stream: replayStream(events) };
+  }
+
+  /** Stops an answer being generated here; resolves with the stored answer, or null when it is not generated here. */
+  async stop(messageId: string, userId: string): Promise<Message | null> {
+    const record = this.log.get(messageId);
+    if (!record || record.user_id !== userId) return null;
+    const live = this.liveGeneration(messageId);
+    if (live && !live.finished) {
+      live.stop();
+      return live.done;
+    }
+    await this.recoverOrphans();
+    return null;
+  }
+
+  /** What has been received so far of an answer being generated here, or null. */
+  partial(messageId: string, userId: string): ReturnType<AnswerGeneration["partial"]> | null {
+    const record = this.log.get(messageId);
+    const live = this.liveGeneration(messageId);
+    if (!record || record.user_id !== userId || !live || live.finished) return null;
+    return live.partial();
   }
 
   override async alarm(): Promise<void> {
+    const now = Date.now();
     if (this.active) {
-      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
+      await this.ctx.storage.setAlarm(now + HEARTBEAT_INTERVAL_MS);
       return;
     }
-    const record = await this.ctx.storage.get<InflightRecord>(INFLIGHT_KEY);
-    if (!record) return;
-    const now = Date.now();
-    await finishAnswer(this.db, record, {
-      status: "interrupted",
-      content: record.content,
-      reasoningContent: record.reasoningContent || null,
-      toolCalls: null,
-      finishReason: null,
-      model: null,
-      usage: null,
-      error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
-      ttftMs: record.ttftMs,
-      durationMs: now - record.startedAt,
-      completedAt: now,
-    });
-    await this.ctx.storage.delete(INFLIGHT_KEY);
+    await this.recoverOrphans();
+    const retentionMs = loadConfig(this.env).eventLogRetentionMs;
+    const next = this.log.collect(now - retentionMs, retentionMs);
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
-  private async begin(
-    input: TurnInput,
-  ): Promise<{ ok: true; generation: AnswerGeneration; userMessage: Message } | TurnFailure> {
-    if (this.active) {
+  private liveGeneration(messageId: string): AnswerGeneration | null {
+    for (const g of [this.active?.generation, this.recent]) if (g && g.messageId === messageId) return g;
+    return null;
+  }
+
+  private followLive(generation: AnswerGeneration, afterId: number): ReadableStream<Uint8Array> {
+    return generation.events.follow(afterId, () => {
+      if (generation.cancelOnDisconnect && generation.events.followerCount === 0) generation.stop();
+    });
+  }
+
+  /** Decides what a send is: a retry of the turn in flight, a conflict, or a new turn. */
+  private async turn(input: TurnInput): Promise<Started | Stored | TurnFailure> {
+    const active = this.active;
+    if (active) {
       // Another user's conversation must look like no conversation at all.
-      return this.active.userId === input.userId
-        ? failure(new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation."))
-        : failure(new ApiError(404, "not_found", "Conversation not found."));
+      if (active.userId !== input.userId) return failure(new ApiError(404, "not_found", "Conversation not found."));
+      if (input.clientMessageId && input.clientMessageId === active.clientMessageId) {
+        if (input.requestHash !== active.requestHash) return failure(reusedId());
+        return active.ready;
+      }
+      if (input.clientMessageId) {
+        const stored = await findTurnByClientMessageId(this.db, input.userId, input.conversationId, input.clientMessageId);
+        if (stored) return this.storedTurn(stored, input);
+      }
+      return failure(new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation."));
     }
     // Claimed before the first await: the object is single-threaded, but awaits interleave.
-    const active: Active = { userId: input.userId };
-    this.active = active;
+    let settle!: (r: Started | Stored | TurnFailure) => void;
+    const claim: Active = {
+      userId: input.userId,
+      clientMessageId: input.clientMessageId,
+      requestHash: input.requestHash,
+      ready: new Promise((resolve) => (settle = resolve)),
+    };
+    this.active = claim;
+    let result: Started | Stored | TurnFailure;
     try {
-      return await this.open(input, active);
+      result = await this.open(input, claim);
     } catch (err) {
-      this.active = null;
-      return failure(err);
+      result = failure(err);
     }
+    if (!result.ok || result.kind === "stored") this.active = null;
+    // Concurrent retries of this same send get the same outcome.
+    settle(result);
+    return result;
   }
 
-  private async open(input: TurnInput, active: Active) {
+  private storedTurn(stored: { requestHash: string | null; userMessage: Message; assistantMessage: Message | null }, input: TurnInput): Stored | TurnFailure {
+    if (stored.requestHash !== input.requestHash) return failure(reusedId());
+    return { ok: true, kind: "stored", userMessage: stored.userMessage, assistantMessage: stored.assistantMessage };
+  }
+
+  private async open(input: TurnInput, claim: Active): Promise<Started | Stored | TurnFailure> {
     const config = loadConfig(this.env);
     const now = Date.now();
     const tripsAtStart = this.metrics.d1RoundTrips;
@@ -138,12 +218,14 @@ export class ConversationGeneration extends DurableObject<Env> {
       contentJson: JSON.stringify(input.content),
       toolCallId: input.toolCallId,
       clientMessageId: input.clientMessageId,
+      requestHash: input.requestHash,
       turnModel: input.model,
       defaultModel: config.defaultModel,
       historyLimit: HISTORY_LIMIT,
       now,
     });
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
+    if (began.kind === "duplicate") return this.storedTurn(began, input);
 
     let prepared;
     try {
@@ -154,23 +236,25 @@ export class ConversationGeneration extends DurableObject<Env> {
       throw err;
     }
 
-    const record: InflightRecord = {
-      ...ids,
-      messageId: assistantMessageId,
-      startedAt: now,
-      content: "",
-      reasoningContent: "",
-      ttftMs: null,
-    };
-    await this.ctx.storage.put(INFLIGHT_KEY, record);
+    this.log.begin({
+      message_id: assistantMessageId,
+      user_id: input.userId,
+      conversation_id: input.conversationId,
+      user_message_id: userMessageId,
+      client_message_id: input.clientMessageId,
+      request_hash: input.requestHash,
+      started_at: now,
+      prompt_estimate: prepared.estimatedPromptTokens,
+    });
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
+    const answer = { ...ids, messageId: assistantMessageId };
 
     const abort = new AbortController();
     let upstream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (err) {
-      await this.recordFailure(record, err);
+      await this.recordFailure(answer, now, err);
       throw err;
     }
 
@@ -180,52 +264,59 @@ export class ConversationGeneration extends DurableObject<Env> {
       placeholder: began.assistantMessage,
       upstream,
       abort,
+      cancelOnDisconnect: input.cancelOnDisconnect,
       pingIntervalMs: config.ssePingIntervalMs,
-      checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
+      estimatedPromptTokens: prepared.estimatedPromptTokens,
       sink: {
-        persist: (outcome) => finishAnswer(this.db, record, outcome),
-        checkpoint: (partial) => {
-          // Unconfirmed: the relay to the client must not wait on this write.
-          this.ctx.storage.put(INFLIGHT_KEY, { ...record, ...partial }, { allowUnconfirmed: true }).catch(logError);
-        },
+        persist: (outcome) => finishAnswer(this.db, answer, outcome),
+        logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
     });
-    active.generation = generation;
+    claim.generation = generation;
     generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
-    void generation.done.then(async (message) => {
-      this.metrics.lastTurn = {
-        beforeUpstream,
-        afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
-      };
-      // One structured line per turn for Workers Logs (and the benchmarks); never content.
-      console.log(
-        JSON.stringify({
-          event: "turn.finished",
-          request_id: input.requestId,
-          message_id: message.id,
-          status: message.status,
-          model: message.model,
-          upstream_attempts: upstream.attempts,
-          d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
-          d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
-          history_included: prepared.historyIncluded,
-          history_omitted: prepared.historyOmitted,
-          usage: message.usage,
-        }),
-      );
-      this.active = null;
-      await this.ctx.storage.delete(INFLIGHT_KEY);
-      await this.ctx.storage.deleteAlarm();
-    }).catch(logError);
-    return { ok: true as const, generation, userMessage: began.userMessage };
+    void generation.done
+      .then((message) => {
+        this.log.finish(assistantMessageId, message.status, Date.now());
+        this.metrics.lastTurn = {
+          beforeUpstream,
+          afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
+        };
+        this.recent = generation;
+        this.active = null;
+        // One structured line per turn for Workers Logs (and the benchmarks); never content.
+        console.log(
+          JSON.stringify({
+            event: "turn.finished",
+            request_id: input.requestId,
+            message_id: message.id,
+            status: message.status,
+            model: message.model,
+            upstream_attempts: upstream.attempts,
+            d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
+            d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
+            history_included: prepared.historyIncluded,
+            history_omitted: prepared.historyOmitted,
+            usage: message.usage,
+          }),
+        );
+      })
+      .catch(logError);
+    return { ok: true, kind: "live", generation, userMessage: began.userMessage };
   }
 
   /** An upstream error before the stream: the user message stays, the answer is `failed`. */
-  private async recordFailure(record: InflightRecord, err: unknown): Promise<void> {
-    const error = err instanceof ApiError ? { code: err.code, message: err.message } : { code: "upstream_error", message: "The model provider could not be reached." };
+  private async recordFailure(
+    answer: { userId: string; conversationId: string; messageId: string },
+    startedAt: number,
+    err: unknown,
+  ): Promise<void> {
+    const error =
+      err instanceof ApiError
+        ? { code: err.code, message: err.message }
+        : { code: "upstream_error", message: "The model provider could not be reached." };
     const now = Date.now();
     try {
-      await finishAnswer(this.db, record, {
+      const stored = await finishAnswer(this.db, answer, {
         status: "failed",
         content: null,
         reasoningContent: null,
@@ -235,17 +326,73 @@ export class ConversationGeneration extends DurableObject<Env> {
         usage: null,
         error,
         ttftMs: null,
-        durationMs: now - record.startedAt,
+        durationMs: now - startedAt,
         completedAt: now,
       });
-      await this.ctx.storage.delete(INFLIGHT_KEY);
-      await this.ctx.storage.deleteAlarm();
+      if (stored) this.log.append(answer.messageId, terminalEvent(1, stored));
+      this.log.finish(answer.messageId, "failed", now);
     } catch (storeErr) {
-      // The alarm closes the answer later from the in-flight record.
+      // The alarm closes the answer later from its log.
       logError(storeErr);
     }
   }
+
+  /**
+   * Closes answers whose owner died (their log says streaming, nothing here generates them):
+   * stored as `interrupted` with the content their logged events carried, and their log ends
+   * with `message.failed`, so resumed streams end too.
+   */
+  private async recoverOrphans(): Promise<void> {
+    for (const record of this.log.streaming()) {
+      if (this.active?.generation?.messageId === record.message_id) continue;
+      if (this.active && !this.active.generation) continue; // a turn is opening right now
+      await this.closeOrphan(record);
+    }
+  }
+
+  private async closeOrphan(record: AnswerRecord): Promise<void> {
+    const events = this.log.events(record.message_id, 0);
+    let content = "";
+    let reasoning = "";
+    for (const e of events) {
+      if (e.event !== "message.delta") continue;
+      const d = JSON.parse(e.data) as { content?: string; reasoning_content?: string };
+      content += d.content ?? "";
+      reasoning += d.reasoning_content ?? "";
+    }
+    const now = Date.now();
+    const answer = { userId: record.user_id, conversationId: record.conversation_id, messageId: record.message_id };
+    const stored =
+      (await finishAnswer(this.db, answer, {
+        status: "interrupted",
+        content,
+        reasoningContent: reasoning || null,
+        toolCalls: null,
+        finishReason: null,
+        model: null,
+        usage: estimateUsage(record.prompt_estimate, content, reasoning, null),
+        error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
+        ttftMs: null,
+        durationMs: now - record.started_at,
+        completedAt: now,
+      })) ?? (await getMessage(this.db, record.user_id, record.message_id));
+    const lastId = events.at(-1)?.id ?? record.last_event_id;
+    if (stored && stored.status !== "streaming") this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
+    this.log.finish(record.message_id, stored?.status ?? "interrupted", now);
+  }
 }
+
+/** The terminal event of a finished answer. */
+function terminalEvent(id: number, message: Message): LoggedEvent {
+  return {
+    id,
+    event: message.status === "completed" ? "message.completed" : "message.failed",
+    data: JSON.stringify({ message }),
+  };
+}
+
+const reusedId = () =>
+  new ApiError(409, "conflict", "This client_message_id was already used for a different message.", "client_message_id");
 
 /** Background failures (this object being reset, D1 unavailable) are logged, never left unhandled. */
 function logError(err: unknown): void {

@@ -11,7 +11,19 @@ export class EventBroadcast {
   private closed = false;
   private pinger: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly pingIntervalMs: number) {}
+  /**
+   * @param pingIntervalMs interval of `: ping` comments to live streams
+   * @param onPublish called with each event as published (to make it durable)
+   */
+  constructor(
+    private readonly pingIntervalMs: number,
+    private readonly onPublish?: (id: number, event: string, json: string) => void,
+  ) {}
+
+  /** Whether `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   /** Id of the last event published (0 before the first). */
   get lastId(): number {
@@ -27,14 +39,19 @@ export class EventBroadcast {
   publish(event: string, data: unknown): number {
     if (this.closed) throw new Error("publish after close");
     const id = this.events.length + 1;
-    const bytes = encodeEvent(id, event, data);
+    const json = JSON.stringify(data);
+    const bytes = encodeEvent(id, event, json);
     this.events.push(bytes);
+    this.onPublish?.(id, event, json);
     for (const follower of this.followers) this.send(follower, bytes);
     this.startPinging();
     return id;
   }
 
-  /** A stream of the events after `afterId`, then the live tail until `close()`. */
+  /**
+   * A stream of the events after `afterId`, then the live tail until `close()`.
+   * `onCancel` runs when this stream's reader goes away.
+   */
   follow(afterId = 0, onCancel?: () => void): ReadableStream<Uint8Array> {
     let self: ReadableStreamDefaultController<Uint8Array> | undefined;
     return new ReadableStream<Uint8Array>(

@@ -2,9 +2,19 @@
 
 const encoder = new TextEncoder();
 
-/** One SSE event with its id, name and JSON data. */
-export function encodeEvent(id: number, event: string, data: unknown): Uint8Array {
-  return encoder.encode(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+/** One SSE event with its id, name and data given as JSON text (one line: JSON.stringify never emits newlines). */
+export function encodeEvent(id: number, event: string, json: string): Uint8Array {
+  return encoder.encode(`id: ${id}\nevent: ${event}\ndata: ${json}\n\n`);
+}
+
+/** A finished stream of stored events. */
+export function replayStream(events: { id: number; event: string; data: string }[]): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const e of events) controller.enqueue(encodeEvent(e.id, e.event, e.data));
+      controller.close();
+    },
+  });
 }
 
 /** A comment line that keeps proxies and mobile networks from closing an idle stream. */

@@ -11,11 +11,13 @@ import {
 } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { SSE_HEADERS } from "../generation/sse-encoding";
-import type { TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
+import { requestHash } from "../chat/request-hash";
+import type { FollowResult, TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
 import { toApiError, type TurnFailure } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
+import type { Message } from "../store/types";
 
 /** Client-chosen ids for retry-safe sends. */
 const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -29,6 +31,7 @@ const turnBody = z.strictObject({
   model: z.string().regex(MODEL_PATTERN, "must be 1-100 letters, digits, '.', '_' or '-'").optional(),
   parameters: z.unknown().optional(),
   stream: z.boolean("must be true or false").optional(),
+  cancel_on_disconnect: z.boolean("must be true or false").optional(),
 });
 
 /** A turn: `POST /conversations/{id}/messages` (`../shared/API.md`); a message by id. */
@@ -38,9 +41,9 @@ export const messageRoutes = new Hono<AppEnv>()
     const config = c.get("config");
     const raw = await readJsonBody(c, config.maxBodyBytes);
     if (!isId(conversationId)) throw notFound("Conversation");
-    const input = parseTurn(raw, c.get("userId"), conversationId, c.get("requestId"));
+    const input = await parseTurn(raw, c.get("userId"), conversationId, c.get("requestId"), c.req.header("idempotency-key"));
 
-    const owner = c.env.GENERATIONS.get(c.env.GENERATIONS.idFromName(conversationId));
+    const owner = ownerOf(c.env, conversationId);
     if (!input.stream) {
       const result = (await owner.runTurn(input)) as TurnRunResult;
       if (!result.ok) throw toApiError(result as TurnFailure);
@@ -51,14 +54,59 @@ export const messageRoutes = new Hono<AppEnv>()
     return new Response(result.stream, { headers: SSE_HEADERS });
   })
   .get("/messages/:id", async (c) => {
-    const id = c.req.param("id");
-    const message = isId(id) ? await getMessage(c.env.DB, c.get("userId"), id) : null;
-    if (!message) throw notFound("Message");
+    const userId = c.get("userId");
+    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    if (message.status === "streaming") {
+      // The stored row has no content until the answer ends: ask its owner what has arrived.
+      const partial = (await ownerOf(c.env, message.conversation_id).partial(message.id, userId)) as Partial<Message> | null;
+      if (partial) return c.json({ ...message, ...partial });
+    }
     return c.json(message);
+  })
+  .get("/messages/:id/events", async (c) => {
+    const userId = c.get("userId");
+    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    if (message.role !== "assistant") throw notFound("Message");
+    const after = parseAfter(c.req.query("after") ?? c.req.header("last-event-id"));
+    const result = (await ownerOf(c.env, message.conversation_id).follow(message.id, userId, after)) as FollowResult;
+    if (!result.ok) throw toApiError(result as TurnFailure);
+    return new Response(result.stream, { headers: SSE_HEADERS });
+  })
+  .post("/messages/:id/stop", async (c) => {
+    const userId = c.get("userId");
+    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    if (message.status !== "streaming") return c.json(message);
+    const stopped = await ownerOf(c.env, message.conversation_id).stop(message.id, userId);
+    return c.json(stopped ?? (await ownMessage(c.env.DB, userId, message.id)));
   });
 
+/** The caller's message, or 404 (also for another user's message and malformed ids). */
+async function ownMessage(db: D1Database, userId: string, id: string) {
+  const message = isId(id) ? await getMessage(db, userId, id) : null;
+  if (!message) throw notFound("Message");
+  return message;
+}
+
+/** The Durable Object owning a conversation's answers. */
+function ownerOf(env: AppEnv["Bindings"], conversationId: string) {
+  return env.GENERATIONS.get(env.GENERATIONS.idFromName(conversationId));
+}
+
+/** `?after=` or `Last-Event-ID`: the id of the last event the client saw (0: from the start). */
+function parseAfter(raw: string | undefined): number {
+  if (raw === undefined || raw === "") return 0;
+  if (!/^\d{1,9}$/.test(raw)) throw invalidRequest("after (or Last-Event-ID) must be a non-negative event id.", "after");
+  return Number(raw);
+}
+
 /** Validates a turn's body: content by role, parameters with the DashScope schema, `n` fixed at 1. */
-function parseTurn(raw: unknown, userId: string, conversationId: string, requestId: string): TurnInput {
+async function parseTurn(
+  raw: unknown,
+  userId: string,
+  conversationId: string,
+  requestId: string,
+  idempotencyKey: string | undefined,
+): Promise<TurnInput> {
   const body = turnBody.safeParse(raw);
   if (!body.success) throw toInvalidRequest(describeIssue(body.error.issues[0]!));
   const b = body.data;
@@ -87,6 +135,14 @@ function parseTurn(raw: unknown, userId: string, conversationId: string, request
     parameters = parsed.value;
   }
 
+  if (idempotencyKey !== undefined && !CLIENT_MESSAGE_ID_PATTERN.test(idempotencyKey)) {
+    throw invalidRequest("Idempotency-Key must be 1-128 letters, digits or ._:-", "Idempotency-Key");
+  }
+  if (idempotencyKey !== undefined && b.client_message_id !== undefined && idempotencyKey !== b.client_message_id) {
+    throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
+  }
+  const clientMessageId = b.client_message_id ?? idempotencyKey ?? null;
+  const send = { role, content: content.data, tool_call_id: b.tool_call_id, model: b.model, parameters };
   return {
     userId,
     conversationId,
@@ -94,9 +150,11 @@ function parseTurn(raw: unknown, userId: string, conversationId: string, request
     role,
     content: content.data as string | unknown[],
     toolCallId: b.tool_call_id ?? null,
-    clientMessageId: b.client_message_id ?? null,
+    clientMessageId,
+    requestHash: clientMessageId ? await requestHash(send) : null,
     model: b.model ?? null,
     parameters,
     stream: b.stream ?? true,
+    cancelOnDisconnect: b.cancel_on_disconnect ?? false,
   };
 }

@@ -36,6 +36,7 @@ export function messageFromRow(row: MessageRow): Message {
             total_tokens: row.total_tokens,
             cached_tokens: row.cached_tokens ?? 0,
             reasoning_tokens: row.reasoning_tokens ?? 0,
+            estimated: row.usage_estimated === 1,
           },
     error: row.error_json === null ? null : (JSON.parse(row.error_json) as Record<string, unknown>),
     created_at: toIso(row.created_at),

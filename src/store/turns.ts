@@ -30,6 +30,8 @@ export interface BeginTurnInput {
   contentJson: string;
   toolCallId: string | null;
   clientMessageId: string | null;
+  /** Fingerprint of the send, stored with a `clientMessageId` to recognise retries. */
+  requestHash: string | null;
   /** The model the answer is asked of (turn, else conversation, else default; resolved by SQL). */
   turnModel: string | null;
   defaultModel: string;
@@ -38,13 +40,22 @@ export interface BeginTurnInput {
   now: number;
 }
 
-export interface BeganTurn {
-  conversation: TurnConversation;
-  /** Newest first. */
-  history: HistoryRow[];
-  userMessage: Message;
-  assistantMessage: Message;
-}
+export type BeganTurn =
+  | {
+      kind: "new";
+      conversation: TurnConversation;
+      /** Newest first. */
+      history: HistoryRow[];
+      userMessage: Message;
+      assistantMessage: Message;
+    }
+  | {
+      /** A send with this `client_message_id` was stored before: nothing was written now. */
+      kind: "duplicate";
+      requestHash: string | null;
+      userMessage: Message;
+      assistantMessage: Message | null;
+    };
 
 /**
  * Checks the conversation belongs to the user, reads its recent history, and stores the new
@@ -53,8 +64,18 @@ export interface BeganTurn {
  * foreign or missing conversation writes nothing. Returns `null` in that case.
  */
 export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
-  const owned = "EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)";
+  // ?9 is the client message id: a retried send finds its first self and writes nothing.
+  const owned = `EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)
+    AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_message_id = ?9))`;
   const results = await db.batch([
+    db
+      .prepare(
+        `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND ?3 IS NOT NULL
+           AND (client_message_id = ?3
+                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
+         ORDER BY id`,
+      )
+      .bind(t.conversationId, t.userId, t.clientMessageId),
     db
       .prepare("SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2")
       .bind(t.conversationId, t.userId),
@@ -68,13 +89,23 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
     db
       .prepare(
         `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
-                               client_message_id, created_at, completed_at)
+                               client_message_id, request_hash, created_at, completed_at)
          SELECT ?3, ?1, ?2, (SELECT id FROM messages WHERE conversation_id = ?1 ORDER BY id DESC LIMIT 1),
-                ?4, ?5, ?6, 'completed', ?7, ?8, ?8
+                ?4, ?5, ?6, 'completed', ?9, ?7, ?8, ?8
          WHERE ${owned}
          RETURNING *`,
       )
-      .bind(t.conversationId, t.userId, t.userMessageId, t.role, t.contentJson, t.toolCallId, t.clientMessageId, t.now),
+      .bind(
+        t.conversationId,
+        t.userId,
+        t.userMessageId,
+        t.role,
+        t.contentJson,
+        t.toolCallId,
+        t.requestHash,
+        t.now,
+        t.clientMessageId,
+      ),
     db
       .prepare(
         `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, status, model, created_at)
@@ -85,15 +116,55 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
       )
       .bind(t.conversationId, t.userId, t.assistantMessageId, t.userMessageId, t.turnModel, t.defaultModel, t.now),
   ]);
-  const conversation = results[0]!.results[0] as TurnConversation | undefined;
-  const userRow = results[2]!.results[0] as MessageRow | undefined;
-  const assistantRow = results[3]!.results[0] as MessageRow | undefined;
-  if (!conversation || !userRow || !assistantRow) return null;
+  const earlier = results[0]!.results as MessageRow[];
+  const conversation = results[1]!.results[0] as TurnConversation | undefined;
+  const userRow = results[3]!.results[0] as MessageRow | undefined;
+  const assistantRow = results[4]!.results[0] as MessageRow | undefined;
+  if (!conversation) return null;
+  const duplicate = duplicateOf(earlier, t.clientMessageId);
+  if (duplicate) return { kind: "duplicate", ...duplicate };
+  if (!userRow || !assistantRow) return null;
   return {
+    kind: "new",
     conversation,
-    history: results[1]!.results as HistoryRow[],
+    history: results[2]!.results as HistoryRow[],
     userMessage: messageFromRow(userRow),
     assistantMessage: messageFromRow(assistantRow),
+  };
+}
+
+/**
+ * A send stored earlier under `clientMessageId`, with its answer (read-only; used when another
+ * answer holds the conversation, so a retry of an older send still gets its result).
+ */
+export async function findTurnByClientMessageId(
+  db: D1Database,
+  userId: string,
+  conversationId: string,
+  clientMessageId: string,
+): Promise<{ requestHash: string | null; userMessage: Message; assistantMessage: Message | null } | null> {
+  const rows = (
+    await db
+      .prepare(
+        `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2
+           AND (client_message_id = ?3
+                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
+         ORDER BY id`,
+      )
+      .bind(conversationId, userId, clientMessageId)
+      .all<MessageRow>()
+  ).results;
+  return duplicateOf(rows, clientMessageId);
+}
+
+function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
+  const first = rows.find((m) => m.client_message_id === clientMessageId);
+  if (!first) return null;
+  const answer = rows.find((m) => m.parent_id === first.id && m.role === "assistant");
+  return {
+    requestHash: first.request_hash,
+    userMessage: messageFromRow(first),
+    assistantMessage: answer ? messageFromRow(answer) : null,
   };
 }
 
@@ -144,7 +215,7 @@ export async function finishAnswer(
         `UPDATE messages SET status = ?1, content_json = ?2, reasoning_content = ?3, tool_calls_json = ?4,
            finish_reason = ?5, model = COALESCE(?6, model), prompt_tokens = ?7, completion_tokens = ?8,
            total_tokens = ?9, cached_tokens = ?10, reasoning_tokens = ?11, error_json = ?12, ttft_ms = ?13,
-           duration_ms = ?14, completed_at = ?15
+           duration_ms = ?14, completed_at = ?15, usage_estimated = ?18
          WHERE id = ?16 AND user_id = ?17 AND status = 'streaming'
          RETURNING *`,
       )
@@ -166,6 +237,7 @@ export async function finishAnswer(
         o.completedAt,
         a.messageId,
         a.userId,
+        u?.estimated ? 1 : 0,
       ),
     db
       .prepare(

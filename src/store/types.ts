@@ -63,6 +63,10 @@ export interface MessageRow {
   /** JSON of the API error object (`{code, message, ...}`) of a failed answer. */
   error_json: string | null;
   client_message_id: string | null;
+  /** SHA-256 of a retry-safe send's body, to tell a retry from a different message with the same id. */
+  request_hash: string | null;
+  /** 1 when the token counts are edge-chat's estimate (DashScope reported none before the answer stopped). */
+  usage_estimated: number;
   ttft_ms: number | null;
   duration_ms: number | null;
   created_at: number;
@@ -76,6 +80,8 @@ export interface MessageUsage {
   total_tokens: number;
   cached_tokens: number;
   reasoning_tokens: number;
+  /** True when DashScope reported no usage (a stopped or cut-off answer) and these are estimates. */
+  estimated: boolean;
 }
 
 /** Message as the API returns it. */

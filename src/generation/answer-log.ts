@@ -1,0 +1,153 @@
+/**
+ * The durable record of a conversation's answers, in its Durable Object's SQLite storage:
+ * one row per answer (who asked, its status, its last event id) and the answer's SSE events,
+ * so a client can resume a stream after any event, and an answer whose owner died can be
+ * closed with what was received. Events are kept for `retentionMs` after the answer ends
+ * (an answer's events are bounded by its `max_tokens`); answer rows stay.
+ */
+export interface AnswerRecord {
+  message_id: string;
+  user_id: string;
+  conversation_id: string;
+  user_message_id: string;
+  client_message_id: string | null;
+  request_hash: string | null;
+  status: string;
+  last_event_id: number;
+  started_at: number;
+  finished_at: number | null;
+  prompt_estimate: number;
+}
+
+export interface LoggedEvent {
+  id: number;
+  event: string;
+  /** JSON text of the event's data. */
+  data: string;
+}
+
+/** Buffered events are written in one transaction this often, so the relay never waits per token. */
+export const EVENT_FLUSH_INTERVAL_MS = 100;
+/** ... or as soon as this many are waiting. */
+export const EVENT_FLUSH_BATCH = 64;
+
+export class AnswerLog {
+  private pending: { messageId: string; e: LoggedEvent }[] = [];
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    const sql = storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS answers (
+      message_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+      user_message_id TEXT NOT NULL, client_message_id TEXT, request_hash TEXT,
+      status TEXT NOT NULL, last_event_id INTEGER NOT NULL DEFAULT 0,
+      started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0)`);
+    sql.exec("CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL");
+    sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
+    sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
+      message_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
+      PRIMARY KEY (message_id, seq)) WITHOUT ROWID`);
+  }
+
+  /** Records a new answer as `streaming`. */
+  begin(a: Omit<AnswerRecord, "status" | "last_event_id" | "finished_at">): void {
+    this.storage.sql.exec(
+      `INSERT INTO answers (message_id, user_id, conversation_id, user_message_id, client_message_id, request_hash,
+                            status, started_at, prompt_estimate)
+       VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?)`,
+      a.message_id,
+      a.user_id,
+      a.conversation_id,
+      a.user_message_id,
+      a.client_message_id,
+      a.request_hash,
+      a.started_at,
+      a.prompt_estimate,
+    );
+  }
+
+  /** Queues an event for storage (written within {@link EVENT_FLUSH_INTERVAL_MS}). */
+  append(messageId: string, e: LoggedEvent): void {
+    this.pending.push({ messageId, e });
+    if (this.pending.length >= EVENT_FLUSH_BATCH) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), EVENT_FLUSH_INTERVAL_MS);
+  }
+
+  /** Writes every queued event now. */
+  flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.storage.transactionSync(() => {
+        for (const { messageId, e } of batch) {
+          this.storage.sql.exec(
+            "INSERT OR IGNORE INTO answer_events (message_id, seq, event, data) VALUES (?, ?, ?, ?)",
+            messageId,
+            e.id,
+            e.event,
+            e.data,
+          );
+        }
+        const last = new Map<string, number>();
+        for (const { messageId, e } of batch) last.set(messageId, Math.max(last.get(messageId) ?? 0, e.id));
+        for (const [messageId, id] of last) {
+          this.storage.sql.exec("UPDATE answers SET last_event_id = MAX(last_event_id, ?) WHERE message_id = ?", id, messageId);
+        }
+      });
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Marks an answer finished (its events are flushed first). */
+  finish(messageId: string, status: string, finishedAt: number): void {
+    this.flush();
+    this.storage.sql.exec("UPDATE answers SET status = ?, finished_at = ? WHERE message_id = ?", status, finishedAt, messageId);
+  }
+
+  get(messageId: string): AnswerRecord | null {
+    return (this.storage.sql.exec("SELECT * FROM answers WHERE message_id = ?", messageId).toArray()[0] as unknown as AnswerRecord) ?? null;
+  }
+
+  byClientMessageId(clientMessageId: string): AnswerRecord | null {
+    return (
+      (this.storage.sql
+        .exec("SELECT * FROM answers WHERE client_message_id = ? ORDER BY started_at DESC LIMIT 1", clientMessageId)
+        .toArray()[0] as unknown as AnswerRecord) ?? null
+    );
+  }
+
+  /** Answers recorded as streaming (after a restart: those whose owner died). */
+  streaming(): AnswerRecord[] {
+    return this.storage.sql.exec("SELECT * FROM answers WHERE status = 'streaming'").toArray() as unknown as AnswerRecord[];
+  }
+
+  /** The stored events of an answer after `afterId`, in order. */
+  events(messageId: string, afterId: number): LoggedEvent[] {
+    this.flush();
+    return this.storage.sql
+      .exec("SELECT seq AS id, event, data FROM answer_events WHERE message_id = ? AND seq > ? ORDER BY seq", messageId, afterId)
+      .toArray() as unknown as LoggedEvent[];
+  }
+
+  /** Deletes the events of answers finished before `before`; returns when the next deletion is due, if any. */
+  collect(before: number, retentionMs: number): number | null {
+    const old = this.storage.sql
+      .exec("SELECT message_id FROM answers WHERE finished_at IS NOT NULL AND finished_at < ? AND last_event_id > 0", before)
+      .toArray() as { message_id: string }[];
+    for (const { message_id } of old) {
+      this.storage.sql.exec("DELETE FROM answer_events WHERE message_id = ?", message_id);
+      // Keep last_event_id: a late resume still gets the terminal event with its id.
+    }
+    const next = this.storage.sql
+      .exec("SELECT MIN(finished_at) AS t FROM answers WHERE finished_at >= ? AND EXISTS (SELECT 1 FROM answer_events e WHERE e.message_id = answers.message_id)", before)
+      .toArray()[0] as { t: number | null } | undefined;
+    return next?.t != null ? next.t + retentionMs : null;
+  }
+}
