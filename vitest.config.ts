@@ -32,6 +32,8 @@ export default defineConfig({
     globalSetup: ["./test/global-setup.ts"],
     setupFiles: ["./test/apply-migrations.ts"],
     include: ["test/**/*.test.ts"],
+    // The Worker logs a line per turn; show logs only for failing tests.
+    silent: "passed-only",
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },

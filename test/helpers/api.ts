@@ -102,3 +102,55 @@ export async function eventually<T>(check: () => Promise<T | null | undefined | 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Reads an SSE response event by event (comments skipped). */
+export class SseReader {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+  private buffer = "";
+
+  constructor(res: Response) {
+    expect(res.status).toBe(200);
+    this.reader = res.body!.getReader();
+  }
+
+  /** The next event, or null at the end of the stream. */
+  async next(): Promise<SseEvent | null> {
+    for (;;) {
+      const end = this.buffer.indexOf("\n\n");
+      if (end !== -1) {
+        const block = this.buffer.slice(0, end + 2);
+        this.buffer = this.buffer.slice(end + 2);
+        const [event] = parseSse(block).events;
+        if (event) return event;
+        continue;
+      }
+      const { value, done } = await this.reader.read();
+      if (done) return null;
+      this.buffer += this.decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** Every remaining event. */
+  async rest(): Promise<SseEvent[]> {
+    const out: SseEvent[] = [];
+    for (let e = await this.next(); e; e = await this.next()) out.push(e);
+    return out;
+  }
+
+  /** Hangs up. */
+  async cancel(): Promise<void> {
+    await this.reader.cancel().catch(() => {});
+  }
+}
+
+/** Sends a streamed turn and returns a reader of its events. */
+export async function openTurn(userId: string, conversationId: string, body: Record<string, unknown>, init: RequestInit = {}) {
+  return new SseReader(await call(userId, "POST", `/conversations/${conversationId}/messages`, body, init));
+}
+
+/** Resumes an answer's stream after `after` (via Last-Event-ID). */
+export async function resume(userId: string, messageId: string, after?: number) {
+  const headers: Record<string, string> = after === undefined ? {} : { "last-event-id": String(after) };
+  return call(userId, "GET", `/messages/${messageId}/events`, undefined, { headers });
+}

@@ -1,0 +1,28 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect, it } from "vitest";
+import { AnswerLog } from "../src/generation/answer-log";
+import { call, createConversation, newUser, readSse, resume } from "./helpers/api";
+
+it("after the retention period an answer's events are collected; a late resume still gets its terminal event", async () => {
+  const alice = newUser("alice");
+  const conv = await createConversation(alice);
+  const { events } = await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=4]]" }));
+  const messageId = events[0]!.data.assistant_message.id;
+  await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "next [[stand-in tokens=1]]" }));
+
+  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const left = await runInDurableObject(stub, (_instance, state) => {
+    const log = new AnswerLog(state.storage, (err) => {
+      throw err;
+    });
+    // As if a day had passed: everything finished before "now + 1 ms" is past retention.
+    log.collect(Date.now() + 1, 86_400_000);
+    return log.events(messageId, 0).length;
+  });
+  expect(left).toBe(0);
+
+  const late = (await readSse(await resume(alice, messageId, 2))).events;
+  expect(late).toEqual([events.at(-1)]);
+  expect((await readSse(await resume(alice, messageId, events.length))).events).toEqual([]);
+});
