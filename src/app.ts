@@ -8,6 +8,7 @@ import { conversationRoutes } from "./routes/conversations";
 import { devRoutes } from "./routes/dev";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
+import { usageRoutes } from "./routes/usage";
 
 /** The edge-chat HTTP API (`../shared/API.md`): composition only; behaviour lives in the modules. */
 export const app = new Hono<AppEnv>();
@@ -25,3 +26,4 @@ app.route("/", devRoutes);
 app.use("/v1/*", requireAuth);
 app.route("/v1", conversationRoutes);
 app.route("/v1", messageRoutes);
+app.route("/v1", usageRoutes);

@@ -1,3 +1,4 @@
+import type { ModelPrice } from "./chat/pricing";
 import type { Env } from "./env";
 
 /** Runtime configuration with every default in one place (README "Configuration" mirrors this). */
@@ -20,6 +21,12 @@ export interface Config {
   ssePingIntervalMs: number;
   /** How long an answer's events stay resumable after it ends. */
   eventLogRetentionMs: number;
+  /** Tokens a user may spend per UTC day unless set per user; negative: unlimited. */
+  dailyTokenBudget: number;
+  /** A reservation not settled by then (its answer's owner vanished) stops counting. */
+  quotaReservationTtlMs: number;
+  /** Prices extending or overriding the built-in table (`MODEL_PRICES`, JSON). */
+  modelPrices: Record<string, ModelPrice>;
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -28,7 +35,22 @@ export interface Config {
     jwksCacheTtlSeconds: number;
     devJwks: string;
   };
+  /** Lifetime of a cached API key lookup in KV, in seconds (at least KV's minimum of 60). */
+  apiKeyCacheTtlSeconds: number;
+  /** The operator token (`ADMIN_TOKEN`), or "" when the operator routes are off. Secret. */
+  adminToken: string;
+  /** Requests per minute of each rate-limit tier, as configured on the tier's binding. */
+  rateLimitPerMinute: Record<RateLimitTier, number>;
 }
+
+/** Rate-limit tiers; each is a Workers Rate Limiting binding (`RATE_LIMIT_<TIER>`). */
+export const RATE_LIMIT_TIERS = ["standard", "relaxed", "strict"] as const;
+export type RateLimitTier = (typeof RATE_LIMIT_TIERS)[number];
+/** The tier of a user without one set by an operator. */
+export const DEFAULT_RATE_LIMIT_TIER: RateLimitTier = "standard";
+
+/** KV rejects an `expirationTtl` below 60 seconds. */
+const KV_MIN_TTL_SECONDS = 60;
 
 export const DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1";
 
@@ -58,6 +80,9 @@ export function loadConfig(env: Env): Config {
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,
+    dailyTokenBudget: /^unlimited$/i.test(env.DAILY_TOKEN_BUDGET ?? "") ? -1 : num(env.DAILY_TOKEN_BUDGET, 1_000_000),
+    quotaReservationTtlMs: num(env.QUOTA_RESERVATION_TTL_SECONDS, 7_200) * 1000,
+    modelPrices: parseJsonObject<ModelPrice>(env.MODEL_PRICES, "MODEL_PRICES", (v) => Array.isArray((v as ModelPrice)?.tiers)),
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",
@@ -65,6 +90,13 @@ export function loadConfig(env: Env): Config {
       clockSkewSeconds: num(env.AUTH_CLOCK_SKEW_SECONDS, 60),
       jwksCacheTtlSeconds: num(env.JWKS_CACHE_TTL_SECONDS, 3600),
       devJwks: env.AUTH_DEV_JWKS ?? "",
+    },
+    apiKeyCacheTtlSeconds: Math.max(KV_MIN_TTL_SECONDS, num(env.API_KEY_CACHE_TTL_SECONDS, 300)),
+    adminToken: env.ADMIN_TOKEN ?? "",
+    rateLimitPerMinute: {
+      standard: num(env.RATE_LIMIT_STANDARD_PER_MINUTE, 60),
+      relaxed: num(env.RATE_LIMIT_RELAXED_PER_MINUTE, 600),
+      strict: num(env.RATE_LIMIT_STRICT_PER_MINUTE, 10),
     },
   };
   cache.set(env, config);
@@ -82,6 +114,19 @@ function parseContextTable(json: string | undefined): Record<string, number> {
     ) as Record<string, number>;
   } catch {
     console.error(JSON.stringify({ level: "error", message: "MODEL_CONTEXT_TOKENS is not valid JSON; ignoring it" }));
+    return {};
+  }
+}
+
+/** A JSON object of entries that pass `valid`; anything else is ignored (and logged). */
+function parseJsonObject<T>(json: string | undefined, name: string, valid: (v: unknown) => boolean): Record<string, T> {
+  if (!json) return {};
+  try {
+    const value = JSON.parse(json) as unknown;
+    if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => valid(v))) as Record<string, T>;
+  } catch {
+    console.error(JSON.stringify({ level: "error", message: `${name} is not a JSON object; ignoring it` }));
     return {};
   }
 }

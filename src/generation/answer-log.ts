@@ -17,6 +17,11 @@ export interface AnswerRecord {
   started_at: number;
   finished_at: number | null;
   prompt_estimate: number;
+  /** Completion tokens of the finished answer (sizes the next turn's quota reservation). */
+  completion_tokens: number;
+  /** UTC day the answer started (its usage counts against that day's budget). */
+  day: string;
+  model: string;
 }
 
 export interface LoggedEvent {
@@ -44,7 +49,8 @@ export class AnswerLog {
       message_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
       user_message_id TEXT NOT NULL, client_message_id TEXT, request_hash TEXT,
       status TEXT NOT NULL, last_event_id INTEGER NOT NULL DEFAULT 0,
-      started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0)`);
+      started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0,
+      completion_tokens INTEGER NOT NULL DEFAULT 0, day TEXT NOT NULL, model TEXT NOT NULL)`);
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL");
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
     sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
@@ -53,11 +59,11 @@ export class AnswerLog {
   }
 
   /** Records a new answer as `streaming`. */
-  begin(a: Omit<AnswerRecord, "status" | "last_event_id" | "finished_at">): void {
+  begin(a: Omit<AnswerRecord, "status" | "last_event_id" | "finished_at" | "completion_tokens">): void {
     this.storage.sql.exec(
       `INSERT INTO answers (message_id, user_id, conversation_id, user_message_id, client_message_id, request_hash,
-                            status, started_at, prompt_estimate)
-       VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?)`,
+                            status, started_at, prompt_estimate, day, model)
+       VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?, ?, ?)`,
       a.message_id,
       a.user_id,
       a.conversation_id,
@@ -66,7 +72,17 @@ export class AnswerLog {
       a.request_hash,
       a.started_at,
       a.prompt_estimate,
+      a.day,
+      a.model,
     );
+  }
+
+  /** Prompt and completion size of the latest finished answer (0s when there is none). */
+  lastSizes(): { prompt: number; completion: number } {
+    const row = this.storage.sql
+      .exec("SELECT prompt_estimate, completion_tokens FROM answers WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1")
+      .toArray()[0] as { prompt_estimate: number; completion_tokens: number } | undefined;
+    return { prompt: row?.prompt_estimate ?? 0, completion: row?.completion_tokens ?? 0 };
   }
 
   /** Queues an event for storage (written within {@link EVENT_FLUSH_INTERVAL_MS}). */
@@ -106,9 +122,15 @@ export class AnswerLog {
   }
 
   /** Marks an answer finished (its events are flushed first). */
-  finish(messageId: string, status: string, finishedAt: number): void {
+  finish(messageId: string, status: string, finishedAt: number, completionTokens = 0): void {
     this.flush();
-    this.storage.sql.exec("UPDATE answers SET status = ?, finished_at = ? WHERE message_id = ?", status, finishedAt, messageId);
+    this.storage.sql.exec(
+      "UPDATE answers SET status = ?, finished_at = ?, completion_tokens = ? WHERE message_id = ?",
+      status,
+      finishedAt,
+      completionTokens,
+      messageId,
+    );
   }
 
   get(messageId: string): AnswerRecord | null {

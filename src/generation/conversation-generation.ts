@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
+import { costUsd } from "../chat/pricing";
+import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
@@ -9,6 +11,7 @@ import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
 import { beginTurn, finishAnswer, findTurnByClientMessageId, revokeTurn } from "../store/turns";
 import type { Message } from "../store/types";
+import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
 import { AnswerGeneration, estimateUsage } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { replayStream } from "./sse-encoding";
@@ -208,6 +211,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const ids = { userId: input.userId, conversationId: input.conversationId };
     const userMessageId = newId();
     const assistantMessageId = newId();
+    const day = utcDay(now);
 
     // The one D1 round trip before the upstream call.
     const began = await beginTurn(this.db, {
@@ -223,9 +227,33 @@ export class ConversationGeneration extends DurableObject<Env> {
       defaultModel: config.defaultModel,
       historyLimit: HISTORY_LIMIT,
       now,
+      quota: {
+        day,
+        tokens: this.reservationTokens(input, config.defaultReplyTokens, config.defaultSystemPrompt),
+        defaultBudget: config.dailyTokenBudget,
+        expiresAt: now + config.quotaReservationTtlMs,
+      },
     });
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
     if (began.kind === "duplicate") return this.storedTurn(began, input);
+    if (began.kind === "refused") {
+      if (began.reason === "blocked") throw new ApiError(403, "forbidden", "This account may not start new turns.");
+      const retryAfter = secondsUntilNextUtcDay(now);
+      throw new ApiError(
+        429,
+        "quota_exceeded",
+        `The daily token budget (${began.quota.budget}) would be exceeded; it resets at 00:00 UTC.`,
+        undefined,
+        { "retry-after": String(retryAfter) },
+      );
+    }
+    const model = began.assistantMessage.model ?? config.defaultModel;
+    const ledger = (usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number } | null, answerModel: string | null) => ({
+      day,
+      model,
+      settleId: newId(),
+      costUsd: usage ? costUsd(answerModel ?? model, usage, config.modelPrices) : 0,
+    });
 
     let prepared;
     try {
@@ -245,6 +273,8 @@ export class ConversationGeneration extends DurableObject<Env> {
       request_hash: input.requestHash,
       started_at: now,
       prompt_estimate: prepared.estimatedPromptTokens,
+      day,
+      model,
     });
     await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
     const answer = { ...ids, messageId: assistantMessageId };
@@ -254,7 +284,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (err) {
-      await this.recordFailure(answer, now, err);
+      await this.recordFailure(answer, now, err, ledger(null, null));
       throw err;
     }
 
@@ -268,7 +298,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       pingIntervalMs: config.ssePingIntervalMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
       sink: {
-        persist: (outcome) => finishAnswer(this.db, answer, outcome),
+        persist: (outcome) => finishAnswer(this.db, answer, outcome, ledger(outcome.usage, outcome.model)),
         logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
     });
@@ -276,7 +306,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
     void generation.done
       .then((message) => {
-        this.log.finish(assistantMessageId, message.status, Date.now());
+        this.log.finish(assistantMessageId, message.status, Date.now(), message.usage?.completion_tokens ?? 0);
         this.metrics.lastTurn = {
           beforeUpstream,
           afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
@@ -309,6 +339,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     answer: { userId: string; conversationId: string; messageId: string },
     startedAt: number,
     err: unknown,
+    ledger: Parameters<typeof finishAnswer>[3],
   ): Promise<void> {
     const error =
       err instanceof ApiError
@@ -328,7 +359,7 @@ export class ConversationGeneration extends DurableObject<Env> {
         ttftMs: null,
         durationMs: now - startedAt,
         completedAt: now,
-      });
+      }, ledger);
       if (stored) this.log.append(answer.messageId, terminalEvent(1, stored));
       this.log.finish(answer.messageId, "failed", now);
     } catch (storeErr) {
@@ -362,6 +393,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     const now = Date.now();
     const answer = { userId: record.user_id, conversationId: record.conversation_id, messageId: record.message_id };
+    const usage = estimateUsage(record.prompt_estimate, content, reasoning, null)!;
+    const config = loadConfig(this.env);
     const stored =
       (await finishAnswer(this.db, answer, {
         status: "interrupted",
@@ -370,15 +403,35 @@ export class ConversationGeneration extends DurableObject<Env> {
         toolCalls: null,
         finishReason: null,
         model: null,
-        usage: estimateUsage(record.prompt_estimate, content, reasoning, null),
+        usage,
         error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
         ttftMs: null,
         durationMs: now - record.started_at,
         completedAt: now,
+      }, {
+        day: record.day,
+        model: record.model,
+        settleId: newId(),
+        costUsd: costUsd(record.model, usage, config.modelPrices),
       })) ?? (await getMessage(this.db, record.user_id, record.message_id));
     const lastId = events.at(-1)?.id ?? record.last_event_id;
     if (stored && stored.status !== "streaming") this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
-    this.log.finish(record.message_id, stored?.status ?? "interrupted", now);
+    this.log.finish(record.message_id, stored?.status ?? "interrupted", now, usage.completion_tokens);
+  }
+
+  /**
+   * The turn's worst case for the quota reservation, known before any D1 read: the previous
+   * prompt plus the previous answer (this turn's history, at most), the new message, and the
+   * reply budget. A first turn whose stored conversation is larger than this object knows is
+   * under-reserved by that much; the ledger still settles the real usage.
+   */
+  private reservationTokens(input: TurnInput, defaultReplyTokens: number, defaultSystemPrompt: string): number {
+    const last = this.log.lastSizes();
+    const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
+    const reply =
+      (input.parameters.max_tokens ?? defaultReplyTokens) +
+      (input.parameters.enable_thinking ? (input.parameters.thinking_budget ?? 0) : 0);
+    return base + estimateMessageTokens({ content: input.content }) + reply;
   }
 }
 

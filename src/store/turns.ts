@@ -1,4 +1,5 @@
 import { messageFromRow } from "./messages";
+import { quotaCondition, releaseStatement, settlementStatements, type QuotaState, type Settlement } from "./usage";
 import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
 
 /**
@@ -38,6 +39,8 @@ export interface BeginTurnInput {
   /** At most this many history messages are read: keeps the turn's cost flat in long conversations. */
   historyLimit: number;
   now: number;
+  /** The turn's worst case, reserved against the user's daily budget (the reservation's id is the answer's). */
+  quota: { day: string; tokens: number; defaultBudget: number; expiresAt: number };
 }
 
 export type BeganTurn =
@@ -50,6 +53,12 @@ export type BeganTurn =
       assistantMessage: Message;
     }
   | {
+      /** The user is blocked, or the turn does not fit the day's budget: nothing was written. */
+      kind: "refused";
+      reason: "blocked" | "quota";
+      quota: QuotaState;
+    }
+  | {
       /** A send with this `client_message_id` was stored before: nothing was written now. */
       kind: "duplicate";
       requestHash: string | null;
@@ -58,15 +67,15 @@ export type BeganTurn =
     };
 
 /**
- * Checks the conversation belongs to the user, reads its recent history, and stores the new
- * message and the answer's `streaming` placeholder, in one round trip. The conversation's
+ * Checks the conversation belongs to the user, reads its recent history, reserves the turn's
+ * worst case against the user's daily budget, and stores the new message and the answer's
+ * `streaming` placeholder, in one round trip. The conversation's
  * `updated_at` moves when the answer is finished ({@link finishAnswer}). The inserts are conditional on the ownership check inside the same transaction, so a
  * foreign or missing conversation writes nothing. Returns `null` in that case.
  */
 export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
   // ?9 is the client message id: a retried send finds its first self and writes nothing.
-  const owned = `EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)
-    AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_message_id = ?9))`;
+  const q = t.quota;
   const results = await db.batch([
     db
       .prepare(
@@ -88,11 +97,30 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
       .bind(t.conversationId, t.userId, t.historyLimit),
     db
       .prepare(
+        `SELECT COALESCE((SELECT daily_token_budget FROM users WHERE id = ?1), ?2) AS budget,
+                COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?1 AND day = ?3), 0) AS used,
+                COALESCE((SELECT SUM(tokens) FROM quota_reservations WHERE user_id = ?1 AND day = ?3 AND expires_at > ?4), 0) AS reserved,
+                (SELECT blocked_at FROM users WHERE id = ?1) AS blocked_at`,
+      )
+      .bind(t.userId, q.defaultBudget, q.day, t.now),
+    // The reservation is the gate: it is made only for the owner's conversation, for a send not
+    // stored before, within the budget; everything after it is conditional on it.
+    db
+      .prepare(
+        `INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
+         SELECT ?3, ?2, ?4, ?5, ?8
+         WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)
+           AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_message_id = ?9))
+           AND ${quotaCondition({ user: 2, day: 4, tokens: 5, now: 6, defaultBudget: 7 })}`,
+      )
+      .bind(t.conversationId, t.userId, t.assistantMessageId, q.day, q.tokens, t.now, q.defaultBudget, q.expiresAt, t.clientMessageId),
+    db
+      .prepare(
         `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
                                client_message_id, request_hash, created_at, completed_at)
          SELECT ?3, ?1, ?2, (SELECT id FROM messages WHERE conversation_id = ?1 ORDER BY id DESC LIMIT 1),
                 ?4, ?5, ?6, 'completed', ?9, ?7, ?8, ?8
-         WHERE ${owned}
+         WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ?10)
          RETURNING *`,
       )
       .bind(
@@ -105,6 +133,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
         t.requestHash,
         t.now,
         t.clientMessageId,
+        t.assistantMessageId,
       ),
     db
       .prepare(
@@ -118,12 +147,13 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   ]);
   const earlier = results[0]!.results as MessageRow[];
   const conversation = results[1]!.results[0] as TurnConversation | undefined;
-  const userRow = results[3]!.results[0] as MessageRow | undefined;
-  const assistantRow = results[4]!.results[0] as MessageRow | undefined;
+  const quota = results[3]!.results[0] as QuotaState;
+  const userRow = results[5]!.results[0] as MessageRow | undefined;
+  const assistantRow = results[6]!.results[0] as MessageRow | undefined;
   if (!conversation) return null;
   const duplicate = duplicateOf(earlier, t.clientMessageId);
   if (duplicate) return { kind: "duplicate", ...duplicate };
-  if (!userRow || !assistantRow) return null;
+  if (!userRow || !assistantRow) return { kind: "refused", reason: quota.blocked_at !== null ? "blocked" : "quota", quota };
   return {
     kind: "new",
     conversation,
@@ -176,10 +206,12 @@ export async function revokeTurn(
   db: D1Database,
   t: { userId: string; conversationId: string; userMessageId: string; assistantMessageId: string },
 ): Promise<void> {
-  await db
-    .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
-    .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId)
-    .run();
+  await db.batch([
+    db
+      .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
+      .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId),
+    releaseStatement(db, t.assistantMessageId),
+  ]);
 }
 
 /** The final state of an answer. */
@@ -207,8 +239,23 @@ export async function finishAnswer(
   db: D1Database,
   a: { userId: string; conversationId: string; messageId: string },
   o: AnswerOutcome,
+  ledger: Omit<Settlement, "id" | "userId" | "conversationId" | "status" | "usage" | "now">,
 ): Promise<Message | null> {
   const u = o.usage;
+  // Usage goes to the ledger once, in the same transaction; an answer without usage (it never
+  // reached DashScope) only releases its reservation.
+  const usageStatements = u
+    ? settlementStatements(db, {
+        ...ledger,
+        model: o.model ?? ledger.model,
+        id: a.messageId,
+        userId: a.userId,
+        conversationId: a.conversationId,
+        status: o.status,
+        usage: u,
+        now: o.completedAt,
+      })
+    : [releaseStatement(db, a.messageId)];
   const results = await db.batch([
     db
       .prepare(
@@ -245,6 +292,7 @@ export async function finishAnswer(
          WHERE id = ?1 AND user_id = ?2 AND EXISTS (SELECT 1 FROM messages WHERE id = ?4 AND completed_at = ?3)`,
       )
       .bind(a.conversationId, a.userId, o.completedAt, a.messageId),
+    ...usageStatements,
   ]);
   const row = results[0]!.results[0] as MessageRow | undefined;
   return row ? messageFromRow(row) : null;

@@ -1,0 +1,208 @@
+import type { MessageUsage } from "./types";
+
+/**
+ * The usage ledger and daily quotas: one record per answer, daily aggregates per user and
+ * model, and reservations that hold a turn's worst case from before the upstream call until
+ * its real usage is settled. Reserve-then-settle keeps parallel requests from overspending:
+ * the budget check and the reservation are one statement inside one D1 transaction.
+ */
+
+/** A budget of this value (or below) means no limit. */
+export const UNLIMITED_BUDGET = -1;
+
+export interface QuotaCheck {
+  userId: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  tokens: number;
+  now: number;
+  /** The configured default budget ({@link UNLIMITED_BUDGET} for none). */
+  defaultBudget: number;
+}
+
+export interface QuotaState {
+  budget: number;
+  used: number;
+  reserved: number;
+  blocked_at: number | null;
+}
+
+/**
+ * SQL condition: the user is not blocked and `tokens` fit the day's budget after what was used
+ * and what live reservations hold. `p` names the numbered parameters holding the check's values.
+ */
+export function quotaCondition(p: { user: number; day: number; tokens: number; now: number; defaultBudget: number }): string {
+  const budget = `COALESCE((SELECT daily_token_budget FROM users WHERE id = ?${p.user}), ?${p.defaultBudget})`;
+  return `(SELECT blocked_at FROM users WHERE id = ?${p.user}) IS NULL
+    AND (${budget} < 0 OR
+         COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?${p.user} AND day = ?${p.day}), 0)
+         + COALESCE((SELECT SUM(tokens) FROM quota_reservations
+                     WHERE user_id = ?${p.user} AND day = ?${p.day} AND expires_at > ?${p.now}), 0)
+         + ?${p.tokens} <= ${budget})`;
+}
+
+/** Reads the user's quota state (to explain a refused reservation and to fill rate headers). */
+export function quotaStateStatement(db: D1Database, q: QuotaCheck): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT COALESCE((SELECT daily_token_budget FROM users WHERE id = ?1), ?2) AS budget,
+              COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?1 AND day = ?3), 0) AS used,
+              COALESCE((SELECT SUM(tokens) FROM quota_reservations WHERE user_id = ?1 AND day = ?3 AND expires_at > ?4), 0) AS reserved,
+              (SELECT blocked_at FROM users WHERE id = ?1) AS blocked_at`,
+    )
+    .bind(q.userId, q.defaultBudget, q.day, q.now);
+}
+
+/** Reserves `tokens` for `id` if the quota allows (no row is written otherwise). */
+export function reservationStatement(db: D1Database, id: string, q: QuotaCheck, expiresAt: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
+       SELECT ?6, ?1, ?3, ?5, ?7
+       WHERE ${quotaCondition({ user: 1, day: 3, tokens: 5, now: 4, defaultBudget: 2 })}`,
+    )
+    .bind(q.userId, q.defaultBudget, q.day, q.now, q.tokens, id, expiresAt);
+}
+
+/**
+ * Reserves quota for a request outside a conversation (one round trip). Returns the state
+ * and whether the reservation was made.
+ */
+export async function reserveQuota(
+  db: D1Database,
+  id: string,
+  q: QuotaCheck,
+  expiresAt: number,
+): Promise<{ reserved: boolean; state: QuotaState }> {
+  const [state, insert] = await db.batch([quotaStateStatement(db, q), reservationStatement(db, id, q, expiresAt)]);
+  return { reserved: (insert!.meta.changes ?? 0) > 0, state: state!.results[0] as QuotaState };
+}
+
+export interface Settlement {
+  /** The answer's message id (or completion id): one record per id, ever. */
+  id: string;
+  userId: string;
+  conversationId: string | null;
+  model: string;
+  status: string;
+  day: string;
+  usage: MessageUsage;
+  costUsd: number;
+  /** Unique per settlement attempt: the aggregates count only the attempt that wrote the record. */
+  settleId: string;
+  now: number;
+}
+
+/**
+ * Statements that record an answer's usage exactly once, add it to the day's aggregate in the
+ * same transaction, and release its reservation. Safe to run again (a retry after a lost
+ * response writes nothing twice).
+ */
+export function settlementStatements(db: D1Database, s: Settlement): D1PreparedStatement[] {
+  const u = s.usage;
+  return [
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens,
+           completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, settled_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`,
+      )
+      .bind(
+        s.id,
+        s.userId,
+        s.conversationId,
+        s.model,
+        s.status,
+        s.day,
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.total_tokens,
+        u.cached_tokens,
+        u.reasoning_tokens,
+        u.estimated ? 1 : 0,
+        s.costUsd,
+        s.settleId,
+        s.now,
+      ),
+    db
+      .prepare(
+        `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens,
+           cached_tokens, reasoning_tokens, cost_usd)
+         SELECT user_id, day, model, 1, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
+         FROM usage_records WHERE id = ?1 AND settled_by = ?2
+         ON CONFLICT (user_id, day, model) DO UPDATE SET
+           requests = requests + 1,
+           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+           completion_tokens = completion_tokens + excluded.completion_tokens,
+           total_tokens = total_tokens + excluded.total_tokens,
+           cached_tokens = cached_tokens + excluded.cached_tokens,
+           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+           cost_usd = cost_usd + excluded.cost_usd`,
+      )
+      .bind(s.id, s.settleId),
+    releaseStatement(db, s.id),
+  ];
+}
+
+/** Releases a reservation (an answer that never reached DashScope). */
+export function releaseStatement(db: D1Database, id: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM quota_reservations WHERE id = ?1").bind(id);
+}
+
+/** Settles usage on its own (one round trip), for requests outside a conversation. */
+export async function settleUsage(db: D1Database, s: Settlement): Promise<void> {
+  await db.batch(settlementStatements(db, s));
+}
+
+export interface UsageCounters {
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  cost_usd: number;
+}
+
+export interface UsageReport {
+  from: string;
+  to: string;
+  data: ({ day: string; model: string } & UsageCounters)[];
+  totals: UsageCounters;
+}
+
+/** A user's usage by day and model for the days `from`..`to` (inclusive, UTC). */
+export async function getUsage(db: D1Database, userId: string, from: string, to: string): Promise<UsageReport> {
+  const { results } = await db
+    .prepare(
+      `SELECT day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
+       FROM usage_daily WHERE user_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day, model`,
+    )
+    .bind(userId, from, to)
+    .all<{ day: string; model: string } & UsageCounters>();
+  const totals: UsageCounters = {
+    requests: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    cached_tokens: 0,
+    reasoning_tokens: 0,
+    cost_usd: 0,
+  };
+  for (const row of results) {
+    for (const k of Object.keys(totals) as (keyof UsageCounters)[]) totals[k] += row[k];
+  }
+  totals.cost_usd = Math.round(totals.cost_usd * 1e9) / 1e9;
+  return { from, to, data: results, totals };
+}
+
+/** The UTC day of a time, YYYY-MM-DD. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** Seconds until the next UTC midnight (when daily budgets reset). */
+export function secondsUntilNextUtcDay(ms: number): number {
+  const next = Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth(), new Date(ms).getUTCDate() + 1);
+  return Math.max(1, Math.ceil((next - ms) / 1000));
+}

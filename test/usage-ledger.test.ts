@@ -1,0 +1,147 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, createConversation, eventually, expectError, newUser, openTurn, readSse, streamTurn } from "./helpers/api";
+
+const records = async (userId: string) =>
+  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at").bind(userId).all<any>()).results;
+const reservations = async (userId: string) =>
+  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>()).results;
+const setBudget = (userId: string, tokens: number | null) =>
+  env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
+const usage = async (userId: string, query = "") => {
+  const res = await call(userId, "GET", `/usage${query}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as any;
+};
+
+describe("the usage ledger", () => {
+  it("a completed answer writes exactly one record, the daily aggregate, and releases its reservation", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const { events } = await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=7]]", client_message_id: "u-1" });
+    const message = events.at(-1)!.data.message;
+    // A retry of the same send is the same turn: still one record.
+    await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=7]]", client_message_id: "u-1" });
+
+    const [record, ...more] = await records(alice);
+    expect(more).toHaveLength(0);
+    expect(record).toMatchObject({
+      id: message.id,
+      status: "completed",
+      model: "qwen-plus",
+      prompt_tokens: message.usage.prompt_tokens,
+      completion_tokens: 7,
+      total_tokens: message.usage.total_tokens,
+      estimated: 0,
+    });
+    // qwen-plus: 0.4 USD per 1M input tokens, 1.2 per 1M output tokens.
+    expect(record.cost_usd).toBeCloseTo((message.usage.prompt_tokens * 0.4 + 7 * 1.2) / 1e6, 12);
+    expect(await reservations(alice)).toEqual([]);
+
+    const report = await usage(alice);
+    expect(report.data).toEqual([
+      {
+        day: record.day,
+        model: "qwen-plus",
+        requests: 1,
+        prompt_tokens: message.usage.prompt_tokens,
+        completion_tokens: 7,
+        total_tokens: message.usage.total_tokens,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        cost_usd: record.cost_usd,
+      },
+    ]);
+    expect(report.totals.total_tokens).toBe(message.usage.total_tokens);
+  });
+
+  it("interrupted and stopped answers are recorded once; a failure before the stream is not", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const interrupted = await streamTurn(alice, conv.id, { content: "x [[stand-in tokens=10 midstream=openai after=4]]" });
+    const failed = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "x [[stand-in error=data_inspection_failed]]" });
+    expect(failed.status).toBe(422);
+    const reader = await openTurn(alice, conv.id, { content: "x [[stand-in tokens=300 itl=10]]" });
+    const messageId = (await reader.next())!.data.assistant_message.id;
+    await reader.next();
+    await call(alice, "POST", `/messages/${messageId}/stop`);
+    await reader.rest();
+
+    const rows = await records(alice);
+    expect(rows.map((r: any) => r.status)).toEqual(["interrupted", "cancelled"]);
+    expect(rows[0].id).toBe(interrupted.events.at(-1)!.data.message.id);
+    expect(rows[1]).toMatchObject({ id: messageId, estimated: 1 });
+    expect(await reservations(alice)).toEqual([]);
+    const report = await usage(alice);
+    expect(report.totals.requests).toBe(2);
+    expect(report.totals.total_tokens).toBe(rows[0].total_tokens + rows[1].total_tokens);
+  });
+
+  it("rejects bad ranges", async () => {
+    const alice = newUser("alice");
+    await expectError(await call(alice, "GET", "/usage?from=2026-13-01"), 400, "invalid_request", "from");
+    await expectError(await call(alice, "GET", "/usage?from=2026-05-02&to=2026-05-01"), 400, "invalid_request", "from");
+    await expectError(await call(alice, "GET", "/usage?from=2020-01-01&to=2026-01-01"), 400, "invalid_request", "from");
+  });
+});
+
+describe("daily quotas", () => {
+  it("20 parallel turns against a small budget never overspend it", async () => {
+    const alice = newUser("alice");
+    const convs = await Promise.all(Array.from({ length: 20 }, () => createConversation(alice)));
+    const budget = 1_500;
+    await setBudget(alice, budget);
+    const responses = await Promise.all(
+      convs.map((conv) =>
+        call(alice, "POST", `/conversations/${conv.id}/messages`, {
+          content: "hi [[stand-in tokens=40 itl=5]]",
+          parameters: { max_tokens: 200 },
+        }),
+      ),
+    );
+    const statuses = responses.map((r) => r.status);
+    const refused = responses.filter((r) => r.status === 429);
+    for (const r of refused) {
+      expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect(((await r.json()) as any).error.code).toBe("quota_exceeded");
+    }
+    await Promise.all(responses.filter((r) => r.status === 200).map((r) => readSse(r)));
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+
+    const report = await usage(alice);
+    // Reservations are worst cases, so even the settled total stays within the budget.
+    expect(report.totals.total_tokens).toBeLessThanOrEqual(budget);
+    expect(report.totals.requests).toBe(statuses.filter((s) => s === 200).length);
+    expect(await reservations(alice)).toEqual([]);
+  });
+
+  it("expired reservations of answers that never settled stop counting", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    await setBudget(alice, 10_000);
+    const day = new Date().toISOString().slice(0, 10);
+    const hold = (id: string, expiresAt: number) =>
+      env.DB.prepare("INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9000, ?)")
+        .bind(id, alice, day, expiresAt)
+        .run();
+    await hold("orphan-live", Date.now() + 60_000);
+    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi", parameters: { max_tokens: 2000 } }), 429, "quota_exceeded");
+    await env.DB.prepare("UPDATE quota_reservations SET expires_at = ? WHERE id = 'orphan-live'").bind(Date.now() - 1).run();
+    const { events } = await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=2]]", parameters: { max_tokens: 2000 } });
+    expect(events.at(-1)!.event).toBe("message.completed");
+  });
+
+  it("a refused turn stores nothing; a blocked user cannot start turns", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    await setBudget(alice, 10);
+    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }), 429, "quota_exceeded");
+    await setBudget(alice, null);
+    await env.DB.prepare("UPDATE users SET blocked_at = ? WHERE id = ?").bind(Date.now(), alice).run();
+    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }), 403, "forbidden");
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number }>();
+    expect(count!.n).toBe(0);
+    expect(await reservations(alice)).toEqual([]);
+  });
+});
