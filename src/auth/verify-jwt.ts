@@ -93,7 +93,7 @@ async function verifyWithKeySet(token: string, jwks: JSONWebKeySet, deps: Verify
     ...(deps.now ? { currentDate: new Date(deps.now()) } : {}),
   };
   try {
-    return (await jwtVerify(token, createLocalJWKSet(jwks), options)).payload;
+    return (await jwtVerify(token, localKeySet(jwks), options)).payload;
   } catch (err) {
     // A token without `kid` can match several keys of the set; jose leaves trying each to us.
     if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
@@ -136,4 +136,19 @@ function toApiError(err: unknown): ApiError {
     default:
       return invalidToken("The bearer token could not be verified.");
   }
+}
+
+/**
+ * jose imports each key (`crypto.subtle.importKey`, about a millisecond for an EC key) once per
+ * `createLocalJWKSet` object; keeping that object per key set makes a warm isolate verify a
+ * token without importing anything.
+ */
+const keySets = new WeakMap<JSONWebKeySet, ReturnType<typeof createLocalJWKSet>>();
+function localKeySet(jwks: JSONWebKeySet): ReturnType<typeof createLocalJWKSet> {
+  let set = keySets.get(jwks);
+  if (!set) {
+    set = createLocalJWKSet(jwks);
+    keySets.set(jwks, set);
+  }
+  return set;
 }

@@ -49,8 +49,14 @@ export interface UpstreamStream {
   startedAt: number;
   /** `Date.now()` when the first body byte arrived. */
   firstByteAt: number;
-  /** The whole SSE body, first chunk included. Read it once: either this or `events()`. */
-  body: ReadableStream<Uint8Array>;
+  /** The whole SSE body, first chunk included. Read it once: either this, `events()` or `read()`. */
+  readonly body: ReadableStream<Uint8Array>;
+  /**
+   * The body's chunks, first chunk included, without a stream in between (the hot path: one
+   * promise per network read). Resolves `null` at the end; `cancel()` closes the connection.
+   */
+  read(): Promise<Uint8Array | null>;
+  cancel(reason?: unknown): Promise<void>;
   /** Decodes `body` into chunk/error/done events (consumes `body`). */
   events(): AsyncGenerator<StreamEvent>;
 }
@@ -114,14 +120,37 @@ export class DashScopeClient {
       },
     };
     const sent = await this.send(JSON.stringify(body), "text/event-stream", init.signal);
-    const stream = joinFirstChunk(sent.first, sent.reader, sent.release);
+    let first: Uint8Array | null = sent.first;
+    let stream: ReadableStream<Uint8Array> | null = null;
+    const bodyStream = () => (stream ??= joinFirstChunk(sent.first, sent.reader, sent.release));
     return {
       requestId: sent.requestId,
       attempts: sent.attempts,
       startedAt,
       firstByteAt: sent.firstByteAt,
-      body: stream,
-      events: () => decodeDashScopeStream(stream),
+      get body() {
+        return bodyStream();
+      },
+      events: () => decodeDashScopeStream(bodyStream()),
+      read: async () => {
+        if (first) {
+          const chunk = first;
+          first = null;
+          return chunk;
+        }
+        try {
+          const { done, value } = await sent.reader.read();
+          if (done) sent.release();
+          return done ? null : value;
+        } catch (error) {
+          sent.release();
+          throw error;
+        }
+      },
+      cancel: async (reason) => {
+        sent.release();
+        await sent.reader.cancel(reason).catch(() => {});
+      },
     };
   }
 

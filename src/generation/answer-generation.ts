@@ -1,6 +1,7 @@
 import { CompletionAccumulator, usageSummary, type AccumulatedCompletion } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { upstreamErrorFromStreamError } from "../dashscope/errors";
+import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import { estimateTextTokens } from "../chat/tokens";
 import type { Message } from "../store/types";
@@ -91,11 +92,24 @@ export class AnswerGeneration {
 
   private async run(): Promise<void> {
     let readError: unknown = null;
+    const decoder = new DashScopeEventDecoder();
+    const upstream = this.o.upstream;
     try {
-      for await (const event of this.o.upstream.events()) {
-        this.accumulator.push(event);
-        if (event.type === "chunk") this.relay(event);
-        else if (event.type === "error") break;
+      // One network read → its events relayed, then one write to the followers.
+      reading: for (;;) {
+        const bytes = await upstream.read();
+        const events = bytes === null ? decoder.end() : decoder.push(bytes);
+        for (const event of events) {
+          this.accumulator.push(event);
+          if (event.type === "chunk") this.relay(event);
+          else if (event.type === "error") {
+            this.events.flush();
+            await upstream.cancel();
+            break reading;
+          }
+        }
+        this.events.flush();
+        if (bytes === null) break;
       }
     } catch (err) {
       // The connection dropped, or stop aborted it: what was received is kept.
@@ -115,7 +129,7 @@ export class AnswerGeneration {
       const delta = deltaEvent(this.o.messageId, choice.delta);
       if (!delta) continue;
       if (this.ttftMs === null) this.ttftMs = this.now() - this.o.upstream.startedAt;
-      this.events.publish("message.delta", delta);
+      this.events.publish("message.delta", delta, true);
     }
   }
 

@@ -7,6 +7,8 @@ import { encodeEvent, PING } from "./sse-encoding";
  */
 export class EventBroadcast {
   private readonly events: Uint8Array[] = [];
+  /** Events published with `defer`, sent to followers as one write by `flush()`. */
+  private pending: Uint8Array[] = [];
   private readonly followers = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private closed = false;
   private pinger: ReturnType<typeof setInterval> | null = null;
@@ -35,17 +37,30 @@ export class EventBroadcast {
     return this.followers.size;
   }
 
-  /** Publishes an event to every follower; returns its id. */
-  publish(event: string, data: unknown): number {
+  /**
+   * Publishes an event to every follower; returns its id. With `defer`, followers get it at the
+   * next `flush()`, together with the other deferred events: every write to a stream crosses
+   * from the Durable Object to the Worker, so the events of one upstream read travel as one.
+   */
+  publish(event: string, data: unknown, defer = false): number {
     if (this.closed) throw new Error("publish after close");
     const id = this.events.length + 1;
     const json = JSON.stringify(data);
     const bytes = encodeEvent(id, event, json);
     this.events.push(bytes);
     this.onPublish?.(id, event, json);
-    for (const follower of this.followers) this.send(follower, bytes);
+    this.pending.push(bytes);
+    if (!defer) this.flush();
     this.startPinging();
     return id;
+  }
+
+  /** Sends the deferred events to every follower. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const bytes = this.pending.length === 1 ? this.pending[0]! : concat(this.pending);
+    this.pending = [];
+    for (const follower of this.followers) this.send(follower, bytes);
   }
 
   /**
@@ -58,6 +73,9 @@ export class EventBroadcast {
       {
         start: (controller) => {
           self = controller;
+          // Deferred events go out to the current followers first, so the replay below is
+          // exactly what this follower has not got, and the live set gets only what follows.
+          this.flush();
           for (let i = Math.max(0, afterId); i < this.events.length; i++) controller.enqueue(this.events[i]!);
           if (this.closed) controller.close();
           else this.followers.add(controller);
@@ -74,6 +92,7 @@ export class EventBroadcast {
   /** Ends every stream after the events published so far. */
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     if (this.pinger) clearInterval(this.pinger);
     this.pinger = null;
@@ -102,4 +121,16 @@ export class EventBroadcast {
       this.followers.delete(follower);
     }
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
 }
