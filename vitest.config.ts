@@ -23,6 +23,13 @@ export default defineConfig({
             AUTH_AUDIENCE: inject<string>("authAudience"),
             // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
             AUTH_DEV_JWKS: "",
+            // Operator routes (test/admin.test.ts); at least 32 characters.
+            ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
+            // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
+            RATE_LIMIT_STRICT_PER_MINUTE: "3",
+          },
+          ratelimits: {
+            RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
           },
         },
       };

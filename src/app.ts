@@ -4,10 +4,15 @@ import type { AppEnv } from "./app-env";
 import { loadConfig } from "./config";
 import { requireAuth } from "./middleware/auth";
 import { onError, onNotFound } from "./middleware/error-handler";
+import { rateLimitTurns } from "./middleware/rate-limit";
+import { adminRoutes } from "./routes/admin";
+import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
 import { devRoutes } from "./routes/dev";
+import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
+import { openAiErrorEnvelope, openaiRoutes } from "./routes/openai";
 import { usageRoutes } from "./routes/usage";
 
 /** The edge-chat HTTP API (`../shared/API.md`): composition only; behaviour lives in the modules. */
@@ -23,7 +28,19 @@ app.notFound(onNotFound);
 
 app.route("/", healthRoutes);
 app.route("/", devRoutes);
+app.route("/", docsRoutes);
+// Before auth, so that 401s on the OpenAI-compatible paths also come in OpenAI's envelope.
+app.use("/v1/chat/completions", openAiErrorEnvelope);
+app.use("/v1/models", openAiErrorEnvelope);
+app.use("/v1/models/*", openAiErrorEnvelope);
 app.use("/v1/*", requireAuth);
+// Turns cost money: per-user requests per minute (POSTs only; GETs on these paths pass).
+app.use("/v1/conversations/:id/messages", rateLimitTurns);
+app.use("/v1/chat/completions", rateLimitTurns);
 app.route("/v1", conversationRoutes);
 app.route("/v1", messageRoutes);
+app.route("/v1", openaiRoutes);
+app.route("/v1", apiKeyRoutes);
 app.route("/v1", usageRoutes);
+// Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
+app.route("/admin/v1", adminRoutes);

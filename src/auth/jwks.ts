@@ -1,5 +1,5 @@
 import type { JSONWebKeySet } from "jose";
-import { z } from "zod";
+import * as z from "zod";
 
 /** How long a JWKS endpoint may take to answer before the fetch is abandoned, in ms. */
 export const JWKS_FETCH_TIMEOUT_MS = 5_000;

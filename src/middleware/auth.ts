@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { AppEnv } from "../app-env";
+import { authenticateApiKey, hasApiKeyBearer } from "../auth/api-keys";
 import { unauthorized } from "../auth/auth-errors";
 import { bearerToken } from "../auth/bearer";
 import { DEV_AUDIENCE, DEV_ISSUER, isolateDevModeGate } from "../auth/dev-mode";
@@ -28,11 +29,25 @@ function logError(c: Context<AppEnv>, message: string, extra: Record<string, unk
 
 /**
  * Requires `Authorization: Bearer <JWT>` from the app's identity provider (or, for requests
- * to localhost with `AUTH_DEV_JWKS` set, from the local dev key) and sets `userId` to its `sub`.
+ * to localhost with `AUTH_DEV_JWKS` set, from the local dev key) and sets `userId` to its `sub`;
+ * or `Authorization: Bearer ec_…`, an API key, and sets `userId` to the key's owner.
  * Responds 401 `unauthorized` otherwise, with a `WWW-Authenticate: Bearer` challenge.
  */
 export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const config = c.get("config") ?? loadConfig(c.env);
+  // API keys do not depend on the identity provider's settings, so they are checked first.
+  const header = c.req.header("authorization");
+  if (hasApiKeyBearer(header)) {
+    const { userId } = await authenticateApiKey(bearerToken(header), {
+      db: c.env.DB,
+      kv: c.env.CACHE,
+      cacheTtlSeconds: config.apiKeyCacheTtlSeconds,
+      waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    });
+    c.set("userId", userId);
+    await next();
+    return;
+  }
   const { auth } = config;
   const devJwks = isolateDevModeGate(auth.devJwks, c.req.url);
   const production = productionConfigured(auth);
@@ -41,7 +56,7 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
     throw unauthorized("Authentication is not available: the server's identity provider is not configured.");
   }
 
-  const token = bearerToken(c.req.header("authorization"));
+  const token = bearerToken(header);
   let deps: VerifyDeps;
   // With both configured on localhost, the token's (unverified) issuer only picks the key set;
   // the chosen set then verifies the signature and the issuer for real.

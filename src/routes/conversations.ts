@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { parseGenerationParameters, toInvalidRequest } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";

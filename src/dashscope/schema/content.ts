@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { mediaUrlSchema } from "./media-url";
 
 /** Fewest / most frames of a `video` part (Qwen3.5-Omni accepts 2–2048; smaller models enforce tighter ranges upstream). */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { WHEN_VALID } from "./when-valid";
 
 /** DashScope's per-item cap on a base64 data URL, in decoded bytes (`Exceeded limit on max bytes per data-uri item : 10485760`). */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { messageContentSchema, textContentSchema } from "./content";
 import { WHEN_VALID } from "./when-valid";
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { searchOptionsSchema } from "./search";
 import { toolChoiceSchema, toolsSchema } from "./tools";
 import { WHEN_VALID } from "./when-valid";

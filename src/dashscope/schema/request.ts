@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { chatMessageSchema } from "./messages";
 import { generationParametersShape } from "./parameters";
 import { checkRequestRules } from "./rules";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { WHEN_VALID } from "./when-valid";
 
 export const SEARCH_STRATEGIES = ["turbo", "max", "agent", "agent_max"] as const;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { WHEN_VALID } from "./when-valid";
 
 /** Function names DashScope accepts (OpenAI's rule). */

@@ -1,0 +1,123 @@
+import { findApiKeyByHash, touchApiKey, type ApiKeyRow } from "../store/api-keys";
+import { invalidToken } from "./auth-errors";
+
+/*
+ * API keys for server-to-server use: `ec_` + 32 random bytes in base64url (43 characters).
+ * The recognisable prefix lets auth tell a key from a JWT without parsing it, and lets secret
+ * scanners spot leaked keys. D1 stores only the SHA-256 of the key; a key's lookup is cached in
+ * KV under `apikey:<sha256 hex>`, so authenticating with a warm key costs one KV read.
+ *
+ * A revoked key is refused at once where it was revoked (its KV entry is deleted), but other
+ * Cloudflare locations may serve the cached lookup until it expires: up to the cache TTL
+ * (`API_KEY_CACHE_TTL_SECONDS`) plus KV's own propagation delay of about a minute.
+ */
+
+/** Every API key starts with this. */
+export const API_KEY_PREFIX = "ec_";
+/** Random bytes in a key: 256 bits, so keys cannot be guessed and a fast hash is enough. */
+export const API_KEY_RANDOM_BYTES = 32;
+/** Characters of a key shown in lists (`ec_` and 8 more), enough to tell keys apart. */
+export const API_KEY_DISPLAY_CHARS = 11;
+/** Unknown keys are remembered this long, so guessing costs KV reads rather than D1 reads. KV's minimum. */
+export const NEGATIVE_CACHE_TTL_SECONDS = 60;
+/** `last_used_at` is written at most once per this interval per key. */
+export const LAST_USED_INTERVAL_MS = 3_600_000;
+/** Isolate memory of keys whose use was recorded; cleared when it grows past this. */
+const MAX_TOUCHED_KEYS = 10_000;
+
+const API_KEY_PATTERN = /^ec_[A-Za-z0-9_-]{43}$/;
+const API_KEY_BEARER = /^\s*Bearer[ ]+ec_/i;
+
+/** A key's lookup as cached in KV. */
+export type CachedApiKey =
+  | { user_id: string; key_id: string; revoked: boolean; last_used_at: number | null }
+  | { unknown: true };
+
+/** A freshly made key: `key` is shown to its owner once and never stored. */
+export interface NewApiKey {
+  key: string;
+  prefix: string;
+  keyHash: string;
+}
+
+/** Whether the `Authorization` header carries an API key (rather than a JWT). */
+export function hasApiKeyBearer(header: string | undefined): boolean {
+  return header !== undefined && API_KEY_BEARER.test(header);
+}
+
+/** Lowercase hex SHA-256 of the UTF-8 text. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  let hex = "";
+  for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/** The KV key of a key's cached lookup. */
+export const apiKeyCacheKey = (keyHash: string): string => `apikey:${keyHash}`;
+
+/** Makes a new random key with its display prefix and hash. */
+export async function generateApiKey(): Promise<NewApiKey> {
+  const bytes = crypto.getRandomValues(new Uint8Array(API_KEY_RANDOM_BYTES));
+  const base64url = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const key = API_KEY_PREFIX + base64url;
+  return { key, prefix: key.slice(0, API_KEY_DISPLAY_CHARS), keyHash: await sha256Hex(key) };
+}
+
+/** What {@link authenticateApiKey} reads and writes. */
+export interface ApiKeyAuthDeps {
+  db: D1Database;
+  kv: Pick<KVNamespace, "get" | "put">;
+  /** Lifetime of a cached lookup of an existing key, in seconds (at least 60). */
+  cacheTtlSeconds: number;
+  /** Runs work after the response (`ExecutionContext.waitUntil`). */
+  waitUntil: (promise: Promise<unknown>) => void;
+  now?: () => number;
+}
+
+/** Keys whose use this isolate recorded, with when; spares repeated writes before caches refresh. */
+const touchedAt = new Map<string, number>();
+
+/**
+ * Authenticates a bearer API key and returns its owner. Throws 401 `unauthorized` for a
+ * malformed, unknown or revoked key. Does not check whether the user is blocked: the turn path
+ * enforces that on every turn, including those made with a key.
+ */
+export async function authenticateApiKey(token: string, deps: ApiKeyAuthDeps): Promise<{ userId: string; keyId: string }> {
+  if (!API_KEY_PATTERN.test(token)) throw invalidToken("The API key is malformed.");
+  const keyHash = await sha256Hex(token);
+  const cacheKey = apiKeyCacheKey(keyHash);
+  let record = await deps.kv.get<CachedApiKey>(cacheKey, "json");
+  if (record === null) {
+    const row = await findApiKeyByHash(deps.db, keyHash);
+    record = row ? cachedRecord(row) : { unknown: true };
+    const expirationTtl = row ? deps.cacheTtlSeconds : NEGATIVE_CACHE_TTL_SECONDS;
+    deps.waitUntil(deps.kv.put(cacheKey, JSON.stringify(record), { expirationTtl }).catch(logKvFailure));
+  }
+  if ("unknown" in record || record.revoked) throw invalidToken("The API key is invalid or has been revoked.");
+
+  const now = (deps.now ?? Date.now)();
+  // The cached `last_used_at` is at most one cache TTL old, so once a use is written every
+  // location sees it within that time and stops writing.
+  const seen = Math.max(record.last_used_at ?? 0, touchedAt.get(record.key_id) ?? 0);
+  if (now - seen >= LAST_USED_INTERVAL_MS) {
+    if (touchedAt.size >= MAX_TOUCHED_KEYS) touchedAt.clear();
+    touchedAt.set(record.key_id, now);
+    deps.waitUntil(touchApiKey(deps.db, record.key_id, now, now - LAST_USED_INTERVAL_MS).catch(logD1Failure));
+  }
+  return { userId: record.user_id, keyId: record.key_id };
+}
+
+function cachedRecord(row: ApiKeyRow): CachedApiKey {
+  return { user_id: row.user_id, key_id: row.id, revoked: row.revoked_at !== null, last_used_at: row.last_used_at };
+}
+
+// Neither failure affects the request: a missed cache write costs a D1 read next time, a missed
+// touch leaves `last_used_at` older than it should be.
+function logKvFailure(err: unknown): void {
+  console.error(JSON.stringify({ level: "error", message: "caching an API key lookup failed", cause: String(err) }));
+}
+
+function logD1Failure(err: unknown): void {
+  console.error(JSON.stringify({ level: "error", message: "recording an API key's use failed", cause: String(err) }));
+}

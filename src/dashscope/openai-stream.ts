@@ -1,0 +1,170 @@
+import { ApiError } from "../errors/api-error";
+import { upstreamErrorFromStreamError } from "./errors";
+import { toOpenAiErrorBody } from "./openai-error";
+import { decodeDashScopeStream } from "./stream";
+import type { StreamEvent, Usage } from "./types";
+
+const encoder = new TextEncoder();
+const DONE_FRAME = encoder.encode("data: [DONE]\n\n");
+const PING_FRAME = encoder.encode(": ping\n\n");
+
+/** How an OpenAI-compatible stream ended. */
+export interface OpenAiStreamOutcome {
+  /**
+   * `completed`: upstream sent `[DONE]` and so did we. `failed`: an error frame was sent instead
+   * (mid-stream error, malformed data, truncation). `cancelled`: the client went away first.
+   */
+  status: "completed" | "failed" | "cancelled";
+  /** The upstream usage chunk's `usage` when it arrived (always requested, forwarded or not). */
+  usage: Usage | null;
+  /** `model` of the first chunk, as the upstream reported it. */
+  model: string | null;
+  /** The error sent to the client when `status` is `failed`. */
+  error: ApiError | null;
+}
+
+/** Options of {@link toOpenAiEventStream}. */
+export interface OpenAiStreamOptions {
+  /** Whether the client asked for `stream_options.include_usage`; otherwise the usage chunk is dropped. */
+  includeUsage: boolean;
+  /** Idle time after which a `: ping` comment is sent; `0` disables pings. */
+  pingIntervalMs: number;
+  /** Called once, when the stream has ended for any reason. Must not throw. */
+  onEnd?: (outcome: OpenAiStreamOutcome) => void;
+}
+
+const TRUNCATED_MESSAGE = "The model provider's stream ended before the answer was complete.";
+const READ_FAILED_MESSAGE = "The connection to the model provider failed before the answer was complete.";
+
+/** One SSE frame in OpenAI's format. */
+function dataFrame(json: unknown): Uint8Array {
+  return encoder.encode(`data: ${JSON.stringify(json)}\n\n`);
+}
+
+const TICK = Symbol("tick");
+
+/**
+ * Re-serves a DashScope compatible-mode SSE body as an OpenAI Chat Completions stream that the
+ * official SDKs read correctly:
+ *
+ * - every chunk is passed through as `data: <chunk JSON>` (reasoning_content, tool_calls, logprobs,
+ *   audio and unknown fields included; JSON round-tripping keeps key order and values);
+ * - the usage chunk (`choices: []`), which the client always requests upstream, reaches the client
+ *   only when it asked for it (`includeUsage`); its usage is reported to `onEnd` either way;
+ * - `data: [DONE]` is sent only when the upstream sent it. A mid-stream error of either DashScope
+ *   shape (the native `event:error` frame would be skipped or misread by OpenAI clients), malformed
+ *   data, a failed read, or EOF without `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
+ *   envelope, which openai-node and openai-python raise as `APIError`, and the stream ends there:
+ *   never a silently truncated answer;
+ * - when the upstream is quiet for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
+ *   proxies from closing the connection (SSE clients ignore comments);
+ * - cancelling the returned stream (the client went away) cancels the upstream body.
+ */
+export function toOpenAiEventStream(body: ReadableStream<Uint8Array>, options: OpenAiStreamOptions): ReadableStream<Uint8Array> {
+  const abort = new AbortController();
+  const events = decodeDashScopeStream(body, { signal: abort.signal });
+  let pending: Promise<IteratorResult<StreamEvent>> | null = null;
+  let usage: Usage | null = null;
+  let model: string | null = null;
+  let ended = false;
+
+  const end = (status: OpenAiStreamOutcome["status"], error: ApiError | null) => {
+    if (ended) return;
+    ended = true;
+    options.onEnd?.({ status, usage, model, error });
+  };
+
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, error: ApiError) => {
+    controller.enqueue(dataFrame(toOpenAiErrorBody(error)));
+    controller.close();
+    end("failed", error);
+    // Whatever the upstream still sends (e.g. `[DONE]` after an error frame) is not read.
+    events.return(undefined).catch(() => {});
+  };
+
+  /** The next event, or {@link TICK} when the ping interval passed first. */
+  const nextOrTick = async (): Promise<IteratorResult<StreamEvent> | typeof TICK> => {
+    pending ??= events.next();
+    if (options.pingIntervalMs <= 0) return pending;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const tick = new Promise<typeof TICK>((resolve) => {
+      timer = setTimeout(() => resolve(TICK), options.pingIntervalMs);
+    });
+    try {
+      return await Promise.race([pending, tick]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        // Loops only over events that produce no output (a dropped usage chunk).
+        for (;;) {
+          let next: IteratorResult<StreamEvent> | typeof TICK;
+          try {
+            next = await nextOrTick();
+          } catch {
+            pending = null;
+            fail(controller, new ApiError(502, "upstream_error", READ_FAILED_MESSAGE));
+            return;
+          }
+          if (next === TICK) {
+            controller.enqueue(PING_FRAME);
+            return;
+          }
+          pending = null;
+          if (next.done) {
+            fail(controller, new ApiError(502, "upstream_error", TRUNCATED_MESSAGE));
+            return;
+          }
+          const event = next.value;
+          if (event.type === "done") {
+            controller.enqueue(DONE_FRAME);
+            controller.close();
+            end("completed", null);
+            events.return(undefined).catch(() => {});
+            return;
+          }
+          if (event.type === "error") {
+            fail(controller, upstreamErrorFromStreamError(event.error));
+            return;
+          }
+          const chunk = event.chunk;
+          model ??= typeof chunk.model === "string" ? chunk.model : null;
+          if (chunk.usage) usage = chunk.usage;
+          if (!options.includeUsage) {
+            // The usage chunk exists only because we asked for it upstream.
+            if (chunk.choices.length === 0) continue;
+            if (chunk.usage) chunk.usage = null;
+          }
+          controller.enqueue(dataFrame(chunk));
+          return;
+        }
+      },
+      cancel(reason) {
+        end("cancelled", null);
+        if (pending) {
+          // A read is in flight: aborting cancels the upstream reader, which settles it.
+          pending.catch(() => {});
+          abort.abort(reason);
+        } else {
+          // Suspended between events (or never started): finishing the decoder cancels the body;
+          // a body the decoder never locked is cancelled directly.
+          abort.abort(reason);
+          events.return(undefined).catch(() => {});
+          body.cancel(reason).catch(() => {});
+        }
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** Response headers of an OpenAI-compatible stream; `no-transform` keeps intermediaries from buffering it. */
+export const OPENAI_STREAM_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};

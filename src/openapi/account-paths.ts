@@ -1,0 +1,116 @@
+/** Operations of the API-key routes (`/v1/api-keys`) and the operator routes (`/admin/v1`). */
+import { ref } from "./components";
+import { errorResponses, json, jsonBody, pathId } from "./operations";
+
+const ADMIN = { security: [{ adminToken: [] }] };
+
+const userIdParam = {
+  name: "userId",
+  in: "path",
+  required: true,
+  description: "The user's id: the identity provider's `sub`.",
+  schema: { type: "string", minLength: 1, maxLength: 255 },
+};
+
+const userLimits = (description: string) => ({
+  200: { description, content: json("UserLimits") },
+  ...errorResponses([401, 404], "Error"),
+});
+
+/** `paths` entries of API keys and operator routes. */
+export function accountPaths(): Record<string, Record<string, unknown>> {
+  return {
+    "/v1/api-keys": {
+      post: {
+        operationId: "createApiKey",
+        tags: ["API keys"],
+        summary: "Create an API key",
+        description: "For a server acting for the user. Needs the user's sign-in token: an API key cannot create keys (403).",
+        requestBody: { required: false, content: json("CreateApiKeyRequest") },
+        responses: {
+          201: { description: "The new key; `key` is shown only here.", content: json("CreatedApiKey") },
+          ...errorResponses([400, 401, 403, 409, 413], "Error"),
+        },
+      },
+      get: {
+        operationId: "listApiKeys",
+        tags: ["API keys"],
+        summary: "List the caller's API keys, newest first (never the keys themselves)",
+        responses: { 200: { description: "The keys.", content: json("ApiKeyList") }, ...errorResponses([401], "Error") },
+      },
+    },
+    "/v1/api-keys/{id}": {
+      parameters: [pathId("API key")],
+      delete: {
+        operationId: "revokeApiKey",
+        tags: ["API keys"],
+        summary: "Revoke an API key",
+        description: "Needs the user's sign-in token: an API key cannot revoke keys (403).",
+        responses: { 204: { description: "Revoked." }, ...errorResponses([401, 403, 404], "Error") },
+      },
+    },
+    "/admin/v1/users/{userId}": {
+      parameters: [userIdParam],
+      get: {
+        operationId: "adminGetUser",
+        tags: ["Operators"],
+        summary: "A user's limits and block state",
+        ...ADMIN,
+        responses: userLimits("The user's limits."),
+      },
+    },
+    "/admin/v1/users/{userId}/budget": {
+      parameters: [userIdParam],
+      put: {
+        operationId: "adminSetBudget",
+        tags: ["Operators"],
+        summary: "Set a user's daily token budget",
+        ...ADMIN,
+        requestBody: jsonBody("SetBudgetRequest"),
+        responses: { ...userLimits("The user's limits."), ...errorResponses([400, 401, 404, 413], "Error") },
+      },
+    },
+    "/admin/v1/users/{userId}/rate-limit": {
+      parameters: [userIdParam],
+      put: {
+        operationId: "adminSetRateLimit",
+        tags: ["Operators"],
+        summary: "Set a user's rate-limit tier",
+        ...ADMIN,
+        requestBody: jsonBody("SetRateLimitRequest"),
+        responses: { ...userLimits("The user's limits."), ...errorResponses([400, 401, 404, 413], "Error") },
+      },
+    },
+    "/admin/v1/users/{userId}/block": {
+      parameters: [userIdParam],
+      post: {
+        operationId: "adminBlockUser",
+        tags: ["Operators"],
+        summary: "Block a user: their turns are refused",
+        ...ADMIN,
+        responses: userLimits("The user's limits."),
+      },
+      delete: {
+        operationId: "adminUnblockUser",
+        tags: ["Operators"],
+        summary: "Unblock a user",
+        ...ADMIN,
+        responses: userLimits("The user's limits."),
+      },
+    },
+    "/admin/v1/users/{userId}/usage": {
+      parameters: [userIdParam],
+      get: {
+        operationId: "adminGetUserUsage",
+        tags: ["Operators"],
+        summary: "A user's token usage by day and model (as `GET /v1/usage`)",
+        ...ADMIN,
+        parameters: [
+          { name: "from", in: "query", required: false, description: "First UTC day (inclusive); default `to`.", schema: { type: "string", format: "date" } },
+          { name: "to", in: "query", required: false, description: "Last UTC day (inclusive); default today.", schema: { type: "string", format: "date" } },
+        ],
+        responses: { 200: { description: "Usage.", content: { "application/json": { schema: ref("UsageReport") } } }, ...errorResponses([400, 401, 404], "Error") },
+      },
+    },
+  };
+}

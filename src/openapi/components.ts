@@ -1,0 +1,150 @@
+import * as z from "zod";
+import { chatCompletionRequestSchema, generationParametersSchema, messageContentSchema, modalitiesSchema } from "../dashscope/schema";
+import {
+  apiKeyListSchema,
+  apiKeySchema,
+  budgetBodySchema,
+  createApiKeyBodySchema,
+  createdApiKeySchema,
+  rateLimitBodySchema,
+  userLimitsSchema,
+} from "./account-schemas";
+import {
+  chatCompletionChunkSchema,
+  chatCompletionSchema,
+  conversationPageSchema,
+  conversationSchema,
+  createConversationBodySchema,
+  createTurnBodySchema,
+  errorBodySchema,
+  healthSchema,
+  messageCompletedEventSchema,
+  messageDeltaEventSchema,
+  messageFailedEventSchema,
+  messagePageSchema,
+  messageSchema,
+  messageUsageSchema,
+  modelListSchema,
+  modelSchema,
+  openAiErrorBodySchema,
+  turnResultSchema,
+  turnStartedEventSchema,
+  updateConversationBodySchema,
+  usageReportSchema,
+} from "./schemas";
+
+/** A JSON Schema (2020-12) object as it appears in the document. */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * The named schemas of `components.schemas`, in document order. Names are what code generators
+ * turn into type names, so they are stable API.
+ */
+const COMPONENTS: ReadonlyArray<readonly [string, z.ZodType]> = [
+  ["Error", errorBodySchema],
+  ["OpenAIError", openAiErrorBodySchema],
+  ["Health", healthSchema],
+  ["GenerationParameters", generationParametersSchema],
+  ["MessageContent", messageContentSchema],
+  ["CreateConversationRequest", createConversationBodySchema],
+  ["UpdateConversationRequest", updateConversationBodySchema],
+  ["Conversation", conversationSchema],
+  ["ConversationPage", conversationPageSchema],
+  ["MessageUsage", messageUsageSchema],
+  ["Message", messageSchema],
+  ["MessagePage", messagePageSchema],
+  ["CreateTurnRequest", createTurnBodySchema],
+  ["TurnResult", turnResultSchema],
+  ["TurnStartedEvent", turnStartedEventSchema],
+  ["MessageDeltaEvent", messageDeltaEventSchema],
+  ["MessageCompletedEvent", messageCompletedEventSchema],
+  ["MessageFailedEvent", messageFailedEventSchema],
+  ["UsageReport", usageReportSchema],
+  ["ChatCompletionRequest", chatCompletionRequestSchema],
+  ["ChatCompletion", chatCompletionSchema],
+  ["ChatCompletionChunk", chatCompletionChunkSchema],
+  ["Model", modelSchema],
+  ["ModelList", modelListSchema],
+  ["CreateApiKeyRequest", createApiKeyBodySchema],
+  ["ApiKey", apiKeySchema],
+  ["CreatedApiKey", createdApiKeySchema],
+  ["ApiKeyList", apiKeyListSchema],
+  ["UserLimits", userLimitsSchema],
+  ["SetBudgetRequest", budgetBodySchema],
+  ["SetRateLimitRequest", rateLimitBodySchema],
+];
+
+/** The name of a component, checked: a typo in a `$ref` fails at build time, not in a client generator. */
+export type ComponentName =
+  | "Error"
+  | "OpenAIError"
+  | "Health"
+  | "GenerationParameters"
+  | "MessageContent"
+  | "CreateConversationRequest"
+  | "UpdateConversationRequest"
+  | "Conversation"
+  | "ConversationPage"
+  | "MessageUsage"
+  | "Message"
+  | "MessagePage"
+  | "CreateTurnRequest"
+  | "TurnResult"
+  | "TurnStartedEvent"
+  | "MessageDeltaEvent"
+  | "MessageCompletedEvent"
+  | "MessageFailedEvent"
+  | "UsageReport"
+  | "ChatCompletionRequest"
+  | "ChatCompletion"
+  | "ChatCompletionChunk"
+  | "Model"
+  | "ModelList"
+  | "CreateApiKeyRequest"
+  | "ApiKey"
+  | "CreatedApiKey"
+  | "ApiKeyList"
+  | "UserLimits"
+  | "SetBudgetRequest"
+  | "SetRateLimitRequest";
+
+/** `{ $ref: "#/components/schemas/<name>" }`. */
+export const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * `components.schemas`, generated from the zod schemas with zod v4's own JSON Schema output
+ * (draft 2020-12, the dialect of OpenAPI 3.1), so the document cannot drift from what the routes
+ * validate. A registry converts all components in one pass: a component used inside another
+ * becomes a `$ref` instead of a copy. Request schemas are described as input (what a client may
+ * send); refinements that JSON Schema cannot express (cross-field rules) are left out, as they
+ * can only be stricter.
+ */
+export function buildComponentSchemas(): Record<string, JsonSchema> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of COMPONENTS) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: "draft-2020-12",
+    io: "input",
+    unrepresentable: "any",
+    uri: (id) => `#/components/schemas/${id}`,
+    override: (ctx) => {
+      // zod adds a regex next to `format`; the format alone is the conventional, readable form.
+      if (ctx.jsonSchema.format === "date-time" || ctx.jsonSchema.format === "date") delete ctx.jsonSchema.pattern;
+      // `modalities` is a z.custom check (fixed tuples), which has no JSON Schema of its own.
+      if (ctx.zodSchema === modalitiesSchema) {
+        ctx.jsonSchema.oneOf = [
+          { type: "array", prefixItems: [{ const: "text" }], items: false, minItems: 1 },
+          { type: "array", prefixItems: [{ const: "text" }, { const: "audio" }], items: false, minItems: 2 },
+        ];
+      }
+    },
+  });
+  const out: Record<string, JsonSchema> = {};
+  for (const [id] of COMPONENTS) {
+    // Components live inside the document, whose dialect is declared once (`jsonSchemaDialect`).
+    // `$id` is dropped too: a fragment-only `$id` is not allowed in 2020-12, and `$ref`s use the component path.
+    const { $schema: _dialect, $id: _id, ...schema } = schemas[id] as JsonSchema;
+    out[id] = schema;
+  }
+  return out;
+}

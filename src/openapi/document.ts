@@ -1,0 +1,282 @@
+/**
+ * The OpenAPI 3.1 document of edge-chat (`/openapi.json`).
+ *
+ * It is assembled here from the zod schemas that validate requests (see `./components.ts`) rather
+ * than by converting the routes to an OpenAPI-aware router: that would rewrite every route module,
+ * while zod v4 emits JSON Schema 2020-12 natively, which is exactly OpenAPI 3.1's schema dialect.
+ * `test/openapi.test.ts` fails when a registered route has no operation here.
+ *
+ * Server-sent event streams have no schema vocabulary in OpenAPI 3.1; their event payloads are
+ * components, listed per response under the `x-sse-events` extension (event name → schema).
+ */
+import { accountPaths } from "./account-paths";
+import { buildComponentSchemas, ref, type JsonSchema } from "./components";
+import { errorResponses, json, jsonBody, pageParameters, pathId } from "./operations";
+
+/** The answer stream of a turn (and its resumption): named events with JSON data. */
+const answerStream = {
+  "text/event-stream": {
+    schema: {
+      type: "string",
+      description:
+        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:`; `: ping` comments at least every 15 s. " +
+        "Ends with exactly one `message.completed` or `message.failed`.",
+    },
+    "x-sse-events": {
+      "turn.started": ref("TurnStartedEvent"),
+      "message.delta": ref("MessageDeltaEvent"),
+      "message.completed": ref("MessageCompletedEvent"),
+      "message.failed": ref("MessageFailedEvent"),
+    },
+  },
+};
+
+/** The OpenAI-compatible chunk stream. */
+const completionStream = {
+  "text/event-stream": {
+    schema: {
+      type: "string",
+      description:
+        "OpenAI's chunk stream: `data: <ChatCompletionChunk>` events, then `data: [DONE]`. A failure after the stream started " +
+        "is one `data: <OpenAIError>` event instead of `[DONE]` (the SDKs raise it as `APIError`). The usage chunk " +
+        "(`choices: []`) is sent only when `stream_options.include_usage` is true.",
+    },
+    "x-sse-events": { message: { oneOf: [ref("ChatCompletionChunk"), ref("OpenAIError")] } },
+    "x-sse-terminator": "[DONE]",
+  },
+};
+
+const PUBLIC = { security: [] as unknown[] };
+
+/** `paths`: every route of `../shared/API.md`, the OpenAI-compatible routes and the document itself. */
+function buildPaths(): Record<string, Record<string, unknown>> {
+  return {
+    "/healthz": {
+      get: { operationId: "getHealth", tags: ["Meta"], summary: "Liveness", ...PUBLIC, responses: { 200: { description: "Up.", content: json("Health") } } },
+    },
+    "/openapi.json": {
+      get: {
+        operationId: "getOpenApiDocument",
+        tags: ["Meta"],
+        summary: "This document",
+        ...PUBLIC,
+        responses: { 200: { description: "OpenAPI 3.1 document.", content: { "application/json": { schema: { type: "object" } } } } },
+      },
+    },
+    "/docs": {
+      get: {
+        operationId: "getApiReference",
+        tags: ["Meta"],
+        summary: "Interactive API reference",
+        description: "An HTML page rendering `/openapi.json`; the browser loads the reference viewer from a CDN.",
+        ...PUBLIC,
+        responses: { 200: { description: "HTML page.", content: { "text/html": { schema: { type: "string" } } } } },
+      },
+    },
+    "/v1/conversations": {
+      post: {
+        operationId: "createConversation",
+        tags: ["Conversations"],
+        summary: "Create a conversation",
+        requestBody: jsonBody("CreateConversationRequest", "All fields optional; send `{}` for defaults."),
+        responses: { 201: { description: "Created.", content: json("Conversation") }, ...errorResponses([400, 401, 413], "Error") },
+      },
+      get: {
+        operationId: "listConversations",
+        tags: ["Conversations"],
+        summary: "List conversations, most recently updated first",
+        parameters: [
+          ...pageParameters,
+          {
+            name: "archived",
+            in: "query",
+            required: false,
+            description: "`false` (default): active only; `true`: archived only; `all`.",
+            schema: { type: "string", enum: ["false", "true", "all"] },
+          },
+        ],
+        responses: { 200: { description: "A page.", content: json("ConversationPage") }, ...errorResponses([400, 401], "Error") },
+      },
+    },
+    "/v1/conversations/{id}": {
+      parameters: [pathId("conversation")],
+      get: {
+        operationId: "getConversation",
+        tags: ["Conversations"],
+        summary: "Get a conversation",
+        responses: { 200: { description: "The conversation.", content: json("Conversation") }, ...errorResponses([401, 404], "Error") },
+      },
+      patch: {
+        operationId: "updateConversation",
+        tags: ["Conversations"],
+        summary: "Update a conversation",
+        requestBody: jsonBody("UpdateConversationRequest", "At least one field."),
+        responses: { 200: { description: "The updated conversation.", content: json("Conversation") }, ...errorResponses([400, 401, 404, 413], "Error") },
+      },
+      delete: {
+        operationId: "deleteConversation",
+        tags: ["Conversations"],
+        summary: "Delete a conversation and its messages",
+        responses: { 204: { description: "Deleted." }, ...errorResponses([401, 404], "Error") },
+      },
+    },
+    "/v1/conversations/{id}/messages": {
+      parameters: [pathId("conversation")],
+      get: {
+        operationId: "listMessages",
+        tags: ["Messages"],
+        summary: "List a conversation's messages, newest first",
+        parameters: pageParameters,
+        responses: { 200: { description: "A page.", content: json("MessagePage") }, ...errorResponses([400, 401, 404], "Error") },
+      },
+      post: {
+        operationId: "sendMessage",
+        tags: ["Messages"],
+        summary: "Send a message and get the answer",
+        description:
+          "With `stream: true` (default) the answer is a `text/event-stream` of the events in `x-sse-events`; with `stream: false`, " +
+          "the stored user and assistant messages once the answer is complete.",
+        parameters: [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            description: "Same as `client_message_id` (they must agree when both are sent).",
+            schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" },
+          },
+        ],
+        requestBody: jsonBody("CreateTurnRequest"),
+        responses: {
+          200: { description: "The answer stream, or both messages when `stream` is false.", content: { ...answerStream, ...json("TurnResult") } },
+          ...errorResponses([400, 401, 404, 409, 413, 422, 429, 502, 504], "Error"),
+        },
+      },
+    },
+    "/v1/messages/{id}": {
+      parameters: [pathId("message")],
+      get: {
+        operationId: "getMessage",
+        tags: ["Messages"],
+        summary: "Get a message and its status (pollable)",
+        responses: { 200: { description: "The message.", content: json("Message") }, ...errorResponses([401, 404], "Error") },
+      },
+    },
+    "/v1/messages/{id}/events": {
+      parameters: [pathId("message")],
+      get: {
+        operationId: "resumeMessageEvents",
+        tags: ["Messages"],
+        summary: "Resume an answer's stream",
+        description: "Every event after the given id, exactly once and in order, then the live tail.",
+        parameters: [
+          { name: "Last-Event-ID", in: "header", required: false, description: "The last event id received.", schema: { type: "string" } },
+          { name: "after", in: "query", required: false, description: "Same as `Last-Event-ID`.", schema: { type: "string" } },
+        ],
+        responses: { 200: { description: "The answer stream.", content: answerStream }, ...errorResponses([400, 401, 404], "Error") },
+      },
+    },
+    "/v1/messages/{id}/stop": {
+      parameters: [pathId("message")],
+      post: {
+        operationId: "stopMessage",
+        tags: ["Messages"],
+        summary: "Stop an answer that is still generating",
+        responses: { 200: { description: "The message as stored.", content: json("Message") }, ...errorResponses([401, 404, 409], "Error") },
+      },
+    },
+    "/v1/usage": {
+      get: {
+        operationId: "getUsage",
+        tags: ["Usage"],
+        summary: "The caller's token usage by day and model",
+        parameters: [
+          { name: "from", in: "query", required: false, description: "First UTC day (inclusive); default `to`.", schema: { type: "string", format: "date" } },
+          { name: "to", in: "query", required: false, description: "Last UTC day (inclusive); default today.", schema: { type: "string", format: "date" } },
+        ],
+        responses: { 200: { description: "Usage.", content: json("UsageReport") }, ...errorResponses([400, 401], "Error") },
+      },
+    },
+    ...accountPaths(),
+    "/v1/chat/completions": {
+      post: {
+        operationId: "createChatCompletion",
+        tags: ["OpenAI-compatible"],
+        summary: "Chat Completions (OpenAI-compatible)",
+        description:
+          "The DashScope request (every documented parameter, `n` 1–4), forwarded as the caller; the answer is DashScope's " +
+          "OpenAI-compatible completion or chunk stream, passed through. Errors use OpenAI's envelope, so the official SDKs " +
+          "raise their usual exceptions.",
+        requestBody: jsonBody("ChatCompletionRequest"),
+        responses: {
+          200: { description: "A completion, or a chunk stream when `stream` is true.", content: { ...json("ChatCompletion"), ...completionStream } },
+          ...errorResponses([400, 401, 413, 422, 429, 502, 504], "OpenAIError"),
+        },
+      },
+    },
+    "/v1/models": {
+      get: {
+        operationId: "listModels",
+        tags: ["OpenAI-compatible"],
+        summary: "List models (OpenAI-compatible)",
+        responses: { 200: { description: "The configured models.", content: json("ModelList") }, ...errorResponses([401], "OpenAIError") },
+      },
+    },
+    "/v1/models/{id}": {
+      parameters: [pathId("model")],
+      get: {
+        operationId: "getModel",
+        tags: ["OpenAI-compatible"],
+        summary: "Get a model (OpenAI-compatible)",
+        responses: { 200: { description: "The model.", content: json("Model") }, ...errorResponses([401, 404], "OpenAIError") },
+      },
+    },
+  };
+}
+
+/** The OpenAPI document: a plain JSON object. */
+export type OpenApiDocument = Record<string, unknown> & {
+  openapi: string;
+  paths: Record<string, Record<string, unknown>>;
+  components: { schemas: Record<string, JsonSchema> } & Record<string, unknown>;
+};
+
+/** The API's version in `info.version` (the contract is v1). */
+export const API_VERSION = "1.0.0";
+
+let built: OpenApiDocument | null = null;
+
+/** The OpenAPI 3.1 document (built once per isolate; callers must not mutate it). */
+export function openApiDocument(): OpenApiDocument {
+  built ??= {
+    openapi: "3.1.1",
+    jsonSchemaDialect: "https://spec.openapis.org/oas/3.1/dialect/base",
+    info: {
+      title: "edge-chat",
+      version: API_VERSION,
+      description:
+        "Chat backend for mobile apps in front of Alibaba Cloud DashScope (Qwen). Conversations with resumable answer streams, " +
+        "and an OpenAI-compatible endpoint for the official `openai` SDKs. Authenticate with `Authorization: Bearer <token>`: " +
+        "a JWT from the app's identity provider or an edge-chat API key.",
+    },
+    servers: [{ url: "/" }],
+    security: [{ bearerAuth: [] }],
+    tags: [
+      { name: "Conversations" },
+      { name: "Messages" },
+      { name: "Usage" },
+      { name: "API keys" },
+      { name: "Operators" },
+      { name: "OpenAI-compatible" },
+      { name: "Meta" },
+    ],
+    paths: buildPaths(),
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: "http", scheme: "bearer", description: "A JWT from the app's identity provider, or an edge-chat API key." },
+        adminToken: { type: "http", scheme: "bearer", description: "The operator token (`ADMIN_TOKEN`); operator routes only." },
+      },
+      schemas: buildComponentSchemas(),
+    },
+  };
+  return built;
+}

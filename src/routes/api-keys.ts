@@ -1,0 +1,69 @@
+import { Hono, type Context } from "hono";
+import * as z from "zod";
+import type { AppEnv } from "../app-env";
+import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
+import { ApiError, notFound } from "../errors/api-error";
+import { readJsonBody } from "../middleware/json-body";
+import { apiKeyFromRow, insertApiKey, listApiKeys, MAX_ACTIVE_KEYS_PER_USER, revokeApiKey } from "../store/api-keys";
+import { isId } from "../store/ids";
+import { toIso } from "../store/time";
+import { zodIssueToInvalidRequest } from "./validation";
+
+/** Longest key name, in UTF-16 code units. */
+const MAX_KEY_NAME_CHARS = 100;
+
+const createBody = z.strictObject({ name: z.string().max(MAX_KEY_NAME_CHARS).nullable().optional() });
+
+/**
+ * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
+ * could outlive its own revocation. Creating and revoking needs the user's sign-in token.
+ */
+function requireSignInToken(c: Context<AppEnv>): void {
+  if (hasApiKeyBearer(c.req.header("authorization"))) {
+    throw new ApiError(403, "forbidden", "API keys cannot create or revoke API keys; use the app's sign-in token.");
+  }
+}
+
+/** A create request may have no body at all (no name). */
+async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
+  const length = c.req.header("content-length");
+  if (length === "0" || (length === undefined && c.req.raw.body === null)) return {};
+  return readJsonBody(c, c.get("config").maxBodyBytes);
+}
+
+/**
+ * API key routes, mounted at `/v1` behind auth: `POST /api-keys {name?}` → 201 with the key
+ * (shown only here), `GET /api-keys` (newest first, never the key), `DELETE /api-keys/{id}` → 204.
+ * Creating and revoking require a sign-in JWT (403 `forbidden` with an API key); another
+ * user's key is 404.
+ */
+export const apiKeyRoutes = new Hono<AppEnv>()
+  .post("/api-keys", async (c) => {
+    requireSignInToken(c);
+    const parsed = createBody.safeParse(await readOptionalBody(c), { reportInput: true });
+    if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
+    const made = await generateApiKey();
+    const row = await insertApiKey(c.env.DB, c.get("userId"), {
+      name: parsed.data.name ?? null,
+      prefix: made.prefix,
+      keyHash: made.keyHash,
+    });
+    if (!row) {
+      throw new ApiError(409, "conflict", `At most ${MAX_ACTIVE_KEYS_PER_USER} API keys can be active at once; revoke one first.`);
+    }
+    return c.json({ id: row.id, name: row.name, prefix: row.prefix, key: made.key, created_at: toIso(row.created_at) }, 201);
+  })
+  .get("/api-keys", async (c) => {
+    const rows = await listApiKeys(c.env.DB, c.get("userId"));
+    return c.json({ data: rows.map(apiKeyFromRow) });
+  })
+  .delete("/api-keys/:id", async (c) => {
+    requireSignInToken(c);
+    const id = c.req.param("id");
+    if (!isId(id)) throw notFound("API key");
+    const row = await revokeApiKey(c.env.DB, c.get("userId"), id);
+    if (!row) throw notFound("API key");
+    // Other locations keep their cached lookup until it expires (API_KEY_CACHE_TTL_SECONDS).
+    await c.env.CACHE.delete(apiKeyCacheKey(row.key_hash));
+    return c.body(null, 204);
+  });

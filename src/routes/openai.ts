@@ -1,0 +1,69 @@
+import { Hono, type MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app-env";
+import { completeChatCompletion, streamChatCompletion, type CompletionCaller } from "../chat/completions";
+import { listModels } from "../chat/model-list";
+import { dropEmptyClientFields } from "../chat/openai-client-fields";
+import { createDashScopeClient } from "../dashscope/client";
+import { toOpenAiErrorBody } from "../dashscope/openai-error";
+import { OPENAI_STREAM_HEADERS } from "../dashscope/openai-stream";
+import { parseChatCompletionRequest, toInvalidRequest } from "../dashscope/schema";
+import { notFound } from "../errors/api-error";
+import { readJsonBody } from "../middleware/json-body";
+
+/**
+ * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's
+ * (`{error:{message,type,param,code}}`), keeping its status and headers (`Retry-After`,
+ * `WWW-Authenticate`), so the official SDKs raise their usual typed exceptions. Register it before
+ * the auth middleware on the OpenAI-compatible paths only: Hono runs the error handler where the
+ * error was thrown and leaves the finished response in `c.res` for the middleware around it.
+ */
+export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) => {
+  await next();
+  const res = c.res;
+  if (res.status < 400 || !(res.headers.get("content-type") ?? "").includes("application/json")) return;
+  let body: unknown;
+  try {
+    body = await res.clone().json();
+  } catch {
+    return;
+  }
+  const error = (body as { error?: { code?: unknown; message?: unknown; param?: unknown } } | null)?.error;
+  if (!error || typeof error.code !== "string" || typeof error.message !== "string" || "type" in error) return;
+  const headers = new Headers(res.headers);
+  headers.delete("content-length");
+  c.res = undefined as unknown as Response; // replace, rather than merge headers into, the old response
+  c.res = Response.json(
+    toOpenAiErrorBody({ code: error.code, message: error.message, param: typeof error.param === "string" ? error.param : null }),
+    { status: res.status, headers },
+  );
+};
+
+/**
+ * The OpenAI-compatible routes, mounted at `/v1` behind auth: `POST /chat/completions` (the
+ * DashScope request, `n` up to 4, streamed or not, passed through faithfully), `GET /models` and
+ * `GET /models/{id}` in OpenAI's list shape. Errors use OpenAI's envelope ({@link openAiErrorEnvelope}).
+ */
+export const openaiRoutes = new Hono<AppEnv>()
+  .post("/chat/completions", async (c) => {
+    const config = c.get("config");
+    const parsed = parseChatCompletionRequest(dropEmptyClientFields(await readJsonBody(c, config.maxBodyBytes)));
+    if (!parsed.ok) throw toInvalidRequest(parsed.error);
+    const request = parsed.value;
+    const caller: CompletionCaller = {
+      userId: c.get("userId"),
+      requestId: c.get("requestId"),
+      waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    };
+    const client = createDashScopeClient(config);
+    if (request.stream === true) {
+      const stream = await streamChatCompletion(client, request, caller, { pingIntervalMs: config.ssePingIntervalMs });
+      return new Response(stream, { headers: OPENAI_STREAM_HEADERS });
+    }
+    return c.json(await completeChatCompletion(client, request, caller));
+  })
+  .get("/models", (c) => c.json({ object: "list", data: listModels(c.get("config")) }))
+  .get("/models/:id", (c) => {
+    const model = listModels(c.get("config")).find((m) => m.id === c.req.param("id"));
+    if (!model) throw notFound("Model");
+    return c.json(model);
+  });

@@ -1,0 +1,101 @@
+import { newId } from "./ids";
+import { nowMs, toIso } from "./time";
+
+/** A row of `api_keys`. */
+export interface ApiKeyRow {
+  id: string;
+  user_id: string;
+  name: string | null;
+  prefix: string;
+  key_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** An API key as the API lists it: never the key nor its hash. */
+export interface ApiKeyView {
+  id: string;
+  name: string | null;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** Most keys a user may hold unrevoked at once. */
+export const MAX_ACTIVE_KEYS_PER_USER = 20;
+/** Most keys a list returns (newest first); revoked keys beyond it drop off the list. */
+export const MAX_LISTED_KEYS = 100;
+
+/** Maps a row to the listed shape. */
+export function apiKeyFromRow(row: ApiKeyRow): ApiKeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: toIso(row.created_at),
+    last_used_at: toIso(row.last_used_at),
+    revoked_at: toIso(row.revoked_at),
+  };
+}
+
+/**
+ * Stores a new key for `userId` by its hash. Returns `null` when the user already holds
+ * {@link MAX_ACTIVE_KEYS_PER_USER} unrevoked keys: the count and the insert are one statement,
+ * so concurrent creations cannot pass the cap together.
+ */
+export async function insertApiKey(
+  db: D1Database,
+  userId: string,
+  key: { name: string | null; prefix: string; keyHash: string },
+): Promise<ApiKeyRow | null> {
+  return db
+    .prepare(
+      `INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
+       SELECT ?, ?, ?, ?, ?, ?
+       WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL) < ?
+       RETURNING *`,
+    )
+    .bind(newId(), userId, key.name, key.prefix, key.keyHash, nowMs(), userId, MAX_ACTIVE_KEYS_PER_USER)
+    .first<ApiKeyRow>();
+}
+
+/** The user's keys, newest first, revoked ones included (at most {@link MAX_LISTED_KEYS}). */
+export async function listApiKeys(db: D1Database, userId: string): Promise<ApiKeyRow[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM api_keys WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+    .bind(userId, MAX_LISTED_KEYS)
+    .all<ApiKeyRow>();
+  return results;
+}
+
+/**
+ * Revokes the user's key (keeping the first `revoked_at` if it was revoked already) and returns
+ * its row, or `null` if the user has no key with that id.
+ */
+export async function revokeApiKey(db: D1Database, userId: string, id: string): Promise<ApiKeyRow | null> {
+  return db
+    .prepare(
+      `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
+       WHERE id = ? AND user_id = ? RETURNING *`,
+    )
+    .bind(nowMs(), id, userId)
+    .first<ApiKeyRow>();
+}
+
+/** The key whose SHA-256 is `keyHash`, revoked or not, or `null`. */
+export async function findApiKeyByHash(db: D1Database, keyHash: string): Promise<ApiKeyRow | null> {
+  return db.prepare("SELECT * FROM api_keys WHERE key_hash = ?").bind(keyHash).first<ApiKeyRow>();
+}
+
+/**
+ * Records a use of the key at `at` unless a use at or after `notBefore` is already recorded,
+ * so concurrent isolates write at most once per interval.
+ */
+export async function touchApiKey(db: D1Database, id: string, at: number, notBefore: number): Promise<void> {
+  await db
+    .prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+    .bind(at, id, notBefore)
+    .run();
+}

@@ -1,0 +1,244 @@
+import { exports } from "cloudflare:workers";
+import { Validator } from "@seriousme/openapi-schema-validator";
+// The validator reads its meta-schema from disk, which workerd cannot; the bundler inlines it instead.
+import openApi31MetaSchema from "@seriousme/openapi-schema-validator/schemas/v3.1/schema.json";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormatsModule from "ajv-formats";
+import { beforeAll, describe, expect, it } from "vitest";
+import { app } from "../src/app";
+import { call, createConversation, newTag, newUser } from "./helpers/api";
+
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, any>>;
+  components: { schemas: Record<string, any> };
+};
+
+const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/** Every route of `../shared/API.md` ("Resources"), as OpenAPI paths. */
+const CONTRACT_ROUTES = [
+  "GET /healthz",
+  "POST /v1/conversations",
+  "GET /v1/conversations",
+  "GET /v1/conversations/{id}",
+  "PATCH /v1/conversations/{id}",
+  "DELETE /v1/conversations/{id}",
+  "GET /v1/conversations/{id}/messages",
+  "POST /v1/conversations/{id}/messages",
+  "GET /v1/messages/{id}",
+  "GET /v1/messages/{id}/events",
+  "POST /v1/messages/{id}/stop",
+  "GET /v1/usage",
+  "POST /v1/chat/completions",
+  "GET /v1/models",
+];
+
+const addFormats = ((addFormatsModule as any).default ?? addFormatsModule) as (ajv: unknown) => void;
+
+function newAjv() {
+  const ajv = new (Ajv2020 as any)({ strict: false, allErrors: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** An OpenAPI 3.1 validator whose meta-schema is compiled from the inlined copy (same options as its own). */
+function openApiValidator(): Validator {
+  const validator = new Validator();
+  const ajv = new (Ajv2020 as any)((validator as any).ajvOptions);
+  addFormats(ajv);
+  ajv.addFormat("media-range", true);
+  (validator as any).ajvValidators["3.1"] = ajv.compile(openApi31MetaSchema);
+  return validator;
+}
+
+/** A validator for one component of `doc`, with `$ref`s between components resolved inside the document. */
+function componentValidator(doc: Doc, ajv: any, name: string) {
+  const validate = ajv.getSchema(`openapi#/components/schemas/${name}`);
+  if (!validate) throw new Error(`no component ${name}`);
+  return (value: unknown) => {
+    const ok = validate(value) as boolean;
+    return { ok, errors: validate.errors };
+  };
+}
+
+/** Keys of a real response object that its component does not document (drift the other way round). */
+function undocumented(doc: Doc, name: string, value: Record<string, unknown>): string[] {
+  const properties = doc.components.schemas[name]?.properties ?? {};
+  return Object.keys(value).filter((key) => !(key in properties));
+}
+
+let doc: Doc;
+let ajv: any;
+
+beforeAll(async () => {
+  const res = await exports.default.fetch("http://localhost/openapi.json");
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  doc = (await res.json()) as Doc;
+  ajv = newAjv();
+  ajv.addSchema(doc, "openapi");
+});
+
+describe("/openapi.json", () => {
+  it("is a valid OpenAPI 3.1 document whose $refs all resolve, served without auth", async () => {
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    const result = await openApiValidator().validate(structuredClone(doc) as any);
+    expect(result.errors ?? null).toBeNull();
+    expect(result.valid).toBe(true);
+  });
+
+  it("the validator used here does reject a broken document", async () => {
+    const broken = structuredClone(doc) as any;
+    broken.paths["/v1/models"].get.responses["200"].content["application/json"].schema = { $ref: "#/components/schemas/Nope" };
+    expect((await openApiValidator().validate(broken)).valid).toBe(false);
+    const noInfo = structuredClone(doc) as any;
+    delete noInfo.info;
+    expect((await openApiValidator().validate(noInfo)).valid).toBe(false);
+  });
+
+  it("has an operation for every route the Worker registers", () => {
+    const registered = app.routes
+      .filter((r) => r.method !== "ALL" && !r.path.startsWith("/dev/") && r.path !== "/dev")
+      .map((r) => `${r.method} ${r.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}")}`);
+    expect(registered.length).toBeGreaterThan(10);
+    const missing = registered.filter((route) => {
+      const [method, path] = route.split(" ") as [string, string];
+      return !doc.paths[path]?.[method.toLowerCase()];
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("has an operation for every route of the HTTP contract", () => {
+    const missing = CONTRACT_ROUTES.filter((route) => {
+      const [method, path] = route.split(" ") as [string, string];
+      return !doc.paths[path]?.[method.toLowerCase()];
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it("documents errors on every authenticated operation, in the envelope the route really uses", () => {
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const method of HTTP_METHODS) {
+        const op = item[method];
+        if (!op || (Array.isArray(op.security) && op.security.length === 0)) continue;
+        const unauthorized = op.responses["401"]?.content?.["application/json"]?.schema?.$ref;
+        const openAiRoute = path === "/v1/chat/completions" || path.startsWith("/v1/models");
+        expect(unauthorized, `${method} ${path}`).toBe(`#/components/schemas/${openAiRoute ? "OpenAIError" : "Error"}`);
+      }
+    }
+  });
+
+  it("describes the answer stream's events with their payload schemas", () => {
+    const stream = doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"];
+    expect(Object.keys(stream["x-sse-events"]).sort()).toEqual(["message.completed", "message.delta", "message.failed", "turn.started"]);
+    const resumed = doc.paths["/v1/messages/{id}/events"]!.get.responses["200"].content["text/event-stream"];
+    expect(resumed["x-sse-events"]).toEqual(stream["x-sse-events"]);
+    const chunks = doc.paths["/v1/chat/completions"]!.post.responses["200"].content["text/event-stream"];
+    expect(chunks["x-sse-events"].message.oneOf).toContainEqual({ $ref: "#/components/schemas/ChatCompletionChunk" });
+  });
+});
+
+describe("component schemas come from the validating zod schemas", () => {
+  it("ChatCompletionRequest accepts what the endpoint accepts and rejects what it rejects", async () => {
+    const validate = componentValidator(doc, ajv, "ChatCompletionRequest");
+    const good = { model: "qwen-plus", messages: [{ role: "user", content: "hi" }], n: 4, temperature: 0.5, modalities: ["text"] };
+    expect(validate(good).ok).toBe(true);
+    for (const bad of [
+      { ...good, n: 5 },
+      { ...good, temperature: 2 },
+      { ...good, unknown_field: 1 },
+      { ...good, modalities: ["audio"] },
+      { ...good, messages: [] },
+    ]) {
+      expect(validate(bad).ok, JSON.stringify(bad)).toBe(false);
+      const res = await call(newUser("oas"), "POST", "/chat/completions", bad);
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+    }
+  });
+
+  it("a real Conversation, message page and turn result validate against their components", async () => {
+    const user = newUser("oas");
+    const conversation = await createConversation(user, { title: "Doc", parameters: { temperature: 0.3 } });
+    expect(componentValidator(doc, ajv, "Conversation")(conversation)).toEqual({ ok: true, errors: null });
+
+    const list = await (await call(user, "GET", "/conversations")).json();
+    expect(componentValidator(doc, ajv, "ConversationPage")(list)).toEqual({ ok: true, errors: null });
+
+    const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const result = (await turn.json()) as { user_message: any; assistant_message: any };
+    expect(componentValidator(doc, ajv, "TurnResult")(result)).toEqual({ ok: true, errors: null });
+    expect(undocumented(doc, "Conversation", conversation as any)).toEqual([]);
+    expect(undocumented(doc, "Message", result.assistant_message)).toEqual([]);
+    expect(undocumented(doc, "MessageUsage", result.assistant_message.usage)).toEqual([]);
+
+    const messages = await (await call(user, "GET", `/conversations/${conversation.id}/messages`)).json();
+    expect(componentValidator(doc, ajv, "MessagePage")(messages)).toEqual({ ok: true, errors: null });
+
+    const notFound = await call(user, "GET", "/conversations/nope");
+    expect(componentValidator(doc, ajv, "Error")(await notFound.json())).toEqual({ ok: true, errors: null });
+  });
+
+  it("real OpenAI-compatible responses validate against their components", async () => {
+    const user = newUser("oas");
+    const completion = await call(user, "POST", "/chat/completions", {
+      model: "qwen-plus",
+      messages: [{ role: "user", content: `hi [[stand-in tokens=4 tag=${newTag()}]]` }],
+    });
+    expect(completion.status).toBe(200);
+    expect(componentValidator(doc, ajv, "ChatCompletion")(await completion.json())).toEqual({ ok: true, errors: null });
+
+    const models = await call(user, "GET", "/models");
+    expect(componentValidator(doc, ajv, "ModelList")(await models.json())).toEqual({ ok: true, errors: null });
+
+    const unauthorized = await exports.default.fetch("http://localhost/v1/models");
+    expect(componentValidator(doc, ajv, "OpenAIError")(await unauthorized.json())).toEqual({ ok: true, errors: null });
+  });
+
+  it("real API-key responses validate against their components", async () => {
+    const user = newUser("oas");
+    const created = await call(user, "POST", "/api-keys", { name: "server" });
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as Record<string, unknown>;
+    expect(componentValidator(doc, ajv, "CreatedApiKey")(key)).toEqual({ ok: true, errors: null });
+    expect(undocumented(doc, "CreatedApiKey", key)).toEqual([]);
+    const list = (await (await call(user, "GET", "/api-keys")).json()) as { data: Record<string, unknown>[] };
+    expect(componentValidator(doc, ajv, "ApiKeyList")(list)).toEqual({ ok: true, errors: null });
+    expect(undocumented(doc, "ApiKey", list.data[0]!)).toEqual([]);
+  });
+
+  it("a real streamed turn's events validate against the documented event payloads", async () => {
+    const user = newUser("oas");
+    const conversation = await createConversation(user);
+    const res = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
+    });
+    const text = await res.text();
+    const events = doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"]["x-sse-events"];
+    let seen = 0;
+    for (const block of text.split("\n\n")) {
+      const name = /^event: (.+)$/m.exec(block)?.[1];
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      if (!name || !data) continue;
+      const component = (events[name].$ref as string).split("/").pop()!;
+      expect(componentValidator(doc, ajv, component)(JSON.parse(data)), name).toEqual({ ok: true, errors: null });
+      seen++;
+    }
+    expect(seen).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("/docs", () => {
+  it("serves an HTML reference page that loads /openapi.json, without auth", async () => {
+    const res = await exports.default.fetch("http://localhost/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    const html = await res.text();
+    expect(html).toContain('data-url="/openapi.json"');
+    expect(html).toMatch(/<script src="https:\/\/[^"]+"><\/script>/);
+  });
+});
