@@ -145,3 +145,44 @@ describe("daily quotas", () => {
     expect(await reservations(alice)).toEqual([]);
   });
 });
+
+describe("/v1/chat/completions in the ledger and quota", () => {
+  const completion = (userId: string, body: Record<string, unknown>) =>
+    call(userId, "POST", "/chat/completions", { model: "qwen-plus", ...body });
+
+  it("streamed and non-streamed calls each write one record; a failure before the stream writes none", async () => {
+    const alice = newUser("alice");
+    await createConversation(alice); // creates the user row
+    const streamed = await completion(alice, { messages: [{ role: "user", content: "hi [[stand-in tokens=6]]" }], stream: true });
+    expect(streamed.status).toBe(200);
+    const text = await streamed.text();
+    expect(text).toContain("data: [DONE]");
+    expect(text).not.toContain('"usage":{'); // not asked for: the usage chunk is the ledger's only
+    const plain = await completion(alice, { messages: [{ role: "user", content: "hi [[stand-in tokens=4]]" }] });
+    const body = (await plain.json()) as any;
+    const failed = await completion(alice, { messages: [{ role: "user", content: "x [[stand-in error=data_inspection_failed]]" }] });
+    expect(failed.status).toBe(422);
+
+    const rows = await eventually(async () => {
+      const r = await records(alice);
+      return r.length === 2 && (await reservations(alice)).length === 0 ? r : null;
+    });
+    expect(rows.map((r: any) => [r.conversation_id, r.completion_tokens, r.estimated])).toEqual([
+      [null, 6, 0],
+      [null, 4, 0],
+    ]);
+    expect(rows[1].total_tokens).toBe(body.usage.total_tokens);
+    expect((await usage(alice)).totals.requests).toBe(2);
+  });
+
+  it("over the budget is 429 quota_exceeded in OpenAI's envelope", async () => {
+    const alice = newUser("alice");
+    await createConversation(alice);
+    await setBudget(alice, 100);
+    const res = await completion(alice, { messages: [{ role: "user", content: "hi" }], max_tokens: 500 });
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(((await res.json()) as any).error).toMatchObject({ code: "quota_exceeded", type: expect.any(String) });
+    expect(await records(alice)).toEqual([]);
+  });
+});

@@ -3,12 +3,16 @@ import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/cl
 import { toOpenAiEventStream, type OpenAiStreamOutcome } from "../dashscope/openai-stream";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import type { ChatCompletion } from "../dashscope/types";
-import { recordCompletionUsage, type CompletionUsageRecord } from "./completion-usage";
+import type { Config } from "../config";
+import { reserveCompletion, settleCompletion, type CompletionOutcome, type CompletionReservation } from "./completion-usage";
+import { estimateTextTokens } from "./tokens";
 
-/** Who is calling, and how to keep work alive after the response. */
+/** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
   userId: string;
   requestId: string;
+  db: D1Database;
+  config: Config;
   /** `ExecutionContext.waitUntil`: the usage record is written after the response. */
   waitUntil: (promise: Promise<unknown>) => void;
 }
@@ -29,15 +33,23 @@ export async function streamChatCompletion(
   caller: CompletionCaller,
   options: { pingIntervalMs: number; signal?: AbortSignal },
 ): Promise<ReadableStream<Uint8Array>> {
-  const upstream = await client.stream(request as ChatCompletionRequestBody, { signal: options.signal });
+  const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+  const upstream = await forward(caller, reservation, () =>
+    client.stream(request as ChatCompletionRequestBody, { signal: options.signal }),
+  );
+  let outputTokens = 0;
   return toOpenAiEventStream(upstream.body, {
     includeUsage: request.stream_options?.include_usage === true,
     pingIntervalMs: options.pingIntervalMs,
+    onOutput: (text) => {
+      outputTokens += estimateTextTokens(text);
+    },
     onEnd: (outcome: OpenAiStreamOutcome) =>
-      finish(caller, {
+      finish(caller, reservation, {
         model: outcome.model ?? request.model,
         usage: usageSummary(outcome.usage),
         status: outcome.status,
+        outputTokens,
         attempts: upstream.attempts,
         errorCode: outcome.error?.code ?? null,
       }),
@@ -55,27 +67,39 @@ export async function completeChatCompletion(
   caller: CompletionCaller,
   options: { signal?: AbortSignal } = {},
 ): Promise<ChatCompletion> {
-  const { completion, attempts } = await client.complete(request as ChatCompletionRequestBody, { signal: options.signal });
-  finish(caller, {
+  const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+  const { completion, attempts } = await forward(caller, reservation, () =>
+    client.complete(request as ChatCompletionRequestBody, { signal: options.signal }),
+  );
+  const text = completion.choices.map((c) => `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}`).join("");
+  finish(caller, reservation, {
     model: typeof completion.model === "string" ? completion.model : request.model,
     usage: usageSummary(completion.usage ?? null),
     status: "completed",
+    outputTokens: estimateTextTokens(text),
     attempts,
     errorCode: null,
   });
   return completion;
 }
 
-interface Finished {
-  model: string;
-  usage: CompletionUsageRecord["usage"];
-  status: CompletionUsageRecord["status"];
+/** Calls upstream; a failure before any answer releases the reservation (nothing to bill). */
+async function forward<T>(caller: CompletionCaller, reservation: CompletionReservation, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    caller.waitUntil(settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)));
+    throw err;
+  }
+}
+
+interface Finished extends CompletionOutcome {
   attempts: number;
   errorCode: string | null;
 }
 
-/** Hands the usage to the ledger seam and writes one structured log line (never content). */
-function finish(caller: CompletionCaller, done: Finished): void {
+/** Settles the usage in the ledger and writes one structured log line (never content). */
+function finish(caller: CompletionCaller, reservation: CompletionReservation, done: Finished): void {
   console.log(
     JSON.stringify({
       event: "completion.finished",
@@ -87,11 +111,11 @@ function finish(caller: CompletionCaller, done: Finished): void {
       usage: done.usage,
     }),
   );
-  caller.waitUntil(
-    recordCompletionUsage({ userId: caller.userId, requestId: caller.requestId, model: done.model, usage: done.usage, status: done.status }).catch(
-      (error: unknown) => {
-        console.error(JSON.stringify({ level: "error", request_id: caller.requestId, message: "recording completion usage failed", error: String(error) }));
-      },
-    ),
-  );
+  caller.waitUntil(settleCompletion(caller.db, caller.config, reservation, done).catch(logSettleError(caller)));
 }
+
+const logSettleError = (caller: CompletionCaller) => (error: unknown) => {
+  console.error(
+    JSON.stringify({ level: "error", request_id: caller.requestId, message: "settling completion usage failed", error: String(error) }),
+  );
+};

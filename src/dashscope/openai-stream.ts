@@ -25,6 +25,8 @@ export interface OpenAiStreamOutcome {
 
 /** Options of {@link toOpenAiEventStream}. */
 export interface OpenAiStreamOptions {
+  /** Receives the text of every content and reasoning delta (to estimate usage the upstream never reported). */
+  onOutput?: (text: string) => void;
   /** Whether the client asked for `stream_options.include_usage`; otherwise the usage chunk is dropped. */
   includeUsage: boolean;
   /** Idle time after which a `: ping` comment is sent; `0` disables pings. */
@@ -134,6 +136,13 @@ export function toOpenAiEventStream(body: ReadableStream<Uint8Array>, options: O
           const chunk = event.chunk;
           model ??= typeof chunk.model === "string" ? chunk.model : null;
           if (chunk.usage) usage = chunk.usage;
+          if (options.onOutput) {
+            for (const choice of chunk.choices) {
+              const d = choice.delta;
+              if (typeof d?.content === "string" && d.content) options.onOutput(d.content);
+              if (typeof d?.reasoning_content === "string" && d.reasoning_content) options.onOutput(d.reasoning_content);
+            }
+          }
           if (!options.includeUsage) {
             // The usage chunk exists only because we asked for it upstream.
             if (chunk.choices.length === 0) continue;

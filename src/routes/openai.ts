@@ -52,6 +52,8 @@ export const openaiRoutes = new Hono<AppEnv>()
     const caller: CompletionCaller = {
       userId: c.get("userId"),
       requestId: c.get("requestId"),
+      db: c.env.DB,
+      config,
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     };
     const client = createDashScopeClient(config);
