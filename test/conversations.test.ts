@@ -2,28 +2,11 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newId } from "../src/store/ids";
 import type { Conversation, Message } from "../src/store/types";
-import { authHeaders } from "./helpers/auth";
-
-const BASE = "http://localhost/v1";
+import { BASE, call, createConversation, expectError, newUser } from "./helpers/api";
 
 /** A user id of its own for each test, so tests sharing the local D1 cannot see each other's rows. */
-const user = (name: string) => `${name}-${crypto.randomUUID()}`;
-
-async function call(userId: string, method: string, path: string, body?: unknown): Promise<Response> {
-  const headers: Record<string, string> = { ...(await authHeaders(userId)) };
-  let payload: string | undefined;
-  if (body !== undefined) {
-    headers["content-type"] = "application/json";
-    payload = typeof body === "string" ? body : JSON.stringify(body);
-  }
-  return exports.default.fetch(`${BASE}${path}`, { method, headers, body: payload });
-}
-
-async function create(userId: string, body: Record<string, unknown> = {}): Promise<Conversation> {
-  const res = await call(userId, "POST", "/conversations", body);
-  expect(res.status).toBe(201);
-  return (await res.json()) as Conversation;
-}
+const user = newUser;
+const create = createConversation;
 
 async function listAll(userId: string, query = "", limit = 100): Promise<Conversation[]> {
   const out: Conversation[] = [];
@@ -39,15 +22,6 @@ async function listAll(userId: string, query = "", limit = 100): Promise<Convers
     cursor = page.next_cursor;
   } while (cursor);
   return out;
-}
-
-async function expectError(res: Response, status: number, code: string, param?: string) {
-  expect(res.status).toBe(status);
-  const body = (await res.json()) as { error: { code: string; message: string; param?: string } };
-  expect(body.error.code).toBe(code);
-  expect(typeof body.error.message).toBe("string");
-  if (param !== undefined) expect(body.error.param).toBe(param);
-  return body.error;
 }
 
 async function countConversations(userId: string): Promise<number> {

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SseDecoder } from "../src/dashscope/sse";
 import { STREAM_FIXTURES } from "./fixtures/dashscope";
+import { splitAt } from "./helpers/chunks";
 
 type Record = ["event", string | null, string | null, string] | ["comment", string];
 
@@ -19,18 +20,6 @@ function decode(chunks: Uint8Array[]): Record[] {
   return out;
 }
 
-/** Splits `bytes` at the given offsets (any order, duplicates allowed, so empty chunks occur too). */
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const sorted = [...cuts].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const cut of sorted) {
-    chunks.push(bytes.subarray(start, cut));
-    start = cut;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
-}
 
 function byteAtATime(bytes: Uint8Array): Uint8Array[] {
   return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));

@@ -9,6 +9,7 @@ import {
 import { DashScopeEventDecoder, decodeDashScopeStream } from "../src/dashscope/stream";
 import type { StreamEvent } from "../src/dashscope/types";
 import { STREAM_FIXTURES } from "./fixtures/dashscope";
+import { splitAt } from "./helpers/chunks";
 
 const encoder = new TextEncoder();
 
@@ -32,17 +33,6 @@ function run(text: string): { events: StreamEvent[]; result: AccumulatedCompleti
   return { events, result: accumulate(events) };
 }
 
-function splitAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const sorted = [...cuts].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const cut of sorted) {
-    chunks.push(bytes.subarray(start, cut));
-    start = cut;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
-}
 
 /** One `data:` event with a chunk envelope around `choices`. */
 function chunk(choices: unknown[], extra: Record<string, unknown> = {}): string {
