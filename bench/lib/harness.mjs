@@ -48,8 +48,17 @@ export async function startHarness({ root, scriptPath }) {
           d1Databases: ["DB"],
           kvNamespaces: ["CACHE"],
           durableObjects: { GENERATIONS: { className: "ConversationGeneration", useSQLite: true } },
+          // The limiter runs on every turn, as deployed, but never refuses the bench's one user.
+          ratelimits: {
+            RATE_LIMIT_STANDARD: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+            RATE_LIMIT_RELAXED: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
+            RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 1_000_000, period: 60 } },
+          },
           bindings: {
             ...config.vars,
+            // The bench measures overhead; one user sends thousands of turns, so no daily budget
+            // (the quota reservation still runs in every turn's first batch).
+            DAILY_TOKEN_BUDGET: "unlimited",
             DASHSCOPE_BASE_URL: standIn.baseUrl,
             DASHSCOPE_API_KEY: STAND_IN_API_KEY,
             AUTH_DEV_JWKS: auth.jwksJson,

@@ -276,7 +276,8 @@ export class ConversationGeneration extends DurableObject<Env> {
       day,
       model,
     });
-    await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS);
+    // Not awaited: the upstream call need not wait for the heartbeat to be scheduled.
+    this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS).catch(logError);
     const answer = { ...ids, messageId: assistantMessageId };
 
     const abort = new AbortController();

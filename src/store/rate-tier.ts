@@ -28,9 +28,15 @@ export async function resolveRateLimitTier(
   kv: Pick<KVNamespace, "get" | "put">,
   userId: string,
   waitUntil: (promise: Promise<unknown>) => void,
+  now = Date.now(),
 ): Promise<RateLimitTier> {
+  const remembered = isolateTiers.get(userId);
+  if (remembered && remembered.until > now) return remembered.tier;
   const cached = await kv.get(rateTierCacheKey(userId));
-  if (cached !== null) return asTier(cached);
+  if (cached !== null) {
+    remember(userId, asTier(cached), now);
+    return asTier(cached);
+  }
   const stored = await getRateLimitTier(db, userId);
   waitUntil(
     cacheRateLimitTier(kv, userId, stored === null ? null : asTier(stored)).catch((err: unknown) => {
@@ -41,6 +47,22 @@ export async function resolveRateLimitTier(
 }
 
 /** Caches the user's tier (`null`: no tier set, i.e. the default). */
+/**
+ * A warm isolate keeps tiers it has read for {@link MEMORY_TTL_MS}, so a user's turns cost no KV
+ * read at all for the limiter; an operator's change reaches every isolate within that time.
+ */
+const MEMORY_TTL_MS = 30_000;
+/** Bounds the memory an isolate spends on this (the oldest entries go first). */
+const MEMORY_MAX_USERS = 10_000;
+const isolateTiers = new Map<string, { tier: RateLimitTier; until: number }>();
+
+function remember(userId: string, tier: RateLimitTier, now: number): void {
+  isolateTiers.delete(userId);
+  if (isolateTiers.size >= MEMORY_MAX_USERS) isolateTiers.delete(isolateTiers.keys().next().value!);
+  isolateTiers.set(userId, { tier, until: now + MEMORY_TTL_MS });
+}
+
 export async function cacheRateLimitTier(kv: Pick<KVNamespace, "put">, userId: string, tier: RateLimitTier | null): Promise<void> {
+  isolateTiers.delete(userId);
   await kv.put(rateTierCacheKey(userId), tier ?? NO_TIER, { expirationTtl: RATE_TIER_CACHE_TTL_SECONDS });
 }
