@@ -15,7 +15,7 @@ const CHUNK_SIZES = [1024, 16 * 1024];
 const DECODE_PASSES = 15;
 /** Turns per CPU block and blocks per path, alternating pass-through and edge-chat. */
 const CPU_TURNS_PER_BLOCK = 10;
-const CPU_SHAPE = { tokens: 1000, ttft: 0, itl: 0 };
+const CPU_SHAPE = { tokens: Number(process.env.BENCH_CPU_TOKENS || 1000), ttft: 0, itl: 0 };
 
 /** Records one long DashScope stream straight from the stand-in, as raw bytes. */
 async function recordStream(h) {

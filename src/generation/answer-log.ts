@@ -1,3 +1,5 @@
+import { eventText } from "./sse-encoding";
+
 /**
  * The durable record of a conversation's answers, in its Durable Object's SQLite storage:
  * one row per answer (who asked, its status, its last event id) and the answer's SSE events,
@@ -53,9 +55,11 @@ export class AnswerLog {
       completion_tokens INTEGER NOT NULL DEFAULT 0, day TEXT NOT NULL, model TEXT NOT NULL)`);
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL");
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
+    // One row per flush, holding that batch of events as SSE text: a token costs a string
+    // append, not a SQL statement.
     sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
-      message_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
-      PRIMARY KEY (message_id, seq)) WITHOUT ROWID`);
+      message_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, sse TEXT NOT NULL,
+      PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
   }
 
   /** Records a new answer as `streaming`. */
@@ -99,21 +103,26 @@ export class AnswerLog {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
+    const segments = new Map<string, { first: number; last: number; sse: string }>();
+    for (const { messageId, e } of batch) {
+      const seg = segments.get(messageId);
+      const text = eventText(e.id, e.event, e.data);
+      if (seg) {
+        seg.last = e.id;
+        seg.sse += text;
+      } else segments.set(messageId, { first: e.id, last: e.id, sse: text });
+    }
     try {
       this.storage.transactionSync(() => {
-        for (const { messageId, e } of batch) {
+        for (const [messageId, seg] of segments) {
           this.storage.sql.exec(
-            "INSERT OR IGNORE INTO answer_events (message_id, seq, event, data) VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO answer_events (message_id, first_seq, last_seq, sse) VALUES (?, ?, ?, ?)",
             messageId,
-            e.id,
-            e.event,
-            e.data,
+            seg.first,
+            seg.last,
+            seg.sse,
           );
-        }
-        const last = new Map<string, number>();
-        for (const { messageId, e } of batch) last.set(messageId, Math.max(last.get(messageId) ?? 0, e.id));
-        for (const [messageId, id] of last) {
-          this.storage.sql.exec("UPDATE answers SET last_event_id = MAX(last_event_id, ?) WHERE message_id = ?", id, messageId);
+          this.storage.sql.exec("UPDATE answers SET last_event_id = MAX(last_event_id, ?) WHERE message_id = ?", seg.last, messageId);
         }
       });
     } catch (err) {
@@ -153,9 +162,20 @@ export class AnswerLog {
   /** The stored events of an answer after `afterId`, in order. */
   events(messageId: string, afterId: number): LoggedEvent[] {
     this.flush();
-    return this.storage.sql
-      .exec("SELECT seq AS id, event, data FROM answer_events WHERE message_id = ? AND seq > ? ORDER BY seq", messageId, afterId)
-      .toArray() as unknown as LoggedEvent[];
+    const rows = this.storage.sql
+      .exec("SELECT sse FROM answer_events WHERE message_id = ? AND last_seq > ? ORDER BY first_seq", messageId, afterId)
+      .toArray() as { sse: string }[];
+    const out: LoggedEvent[] = [];
+    for (const { sse } of rows) {
+      // Our own encoding: `id: N\nevent: NAME\ndata: JSON\n\n`, JSON on one line.
+      for (const block of sse.split("\n\n")) {
+        if (block === "") continue;
+        const [idLine, eventLine, dataLine] = block.split("\n");
+        const id = Number(idLine!.slice(4));
+        if (id > afterId) out.push({ id, event: eventLine!.slice(7), data: dataLine!.slice(6) });
+      }
+    }
+    return out;
   }
 
   /** Deletes the events of answers finished before `before`; returns when the next deletion is due, if any. */
@@ -168,7 +188,10 @@ export class AnswerLog {
       // Keep last_event_id: a late resume still gets the terminal event with its id.
     }
     const next = this.storage.sql
-      .exec("SELECT MIN(finished_at) AS t FROM answers WHERE finished_at >= ? AND EXISTS (SELECT 1 FROM answer_events e WHERE e.message_id = answers.message_id)", before)
+      .exec(
+        "SELECT MIN(finished_at) AS t FROM answers WHERE finished_at >= ? AND EXISTS (SELECT 1 FROM answer_events e WHERE e.message_id = answers.message_id)",
+        before,
+      )
       .toArray()[0] as { t: number | null } | undefined;
     return next?.t != null ? next.t + retentionMs : null;
   }

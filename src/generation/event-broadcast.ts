@@ -1,4 +1,6 @@
-import { encodeEvent, PING } from "./sse-encoding";
+import { eventText, PING } from "./sse-encoding";
+
+const encoder = new TextEncoder();
 
 /**
  * The events of one answer, numbered from 1, and the streams following them. Every stream
@@ -6,20 +8,27 @@ import { encodeEvent, PING } from "./sse-encoding";
  * ends them all after the last event. Comment pings go to live streams only.
  */
 export class EventBroadcast {
-  private readonly events: Uint8Array[] = [];
+  /** SSE text of every event; encoded once per write, not once per event. */
+  private readonly events: string[] = [];
   /** Events published with `defer`, sent to followers as one write by `flush()`. */
-  private pending: Uint8Array[] = [];
+  private pending: string[] = [];
   private readonly followers = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private closed = false;
   private pinger: ReturnType<typeof setInterval> | null = null;
 
+  private lastSend = Number.NEGATIVE_INFINITY;
+  private sendTimer: ReturnType<typeof setTimeout> | null = null;
+
   /**
    * @param pingIntervalMs interval of `: ping` comments to live streams
    * @param onPublish called with each event as published (to make it durable)
+   * @param coalesceMs deferred events are sent at most this often: an event arriving after a
+   *   quiet spell goes out at once; a burst goes out in writes at most this far apart
    */
   constructor(
     private readonly pingIntervalMs: number,
     private readonly onPublish?: (id: number, event: string, json: string) => void,
+    private readonly coalesceMs = 0,
   ) {}
 
   /** Whether `close()` was called. */
@@ -46,19 +55,34 @@ export class EventBroadcast {
     if (this.closed) throw new Error("publish after close");
     const id = this.events.length + 1;
     const json = JSON.stringify(data);
-    const bytes = encodeEvent(id, event, json);
-    this.events.push(bytes);
+    const text = eventText(id, event, json);
+    this.events.push(text);
     this.onPublish?.(id, event, json);
-    this.pending.push(bytes);
-    if (!defer) this.flush();
+    this.pending.push(text);
+    if (!defer) this.flush(true);
     this.startPinging();
     return id;
   }
 
-  /** Sends the deferred events to every follower. */
-  flush(): void {
+  /**
+   * Sends the deferred events to every follower: now, or (within a burst, unless `force`) at the
+   * end of the current coalescing window. Each write crosses from the Durable Object to the
+   * Worker, which costs far more than the bytes, so a fast model's tokens travel in batches.
+   */
+  flush(force = false): void {
     if (this.pending.length === 0) return;
-    const bytes = this.pending.length === 1 ? this.pending[0]! : concat(this.pending);
+    const now = performance.now();
+    if (!force && now - this.lastSend < this.coalesceMs) {
+      this.sendTimer ??= setTimeout(() => {
+        this.sendTimer = null;
+        this.flush(true);
+      }, this.coalesceMs - (now - this.lastSend));
+      return;
+    }
+    if (this.sendTimer) clearTimeout(this.sendTimer);
+    this.sendTimer = null;
+    this.lastSend = now;
+    const bytes = encoder.encode(this.pending.length === 1 ? this.pending[0]! : this.pending.join(""));
     this.pending = [];
     for (const follower of this.followers) this.send(follower, bytes);
   }
@@ -75,8 +99,8 @@ export class EventBroadcast {
           self = controller;
           // Deferred events go out to the current followers first, so the replay below is
           // exactly what this follower has not got, and the live set gets only what follows.
-          this.flush();
-          for (let i = Math.max(0, afterId); i < this.events.length; i++) controller.enqueue(this.events[i]!);
+          this.flush(true);
+          if (afterId < this.events.length) controller.enqueue(encoder.encode(this.events.slice(Math.max(0, afterId)).join("")));
           if (this.closed) controller.close();
           else this.followers.add(controller);
         },
@@ -92,7 +116,7 @@ export class EventBroadcast {
   /** Ends every stream after the events published so far. */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.flush(true);
     this.closed = true;
     if (this.pinger) clearInterval(this.pinger);
     this.pinger = null;
@@ -123,14 +147,3 @@ export class EventBroadcast {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.byteLength;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
-}

@@ -3,15 +3,15 @@
 const encoder = new TextEncoder();
 
 /** One SSE event with its id, name and data given as JSON text (one line: JSON.stringify never emits newlines). */
-export function encodeEvent(id: number, event: string, json: string): Uint8Array {
-  return encoder.encode(`id: ${id}\nevent: ${event}\ndata: ${json}\n\n`);
+export function eventText(id: number, event: string, json: string): string {
+  return `id: ${id}\nevent: ${event}\ndata: ${json}\n\n`;
 }
 
 /** A finished stream of stored events. */
 export function replayStream(events: { id: number; event: string; data: string }[]): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      for (const e of events) controller.enqueue(encodeEvent(e.id, e.event, e.data));
+      if (events.length > 0) controller.enqueue(encoder.encode(events.map((e) => eventText(e.id, e.event, e.data)).join("")));
       controller.close();
     },
   });
