@@ -7,9 +7,6 @@ import { RATE_LIMIT_TIERS } from "../config";
 
 const isoTime = z.iso.datetime().describe("ISO 8601, UTC");
 
-export const createApiKeyBodySchema = z.strictObject({
-  name: z.string().max(100).nullable().optional().describe("A label for the key's owner to recognise it by."),
-});
 
 export const apiKeySchema = z.object({
   id: z.string(),
@@ -41,15 +38,7 @@ export const userLimitsSchema = z.object({
   blocked_at: isoTime.nullable(),
 });
 
-export const budgetBodySchema = z.strictObject({
-  daily_token_budget: z
-    .int()
-    .min(-1)
-    .max(1_000_000_000_000)
-    .nullable()
-    .describe("Tokens per UTC day; -1 means no limit, 0 means no turns, `null` means the configured default."),
-});
 
-export const rateLimitBodySchema = z.strictObject({
-  tier: z.enum(RATE_LIMIT_TIERS).nullable().describe("`null` restores the default tier."),
-});
+
+// Request bodies: the routes' own schemas (one source).
+export { budgetBody as budgetBodySchema, createApiKeyBody as createApiKeyBodySchema, rateLimitBody as rateLimitBodySchema } from "../routes/bodies";

@@ -1,10 +1,9 @@
 /**
  * zod schemas of the shapes the API returns (`../shared/API.md`), written for the OpenAPI
- * document. Request bodies that the routes already validate with zod are reused from where they
- * live (`src/dashscope/schema.ts`); the route-local bodies are mirrored here from the same parts.
+ * document. Request bodies are the routes' own schemas (`src/routes/bodies.ts`).
  */
 import * as z from "zod";
-import { generationParametersSchema, messageContentSchema, textContentSchema } from "../dashscope/schema";
+import { generationParametersSchema, messageContentSchema } from "../dashscope/schema";
 
 /** Every error code of the contract (`ErrorCode` in `src/errors/api-error.ts`). */
 export const ERROR_CODES = [
@@ -101,40 +100,12 @@ const nextCursor = z.string().nullable().describe("Pass as `cursor` for the next
 export const conversationPageSchema = z.object({ data: z.array(conversationSchema), next_cursor: nextCursor });
 export const messagePageSchema = z.object({ data: z.array(messageSchema), next_cursor: nextCursor });
 
-const MODEL_NAME = /^[A-Za-z0-9._-]{1,100}$/;
-const modelName = z.string().regex(MODEL_NAME);
-const parameters = generationParametersSchema.nullable();
-
-export const createConversationBodySchema = z.strictObject({
-  title: z.string().max(200).nullable().optional(),
-  system_prompt: z.string().max(100_000).nullable().optional(),
-  model: modelName.nullable().optional(),
-  parameters: parameters.optional(),
-});
-
-export const updateConversationBodySchema = createConversationBodySchema.extend({
-  archived: z.boolean().optional(),
-});
-
-export const createTurnBodySchema = z.strictObject({
-  role: z.enum(["user", "tool"]).optional().describe("`tool` answers the assistant's tool call named by `tool_call_id`. Default `user`."),
-  content: z
-    .union([messageContentSchema, textContentSchema])
-    .describe("A string or content parts as DashScope accepts them (tool results: text only)."),
-  tool_call_id: z.string().min(1).max(256).optional(),
-  client_message_id: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]{1,128}$/)
-    .optional()
-    .describe("Makes the send retry-safe: the same id in the same conversation is answered once."),
-  model: modelName.optional(),
-  parameters: parameters.optional().describe("Overrides the conversation's defaults for this turn; `n` must be 1."),
-  stream: z.boolean().optional().describe("Default `true`: answer as `text/event-stream`."),
-  cancel_on_disconnect: z
-    .boolean()
-    .optional()
-    .describe("Default `false`: the answer is generated to the end even if the client goes away (resume it with `/v1/messages/{id}/events`)."),
-});
+// Request bodies: the routes' own schemas (one source).
+export {
+  createConversationBody as createConversationBodySchema,
+  turnBody as createTurnBodySchema,
+  updateConversationBody as updateConversationBodySchema,
+} from "../routes/bodies";
 
 export const turnResultSchema = z.object({ user_message: messageSchema, assistant_message: messageSchema });
 

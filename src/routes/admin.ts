@@ -8,19 +8,12 @@ import { requireAdmin } from "../middleware/admin-auth";
 import { readJsonBody } from "../middleware/json-body";
 import { cacheRateLimitTier } from "../store/rate-tier";
 import { toIso } from "../store/time";
-import { getUsage, UNLIMITED_BUDGET } from "../store/usage";
+import { getUsage } from "../store/usage";
 import { getUserLimits, setBlocked, setDailyTokenBudget, setRateLimitTier, type UserLimitsRow } from "../store/user-limits";
 import { parseUsageRange } from "./usage";
 import { zodIssueToInvalidRequest } from "./validation";
+import { budgetBody, rateLimitBody } from "./bodies";
 
-/** Largest daily budget accepted, in tokens (any real budget is far below it). */
-const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000;
-
-const budgetBody = z.strictObject({
-  // -1 (UNLIMITED_BUDGET) means no limit, 0 means no turns, null means the configured default.
-  daily_token_budget: z.int().min(UNLIMITED_BUDGET).max(MAX_DAILY_TOKEN_BUDGET).nullable(),
-});
-const rateLimitBody = z.strictObject({ tier: z.enum(RATE_LIMIT_TIERS).nullable() });
 
 /** A user's limits as operators see them. */
 export interface UserLimitsView {

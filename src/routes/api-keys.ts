@@ -1,5 +1,4 @@
 import { Hono, type Context } from "hono";
-import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
 import { ApiError, notFound } from "../errors/api-error";
@@ -7,12 +6,10 @@ import { readJsonBody } from "../middleware/json-body";
 import { apiKeyFromRow, insertApiKey, listApiKeys, MAX_ACTIVE_KEYS_PER_USER, revokeApiKey } from "../store/api-keys";
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
+import { createApiKeyBody } from "./bodies";
 import { zodIssueToInvalidRequest } from "./validation";
 
-/** Longest key name, in UTF-16 code units. */
-const MAX_KEY_NAME_CHARS = 100;
 
-const createBody = z.strictObject({ name: z.string().max(MAX_KEY_NAME_CHARS).nullable().optional() });
 
 /**
  * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
@@ -40,7 +37,7 @@ async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
 export const apiKeyRoutes = new Hono<AppEnv>()
   .post("/api-keys", async (c) => {
     requireSignInToken(c);
-    const parsed = createBody.safeParse(await readOptionalBody(c), { reportInput: true });
+    const parsed = createApiKeyBody.safeParse(await readOptionalBody(c), { reportInput: true });
     if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
     const made = await generateApiKey();
     const row = await insertApiKey(c.env.DB, c.get("userId"), {

@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
-import { parseGenerationParameters, toInvalidRequest } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
 import {
@@ -14,34 +13,8 @@ import {
 } from "../store/conversations";
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
+import { createConversationBody, updateConversationBody } from "./bodies";
 import { parsePageLimit, zodIssueToInvalidRequest } from "./validation";
-
-/** Longest conversation title, in UTF-16 code units. */
-const MAX_TITLE_CHARS = 200;
-/** Longest per-conversation system prompt, in UTF-16 code units. */
-const MAX_SYSTEM_PROMPT_CHARS = 100_000;
-/** Model names as DashScope spells them (`qwen-plus`, `qwen3-max-2025-09-23`, `qwen2.5-vl-72b-instruct`). */
-const MODEL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
-
-const title = z.string().max(MAX_TITLE_CHARS).nullable();
-const systemPrompt = z.string().max(MAX_SYSTEM_PROMPT_CHARS).nullable();
-const model = z.string().regex(MODEL_PATTERN, "must be 1 to 100 letters, digits, '.', '_' or '-'").nullable();
-
-// `parameters` is checked by the shared DashScope schema afterwards, so errors name the exact parameter.
-const createBody = z.strictObject({
-  title: title.optional(),
-  system_prompt: systemPrompt.optional(),
-  model: model.optional(),
-  parameters: z.unknown().optional(),
-});
-
-const patchBody = z.strictObject({
-  title: title.optional(),
-  system_prompt: systemPrompt.optional(),
-  model: model.optional(),
-  parameters: z.unknown().optional(),
-  archived: z.boolean().optional(),
-});
 
 const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
   ["false", "active"],
@@ -54,15 +27,6 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body, { reportInput: true });
   if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
   return parsed.data;
-}
-
-/** Validates `parameters` with the upstream request's schema; `null` means "no defaults". */
-function parseParameters(raw: unknown): Record<string, unknown> | undefined {
-  if (raw === undefined) return undefined;
-  if (raw === null) return {};
-  const result = parseGenerationParameters(raw, "parameters");
-  if (!result.ok) throw toInvalidRequest(result.error);
-  return result.value as Record<string, unknown>;
 }
 
 /** The `{id}` path segment, or 404: a malformed id cannot name anyone's conversation. */
@@ -78,11 +42,8 @@ function conversationId(id: string): string {
  */
 export const conversationRoutes = new Hono<AppEnv>()
   .post("/conversations", async (c) => {
-    const { parameters, ...fields } = parseBody(createBody, await readJsonBody(c, c.get("config").maxBodyBytes));
-    const conversation = await createConversation(c.env.DB, c.get("userId"), {
-      ...fields,
-      parameters: parseParameters(parameters) ?? {},
-    });
+    const { parameters, ...fields } = parseBody(createConversationBody, await readJsonBody(c, c.get("config").maxBodyBytes));
+    const conversation = await createConversation(c.env.DB, c.get("userId"), { ...fields, parameters: parameters ?? {} });
     return c.json(conversation, 201);
   })
   .get("/conversations", async (c) => {
@@ -100,8 +61,9 @@ export const conversationRoutes = new Hono<AppEnv>()
   })
   .patch("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
-    const { parameters, ...fields } = parseBody(patchBody, await readJsonBody(c, c.get("config").maxBodyBytes));
-    const patch = { ...fields, parameters: parseParameters(parameters) };
+    const { parameters, ...fields } = parseBody(updateConversationBody, await readJsonBody(c, c.get("config").maxBodyBytes));
+    // `parameters: null` clears the defaults.
+    const patch = { ...fields, parameters: parameters === null ? {} : parameters };
     if (Object.values(patch).every((v) => v === undefined)) {
       throw invalidRequest("Provide at least one of title, system_prompt, model, parameters or archived.");
     }

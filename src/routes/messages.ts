@@ -17,22 +17,14 @@ import { toApiError, type TurnFailure } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
+import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "./bodies";
 import type { Message } from "../store/types";
 
-/** Client-chosen ids for retry-safe sends. */
-const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-const MODEL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
-
-const turnBody = z.strictObject({
-  role: z.enum(["user", "tool"]).optional(),
-  content: z.unknown(),
-  tool_call_id: z.string().min(1).max(256).optional(),
-  client_message_id: z.string().regex(CLIENT_MESSAGE_ID_PATTERN, "must be 1-128 letters, digits or ._:-").optional(),
-  model: z.string().regex(MODEL_PATTERN, "must be 1-100 letters, digits, '.', '_' or '-'").optional(),
-  parameters: z.unknown().optional(),
-  stream: z.boolean("must be true or false").optional(),
-  cancel_on_disconnect: z.boolean("must be true or false").optional(),
-});
+/**
+ * The turn body's own fields; `content` is checked by role and `parameters` by the DashScope
+ * schema afterwards, so an error names the exact part or parameter at fault.
+ */
+const turnEnvelope = turnBody.extend({ content: z.unknown(), parameters: z.unknown().optional() });
 
 /** A turn: `POST /conversations/{id}/messages` (`../shared/API.md`); a message by id. */
 export const messageRoutes = new Hono<AppEnv>()
@@ -107,7 +99,7 @@ async function parseTurn(
   requestId: string,
   idempotencyKey: string | undefined,
 ): Promise<TurnInput> {
-  const body = turnBody.safeParse(raw);
+  const body = turnEnvelope.safeParse(raw);
   if (!body.success) throw toInvalidRequest(describeIssue(body.error.issues[0]!));
   const b = body.data;
   const role = b.role ?? "user";

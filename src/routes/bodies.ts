@@ -1,0 +1,77 @@
+/**
+ * The request bodies of the routes, as zod schemas: the routes validate with them and the
+ * OpenAPI document (`src/openapi/`) is generated from them, so the two cannot drift apart.
+ */
+import * as z from "zod";
+import { RATE_LIMIT_TIERS } from "../config";
+import { generationParametersSchema, messageContentSchema, textContentSchema } from "../dashscope/schema";
+import { UNLIMITED_BUDGET } from "../store/usage";
+
+/** Longest conversation title, in UTF-16 code units. */
+export const MAX_TITLE_CHARS = 200;
+/** Longest per-conversation system prompt, in UTF-16 code units. */
+export const MAX_SYSTEM_PROMPT_CHARS = 100_000;
+/** Model names as DashScope spells them (`qwen-plus`, `qwen3-max-2025-09-23`, `qwen2.5-vl-72b-instruct`). */
+export const MODEL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+/** Client-chosen ids for retry-safe sends (also the `Idempotency-Key` header). */
+export const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Longest API key label. */
+export const MAX_KEY_NAME_CHARS = 100;
+/** Largest daily budget accepted, in tokens (any real budget is far below it). */
+export const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000;
+
+const title = z.string().max(MAX_TITLE_CHARS, `must be at most ${MAX_TITLE_CHARS} characters`).nullable();
+const systemPrompt = z
+  .string()
+  .max(MAX_SYSTEM_PROMPT_CHARS, `must be at most ${MAX_SYSTEM_PROMPT_CHARS} characters`)
+  .nullable();
+const model = z.string().regex(MODEL_PATTERN, "must be 1-100 letters, digits, '.', '_' or '-'");
+const parameters = generationParametersSchema.nullable();
+
+export const createConversationBody = z.strictObject({
+  title: title.optional(),
+  system_prompt: systemPrompt.optional(),
+  model: model.nullable().optional().describe("`null` or absent: the server's default model applies to each turn."),
+  parameters: parameters.optional().describe("Default DashScope parameters of each turn; a turn's own `parameters` override them."),
+});
+
+export const updateConversationBody = createConversationBody.extend({
+  archived: z.boolean("must be true or false").optional(),
+});
+
+export const turnBody = z.strictObject({
+  role: z.enum(["user", "tool"]).optional().describe("`tool` answers the assistant's tool call named by `tool_call_id`. Default `user`."),
+  content: z
+    .union([messageContentSchema, textContentSchema])
+    .describe("A string or content parts as DashScope accepts them (tool results: text only)."),
+  tool_call_id: z.string().min(1).max(256).optional(),
+  client_message_id: z
+    .string()
+    .regex(CLIENT_MESSAGE_ID_PATTERN, "must be 1-128 letters, digits or ._:-")
+    .optional()
+    .describe("Makes the send retry-safe: the same id in the same conversation is answered once."),
+  model: model.optional(),
+  parameters: parameters.optional().describe("Overrides the conversation's defaults for this turn; `n` must be 1."),
+  stream: z.boolean("must be true or false").optional().describe("Default `true`: answer as `text/event-stream`."),
+  cancel_on_disconnect: z
+    .boolean("must be true or false")
+    .optional()
+    .describe("Default `false`: the answer is generated to the end even if the client goes away (resume it with `/v1/messages/{id}/events`)."),
+});
+
+export const createApiKeyBody = z.strictObject({
+  name: z.string().max(MAX_KEY_NAME_CHARS).nullable().optional().describe("A label for the key's owner to recognise it by."),
+});
+
+export const budgetBody = z.strictObject({
+  daily_token_budget: z
+    .int()
+    .min(UNLIMITED_BUDGET)
+    .max(MAX_DAILY_TOKEN_BUDGET)
+    .nullable()
+    .describe("Tokens per UTC day; -1 means no limit, 0 means no turns, `null` means the configured default."),
+});
+
+export const rateLimitBody = z.strictObject({
+  tier: z.enum(RATE_LIMIT_TIERS).nullable().describe("`null` restores the default tier."),
+});
