@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BASE, call, createConversation, eventually, expectError, newUser } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
+import type { ApiKeyView } from "../src/store/api-keys";
 
 interface CreatedKey {
   id: string;
@@ -11,14 +12,7 @@ interface CreatedKey {
   created_at: string;
 }
 
-interface ListedKey {
-  id: string;
-  name: string | null;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+type ListedKey = ApiKeyView;
 
 /** Calls the Worker with an API key (or any bearer) instead of a JWT. */
 function withKey(key: string, method: string, path: string, body?: unknown): Promise<Response> {
