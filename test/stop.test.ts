@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -87,5 +88,26 @@ describe("a disconnect is not a stop", () => {
     });
     expect(stored.status).toBe("cancelled");
     expect((await standInRequests(tag))[0].outcome).toBe("client_closed");
+  });
+});
+
+describe("stopping before the model's first byte", () => {
+  it("aborts the waiting upstream call; the answer is cancelled and its sender is told", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const tag = newTag();
+    const sending = call(alice, "POST", `/conversations/${conv.id}/messages`, { content: `slow start [[stand-in ttft=5000 tag=${tag}]]` });
+    // The answer is stored as streaming before the upstream call: find it as a polling client would.
+    const answer = await eventually(async () => {
+      const messages = await listMessages(alice, conv.id);
+      return messages.find((m) => m.role === "assistant" && m.status === "streaming") ?? null;
+    });
+    const res = await call(alice, "POST", `/messages/${answer.id}/stop`);
+    expect(res.status).toBe(200);
+    const stopped = (await res.json()) as any;
+    expect(stopped).toMatchObject({ id: answer.id, status: "cancelled", error: { code: "cancelled" }, usage: null });
+    await expectError(await sending, 409, "conflict");
+    await eventually(async () => ((await standInRequests(tag))[0]?.outcome === "client_closed" ? true : null));
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?").bind(alice).first("n")).toBe(0);
   });
 });

@@ -32,6 +32,9 @@ interface Active {
   requestHash: string | null;
   /** Settles once the turn is streaming, was found stored, or has failed before streaming. */
   ready: Promise<Started | Stored | TurnFailure>;
+  /** The answer's id and its upstream call, once the turn is stored (a stop can come before the first byte). */
+  messageId?: string;
+  abort?: AbortController;
   generation?: AnswerGeneration;
 }
 
@@ -126,6 +129,13 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (live && !live.finished) {
       live.stop();
       return live.done;
+    }
+    const opening = this.active;
+    if (opening && !opening.generation && opening.messageId === messageId && opening.abort) {
+      // Still waiting for DashScope's first byte: abort the call; the turn ends `cancelled`.
+      opening.abort.abort(new Error("stopped"));
+      await opening.ready;
+      return getMessage(this.db, userId, messageId);
     }
     await this.recoverOrphans();
     return null;
@@ -281,11 +291,18 @@ export class ConversationGeneration extends DurableObject<Env> {
     const answer = { ...ids, messageId: assistantMessageId };
 
     const abort = new AbortController();
+    claim.messageId = assistantMessageId;
+    claim.abort = abort;
     let upstream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (err) {
-      await this.recordFailure(answer, now, err, ledger(null, null));
+      if (abort.signal.aborted) {
+        const error = { code: "cancelled", message: "The answer was stopped before it started." };
+        await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
+        throw stoppedBeforeStart();
+      }
+      await this.recordFailure(answer, now, upstreamErrorBody(err), ledger(null, null), "failed");
       throw err;
     }
 
@@ -339,17 +356,14 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async recordFailure(
     answer: { userId: string; conversationId: string; messageId: string },
     startedAt: number,
-    err: unknown,
+    error: { code: string; message: string },
     ledger: Parameters<typeof finishAnswer>[3],
+    status: "failed" | "cancelled",
   ): Promise<void> {
-    const error =
-      err instanceof ApiError
-        ? { code: err.code, message: err.message }
-        : { code: "upstream_error", message: "The model provider could not be reached." };
     const now = Date.now();
     try {
       const stored = await finishAnswer(this.db, answer, {
-        status: "failed",
+        status,
         content: null,
         reasoningContent: null,
         toolCalls: null,
@@ -362,7 +376,7 @@ export class ConversationGeneration extends DurableObject<Env> {
         completedAt: now,
       }, ledger);
       if (stored) this.log.append(answer.messageId, terminalEvent(1, stored));
-      this.log.finish(answer.messageId, "failed", now);
+      this.log.finish(answer.messageId, status, now);
     } catch (storeErr) {
       // The alarm closes the answer later from its log.
       logError(storeErr);
@@ -444,6 +458,16 @@ function terminalEvent(id: number, message: Message): LoggedEvent {
     data: JSON.stringify({ message }),
   };
 }
+
+/** The stored `error` of an answer whose upstream call failed before its stream. */
+function upstreamErrorBody(err: unknown): { code: string; message: string } {
+  return err instanceof ApiError
+    ? { code: err.code, message: err.message }
+    : { code: "upstream_error", message: "The model provider could not be reached." };
+}
+
+/** What the sender of a turn stopped before DashScope's first byte gets. */
+const stoppedBeforeStart = () => new ApiError(409, "conflict", "The answer was stopped before it started.");
 
 const reusedId = () =>
   new ApiError(409, "conflict", "This client_message_id was already used for a different message.", "client_message_id");
