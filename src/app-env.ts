@@ -9,5 +9,7 @@ export interface AppEnv {
     config: Config;
     /** The authenticated user (`sub` of the JWT); set by the auth middleware. */
     userId: string;
+    /** The user's rate-limit tier, on routes behind the turn rate limiter. */
+    rateLimitTier: import("./config").RateLimitTier;
   };
 }

@@ -35,8 +35,8 @@ app.use("/v1/models", openAiErrorEnvelope);
 app.use("/v1/models/*", openAiErrorEnvelope);
 app.use("/v1/*", requireAuth);
 // Turns cost money: per-user requests per minute (POSTs only; GETs on these paths pass).
-app.use("/v1/conversations/:id/messages", rateLimitTurns);
-app.use("/v1/chat/completions", rateLimitTurns);
+app.use("/v1/conversations/:id/messages", rateLimitTurns({ deferToTurn: true }));
+app.use("/v1/chat/completions", rateLimitTurns());
 app.route("/v1", conversationRoutes);
 app.route("/v1", messageRoutes);
 app.route("/v1", openaiRoutes);

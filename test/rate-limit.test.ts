@@ -48,8 +48,11 @@ describe("rate limits", () => {
         out.push(res);
         await res.clone().text();
       }
-      // Reading is not limited, even on the same path.
-      expect((await call(userId, "GET", `/conversations/${conv.id}/messages`)).status).toBe(200);
+      // Reading is not limited, even on the same path; the refused turn stored nothing.
+      const listed = await call(userId, "GET", `/conversations/${conv.id}/messages?limit=100`);
+      expect(listed.status).toBe(200);
+      const turnsStored = ((await listed.json()) as { data: unknown[] }).data.length / 2;
+      expect(turnsStored).toBe(out.filter((r) => r.status === 200).length);
       return out;
     });
     for (const res of responses.slice(0, STRICT_LIMIT)) {

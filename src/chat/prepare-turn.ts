@@ -1,4 +1,4 @@
-import type { Config } from "../config";
+import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
@@ -29,6 +29,8 @@ export interface TurnInput {
   stream: boolean;
   /** Stop the answer when its last listener disconnects (off by default: a disconnect is not a stop). */
   cancelOnDisconnect: boolean;
+  /** The user's rate-limit tier: the turn counts against it (null: not limited). */
+  rateLimitTier: RateLimitTier | null;
 }
 
 export interface PreparedTurn {

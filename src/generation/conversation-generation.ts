@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
+import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { costUsd } from "../chat/pricing";
 import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
 import { loadConfig } from "../config";
@@ -223,8 +224,10 @@ export class ConversationGeneration extends DurableObject<Env> {
     const assistantMessageId = newId();
     const day = utcDay(now);
 
-    // The one D1 round trip before the upstream call.
-    const began = await beginTurn(this.db, {
+    // The rate limit is counted while the one D1 round trip before the upstream call is in
+    // flight: the two waits overlap instead of adding up.
+    const allowed = input.rateLimitTier ? withinRateLimit(this.env, input.rateLimitTier, input.userId) : Promise.resolve(true);
+    const beginning = beginTurn(this.db, {
       ...ids,
       userMessageId,
       assistantMessageId,
@@ -244,6 +247,12 @@ export class ConversationGeneration extends DurableObject<Env> {
         expiresAt: now + config.quotaReservationTtlMs,
       },
     });
+    const [began, withinLimit] = await Promise.all([beginning, allowed]);
+    if (!withinLimit) {
+      // Over the limit: take back what the batch stored (the refused path pays a second round trip).
+      if (began?.kind === "new") await revokeTurn(this.db, { ...ids, userMessageId, assistantMessageId });
+      throw rateLimited(config.rateLimitPerMinute[input.rateLimitTier!]);
+    }
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
     if (began.kind === "duplicate") return this.storedTurn(began, input);
     if (began.kind === "refused") {

@@ -1,74 +1,60 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
-import type { RateLimitTier } from "../config";
-import type { Env } from "../env";
+import { RATE_LIMIT_PERIOD_SECONDS, rateLimited, rateLimitHeaders, withinRateLimit } from "../chat/rate-limit";
 import { ApiError } from "../errors/api-error";
 import { resolveRateLimitTier } from "../store/rate-tier";
 
-/*
- * Requests per minute per user, with the Workers Rate Limiting binding: one binding per tier
- * (`RATE_LIMIT_STANDARD`, `_RELAXED`, `_STRICT`), keyed by user id. The binding is approximate
- * by design: counters are kept per Cloudflare location and synchronised eventually, so a user
- * spread over locations can exceed the limit somewhat. It tells neither the remaining count nor
- * when the window resets, so `x-ratelimit-remaining-requests` is sent only on a 429 (where it
- * is 0), and the reset and `Retry-After` are the binding's period, an upper bound.
+/**
+ * Users this isolate saw over their limit, until when: their requests are refused here at once,
+ * so a flood costs no further work (a turn's limit is checked inside its Durable Object, see
+ * {@link rateLimitTurns}).
  */
+const limitedUntil = new Map<string, number>();
+/** Bounds the memory an isolate spends on this. */
+const LIMITED_MAX_USERS = 10_000;
 
-/** The period configured on every tier's binding (`simple.period`), in seconds. */
-export const RATE_LIMIT_PERIOD_SECONDS = 60;
-/** {@link RATE_LIMIT_PERIOD_SECONDS} in OpenAI's duration style (`6m0s`, `1s`). */
-const RESET_HEADER_VALUE = "1m0s";
+function rememberLimited(userId: string, now = Date.now()): void {
+  if (limitedUntil.size >= LIMITED_MAX_USERS) limitedUntil.delete(limitedUntil.keys().next().value!);
+  limitedUntil.set(userId, now + RATE_LIMIT_PERIOD_SECONDS * 1000);
+}
 
-const TIER_BINDINGS = {
-  standard: "RATE_LIMIT_STANDARD",
-  relaxed: "RATE_LIMIT_RELAXED",
-  strict: "RATE_LIMIT_STRICT",
-} as const satisfies Record<RateLimitTier, keyof Env>;
-
-const warnedMissing = new Set<RateLimitTier>();
-
-function logError(message: string, extra: Record<string, unknown> = {}): void {
-  console.error(JSON.stringify({ level: "error", message, ...extra }));
+function knownLimited(userId: string, now = Date.now()): boolean {
+  const until = limitedUntil.get(userId);
+  if (until === undefined) return false;
+  if (until > now) return true;
+  limitedUntil.delete(userId);
+  return false;
 }
 
 /**
- * Limits the authenticated user's POSTs on the route it is registered for (turns, which cost
- * money) to their tier's requests per minute: over it, 429 `rate_limited` with `Retry-After`.
- * Successful and failed responses carry `x-ratelimit-limit-requests` and
- * `x-ratelimit-reset-requests`. Without the tier's binding, or if the binding fails, requests
- * pass unlimited (the error is logged): the limiter protects, it must not take turns down.
- * Register it after the auth middleware.
+ * Limits the authenticated user's POSTs on the route it is registered for (turns and
+ * completions, which cost money) to their tier's requests per minute: over it, 429
+ * `rate_limited` with `Retry-After`. Responses carry `x-ratelimit-limit-requests` and
+ * `x-ratelimit-reset-requests`. Register it after the auth middleware.
+ *
+ * With `deferToTurn`, the count is not taken here: the route hands the tier to the turn, whose
+ * Durable Object counts the request while its D1 batch is in flight (the two waits overlap
+ * instead of adding up) and takes the stored turn back if the user is over the limit.
  */
-export const rateLimitTurns: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.method !== "POST") return next();
-  const userId = c.get("userId");
-  const tier = await resolveRateLimitTier(c.env.DB, c.env.CACHE, userId, (p) => c.executionCtx.waitUntil(p));
-  const limiter = c.env[TIER_BINDINGS[tier]];
-  if (!limiter) {
-    if (!warnedMissing.has(tier)) {
-      warnedMissing.add(tier);
-      logError("rate-limit binding missing; turns of this tier are not limited", { binding: TIER_BINDINGS[tier] });
+export function rateLimitTurns(options: { deferToTurn?: boolean } = {}): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (c.req.method !== "POST") return next();
+    const userId = c.get("userId");
+    const tier = await resolveRateLimitTier(c.env.DB, c.env.CACHE, userId, (p) => c.executionCtx.waitUntil(p));
+    const limit = c.get("config").rateLimitPerMinute[tier];
+    if (knownLimited(userId)) throw rateLimited(limit);
+    c.set("rateLimitTier", tier);
+    if (!options.deferToTurn && !(await withinRateLimit(c.env, tier, userId))) {
+      rememberLimited(userId);
+      throw rateLimited(limit);
     }
-    return next();
-  }
-
-  const limit = c.get("config").rateLimitPerMinute[tier];
-  const headers = { "x-ratelimit-limit-requests": String(limit), "x-ratelimit-reset-requests": RESET_HEADER_VALUE };
-  let allowed = true;
-  try {
-    allowed = (await limiter.limit({ key: userId })).success;
-  } catch (err) {
-    logError("rate-limit binding failed; letting the request through", { binding: TIER_BINDINGS[tier], cause: String(err) });
-  }
-  if (!allowed) {
-    throw new ApiError(
-      429,
-      "rate_limited",
-      `Too many requests: at most ${limit} a minute. Try again in a minute.`,
-      undefined,
-      { ...headers, "x-ratelimit-remaining-requests": "0", "retry-after": String(RATE_LIMIT_PERIOD_SECONDS) },
-    );
-  }
-  await next();
-  for (const [name, value] of Object.entries(headers)) c.header(name, value);
-};
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "rate_limited") rememberLimited(userId);
+      throw err;
+    }
+    if (c.res.status === 429 && c.res.headers.get("x-ratelimit-remaining-requests") === "0") rememberLimited(userId);
+    for (const [name, value] of Object.entries(rateLimitHeaders(limit))) c.header(name, value);
+  };
+}

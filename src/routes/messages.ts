@@ -34,6 +34,7 @@ export const messageRoutes = new Hono<AppEnv>()
     const raw = await readJsonBody(c, config.maxBodyBytes);
     if (!isId(conversationId)) throw notFound("Conversation");
     const input = await parseTurn(raw, c.get("userId"), conversationId, c.get("requestId"), c.req.header("idempotency-key"));
+    input.rateLimitTier = c.get("rateLimitTier") ?? null;
 
     const owner = ownerOf(c.env, conversationId);
     if (!input.stream) {
@@ -148,5 +149,6 @@ async function parseTurn(
     parameters,
     stream: b.stream ?? true,
     cancelOnDisconnect: b.cancel_on_disconnect ?? false,
+    rateLimitTier: null,
   };
 }
