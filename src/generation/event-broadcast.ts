@@ -75,13 +75,16 @@ export class EventBroadcast {
     if (!force && now - this.lastSend < this.coalesceMs) {
       this.sendTimer ??= setTimeout(() => {
         this.sendTimer = null;
+        this.lastSend = performance.now();
         this.flush(true);
       }, this.coalesceMs - (now - this.lastSend));
       return;
     }
     if (this.sendTimer) clearTimeout(this.sendTimer);
     this.sendTimer = null;
-    this.lastSend = now;
+    // Only deferred (token) writes open a coalescing window: the first token after
+    // `turn.started`, or after a pause, goes out at once.
+    if (!force) this.lastSend = now;
     const bytes = encoder.encode(this.pending.length === 1 ? this.pending[0]! : this.pending.join(""));
     this.pending = [];
     for (const follower of this.followers) this.send(follower, bytes);
