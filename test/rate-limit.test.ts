@@ -97,13 +97,18 @@ describe("rate limits", () => {
     await eventually(async () => (await env.CACHE.get(`ratetier:${plain}`)) === "default");
 
     // A tier written straight to D1 (say by another location's operator call) is read once the
-    // cached one is gone, then cached.
+    // cached one is gone: not on the request's path (which takes the default tier meanwhile, so
+    // the turn's only D1 round trip before the upstream call stays its batch) but after it,
+    // into KV; the next request has it.
     await env.DB.prepare("UPDATE users SET rate_limit_tier = 'strict' WHERE id = ?").bind(plain).run();
     await env.CACHE.delete(`ratetier:${plain}`);
+    const meanwhile = await turn(plain, conv.id);
+    expect(meanwhile.headers.get("x-ratelimit-limit-requests")).toBe("60");
+    await meanwhile.text();
+    await eventually(async () => (await env.CACHE.get(`ratetier:${plain}`)) === "strict");
     const strict = await turn(plain, conv.id);
     expect(strict.headers.get("x-ratelimit-limit-requests")).toBe(String(STRICT_LIMIT));
     await strict.text();
-    await eventually(async () => (await env.CACHE.get(`ratetier:${plain}`)) === "strict");
   });
 
   it("limit each user separately", async () => {

@@ -20,8 +20,9 @@ function asTier(value: string | null): RateLimitTier {
 }
 
 /**
- * The user's tier: one KV read when cached, else a D1 read whose result is cached under
- * `waitUntil`. Unknown stored values fall back to the default tier.
+ * The user's tier: from isolate memory, else one KV read; when KV has none, the default tier,
+ * while the stored tier is read from D1 into KV under `waitUntil`. Unknown stored values fall
+ * back to the default tier.
  */
 export async function resolveRateLimitTier(
   db: D1Database,
@@ -37,13 +38,17 @@ export async function resolveRateLimitTier(
     remember(userId, asTier(cached), now);
     return asTier(cached);
   }
-  const stored = await getRateLimitTier(db, userId);
+  // Not cached: this request counts against the default tier, and the stored tier is fetched
+  // into KV after the response. A turn's only D1 round trip before the upstream call is its
+  // batch; the price is that a tier set by an operator may apply one request late.
   waitUntil(
-    cacheRateLimitTier(kv, userId, stored === null ? null : asTier(stored)).catch((err: unknown) => {
-      console.error(JSON.stringify({ level: "error", message: "caching a rate-limit tier failed", cause: String(err) }));
-    }),
+    getRateLimitTier(db, userId)
+      .then((stored) => cacheRateLimitTier(kv, userId, stored === null ? null : asTier(stored)))
+      .catch((err: unknown) => {
+        console.error(JSON.stringify({ level: "error", message: "caching a rate-limit tier failed", cause: String(err) }));
+      }),
   );
-  return asTier(stored);
+  return DEFAULT_RATE_LIMIT_TIER;
 }
 
 /** Caches the user's tier (`null`: no tier set, i.e. the default). */
