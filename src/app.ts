@@ -8,7 +8,6 @@ import { rateLimitTurns } from "./middleware/rate-limit";
 import { adminRoutes } from "./routes/admin";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
-import { devRoutes } from "./routes/dev";
 import { docsRoutes } from "./routes/docs";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
@@ -27,7 +26,6 @@ app.onError(onError);
 app.notFound(onNotFound);
 
 app.route("/", healthRoutes);
-app.route("/", devRoutes);
 app.route("/", docsRoutes);
 // Before auth, so that 401s on the OpenAI-compatible paths also come in OpenAI's envelope.
 app.use("/v1/chat/completions", openAiErrorEnvelope);
