@@ -1,5 +1,12 @@
 import { messageFromRow } from "./messages";
-import { quotaCondition, releaseStatement, settlementStatements, type QuotaState, type Settlement } from "./usage";
+import {
+  quotaCondition,
+  quotaStateStatement,
+  releaseStatement,
+  settlementStatements,
+  type QuotaState,
+  type Settlement,
+} from "./usage";
 import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
 
 /**
@@ -77,14 +84,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   // ?9 is the client message id: a retried send finds its first self and writes nothing.
   const q = t.quota;
   const results = await db.batch([
-    db
-      .prepare(
-        `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND ?3 IS NOT NULL
-           AND (client_message_id = ?3
-                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
-         ORDER BY id`,
-      )
-      .bind(t.conversationId, t.userId, t.clientMessageId),
+    earlierSendStatement(db, t.userId, t.conversationId, t.clientMessageId),
     db
       .prepare("SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2")
       .bind(t.conversationId, t.userId),
@@ -95,14 +95,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
          ORDER BY id DESC LIMIT ?3`,
       )
       .bind(t.conversationId, t.userId, t.historyLimit),
-    db
-      .prepare(
-        `SELECT COALESCE((SELECT daily_token_budget FROM users WHERE id = ?1), ?2) AS budget,
-                COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?1 AND day = ?3), 0) AS used,
-                COALESCE((SELECT SUM(tokens) FROM quota_reservations WHERE user_id = ?1 AND day = ?3 AND expires_at > ?4), 0) AS reserved,
-                (SELECT blocked_at FROM users WHERE id = ?1) AS blocked_at`,
-      )
-      .bind(t.userId, q.defaultBudget, q.day, t.now),
+    quotaStateStatement(db, { userId: t.userId, day: q.day, tokens: q.tokens, now: t.now, defaultBudget: q.defaultBudget }),
     // The reservation is the gate: it is made only for the owner's conversation, for a send not
     // stored before, within the budget; everything after it is conditional on it.
     db
@@ -173,18 +166,25 @@ export async function findTurnByClientMessageId(
   conversationId: string,
   clientMessageId: string,
 ): Promise<{ requestHash: string | null; userMessage: Message; assistantMessage: Message | null } | null> {
-  const rows = (
-    await db
-      .prepare(
-        `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2
-           AND (client_message_id = ?3
-                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
-         ORDER BY id`,
-      )
-      .bind(conversationId, userId, clientMessageId)
-      .all<MessageRow>()
-  ).results;
+  const rows = (await earlierSendStatement(db, userId, conversationId, clientMessageId).all<MessageRow>()).results;
   return duplicateOf(rows, clientMessageId);
+}
+
+/** A send stored under `clientMessageId` and its answer (no rows when the id is null or unused). */
+function earlierSendStatement(
+  db: D1Database,
+  userId: string,
+  conversationId: string,
+  clientMessageId: string | null,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND ?3 IS NOT NULL
+         AND (client_message_id = ?3
+              OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
+       ORDER BY id`,
+    )
+    .bind(conversationId, userId, clientMessageId);
 }
 
 function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
