@@ -41,7 +41,9 @@ const loadAtStart = os.loadavg()[0];
 const log = (line) => console.error(`[bench +${((Date.now() - startedAt) / 1000).toFixed(0)}s] ${line}`);
 
 log("building the Worker (wrangler deploy --dry-run)");
-const build = opts.reuseBuild ? previousBuild(path.join(outDir, "build")) : await buildWorker(root, path.join(outDir, "build"));
+const build = opts.reuseBuild
+  ? previousBuild(path.join(outDir, "build"))
+  : await buildWorker(root, path.join(outDir, "build"));
 const h = await startHarness({ root, scriptPath: build.scriptPath });
 log(`workerd pid ${h.workerdPid}; edge-chat at ${h.edgeOrigin}, pass-through at ${h.passthroughUrl}`);
 
@@ -57,7 +59,16 @@ try {
       Object.assign(metrics, result.metrics);
     } catch (err) {
       failures.push(name);
-      sections.push(section(name, `**Failed:** ${String(err?.stack ?? err).split("\n").slice(0, 3).join(" ")}`, ""));
+      sections.push(
+        section(
+          name,
+          `**Failed:** ${String(err?.stack ?? err)
+            .split("\n")
+            .slice(0, 3)
+            .join(" ")}`,
+          "",
+        ),
+      );
     }
   }
 } finally {
@@ -78,7 +89,12 @@ const report = [
   targets.markdown,
   "",
   sections.join("\n\n"),
-  ...(h.errorLogs.length ? ["", `Worker error log lines during the run: ${h.errorLogs.length}; first: \`${h.errorLogs[0].slice(0, 300)}\``] : []),
+  ...(h.errorLogs.length
+    ? [
+        "",
+        `Worker error log lines during the run: ${h.errorLogs.length}; first: \`${h.errorLogs[0].slice(0, 300)}\``,
+      ]
+    : []),
   "",
 ].join("\n");
 

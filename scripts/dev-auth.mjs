@@ -66,12 +66,15 @@ export async function ensureDevAuth(rootDir) {
 /** Reads the private dev JWK written by {@link ensureDevAuth}. */
 export async function loadDevKey(rootDir) {
   const jwk = JSON.parse(await readFile(path.join(rootDir, ".dev-auth", "key.json"), "utf8"));
-  if (jwk.kty !== "EC" || typeof jwk.d !== "string") throw new Error(".dev-auth/key.json is not a private EC JWK");
+  if (jwk.kty !== "EC" || typeof jwk.d !== "string")
+    throw new Error(".dev-auth/key.json is not a private EC JWK");
   return jwk;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const root = path.resolve(import.meta.dirname, "..");
   const { keyPath, devVarsPath, created } = await ensureDevAuth(root);
-  console.log(`${created ? "Created" : "Found"} dev signing key ${path.relative(root, keyPath)}; ${VAR_NAME} is set in ${path.relative(root, devVarsPath)}.`);
+  console.log(
+    `${created ? "Created" : "Found"} dev signing key ${path.relative(root, keyPath)}; ${VAR_NAME} is set in ${path.relative(root, devVarsPath)}.`,
+  );
 }

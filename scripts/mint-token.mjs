@@ -27,11 +27,15 @@ const [userId, ...extra] = parsed.positionals;
 if (!userId || extra.length > 0) usage("Give exactly one user id.");
 if (userId.length > MAX_USER_ID_CHARS) usage(`The user id must be at most ${MAX_USER_ID_CHARS} characters.`);
 const ttl = parsed.values.ttl === undefined ? DEFAULT_TTL_SECONDS : Number(parsed.values.ttl);
-if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) usage(`--ttl must be a whole number of seconds between 1 and ${MAX_TTL_SECONDS}.`);
+if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS)
+  usage(`--ttl must be a whole number of seconds between 1 and ${MAX_TTL_SECONDS}.`);
 
 const root = path.resolve(import.meta.dirname, "..");
 const { created } = await ensureDevAuth(root);
-if (created) console.error("Created a dev signing key in .dev-auth/ and set AUTH_DEV_JWKS in .dev.vars; restart `npm run dev` if it is running.");
+if (created)
+  console.error(
+    "Created a dev signing key in .dev-auth/ and set AUTH_DEV_JWKS in .dev.vars; restart `npm run dev` if it is running.",
+  );
 const jwk = await loadDevKey(root);
 const now = Math.floor(Date.now() / 1000);
 const token = await new SignJWT({ sub: userId })

@@ -80,9 +80,13 @@ export function loadConfig(env: Env): Config {
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,
-    dailyTokenBudget: /^unlimited$/i.test(env.DAILY_TOKEN_BUDGET ?? "") ? -1 : num(env.DAILY_TOKEN_BUDGET, 1_000_000),
+    dailyTokenBudget: /^unlimited$/i.test(env.DAILY_TOKEN_BUDGET ?? "")
+      ? -1
+      : num(env.DAILY_TOKEN_BUDGET, 1_000_000),
     quotaReservationTtlMs: num(env.QUOTA_RESERVATION_TTL_SECONDS, 7_200) * 1000,
-    modelPrices: parseJsonObject<ModelPrice>(env.MODEL_PRICES, "MODEL_PRICES", (v) => Array.isArray((v as ModelPrice)?.tiers)),
+    modelPrices: parseJsonObject<ModelPrice>(env.MODEL_PRICES, "MODEL_PRICES", (v) =>
+      Array.isArray((v as ModelPrice)?.tiers),
+    ),
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",
@@ -113,13 +117,19 @@ function parseContextTable(json: string | undefined): Record<string, number> {
       Object.entries(value).filter(([, n]) => typeof n === "number" && Number.isInteger(n) && n > 0),
     ) as Record<string, number>;
   } catch {
-    console.error(JSON.stringify({ level: "error", message: "MODEL_CONTEXT_TOKENS is not valid JSON; ignoring it" }));
+    console.error(
+      JSON.stringify({ level: "error", message: "MODEL_CONTEXT_TOKENS is not valid JSON; ignoring it" }),
+    );
     return {};
   }
 }
 
 /** A JSON object of entries that pass `valid`; anything else is ignored (and logged). */
-function parseJsonObject<T>(json: string | undefined, name: string, valid: (v: unknown) => boolean): Record<string, T> {
+function parseJsonObject<T>(
+  json: string | undefined,
+  name: string,
+  valid: (v: unknown) => boolean,
+): Record<string, T> {
   if (!json) return {};
   try {
     const value = JSON.parse(json) as unknown;

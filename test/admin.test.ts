@@ -8,14 +8,24 @@ const ADMIN = "http://localhost/admin/v1";
 const adminToken = () => env.ADMIN_TOKEN!;
 
 /** Calls an operator route with `authorization` as given (none when undefined). */
-function adminCall(authorization: string | undefined, method: string, path: string, body?: unknown): Promise<Response> {
+function adminCall(
+  authorization: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Response> {
   const headers: Record<string, string> = {};
   if (authorization !== undefined) headers.authorization = authorization;
   if (body !== undefined) headers["content-type"] = "application/json";
-  return exports.default.fetch(`${ADMIN}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return exports.default.fetch(`${ADMIN}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
-const asAdmin = (method: string, path: string, body?: unknown) => adminCall(`Bearer ${adminToken()}`, method, path, body);
+const asAdmin = (method: string, path: string, body?: unknown) =>
+  adminCall(`Bearer ${adminToken()}`, method, path, body);
 
 /** Every operator route, with a valid body where one is needed. */
 const routes = (userId: string): [string, string, unknown?][] => [
@@ -52,7 +62,14 @@ describe("operator routes", () => {
     const jwt = (await authHeaders(alice)).authorization!;
     const token = adminToken();
     const sameLengthWrong = token.slice(0, -1) + (token.endsWith("x") ? "y" : "x");
-    const credentials = [undefined, jwt, `Bearer ${key}`, `Bearer ${sameLengthWrong}`, `Bearer ${token}extra`, `Basic ${btoa(`admin:${token}`)}`];
+    const credentials = [
+      undefined,
+      jwt,
+      `Bearer ${key}`,
+      `Bearer ${sameLengthWrong}`,
+      `Bearer ${token}extra`,
+      `Basic ${btoa(`admin:${token}`)}`,
+    ];
     for (const [method, path, body] of routes(alice)) {
       for (const authorization of credentials) {
         const res = await adminCall(authorization, method, path, body);
@@ -60,7 +77,11 @@ describe("operator routes", () => {
       }
     }
     // None of those writes happened.
-    const row = await env.DB.prepare("SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?").bind(alice).first();
+    const row = await env.DB.prepare(
+      "SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?",
+    )
+      .bind(alice)
+      .first();
     expect(row).toEqual({ daily_token_budget: null, rate_limit_tier: null, blocked_at: null });
   });
 
@@ -70,7 +91,11 @@ describe("operator routes", () => {
       for (const [method, path, body] of routes(alice)) {
         const res = await app.request(
           `${ADMIN}${path}`,
-          { method, headers: { authorization: `Bearer ${ADMIN_TOKEN ?? ""}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) },
+          {
+            method,
+            headers: { authorization: `Bearer ${ADMIN_TOKEN ?? ""}`, "content-type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          },
           { ...env, ADMIN_TOKEN },
         );
         await expectError(res, 404, "not_found");
@@ -79,7 +104,9 @@ describe("operator routes", () => {
   });
 
   it("never accept the admin token on the user API", async () => {
-    const res = await exports.default.fetch("http://localhost/v1/conversations", { headers: { authorization: `Bearer ${adminToken()}` } });
+    const res = await exports.default.fetch("http://localhost/v1/conversations", {
+      headers: { authorization: `Bearer ${adminToken()}` },
+    });
     await expectError(res, 401, "unauthorized");
   });
 
@@ -90,7 +117,13 @@ describe("operator routes", () => {
     // A user can be configured before their first request.
     const budget = await asAdmin("PUT", `/users/${bob}/budget`, { daily_token_budget: 50_000 });
     expect(budget.status).toBe(200);
-    expect(await budget.json()).toMatchObject({ id: bob, daily_token_budget: 50_000, rate_limit_tier: null, effective_rate_limit_tier: "standard", blocked: false });
+    expect(await budget.json()).toMatchObject({
+      id: bob,
+      daily_token_budget: 50_000,
+      rate_limit_tier: null,
+      effective_rate_limit_tier: "standard",
+      blocked: false,
+    });
 
     const tier = await asAdmin("PUT", `/users/${bob}/rate-limit`, { tier: "strict" });
     expect(tier.status).toBe(200);
@@ -99,20 +132,41 @@ describe("operator routes", () => {
     const blocked = await asAdmin("POST", `/users/${bob}/block`);
     expect(blocked.status).toBe(200);
     const shown = await limitsOf(bob);
-    expect(shown).toMatchObject({ daily_token_budget: 50_000, rate_limit_tier: "strict", effective_rate_limit_tier: "strict", rate_limit_per_minute: 3, blocked: true });
+    expect(shown).toMatchObject({
+      daily_token_budget: 50_000,
+      rate_limit_tier: "strict",
+      effective_rate_limit_tier: "strict",
+      rate_limit_per_minute: 3,
+      blocked: true,
+    });
     expect(Date.parse(shown.blocked_at!)).not.toBeNaN();
     // Blocking again keeps the original time.
     await asAdmin("POST", `/users/${bob}/block`);
     expect((await limitsOf(bob)).blocked_at).toBe(shown.blocked_at);
 
-    const row = await env.DB.prepare("SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?").bind(bob).first();
-    expect(row).toEqual({ daily_token_budget: 50_000, rate_limit_tier: "strict", blocked_at: Date.parse(shown.blocked_at!) });
+    const row = await env.DB.prepare(
+      "SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?",
+    )
+      .bind(bob)
+      .first();
+    expect(row).toEqual({
+      daily_token_budget: 50_000,
+      rate_limit_tier: "strict",
+      blocked_at: Date.parse(shown.blocked_at!),
+    });
 
     // Back to the defaults.
     await asAdmin("DELETE", `/users/${bob}/block`);
     await asAdmin("PUT", `/users/${bob}/budget`, { daily_token_budget: null });
     await asAdmin("PUT", `/users/${bob}/rate-limit`, { tier: null });
-    expect(await limitsOf(bob)).toMatchObject({ daily_token_budget: null, rate_limit_tier: null, effective_rate_limit_tier: "standard", rate_limit_per_minute: 60, blocked: false, blocked_at: null });
+    expect(await limitsOf(bob)).toMatchObject({
+      daily_token_budget: null,
+      rate_limit_tier: null,
+      effective_rate_limit_tier: "standard",
+      rate_limit_per_minute: 60,
+      blocked: false,
+      blocked_at: null,
+    });
     expect(await env.CACHE.get(`ratetier:${bob}`)).toBe("default");
   });
 
@@ -127,11 +181,36 @@ describe("operator routes", () => {
 
   it("validate their bodies", async () => {
     const dave = newUser("dave");
-    await expectError(await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: "lots" }), 400, "invalid_request", "daily_token_budget");
-    await expectError(await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: 1.5 }), 400, "invalid_request", "daily_token_budget");
-    await expectError(await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: -2 }), 400, "invalid_request", "daily_token_budget");
-    await expectError(await asAdmin("PUT", `/users/${dave}/budget`, {}), 400, "invalid_request", "daily_token_budget");
-    await expectError(await asAdmin("PUT", `/users/${dave}/rate-limit`, { tier: "gold" }), 400, "invalid_request", "tier");
+    await expectError(
+      await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: "lots" }),
+      400,
+      "invalid_request",
+      "daily_token_budget",
+    );
+    await expectError(
+      await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: 1.5 }),
+      400,
+      "invalid_request",
+      "daily_token_budget",
+    );
+    await expectError(
+      await asAdmin("PUT", `/users/${dave}/budget`, { daily_token_budget: -2 }),
+      400,
+      "invalid_request",
+      "daily_token_budget",
+    );
+    await expectError(
+      await asAdmin("PUT", `/users/${dave}/budget`, {}),
+      400,
+      "invalid_request",
+      "daily_token_budget",
+    );
+    await expectError(
+      await asAdmin("PUT", `/users/${dave}/rate-limit`, { tier: "gold" }),
+      400,
+      "invalid_request",
+      "tier",
+    );
     await expectError(await asAdmin("GET", `/users/${dave}`), 404, "not_found");
   });
 
@@ -139,9 +218,15 @@ describe("operator routes", () => {
     const erin = newUser("erin");
     const conv = await createConversation(erin);
     await asAdmin("POST", `/users/${erin}/block`);
-    await expectError(await call(erin, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]" }), 403, "forbidden");
+    await expectError(
+      await call(erin, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]" }),
+      403,
+      "forbidden",
+    );
     await asAdmin("DELETE", `/users/${erin}/block`);
-    const res = await call(erin, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]" });
+    const res = await call(erin, "POST", `/conversations/${conv.id}/messages`, {
+      content: "hi [[stand-in tokens=2]]",
+    });
     expect(res.status).toBe(200);
     await res.text();
   });
@@ -160,12 +245,27 @@ describe("operator routes", () => {
     ]);
     const res = await asAdmin("GET", `/users/${frank}/usage?from=2026-03-01&to=2026-03-03`);
     expect(res.status).toBe(200);
-    const report = (await res.json()) as { from: string; to: string; data: { day: string; total_tokens: number }[]; totals: { requests: number; total_tokens: number } };
+    const report = (await res.json()) as {
+      from: string;
+      to: string;
+      data: { day: string; total_tokens: number }[];
+      totals: { requests: number; total_tokens: number };
+    };
     expect(report.from).toBe("2026-03-01");
     expect(report.to).toBe("2026-03-03");
     expect(report.data.map((d) => [d.day, d.total_tokens])).toEqual([["2026-03-02", 150]]);
     expect(report.totals).toMatchObject({ requests: 2, total_tokens: 150 });
-    await expectError(await asAdmin("GET", `/users/${frank}/usage?from=March`), 400, "invalid_request", "from");
-    await expectError(await asAdmin("GET", `/users/${frank}/usage?from=2026-03-05&to=2026-03-01`), 400, "invalid_request", "from");
+    await expectError(
+      await asAdmin("GET", `/users/${frank}/usage?from=March`),
+      400,
+      "invalid_request",
+      "from",
+    );
+    await expectError(
+      await asAdmin("GET", `/users/${frank}/usage?from=2026-03-05&to=2026-03-01`),
+      400,
+      "invalid_request",
+      "from",
+    );
   });
 });

@@ -67,7 +67,9 @@ describe("the Vercel AI SDK against edge-chat", () => {
     expect(errorPart).toBeDefined();
     expect(JSON.stringify(errorPart!.error)).toContain(code);
     expect(errors).toHaveLength(1);
-    expect(parts.some((p) => p.type === "finish-step" && (p as { finishReason?: string }).finishReason === "stop")).toBe(false);
+    expect(
+      parts.some((p) => p.type === "finish-step" && (p as { finishReason?: string }).finishReason === "stop"),
+    ).toBe(false);
   });
 
   it("raises APICallError for an upstream rate limit before the stream", async () => {

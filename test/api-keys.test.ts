@@ -1,8 +1,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ApiKeyView } from "../src/store/api-keys";
 import { BASE, call, createConversation, eventually, expectError, newUser } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
-import type { ApiKeyView } from "../src/store/api-keys";
 
 interface CreatedKey {
   id: string;
@@ -18,7 +18,11 @@ type ListedKey = ApiKeyView;
 function withKey(key: string, method: string, path: string, body?: unknown): Promise<Response> {
   const headers: Record<string, string> = { authorization: `Bearer ${key}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  return exports.default.fetch(`${BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  return exports.default.fetch(`${BASE}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 }
 
 async function createKey(userId: string, body?: unknown): Promise<CreatedKey> {
@@ -42,12 +46,20 @@ async function sha256Hex(text: string): Promise<string> {
 /** A well-formed key that was never issued. */
 function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return "ec_" + btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return (
+    "ec_" +
+    btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "")
+  );
 }
 
 /** Waits until the Worker has cached the key's lookup in KV (it is written after the response). */
 function cachedLookup(key: string): Promise<Record<string, unknown>> {
-  return eventually(async () => env.CACHE.get<Record<string, unknown>>(`apikey:${await sha256Hex(key)}`, "json"));
+  return eventually(async () =>
+    env.CACHE.get<Record<string, unknown>>(`apikey:${await sha256Hex(key)}`, "json"),
+  );
 }
 
 describe("API keys", () => {
@@ -73,8 +85,21 @@ describe("API keys", () => {
     expect(text).not.toContain(created.key);
     expect(text).not.toContain(await sha256Hex(created.key));
     const [entry] = (JSON.parse(text) as { data: ListedKey[] }).data;
-    expect(Object.keys(entry!).sort()).toEqual(["created_at", "id", "last_used_at", "name", "prefix", "revoked_at"]);
-    expect(entry).toMatchObject({ id: created.id, name: "backend", prefix: created.prefix, created_at: created.created_at, revoked_at: null });
+    expect(Object.keys(entry!).sort()).toEqual([
+      "created_at",
+      "id",
+      "last_used_at",
+      "name",
+      "prefix",
+      "revoked_at",
+    ]);
+    expect(entry).toMatchObject({
+      id: created.id,
+      name: "backend",
+      prefix: created.prefix,
+      created_at: created.created_at,
+      revoked_at: null,
+    });
 
     await cachedLookup(created.key);
     const revoked = await call(alice, "DELETE", `/api-keys/${created.id}`);
@@ -118,7 +143,9 @@ describe("API keys", () => {
   it("stores only the key's SHA-256 in D1", async () => {
     const alice = newUser("alice");
     const { id, key } = await createKey(alice);
-    const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?").bind(id).first<Record<string, unknown>>();
+    const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?")
+      .bind(id)
+      .first<Record<string, unknown>>();
     expect(row).not.toBeNull();
     expect(row!.key_hash).toBe(await sha256Hex(key));
     expect(row!.user_id).toBe(alice);
@@ -173,7 +200,16 @@ describe("API keys", () => {
     });
     expect(res.status).toBe(201);
     expect(((await res.json()) as CreatedKey).name).toBeNull();
-    await expectError(await call(alice, "POST", "/api-keys", { name: "x".repeat(101) }), 400, "invalid_request", "name");
-    await expectError(await call(alice, "POST", "/api-keys", { name: "ok", scopes: [] }), 400, "invalid_request");
+    await expectError(
+      await call(alice, "POST", "/api-keys", { name: "x".repeat(101) }),
+      400,
+      "invalid_request",
+      "name",
+    );
+    await expectError(
+      await call(alice, "POST", "/api-keys", { name: "ok", scopes: [] }),
+      400,
+      "invalid_request",
+    );
   });
 });

@@ -1,14 +1,14 @@
 import { env, exports } from "cloudflare:workers";
 import { Hono } from "hono";
-import { base64url, exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
+import { base64url, exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../src/app-env";
 import { createDevModeGate, DEV_AUDIENCE, DEV_ISSUER } from "../src/auth/dev-mode";
-import { createJwksMemory, JwksCache, jwksKvKeys, type JwksMemory } from "../src/auth/jwks-cache";
+import { createJwksMemory, JwksCache, type JwksMemory, jwksKvKeys } from "../src/auth/jwks-cache";
 import { verifyAccessToken } from "../src/auth/verify-jwt";
 import type { Env } from "../src/env";
-import { onError } from "../src/middleware/error-handler";
 import { requireAuth } from "../src/middleware/auth";
+import { onError } from "../src/middleware/error-handler";
 import { authHeaders, testAuthSettings, tokenFor } from "./helpers/auth";
 
 const { issuer, audience, jwksOrigin } = testAuthSettings();
@@ -28,7 +28,9 @@ async function rotate(path: string): Promise<JWK> {
 }
 
 async function setFailing(path: string, on: boolean): Promise<void> {
-  await fetch(`${jwksOrigin}/__jwks/fail?path=${encodeURIComponent(path)}&on=${on ? 1 : 0}`, { method: "POST" });
+  await fetch(`${jwksOrigin}/__jwks/fail?path=${encodeURIComponent(path)}&on=${on ? 1 : 0}`, {
+    method: "POST",
+  });
 }
 
 /** A key pair no JWKS publishes. */
@@ -52,8 +54,17 @@ function probeApp() {
 async function probe(
   headers: Record<string, string>,
   opts: { url?: string; env?: Partial<Env> } = {},
-): Promise<{ status: number; body: { user_id?: string; error?: { code: string; message: string } }; text: string; challenge: string | null }> {
-  const res = await probeApp().request(opts.url ?? "http://localhost/v1/whoami", { headers }, { ...env, ...opts.env });
+): Promise<{
+  status: number;
+  body: { user_id?: string; error?: { code: string; message: string } };
+  text: string;
+  challenge: string | null;
+}> {
+  const res = await probeApp().request(
+    opts.url ?? "http://localhost/v1/whoami",
+    { headers },
+    { ...env, ...opts.env },
+  );
   const text = await res.text();
   return { status: res.status, body: JSON.parse(text), text, challenge: res.headers.get("www-authenticate") };
 }
@@ -93,15 +104,20 @@ describe("through the Worker", () => {
     expect(await res.json()).toMatchObject({ error: { code: "unauthorized" } });
   });
 
-  it.each(["RS256", "ES256"] as const)("lets a good %s token through to routing (404 not_found, not 401)", async (alg) => {
-    const token = await tokenFor("alice", { alg });
-    const res = await exports.default.fetch("http://localhost/v1/anything", { headers: bearer(token) });
-    expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
-  });
+  it.each(["RS256", "ES256"] as const)(
+    "lets a good %s token through to routing (404 not_found, not 401)",
+    async (alg) => {
+      const token = await tokenFor("alice", { alg });
+      const res = await exports.default.fetch("http://localhost/v1/anything", { headers: bearer(token) });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ error: { code: "not_found" } });
+    },
+  );
 
   it("accepts authHeaders() from the test helper", async () => {
-    const res = await exports.default.fetch("http://localhost/v1/anything", { headers: await authHeaders("bob") });
+    const res = await exports.default.fetch("http://localhost/v1/anything", {
+      headers: await authHeaders("bob"),
+    });
     expect(res.status).toBe(404);
   });
 });
@@ -147,13 +163,20 @@ describe("token verification (middleware)", () => {
 
   it("rejects a token expired beyond the clock skew and accepts one expired within it", async () => {
     await expectRejected(await tokenFor("alice", { expiresInSeconds: -(SKEW_SECONDS + 60) }), /expired/);
-    const withinSkew = await probe(bearer(await tokenFor("alice", { expiresInSeconds: -(SKEW_SECONDS - 30) })));
+    const withinSkew = await probe(
+      bearer(await tokenFor("alice", { expiresInSeconds: -(SKEW_SECONDS - 30) })),
+    );
     expect(withinSkew.status).toBe(200);
   });
 
   it("honours nbf with the clock skew", async () => {
-    await expectRejected(await tokenFor("alice", { claims: { nbf: nowSeconds() + SKEW_SECONDS + 120 } }), /not valid yet/);
-    const withinSkew = await probe(bearer(await tokenFor("alice", { claims: { nbf: nowSeconds() + SKEW_SECONDS - 30 } })));
+    await expectRejected(
+      await tokenFor("alice", { claims: { nbf: nowSeconds() + SKEW_SECONDS + 120 } }),
+      /not valid yet/,
+    );
+    const withinSkew = await probe(
+      bearer(await tokenFor("alice", { claims: { nbf: nowSeconds() + SKEW_SECONDS - 30 } })),
+    );
     expect(withinSkew.status).toBe(200);
   });
 
@@ -175,7 +198,9 @@ describe("token verification (middleware)", () => {
     await expectRejected(await tokenFor("alice", { key: impostor.privateJwk }), /signature/);
     // A genuine token with its payload swapped.
     const [head, , sig] = (await tokenFor("alice")).split(".");
-    const forged = base64url.encode(JSON.stringify({ iss: issuer, aud: audience, sub: "admin", exp: nowSeconds() + 600 }));
+    const forged = base64url.encode(
+      JSON.stringify({ iss: issuer, aud: audience, sub: "admin", exp: nowSeconds() + 600 }),
+    );
     await expectRejected(`${head}.${forged}.${sig}`, /signature/);
   });
 
@@ -210,7 +235,12 @@ describe("JWKS cache", () => {
   it("fetches the JWKS once, then serves it from memory and KV", async () => {
     const path = uniquePath("cache");
     const url = `${jwksOrigin}${path}`;
-    const deps = { kv: env.CACHE, fetch: (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init), now: Date.now, ttlSeconds: 3600 };
+    const deps = {
+      kv: env.CACHE,
+      fetch: (i: RequestInfo | URL, init?: RequestInit) => fetch(i, init),
+      now: Date.now,
+      ttlSeconds: 3600,
+    };
     const verifyDeps = (memory: JwksMemory) => ({
       keys: new JwksCache(url, { ...deps, memory }),
       issuer,
@@ -220,23 +250,38 @@ describe("JWKS cache", () => {
 
     // A warm isolate answers from memory without touching KV.
     let kvReads = 0;
-    const countingKv = { get: ((...args: Parameters<KVNamespace["get"]>) => (kvReads++, env.CACHE.get(...args))) as KVNamespace["get"], put: env.CACHE.put.bind(env.CACHE) };
+    const countingKv = {
+      get: ((...args: Parameters<KVNamespace["get"]>) => (
+        kvReads++, env.CACHE.get(...args)
+      )) as KVNamespace["get"],
+      put: env.CACHE.put.bind(env.CACHE),
+    };
     const memory = createJwksMemory();
-    await verifyAccessToken(await tokenFor("warm"), { ...verifyDeps(memory), keys: new JwksCache(url, { ...deps, kv: countingKv, memory }) });
+    await verifyAccessToken(await tokenFor("warm"), {
+      ...verifyDeps(memory),
+      keys: new JwksCache(url, { ...deps, kv: countingKv, memory }),
+    });
     const readsWhenWarm = kvReads;
     for (let i = 0; i < 3; i++) {
-      await verifyAccessToken(await tokenFor("w"), { ...verifyDeps(memory), keys: new JwksCache(url, { ...deps, kv: countingKv, memory }) });
+      await verifyAccessToken(await tokenFor("w"), {
+        ...verifyDeps(memory),
+        keys: new JwksCache(url, { ...deps, kv: countingKv, memory }),
+      });
     }
     expect(kvReads).toBe(readsWhenWarm);
 
     for (let i = 0; i < 5; i++) {
       const alg = i % 2 ? "ES256" : "RS256";
-      expect(await verifyAccessToken(await tokenFor(`u${i}`, { alg }), verifyDeps(memory))).toEqual({ userId: `u${i}` });
+      expect(await verifyAccessToken(await tokenFor(`u${i}`, { alg }), verifyDeps(memory))).toEqual({
+        userId: `u${i}`,
+      });
     }
     expect(await fetchesOf(path)).toBe(1);
 
     // Another isolate (empty memory) reads KV instead of the network.
-    expect(await verifyAccessToken(await tokenFor("u-kv"), verifyDeps(createJwksMemory()))).toEqual({ userId: "u-kv" });
+    expect(await verifyAccessToken(await tokenFor("u-kv"), verifyDeps(createJwksMemory()))).toEqual({
+      userId: "u-kv",
+    });
     expect(await fetchesOf(path)).toBe(1);
 
     // Stored under a hash of the URL, with the configured TTL.
@@ -272,10 +317,14 @@ describe("JWKS cache", () => {
     expect(await fetchesOf(path)).toBe(1);
 
     const rotated = await rotate(path);
-    expect(await verifyAccessToken(await tokenFor("after", { key: rotated }), deps)).toEqual({ userId: "after" });
+    expect(await verifyAccessToken(await tokenFor("after", { key: rotated }), deps)).toEqual({
+      userId: "after",
+    });
     expect(await fetchesOf(path)).toBe(2);
     // The new set is cached now: no further fetch.
-    expect(await verifyAccessToken(await tokenFor("again", { key: rotated }), deps)).toEqual({ userId: "again" });
+    expect(await verifyAccessToken(await tokenFor("again", { key: rotated }), deps)).toEqual({
+      userId: "again",
+    });
     expect(await fetchesOf(path)).toBe(2);
   });
 
@@ -316,7 +365,9 @@ describe("JWKS cache", () => {
       ttlSeconds: 3600,
       memory: createJwksMemory(),
     });
-    await expect(verifyAccessToken(token, { keys: otherIsolate, issuer, audience, clockSkewSeconds: SKEW_SECONDS })).rejects.toThrow();
+    await expect(
+      verifyAccessToken(token, { keys: otherIsolate, issuer, audience, clockSkewSeconds: SKEW_SECONDS }),
+    ).rejects.toThrow();
     expect(await fetchesOf(path)).toBe(2);
 
     // A minute after the refetch, another one is allowed.
@@ -333,7 +384,13 @@ describe("JWKS cache", () => {
     let now = Date.now();
     const memory = createJwksMemory();
     const deps = () => ({
-      keys: new JwksCache(url, { kv: env.CACHE, fetch: (i, init) => fetch(i, init), now: () => now, ttlSeconds: 3600, memory }),
+      keys: new JwksCache(url, {
+        kv: env.CACHE,
+        fetch: (i, init) => fetch(i, init),
+        now: () => now,
+        ttlSeconds: 3600,
+        memory,
+      }),
       issuer,
       audience,
       clockSkewSeconds: SKEW_SECONDS,
@@ -343,7 +400,9 @@ describe("JWKS cache", () => {
 
     // Unknown kid: the refetch fails, good tokens still verify with the cached set.
     const stray = await strayKey("RS256", "stray");
-    await expect(verifyAccessToken(await tokenFor("x", { key: stray.privateJwk }), deps())).rejects.toThrow(/key/);
+    await expect(verifyAccessToken(await tokenFor("x", { key: stray.privateJwk }), deps())).rejects.toThrow(
+      /key/,
+    );
     expect(await fetchesOf(path)).toBe(2);
     expect(await verifyAccessToken(await tokenFor("still-ok"), deps())).toEqual({ userId: "still-ok" });
 
@@ -371,30 +430,45 @@ describe("dev mode", () => {
   async function devSetup() {
     const key = await strayKey("ES256", "edge-chat-dev-1");
     const devJwks = JSON.stringify({ keys: [key.publicJwk] });
-    const token = await tokenFor("dev-user", { key: key.privateJwk, claims: { iss: DEV_ISSUER, aud: DEV_AUDIENCE } });
+    const token = await tokenFor("dev-user", {
+      key: key.privateJwk,
+      claims: { iss: DEV_ISSUER, aud: DEV_AUDIENCE },
+    });
     return { key, devJwks, token };
   }
 
-  it.each(["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"])("accepts dev tokens at %s", async (origin) => {
-    const { devJwks, token } = await devSetup();
-    const res = await probe(bearer(token), { url: `${origin}/v1/whoami`, env: { AUTH_DEV_JWKS: devJwks } });
-    expect(res.status).toBe(200);
-    expect(res.body).toEqual({ user_id: "dev-user" });
-    // Production tokens keep working next to dev mode.
-    const prod = await probe(await authHeaders("prod-user"), { url: `${origin}/v1/whoami`, env: { AUTH_DEV_JWKS: devJwks } });
-    expect(prod.body).toEqual({ user_id: "prod-user" });
-  });
+  it.each(["http://localhost:8787", "http://127.0.0.1:8787", "http://[::1]:8787"])(
+    "accepts dev tokens at %s",
+    async (origin) => {
+      const { devJwks, token } = await devSetup();
+      const res = await probe(bearer(token), { url: `${origin}/v1/whoami`, env: { AUTH_DEV_JWKS: devJwks } });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ user_id: "dev-user" });
+      // Production tokens keep working next to dev mode.
+      const prod = await probe(await authHeaders("prod-user"), {
+        url: `${origin}/v1/whoami`,
+        env: { AUTH_DEV_JWKS: devJwks },
+      });
+      expect(prod.body).toEqual({ user_id: "prod-user" });
+    },
+  );
 
   it("works offline without production config on localhost", async () => {
     const { devJwks, token } = await devSetup();
-    const res = await probe(bearer(token), { env: { AUTH_DEV_JWKS: devJwks, AUTH_JWKS_URL: "", AUTH_ISSUER: "", AUTH_AUDIENCE: "" } });
+    const res = await probe(bearer(token), {
+      env: { AUTH_DEV_JWKS: devJwks, AUTH_JWKS_URL: "", AUTH_ISSUER: "", AUTH_AUDIENCE: "" },
+    });
     expect(res.status).toBe(200);
   });
 
   it("rejects dev tokens on any other host", async () => {
     const { devJwks, token } = await devSetup();
     vi.spyOn(console, "error").mockImplementation(() => {});
-    for (const url of ["https://api.example.com/v1/whoami", "http://localhost.example.com/v1/whoami", "http://127.0.0.2/v1/whoami"]) {
+    for (const url of [
+      "https://api.example.com/v1/whoami",
+      "http://localhost.example.com/v1/whoami",
+      "http://127.0.0.2/v1/whoami",
+    ]) {
       const res = await probe(bearer(token), { url, env: { AUTH_DEV_JWKS: devJwks } });
       expect(res.status).toBe(401);
     }
@@ -408,9 +482,15 @@ describe("dev mode", () => {
   it("requires the dev issuer and audience", async () => {
     const { devJwks, key } = await devSetup();
     const offline = { AUTH_DEV_JWKS: devJwks, AUTH_JWKS_URL: "", AUTH_ISSUER: "", AUTH_AUDIENCE: "" };
-    const wrongAud = await tokenFor("dev-user", { key: key.privateJwk, claims: { iss: DEV_ISSUER, aud: "other" } });
+    const wrongAud = await tokenFor("dev-user", {
+      key: key.privateJwk,
+      claims: { iss: DEV_ISSUER, aud: "other" },
+    });
     await expectRejected(wrongAud, /audience/, { env: offline });
-    const wrongIss = await tokenFor("dev-user", { key: key.privateJwk, claims: { iss: "someone", aud: DEV_AUDIENCE } });
+    const wrongIss = await tokenFor("dev-user", {
+      key: key.privateJwk,
+      claims: { iss: "someone", aud: DEV_AUDIENCE },
+    });
     await expectRejected(wrongIss, /issuer/, { env: offline });
   });
 
@@ -428,16 +508,19 @@ describe("dev mode", () => {
 });
 
 describe("missing production config", () => {
-  it.each(["AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] as const)("fails closed without %s", async (name) => {
-    const errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
-    const token = await tokenFor("alice");
-    const res = await probe(bearer(token), { env: { [name]: "" } });
-    expect(res.status).toBe(401);
-    expect(res.body.error?.code).toBe("unauthorized");
-    expect(res.body.error?.message).toMatch(/not configured/);
-    expect(errorLog).toHaveBeenCalledTimes(1);
-    const logged = JSON.stringify(errorLog.mock.calls);
-    expect(logged).toMatch(/auth is not configured/);
-    expect(logged).not.toContain(token);
-  });
+  it.each(["AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] as const)(
+    "fails closed without %s",
+    async (name) => {
+      const errorLog = vi.spyOn(console, "error").mockImplementation(() => {});
+      const token = await tokenFor("alice");
+      const res = await probe(bearer(token), { env: { [name]: "" } });
+      expect(res.status).toBe(401);
+      expect(res.body.error?.code).toBe("unauthorized");
+      expect(res.body.error?.message).toMatch(/not configured/);
+      expect(errorLog).toHaveBeenCalledTimes(1);
+      const logged = JSON.stringify(errorLog.mock.calls);
+      expect(logged).toMatch(/auth is not configured/);
+      expect(logged).not.toContain(token);
+    },
+  );
 });

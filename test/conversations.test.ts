@@ -112,15 +112,27 @@ describe("conversation lifecycle", () => {
   it("creates with defaults from an empty body and stores the user once", async () => {
     const alice = user("alice");
     const a = await create(alice);
-    expect(a).toMatchObject({ title: null, system_prompt: null, model: null, parameters: {}, archived: false });
+    expect(a).toMatchObject({
+      title: null,
+      system_prompt: null,
+      model: null,
+      parameters: {},
+      archived: false,
+    });
     await create(alice, { title: "second" });
-    const users = await env.DB.prepare("SELECT COUNT(*) AS n FROM users WHERE id = ?").bind(alice).first<{ n: number }>();
+    const users = await env.DB.prepare("SELECT COUNT(*) AS n FROM users WHERE id = ?")
+      .bind(alice)
+      .first<{ n: number }>();
     expect(users!.n).toBe(1);
   });
 
   it("PATCH clears system_prompt and model with null and replaces parameters wholesale", async () => {
     const alice = user("alice");
-    const c = await create(alice, { system_prompt: "x", model: "qwen-plus", parameters: { temperature: 1, top_p: 0.9 } });
+    const c = await create(alice, {
+      system_prompt: "x",
+      model: "qwen-plus",
+      parameters: { temperature: 1, top_p: 0.9 },
+    });
     const res = await call(alice, "PATCH", `/conversations/${c.id}`, {
       system_prompt: null,
       model: null,
@@ -144,8 +156,9 @@ describe("archiving", () => {
     expect(await archived.json()).toMatchObject({ id: old.id, archived: true, title: "old" });
 
     const archivedAt = async () =>
-      (await env.DB.prepare("SELECT archived_at FROM conversations WHERE id = ?").bind(old.id).first<{ archived_at: number }>())!
-        .archived_at;
+      (await env.DB.prepare("SELECT archived_at FROM conversations WHERE id = ?")
+        .bind(old.id)
+        .first<{ archived_at: number }>())!.archived_at;
     const firstArchivedAt = await archivedAt();
     expect(firstArchivedAt).toEqual(expect.any(Number));
     await new Promise((r) => setTimeout(r, 5));
@@ -156,8 +169,18 @@ describe("archiving", () => {
     expect((await listAll(alice, "archived=false")).map((c) => c.id)).toEqual([kept.id]);
     expect((await listAll(alice, "archived=true")).map((c) => c.id)).toEqual([old.id]);
     expect((await listAll(alice, "archived=all")).map((c) => c.id).sort()).toEqual([kept.id, old.id].sort());
-    await expectError(await call(alice, "GET", "/conversations?archived=yes"), 400, "invalid_request", "archived");
-    await expectError(await call(alice, "GET", "/conversations?archived=constructor"), 400, "invalid_request", "archived");
+    await expectError(
+      await call(alice, "GET", "/conversations?archived=yes"),
+      400,
+      "invalid_request",
+      "archived",
+    );
+    await expectError(
+      await call(alice, "GET", "/conversations?archived=constructor"),
+      400,
+      "invalid_request",
+      "archived",
+    );
 
     const restored = await call(alice, "PATCH", `/conversations/${old.id}`, { archived: false });
     expect(await restored.json()).toMatchObject({ archived: false });
@@ -195,7 +218,9 @@ describe("conversation list pagination", () => {
       if (pages === 1) {
         const unseen = made[2]!.id;
         touched.add(unseen);
-        expect((await call(alice, "PATCH", `/conversations/${unseen}`, { title: "bumped" })).status).toBe(200);
+        expect((await call(alice, "PATCH", `/conversations/${unseen}`, { title: "bumped" })).status).toBe(
+          200,
+        );
       }
       if (pages === 2) {
         const gone = page.data[0]!.id;
@@ -222,7 +247,9 @@ describe("conversation list pagination", () => {
     };
     expect(first.data).toHaveLength(2);
     expect(first.next_cursor).toEqual(expect.any(String));
-    const second = (await (await call(alice, "GET", `/conversations?limit=2&cursor=${first.next_cursor}`)).json()) as {
+    const second = (await (
+      await call(alice, "GET", `/conversations?limit=2&cursor=${first.next_cursor}`)
+    ).json()) as {
       data: Conversation[];
       next_cursor: string | null;
     };
@@ -233,13 +260,21 @@ describe("conversation list pagination", () => {
   it("defaults to 20 and enforces limit bounds", async () => {
     const alice = user("alice");
     for (let i = 0; i < 21; i++) await create(alice);
-    const page = (await (await call(alice, "GET", "/conversations")).json()) as { data: unknown[]; next_cursor: string };
+    const page = (await (await call(alice, "GET", "/conversations")).json()) as {
+      data: unknown[];
+      next_cursor: string;
+    };
     expect(page.data).toHaveLength(20);
     expect(page.next_cursor).toEqual(expect.any(String));
     expect((await call(alice, "GET", "/conversations?limit=1")).status).toBe(200);
     expect((await call(alice, "GET", "/conversations?limit=100")).status).toBe(200);
     for (const bad of ["0", "101", "-1", "2.5", "abc", "1e2"]) {
-      await expectError(await call(alice, "GET", `/conversations?limit=${bad}`), 400, "invalid_request", "limit");
+      await expectError(
+        await call(alice, "GET", `/conversations?limit=${bad}`),
+        400,
+        "invalid_request",
+        "limit",
+      );
     }
   });
 
@@ -277,7 +312,11 @@ describe("request validation", () => {
       [[], undefined],
     ];
     for (const [body, param] of cases) {
-      const error = await expectError(await call(alice, "POST", "/conversations", body), 400, "invalid_request");
+      const error = await expectError(
+        await call(alice, "POST", "/conversations", body),
+        400,
+        "invalid_request",
+      );
       expect(error.param).toBe(param);
     }
     await expectError(await call(alice, "POST", "/conversations", "{not json"), 400, "invalid_request");
@@ -316,7 +355,11 @@ describe("request validation", () => {
       [{ title: "new", parameters: { top_p: 0 } }, "parameters.top_p"],
     ];
     for (const [body, param] of cases) {
-      const error = await expectError(await call(alice, "PATCH", `/conversations/${c.id}`, body), 400, "invalid_request");
+      const error = await expectError(
+        await call(alice, "PATCH", `/conversations/${c.id}`, body),
+        400,
+        "invalid_request",
+      );
       expect(error.param).toBe(param);
     }
     const now = (await (await call(alice, "GET", `/conversations/${c.id}`)).json()) as Conversation;
@@ -333,7 +376,11 @@ describe("messages", () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res = await call(alice, "GET", `/conversations/${c.id}/messages?limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      const res = await call(
+        alice,
+        "GET",
+        `/conversations/${c.id}/messages?limit=3${cursor ? `&cursor=${cursor}` : ""}`,
+      );
       expect(res.status).toBe(200);
       const page = (await res.json()) as { data: Message[]; next_cursor: string | null };
       seen.push(...page.data);
@@ -351,7 +398,13 @@ describe("messages", () => {
       status: "completed",
       tool_calls: null,
       error: null,
-      usage: { prompt_tokens: 15, completion_tokens: 5, total_tokens: 20, cached_tokens: 0, reasoning_tokens: 0 },
+      usage: {
+        prompt_tokens: 15,
+        completion_tokens: 5,
+        total_tokens: 20,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+      },
       completed_at: null,
     });
     expect(seen.find((m) => m.id === ids[6])!.usage).toBeNull();
@@ -380,7 +433,9 @@ describe("messages", () => {
     await seedMessages(alice, doomed.id, 4);
     await seedMessages(alice, other.id, 2);
     const count = async (id: string) =>
-      (await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?").bind(id).first<{ n: number }>())!.n;
+      (await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+        .bind(id)
+        .first<{ n: number }>())!.n;
     expect(await count(doomed.id)).toBe(4);
     expect((await call(alice, "DELETE", `/conversations/${doomed.id}`)).status).toBe(204);
     expect(await count(doomed.id)).toBe(0);
@@ -397,8 +452,16 @@ describe("cross-user isolation", () => {
     await create(bob, { title: "bob's" });
 
     await expectError(await call(bob, "GET", `/conversations/${theirs.id}`), 404, "not_found");
-    await expectError(await call(bob, "PATCH", `/conversations/${theirs.id}`, { title: "mine" }), 404, "not_found");
-    await expectError(await call(bob, "PATCH", `/conversations/${theirs.id}`, { archived: true }), 404, "not_found");
+    await expectError(
+      await call(bob, "PATCH", `/conversations/${theirs.id}`, { title: "mine" }),
+      404,
+      "not_found",
+    );
+    await expectError(
+      await call(bob, "PATCH", `/conversations/${theirs.id}`, { archived: true }),
+      404,
+      "not_found",
+    );
     await expectError(await call(bob, "DELETE", `/conversations/${theirs.id}`), 404, "not_found");
     await expectError(await call(bob, "GET", `/conversations/${theirs.id}/messages`), 404, "not_found");
     for (const q of ["", "archived=true", "archived=all"]) {
@@ -410,7 +473,9 @@ describe("cross-user isolation", () => {
     // Alice's conversation and messages are untouched.
     const still = (await (await call(alice, "GET", `/conversations/${theirs.id}`)).json()) as Conversation;
     expect(still).toEqual(theirs);
-    const msgs = (await (await call(alice, "GET", `/conversations/${theirs.id}/messages`)).json()) as { data: unknown[] };
+    const msgs = (await (await call(alice, "GET", `/conversations/${theirs.id}/messages`)).json()) as {
+      data: unknown[];
+    };
     expect(msgs.data).toHaveLength(2);
   });
 
@@ -418,7 +483,11 @@ describe("cross-user isolation", () => {
     const alice = user("alice");
     for (const bad of ["nope", "00000000-0000-4000-8000-000000000000", "x".repeat(300)]) {
       await expectError(await call(alice, "GET", `/conversations/${bad}`), 404, "not_found");
-      await expectError(await call(alice, "PATCH", `/conversations/${bad}`, { title: "t" }), 404, "not_found");
+      await expectError(
+        await call(alice, "PATCH", `/conversations/${bad}`, { title: "t" }),
+        404,
+        "not_found",
+      );
       await expectError(await call(alice, "DELETE", `/conversations/${bad}`), 404, "not_found");
       await expectError(await call(alice, "GET", `/conversations/${bad}/messages`), 404, "not_found");
     }

@@ -1,9 +1,14 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { DashScopeClient, RETRY_AFTER_MAX_WAIT_MS, createDashScopeClient, type DashScopeClientOptions } from "../src/dashscope/client";
+import { loadConfig } from "../src/config";
+import {
+  createDashScopeClient,
+  DashScopeClient,
+  type DashScopeClientOptions,
+  RETRY_AFTER_MAX_WAIT_MS,
+} from "../src/dashscope/client";
 import { UpstreamError, upstreamErrorFromStreamError } from "../src/dashscope/errors";
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "../src/dashscope/retry";
-import { loadConfig } from "../src/config";
-import { env } from "cloudflare:workers";
 import type { ChatCompletionChunk } from "../src/dashscope/types";
 
 const baseUrl = inject("standInBaseUrl");
@@ -25,7 +30,11 @@ const newTag = (name: string) => `${name}-${crypto.randomUUID()}`;
 
 /** A request whose last user message carries the stand-in directive. */
 function chat(directive: string, extra: Record<string, unknown> = {}) {
-  return { model: "qwen-plus", messages: [{ role: "user", content: `Say hello. [[stand-in ${directive}]]` }], ...extra };
+  return {
+    model: "qwen-plus",
+    messages: [{ role: "user", content: `Say hello. [[stand-in ${directive}]]` }],
+    ...extra,
+  };
 }
 
 /** The stand-in's log of every attempt carrying `tag`. */
@@ -73,7 +82,9 @@ describe("DashScopeClient.stream", () => {
   it("streams chunks and the usage chunk, forcing include_usage even when the caller turned it off", async () => {
     const tag = newTag("stream-ok");
     const { client } = clientWith();
-    const stream = await client.stream(chat(`tokens=5 tag=${tag}`, { stream_options: { include_usage: false }, stream: false }));
+    const stream = await client.stream(
+      chat(`tokens=5 tag=${tag}`, { stream_options: { include_usage: false }, stream: false }),
+    );
     expect(stream.attempts).toBe(1);
     expect(stream.firstByteAt).toBeGreaterThanOrEqual(stream.startedAt);
 
@@ -100,7 +111,9 @@ describe("DashScopeClient.stream", () => {
   it("keeps the caller's other stream_options", async () => {
     const tag = newTag("stream-options");
     const { client } = clientWith();
-    const stream = await client.stream(chat(`tokens=1 tag=${tag}`, { stream_options: { include_usage: false, extra: 1 } }));
+    const stream = await client.stream(
+      chat(`tokens=1 tag=${tag}`, { stream_options: { include_usage: false, extra: 1 } }),
+    );
     await stream.body.cancel();
     const [entry] = await attemptsOf(tag);
     expect(entry!.body.stream_options).toEqual({ include_usage: true, extra: 1 });
@@ -121,9 +134,20 @@ describe("DashScopeClient.stream", () => {
     const secret = "sk-this-key-is-wrong-0123456789";
     const { client } = clientWith({ apiKey: secret });
     const error = await upstreamRejection(client.stream(chat(`tag=${tag}`)));
-    expect([error.status, error.code, error.retryable, error.upstreamStatus]).toEqual([502, "upstream_error", false, 401]);
+    expect([error.status, error.code, error.retryable, error.upstreamStatus]).toEqual([
+      502,
+      "upstream_error",
+      false,
+      401,
+    ]);
     expect(error.attempts).toBe(1);
-    const everything = [error.message, error.stack ?? "", JSON.stringify(error), JSON.stringify(error.toBody()), JSON.stringify({ ...error })];
+    const everything = [
+      error.message,
+      error.stack ?? "",
+      JSON.stringify(error),
+      JSON.stringify(error.toBody()),
+      JSON.stringify({ ...error }),
+    ];
     for (const text of everything) expect(text).not.toContain(secret);
     expect(await attemptsOf(tag)).toHaveLength(1);
   });
@@ -147,8 +171,15 @@ describe("DashScopeClient.stream", () => {
   it("gives up after maxAttempts with 502 upstream_error", async () => {
     const tag = newTag("retry-exhausted");
     const { client, delays } = clientWith({ maxAttempts: 2 });
-    const error = await upstreamRejection(client.stream(chat(`fail_times=2 error=service_unavailable tag=${tag}`)));
-    expect([error.status, error.code, error.upstreamStatus, error.attempts]).toEqual([502, "upstream_error", 503, 2]);
+    const error = await upstreamRejection(
+      client.stream(chat(`fail_times=2 error=service_unavailable tag=${tag}`)),
+    );
+    expect([error.status, error.code, error.upstreamStatus, error.attempts]).toEqual([
+      502,
+      "upstream_error",
+      503,
+      2,
+    ]);
     expect((await attemptsOf(tag)).map((e) => e.attempt)).toEqual([1, 2]);
     expect(delays).toHaveLength(1);
   });
@@ -156,7 +187,9 @@ describe("DashScopeClient.stream", () => {
   it.each([0, 1])("waits exactly Retry-After (%i s) before retrying a rate limit", async (seconds) => {
     const tag = newTag("retry-after");
     const { client, delays } = clientWith({ random: () => 0.999 });
-    const stream = await client.stream(chat(`fail_times=1 error=limit_requests retry_after=${seconds} tokens=1 tag=${tag}`));
+    const stream = await client.stream(
+      chat(`fail_times=1 error=limit_requests retry_after=${seconds} tokens=1 tag=${tag}`),
+    );
     await stream.body.cancel();
     expect(stream.attempts).toBe(2);
     expect(delays).toEqual([seconds * 1000]);
@@ -165,8 +198,15 @@ describe("DashScopeClient.stream", () => {
   it("ends a persistent rate limit with 429 rate_limited and Retry-After", async () => {
     const tag = newTag("rate-limited");
     const { client, delays } = clientWith({ maxAttempts: 2 });
-    const error = await upstreamRejection(client.stream(chat(`error=limit_requests retry_after=1 tag=${tag}`)));
-    expect([error.status, error.code, error.retryable, error.attempts]).toEqual([429, "rate_limited", true, 2]);
+    const error = await upstreamRejection(
+      client.stream(chat(`error=limit_requests retry_after=1 tag=${tag}`)),
+    );
+    expect([error.status, error.code, error.retryable, error.attempts]).toEqual([
+      429,
+      "rate_limited",
+      true,
+      2,
+    ]);
     expect(delays).toEqual([1000]);
     const response = error.toResponse();
     expect(response.status).toBe(429);
@@ -179,7 +219,9 @@ describe("DashScopeClient.stream", () => {
     const tag = newTag("retry-after-long");
     const seconds = RETRY_AFTER_MAX_WAIT_MS / 1000 + 10;
     const { client, delays } = clientWith({ maxAttempts: 3 });
-    const error = await upstreamRejection(client.stream(chat(`error=limit_requests retry_after=${seconds} tag=${tag}`)));
+    const error = await upstreamRejection(
+      client.stream(chat(`error=limit_requests retry_after=${seconds} tag=${tag}`)),
+    );
     expect([error.code, error.attempts]).toEqual(["rate_limited", 1]);
     expect(error.toResponse().headers.get("Retry-After")).toBe(String(seconds));
     expect(delays).toEqual([]);
@@ -198,7 +240,13 @@ describe("DashScopeClient.stream", () => {
     const tag = newTag(`no-retry-${name}`);
     const { client, delays } = clientWith({ maxAttempts: 3 });
     const error = await upstreamRejection(client.stream(chat(`error=${name} tag=${tag}`)));
-    expect([error.status, error.code, error.param, error.retryable, error.attempts]).toEqual([status, code, param, false, 1]);
+    expect([error.status, error.code, error.param, error.retryable, error.attempts]).toEqual([
+      status,
+      code,
+      param,
+      false,
+      1,
+    ]);
     expect(error.phase).toBe("pre-stream");
     expect(delays).toEqual([]);
     expect(await attemptsOf(tag)).toHaveLength(1);
@@ -211,7 +259,12 @@ describe("DashScopeClient.stream", () => {
     const error = await upstreamRejection(client.stream(chat(`hang tag=${tag}`)));
     // The timeout is the feature: two 300 ms attempts must be over well within this generous bound.
     expect(Date.now() - started).toBeLessThan(GENEROUS_TIMEOUT_BOUND_MS);
-    expect([error.status, error.code, error.retryable, error.attempts]).toEqual([504, "upstream_timeout", true, 2]);
+    expect([error.status, error.code, error.retryable, error.attempts]).toEqual([
+      504,
+      "upstream_timeout",
+      true,
+      2,
+    ]);
     expect(delays).toHaveLength(1);
     expect(await attemptsOf(tag)).toHaveLength(2);
   });
@@ -227,19 +280,38 @@ describe("DashScopeClient.stream", () => {
   });
 
   it("retries a connection failure, then answers 502 upstream_error", async () => {
-    const { client, delays } = clientWith({ baseUrl: "http://127.0.0.1:9/compatible-mode/v1", maxAttempts: 3 });
+    const { client, delays } = clientWith({
+      baseUrl: "http://127.0.0.1:9/compatible-mode/v1",
+      maxAttempts: 3,
+    });
     const error = await upstreamRejection(client.stream(chat("tokens=1")));
-    expect([error.status, error.code, error.retryable, error.attempts, error.upstreamStatus]).toEqual([502, "upstream_error", true, 3, null]);
+    expect([error.status, error.code, error.retryable, error.attempts, error.upstreamStatus]).toEqual([
+      502,
+      "upstream_error",
+      true,
+      3,
+      null,
+    ]);
     expect(delays).toHaveLength(2);
   });
 
   it("backs off exponentially with full jitter, capped at retryMaxMs", async () => {
     const tag = newTag("backoff");
-    const { client, delays } = clientWith({ maxAttempts: 5, retryBaseMs: 100, retryMaxMs: 300, random: () => 0.5 });
+    const { client, delays } = clientWith({
+      maxAttempts: 5,
+      retryBaseMs: 100,
+      retryMaxMs: 300,
+      random: () => 0.5,
+    });
     const error = await upstreamRejection(client.stream(chat(`error=service_unavailable tag=${tag}`)));
     expect(error.attempts).toBe(5);
     expect(delays).toEqual([50, 100, 150, 150]);
-    const { client: full, delays: fullDelays } = clientWith({ maxAttempts: 4, retryBaseMs: 10, retryMaxMs: 10_000, random: () => 0.999 });
+    const { client: full, delays: fullDelays } = clientWith({
+      maxAttempts: 4,
+      retryBaseMs: 10,
+      retryMaxMs: 10_000,
+      random: () => 0.999,
+    });
     await rejection(full.stream(chat(`error=internal_error tag=${newTag("backoff-full")}`)));
     expect(fullDelays.map((d) => Math.round(d))).toEqual([10, 20, 40]);
   });
@@ -262,7 +334,9 @@ describe("DashScopeClient.stream", () => {
         return sleeping;
       },
     });
-    const error = await rejection(client.stream(chat(`error=service_unavailable tag=${tag}`), { signal: controller.signal }));
+    const error = await rejection(
+      client.stream(chat(`error=service_unavailable tag=${tag}`), { signal: controller.signal }),
+    );
     expect(error).toBe(reason);
     expect(waits).toBe(1);
     expect(await attemptsOf(tag)).toHaveLength(1);
@@ -295,22 +369,25 @@ describe("DashScopeClient.stream after the first byte", () => {
   it.each([
     ["openai", 422, "content_filtered"],
     ["native", 429, "rate_limited"],
-  ] as const)("hands a %s mid-stream error to the caller as an event, never retrying", async (shape, status, code) => {
-    const tag = newTag(`midstream-${shape}`);
-    const { client, delays } = clientWith();
-    const stream = await client.stream(chat(`tokens=6 midstream=${shape} after=2 tag=${tag}`));
-    const mapped: UpstreamError[] = [];
-    let chunks = 0;
-    for await (const event of stream.events()) {
-      if (event.type === "chunk") chunks++;
-      if (event.type === "error") mapped.push(upstreamErrorFromStreamError(event.error));
-    }
-    expect(chunks).toBeGreaterThan(0);
-    expect(mapped).toHaveLength(1);
-    expect(mapped[0]).toMatchObject({ status, code, phase: "mid-stream" });
-    expect(delays).toEqual([]);
-    expect(await attemptsOf(tag)).toHaveLength(1);
-  });
+  ] as const)(
+    "hands a %s mid-stream error to the caller as an event, never retrying",
+    async (shape, status, code) => {
+      const tag = newTag(`midstream-${shape}`);
+      const { client, delays } = clientWith();
+      const stream = await client.stream(chat(`tokens=6 midstream=${shape} after=2 tag=${tag}`));
+      const mapped: UpstreamError[] = [];
+      let chunks = 0;
+      for await (const event of stream.events()) {
+        if (event.type === "chunk") chunks++;
+        if (event.type === "error") mapped.push(upstreamErrorFromStreamError(event.error));
+      }
+      expect(chunks).toBeGreaterThan(0);
+      expect(mapped).toHaveLength(1);
+      expect(mapped[0]).toMatchObject({ status, code, phase: "mid-stream" });
+      expect(delays).toEqual([]);
+      expect(await attemptsOf(tag)).toHaveLength(1);
+    },
+  );
 
   it("does not retry a connection lost after the first byte: the body errors or ends early", async () => {
     const tag = newTag("disconnect");
@@ -342,7 +419,9 @@ describe("DashScopeClient.complete", () => {
   it("returns the non-streaming completion, forcing stream:false and dropping stream_options", async () => {
     const tag = newTag("complete");
     const { client } = clientWith();
-    const result = await client.complete(chat(`tokens=4 tag=${tag}`, { stream: true, stream_options: { include_usage: true } }));
+    const result = await client.complete(
+      chat(`tokens=4 tag=${tag}`, { stream: true, stream_options: { include_usage: true } }),
+    );
     expect(result.attempts).toBe(1);
     expect(result.completion.object).toBe("chat.completion");
     expect(result.completion.choices[0]?.message.role).toBe("assistant");
@@ -360,7 +439,9 @@ describe("DashScopeClient.complete", () => {
     const result = await client.complete(chat(`fail_times=1 error=internal_error tokens=2 tag=${tag}`));
     expect(result.attempts).toBe(2);
     expect(delays).toHaveLength(1);
-    const error = await upstreamRejection(client.complete(chat(`error=model_not_found tag=${newTag("complete-404")}`)));
+    const error = await upstreamRejection(
+      client.complete(chat(`error=model_not_found tag=${newTag("complete-404")}`)),
+    );
     expect([error.status, error.code, error.param]).toEqual([400, "invalid_request", "model"]);
   });
 });
@@ -390,7 +471,9 @@ describe("retry helpers", () => {
   });
 
   it("scales the jitter by min(max, base * 2^(attempt-1))", () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, 250, 1_500, () => 1))).toEqual([250, 500, 1_000, 1_500, 1_500]);
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, 250, 1_500, () => 1))).toEqual([
+      250, 500, 1_000, 1_500, 1_500,
+    ]);
     expect(backoffDelayMs(3, 250, 1_500, () => 0)).toBe(0);
   });
 

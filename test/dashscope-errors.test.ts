@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
+  cleanUpstreamMessage,
   DEFAULT_RATE_LIMIT_RETRY_AFTER_MS,
+  mapUpstreamError,
+  parseUpstreamErrorBody,
   UPSTREAM_NETWORK_CODE,
   UPSTREAM_TIMEOUT_CODE,
   UpstreamError,
-  cleanUpstreamMessage,
-  mapUpstreamError,
-  parseUpstreamErrorBody,
   upstreamErrorFromStreamError,
 } from "../src/dashscope/errors";
 import { decodeDashScopeStream } from "../src/dashscope/stream";
@@ -33,13 +33,24 @@ const TABLE: Row[] = [
     name: "400 invalid_parameter_error (context overflow)",
     status: 400,
     body: '{"error":{"code":"invalid_parameter_error","message":"<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 983616]","param":null,"type":"invalid_request_error"},"request_id":"5b0d4a5e-0000-4000-8000-000000000001"}',
-    expected: { status: 400, code: "invalid_request", retryable: false, param: "messages", upstreamCode: "invalid_parameter_error" },
+    expected: {
+      status: 400,
+      code: "invalid_request",
+      retryable: false,
+      param: "messages",
+      upstreamCode: "invalid_parameter_error",
+    },
   },
   {
     name: "400 invalid_parameter_error (other)",
     status: 400,
     body: `{"error":{"code":"invalid_parameter_error","message":"'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.","param":null,"type":"invalid_request_error"},"request_id":"r"}`,
-    expected: { status: 400, code: "invalid_request", retryable: false, upstreamCode: "invalid_parameter_error" },
+    expected: {
+      status: 400,
+      code: "invalid_request",
+      retryable: false,
+      upstreamCode: "invalid_parameter_error",
+    },
   },
   {
     name: "400 invalid_value",
@@ -51,7 +62,12 @@ const TABLE: Row[] = [
     name: "400 data_inspection_failed",
     status: 400,
     body: '{"error":{"message":"Input data may contain inappropriate content. For details, see: https://help.aliyun.com/zh/model-studio/error-code#inappropriate-content","type":"data_inspection_failed","param":null,"code":"data_inspection_failed"},"id":"chatcmpl-c2b25c93-9684-4d7e-91df-793f0cdbef88","request_id":"c2b25c93-9684-4d7e-91df-793f0cdbef88"}',
-    expected: { status: 422, code: "content_filtered", retryable: false, upstreamCode: "data_inspection_failed" },
+    expected: {
+      status: 422,
+      code: "content_filtered",
+      retryable: false,
+      upstreamCode: "data_inspection_failed",
+    },
   },
   {
     name: "400 Arrearage",
@@ -69,7 +85,9 @@ const TABLE: Row[] = [
     (code): Row => ({
       name: `403 ${code}`,
       status: 403,
-      body: JSON.stringify({ error: { message: "Access denied.", type: "invalid_request_error", param: null, code } }),
+      body: JSON.stringify({
+        error: { message: "Access denied.", type: "invalid_request_error", param: null, code },
+      }),
       expected: { status: 502, code: "upstream_error", retryable: false, upstreamCode: code },
     }),
   ),
@@ -77,13 +95,25 @@ const TABLE: Row[] = [
     name: "404 model_not_found",
     status: 404,
     body: '{"error":{"message":"The model `qwen-foo` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"},"request_id":"r"}',
-    expected: { status: 400, code: "invalid_request", retryable: false, param: "model", upstreamCode: "model_not_found" },
+    expected: {
+      status: 400,
+      code: "invalid_request",
+      retryable: false,
+      param: "model",
+      upstreamCode: "model_not_found",
+    },
   },
   {
     name: "404 model_not_supported",
     status: 404,
     body: '{"error":{"message":"Unsupported model xxx for OpenAI compatibility mode.","type":"invalid_request_error","code":"model_not_supported"}}',
-    expected: { status: 400, code: "invalid_request", retryable: false, param: "model", upstreamCode: "model_not_supported" },
+    expected: {
+      status: 400,
+      code: "invalid_request",
+      retryable: false,
+      param: "model",
+      upstreamCode: "model_not_supported",
+    },
   },
   {
     name: "429 limit_requests",
@@ -107,7 +137,11 @@ const TABLE: Row[] = [
     (code): Row => ({
       name: `429 native ${code}`,
       status: 429,
-      body: JSON.stringify({ request_id: "r", code, message: "Requests rate limit exceeded, please try again later." }),
+      body: JSON.stringify({
+        request_id: "r",
+        code,
+        message: "Requests rate limit exceeded, please try again later.",
+      }),
       expected: { status: 429, code: "rate_limited", retryable: true, upstreamCode: code },
     }),
   ),
@@ -121,7 +155,12 @@ const TABLE: Row[] = [
     name: "429 native Throttling.AllocationQuota",
     status: 429,
     body: '{"request_id":"r","code":"Throttling.AllocationQuota","message":"Allocated quota exceeded, please increase your quota limit."}',
-    expected: { status: 429, code: "rate_limited", retryable: false, upstreamCode: "Throttling.AllocationQuota" },
+    expected: {
+      status: 429,
+      code: "rate_limited",
+      retryable: false,
+      upstreamCode: "Throttling.AllocationQuota",
+    },
   },
   {
     name: "500 internal_error",
@@ -186,7 +225,9 @@ describe("mapUpstreamError over PROTOCOL.md §3.2", () => {
   });
 
   it("names the missing model in a model_not_found error", () => {
-    expect(mapBody(404, TABLE.find((r) => r.name === "404 model_not_found")!.body).message).toContain("qwen-foo");
+    expect(mapBody(404, TABLE.find((r) => r.name === "404 model_not_found")!.body).message).toContain(
+      "qwen-foo",
+    );
   });
 
   it("answers credential problems with a generic message that reveals nothing about the key", () => {
@@ -197,7 +238,13 @@ describe("mapUpstreamError over PROTOCOL.md §3.2", () => {
     ] as const) {
       const error = mapBody(
         status,
-        JSON.stringify({ error: { message: "Incorrect API key provided: sk-abcdef123456.", type: "invalid_request_error", code } }),
+        JSON.stringify({
+          error: {
+            message: "Incorrect API key provided: sk-abcdef123456.",
+            type: "invalid_request_error",
+            code,
+          },
+        }),
       );
       expect(error.message).toBe("The model provider rejected this service's credentials.");
       expect(JSON.stringify(error.toBody())).not.toContain("sk-");
@@ -205,14 +252,22 @@ describe("mapUpstreamError over PROTOCOL.md §3.2", () => {
   });
 
   it("never relays something shaped like an API key, even in relayed text", () => {
-    const error = mapBody(400, JSON.stringify({ error: { code: "invalid_value", message: "bad key sk-0123456789abcdef in header" } }));
+    const error = mapBody(
+      400,
+      JSON.stringify({ error: { code: "invalid_value", message: "bad key sk-0123456789abcdef in header" } }),
+    );
     expect(error.code).toBe("invalid_request");
     expect(error.message).not.toContain("sk-0123456789abcdef");
   });
 
   it("separates input and output moderation in the message", () => {
     const input = mapBody(400, TABLE.find((r) => r.name === "400 data_inspection_failed")!.body);
-    const output = mapUpstreamError({ status: null, code: "data_inspection_failed", message: "Output data may contain inappropriate content.", phase: "mid-stream" });
+    const output = mapUpstreamError({
+      status: null,
+      code: "data_inspection_failed",
+      message: "Output data may contain inappropriate content.",
+      phase: "mid-stream",
+    });
     expect(input.message).toMatch(/request/);
     expect(output.message).toMatch(/answer/);
   });
@@ -298,12 +353,20 @@ describe("mapUpstreamError: native dotted codes", () => {
 
 describe("parseUpstreamErrorBody", () => {
   it.each([
-    ["not JSON", "upstream connect error or disconnect/reset before headers", { code: null, type: null, message: null, requestId: null }],
+    [
+      "not JSON",
+      "upstream connect error or disconnect/reset before headers",
+      { code: null, type: null, message: null, requestId: null },
+    ],
     ["empty", "", { code: null, type: null, message: null, requestId: null }],
     ["an array", "[1,2]", { code: null, type: null, message: null, requestId: null }],
     ["null", "null", { code: null, type: null, message: null, requestId: null }],
     ["error as a string", '{"error":"boom"}', { code: null, type: null, message: "boom", requestId: null }],
-    ["code first, numbers", '{"error":{"code":429,"message":"m"}}', { code: "429", type: null, message: "m", requestId: null }],
+    [
+      "code first, numbers",
+      '{"error":{"code":429,"message":"m"}}',
+      { code: "429", type: null, message: "m", requestId: null },
+    ],
     [
       "native shape",
       '{"request_id":"abc","code":"Throttling.RateQuota","message":"Requests rate limit exceeded"}',
@@ -327,7 +390,9 @@ describe("parseUpstreamErrorBody", () => {
 describe("cleanUpstreamMessage", () => {
   it("strips the international documentation link too", () => {
     expect(
-      cleanUpstreamMessage("Incorrect API key provided. For details, see: https://www.alibabacloud.com/help/en/model-studio/error-code#apikey-error"),
+      cleanUpstreamMessage(
+        "Incorrect API key provided. For details, see: https://www.alibabacloud.com/help/en/model-studio/error-code#apikey-error",
+      ),
     ).toBe("Incorrect API key provided.");
   });
 });
@@ -348,27 +413,55 @@ describe("upstreamErrorFromStreamError (mid-stream)", () => {
       requestId: null,
     };
     const error = upstreamErrorFromStreamError(info);
-    expect([error.status, error.code, error.phase, error.retryable]).toEqual([422, "content_filtered", "mid-stream", false]);
+    expect([error.status, error.code, error.phase, error.retryable]).toEqual([
+      422,
+      "content_filtered",
+      "mid-stream",
+      false,
+    ]);
     expect(error.upstreamStatus).toBeNull();
     expect(error.message).toMatch(/answer/);
   });
 
   it("maps the native throttling frame with its :HTTP_STATUS to 429 rate_limited", () => {
     const data = JSON.parse(NATIVE_FRAME_DATA);
-    const error = upstreamErrorFromStreamError({ shape: "native", status: 429, code: data.code, message: data.message, requestId: data.request_id });
-    expect([error.status, error.code, error.phase, error.retryable]).toEqual([429, "rate_limited", "mid-stream", false]);
+    const error = upstreamErrorFromStreamError({
+      shape: "native",
+      status: 429,
+      code: data.code,
+      message: data.message,
+      requestId: data.request_id,
+    });
+    expect([error.status, error.code, error.phase, error.retryable]).toEqual([
+      429,
+      "rate_limited",
+      "mid-stream",
+      false,
+    ]);
     expect(error.upstreamStatus).toBe(429);
     expect(error.requestId).toBe("70acdc21-a546-489a-b5d6-650df970a4ef");
     expect(error.toResponse().headers.get("Retry-After")).toBe("60");
   });
 
   it("maps a native rate-limit frame as retryable", () => {
-    const error = upstreamErrorFromStreamError({ shape: "native", status: 429, code: "Throttling.RateLimit", message: "m", requestId: null });
+    const error = upstreamErrorFromStreamError({
+      shape: "native",
+      status: 429,
+      code: "Throttling.RateLimit",
+      message: "m",
+      requestId: null,
+    });
     expect([error.code, error.retryable]).toEqual(["rate_limited", true]);
   });
 
   it("maps a malformed frame to 502 upstream_error", () => {
-    const error = upstreamErrorFromStreamError({ shape: "malformed", status: null, code: "malformed_frame", message: "{not json", requestId: null });
+    const error = upstreamErrorFromStreamError({
+      shape: "malformed",
+      status: null,
+      code: "malformed_frame",
+      message: "{not json",
+      requestId: null,
+    });
     expect([error.status, error.code]).toEqual([502, "upstream_error"]);
     expect(error.message).not.toContain("not json");
   });
@@ -379,7 +472,11 @@ describe("upstreamErrorFromStreamError (mid-stream)", () => {
       `data: {"choices":[{"delta":{"content":"Here is the summary"},"finish_reason":null,"index":0,"logprobs":null}],"object":"chat.completion.chunk","usage":null,"created":1770000000,"system_fingerprint":null,"model":"qwen-plus","id":"chatcmpl-8d1ef3ff-dfa9-98ef-854f-e2942931508b"}\n\ndata: ${OPENAI_SHAPE_FRAME}\n\n`,
       { status: 422, code: "content_filtered" },
     ],
-    ["native frame", `id:1\nevent:error\n:HTTP_STATUS/429\ndata:${NATIVE_FRAME_DATA}\n\n`, { status: 429, code: "rate_limited" }],
+    [
+      "native frame",
+      `id:1\nevent:error\n:HTTP_STATUS/429\ndata:${NATIVE_FRAME_DATA}\n\n`,
+      { status: 429, code: "rate_limited" },
+    ],
   ])("maps the %s as decoded from the wire", async (_name, wire, expected) => {
     const body = new Response(wire).body!;
     const errors: UpstreamError[] = [];

@@ -7,9 +7,15 @@ import { call, createConversation, newUser, readSse, resume } from "./helpers/ap
 it("after the retention period an answer's events are collected; a late resume still gets its terminal event", async () => {
   const alice = newUser("alice");
   const conv = await createConversation(alice);
-  const { events } = await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=4]]" }));
+  const { events } = await readSse(
+    await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=4]]" }),
+  );
   const messageId = events[0]!.data.assistant_message.id;
-  await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "next [[stand-in tokens=1]]" }));
+  await readSse(
+    await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "next [[stand-in tokens=1]]",
+    }),
+  );
 
   const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
   const left = await runInDurableObject(stub, (_instance, state) => {

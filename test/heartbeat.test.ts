@@ -5,7 +5,9 @@ import { HEARTBEAT_INTERVAL_MS } from "../src/generation/conversation-generation
 import { createConversation, newUser, openTurn } from "./helpers/api";
 
 const alarmOf = (conversationId: string) =>
-  runInDurableObject(env.GENERATIONS.get(env.GENERATIONS.idFromName(conversationId)), (_i, state) => state.storage.getAlarm());
+  runInDurableObject(env.GENERATIONS.get(env.GENERATIONS.idFromName(conversationId)), (_i, state) =>
+    state.storage.getAlarm(),
+  );
 
 it("keeps a heartbeat alarm while an answer is in flight, and a firing heartbeat does not end it", async () => {
   const alice = newUser("alice");

@@ -5,7 +5,14 @@ import { createConversation, newTag, newUser, standInRequests, streamTurn } from
 
 let seq = 0;
 const id = () => `m${String(++seq).padStart(4, "0")}`;
-const user = (content: string): HistoryMessage => ({ id: id(), role: "user", content, tool_calls: null, tool_call_id: null, status: "completed" });
+const user = (content: string): HistoryMessage => ({
+  id: id(),
+  role: "user",
+  content,
+  tool_calls: null,
+  tool_call_id: null,
+  status: "completed",
+});
 const assistant = (content: string, extra: Partial<HistoryMessage> = {}): HistoryMessage => ({
   id: id(),
   role: "assistant",
@@ -15,8 +22,19 @@ const assistant = (content: string, extra: Partial<HistoryMessage> = {}): Histor
   status: "completed",
   ...extra,
 });
-const call = (callId: string) => ({ id: callId, type: "function" as const, function: { name: "lookup", arguments: "{}" } });
-const tool = (callId: string, content: string): HistoryMessage => ({ id: id(), role: "tool", content, tool_calls: null, tool_call_id: callId, status: "completed" });
+const call = (callId: string) => ({
+  id: callId,
+  type: "function" as const,
+  function: { name: "lookup", arguments: "{}" },
+});
+const tool = (callId: string, content: string): HistoryMessage => ({
+  id: id(),
+  role: "tool",
+  content,
+  tool_calls: null,
+  tool_call_id: callId,
+  status: "completed",
+});
 
 /** Chronological history → newest first, as the turn reads it. */
 const newestFirst = (...messages: HistoryMessage[]) => [...messages].reverse();
@@ -38,12 +56,20 @@ describe("history assembly", () => {
   });
 
   it("keeps the newest history that fits the window minus the reply budget, and drops the oldest", () => {
-    const history = Array.from({ length: 10 }, (_, i) => (i % 2 ? assistant(`${i} ${words(40)}`) : user(`${i} ${words(40)}`)));
+    const history = Array.from({ length: 10 }, (_, i) =>
+      i % 2 ? assistant(`${i} ${words(40)}`) : user(`${i} ${words(40)}`),
+    );
     const per = estimateMessageTokens({ content: history[0]!.content });
     const newMessage = { role: "user" as const, content: "now" };
     const fixed = estimateMessageTokens({ content: "sys" }) + estimateMessageTokens(newMessage);
     // Room for exactly three history messages.
-    const out = assembleMessages({ systemPrompt: "sys", history: newestFirst(...history), newMessage, contextTokens: fixed + 3 * per + 500, replyTokens: 500 });
+    const out = assembleMessages({
+      systemPrompt: "sys",
+      history: newestFirst(...history),
+      newMessage,
+      contextTokens: fixed + 3 * per + 500,
+      replyTokens: 500,
+    });
     expect(out.includedIds).toEqual(history.slice(7).map((m) => m.id));
     expect(out.omitted).toBe(7);
     expect(out.estimatedTokens).toBeLessThanOrEqual(fixed + 3 * per);
@@ -58,19 +84,44 @@ describe("history assembly", () => {
       assistant("It is sunny."),
     ];
     const newMessage = { role: "user" as const, content: "thanks" };
-    const full = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage, contextTokens: 100_000, replyTokens: 0 });
-    expect(full.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool", "tool", "assistant", "user"]);
+    const full = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage,
+      contextTokens: 100_000,
+      replyTokens: 0,
+    });
+    expect(full.messages.map((m) => m.role)).toEqual([
+      "user",
+      "assistant",
+      "tool",
+      "tool",
+      "assistant",
+      "user",
+    ]);
 
     // Budget for the last answer and part of the tool pair only: the pair goes as a whole.
     const last = estimateMessageTokens({ content: "It is sunny." }) + estimateMessageTokens(newMessage);
-    const cut = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage, contextTokens: last + 30, replyTokens: 0 });
+    const cut = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage,
+      contextTokens: last + 30,
+      replyTokens: 0,
+    });
     expect(cut.messages.map((m) => m.role)).toEqual(["assistant", "user"]);
     expect(cut.omitted).toBe(4);
   });
 
   it("never sends a tool call without its results", () => {
     const history = [user("weather?"), assistant("Let me look.", { tool_calls: [call("c1")] })];
-    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "user", content: "never mind" }, contextTokens: 10_000, replyTokens: 0 });
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage: { role: "user", content: "never mind" },
+      contextTokens: 10_000,
+      replyTokens: 0,
+    });
     expect(out.messages).toEqual([
       { role: "user", content: "weather?" },
       { role: "assistant", content: "Let me look." },
@@ -80,20 +131,43 @@ describe("history assembly", () => {
 
   it("sends the tool call a new tool result answers, with it", () => {
     const history = [user("weather?"), assistant("", { tool_calls: [call("c1")] })];
-    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "tool", content: "22°C", tool_call_id: "c1" }, contextTokens: 10_000, replyTokens: 0 });
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage: { role: "tool", content: "22°C", tool_call_id: "c1" },
+      contextTokens: 10_000,
+      replyTokens: 0,
+    });
     expect(out.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool"]);
     expect(out.messages[1]).toMatchObject({ tool_calls: [call("c1")] });
   });
 
   it("skips failed answers and keeps what the user saw of interrupted ones", () => {
-    const history = [user("a"), assistant("", { status: "failed" }), user("a again"), assistant("partial", { status: "interrupted" })];
-    const out = assembleMessages({ systemPrompt: null, history: newestFirst(...history), newMessage: { role: "user", content: "go on" }, contextTokens: 10_000, replyTokens: 0 });
+    const history = [
+      user("a"),
+      assistant("", { status: "failed" }),
+      user("a again"),
+      assistant("partial", { status: "interrupted" }),
+    ];
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage: { role: "user", content: "go on" },
+      contextTokens: 10_000,
+      replyTokens: 0,
+    });
     expect(out.messages.map((m) => m.content)).toEqual(["a", "a again", "partial", "go on"]);
   });
 
   it("rejects a new message that does not fit at all", () => {
     expect(() =>
-      assembleMessages({ systemPrompt: "sys", history: [], newMessage: { role: "user", content: words(5000) }, contextTokens: 2000, replyTokens: 500 }),
+      assembleMessages({
+        systemPrompt: "sys",
+        history: [],
+        newMessage: { role: "user", content: words(5000) },
+        contextTokens: 2000,
+        replyTokens: 500,
+      }),
     ).toThrow(ContextOverflowError);
   });
 });
@@ -101,7 +175,10 @@ describe("history assembly", () => {
 it("a turn under a small context window sends only the newest history that fits", async () => {
   const alice = newUser("alice");
   // qwen-tiny-context: a 3072-token window in the test configuration.
-  const conv = await createConversation(alice, { model: "qwen-tiny-context", parameters: { max_tokens: 1024 } });
+  const conv = await createConversation(alice, {
+    model: "qwen-tiny-context",
+    parameters: { max_tokens: 1024 },
+  });
   for (let i = 0; i < 6; i++) {
     await streamTurn(alice, conv.id, { content: `turn ${i} ${words(300)} [[stand-in tokens=2]]` });
   }
@@ -115,7 +192,9 @@ it("a turn under a small context window sends only the newest history that fits"
   expect(turns.at(-1)).toBe("last [[stand-in");
   expect(turns.length).toBeGreaterThan(1);
   expect(turns.length).toBeLessThan(7);
-  expect(turns.slice(0, -1)).toEqual(Array.from({ length: 6 }, (_, i) => `turn ${i}`).slice(7 - turns.length));
+  expect(turns.slice(0, -1)).toEqual(
+    Array.from({ length: 6 }, (_, i) => `turn ${i}`).slice(7 - turns.length),
+  );
   expect(req.body.max_tokens).toBe(1024);
   expect(req.status).toBe(200);
 });

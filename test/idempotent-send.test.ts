@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { call, createConversation, expectError, listMessages, newTag, newUser, readSse, standInRequests } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  expectError,
+  listMessages,
+  newTag,
+  newUser,
+  readSse,
+  standInRequests,
+} from "./helpers/api";
 
 describe("retry-safe sends", () => {
   it("a retried send gets the same turn: one user message, one upstream call", async () => {
@@ -38,7 +47,13 @@ describe("retry-safe sends", () => {
     const conv = await createConversation(alice);
     const tag = newTag();
     const send = () =>
-      call(alice, "POST", `/conversations/${conv.id}/messages`, { content: `hi [[stand-in tokens=2 tag=${tag}]]`, stream: false }, { headers: { "idempotency-key": "key-7" } });
+      call(
+        alice,
+        "POST",
+        `/conversations/${conv.id}/messages`,
+        { content: `hi [[stand-in tokens=2 tag=${tag}]]`, stream: false },
+        { headers: { "idempotency-key": "key-7" } },
+      );
     const a = (await (await send()).json()) as any;
     const b = (await (await send()).json()) as any;
     expect(b).toEqual(a);
@@ -48,8 +63,16 @@ describe("retry-safe sends", () => {
   it("the same id with a different body is 409 conflict, and nothing is stored", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "one [[stand-in tokens=2]]", client_message_id: "c-1" }));
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "two", client_message_id: "c-1" });
+    await readSse(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content: "one [[stand-in tokens=2]]",
+        client_message_id: "c-1",
+      }),
+    );
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "two",
+      client_message_id: "c-1",
+    });
     await expectError(res, 409, "conflict", "client_message_id");
     expect(await listMessages(alice, conv.id)).toHaveLength(2);
   });
@@ -58,8 +81,12 @@ describe("retry-safe sends", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
     const first = { content: "one [[stand-in tokens=2]]", client_message_id: "old-1", stream: false };
-    const stored = (await (await call(alice, "POST", `/conversations/${conv.id}/messages`, first)).json()) as any;
-    const busy = call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "two [[stand-in tokens=10 itl=30]]" });
+    const stored = (await (
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, first)
+    ).json()) as any;
+    const busy = call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "two [[stand-in tokens=10 itl=30]]",
+    });
     await new Promise((r) => setTimeout(r, 100));
     const retry = await call(alice, "POST", `/conversations/${conv.id}/messages`, first);
     expect(retry.status).toBe(200);

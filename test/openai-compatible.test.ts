@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { MODEL_CONTEXT_TOKENS } from "../src/chat/models";
-import { toOpenAiEventStream, type OpenAiStreamOutcome } from "../src/dashscope/openai-stream";
+import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../src/dashscope/openai-stream";
 import { call, eventually, newTag, newUser, standInRequests } from "./helpers/api";
 
 /** The `data:` payloads and comments of an SSE text, in order. */
@@ -67,7 +67,12 @@ afterEach(() => {
 describe("POST /v1/chat/completions, non-streaming", () => {
   it("returns the upstream completion unchanged, n up to 4", async () => {
     const tag = newTag();
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`hi [[stand-in tokens=5 tag=${tag}]]`, { n: 3, logprobs: true, top_logprobs: 2 }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`hi [[stand-in tokens=5 tag=${tag}]]`, { n: 3, logprobs: true, top_logprobs: 2 }),
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     const ours = await res.json();
@@ -83,12 +88,22 @@ describe("POST /v1/chat/completions, non-streaming", () => {
 
   it("returns complete tool calls", async () => {
     const tag = newTag();
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`weather? [[stand-in tool_call tag=${tag}]]`, { tools: [weatherTool] }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`weather? [[stand-in tool_call tag=${tag}]]`, { tools: [weatherTool] }),
+    );
     expect(res.status).toBe(200);
     const completion = (await res.json()) as any;
     expect(completion.choices[0].finish_reason).toBe("tool_calls");
-    expect(completion.choices[0].message.tool_calls[0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
-    expect(JSON.parse(completion.choices[0].message.tool_calls[0].function.arguments)).toHaveProperty("location");
+    expect(completion.choices[0].message.tool_calls[0]).toMatchObject({
+      type: "function",
+      function: { name: "get_weather" },
+    });
+    expect(JSON.parse(completion.choices[0].message.tool_calls[0].function.arguments)).toHaveProperty(
+      "location",
+    );
   });
 });
 
@@ -100,7 +115,12 @@ describe("POST /v1/chat/completions, streaming", () => {
     ["logprobs and two choices", "tokens=4", { logprobs: true, top_logprobs: 3, n: 2 }],
   ])("passes %s chunks through as the upstream sent them", async (_name, directive, extra) => {
     const tag = newTag();
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`go [[stand-in ${directive} tag=${tag}]]`, { stream: true, ...extra }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`go [[stand-in ${directive} tag=${tag}]]`, { stream: true, ...extra }),
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const ours = sseFrames(await res.text()).data;
@@ -117,7 +137,16 @@ describe("POST /v1/chat/completions, streaming", () => {
 
   it("always asks upstream for usage, and forwards the usage chunk only when the client asked", async () => {
     const without = newTag();
-    const plain = sseFrames(await (await call(newUser("oc"), "POST", "/chat/completions", ask(`a [[stand-in tokens=3 tag=${without}]]`, { stream: true }))).text());
+    const plain = sseFrames(
+      await (
+        await call(
+          newUser("oc"),
+          "POST",
+          "/chat/completions",
+          ask(`a [[stand-in tokens=3 tag=${without}]]`, { stream: true }),
+        )
+      ).text(),
+    );
     expect((await upstreamRequest(without)).include_usage).toBe(true);
     expect(chunksOf(plain.data).every((c) => c.choices.length > 0 && c.usage === null)).toBe(true);
 
@@ -126,7 +155,10 @@ describe("POST /v1/chat/completions, streaming", () => {
       newUser("oc"),
       "POST",
       "/chat/completions",
-      ask(`a [[stand-in tokens=3 tag=${withUsage}]]`, { stream: true, stream_options: { include_usage: true } }),
+      ask(`a [[stand-in tokens=3 tag=${withUsage}]]`, {
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     );
     const frames = sseFrames(await res.text()).data;
     expect(frames.at(-1)).toBe("[DONE]");
@@ -139,7 +171,12 @@ describe("POST /v1/chat/completions, streaming", () => {
   it("computes the caller's usage from the usage chunk even when the client did not ask for it", async () => {
     const log = vi.spyOn(console, "log");
     const tag = newTag();
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`a [[stand-in tokens=7 tag=${tag}]]`, { stream: true }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`a [[stand-in tokens=7 tag=${tag}]]`, { stream: true }),
+    );
     await res.text();
     const finished = log.mock.calls
       .map((args) => String(args[0]))
@@ -147,18 +184,35 @@ describe("POST /v1/chat/completions, streaming", () => {
       .map((line) => JSON.parse(line));
     const sent = await upstreamRequest(tag);
     const upstreamUsage = chunksOf(sseFrames(await (await direct(sent.body)).text()).data).at(-1).usage;
-    const mine = finished.find((f) => f.usage?.total_tokens === upstreamUsage.total_tokens && f.status === "completed");
+    const mine = finished.find(
+      (f) => f.usage?.total_tokens === upstreamUsage.total_tokens && f.status === "completed",
+    );
     expect(mine).toBeDefined();
     expect(mine.usage).toMatchObject({ prompt_tokens: upstreamUsage.prompt_tokens, completion_tokens: 7 });
   });
 
   it.each([
-    ["an OpenAI-shape content-filter frame", "midstream=openai after=2", "content_filtered", "invalid_request_error"],
+    [
+      "an OpenAI-shape content-filter frame",
+      "midstream=openai after=2",
+      "content_filtered",
+      "invalid_request_error",
+    ],
     ["a native throttling frame", "midstream=native after=2", "rate_limited", "rate_limit_error"],
-    ["a content-filter frame followed by [DONE]", "midstream=openai after=2 done_after_error", "content_filtered", "invalid_request_error"],
+    [
+      "a content-filter frame followed by [DONE]",
+      "midstream=openai after=2 done_after_error",
+      "content_filtered",
+      "invalid_request_error",
+    ],
     ["a dropped connection", "disconnect=2", "upstream_error", "api_error"],
   ])("turns %s into a final OpenAI error frame, never [DONE]", async (_name, directive, code, type) => {
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`go [[stand-in tokens=6 ${directive} tag=${newTag()}]]`, { stream: true }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`go [[stand-in tokens=6 ${directive} tag=${newTag()}]]`, { stream: true }),
+    );
     expect(res.status).toBe(200);
     const frames = sseFrames(await res.text()).data;
     expect(frames).not.toContain("[DONE]");
@@ -172,7 +226,12 @@ describe("POST /v1/chat/completions, streaming", () => {
 
   it("sends keep-alive comments while the upstream is quiet", async () => {
     // The test Worker pings every 300 ms; the upstream waits 0.8 s between chunks.
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`go [[stand-in tokens=1 itl=800 tag=${newTag()}]]`, { stream: true }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`go [[stand-in tokens=1 itl=800 tag=${newTag()}]]`, { stream: true }),
+    );
     const { data, comments } = sseFrames(await res.text());
     expect(comments).toContain("ping");
     expect(data.at(-1)).toBe("[DONE]");
@@ -180,7 +239,12 @@ describe("POST /v1/chat/completions, streaming", () => {
 
   it("stops the upstream request when the client goes away", async () => {
     const tag = newTag();
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`go [[stand-in tokens=400 itl=20 tag=${tag}]]`, { stream: true }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`go [[stand-in tokens=400 itl=20 tag=${tag}]]`, { stream: true }),
+    );
     const reader = res.body!.getReader();
     const first = await reader.read();
     expect(first.done).toBe(false);
@@ -195,7 +259,11 @@ describe("POST /v1/chat/completions, streaming", () => {
 });
 
 describe("request history as the SDKs send it back", () => {
-  const toolCall = { id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"location":"Hangzhou"}' } };
+  const toolCall = {
+    id: "call_1",
+    type: "function",
+    function: { name: "get_weather", arguments: '{"location":"Hangzhou"}' },
+  };
 
   it("accepts an SDK's assistant message with its empty client-side fields, without forwarding them", async () => {
     const tag = newTag();
@@ -204,7 +272,16 @@ describe("request history as the SDKs send it back", () => {
       tools: [weatherTool],
       messages: [
         { role: "user", content: "Weather?" },
-        { role: "assistant", content: null, tool_calls: [toolCall], refusal: null, parsed: null, annotations: [], audio: null, function_call: null },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [toolCall],
+          refusal: null,
+          parsed: null,
+          annotations: [],
+          audio: null,
+          function_call: null,
+        },
         { role: "tool", tool_call_id: "call_1", content: "21 degrees" },
         { role: "user", content: `So? [[stand-in tokens=2 tag=${tag}]]` },
       ],
@@ -230,7 +307,12 @@ describe("request history as the SDKs send it back", () => {
 
 describe("errors in OpenAI's envelope", () => {
   it("relays an upstream rate limit as 429 with Retry-After", async () => {
-    const res = await call(newUser("oc"), "POST", "/chat/completions", ask(`x [[stand-in error=limit_requests retry_after=30 tag=${newTag()}]]`, { stream: true }));
+    const res = await call(
+      newUser("oc"),
+      "POST",
+      "/chat/completions",
+      ask(`x [[stand-in error=limit_requests retry_after=30 tag=${newTag()}]]`, { stream: true }),
+    );
     expect(res.headers.get("retry-after")).toBe("30");
     await expectOpenAiError(res, 429, "rate_limited", "rate_limit_error");
   });
@@ -238,7 +320,12 @@ describe("errors in OpenAI's envelope", () => {
   it("relays upstream content moderation as 422, and other upstream rejections with their statuses", async () => {
     const user = newUser("oc");
     await expectOpenAiError(
-      await call(user, "POST", "/chat/completions", ask(`x [[stand-in error=data_inspection_failed tag=${newTag()}]]`)),
+      await call(
+        user,
+        "POST",
+        "/chat/completions",
+        ask(`x [[stand-in error=data_inspection_failed tag=${newTag()}]]`),
+      ),
       422,
       "content_filtered",
       "invalid_request_error",
@@ -250,7 +337,12 @@ describe("errors in OpenAI's envelope", () => {
       "invalid_request_error",
     );
     expect(model.param).toBe("model");
-    const res = await call(user, "POST", "/chat/completions", ask(`x [[stand-in error=invalid_api_key tag=${newTag()}]]`));
+    const res = await call(
+      user,
+      "POST",
+      "/chat/completions",
+      ask(`x [[stand-in error=invalid_api_key tag=${newTag()}]]`),
+    );
     const err = await expectOpenAiError(res, 502, "upstream_error", "api_error");
     expect(JSON.stringify(err)).not.toContain(inject("standInApiKey"));
   });
@@ -272,7 +364,12 @@ describe("errors in OpenAI's envelope", () => {
       "invalid_request_error",
     );
     expect(temp.param).toBe("temperature");
-    await expectOpenAiError(await call(user, "POST", "/chat/completions", "{not json"), 400, "invalid_request", "invalid_request_error");
+    await expectOpenAiError(
+      await call(user, "POST", "/chat/completions", "{not json"),
+      400,
+      "invalid_request",
+      "invalid_request_error",
+    );
     expect(await standInRequests(tag)).toEqual([]);
   });
 
@@ -305,15 +402,25 @@ describe("GET /v1/models", () => {
   it("lists the model table, the configured models and the default, in OpenAI's shape", async () => {
     const res = await call(newUser("oc"), "GET", "/models");
     expect(res.status).toBe(200);
-    const list = (await res.json()) as { object: string; data: { id: string; object: string; created: number; owned_by: string }[] };
+    const list = (await res.json()) as {
+      object: string;
+      data: { id: string; object: string; created: number; owned_by: string }[];
+    };
     expect(list.object).toBe("list");
     const ids = list.data.map((m) => m.id);
     expect(new Set(ids).size).toBe(ids.length);
     // `qwen-tiny-context` is configured for the test Worker (MODEL_CONTEXT_TOKENS in vitest.config.ts).
-    expect(ids).toEqual(expect.arrayContaining([...Object.keys(MODEL_CONTEXT_TOKENS), "qwen-tiny-context", "qwen-plus"]));
+    expect(ids).toEqual(
+      expect.arrayContaining([...Object.keys(MODEL_CONTEXT_TOKENS), "qwen-tiny-context", "qwen-plus"]),
+    );
     expect(ids).toHaveLength(Object.keys(MODEL_CONTEXT_TOKENS).length + 1);
     for (const model of list.data) {
-      expect(model).toEqual({ id: model.id, object: "model", created: expect.any(Number), owned_by: "alibaba-cloud" });
+      expect(model).toEqual({
+        id: model.id,
+        object: "model",
+        created: expect.any(Number),
+        owned_by: "alibaba-cloud",
+      });
     }
   });
 
@@ -322,13 +429,26 @@ describe("GET /v1/models", () => {
     const res = await call(user, "GET", "/models/qwen-tiny-context");
     expect(res.status).toBe(200);
     expect(((await res.json()) as any).id).toBe("qwen-tiny-context");
-    await expectOpenAiError(await call(user, "GET", "/models/gpt-nope"), 404, "not_found", "invalid_request_error");
+    await expectOpenAiError(
+      await call(user, "GET", "/models/gpt-nope"),
+      404,
+      "not_found",
+      "invalid_request_error",
+    );
   });
 });
 
 describe("the OpenAI stream transform, on upstream bodies the stand-in does not produce", () => {
   const chunk = (content: string, extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ id: "chatcmpl-1", object: "chat.completion.chunk", created: 1, model: "qwen-x", choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: null, ...extra });
+    JSON.stringify({
+      id: "chatcmpl-1",
+      object: "chat.completion.chunk",
+      created: 1,
+      model: "qwen-x",
+      choices: [{ index: 0, delta: { content }, finish_reason: null }],
+      usage: null,
+      ...extra,
+    });
 
   function bodyOf(text: string): ReadableStream<Uint8Array> {
     const bytes = new TextEncoder().encode(text);
@@ -342,7 +462,11 @@ describe("the OpenAI stream transform, on upstream bodies the stand-in does not 
 
   async function run(text: string, includeUsage = false) {
     const outcomes: OpenAiStreamOutcome[] = [];
-    const out = toOpenAiEventStream(bodyOf(text), { includeUsage, pingIntervalMs: 0, onEnd: (o) => outcomes.push(o) });
+    const out = toOpenAiEventStream(bodyOf(text), {
+      includeUsage,
+      pingIntervalMs: 0,
+      onEnd: (o) => outcomes.push(o),
+    });
     const frames = sseFrames(await new Response(out).text()).data;
     expect(outcomes).toHaveLength(1);
     return { frames, outcome: outcomes[0]! };
@@ -363,7 +487,9 @@ describe("the OpenAI stream transform, on upstream bodies the stand-in does not 
   });
 
   it("sends [DONE] once and ignores whatever follows it", async () => {
-    const { frames, outcome } = await run(`data: ${chunk("a")}\n\ndata: [DONE]\n\ndata: ${chunk("b")}\n\ndata: [DONE]\n\n`);
+    const { frames, outcome } = await run(
+      `data: ${chunk("a")}\n\ndata: [DONE]\n\ndata: ${chunk("b")}\n\ndata: [DONE]\n\n`,
+    );
     expect(frames).toEqual([chunk("a"), "[DONE]"]);
     expect(outcome.status).toBe("completed");
   });
@@ -393,7 +519,11 @@ describe("the OpenAI stream transform, on upstream bodies the stand-in does not 
       },
       { highWaterMark: 0 },
     );
-    const reader = toOpenAiEventStream(stalled, { includeUsage: false, pingIntervalMs: 0, onEnd: (o) => outcomes.push(o) }).getReader();
+    const reader = toOpenAiEventStream(stalled, {
+      includeUsage: false,
+      pingIntervalMs: 0,
+      onEnd: (o) => outcomes.push(o),
+    }).getReader();
     expect((await reader.read()).done).toBe(false);
     const waiting = reader.read();
     await reader.cancel("gone");

@@ -70,7 +70,9 @@ describe("the openai SDK against edge-chat", () => {
     let reasoning = "";
     let content = "";
     for await (const chunk of stream) {
-      const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string | null } | undefined;
+      const delta = chunk.choices[0]?.delta as
+        | { content?: string | null; reasoning_content?: string | null }
+        | undefined;
       reasoning += delta?.reasoning_content ?? "";
       content += delta?.content ?? "";
     }
@@ -84,7 +86,11 @@ describe("the openai SDK against edge-chat", () => {
     const messages: ChatCompletionMessageParam[] = [
       { role: "user", content: `Weather in Hangzhou? [[stand-in tool_call tag=${tag}]]` },
     ];
-    const first = await client.chat.completions.create({ model: "qwen-plus", messages, tools: [weatherTool] });
+    const first = await client.chat.completions.create({
+      model: "qwen-plus",
+      messages,
+      tools: [weatherTool],
+    });
     const call = first.choices[0]!.message.tool_calls?.[0];
     expect(first.choices[0]!.finish_reason).toBe("tool_calls");
     expect(call?.type).toBe("function");
@@ -95,9 +101,17 @@ describe("the openai SDK against edge-chat", () => {
 
     // The assistant message goes back as the SDK returned it, as applications do.
     messages.push(first.choices[0]!.message);
-    messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ location: args.location, celsius: 21 }) });
+    messages.push({
+      role: "tool",
+      tool_call_id: call.id,
+      content: JSON.stringify({ location: args.location, celsius: 21 }),
+    });
     messages.push({ role: "user", content: `Thanks [[stand-in echo tag=${tag}]]` });
-    const second = await client.chat.completions.create({ model: "qwen-plus", messages, tools: [weatherTool] });
+    const second = await client.chat.completions.create({
+      model: "qwen-plus",
+      messages,
+      tools: [weatherTool],
+    });
     expect(second.choices[0]!.finish_reason).toBe("stop");
     // The stand-in echoes the messages it received: the tool result reached the model.
     const echoed = JSON.parse(second.choices[0]!.message.content!) as { role: string; content: string }[];
@@ -120,7 +134,11 @@ describe("the openai SDK against edge-chat", () => {
     // The helper's accumulated message goes back as is, then the tool's result.
     messages.push(message, { role: "tool", tool_call_id: call.id, content: "21 degrees" });
     const answer = await client.chat.completions
-      .stream({ model: "qwen-plus", messages: [...messages, { role: "user", content: `So? [[stand-in tokens=3 tag=${newTag()}]]` }], tools: [weatherTool] })
+      .stream({
+        model: "qwen-plus",
+        messages: [...messages, { role: "user", content: `So? [[stand-in tokens=3 tag=${newTag()}]]` }],
+        tools: [weatherTool],
+      })
       .finalContent();
     expect(answer?.split(" ")).toHaveLength(3);
   });
@@ -128,7 +146,12 @@ describe("the openai SDK against edge-chat", () => {
   it("raises RateLimitError (an APIError) for an upstream 429, with Retry-After", async () => {
     const client = await sdkFor(newUser("sdk"));
     const error = await client.chat.completions
-      .create({ model: "qwen-plus", messages: [{ role: "user", content: `x [[stand-in error=limit_requests retry_after=30 tag=${newTag()}]]` }] })
+      .create({
+        model: "qwen-plus",
+        messages: [
+          { role: "user", content: `x [[stand-in error=limit_requests retry_after=30 tag=${newTag()}]]` },
+        ],
+      })
       .then(
         () => null,
         (e: unknown) => e,
@@ -162,7 +185,9 @@ describe("the openai SDK against edge-chat", () => {
     const client = await sdkFor(newUser("sdk"));
     const stream = await client.chat.completions.create({
       model: "qwen-plus",
-      messages: [{ role: "user", content: `x [[stand-in tokens=8 midstream=openai after=3 tag=${newTag()}]]` }],
+      messages: [
+        { role: "user", content: `x [[stand-in tokens=8 midstream=openai after=3 tag=${newTag()}]]` },
+      ],
       stream: true,
     });
     let text = "";

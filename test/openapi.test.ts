@@ -90,7 +90,9 @@ describe("/openapi.json", () => {
 
   it("the validator used here does reject a broken document", async () => {
     const broken = structuredClone(doc) as any;
-    broken.paths["/v1/models"].get.responses["200"].content["application/json"].schema = { $ref: "#/components/schemas/Nope" };
+    broken.paths["/v1/models"].get.responses["200"].content["application/json"].schema = {
+      $ref: "#/components/schemas/Nope",
+    };
     expect((await openApiValidator().validate(broken)).valid).toBe(false);
     const noInfo = structuredClone(doc) as any;
     delete noInfo.info;
@@ -124,25 +126,41 @@ describe("/openapi.json", () => {
         if (!op || (Array.isArray(op.security) && op.security.length === 0)) continue;
         const unauthorized = op.responses["401"]?.content?.["application/json"]?.schema?.$ref;
         const openAiRoute = path === "/v1/chat/completions" || path.startsWith("/v1/models");
-        expect(unauthorized, `${method} ${path}`).toBe(`#/components/schemas/${openAiRoute ? "OpenAIError" : "Error"}`);
+        expect(unauthorized, `${method} ${path}`).toBe(
+          `#/components/schemas/${openAiRoute ? "OpenAIError" : "Error"}`,
+        );
       }
     }
   });
 
   it("describes the answer stream's events with their payload schemas", () => {
-    const stream = doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"];
-    expect(Object.keys(stream["x-sse-events"]).sort()).toEqual(["message.completed", "message.delta", "message.failed", "turn.started"]);
+    const stream =
+      doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"];
+    expect(Object.keys(stream["x-sse-events"]).sort()).toEqual([
+      "message.completed",
+      "message.delta",
+      "message.failed",
+      "turn.started",
+    ]);
     const resumed = doc.paths["/v1/messages/{id}/events"]!.get.responses["200"].content["text/event-stream"];
     expect(resumed["x-sse-events"]).toEqual(stream["x-sse-events"]);
     const chunks = doc.paths["/v1/chat/completions"]!.post.responses["200"].content["text/event-stream"];
-    expect(chunks["x-sse-events"].message.oneOf).toContainEqual({ $ref: "#/components/schemas/ChatCompletionChunk" });
+    expect(chunks["x-sse-events"].message.oneOf).toContainEqual({
+      $ref: "#/components/schemas/ChatCompletionChunk",
+    });
   });
 });
 
 describe("component schemas come from the validating zod schemas", () => {
   it("ChatCompletionRequest accepts what the endpoint accepts and rejects what it rejects", async () => {
     const validate = componentValidator(doc, ajv, "ChatCompletionRequest");
-    const good = { model: "qwen-plus", messages: [{ role: "user", content: "hi" }], n: 4, temperature: 0.5, modalities: ["text"] };
+    const good = {
+      model: "qwen-plus",
+      messages: [{ role: "user", content: "hi" }],
+      n: 4,
+      temperature: 0.5,
+      modalities: ["text"],
+    };
     expect(validate(good).ok).toBe(true);
     for (const bad of [
       { ...good, n: 5 },
@@ -190,13 +208,22 @@ describe("component schemas come from the validating zod schemas", () => {
       messages: [{ role: "user", content: `hi [[stand-in tokens=4 tag=${newTag()}]]` }],
     });
     expect(completion.status).toBe(200);
-    expect(componentValidator(doc, ajv, "ChatCompletion")(await completion.json())).toEqual({ ok: true, errors: null });
+    expect(componentValidator(doc, ajv, "ChatCompletion")(await completion.json())).toEqual({
+      ok: true,
+      errors: null,
+    });
 
     const models = await call(user, "GET", "/models");
-    expect(componentValidator(doc, ajv, "ModelList")(await models.json())).toEqual({ ok: true, errors: null });
+    expect(componentValidator(doc, ajv, "ModelList")(await models.json())).toEqual({
+      ok: true,
+      errors: null,
+    });
 
     const unauthorized = await exports.default.fetch("http://localhost/v1/models");
-    expect(componentValidator(doc, ajv, "OpenAIError")(await unauthorized.json())).toEqual({ ok: true, errors: null });
+    expect(componentValidator(doc, ajv, "OpenAIError")(await unauthorized.json())).toEqual({
+      ok: true,
+      errors: null,
+    });
   });
 
   it("real API-key responses validate against their components", async () => {
@@ -218,14 +245,20 @@ describe("component schemas come from the validating zod schemas", () => {
       content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
     });
     const text = await res.text();
-    const events = doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"]["x-sse-events"];
+    const events =
+      doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"][
+        "x-sse-events"
+      ];
     let seen = 0;
     for (const block of text.split("\n\n")) {
       const name = /^event: (.+)$/m.exec(block)?.[1];
       const data = /^data: (.+)$/m.exec(block)?.[1];
       if (!name || !data) continue;
       const component = (events[name].$ref as string).split("/").pop()!;
-      expect(componentValidator(doc, ajv, component)(JSON.parse(data)), name).toEqual({ ok: true, errors: null });
+      expect(componentValidator(doc, ajv, component)(JSON.parse(data)), name).toEqual({
+        ok: true,
+        errors: null,
+      });
       seen++;
     }
     expect(seen).toBeGreaterThanOrEqual(3);

@@ -16,12 +16,17 @@ async function setTier(userId: string, tier: string | null): Promise<void> {
 }
 
 async function turn(userId: string, conversationId: string): Promise<Response> {
-  const res = await call(userId, "POST", `/conversations/${conversationId}/messages`, { content: "hi [[stand-in tokens=2]]" });
+  const res = await call(userId, "POST", `/conversations/${conversationId}/messages`, {
+    content: "hi [[stand-in tokens=2]]",
+  });
   return res;
 }
 
 const completion = (userId: string) =>
-  call(userId, "POST", "/chat/completions", { model: "qwen-plus", messages: [{ role: "user", content: "hi [[stand-in tokens=2]]" }] });
+  call(userId, "POST", "/chat/completions", {
+    model: "qwen-plus",
+    messages: [{ role: "user", content: "hi [[stand-in tokens=2]]" }],
+  });
 
 /**
  * Runs `attempt` with a fresh user until it ran inside one limiter window. The local limiter's

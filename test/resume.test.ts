@@ -11,42 +11,48 @@ import {
   openTurn,
   readSse,
   resume,
-  SseReader,
   type SseEvent,
+  SseReader,
 } from "./helpers/api";
 
 const contentOf = (events: SseEvent[]) =>
-  events.filter((e) => e.event === "message.delta").map((e) => e.data.content ?? "").join("");
+  events
+    .filter((e) => e.event === "message.delta")
+    .map((e) => e.data.content ?? "")
+    .join("");
 
 describe("resuming an answer's stream", () => {
   it("after disconnects at random points, every event arrives exactly once, in order", async () => {
     const alice = newUser("alice");
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 4 }), async (cuts) => {
-        const conv = await createConversation(alice);
-        const first = await openTurn(alice, conv.id, { content: "story [[stand-in tokens=24 itl=8]]" });
-        const seen: SseEvent[] = [];
-        let reader: SseReader = first;
-        for (const cut of cuts) {
-          for (let i = 0; i < cut; i++) {
-            const e = await reader.next();
-            if (!e) break;
-            seen.push(e);
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 4 }),
+        async (cuts) => {
+          const conv = await createConversation(alice);
+          const first = await openTurn(alice, conv.id, { content: "story [[stand-in tokens=24 itl=8]]" });
+          const seen: SseEvent[] = [];
+          let reader: SseReader = first;
+          for (const cut of cuts) {
+            for (let i = 0; i < cut; i++) {
+              const e = await reader.next();
+              if (!e) break;
+              seen.push(e);
+            }
+            await reader.cancel();
+            const messageId = seen[0]!.data.assistant_message.id;
+            reader = new SseReader(await resume(alice, messageId, Number(seen.at(-1)!.id)));
           }
-          await reader.cancel();
-          const messageId = seen[0]!.data.assistant_message.id;
-          reader = new SseReader(await resume(alice, messageId, Number(seen.at(-1)!.id)));
-        }
-        seen.push(...(await reader.rest()));
+          seen.push(...(await reader.rest()));
 
-        expect(seen.map((e) => Number(e.id))).toEqual(seen.map((_, i) => i + 1));
-        expect(seen[0]!.event).toBe("turn.started");
-        expect(seen.at(-1)!.event).toBe("message.completed");
-        const final = seen.at(-1)!.data.message;
-        expect(final.content).toBe(contentOf(seen));
-        const [stored] = await listMessages(alice, conv.id);
-        expect(stored).toEqual(final);
-      }),
+          expect(seen.map((e) => Number(e.id))).toEqual(seen.map((_, i) => i + 1));
+          expect(seen[0]!.event).toBe("turn.started");
+          expect(seen.at(-1)!.event).toBe("message.completed");
+          const final = seen.at(-1)!.data.message;
+          expect(final.content).toBe(contentOf(seen));
+          const [stored] = await listMessages(alice, conv.id);
+          expect(stored).toEqual(final);
+        },
+      ),
       { numRuns: 8 },
     );
   });
@@ -54,7 +60,13 @@ describe("resuming an answer's stream", () => {
   it("a finished answer replays what was missed and ends with its terminal event", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const all = (await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=5]]" }))).events;
+    const all = (
+      await readSse(
+        await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+          content: "hi [[stand-in tokens=5]]",
+        }),
+      )
+    ).events;
     const messageId = all[0]!.data.assistant_message.id;
 
     expect((await readSse(await resume(alice, messageId))).events).toEqual(all);
@@ -96,12 +108,21 @@ describe("resuming an answer's stream", () => {
     const alice = newUser("alice");
     const bob = newUser("bob");
     const conv = await createConversation(alice);
-    const { events } = await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]" }));
+    const { events } = await readSse(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content: "hi [[stand-in tokens=2]]",
+      }),
+    );
     const { assistant_message, user_message } = events[0]!.data;
     await expectError(await resume(bob, assistant_message.id), 404, "not_found");
     await expectError(await resume(alice, crypto.randomUUID()), 404, "not_found");
     await expectError(await resume(alice, user_message.id), 404, "not_found");
-    await expectError(await call(alice, "GET", `/messages/${assistant_message.id}/events?after=x`), 400, "invalid_request", "after");
+    await expectError(
+      await call(alice, "GET", `/messages/${assistant_message.id}/events?after=x`),
+      400,
+      "invalid_request",
+      "after",
+    );
   });
 });
 

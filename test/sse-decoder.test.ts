@@ -20,7 +20,6 @@ function decode(chunks: Uint8Array[]): Record[] {
   return out;
 }
 
-
 function byteAtATime(bytes: Uint8Array): Uint8Array[] {
   return Array.from(bytes, (_, i) => bytes.subarray(i, i + 1));
 }
@@ -54,21 +53,26 @@ describe("fixtures", () => {
     expect(MULTIBYTE_TEXT).toContain("杭州市 🌧");
   });
 
-  it.each(Object.entries(STREAM_FIXTURES))("%s whole: one event per blank-line block, data as on the wire", (_, text) => {
-    // Independent expectation: blocks separated by blank lines; `data:` with or without one space.
-    const expected: Record[] = [];
-    for (const block of text.split("\n\n")) {
-      const lines = block.split("\n").filter((l) => l !== "");
-      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(l.startsWith("data: ") ? 6 : 5));
-      for (const l of lines) if (l.startsWith(":")) expected.push(["comment", l.slice(1)]);
-      if (data.length === 0) continue;
-      const event = lines.find((l) => l.startsWith("event:"))?.slice(6) ?? null;
-      const id = lines.find((l) => l.startsWith("id:"))?.slice(3) ?? null;
-      expected.push(["event", event, id, data.join("\n")]);
-    }
-    expect(expected.length).toBeGreaterThan(0);
-    expect(decode([encoder.encode(text)])).toEqual(expected);
-  });
+  it.each(Object.entries(STREAM_FIXTURES))(
+    "%s whole: one event per blank-line block, data as on the wire",
+    (_, text) => {
+      // Independent expectation: blocks separated by blank lines; `data:` with or without one space.
+      const expected: Record[] = [];
+      for (const block of text.split("\n\n")) {
+        const lines = block.split("\n").filter((l) => l !== "");
+        const data = lines
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(l.startsWith("data: ") ? 6 : 5));
+        for (const l of lines) if (l.startsWith(":")) expected.push(["comment", l.slice(1)]);
+        if (data.length === 0) continue;
+        const event = lines.find((l) => l.startsWith("event:"))?.slice(6) ?? null;
+        const id = lines.find((l) => l.startsWith("id:"))?.slice(3) ?? null;
+        expected.push(["event", event, id, data.join("\n")]);
+      }
+      expect(expected.length).toBeGreaterThan(0);
+      expect(decode([encoder.encode(text)])).toEqual(expected);
+    },
+  );
 });
 
 describe("any split of the byte stream gives the same events", () => {
@@ -101,7 +105,9 @@ describe("any split of the byte stream gives the same events", () => {
     const bytes = encoder.encode(MULTIBYTE_TEXT);
     const events = decode(byteAtATime(bytes));
     const contents = events.map((r) => (r[0] === "event" && r[3].startsWith("{") ? JSON.parse(r[3]) : null));
-    const deltas = contents.flatMap((c) => (c?.choices ?? []).map((ch: { delta: { content?: string } }) => ch.delta.content));
+    const deltas = contents.flatMap((c) =>
+      (c?.choices ?? []).map((ch: { delta: { content?: string } }) => ch.delta.content),
+    );
     expect(deltas).toContain("杭州市 🌧");
     expect(deltas).toContain("，今天有雨☔️。");
     expect(events.some((r) => r[0] === "event" && r[3].includes("\uFFFD"))).toBe(false);
@@ -120,7 +126,9 @@ describe("hand cases", () => {
   });
 
   it("reports `event:` and `id:` fields with the event they belong to", () => {
-    expect(decode(text("id:1\nevent:error\ndata:{}\n\nevent: result\nid: 7\ndata: a\n\ndata: b\n\n"))).toEqual([
+    expect(
+      decode(text("id:1\nevent:error\ndata:{}\n\nevent: result\nid: 7\ndata: a\n\ndata: b\n\n")),
+    ).toEqual([
       ["event", "error", "1", "{}"],
       ["event", "result", "7", "a"],
       ["event", null, null, "b"],
@@ -144,14 +152,18 @@ describe("hand cases", () => {
   });
 
   it("does not dispatch a block without data", () => {
-    expect(decode(text("id:1\nevent:error\n\n: only a comment\n\n"))).toEqual([["comment", "only a comment"]]);
+    expect(decode(text("id:1\nevent:error\n\n: only a comment\n\n"))).toEqual([
+      ["comment", "only a comment"],
+    ]);
   });
 
   it("dispatches an event that lacks the final blank line only at EOF", () => {
     for (const tail of ["", "\n", "\r", "\r\n"]) {
       const seen: string[] = [];
       const decoder = new SseDecoder({ onEvent: (e) => seen.push(`${e.event}:${e.data}`) });
-      decoder.push(encoder.encode(`data: first\n\nid:1\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"X"}${tail}`));
+      decoder.push(
+        encoder.encode(`data: first\n\nid:1\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"X"}${tail}`),
+      );
       expect(seen).toEqual(["undefined:first"]);
       decoder.end();
       expect(seen).toEqual(["undefined:first", 'error:{"code":"X"}']);
@@ -168,7 +180,12 @@ describe("hand cases", () => {
   });
 
   it("treats a CR at a chunk boundary as one terminator with a following LF", () => {
-    const chunks = [encoder.encode("data: a\r"), encoder.encode("\ndata: b\r"), encoder.encode("\n\r"), encoder.encode("\n")];
+    const chunks = [
+      encoder.encode("data: a\r"),
+      encoder.encode("\ndata: b\r"),
+      encoder.encode("\n\r"),
+      encoder.encode("\n"),
+    ];
     expect(decode(chunks)).toEqual([["event", null, null, "a\nb"]]);
   });
 

@@ -1,5 +1,4 @@
-import { describe, expect, it } from "vitest";
-import { inject } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 
 // Wire-level checks of the DashScope stand-in (tools/dashscope-stand-in/), talking to it over real HTTP
 // from inside workerd, exactly as the Worker does.
@@ -79,11 +78,19 @@ function userMessage(text: string): Json[] {
   return [{ role: "user", content: text }];
 }
 
-async function post(body: unknown, init: { key?: string | null; signal?: AbortSignal; raw?: string } = {}): Promise<Response> {
+async function post(
+  body: unknown,
+  init: { key?: string | null; signal?: AbortSignal; raw?: string } = {},
+): Promise<Response> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   const key = init.key === undefined ? API_KEY : init.key;
   if (key !== null) headers.authorization = `Bearer ${key}`;
-  return fetch(CHAT_URL, { method: "POST", headers, body: init.raw ?? JSON.stringify(body), signal: init.signal });
+  return fetch(CHAT_URL, {
+    method: "POST",
+    headers,
+    body: init.raw ?? JSON.stringify(body),
+    signal: init.signal,
+  });
 }
 
 async function streamText(body: Json): Promise<{ res: Response; text: string }> {
@@ -138,7 +145,10 @@ const WEATHER_TOOL = {
 };
 const TIME_TOOL = {
   type: "function",
-  function: { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" }, hours: { type: "integer" } } } },
+  function: {
+    name: "get_time",
+    parameters: { type: "object", properties: { zone: { type: "string" }, hours: { type: "integer" } } },
+  },
 };
 
 /** Reassembles streamed tool calls by index, treating `id:""`, `name:null` and missing fields as "no change". */
@@ -169,7 +179,8 @@ describe("authentication", () => {
     expect(Object.keys(body)).toEqual(["error", "request_id"]);
     expect(Object.keys(body.error)).toEqual(["message", "type", "param", "code"]);
     expect(body.error).toEqual({
-      message: "Incorrect API key provided. For details, see: https://help.aliyun.com/zh/model-studio/error-code#apikey-error",
+      message:
+        "Incorrect API key provided. For details, see: https://help.aliyun.com/zh/model-studio/error-code#apikey-error",
       type: "invalid_request_error",
       param: null,
       code: "invalid_api_key",
@@ -198,13 +209,23 @@ describe("plain text stream", () => {
       expect(chunk.created).toBe(chunks[0]!.created);
       expect(chunk.choices).toHaveLength(1);
     }
-    expect(chunks[0]!.choices[0]).toEqual({ delta: { content: "", role: "assistant" }, index: 0, logprobs: null, finish_reason: null });
+    expect(chunks[0]!.choices[0]).toEqual({
+      delta: { content: "", role: "assistant" },
+      index: 0,
+      logprobs: null,
+      finish_reason: null,
+    });
     const content = chunks.slice(1, -1);
     expect(content).toHaveLength(5);
     const words = content.map((c) => c.choices[0].delta.content as string);
     expect(words[0]).not.toMatch(/^ /);
     for (const w of words.slice(1)) expect(w).toMatch(/^ \S+$/);
-    expect(chunks.at(-1)!.choices[0]).toEqual({ finish_reason: "stop", delta: { content: "" }, index: 0, logprobs: null });
+    expect(chunks.at(-1)!.choices[0]).toEqual({
+      finish_reason: "stop",
+      delta: { content: "" },
+      index: 0,
+      logprobs: null,
+    });
   });
 
   it("sends exactly one usage chunk, last before [DONE], when include_usage is true", async () => {
@@ -230,14 +251,18 @@ describe("plain text stream", () => {
     const plain = chunksOf((await streamText({ messages: userMessage("no directive here") })).text);
     expect(plain.filter((c) => c.choices[0].delta.content)).toHaveLength(12);
 
-    const capped = chunksOf((await streamText({ messages: userMessage("cap [[stand-in tokens=9]]"), max_tokens: 4 })).text);
+    const capped = chunksOf(
+      (await streamText({ messages: userMessage("cap [[stand-in tokens=9]]"), max_tokens: 4 })).text,
+    );
     expect(capped.filter((c) => c.choices[0].delta.content)).toHaveLength(4);
     expect(capped.at(-1)!.choices[0].finish_reason).toBe("length");
   });
 
   it("prompt_tokens grows with the prompt", async () => {
     const usageOf = async (content: string) =>
-      chunksOf((await streamText({ messages: userMessage(content), stream_options: { include_usage: true } })).text).at(-1)!.usage;
+      chunksOf(
+        (await streamText({ messages: userMessage(content), stream_options: { include_usage: true } })).text,
+      ).at(-1)!.usage;
     const small = await usageOf("short [[stand-in tokens=1]]");
     const large = await usageOf(`short${"x".repeat(4000)} [[stand-in tokens=1]]`);
     // Exactly 4000 more characters at 4 characters per token.
@@ -250,7 +275,11 @@ describe("thinking", () => {
     ["enable_thinking: true", { enable_thinking: true }, "think [[stand-in reasoning=3 tokens=2]]"],
     ["the thinking directive", {}, "think [[stand-in thinking reasoning=3 tokens=2]]"],
   ])("streams reasoning before content with %s", async (_label, extra, content) => {
-    const { text } = await streamText({ messages: userMessage(content), stream_options: { include_usage: true }, ...extra });
+    const { text } = await streamText({
+      messages: userMessage(content),
+      stream_options: { include_usage: true },
+      ...extra,
+    });
     const chunks = chunksOf(text);
     const choices = chunks.slice(0, -1).map((c) => c.choices[0]);
     expect(choices[0].delta).toEqual({ content: null, role: "assistant", reasoning_content: "" });
@@ -258,7 +287,12 @@ describe("thinking", () => {
     expect(kinds).toEqual(["reasoning", "reasoning", "reasoning", "content", "content"]);
     for (const c of choices.slice(1, 4)) expect(c.delta.content).toBeNull();
     for (const c of choices.slice(4, 6)) expect(c.delta.reasoning_content).toBeNull();
-    expect(choices.at(-1)).toEqual({ finish_reason: "stop", delta: { content: "", reasoning_content: null }, index: 0, logprobs: null });
+    expect(choices.at(-1)).toEqual({
+      finish_reason: "stop",
+      delta: { content: "", reasoning_content: null },
+      index: 0,
+      logprobs: null,
+    });
     const usage = chunks.at(-1)!.usage;
     expect(usage.completion_tokens).toBe(5);
     expect(usage.completion_tokens_details).toEqual({ reasoning_tokens: 3 });
@@ -279,7 +313,12 @@ describe("tool calls", () => {
     const args = JSON.parse(calls[0]!.arguments);
     expect(typeof args.location).toBe("string");
     expect(["celsius", "fahrenheit"]).toContain(args.unit);
-    expect(chunks.at(-1)!.choices[0]).toEqual({ finish_reason: "tool_calls", delta: {}, index: 0, logprobs: null });
+    expect(chunks.at(-1)!.choices[0]).toEqual({
+      finish_reason: "tool_calls",
+      delta: {},
+      index: 0,
+      logprobs: null,
+    });
 
     const fragments = chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? []);
     expect(fragments.length).toBeGreaterThanOrEqual(2);
@@ -315,8 +354,13 @@ describe("tool calls", () => {
   });
 
   it("emits K parallel calls only when parallel_tool_calls is true", async () => {
-    const body = { messages: userMessage("two calls [[stand-in tool_call calls=2]]"), tools: [WEATHER_TOOL, TIME_TOOL] };
-    const parallel = assembleToolCalls(chunksOf((await streamText({ ...body, parallel_tool_calls: true })).text));
+    const body = {
+      messages: userMessage("two calls [[stand-in tool_call calls=2]]"),
+      tools: [WEATHER_TOOL, TIME_TOOL],
+    };
+    const parallel = assembleToolCalls(
+      chunksOf((await streamText({ ...body, parallel_tool_calls: true })).text),
+    );
     expect(parallel.map((c) => c.name)).toEqual(["get_current_weather", "get_time"]);
     expect(new Set(parallel.map((c) => c.id)).size).toBe(2);
     for (const c of parallel) JSON.parse(c.arguments);
@@ -325,33 +369,52 @@ describe("tool calls", () => {
   });
 
   it("returns complete tool_calls with empty content when not streaming", async () => {
-    const res = await post({ model: "qwen-plus", messages: userMessage("weather [[stand-in tool=get_current_weather]]"), tools: [WEATHER_TOOL] });
+    const res = await post({
+      model: "qwen-plus",
+      messages: userMessage("weather [[stand-in tool=get_current_weather]]"),
+      tools: [WEATHER_TOOL],
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Json;
     const choice = body.choices[0];
     expect(choice.finish_reason).toBe("tool_calls");
     expect(choice.message.content).toBe("");
     expect(choice.message.tool_calls).toHaveLength(1);
-    expect(choice.message.tool_calls[0]).toMatchObject({ type: "function", function: { name: "get_current_weather" } });
+    expect(choice.message.tool_calls[0]).toMatchObject({
+      type: "function",
+      function: { name: "get_current_weather" },
+    });
     expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toHaveProperty("location");
   });
 });
 
 describe("other answer shapes", () => {
   it("interleaves n=2 choices by index and sums completion tokens", async () => {
-    const { text } = await streamText({ messages: userMessage("two [[stand-in tokens=3]]"), n: 2, stream_options: { include_usage: true } });
+    const { text } = await streamText({
+      messages: userMessage("two [[stand-in tokens=3]]"),
+      n: 2,
+      stream_options: { include_usage: true },
+    });
     const chunks = chunksOf(text);
     const indexes = chunks.slice(0, -1).map((c) => c.choices[0].index);
     expect(indexes).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
     const finishes = chunks.filter((c) => c.choices[0]?.finish_reason === "stop");
     expect(finishes.map((c) => c.choices[0].index)).toEqual([0, 1]);
-    const answer = (i: number) => chunks.filter((c) => c.choices[0]?.index === i).map((c) => c.choices[0].delta.content ?? "").join("");
+    const answer = (i: number) =>
+      chunks
+        .filter((c) => c.choices[0]?.index === i)
+        .map((c) => c.choices[0].delta.content ?? "")
+        .join("");
     expect(answer(0)).not.toBe(answer(1));
     expect(chunks.at(-1)!.usage.completion_tokens).toBe(6);
   });
 
   it("attaches logprobs to every content chunk in the captured key order", async () => {
-    const { text } = await streamText({ messages: userMessage("lp [[stand-in tokens=3]]"), logprobs: true, top_logprobs: 2 });
+    const { text } = await streamText({
+      messages: userMessage("lp [[stand-in tokens=3]]"),
+      logprobs: true,
+      top_logprobs: 2,
+    });
     const chunks = chunksOf(text);
     expect(chunks[0]!.choices[0].logprobs).toBeNull();
     expect(chunks.at(-1)!.choices[0].logprobs).toBeNull();
@@ -364,12 +427,19 @@ describe("other answer shapes", () => {
       expect(entry.bytes).toEqual([...new TextEncoder().encode(entry.token)]);
       expect(entry.logprob).toBeLessThanOrEqual(0);
       expect(entry.top_logprobs).toHaveLength(2);
-      expect(entry.top_logprobs[0]).toEqual({ logprob: entry.logprob, bytes: entry.bytes, token: entry.token });
+      expect(entry.top_logprobs[0]).toEqual({
+        logprob: entry.logprob,
+        bytes: entry.bytes,
+        token: entry.token,
+      });
     }
   });
 
   it("streams a parseable JSON object for response_format json_object", async () => {
-    const { text } = await streamText({ messages: userMessage("Reply in JSON please."), response_format: { type: "json_object" } });
+    const { text } = await streamText({
+      messages: userMessage("Reply in JSON please."),
+      response_format: { type: "json_object" },
+    });
     const chunks = chunksOf(text);
     const deltas = chunks.map((c) => c.choices[0].delta.content ?? "").filter(Boolean);
     expect(deltas.length).toBeGreaterThan(2);
@@ -377,7 +447,11 @@ describe("other answer shapes", () => {
     expect(typeof parsed).toBe("object");
     expect(Object.keys(parsed).length).toBeGreaterThan(0);
 
-    const res = await post({ model: "qwen-plus", messages: userMessage("Reply in JSON please."), response_format: { type: "json_object" } });
+    const res = await post({
+      model: "qwen-plus",
+      messages: userMessage("Reply in JSON please."),
+      response_format: { type: "json_object" },
+    });
     const body = (await res.json()) as Json;
     const nonStreamed = JSON.parse(body.choices[0].message.content);
     expect(typeof nonStreamed).toBe("object");
@@ -394,7 +468,13 @@ describe("other answer shapes", () => {
     });
     const chunks = chunksOf(text);
     const deltas = chunks.slice(0, -2).map((c) => c.choices[0].delta);
-    expect(deltas.map((d) => ("audio" in d ? "audio" : "text"))).toEqual(["text", "text", "audio", "audio", "audio"]);
+    expect(deltas.map((d) => ("audio" in d ? "audio" : "text"))).toEqual([
+      "text",
+      "text",
+      "audio",
+      "audio",
+      "audio",
+    ]);
     const chatUuid = (chunks[0]!.id as string).replace("chatcmpl-", "");
     for (const d of deltas.filter((d) => "audio" in d)) {
       expect(Object.keys(d.audio)).toEqual(["data", "expires_at", "id"]);
@@ -427,10 +507,23 @@ describe("other answer shapes", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/json");
     const body = (await res.json()) as Json;
-    expect(Object.keys(body)).toEqual(["choices", "object", "usage", "created", "system_fingerprint", "model", "id"]);
+    expect(Object.keys(body)).toEqual([
+      "choices",
+      "object",
+      "usage",
+      "created",
+      "system_fingerprint",
+      "model",
+      "id",
+    ]);
     expect(body.object).toBe("chat.completion");
     expect(body.model).toBe("qwen-max");
-    expect(body.choices[0]).toMatchObject({ message: { role: "assistant" }, finish_reason: "stop", index: 0, logprobs: null });
+    expect(body.choices[0]).toMatchObject({
+      message: { role: "assistant" },
+      finish_reason: "stop",
+      index: 0,
+      logprobs: null,
+    });
     expect((body.choices[0].message.content as string).split(" ")).toHaveLength(4);
     expect(body.usage.completion_tokens).toBe(4);
   });
@@ -450,7 +543,11 @@ describe("errors before the stream", () => {
     ["internal_error", 500, "internal_error", "internal_error"],
     ["service_unavailable", 503, "service_unavailable", "service_unavailable"],
   ])("error=%s → HTTP %i with code %s", async (name, status, code, type) => {
-    const res = await post({ model: "qwen-plus", stream: true, messages: userMessage(`x [[stand-in error=${name}]]`) });
+    const res = await post({
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage(`x [[stand-in error=${name}]]`),
+    });
     expect(res.status).toBe(status);
     expect(res.headers.get("content-type")).toBe("application/json");
     const body = (await res.json()) as Json;
@@ -466,7 +563,10 @@ describe("errors before the stream", () => {
 
   it("sets Retry-After from retry_after on 429 and 503", async () => {
     for (const name of ["limit_burst_rate", "service_unavailable"]) {
-      const res = await post({ model: "qwen-plus", messages: userMessage(`x [[stand-in error=${name} retry_after=7]]`) });
+      const res = await post({
+        model: "qwen-plus",
+        messages: userMessage(`x [[stand-in error=${name} retry_after=7]]`),
+      });
       expect(res.headers.get("retry-after")).toBe("7");
       await res.body?.cancel();
     }
@@ -474,7 +574,11 @@ describe("errors before the stream", () => {
 
   it("fails only the first fail_times attempts of the same body, then answers", async () => {
     const tag = uniqueTag("fail-times");
-    const body = { model: "qwen-plus", stream: true, messages: userMessage(`retry me [[stand-in fail_times=2 error=limit_requests tag=${tag}]]`) };
+    const body = {
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage(`retry me [[stand-in fail_times=2 error=limit_requests tag=${tag}]]`),
+    };
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await post(body);
@@ -491,10 +595,18 @@ describe("errors before the stream", () => {
   });
 
   it.each([
-    ["a body that is not JSON", null, "<400> InternalError.Algo.InvalidParameter: The request body is not valid JSON."],
+    [
+      "a body that is not JSON",
+      null,
+      "<400> InternalError.Algo.InvalidParameter: The request body is not valid JSON.",
+    ],
     ["missing messages", { model: "qwen-plus" }, "'messages' is a required property"],
     ["empty messages", { model: "qwen-plus", messages: [] }, "[] is too short"],
-    ["temperature 2", { model: "qwen-plus", messages: userMessage("hi"), temperature: 2 }, "Temperature should be in [0.0, 2.0)"],
+    [
+      "temperature 2",
+      { model: "qwen-plus", messages: userMessage("hi"), temperature: 2 },
+      "Temperature should be in [0.0, 2.0)",
+    ],
     ["n = 5", { model: "qwen-plus", messages: userMessage("hi"), n: 5 }, "Range of n should be [1, 4]"],
     [
       "json_object without the word json",
@@ -503,13 +615,29 @@ describe("errors before the stream", () => {
     ],
     [
       "json_object with thinking",
-      { model: "qwen-plus", stream: true, enable_thinking: true, messages: userMessage("json"), response_format: { type: "json_object" } },
+      {
+        model: "qwen-plus",
+        stream: true,
+        enable_thinking: true,
+        messages: userMessage("json"),
+        response_format: { type: "json_object" },
+      },
       "Json mode response is not supported when enable_thinking is true",
     ],
-    ["audio without stream", { model: "qwen-omni-turbo", messages: userMessage("hi"), modalities: ["text", "audio"] }, "'audio' output only support with stream=true"],
+    [
+      "audio without stream",
+      { model: "qwen-omni-turbo", messages: userMessage("hi"), modalities: ["text", "audio"] },
+      "'audio' output only support with stream=true",
+    ],
     [
       "a tool message without preceding tool_calls",
-      { model: "qwen-plus", messages: [{ role: "user", content: "hi" }, { role: "tool", tool_call_id: "call_1", content: "18C" }] },
+      {
+        model: "qwen-plus",
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "tool", tool_call_id: "call_1", content: "18C" },
+        ],
+      },
       'messages with role "tool" must be a response to a preceeding message with "tool_calls"',
     ],
     [
@@ -522,7 +650,12 @@ describe("errors before the stream", () => {
     expect(res.status).toBe(400);
     const json = (await res.json()) as Json;
     expect(Object.keys(json.error)).toEqual(["code", "message", "param", "type"]);
-    expect(json.error).toEqual({ code: "invalid_parameter_error", message, param: null, type: "invalid_request_error" });
+    expect(json.error).toEqual({
+      code: "invalid_parameter_error",
+      message,
+      param: null,
+      type: "invalid_request_error",
+    });
     expect(json.request_id).toMatch(UUID);
   });
 
@@ -531,7 +664,18 @@ describe("errors before the stream", () => {
       model: "qwen-plus",
       messages: [
         { role: "user", content: "weather?" },
-        { role: "assistant", content: "", tool_calls: [{ id: "call_1", type: "function", function: { name: "get_current_weather", arguments: "{}" }, index: 0 }] },
+        {
+          role: "assistant",
+          content: "",
+          tool_calls: [
+            {
+              id: "call_1",
+              type: "function",
+              function: { name: "get_current_weather", arguments: "{}" },
+              index: 0,
+            },
+          ],
+        },
         { role: "tool", tool_call_id: "call_1", content: "18C" },
       ],
     });
@@ -552,7 +696,11 @@ describe("errors before the stream", () => {
   });
 
   it("rejects prompts over the model's input window with the Range of input length message", async () => {
-    const over = await post({ model: "qwen-tiny-context", stream: true, messages: userMessage("a".repeat(4 * 2048)) });
+    const over = await post({
+      model: "qwen-tiny-context",
+      stream: true,
+      messages: userMessage("a".repeat(4 * 2048)),
+    });
     expect(over.status).toBe(400);
     const body = (await over.json()) as Json;
     expect(body.error).toEqual({
@@ -570,29 +718,42 @@ describe("errors before the stream", () => {
 describe("errors inside the stream", () => {
   it("Shape A: an OpenAI-style error frame after `after` tokens, then the stream ends without [DONE]", async () => {
     const tag = uniqueTag("midstream-a");
-    const { res, text } = await streamText({ messages: userMessage(`x [[stand-in midstream=openai after=2 tag=${tag}]]`) });
+    const { res, text } = await streamText({
+      messages: userMessage(`x [[stand-in midstream=openai after=2 tag=${tag}]]`),
+    });
     const events = parseSse(text);
     expect(events.some((e) => e.data === "[DONE]")).toBe(false);
     const last = JSON.parse(events.at(-1)!.data) as Json;
     expect(Object.keys(last)).toEqual(["error", "id"]);
-    expect(last.error).toMatchObject({ code: "data_inspection_failed", param: null, type: "data_inspection_failed" });
+    expect(last.error).toMatchObject({
+      code: "data_inspection_failed",
+      param: null,
+      type: "data_inspection_failed",
+    });
     expect(last.error.message).toMatch(/^Output data may contain inappropriate content\./);
     expect(last.id).toBe(`chatcmpl-${res.headers.get("x-request-id")}`);
-    const content = events.slice(0, -1).map((e) => JSON.parse(e.data) as Json).filter((c) => c.choices[0].delta.content);
+    const content = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e.data) as Json)
+      .filter((c) => c.choices[0].delta.content);
     expect(content).toHaveLength(2);
     const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
     expect(entry).toMatchObject({ status: 200, outcome: "midstream_error", tokens_sent: 2 });
   });
 
   it("Shape A with done_after_error also sends [DONE]", async () => {
-    const { text } = await streamText({ messages: userMessage("x [[stand-in midstream=openai after=1 done_after_error]]") });
+    const { text } = await streamText({
+      messages: userMessage("x [[stand-in midstream=openai after=1 done_after_error]]"),
+    });
     const events = parseSse(text);
     expect(events.at(-1)!.data).toBe("[DONE]");
     expect(JSON.parse(events.at(-2)!.data)).toHaveProperty("error.code", "data_inspection_failed");
   });
 
   it("Shape B: the native error frame byte for byte", async () => {
-    const { res, text } = await streamText({ messages: userMessage("x [[stand-in midstream=native after=0]]") });
+    const { res, text } = await streamText({
+      messages: userMessage("x [[stand-in midstream=native after=0]]"),
+    });
     const requestId = res.headers.get("x-request-id");
     expect(text).toBe(
       `id:1\nevent:error\n:HTTP_STATUS/429\ndata:{"request_id":"${requestId}","code":"Throttling.AllocationQuota","message":"Allocated quota exceeded, please increase your quota limit."}\n\n`,
@@ -601,7 +762,11 @@ describe("errors inside the stream", () => {
 
   it("disconnect=N cuts the connection after N tokens: no finish chunk, no [DONE]", async () => {
     const tag = uniqueTag("disconnect");
-    const res = await post({ model: "qwen-plus", stream: true, messages: userMessage(`x [[stand-in disconnect=2 tag=${tag}]]`) });
+    const res = await post({
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage(`x [[stand-in disconnect=2 tag=${tag}]]`),
+    });
     expect(res.status).toBe(200);
     const { text } = await readUntilEnd(res);
     expect(text).not.toContain("[DONE]");
@@ -614,7 +779,10 @@ describe("errors inside the stream", () => {
 describe("timing faults and client aborts", () => {
   it("hang never sends headers; the request is logged as hanging", async () => {
     const tag = uniqueTag("hang");
-    const attempt = post({ model: "qwen-plus", stream: true, messages: userMessage(`x [[stand-in hang tag=${tag}]]`) }, { signal: AbortSignal.timeout(300) });
+    const attempt = post(
+      { model: "qwen-plus", stream: true, messages: userMessage(`x [[stand-in hang tag=${tag}]]`) },
+      { signal: AbortSignal.timeout(300) },
+    );
     await expect(attempt).rejects.toThrow();
     const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
     expect(entry).toMatchObject({ status: null, outcome: "hanging" });
@@ -623,12 +791,18 @@ describe("timing faults and client aborts", () => {
 
   it("hang_body sends 200 headers but no body bytes", async () => {
     const controller = new AbortController();
-    const res = await post({ model: "qwen-plus", stream: true, messages: userMessage("x [[stand-in hang_body]]") }, { signal: controller.signal });
+    const res = await post(
+      { model: "qwen-plus", stream: true, messages: userMessage("x [[stand-in hang_body]]") },
+      { signal: controller.signal },
+    );
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const read = reader.read();
     const timedOut = Symbol("timed out");
-    const winner = await Promise.race([read.then(() => "data"), new Promise((r) => setTimeout(() => r(timedOut), 300))]);
+    const winner = await Promise.race([
+      read.then(() => "data"),
+      new Promise((r) => setTimeout(() => r(timedOut), 300)),
+    ]);
     expect(winner).toBe(timedOut);
     controller.abort();
     await read.catch(() => undefined);
@@ -638,7 +812,11 @@ describe("timing faults and client aborts", () => {
     const tag = uniqueTag("abort");
     const controller = new AbortController();
     const res = await post(
-      { model: "qwen-plus", stream: true, messages: userMessage(`x [[stand-in tokens=500 itl=20 tag=${tag}]]`) },
+      {
+        model: "qwen-plus",
+        stream: true,
+        messages: userMessage(`x [[stand-in tokens=500 itl=20 tag=${tag}]]`),
+      },
       { signal: controller.signal },
     );
     const reader = res.body!.getReader();
@@ -666,7 +844,10 @@ describe("determinism", () => {
     expect(a).toBe(b);
     expect(first.headers.get("x-request-id")).toBe(second.headers.get("x-request-id"));
 
-    const other = await post({ ...body, messages: userMessage("same bytes [[stand-in tokens=6 reasoning=2]]!") });
+    const other = await post({
+      ...body,
+      messages: userMessage("same bytes [[stand-in tokens=6 reasoning=2]]!"),
+    });
     const c = await other.text();
     expect(chunksOf(c)[0]!.id).not.toBe(chunksOf(a)[0]!.id);
   });
@@ -680,7 +861,12 @@ describe("control API", () => {
 
   it("finds a test's requests by tag and never exposes the API key", async () => {
     const tag = uniqueTag("log");
-    const body = { model: "qwen-turbo", stream: true, stream_options: { include_usage: true }, messages: userMessage(`x [[stand-in tokens=3 tag=${tag}]]`) };
+    const body = {
+      model: "qwen-turbo",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: userMessage(`x [[stand-in tokens=3 tag=${tag}]]`),
+    };
     await (await post(body)).text();
     await (await post({ model: "qwen-turbo", messages: userMessage("untagged") })).text();
     const res = await fetch(`${CONTROL_URL}/__stand-in/requests?tag=${encodeURIComponent(tag)}`);

@@ -19,7 +19,9 @@ describe("stopping an answer", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
     const tag = newTag();
-    const phone = await openTurn(alice, conv.id, { content: `long [[stand-in tokens=400 itl=10 tag=${tag}]]` });
+    const phone = await openTurn(alice, conv.id, {
+      content: `long [[stand-in tokens=400 itl=10 tag=${tag}]]`,
+    });
     const started = (await phone.next())!;
     const messageId = started.data.assistant_message.id;
     const tablet = new SseReader(await resume(alice, messageId));
@@ -50,7 +52,10 @@ describe("stopping an answer", () => {
   it("stopping a finished answer is a harmless no-op that returns it", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]", stream: false });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "hi [[stand-in tokens=2]]",
+      stream: false,
+    });
     const { assistant_message } = (await res.json()) as any;
     const again = await call(alice, "POST", `/messages/${assistant_message.id}/stop`);
     expect(again.status).toBe(200);
@@ -96,7 +101,9 @@ describe("stopping before the model's first byte", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
     const tag = newTag();
-    const sending = call(alice, "POST", `/conversations/${conv.id}/messages`, { content: `slow start [[stand-in ttft=5000 tag=${tag}]]` });
+    const sending = call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: `slow start [[stand-in ttft=5000 tag=${tag}]]`,
+    });
     // The answer is stored as streaming before the upstream call: find it as a polling client would.
     const answer = await eventually(async () => {
       const messages = await listMessages(alice, conv.id);
@@ -105,9 +112,20 @@ describe("stopping before the model's first byte", () => {
     const res = await call(alice, "POST", `/messages/${answer.id}/stop`);
     expect(res.status).toBe(200);
     const stopped = (await res.json()) as any;
-    expect(stopped).toMatchObject({ id: answer.id, status: "cancelled", error: { code: "cancelled" }, usage: null });
+    expect(stopped).toMatchObject({
+      id: answer.id,
+      status: "cancelled",
+      error: { code: "cancelled" },
+      usage: null,
+    });
     await expectError(await sending, 409, "conflict");
-    await eventually(async () => ((await standInRequests(tag))[0]?.outcome === "client_closed" ? true : null));
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?").bind(alice).first("n")).toBe(0);
+    await eventually(async () =>
+      (await standInRequests(tag))[0]?.outcome === "client_closed" ? true : null,
+    );
+    expect(
+      await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
+        .bind(alice)
+        .first("n"),
+    ).toBe(0);
   });
 });

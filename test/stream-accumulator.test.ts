@@ -33,7 +33,6 @@ function run(text: string): { events: StreamEvent[]; result: AccumulatedCompleti
   return { events, result: accumulate(events) };
 }
 
-
 /** One `data:` event with a chunk envelope around `choices`. */
 function chunk(choices: unknown[], extra: Record<string, unknown> = {}): string {
   const envelope = {
@@ -50,7 +49,9 @@ function chunk(choices: unknown[], extra: Record<string, unknown> = {}): string 
 
 /** A chunk whose only choice carries tool-call fragments. */
 function toolChunk(fragments: unknown[], delta: Record<string, unknown> = {}): string {
-  return chunk([{ delta: { ...delta, tool_calls: fragments }, index: 0, finish_reason: null, logprobs: null }]);
+  return chunk([
+    { delta: { ...delta, tool_calls: fragments }, index: 0, finish_reason: null, logprobs: null },
+  ]);
 }
 
 const FINISH_TOOL_CALLS = chunk([{ finish_reason: "tool_calls", delta: {}, index: 0, logprobs: null }]);
@@ -75,7 +76,12 @@ describe("fixtures", () => {
           finish_reason: "stop",
         },
       ],
-      usage: { prompt_tokens: 22, completion_tokens: 17, total_tokens: 39, prompt_tokens_details: { cached_tokens: 0 } },
+      usage: {
+        prompt_tokens: 22,
+        completion_tokens: 17,
+        total_tokens: 39,
+        prompt_tokens_details: { cached_tokens: 0 },
+      },
       error: null,
       sawDone: true,
       status: "completed",
@@ -117,10 +123,16 @@ describe("fixtures", () => {
         function: { name: "get_current_weather", arguments: '{"location": "Hangzhou"}' },
       },
     ]);
-    expect(JSON.parse(result.choices[0]?.tool_calls[0]?.function.arguments ?? "")).toEqual({ location: "Hangzhou" });
+    expect(JSON.parse(result.choices[0]?.tool_calls[0]?.function.arguments ?? "")).toEqual({
+      location: "Hangzhou",
+    });
     expect(result.choices[0]?.content).toBe("");
     expect(result.choices[0]?.finish_reason).toBe("tool_calls");
-    expect(usageSummary(result.usage)).toMatchObject({ prompt_tokens: 236, cached_tokens: 0, reasoning_tokens: 0 });
+    expect(usageSummary(result.usage)).toMatchObject({
+      prompt_tokens: 236,
+      cached_tokens: 0,
+      reasoning_tokens: 0,
+    });
   });
 
   it("stream-n2: both choices, sorted by index, each with its finish_reason", () => {
@@ -177,21 +189,28 @@ describe("fixtures", () => {
     expect(atob(choice?.audio?.data ?? "").length).toBe(27);
     expect(result.usage?.completion_tokens_details).toEqual({ audio_tokens: 83, text_tokens: 20 });
     expect(result.usage?.prompt_tokens_details).toEqual({ text_tokens: 207 });
-    expect(usageSummary(result.usage)).toMatchObject({ cached_tokens: 0, reasoning_tokens: 0, total_tokens: 310 });
+    expect(usageSummary(result.usage)).toMatchObject({
+      cached_tokens: 0,
+      reasoning_tokens: 0,
+      total_tokens: 310,
+    });
   });
 
-  it.each(Object.entries(STREAM_FIXTURES))("%s: any re-chunking yields the same events and result", (_, text) => {
-    const bytes = encoder.encode(text);
-    const { events, result } = run(text);
-    fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 80 }), (cuts) => {
-        const split = decodeChunks(splitAt(bytes, cuts));
-        expect(split).toEqual(events);
-        expect(accumulate(split)).toEqual(result);
-      }),
-      { numRuns: 50 },
-    );
-  });
+  it.each(Object.entries(STREAM_FIXTURES))(
+    "%s: any re-chunking yields the same events and result",
+    (_, text) => {
+      const bytes = encoder.encode(text);
+      const { events, result } = run(text);
+      fc.assert(
+        fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 80 }), (cuts) => {
+          const split = decodeChunks(splitAt(bytes, cuts));
+          expect(split).toEqual(events);
+          expect(accumulate(split)).toEqual(result);
+        }),
+        { numRuns: 50 },
+      );
+    },
+  );
 });
 
 describe("mid-stream errors", () => {
@@ -264,7 +283,9 @@ describe("mid-stream errors", () => {
   });
 
   it("the status comment applies only to its own frame", () => {
-    const { events } = run(':HTTP_STATUS/200\ndata: {"choices":[]}\n\nevent:error\ndata:{"code":"X","message":"m"}\n\n');
+    const { events } = run(
+      ':HTTP_STATUS/200\ndata: {"choices":[]}\n\nevent:error\ndata:{"code":"X","message":"m"}\n\n',
+    );
     expect(events[0]?.type).toBe("chunk");
     expect(events[1]).toEqual({
       type: "error",
@@ -282,7 +303,9 @@ describe("mid-stream errors", () => {
   });
 
   it("JSON that is neither a chunk nor an error → malformed", () => {
-    expect(run('data: {"hello":1}\n\n').events).toMatchObject([{ type: "error", error: { shape: "malformed" } }]);
+    expect(run('data: {"hello":1}\n\n').events).toMatchObject([
+      { type: "error", error: { shape: "malformed" } },
+    ]);
     expect(run("data: 42\n\n").events).toMatchObject([{ type: "error", error: { shape: "malformed" } }]);
   });
 });
@@ -317,7 +340,10 @@ describe("status", () => {
   });
 
   it("[DONE] with a choice lacking finish_reason is interrupted", () => {
-    const text = STREAM_FIXTURES["stream-n2.sse"].replace(/data: \{"choices":\[\{"finish_reason":"stop"[^\n]*"index":1[^\n]*\n\n/, "");
+    const text = STREAM_FIXTURES["stream-n2.sse"].replace(
+      /data: \{"choices":\[\{"finish_reason":"stop"[^\n]*"index":1[^\n]*\n\n/,
+      "",
+    );
     expect(text).not.toBe(STREAM_FIXTURES["stream-n2.sse"]);
     const { result } = run(text);
     expect(result.sawDone).toBe(true);
@@ -341,7 +367,10 @@ describe("status", () => {
     expect(early.choices[0]?.content).toBe("I am");
     expect(acc.snapshot().status).toBe("completed");
     const final = acc.finish();
-    acc.push({ type: "error", error: { shape: "malformed", status: null, code: "x", message: "x", requestId: null } });
+    acc.push({
+      type: "error",
+      error: { shape: "malformed", status: null, code: "x", message: "x", requestId: null },
+    });
     expect(acc.finish()).toBe(final);
     expect(final.status).toBe("completed");
     expect(final.error).toBeNull();
@@ -349,10 +378,17 @@ describe("status", () => {
 });
 
 describe("tool-call fragment patterns (PROTOCOL §5.1)", () => {
-  it("pattern 2: arguments \"\" first, then the arguments, then an empty function object", () => {
+  it('pattern 2: arguments "" first, then the arguments, then an empty function object', () => {
     const text =
       toolChunk(
-        [{ function: { name: "get_current_time", arguments: "" }, index: 0, id: "call_deb0063d315441b18b50d8", type: "function" }],
+        [
+          {
+            function: { name: "get_current_time", arguments: "" },
+            index: 0,
+            id: "call_deb0063d315441b18b50d8",
+            type: "function",
+          },
+        ],
         { content: null, role: "assistant" },
       ) +
       toolChunk([{ function: { arguments: "{}" }, index: 0, id: "", type: "function" }]) +
@@ -362,17 +398,41 @@ describe("tool-call fragment patterns (PROTOCOL §5.1)", () => {
     const { result } = run(text);
     expect(result.status).toBe("completed");
     expect(result.choices[0]?.tool_calls).toEqual([
-      { id: "call_deb0063d315441b18b50d8", type: "function", function: { name: "get_current_time", arguments: "{}" } },
+      {
+        id: "call_deb0063d315441b18b50d8",
+        type: "function",
+        function: { name: "get_current_time", arguments: "{}" },
+      },
     ]);
   });
 
   it("pattern 3: reasoning first, name:null continuations, two parallel calls", () => {
     const text =
-      chunk([{ delta: { content: null, role: "assistant", reasoning_content: "Two cities." }, index: 0, finish_reason: null }]) +
-      toolChunk([{ index: 0, id: "call_61a2bbd82a8042289f1ff2", type: "function", function: { name: "get_weather", arguments: "" } }]) +
+      chunk([
+        {
+          delta: { content: null, role: "assistant", reasoning_content: "Two cities." },
+          index: 0,
+          finish_reason: null,
+        },
+      ]) +
+      toolChunk([
+        {
+          index: 0,
+          id: "call_61a2bbd82a8042289f1ff2",
+          type: "function",
+          function: { name: "get_weather", arguments: "" },
+        },
+      ]) +
       toolChunk([{ index: 0, id: "", function: { name: null, arguments: '{"city": ' } }]) +
       toolChunk([{ index: 0, id: "", function: { name: null, arguments: '"Beijing"}' } }]) +
-      toolChunk([{ index: 1, id: "call_7c0d1e2f3a4b5c6d7e8f90", type: "function", function: { name: "get_weather", arguments: "" } }]) +
+      toolChunk([
+        {
+          index: 1,
+          id: "call_7c0d1e2f3a4b5c6d7e8f90",
+          type: "function",
+          function: { name: "get_weather", arguments: "" },
+        },
+      ]) +
       toolChunk([{ index: 1, id: "", function: { name: null, arguments: '{"city": "Shanghai"}' } }]) +
       FINISH_TOOL_CALLS +
       DONE;
@@ -380,27 +440,48 @@ describe("tool-call fragment patterns (PROTOCOL §5.1)", () => {
     expect(result.status).toBe("completed");
     expect(result.choices[0]?.reasoning_content).toBe("Two cities.");
     expect(result.choices[0]?.tool_calls).toEqual([
-      { id: "call_61a2bbd82a8042289f1ff2", type: "function", function: { name: "get_weather", arguments: '{"city": "Beijing"}' } },
-      { id: "call_7c0d1e2f3a4b5c6d7e8f90", type: "function", function: { name: "get_weather", arguments: '{"city": "Shanghai"}' } },
+      {
+        id: "call_61a2bbd82a8042289f1ff2",
+        type: "function",
+        function: { name: "get_weather", arguments: '{"city": "Beijing"}' },
+      },
+      {
+        id: "call_7c0d1e2f3a4b5c6d7e8f90",
+        type: "function",
+        function: { name: "get_weather", arguments: '{"city": "Shanghai"}' },
+      },
     ]);
   });
 
   it("pattern 4: {id, name} without arguments, then {id, arguments} without name", () => {
     const text =
-      toolChunk([{ index: 0, id: "call_aa11bb22cc33dd44ee55ff", type: "function", function: { name: "describe_image" } }]) +
+      toolChunk([
+        {
+          index: 0,
+          id: "call_aa11bb22cc33dd44ee55ff",
+          type: "function",
+          function: { name: "describe_image" },
+        },
+      ]) +
       toolChunk([{ index: 0, id: "call_aa11bb22cc33dd44ee55ff", function: { arguments: '{"detail":' } }]) +
       toolChunk([{ index: 0, id: "call_aa11bb22cc33dd44ee55ff", function: { arguments: ' "high"}' } }]) +
       FINISH_TOOL_CALLS +
       DONE;
     const { result } = run(text);
     expect(result.choices[0]?.tool_calls).toEqual([
-      { id: "call_aa11bb22cc33dd44ee55ff", type: "function", function: { name: "describe_image", arguments: '{"detail": "high"}' } },
+      {
+        id: "call_aa11bb22cc33dd44ee55ff",
+        type: "function",
+        function: { name: "describe_image", arguments: '{"detail": "high"}' },
+      },
     ]);
   });
 
   it("two calls interleaved, index 1 first, several fragments per chunk → merged by index and sorted", () => {
     const text =
-      toolChunk([{ index: 1, id: "call_one", type: "function", function: { name: "b", arguments: '{"x":' } }]) +
+      toolChunk([
+        { index: 1, id: "call_one", type: "function", function: { name: "b", arguments: '{"x":' } },
+      ]) +
       toolChunk([
         { index: 0, id: "call_zero", type: "function", function: { name: "a" } },
         { index: 1, id: "", type: "function", function: { arguments: "1" } },
@@ -422,8 +503,12 @@ describe("tool-call fragment patterns (PROTOCOL §5.1)", () => {
   it("keeps the first non-empty id and name when a continuation repeats different ones", () => {
     const text =
       toolChunk([{ index: 0, id: "", type: "function", function: { name: null, arguments: "" } }]) +
-      toolChunk([{ index: 0, id: "call_first", type: "function", function: { name: "first", arguments: "{" } }]) +
-      toolChunk([{ index: 0, id: "call_second", type: "function", function: { name: "second", arguments: "}" } }]) +
+      toolChunk([
+        { index: 0, id: "call_first", type: "function", function: { name: "first", arguments: "{" } },
+      ]) +
+      toolChunk([
+        { index: 0, id: "call_second", type: "function", function: { name: "second", arguments: "}" } },
+      ]) +
       FINISH_TOOL_CALLS +
       DONE;
     expect(run(text).result.choices[0]?.tool_calls).toEqual([
@@ -438,7 +523,9 @@ describe("tool-call fragment patterns (PROTOCOL §5.1)", () => {
       toolChunk([{ id: "call_b", type: "function", function: { name: "b", arguments: "[]" } }]) +
       FINISH_TOOL_CALLS +
       DONE;
-    expect(run(text).result.choices[0]?.tool_calls.map((c) => [c.id, c.function.name, c.function.arguments])).toEqual([
+    expect(
+      run(text).result.choices[0]?.tool_calls.map((c) => [c.id, c.function.name, c.function.arguments]),
+    ).toEqual([
       ["call_a", "a", "{}"],
       ["call_b", "b", "[]"],
     ]);
@@ -471,7 +558,12 @@ describe("completionFromAccumulated", () => {
           logprobs: null,
         },
       ],
-      usage: { prompt_tokens: 236, completion_tokens: 21, total_tokens: 257, prompt_tokens_details: { cached_tokens: 0 } },
+      usage: {
+        prompt_tokens: 236,
+        completion_tokens: 21,
+        total_tokens: 257,
+        prompt_tokens_details: { cached_tokens: 0 },
+      },
     });
   });
 
@@ -492,7 +584,10 @@ describe("completionFromAccumulated", () => {
     expect(logprobs.choices[0]?.logprobs?.content).toHaveLength(1);
     expect(logprobs.usage).toBeNull();
     const n2 = completionFromAccumulated(run(STREAM_FIXTURES["stream-n2.sse"]).result);
-    expect(n2.choices.map((c) => c.message.content)).toEqual(["Sunrise over the bay.", "Morning light on the water."]);
+    expect(n2.choices.map((c) => c.message.content)).toEqual([
+      "Sunrise over the bay.",
+      "Morning light on the water.",
+    ]);
   });
 });
 

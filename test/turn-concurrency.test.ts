@@ -1,5 +1,15 @@
 import { expect, it } from "vitest";
-import { call, createConversation, eventually, expectError, listMessages, newTag, newUser, readSse, standInRequests } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  eventually,
+  expectError,
+  listMessages,
+  newTag,
+  newUser,
+  readSse,
+  standInRequests,
+} from "./helpers/api";
 
 it("a second turn while one is generating gets 409 turn_in_progress and stores nothing", async () => {
   const alice = newUser("alice");
@@ -10,7 +20,9 @@ it("a second turn while one is generating gets 409 turn_in_progress and stores n
   const results = await Promise.all([
     first,
     // Sent while the first is in flight.
-    new Promise<Response>((r) => setTimeout(() => r(call(alice, "POST", path, { content: `two [[stand-in tag=${tag}]]` })), 100)),
+    new Promise<Response>((r) =>
+      setTimeout(() => r(call(alice, "POST", path, { content: `two [[stand-in tag=${tag}]]` })), 100),
+    ),
   ]);
   const [ok, conflict] = results;
   await expectError(conflict!, 409, "turn_in_progress");
@@ -28,7 +40,9 @@ it("of many simultaneous turns exactly one runs", async () => {
   const tag = newTag();
   const responses = await Promise.all(
     Array.from({ length: 6 }, (_, i) =>
-      call(alice, "POST", `/conversations/${conv.id}/messages`, { content: `n${i} [[stand-in tokens=3 itl=20 tag=${tag}]]` }),
+      call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content: `n${i} [[stand-in tokens=3 itl=20 tag=${tag}]]`,
+      }),
     ),
   );
   const statuses = responses.map((r) => r.status).sort();
@@ -43,8 +57,14 @@ it("another user's turn on a busy conversation is 404, not 409", async () => {
   const alice = newUser("alice");
   const mallory = newUser("mallory");
   const conv = await createConversation(alice);
-  const busy = call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "one [[stand-in tokens=5 itl=50]]" });
+  const busy = call(alice, "POST", `/conversations/${conv.id}/messages`, {
+    content: "one [[stand-in tokens=5 itl=50]]",
+  });
   await new Promise((r) => setTimeout(r, 100));
-  await expectError(await call(mallory, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }), 404, "not_found");
+  await expectError(
+    await call(mallory, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }),
+    404,
+    "not_found",
+  );
   await (await busy).text();
 });

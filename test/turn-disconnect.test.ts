@@ -1,5 +1,14 @@
 import { expect, it } from "vitest";
-import { call, createConversation, eventually, listMessages, newTag, newUser, parseSse, standInRequests } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  eventually,
+  listMessages,
+  newTag,
+  newUser,
+  parseSse,
+  standInRequests,
+} from "./helpers/api";
 
 it("a client that leaves after the first delta still gets the whole answer stored, with usage", async () => {
   const alice = newUser("alice");

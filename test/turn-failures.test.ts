@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { call, createConversation, expectError, listMessages, newTag, newUser, standInRequests, streamTurn } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  expectError,
+  listMessages,
+  newTag,
+  newUser,
+  standInRequests,
+  streamTurn,
+} from "./helpers/api";
 
 const turn = (user: string, conv: string, content: string, extra: Record<string, unknown> = {}) =>
   call(user, "POST", `/conversations/${conv}/messages`, { content, ...extra });
@@ -46,10 +55,19 @@ describe("upstream errors before the stream", () => {
   it("after a failed turn the client can send again", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    await expectError(await turn(alice, conv.id, "x [[stand-in error=data_inspection_failed]]"), 422, "content_filtered");
+    await expectError(
+      await turn(alice, conv.id, "x [[stand-in error=data_inspection_failed]]"),
+      422,
+      "content_filtered",
+    );
     const { events } = await streamTurn(alice, conv.id, { content: "again [[stand-in tokens=2]]" });
     expect(events.at(-1)!.event).toBe("message.completed");
-    expect((await listMessages(alice, conv.id)).map((m) => m.status)).toEqual(["completed", "completed", "failed", "completed"]);
+    expect((await listMessages(alice, conv.id)).map((m) => m.status)).toEqual([
+      "completed",
+      "completed",
+      "failed",
+      "completed",
+    ]);
   });
 });
 
@@ -64,8 +82,13 @@ describe("failures inside the stream", () => {
     const { events } = await streamTurn(alice, conv.id, { content: `x [[stand-in tokens=10 ${directive}]]` });
     const terminal = events.at(-1)!;
     expect(terminal.event).toBe("message.failed");
-    expect(events.filter((e) => e.event.startsWith("message.") && e.event !== "message.delta")).toHaveLength(1);
-    const partial = events.filter((e) => e.event === "message.delta").map((e) => e.data.content).join("");
+    expect(events.filter((e) => e.event.startsWith("message.") && e.event !== "message.delta")).toHaveLength(
+      1,
+    );
+    const partial = events
+      .filter((e) => e.event === "message.delta")
+      .map((e) => e.data.content)
+      .join("");
     expect(partial.length).toBeGreaterThan(0);
     const message = terminal.data.message;
     expect(message.status).toBe("interrupted");

@@ -1,6 +1,14 @@
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
-import { call, createConversation, expectError, newTag, newUser, standInRequests, streamTurn } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  expectError,
+  newTag,
+  newUser,
+  standInRequests,
+  streamTurn,
+} from "./helpers/api";
 
 it("another user's conversation and messages are 404 on the turn routes, and nothing is written", async () => {
   const alice = newUser("alice");
@@ -10,11 +18,21 @@ it("another user's conversation and messages are 404 on the turn routes, and not
   const aliceAnswer = events.at(-1)!.data.message;
 
   const tag = newTag();
-  await expectError(await call(bob, "POST", `/conversations/${conv.id}/messages`, { content: `hi [[stand-in tag=${tag}]]` }), 404, "not_found");
-  await expectError(await call(bob, "POST", `/conversations/${conv.id}/messages`, { content: "hi", stream: false }), 404, "not_found");
+  await expectError(
+    await call(bob, "POST", `/conversations/${conv.id}/messages`, { content: `hi [[stand-in tag=${tag}]]` }),
+    404,
+    "not_found",
+  );
+  await expectError(
+    await call(bob, "POST", `/conversations/${conv.id}/messages`, { content: "hi", stream: false }),
+    404,
+    "not_found",
+  );
   await expectError(await call(bob, "GET", `/messages/${aliceAnswer.id}`), 404, "not_found");
   expect(await standInRequests(tag)).toHaveLength(0);
-  const rows = await env.DB.prepare("SELECT user_id FROM messages WHERE conversation_id = ?").bind(conv.id).all<{ user_id: string }>();
+  const rows = await env.DB.prepare("SELECT user_id FROM messages WHERE conversation_id = ?")
+    .bind(conv.id)
+    .all<{ user_id: string }>();
   expect(rows.results.map((r) => r.user_id)).toEqual([alice, alice]);
 
   // The owner sees it.
@@ -25,7 +43,15 @@ it("another user's conversation and messages are 404 on the turn routes, and not
 
 it("unknown and malformed ids are 404", async () => {
   const alice = newUser("alice");
-  await expectError(await call(alice, "POST", "/conversations/not-an-id/messages", { content: "hi" }), 404, "not_found");
-  await expectError(await call(alice, "POST", `/conversations/${crypto.randomUUID()}/messages`, { content: "hi" }), 404, "not_found");
+  await expectError(
+    await call(alice, "POST", "/conversations/not-an-id/messages", { content: "hi" }),
+    404,
+    "not_found",
+  );
+  await expectError(
+    await call(alice, "POST", `/conversations/${crypto.randomUUID()}/messages`, { content: "hi" }),
+    404,
+    "not_found",
+  );
   await expectError(await call(alice, "GET", "/messages/nope"), 404, "not_found");
 });

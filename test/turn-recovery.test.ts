@@ -24,7 +24,9 @@ it("an answer whose owner died is closed as interrupted with what was received",
   // deploy or a crash) and its heartbeat alarm wakes a fresh instance.
   await new Promise((r) => setTimeout(r, 3 * EVENT_FLUSH_INTERVAL_MS));
   const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
-  await runInDurableObject(stub, (_instance, state) => state.abort("owner killed by the test")).catch(() => {});
+  await runInDurableObject(stub, (_instance, state) => state.abort("owner killed by the test")).catch(
+    () => {},
+  );
   // The client's stream breaks with its owner.
   await (async () => {
     for (;;) if ((await reader.read()).done) return;

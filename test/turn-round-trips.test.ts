@@ -15,7 +15,9 @@ it("a turn costs one D1 round trip before the upstream call and one after the st
   const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
   const turn = await eventually(() =>
     runInDurableObject(stub, (instance: ConversationGeneration) =>
-      instance.metrics.lastTurn.afterStream > 0 ? { ...instance.metrics.lastTurn, total: instance.metrics.d1RoundTrips } : null,
+      instance.metrics.lastTurn.afterStream > 0
+        ? { ...instance.metrics.lastTurn, total: instance.metrics.d1RoundTrips }
+        : null,
     ),
   );
   expect(turn).toEqual({ beforeUpstream: 1, afterStream: 1, total: 4 });

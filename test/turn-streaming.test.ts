@@ -5,9 +5,9 @@ import {
   listMessages,
   newTag,
   newUser,
+  type SseEvent,
   standInRequests,
   streamTurn,
-  type SseEvent,
 } from "./helpers/api";
 
 const names = (events: SseEvent[]) => events.map((e) => e.event);
@@ -28,7 +28,9 @@ describe("a streamed turn", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice, { title: "t" });
     const tag = newTag();
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: `Hello [[stand-in tokens=5 tag=${tag}]]` });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: `Hello [[stand-in tokens=5 tag=${tag}]]`,
+    });
     expect(res.headers.get("cache-control")).toBe("no-cache, no-transform");
     const { events } = await (await import("./helpers/api")).readSse(res);
 
@@ -38,7 +40,9 @@ describe("a streamed turn", () => {
     expect(started.user_message.role).toBe("user");
     expect(started.user_message.content).toBe(`Hello [[stand-in tokens=5 tag=${tag}]]`);
     expect(started.assistant_message.status).toBe("streaming");
-    const text = deltas(events).map((d) => d.content).join("");
+    const text = deltas(events)
+      .map((d) => d.content)
+      .join("");
     const final = events.at(-1)!.data.message;
     expect(final.status).toBe("completed");
     expect(final.content).toBe(text);
@@ -84,7 +88,11 @@ describe("a streamed turn", () => {
         function: {
           name: "get_weather",
           description: "Weather of a city",
-          parameters: { type: "object", properties: { location: { type: "string" } }, required: ["location"] },
+          parameters: {
+            type: "object",
+            properties: { location: { type: "string" } },
+            required: ["location"],
+          },
         },
       },
     ];
@@ -100,7 +108,9 @@ describe("a streamed turn", () => {
     expect(final.finish_reason).toBe("tool_calls");
     expect(final.tool_calls).toHaveLength(1);
     expect(final.tool_calls[0].function.name).toBe("get_weather");
-    expect(final.tool_calls[0].function.arguments).toBe(fragments.map((f) => f.function?.arguments ?? "").join(""));
+    expect(final.tool_calls[0].function.arguments).toBe(
+      fragments.map((f) => f.function?.arguments ?? "").join(""),
+    );
     expect(JSON.parse(final.tool_calls[0].function.arguments)).toHaveProperty("location");
   });
 
@@ -108,7 +118,9 @@ describe("a streamed turn", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
     // The test configuration pings every 300 ms; the model pauses 0.8 s between chunks.
-    const { events, comments } = await streamTurn(alice, conv.id, { content: "slow [[stand-in tokens=1 itl=800]]" });
+    const { events, comments } = await streamTurn(alice, conv.id, {
+      content: "slow [[stand-in tokens=1 itl=800]]",
+    });
     expectContract(events, "message.completed");
     expect(comments.filter((c) => c === "ping").length).toBeGreaterThanOrEqual(2);
   });

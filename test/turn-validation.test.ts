@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { call, createConversation, expectError, listMessages, newUser } from "./helpers/api";
 
 async function countRows(conversationId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?").bind(conversationId).first<{ n: number }>();
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+    .bind(conversationId)
+    .first<{ n: number }>();
   return row!.n;
 }
 
@@ -13,33 +15,56 @@ describe("a turn with bad input is a clear 400 and stores nothing", () => {
     ["empty content", { content: "  " }, "content"],
     ["content of the wrong type", { content: 42 }, "content"],
     ["an unknown content part", { content: [{ type: "sticker", id: 1 }] }, "content.0.type"],
-    ["an image URL with a bad scheme", { content: [{ type: "image_url", image_url: { url: "ftp://x/y.png" } }] }, "content.0.image_url.url"],
+    [
+      "an image URL with a bad scheme",
+      { content: [{ type: "image_url", image_url: { url: "ftp://x/y.png" } }] },
+      "content.0.image_url.url",
+    ],
     ["an unknown field", { content: "hi", colour: "red" }, "colour"],
     ["temperature out of range", { content: "hi", parameters: { temperature: 2 } }, "parameters.temperature"],
     ["an unknown parameter", { content: "hi", parameters: { temprature: 1 } }, "parameters.temprature"],
     ["n other than 1", { content: "hi", parameters: { n: 2 } }, "parameters.n"],
-    ["top_logprobs without logprobs", { content: "hi", parameters: { top_logprobs: 2 } }, "parameters.top_logprobs"],
+    [
+      "top_logprobs without logprobs",
+      { content: "hi", parameters: { top_logprobs: 2 } },
+      "parameters.top_logprobs",
+    ],
     ["a tool result without tool_call_id", { role: "tool", content: "22°C" }, "tool_call_id"],
     ["stream that is not a boolean", { content: "hi", stream: "yes" }, "stream"],
-    ["json_object without the word json", { content: "hi", parameters: { response_format: { type: "json_object" } } }, "parameters.response_format"],
+    [
+      "json_object without the word json",
+      { content: "hi", parameters: { response_format: { type: "json_object" } } },
+      "parameters.response_format",
+    ],
   ])("%s", async (_name, body, param) => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, body), 400, "invalid_request", param);
+    await expectError(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, body),
+      400,
+      "invalid_request",
+      param,
+    );
     expect(await countRows(conv.id)).toBe(0);
   });
 
   it("a body that is not JSON", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, "{not json"), 400, "invalid_request");
+    await expectError(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, "{not json"),
+      400,
+      "invalid_request",
+    );
     expect(await countRows(conv.id)).toBe(0);
   });
 
   it("a body over the size limit is 413", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "x".repeat(1_100_000) });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "x".repeat(1_100_000),
+    });
     await expectError(res, 413, "payload_too_large");
     expect(await countRows(conv.id)).toBe(0);
   });
@@ -63,9 +88,16 @@ describe("a turn with bad input is a clear 400 and stores nothing", () => {
   it("a tool result must answer the latest answer's tool call", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const ok = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=2]]", stream: false });
+    const ok = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "hi [[stand-in tokens=2]]",
+      stream: false,
+    });
     expect(ok.status).toBe(200);
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { role: "tool", tool_call_id: "call_nope", content: "22°C" });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      role: "tool",
+      tool_call_id: "call_nope",
+      content: "22°C",
+    });
     await expectError(res, 400, "invalid_request", "tool_call_id");
     expect(await countRows(conv.id)).toBe(2);
   });
@@ -73,7 +105,9 @@ describe("a turn with bad input is a clear 400 and stores nothing", () => {
   it("a message too long for the model's context is rejected before anything is stored upstream", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice, { model: "qwen-tiny-context" });
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "word ".repeat(4000) });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "word ".repeat(4000),
+    });
     await expectError(res, 400, "invalid_request", "content");
     expect(await listMessages(alice, conv.id)).toHaveLength(0);
   });

@@ -1,11 +1,25 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, createConversation, eventually, expectError, newUser, openTurn, readSse, streamTurn } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  eventually,
+  expectError,
+  newUser,
+  openTurn,
+  readSse,
+  streamTurn,
+} from "./helpers/api";
 
 const records = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at").bind(userId).all<any>()).results;
+  (
+    await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
+      .bind(userId)
+      .all<any>()
+  ).results;
 const reservations = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>()).results;
+  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>())
+    .results;
 const setBudget = (userId: string, tokens: number | null) =>
   env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
 const usage = async (userId: string, query = "") => {
@@ -18,7 +32,10 @@ describe("the usage ledger", () => {
   it("a completed answer writes exactly one record, the daily aggregate, and releases its reservation", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const { events } = await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=7]]", client_message_id: "u-1" });
+    const { events } = await streamTurn(alice, conv.id, {
+      content: "hi [[stand-in tokens=7]]",
+      client_message_id: "u-1",
+    });
     const message = events.at(-1)!.data.message;
     // A retry of the same send is the same turn: still one record.
     await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=7]]", client_message_id: "u-1" });
@@ -58,8 +75,12 @@ describe("the usage ledger", () => {
   it("interrupted and stopped answers are recorded once; a failure before the stream is not", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const interrupted = await streamTurn(alice, conv.id, { content: "x [[stand-in tokens=10 midstream=openai after=4]]" });
-    const failed = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "x [[stand-in error=data_inspection_failed]]" });
+    const interrupted = await streamTurn(alice, conv.id, {
+      content: "x [[stand-in tokens=10 midstream=openai after=4]]",
+    });
+    const failed = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "x [[stand-in error=data_inspection_failed]]",
+    });
     expect(failed.status).toBe(422);
     const reader = await openTurn(alice, conv.id, { content: "x [[stand-in tokens=300 itl=10]]" });
     const messageId = (await reader.next())!.data.assistant_message.id;
@@ -80,8 +101,18 @@ describe("the usage ledger", () => {
   it("rejects bad ranges", async () => {
     const alice = newUser("alice");
     await expectError(await call(alice, "GET", "/usage?from=2026-13-01"), 400, "invalid_request", "from");
-    await expectError(await call(alice, "GET", "/usage?from=2026-05-02&to=2026-05-01"), 400, "invalid_request", "from");
-    await expectError(await call(alice, "GET", "/usage?from=2020-01-01&to=2026-01-01"), 400, "invalid_request", "from");
+    await expectError(
+      await call(alice, "GET", "/usage?from=2026-05-02&to=2026-05-01"),
+      400,
+      "invalid_request",
+      "from",
+    );
+    await expectError(
+      await call(alice, "GET", "/usage?from=2020-01-01&to=2026-01-01"),
+      400,
+      "invalid_request",
+      "from",
+    );
   });
 });
 
@@ -122,13 +153,27 @@ describe("daily quotas", () => {
     await setBudget(alice, 10_000);
     const day = new Date().toISOString().slice(0, 10);
     const hold = (id: string, expiresAt: number) =>
-      env.DB.prepare("INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9000, ?)")
+      env.DB.prepare(
+        "INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9000, ?)",
+      )
         .bind(id, alice, day, expiresAt)
         .run();
     await hold("orphan-live", Date.now() + 60_000);
-    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi", parameters: { max_tokens: 2000 } }), 429, "quota_exceeded");
-    await env.DB.prepare("UPDATE quota_reservations SET expires_at = ? WHERE id = 'orphan-live'").bind(Date.now() - 1).run();
-    const { events } = await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=2]]", parameters: { max_tokens: 2000 } });
+    await expectError(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content: "hi",
+        parameters: { max_tokens: 2000 },
+      }),
+      429,
+      "quota_exceeded",
+    );
+    await env.DB.prepare("UPDATE quota_reservations SET expires_at = ? WHERE id = 'orphan-live'")
+      .bind(Date.now() - 1)
+      .run();
+    const { events } = await streamTurn(alice, conv.id, {
+      content: "hi [[stand-in tokens=2]]",
+      parameters: { max_tokens: 2000 },
+    });
     expect(events.at(-1)!.event).toBe("message.completed");
   });
 
@@ -136,11 +181,21 @@ describe("daily quotas", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
     await setBudget(alice, 10);
-    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }), 429, "quota_exceeded");
+    await expectError(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }),
+      429,
+      "quota_exceeded",
+    );
     await setBudget(alice, null);
     await env.DB.prepare("UPDATE users SET blocked_at = ? WHERE id = ?").bind(Date.now(), alice).run();
-    await expectError(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }), 403, "forbidden");
-    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?").bind(conv.id).first<{ n: number }>();
+    await expectError(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }),
+      403,
+      "forbidden",
+    );
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+      .bind(conv.id)
+      .first<{ n: number }>();
     expect(count!.n).toBe(0);
     expect(await reservations(alice)).toEqual([]);
   });
@@ -153,14 +208,21 @@ describe("/v1/chat/completions in the ledger and quota", () => {
   it("streamed and non-streamed calls each write one record; a failure before the stream writes none", async () => {
     const alice = newUser("alice");
     await createConversation(alice); // creates the user row
-    const streamed = await completion(alice, { messages: [{ role: "user", content: "hi [[stand-in tokens=6]]" }], stream: true });
+    const streamed = await completion(alice, {
+      messages: [{ role: "user", content: "hi [[stand-in tokens=6]]" }],
+      stream: true,
+    });
     expect(streamed.status).toBe(200);
     const text = await streamed.text();
     expect(text).toContain("data: [DONE]");
     expect(text).not.toContain('"usage":{'); // not asked for: the usage chunk is the ledger's only
-    const plain = await completion(alice, { messages: [{ role: "user", content: "hi [[stand-in tokens=4]]" }] });
+    const plain = await completion(alice, {
+      messages: [{ role: "user", content: "hi [[stand-in tokens=4]]" }],
+    });
     const body = (await plain.json()) as any;
-    const failed = await completion(alice, { messages: [{ role: "user", content: "x [[stand-in error=data_inspection_failed]]" }] });
+    const failed = await completion(alice, {
+      messages: [{ role: "user", content: "x [[stand-in error=data_inspection_failed]]" }],
+    });
     expect(failed.status).toBe(422);
 
     const rows = await eventually(async () => {
@@ -182,7 +244,10 @@ describe("/v1/chat/completions in the ledger and quota", () => {
     const res = await completion(alice, { messages: [{ role: "user", content: "hi" }], max_tokens: 500 });
     expect(res.status).toBe(429);
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect(((await res.json()) as any).error).toMatchObject({ code: "quota_exceeded", type: expect.any(String) });
+    expect(((await res.json()) as any).error).toMatchObject({
+      code: "quota_exceeded",
+      type: expect.any(String),
+    });
     expect(await records(alice)).toEqual([]);
   });
 });

@@ -15,12 +15,19 @@ import * as esbuild from "esbuild";
 export function run(command, args, { cwd, env = {} }) {
   return new Promise((resolve, reject) => {
     // Telemetry off: the bench must not talk to anything beyond 127.0.0.1.
-    const child = spawn(command, args, { cwd, env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", ...env } });
+    const child = spawn(command, args, {
+      cwd,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", ...env },
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(output) : reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${output}`))));
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`${command} ${args.join(" ")} exited ${code}:\n${output}`)),
+    );
   });
 }
 
@@ -34,11 +41,18 @@ export function wranglerBin(root) {
  * @returns {Promise<{ scriptPath: string, rawBytes: number, gzipBytes: number, wranglerReport: string | null }>}
  */
 export async function buildWorker(root, outDir) {
-  const output = await run(process.execPath, [wranglerBin(root), "deploy", "--dry-run", "--outdir", outDir], { cwd: root });
+  const output = await run(process.execPath, [wranglerBin(root), "deploy", "--dry-run", "--outdir", outDir], {
+    cwd: root,
+  });
   const scriptPath = path.join(outDir, "index.js");
   const bytes = readFileSync(scriptPath);
   const report = /Total Upload:\s*([^\n]+)/.exec(output);
-  return { scriptPath, rawBytes: bytes.length, gzipBytes: gzipSync(bytes).length, wranglerReport: report ? report[1].trim() : null };
+  return {
+    scriptPath,
+    rawBytes: bytes.length,
+    gzipBytes: gzipSync(bytes).length,
+    wranglerReport: report ? report[1].trim() : null,
+  };
 }
 
 /**
@@ -79,7 +93,8 @@ export async function bundleComposition(root) {
 export async function buildStreamLibrary(root, outFile) {
   await esbuild.build({
     stdin: {
-      contents: 'export { DashScopeEventDecoder } from "./src/dashscope/stream.ts";\nexport { CompletionAccumulator } from "./src/dashscope/accumulator.ts";\n',
+      contents:
+        'export { DashScopeEventDecoder } from "./src/dashscope/stream.ts";\nexport { CompletionAccumulator } from "./src/dashscope/accumulator.ts";\n',
       resolveDir: root,
       loader: "ts",
     },

@@ -23,5 +23,11 @@ export function table(headers, rows) {
 
 /** A titled section: heading, optional lead sentence, table, optional notes. */
 export function section(title, lead, tableText, notes = []) {
-  return [`### ${title}`, "", ...(lead ? [lead, ""] : []), tableText, ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : [])].join("\n");
+  return [
+    `### ${title}`,
+    "",
+    ...(lead ? [lead, ""] : []),
+    tableText,
+    ...(notes.length ? ["", ...notes.map((n) => `- ${n}`)] : []),
+  ].join("\n");
 }

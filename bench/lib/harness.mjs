@@ -1,5 +1,5 @@
 import path from "node:path";
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { startStandIn } from "../../tools/dashscope-stand-in/server.mjs";
 import { createDevAuth } from "./auth.mjs";
 import { findWorkerdPid } from "./proc.mjs";
@@ -35,7 +35,10 @@ export async function startHarness({ root, scriptPath }) {
     else if (level === "error" || level === "warn") errorLogs.push(message);
   };
 
-  const runtime = { compatibilityDate: config.compatibilityDate, compatibilityFlags: config.compatibilityFlags };
+  const runtime = {
+    compatibilityDate: config.compatibilityDate,
+    compatibilityFlags: config.compatibilityFlags,
+  };
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       handleStructuredLogs: onLog,
@@ -70,7 +73,10 @@ export async function startHarness({ root, scriptPath }) {
           modules: true,
           scriptPath: path.join(root, "bench/workers/passthrough.mjs"),
           ...runtime,
-          bindings: { UPSTREAM_URL: `${standIn.baseUrl}/chat/completions`, UPSTREAM_API_KEY: STAND_IN_API_KEY },
+          bindings: {
+            UPSTREAM_URL: `${standIn.baseUrl}/chat/completions`,
+            UPSTREAM_API_KEY: STAND_IN_API_KEY,
+          },
           unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
         },
       ],
@@ -108,7 +114,8 @@ export async function startHarness({ root, scriptPath }) {
       const headers = await harness.edgeHeaders(userId);
       for (let i = 0; i < count; i++) {
         const res = await jsonRequest("POST", `${edgeOrigin}/v1/conversations`, headers, {});
-        if (res.status !== 201) throw new Error(`creating a conversation: HTTP ${res.status} ${JSON.stringify(res.json)}`);
+        if (res.status !== 201)
+          throw new Error(`creating a conversation: HTTP ${res.status} ${JSON.stringify(res.json)}`);
         ids.push(res.json.id);
       }
       return ids;

@@ -14,7 +14,9 @@ export function describeMachine(root) {
   };
   let workerd = "?";
   try {
-    workerd = execFileSync(path.join(root, "node_modules", ".bin", "workerd"), ["--version"], { encoding: "utf8" }).trim();
+    workerd = execFileSync(path.join(root, "node_modules", ".bin", "workerd"), ["--version"], {
+      encoding: "utf8",
+    }).trim();
   } catch {
     // reported as unknown
   }

@@ -25,7 +25,9 @@ export function readOptions(argv = process.argv.slice(2), env = process.env) {
     },
   });
   if (values.help) {
-    console.log(`Usage: npm run bench -- [--quick] [--rounds N] [--warmup N] [--only ${SCENARIOS.join(",")}] [--reuse-build]`);
+    console.log(
+      `Usage: npm run bench -- [--quick] [--rounds N] [--warmup N] [--only ${SCENARIOS.join(",")}] [--reuse-build]`,
+    );
     process.exit(0);
   }
   const quick = values.quick ?? env.BENCH_QUICK === "1";
@@ -36,8 +38,13 @@ export function readOptions(argv = process.argv.slice(2), env = process.env) {
     if (!Number.isInteger(n) || n < 0) throw new Error(`Expected a whole number, got "${raw}"`);
     return n;
   };
-  const only = (values.only ?? env.BENCH_ONLY ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  for (const name of only) if (!SCENARIOS.includes(name)) throw new Error(`Unknown scenario "${name}" (known: ${SCENARIOS.join(", ")})`);
+  const only = (values.only ?? env.BENCH_ONLY ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of only)
+    if (!SCENARIOS.includes(name))
+      throw new Error(`Unknown scenario "${name}" (known: ${SCENARIOS.join(", ")})`);
   const rounds = int(values.rounds, env.BENCH_ROUNDS, quick ? 10 : 60);
   return {
     quick,

@@ -25,7 +25,8 @@ export function prompt({ tokens, ttft, itl }, tag = `b${++tagCounter}`) {
  */
 export function timeToUpstream(h, result) {
   const log = h.standIn.requests;
-  for (let i = log.length - 1; i >= 0; i--) if (log[i].tag === result.tag) return log[i].started_at - result.sentAt;
+  for (let i = log.length - 1; i >= 0; i--)
+    if (log[i].tag === result.tag) return log[i].started_at - result.sentAt;
   return Number.NaN;
 }
 
@@ -45,14 +46,30 @@ function upstreamBody(h, shape, tag) {
 /** Sends to the stand-in directly. */
 export async function sendDirect(h, shape) {
   const tag = `d${++tagCounter}`;
-  return { ...(await streamPost({ url: h.directUrl, headers: h.standInAuth, body: upstreamBody(h, shape, tag), format: "openai" })), tag };
+  return {
+    ...(await streamPost({
+      url: h.directUrl,
+      headers: h.standInAuth,
+      body: upstreamBody(h, shape, tag),
+      format: "openai",
+    })),
+    tag,
+  };
 }
 
 /** Sends through the pass-through Worker. */
 export async function sendPassthrough(h, shape) {
   const tag = `p${++tagCounter}`;
   const body = upstreamBody(h, shape, tag);
-  return { ...(await streamPost({ url: h.passthroughUrl, headers: { "content-type": "application/json" }, body, format: "openai" })), tag };
+  return {
+    ...(await streamPost({
+      url: h.passthroughUrl,
+      headers: { "content-type": "application/json" },
+      body,
+      format: "openai",
+    })),
+    tag,
+  };
 }
 
 let requestCounter = 0;

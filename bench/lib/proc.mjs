@@ -20,7 +20,10 @@ export function clockTicks() {
 /** Fields of /proc/<pid>/stat after the command name, which may itself contain spaces and parentheses. */
 function statFields(pid) {
   const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return { comm: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), rest: text.slice(text.lastIndexOf(")") + 2).split(" ") };
+  return {
+    comm: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")),
+    rest: text.slice(text.lastIndexOf(")") + 2).split(" "),
+  };
 }
 
 /**

@@ -25,7 +25,9 @@ export function splitSql(text) {
 
 /** Applies every `migrations/*.sql` in name order. */
 export async function applyMigrations(db, migrationsDir) {
-  const files = readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort();
+  const files = readdirSync(migrationsDir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
   for (const file of files) {
     const statements = splitSql(readFileSync(path.join(migrationsDir, file), "utf8"));
     await db.batch(statements.map((s) => db.prepare(s)));
@@ -45,7 +47,20 @@ export function seededId(baseMs, i) {
   return `${ts.slice(0, 8)}-${ts.slice(8)}-7${hex(i % 0x1000, 3)}-${hex(0x8000 | (i % 0x4000), 4)}-${rand}`;
 }
 
-const WORDS = ["river", "lantern", "quiet", "harbor", "copper", "meadow", "signal", "orbit", "ember", "willow", "canyon", "pixel"];
+const WORDS = [
+  "river",
+  "lantern",
+  "quiet",
+  "harbor",
+  "copper",
+  "meadow",
+  "signal",
+  "orbit",
+  "ember",
+  "willow",
+  "canyon",
+  "pixel",
+];
 
 function messageText(i) {
   let text = `Message ${i}:`;
@@ -77,6 +92,9 @@ export async function seedHistory(db, { userId, conversationId, count }) {
   for (let i = 0; i < statements.length; i += STATEMENTS_PER_BATCH) {
     await db.batch(statements.slice(i, i + STATEMENTS_PER_BATCH).map((s) => db.prepare(s)));
   }
-  const row = await db.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?").bind(conversationId).first();
+  const row = await db
+    .prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+    .bind(conversationId)
+    .first();
   return row.n;
 }

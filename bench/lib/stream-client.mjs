@@ -56,7 +56,14 @@ export function streamPost({ url, headers, body, format }) {
         flowMs: lastAt - firstAt,
         tokens,
         sentAt,
-        ...(ok ? {} : { error: error ?? failure ?? (status !== 200 ? `HTTP ${status}: ${buffer.slice(0, 200)}` : "stream ended early") }),
+        ...(ok
+          ? {}
+          : {
+              error:
+                error ??
+                failure ??
+                (status !== 200 ? `HTTP ${status}: ${buffer.slice(0, 200)}` : "stream ended early"),
+            }),
       });
     };
 
@@ -83,21 +90,25 @@ export function streamPost({ url, headers, body, format }) {
       tokens++;
     };
 
-    const req = http.request(url, { method: "POST", agent, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
-      status = res.statusCode ?? 0;
-      res.setEncoding("utf8");
-      res.on("data", (text) => {
-        buffer += text;
-        if (status !== 200) return;
-        let at;
-        while ((at = buffer.indexOf("\n\n")) !== -1) {
-          onBlock(buffer.slice(0, at));
-          buffer = buffer.slice(at + 2);
-        }
-      });
-      res.on("end", () => finish());
-      res.on("error", (err) => finish(String(err)));
-    });
+    const req = http.request(
+      url,
+      { method: "POST", agent, headers: { ...headers, "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        status = res.statusCode ?? 0;
+        res.setEncoding("utf8");
+        res.on("data", (text) => {
+          buffer += text;
+          if (status !== 200) return;
+          let at;
+          while ((at = buffer.indexOf("\n\n")) !== -1) {
+            onBlock(buffer.slice(0, at));
+            buffer = buffer.slice(at + 2);
+          }
+        });
+        res.on("end", () => finish());
+        res.on("error", (err) => finish(String(err)));
+      },
+    );
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error("request timed out")));
     req.on("error", (err) => finish(String(err)));
     req.end(body);
@@ -111,18 +122,30 @@ export function streamPost({ url, headers, body, format }) {
 export function jsonRequest(method, url, headers, value) {
   return new Promise((resolve, reject) => {
     const body = value === undefined ? "" : JSON.stringify(value);
-    const req = http.request(url, { method, agent, headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (t) => (text += t));
-      res.on("end", () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
-        } catch (err) {
-          reject(new Error(`${method} ${url}: ${res.statusCode} ${text.slice(0, 200)}`));
-        }
-      });
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          ...headers,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (t) => (text += t));
+        res.on("end", () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
+          } catch (err) {
+            reject(new Error(`${method} ${url}: ${res.statusCode} ${text.slice(0, 200)}`));
+          }
+        });
+      },
+    );
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error("request timed out")));
     req.on("error", reject);
     req.end(body);

@@ -51,7 +51,11 @@ export function checkTargets(m, trips, { waves, historySizes }) {
     const third = m[`conc.${i}.2.after`];
     const flat = third <= second * (1 + MEMORY_GROWTH_TOLERANCE);
     const memory = `RSS after the 2nd turn ${num(second)} MiB, after the 3rd ${num(third)} MiB`;
-    add(`no errors and flat memory at ${largest} concurrent streams`, `${errors} errors; ${memory}`, errors === 0 && flat);
+    add(
+      `no errors and flat memory at ${largest} concurrent streams`,
+      `${errors} errors; ${memory}`,
+      errors === 0 && flat,
+    );
   } else add("no errors, flat memory at 200 concurrent", "—", undefined);
 
   if (`history.${historySizes.at(-1)}.p50` in m) {
@@ -66,12 +70,20 @@ export function checkTargets(m, trips, { waves, historySizes }) {
   if (trips.before.length) {
     const maxBefore = Math.max(...trips.before);
     const maxAfter = Math.max(...trips.after);
-    add("≤ 1 D1 round trip before the upstream call and 1 after", `at most ${maxBefore} before and ${maxAfter} after, over ${trips.before.length} turns`, maxBefore <= 1 && maxAfter <= 1);
+    add(
+      "≤ 1 D1 round trip before the upstream call and 1 after",
+      `at most ${maxBefore} before and ${maxAfter} after, over ${trips.before.length} turns`,
+      maxBefore <= 1 && maxAfter <= 1,
+    );
   } else add("≤ 1 D1 round trip before, 1 after", "—", undefined);
 
   if ("footprint.gzipBytes" in m) {
     const gz = m["footprint.gzipBytes"];
-    add(`bundle ≤ ${BUNDLE_GZIP_TARGET_BYTES / 1000} kB gzip`, `${num(gz / 1000)} kB (${kib(gz)})`, gz <= BUNDLE_GZIP_TARGET_BYTES);
+    add(
+      `bundle ≤ ${BUNDLE_GZIP_TARGET_BYTES / 1000} kB gzip`,
+      `${num(gz / 1000)} kB (${kib(gz)})`,
+      gz <= BUNDLE_GZIP_TARGET_BYTES,
+    );
   } else add("bundle ≤ 100 kB gzip", "—", undefined);
 
   return { markdown: section("Targets", "", table(["target", "measured", "verdict"], rows)), missed };

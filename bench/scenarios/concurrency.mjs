@@ -24,7 +24,16 @@ async function wave(h, n, send) {
   const ok = results.filter((r) => r.ok && r.tokens === SHAPE.tokens);
   const ttft = summarize(ok.map((r) => r.ttftMs));
   const toUpstream = summarize(ok.map((r) => timeToUpstream(h, r)).filter(Number.isFinite));
-  return { n, errors: n - ok.length, firstError: results.find((r) => !r.ok)?.error, ttft, toUpstream, before, peak, after };
+  return {
+    n,
+    errors: n - ok.length,
+    firstError: results.find((r) => !r.ok)?.error,
+    ttft,
+    toUpstream,
+    before,
+    peak,
+    after,
+  };
 }
 
 /**
@@ -43,8 +52,21 @@ export async function runConcurrency(h, { waves }) {
     // The first turn of a conversation creates its Durable Object and storage; later turns find them in place.
     // The third wave repeats the second on the same conversations: RSS after it shows whether anything accumulates.
     for (const [t, kind] of TURN_KINDS.entries()) {
-      const w = await wave(h, n, (k) => sendEdgeTurn(h, SHAPE, { userId: user, conversationId: conversations[k], label: `conc${n}` }));
-      rows.push([`edge-chat, ${kind}`, n, w.errors, ms(w.ttft.p50), ms(w.ttft.p95), ms(w.toUpstream.p50), ms(w.toUpstream.p95), num(w.before), num(w.peak), num(w.after)]);
+      const w = await wave(h, n, (k) =>
+        sendEdgeTurn(h, SHAPE, { userId: user, conversationId: conversations[k], label: `conc${n}` }),
+      );
+      rows.push([
+        `edge-chat, ${kind}`,
+        n,
+        w.errors,
+        ms(w.ttft.p50),
+        ms(w.ttft.p95),
+        ms(w.toUpstream.p50),
+        ms(w.toUpstream.p95),
+        num(w.before),
+        num(w.peak),
+        num(w.after),
+      ]);
       if (w.firstError) console.error(`concurrency ${n} (${kind}): first error: ${w.firstError}`);
       metrics[`conc.${i}.${t}.errors`] = w.errors;
       metrics[`conc.${i}.${t}.after`] = w.after;
@@ -53,13 +75,38 @@ export async function runConcurrency(h, { waves }) {
     metrics[`conc.${i}.n`] = n;
   }
   const pt = await wave(h, largest, () => sendPassthrough(h, SHAPE));
-  rows.push(["pass-through Worker", largest, pt.errors, ms(pt.ttft.p50), ms(pt.ttft.p95), ms(pt.toUpstream.p50), ms(pt.toUpstream.p95), num(pt.before), num(pt.peak), num(pt.after)]);
+  rows.push([
+    "pass-through Worker",
+    largest,
+    pt.errors,
+    ms(pt.ttft.p50),
+    ms(pt.ttft.p95),
+    ms(pt.toUpstream.p50),
+    ms(pt.toUpstream.p95),
+    num(pt.before),
+    num(pt.peak),
+    num(pt.after),
+  ]);
   const markdown = section(
     "Concurrency",
     `Simultaneous streaming turns, each in its own conversation; upstream ttft ${SHAPE.ttft} ms, ${SHAPE.tokens} tokens ${SHAPE.itl} ms apart. ` +
-      "\"To upstream\": request sent → the stand-in has the upstream call. Errors: non-200, \`message.failed\`, or a missing token. RSS of the whole workerd process (both Workers, local D1 and Durable Objects included), " +
+      '"To upstream": request sent → the stand-in has the upstream call. Errors: non-200, `message.failed`, or a missing token. RSS of the whole workerd process (both Workers, local D1 and Durable Objects included), ' +
       `read before the wave, at its peak (sampled every ${RSS_SAMPLE_INTERVAL_MS} ms), and ${SETTLE_MS / 1000} s after it.`,
-    table(["path", "concurrent", "errors", "TTFT p50 ms", "TTFT p95 ms", "to upstream p50 ms", "to upstream p95 ms", "RSS before MiB", "RSS peak MiB", "RSS after MiB"], rows),
+    table(
+      [
+        "path",
+        "concurrent",
+        "errors",
+        "TTFT p50 ms",
+        "TTFT p95 ms",
+        "to upstream p50 ms",
+        "to upstream p95 ms",
+        "RSS before MiB",
+        "RSS peak MiB",
+        "RSS after MiB",
+      ],
+      rows,
+    ),
   );
   return { markdown, metrics };
 }

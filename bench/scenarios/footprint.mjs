@@ -1,5 +1,5 @@
-import path from "node:path";
 import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { bundleComposition, run, wranglerBin } from "../lib/build.mjs";
 import { kib, num, section, table } from "../lib/format.mjs";
 
@@ -14,12 +14,21 @@ const LISTED_PARTS = 6;
 async function checkStartup(root) {
   const outfile = path.join(root, ".bench", "worker-startup.cpuprofile");
   try {
-    const output = await run(process.execPath, [wranglerBin(root), "check", "startup", "--outfile", outfile], { cwd: root });
+    const output = await run(
+      process.execPath,
+      [wranglerBin(root), "check", "startup", "--outfile", outfile],
+      { cwd: root },
+    );
     const field = (name) => {
       const m = new RegExp(`${name}:\\s*([\\d.]+)\\s*ms`).exec(output);
       return m ? Number(m[1]) : Number.NaN;
     };
-    return { active: field("Active"), window: field("Profile window"), gc: Number(/including ([\d.]+) ms garbage/.exec(output)?.[1] ?? Number.NaN), profile: existsSync(outfile) ? outfile : null };
+    return {
+      active: field("Active"),
+      window: field("Profile window"),
+      gc: Number(/including ([\d.]+) ms garbage/.exec(output)?.[1] ?? Number.NaN),
+      profile: existsSync(outfile) ? outfile : null,
+    };
   } catch (err) {
     // Strip terminal colours from the message.
     const text = String(err.message ?? err).replace(/\u001b\[[0-9;]*m/g, "");
@@ -40,10 +49,16 @@ export async function runFootprint(h, { root, build }) {
     ["largest parts of the bundle", listed.join(", ")],
     [
       "startup (`wrangler check startup`)",
-      startup.error ? `unavailable: ${startup.error}` : `${num(startup.active, 1)} ms CPU active (${num(startup.gc, 1)} ms of it GC) in a ${num(startup.window, 1)} ms profile window`,
+      startup.error
+        ? `unavailable: ${startup.error}`
+        : `${num(startup.active, 1)} ms CPU active (${num(startup.gc, 1)} ms of it GC) in a ${num(startup.window, 1)} ms profile window`,
     ],
   ];
-  const metrics = { "footprint.gzipBytes": build.gzipBytes, "footprint.rawBytes": build.rawBytes, "footprint.startupActiveMs": startup.active ?? Number.NaN };
+  const metrics = {
+    "footprint.gzipBytes": build.gzipBytes,
+    "footprint.rawBytes": build.rawBytes,
+    "footprint.startupActiveMs": startup.active ?? Number.NaN,
+  };
   const sourceMap = `${build.scriptPath}.map`;
   if (existsSync(sourceMap)) metrics["footprint.sourceMapBytes"] = readFileSync(sourceMap).length;
   const markdown = section(

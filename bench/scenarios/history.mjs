@@ -18,7 +18,11 @@ export async function runHistory(h, { rounds, warmup, historySizes }) {
     if (stored !== count) throw new Error(`seeded ${stored} messages, wanted ${count}`);
   }
   const paths = Object.fromEntries(
-    historySizes.map((count, i) => [count, () => sendEdgeTurn(h, SHAPE, { userId: user, conversationId: conversations[i], label: `history${count}` })]),
+    historySizes.map((count, i) => [
+      count,
+      () =>
+        sendEdgeTurn(h, SHAPE, { userId: user, conversationId: conversations[i], label: `history${count}` }),
+    ]),
   );
   const r = await interleave({ paths, rounds, warmup });
   const rows = [];
@@ -37,7 +41,7 @@ export async function runHistory(h, { rounds, warmup, historySizes }) {
   const markdown = section(
     "History scale",
     `${rounds} interleaved rounds (warm-up discarded), ${SHAPE.tokens}-token answers, upstream ttft 0 ms. ` +
-      "Messages of about 200 characters written straight into D1 beforehand; \"sent upstream\" is the most history messages a turn included (from its `turn.finished` log line).",
+      'Messages of about 200 characters written straight into D1 beforehand; "sent upstream" is the most history messages a turn included (from its `turn.finished` log line).',
     table(["stored messages", "TTFT p50 ms", "TTFT p95 ms", "history sent upstream", "errors"], rows),
   );
   return { markdown, metrics };

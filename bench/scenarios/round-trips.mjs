@@ -11,7 +11,12 @@ export function summarizeRoundTrips(turnLogs) {
   const histogram = (values) => {
     const counts = new Map();
     for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-    return [...counts].sort((a, b) => a[0] - b[0]).map(([v, n]) => `${v} (${n} turns)`).join(", ") || "—";
+    return (
+      [...counts]
+        .sort((a, b) => a[0] - b[0])
+        .map(([v, n]) => `${v} (${n} turns)`)
+        .join(", ") || "—"
+    );
   };
   const statuses = new Map();
   for (const l of turnLogs) statuses.set(l.status, (statuses.get(l.status) ?? 0) + 1);

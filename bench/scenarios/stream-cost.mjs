@@ -59,7 +59,9 @@ async function cpuOf(h, turns, send) {
  * stream, and workerd CPU per 1,000-token turn, edge-chat vs the pass-through Worker.
  */
 export async function runStreamCost(h, { root, quick }) {
-  const lib = await import(pathToFileURL(await buildStreamLibrary(root, path.join(root, ".bench/stream-lib.mjs"))).href);
+  const lib = await import(
+    pathToFileURL(await buildStreamLibrary(root, path.join(root, ".bench/stream-lib.mjs"))).href
+  );
   const bytes = await recordStream(h);
   const decodeRows = [];
   const metrics = {};
@@ -78,7 +80,13 @@ export async function runStreamCost(h, { root, quick }) {
     }
     const t = median(times);
     const mbps = bytes.length / 1e6 / (t / 1000);
-    decodeRows.push([`${size / 1024} KiB`, num(bytes.length / 1e6, 2), num(t, 1), num(mbps, 0), num(RECORDED_TOKENS / (t / 1000) / 1e6, 2)]);
+    decodeRows.push([
+      `${size / 1024} KiB`,
+      num(bytes.length / 1e6, 2),
+      num(t, 1),
+      num(mbps, 0),
+      num(RECORDED_TOKENS / (t / 1000) / 1e6, 2),
+    ]);
     metrics[`decode.${size}.mbps`] = mbps;
   }
 
@@ -103,9 +111,27 @@ export async function runStreamCost(h, { root, quick }) {
   metrics["cpu.edgePerTurn"] = perTurn("edge");
   metrics["cpu.passthroughPerTurn"] = perTurn("passthrough");
   const cpuRows = [
-    ["pass-through Worker (no persistence)", cpu.passthrough.turns, num(perTurn("passthrough"), 2), num((perTurn("passthrough") * 1000) / CPU_SHAPE.tokens, 1), cpu.passthrough.errors],
-    ["edge-chat turn (auth, D1, Durable Object, persistence)", cpu.edge.turns, num(perTurn("edge"), 2), num((perTurn("edge") * 1000) / CPU_SHAPE.tokens, 1), cpu.edge.errors],
-    ["difference", "", num(perTurn("edge") - perTurn("passthrough"), 2), num(((perTurn("edge") - perTurn("passthrough")) * 1000) / CPU_SHAPE.tokens, 1), ""],
+    [
+      "pass-through Worker (no persistence)",
+      cpu.passthrough.turns,
+      num(perTurn("passthrough"), 2),
+      num((perTurn("passthrough") * 1000) / CPU_SHAPE.tokens, 1),
+      cpu.passthrough.errors,
+    ],
+    [
+      "edge-chat turn (auth, D1, Durable Object, persistence)",
+      cpu.edge.turns,
+      num(perTurn("edge"), 2),
+      num((perTurn("edge") * 1000) / CPU_SHAPE.tokens, 1),
+      cpu.edge.errors,
+    ],
+    [
+      "difference",
+      "",
+      num(perTurn("edge") - perTurn("passthrough"), 2),
+      num(((perTurn("edge") - perTurn("passthrough")) * 1000) / CPU_SHAPE.tokens, 1),
+      "",
+    ],
   ];
 
   const markdown = [
@@ -117,7 +143,7 @@ export async function runStreamCost(h, { root, quick }) {
     section(
       "Stream processing cost: workerd CPU per turn",
       `CPU time of the workerd process (utime + stime from /proc/<pid>/stat) over blocks of ${CPU_TURNS_PER_BLOCK} sequential ${CPU_SHAPE.tokens.toLocaleString("en")}-token turns, alternating paths. ` +
-        "\"Without persistence\" is the pass-through Worker; local D1 and Durable Object storage run inside the same workerd, so their CPU is counted in the edge-chat row.",
+        '"Without persistence" is the pass-through Worker; local D1 and Durable Object storage run inside the same workerd, so their CPU is counted in the edge-chat row.',
       table(["path", "turns", "CPU ms / turn", "CPU µs / token", "errors"], cpuRows),
     ),
   ].join("\n\n");

@@ -1,5 +1,11 @@
-import { ms, deltaMs, ratio, section, table } from "../lib/format.mjs";
-import { conversationPool, sendDirect, sendEdgeTurn, sendPassthrough, timeToUpstream } from "../lib/paths.mjs";
+import { deltaMs, ms, ratio, section, table } from "../lib/format.mjs";
+import {
+  conversationPool,
+  sendDirect,
+  sendEdgeTurn,
+  sendPassthrough,
+  timeToUpstream,
+} from "../lib/paths.mjs";
 import { interleave } from "../lib/rounds.mjs";
 import { median, summarize } from "../lib/stats.mjs";
 
@@ -21,7 +27,8 @@ export const TTFT_SHAPES = [
  */
 export function pairedTtftDelta(a, b, field = "ttftMs") {
   const deltas = [];
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i].ok && b[i].ok) deltas.push(a[i][field] - b[i][field]);
+  for (let i = 0; i < Math.min(a.length, b.length); i++)
+    if (a[i].ok && b[i].ok) deltas.push(a[i][field] - b[i][field]);
   return median(deltas);
 }
 
@@ -44,16 +51,56 @@ export async function runTtft(h, { rounds, warmup }) {
         edge: () => sendEdgeTurn(h, shape, { ...pool(), label: "ttft" }),
       },
     });
-    const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summarize(v.filter((x) => x.ok).map((x) => x.ttftMs))]));
+    const s = Object.fromEntries(
+      Object.entries(r).map(([k, v]) => [k, summarize(v.filter((x) => x.ok).map((x) => x.ttftMs))]),
+    );
     const errors = (k) => r[k].filter((x) => !x.ok).length;
-    const toUpstream = (k) => ms(median(r[k].filter((x) => x.ok).map((x) => timeToUpstream(h, x)).filter(Number.isFinite)));
+    const toUpstream = (k) =>
+      ms(
+        median(
+          r[k]
+            .filter((x) => x.ok)
+            .map((x) => timeToUpstream(h, x))
+            .filter(Number.isFinite),
+        ),
+      );
     const overEdgePt = pairedTtftDelta(r.edge, r.passthrough);
     const overPtDirect = pairedTtftDelta(r.passthrough, r.direct);
     const overEdgeDirect = pairedTtftDelta(r.edge, r.direct);
     rows.push(
-      [shape.label, "direct to stand-in", ms(s.direct.p50), ms(s.direct.p95), toUpstream("direct"), "—", "—", "—", errors("direct")],
-      [shape.label, "pass-through Worker", ms(s.passthrough.p50), ms(s.passthrough.p95), toUpstream("passthrough"), deltaMs(overPtDirect), "—", ratio(s.passthrough.p50 / s.direct.p50), errors("passthrough")],
-      [shape.label, "edge-chat turn", ms(s.edge.p50), ms(s.edge.p95), toUpstream("edge"), deltaMs(overEdgeDirect), deltaMs(overEdgePt), `${ratio(s.edge.p50 / s.direct.p50)} / ${ratio(s.edge.p50 / s.passthrough.p50)}`, errors("edge")],
+      [
+        shape.label,
+        "direct to stand-in",
+        ms(s.direct.p50),
+        ms(s.direct.p95),
+        toUpstream("direct"),
+        "—",
+        "—",
+        "—",
+        errors("direct"),
+      ],
+      [
+        shape.label,
+        "pass-through Worker",
+        ms(s.passthrough.p50),
+        ms(s.passthrough.p95),
+        toUpstream("passthrough"),
+        deltaMs(overPtDirect),
+        "—",
+        ratio(s.passthrough.p50 / s.direct.p50),
+        errors("passthrough"),
+      ],
+      [
+        shape.label,
+        "edge-chat turn",
+        ms(s.edge.p50),
+        ms(s.edge.p95),
+        toUpstream("edge"),
+        deltaMs(overEdgeDirect),
+        deltaMs(overEdgePt),
+        `${ratio(s.edge.p50 / s.direct.p50)} / ${ratio(s.edge.p50 / s.passthrough.p50)}`,
+        errors("edge"),
+      ],
     );
     metrics[`ttft${i}.edgeOverPassthroughP50`] = overEdgePt;
     metrics[`ttft${i}.passthroughOverDirectP50`] = overPtDirect;
@@ -66,9 +113,22 @@ export async function runTtft(h, { rounds, warmup }) {
   const markdown = section(
     "Time to first token",
     `${rounds} interleaved rounds per upstream timing (${warmup} warm-up rounds discarded), ${ANSWER_TOKENS}-token answers, one request at a time. ` +
-      "\"To upstream\" is request sent → the stand-in has the upstream request (1 ms clock; the rest of the TTFT is spent after the upstream call). " +
+      '"To upstream" is request sent → the stand-in has the upstream request (1 ms clock; the rest of the TTFT is spent after the upstream call). ' +
       "Overheads are medians of per-round differences; ratios are of the p50s (edge-chat ratio: vs direct / vs pass-through).",
-    table(["upstream", "path", "TTFT p50 ms", "TTFT p95 ms", "to upstream p50 ms", "over direct ms", "over pass-through ms", "ratio p50", "errors"], rows),
+    table(
+      [
+        "upstream",
+        "path",
+        "TTFT p50 ms",
+        "TTFT p95 ms",
+        "to upstream p50 ms",
+        "over direct ms",
+        "over pass-through ms",
+        "ratio p50",
+        "errors",
+      ],
+      rows,
+    ),
   );
   return { markdown, metrics };
 }

@@ -36,16 +36,46 @@ export async function runWholeTurn(h, { longRounds, warmup, quick }) {
       },
     });
     // A complete answer has every token; anything short is an error.
-    for (const list of Object.values(r)) for (const x of list) if (x.ok && x.tokens !== LONG_ANSWER_TOKENS) Object.assign(x, { ok: false, error: `${x.tokens} tokens` });
+    for (const list of Object.values(r))
+      for (const x of list)
+        if (x.ok && x.tokens !== LONG_ANSWER_TOKENS)
+          Object.assign(x, { ok: false, error: `${x.tokens} tokens` });
     const good = (k) => r[k].filter((x) => x.ok);
     const total = (k) => summarize(good(k).map((x) => x.totalMs));
     const flow = (k) => median(good(k).map(tokensPerSecond));
     const errors = (k) => r[k].length - good(k).length;
     const flowRatio = flow("edge") / flow("passthrough");
     rows.push(
-      [shape.label, "direct to stand-in", ms(total("direct").p50), ms(total("direct").p95), "—", num(flow("direct"), 0), "—", errors("direct")],
-      [shape.label, "pass-through Worker", ms(total("passthrough").p50), ms(total("passthrough").p95), "—", num(flow("passthrough"), 0), ratio(flow("passthrough") / flow("direct")), errors("passthrough")],
-      [shape.label, "edge-chat turn", ms(total("edge").p50), ms(total("edge").p95), deltaMs(pairedTtftDelta(r.edge, r.passthrough, "totalMs")), num(flow("edge"), 0), ratio(flowRatio), errors("edge")],
+      [
+        shape.label,
+        "direct to stand-in",
+        ms(total("direct").p50),
+        ms(total("direct").p95),
+        "—",
+        num(flow("direct"), 0),
+        "—",
+        errors("direct"),
+      ],
+      [
+        shape.label,
+        "pass-through Worker",
+        ms(total("passthrough").p50),
+        ms(total("passthrough").p95),
+        "—",
+        num(flow("passthrough"), 0),
+        ratio(flow("passthrough") / flow("direct")),
+        errors("passthrough"),
+      ],
+      [
+        shape.label,
+        "edge-chat turn",
+        ms(total("edge").p50),
+        ms(total("edge").p95),
+        deltaMs(pairedTtftDelta(r.edge, r.passthrough, "totalMs")),
+        num(flow("edge"), 0),
+        ratio(flowRatio),
+        errors("edge"),
+      ],
     );
     metrics[`whole${i}.flowRatio`] = flowRatio;
     metrics[`whole${i}.overheadP50`] = pairedTtftDelta(r.edge, r.passthrough, "totalMs");
@@ -55,7 +85,19 @@ export async function runWholeTurn(h, { longRounds, warmup, quick }) {
     `Whole turn, ${LONG_ANSWER_TOKENS.toLocaleString("en")}-token answer`,
     `${longRounds} interleaved rounds per pacing (warm-up discarded). Whole turn = request sent → response ended (edge-chat: after \`message.completed\`, i.e. after the answer is stored). ` +
       "Token flow = content deltas per second between the first and the last; its ratio is to the row above (edge-chat: to the pass-through Worker).",
-    table(["upstream", "path", "whole turn p50 ms", "p95 ms", "over pass-through ms", "tokens/s p50", "flow ratio", "errors"], rows),
+    table(
+      [
+        "upstream",
+        "path",
+        "whole turn p50 ms",
+        "p95 ms",
+        "over pass-through ms",
+        "tokens/s p50",
+        "flow ratio",
+        "errors",
+      ],
+      rows,
+    ),
   );
   return { markdown, metrics };
 }

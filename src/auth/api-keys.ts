@@ -1,4 +1,4 @@
-import { findApiKeyByHash, touchApiKey, type ApiKeyRow } from "../store/api-keys";
+import { type ApiKeyRow, findApiKeyByHash, touchApiKey } from "../store/api-keys";
 import { invalidToken } from "./auth-errors";
 
 /*
@@ -59,7 +59,10 @@ export const apiKeyCacheKey = (keyHash: string): string => `apikey:${keyHash}`;
 /** Makes a new random key with its display prefix and hash. */
 export async function generateApiKey(): Promise<NewApiKey> {
   const bytes = crypto.getRandomValues(new Uint8Array(API_KEY_RANDOM_BYTES));
-  const base64url = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const base64url = btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
   const key = API_KEY_PREFIX + base64url;
   return { key, prefix: key.slice(0, API_KEY_DISPLAY_CHARS), keyHash: await sha256Hex(key) };
 }
@@ -83,7 +86,10 @@ const touchedAt = new Map<string, number>();
  * malformed, unknown or revoked key. Does not check whether the user is blocked: the turn path
  * enforces that on every turn, including those made with a key.
  */
-export async function authenticateApiKey(token: string, deps: ApiKeyAuthDeps): Promise<{ userId: string; keyId: string }> {
+export async function authenticateApiKey(
+  token: string,
+  deps: ApiKeyAuthDeps,
+): Promise<{ userId: string; keyId: string }> {
   if (!API_KEY_PATTERN.test(token)) throw invalidToken("The API key is malformed.");
   const keyHash = await sha256Hex(token);
   const cacheKey = apiKeyCacheKey(keyHash);
@@ -94,7 +100,8 @@ export async function authenticateApiKey(token: string, deps: ApiKeyAuthDeps): P
     const expirationTtl = row ? deps.cacheTtlSeconds : NEGATIVE_CACHE_TTL_SECONDS;
     deps.waitUntil(deps.kv.put(cacheKey, JSON.stringify(record), { expirationTtl }).catch(logKvFailure));
   }
-  if ("unknown" in record || record.revoked) throw invalidToken("The API key is invalid or has been revoked.");
+  if ("unknown" in record || record.revoked)
+    throw invalidToken("The API key is invalid or has been revoked.");
 
   const now = (deps.now ?? Date.now)();
   // The cached `last_used_at` is at most one cache TTL old, so once a use is written every
@@ -109,15 +116,24 @@ export async function authenticateApiKey(token: string, deps: ApiKeyAuthDeps): P
 }
 
 function cachedRecord(row: ApiKeyRow): CachedApiKey {
-  return { user_id: row.user_id, key_id: row.id, revoked: row.revoked_at !== null, last_used_at: row.last_used_at };
+  return {
+    user_id: row.user_id,
+    key_id: row.id,
+    revoked: row.revoked_at !== null,
+    last_used_at: row.last_used_at,
+  };
 }
 
 // Neither failure affects the request: a missed cache write costs a D1 read next time, a missed
 // touch leaves `last_used_at` older than it should be.
 function logKvFailure(err: unknown): void {
-  console.error(JSON.stringify({ level: "error", message: "caching an API key lookup failed", cause: String(err) }));
+  console.error(
+    JSON.stringify({ level: "error", message: "caching an API key lookup failed", cause: String(err) }),
+  );
 }
 
 function logD1Failure(err: unknown): void {
-  console.error(JSON.stringify({ level: "error", message: "recording an API key's use failed", cause: String(err) }));
+  console.error(
+    JSON.stringify({ level: "error", message: "recording an API key's use failed", cause: String(err) }),
+  );
 }

@@ -44,14 +44,21 @@ export function createDevModeGate(log: (line: string) => void = (line) => consol
     if (!isLocalHostname(new URL(requestUrl).hostname)) {
       if (!warnedNonLocal) {
         warnedNonLocal = true;
-        log(JSON.stringify({ level: "error", message: "AUTH_DEV_JWKS is set on a non-local host; ignoring it" }));
+        log(
+          JSON.stringify({
+            level: "error",
+            message: "AUTH_DEV_JWKS is set on a non-local host; ignoring it",
+          }),
+        );
       }
       return null;
     }
     if (parsed?.json !== devJwksJson) parsed = { json: devJwksJson, jwks: parseJwks(devJwksJson) };
     if (!parsed.jwks && !warnedInvalid) {
       warnedInvalid = true;
-      log(JSON.stringify({ level: "error", message: "AUTH_DEV_JWKS is not a JSON Web Key Set; ignoring it" }));
+      log(
+        JSON.stringify({ level: "error", message: "AUTH_DEV_JWKS is not a JSON Web Key Set; ignoring it" }),
+      );
     }
     return parsed.jwks;
   };

@@ -2,10 +2,10 @@ import {
   createLocalJWKSet,
   decodeProtectedHeader,
   errors,
-  jwtVerify,
   type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyOptions,
+  jwtVerify,
 } from "jose";
 import type { ApiError } from "../errors/api-error";
 import { invalidToken } from "./auth-errors";
@@ -56,7 +56,9 @@ export async function verifyAccessToken(token: string, deps: VerifyDeps): Promis
     throw invalidToken("The bearer token is not a well-formed JWT.");
   }
   if (typeof alg !== "string" || !(ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) {
-    throw invalidToken("The token's signing algorithm is not accepted; tokens must be signed with RS256 or ES256.");
+    throw invalidToken(
+      "The token's signing algorithm is not accepted; tokens must be signed with RS256 or ES256.",
+    );
   }
 
   const keys = await deps.keys.getKeys();
@@ -78,7 +80,9 @@ export async function verifyAccessToken(token: string, deps: VerifyDeps): Promis
 
   const sub = payload.sub;
   if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUBJECT_CHARS) {
-    throw invalidToken(`The token's "sub" claim must be a non-empty string of at most ${MAX_SUBJECT_CHARS} characters.`);
+    throw invalidToken(
+      `The token's "sub" claim must be a non-empty string of at most ${MAX_SUBJECT_CHARS} characters.`,
+    );
   }
   return { userId: sub };
 }
@@ -120,8 +124,9 @@ function toApiError(err: unknown): ApiError {
       const { claim, reason } = err as errors.JWTClaimValidationFailed;
       if (reason === "missing") return invalidToken(`The token is missing the required "${claim}" claim.`);
       if (claim === "iss") return invalidToken("The token was not issued by the expected issuer.");
-      if (claim === "aud") return invalidToken("The token is not meant for this service (audience mismatch).");
-      if (claim === "nbf") return invalidToken("The token is not valid yet (its \"nbf\" is in the future).");
+      if (claim === "aud")
+        return invalidToken("The token is not meant for this service (audience mismatch).");
+      if (claim === "nbf") return invalidToken('The token is not valid yet (its "nbf" is in the future).');
       return invalidToken(`The token's "${claim}" claim is invalid.`);
     }
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
@@ -129,7 +134,9 @@ function toApiError(err: unknown): ApiError {
     case "ERR_JWKS_NO_MATCHING_KEY":
       return invalidToken("The token was signed by a key the identity provider does not publish.");
     case "ERR_JOSE_ALG_NOT_ALLOWED":
-      return invalidToken("The token's signing algorithm is not accepted; tokens must be signed with RS256 or ES256.");
+      return invalidToken(
+        "The token's signing algorithm is not accepted; tokens must be signed with RS256 or ES256.",
+      );
     case "ERR_JWS_INVALID":
     case "ERR_JWT_INVALID":
       return invalidToken("The bearer token is not a well-formed JWT.");

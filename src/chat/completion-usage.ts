@@ -30,17 +30,25 @@ export async function reserveCompletion(
 ): Promise<CompletionReservation> {
   const promptEstimate = request.messages.reduce((n, m) => n + estimateMessageTokens(m), 0);
   const reply =
-    ((request.max_tokens ?? config.defaultReplyTokens) + (request.enable_thinking ? (request.thinking_budget ?? 0) : 0)) *
+    ((request.max_tokens ?? config.defaultReplyTokens) +
+      (request.enable_thinking ? (request.thinking_budget ?? 0) : 0)) *
     (request.n ?? 1);
   const reservation = { id: newId(), userId, day: utcDay(now), promptEstimate };
   const { reserved, state } = await reserveQuota(
     db,
     reservation.id,
-    { userId, day: reservation.day, tokens: promptEstimate + reply, now, defaultBudget: config.dailyTokenBudget },
+    {
+      userId,
+      day: reservation.day,
+      tokens: promptEstimate + reply,
+      now,
+      defaultBudget: config.dailyTokenBudget,
+    },
     now + config.quotaReservationTtlMs,
   );
   if (reserved) return reservation;
-  if (state.blocked_at !== null) throw new ApiError(403, "forbidden", "This account may not make requests to the model.");
+  if (state.blocked_at !== null)
+    throw new ApiError(403, "forbidden", "This account may not make requests to the model.");
   throw new ApiError(
     429,
     "quota_exceeded",

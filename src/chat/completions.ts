@@ -1,10 +1,15 @@
+import type { Config } from "../config";
 import { usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
-import { toOpenAiEventStream, type OpenAiStreamOutcome } from "../dashscope/openai-stream";
+import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../dashscope/openai-stream";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import type { ChatCompletion } from "../dashscope/types";
-import type { Config } from "../config";
-import { reserveCompletion, settleCompletion, type CompletionOutcome, type CompletionReservation } from "./completion-usage";
+import {
+  type CompletionOutcome,
+  type CompletionReservation,
+  reserveCompletion,
+  settleCompletion,
+} from "./completion-usage";
 import { estimateTextTokens } from "./tokens";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
@@ -71,7 +76,9 @@ export async function completeChatCompletion(
   const { completion, attempts } = await forward(caller, reservation, () =>
     client.complete(request as ChatCompletionRequestBody, { signal: options.signal }),
   );
-  const text = completion.choices.map((c) => `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}`).join("");
+  const text = completion.choices
+    .map((c) => `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}`)
+    .join("");
   finish(caller, reservation, {
     model: typeof completion.model === "string" ? completion.model : request.model,
     usage: usageSummary(completion.usage ?? null),
@@ -84,11 +91,17 @@ export async function completeChatCompletion(
 }
 
 /** Calls upstream; a failure before any answer releases the reservation (nothing to bill). */
-async function forward<T>(caller: CompletionCaller, reservation: CompletionReservation, call: () => Promise<T>): Promise<T> {
+async function forward<T>(
+  caller: CompletionCaller,
+  reservation: CompletionReservation,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    caller.waitUntil(settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)));
+    caller.waitUntil(
+      settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)),
+    );
     throw err;
   }
 }
@@ -111,11 +124,18 @@ function finish(caller: CompletionCaller, reservation: CompletionReservation, do
       usage: done.usage,
     }),
   );
-  caller.waitUntil(settleCompletion(caller.db, caller.config, reservation, done).catch(logSettleError(caller)));
+  caller.waitUntil(
+    settleCompletion(caller.db, caller.config, reservation, done).catch(logSettleError(caller)),
+  );
 }
 
 const logSettleError = (caller: CompletionCaller) => (error: unknown) => {
   console.error(
-    JSON.stringify({ level: "error", request_id: caller.requestId, message: "settling completion usage failed", error: String(error) }),
+    JSON.stringify({
+      level: "error",
+      request_id: caller.requestId,
+      message: "settling completion usage failed",
+      error: String(error),
+    }),
   );
 };

@@ -54,7 +54,9 @@ export class ContextOverflowError extends Error {}
  * keep the part the user saw.
  */
 export function assembleMessages(input: AssembleInput): AssembledMessages {
-  const system: UpstreamMessage[] = input.systemPrompt ? [{ role: "system", content: input.systemPrompt }] : [];
+  const system: UpstreamMessage[] = input.systemPrompt
+    ? [{ role: "system", content: input.systemPrompt }]
+    : [];
   let used = input.newMessage ? estimateMessageTokens(input.newMessage) : 0;
   for (const m of system) used += estimateMessageTokens(m);
   const budget = input.contextTokens - input.replyTokens;
@@ -74,7 +76,9 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
       used += unit.tokens;
     } else {
       if (unit.required) {
-        throw new ContextOverflowError("The tool call this result answers no longer fits the model's context.");
+        throw new ContextOverflowError(
+          "The tool call this result answers no longer fits the model's context.",
+        );
       }
       full = true;
       omitted += unit.ids.length;
@@ -140,7 +144,11 @@ function assistantUnit(m: HistoryMessage, tools: HistoryMessage[], answeringNow:
     const answered = new Set(tools.map((t) => t.tool_call_id));
     if (answeringNow) answered.add(answeringNow);
     if (calls.every((c) => answered.has(c.id))) {
-      const assistant: UpstreamMessage = { role: "assistant", content: text === "" ? "" : text, tool_calls: calls };
+      const assistant: UpstreamMessage = {
+        role: "assistant",
+        content: text === "" ? "" : text,
+        tool_calls: calls,
+      };
       const results = tools
         .filter((t) => calls.some((c) => c.id === t.tool_call_id))
         .map((t): UpstreamMessage => ({ role: "tool", content: t.content, tool_call_id: t.tool_call_id! }));

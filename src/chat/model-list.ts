@@ -22,7 +22,11 @@ export interface ModelEntry {
  * overrides (`MODEL_CONTEXT_TOKENS`) and the default model, each once, sorted by id.
  */
 export function listModels(config: Pick<Config, "defaultModel" | "modelContextTokens">): ModelEntry[] {
-  const ids = new Set([...Object.keys(MODEL_CONTEXT_TOKENS), ...Object.keys(config.modelContextTokens), config.defaultModel]);
+  const ids = new Set([
+    ...Object.keys(MODEL_CONTEXT_TOKENS),
+    ...Object.keys(config.modelContextTokens),
+    config.defaultModel,
+  ]);
   return [...ids]
     .filter((id) => id !== "")
     .sort()

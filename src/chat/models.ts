@@ -20,7 +20,11 @@ export const MODEL_CONTEXT_TOKENS: Readonly<Record<string, number>> = {
 };
 
 /** The context window of `model` in tokens; `overrides` (configuration) win over the table. */
-export function contextTokensFor(model: string, fallback: number, overrides: Record<string, number> = {}): number {
+export function contextTokensFor(
+  model: string,
+  fallback: number,
+  overrides: Record<string, number> = {},
+): number {
   const configured = overrides[model];
   if (configured !== undefined) return configured;
   const exact = MODEL_CONTEXT_TOKENS[model];

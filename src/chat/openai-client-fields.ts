@@ -20,7 +20,12 @@ export function dropEmptyClientFields(body: unknown): unknown {
   if (!Array.isArray(messages)) return body;
   let changed = false;
   const cleaned = messages.map((message: unknown) => {
-    if (typeof message !== "object" || message === null || (message as { role?: unknown }).role !== "assistant") return message;
+    if (
+      typeof message !== "object" ||
+      message === null ||
+      (message as { role?: unknown }).role !== "assistant"
+    )
+      return message;
     const record = message as Record<string, unknown>;
     const drop = EMPTY_WHEN_UNUSED.filter((key) => key in record && isEmpty(record[key]));
     if (drop.length === 0) return message;

@@ -1,12 +1,13 @@
 import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
-import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
+import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { ToolCall } from "../dashscope/types";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import type { BeganTurn, HistoryRow } from "../store/turns";
 
 type NewTurn = Extract<BeganTurn, { kind: "new" }>;
+
 import { assembleMessages, ContextOverflowError, type HistoryMessage, type UpstreamMessage } from "./history";
 import { contextTokensFor } from "./models";
 
@@ -51,7 +52,9 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
   const model = began.assistantMessage.model ?? config.defaultModel;
   const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
-  const replyTokens = (parameters.max_tokens ?? config.defaultReplyTokens) + (parameters.enable_thinking ? (parameters.thinking_budget ?? 0) : 0);
+  const replyTokens =
+    (parameters.max_tokens ?? config.defaultReplyTokens) +
+    (parameters.enable_thinking ? (parameters.thinking_budget ?? 0) : 0);
 
   if (input.role === "tool") checkToolResult(began.history, input.toolCallId!);
 

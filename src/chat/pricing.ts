@@ -46,10 +46,15 @@ export function costUsd(
 ): number {
   const price = priceFor(model, overrides);
   if (!price || price.tiers.length === 0) return 0;
-  const tier = price.tiers.find((t) => t.upToPromptTokens === undefined || usage.prompt_tokens <= t.upToPromptTokens) ?? price.tiers.at(-1)!;
+  const tier =
+    price.tiers.find((t) => t.upToPromptTokens === undefined || usage.prompt_tokens <= t.upToPromptTokens) ??
+    price.tiers.at(-1)!;
   const cached = Math.min(usage.cached_tokens, usage.prompt_tokens);
   const cachedPrice = tier.cachedInput ?? tier.input * CACHED_INPUT_SHARE;
   const cost =
-    ((usage.prompt_tokens - cached) * tier.input + cached * cachedPrice + usage.completion_tokens * tier.output) / MILLION;
+    ((usage.prompt_tokens - cached) * tier.input +
+      cached * cachedPrice +
+      usage.completion_tokens * tier.output) /
+    MILLION;
   return Math.round(cost * 1e9) / 1e9;
 }

@@ -38,21 +38,29 @@ export async function withinRateLimit(env: Env, tier: RateLimitTier, userId: str
   if (!limiter) {
     if (!warnedMissing.has(tier)) {
       warnedMissing.add(tier);
-      logError("rate-limit binding missing; turns of this tier are not limited", { binding: TIER_BINDINGS[tier] });
+      logError("rate-limit binding missing; turns of this tier are not limited", {
+        binding: TIER_BINDINGS[tier],
+      });
     }
     return true;
   }
   try {
     return (await limiter.limit({ key: userId })).success;
   } catch (err) {
-    logError("rate-limit binding failed; letting the request through", { binding: TIER_BINDINGS[tier], cause: String(err) });
+    logError("rate-limit binding failed; letting the request through", {
+      binding: TIER_BINDINGS[tier],
+      cause: String(err),
+    });
     return true;
   }
 }
 
 /** The headers every limited response carries, in OpenAI's style. */
 export function rateLimitHeaders(limitPerMinute: number): Record<string, string> {
-  return { "x-ratelimit-limit-requests": String(limitPerMinute), "x-ratelimit-reset-requests": RESET_HEADER_VALUE };
+  return {
+    "x-ratelimit-limit-requests": String(limitPerMinute),
+    "x-ratelimit-reset-requests": RESET_HEADER_VALUE,
+  };
 }
 
 /** 429 `rate_limited` with `Retry-After`. */
@@ -62,6 +70,10 @@ export function rateLimited(limitPerMinute: number): ApiError {
     "rate_limited",
     `Too many requests: at most ${limitPerMinute} a minute. Try again in a minute.`,
     undefined,
-    { ...rateLimitHeaders(limitPerMinute), "x-ratelimit-remaining-requests": "0", "retry-after": String(RATE_LIMIT_PERIOD_SECONDS) },
+    {
+      ...rateLimitHeaders(limitPerMinute),
+      "x-ratelimit-remaining-requests": "0",
+      "retry-after": String(RATE_LIMIT_PERIOD_SECONDS),
+    },
   );
 }

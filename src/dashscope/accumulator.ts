@@ -4,8 +4,8 @@ import type {
   ChunkChoice,
   CompletionMessage,
   FinishReason,
-  LogprobToken,
   Logprobs,
+  LogprobToken,
   StreamErrorInfo,
   StreamEvent,
   ToolCall,
@@ -261,7 +261,11 @@ function buildChoice(state: ChoiceState): AccumulatedChoice {
   if (state.toolCalls.size > 0) {
     const calls = [...state.toolCalls.values()].sort(byIndex);
     for (const call of calls) {
-      toolCalls.push({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } });
+      toolCalls.push({
+        id: call.id,
+        type: "function",
+        function: { name: call.name, arguments: call.arguments },
+      });
     }
   }
   return {

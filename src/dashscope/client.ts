@@ -1,10 +1,10 @@
 import type { Config } from "../config";
 import {
-  UPSTREAM_NETWORK_CODE,
-  UPSTREAM_TIMEOUT_CODE,
-  UpstreamError,
   mapUpstreamError,
   parseUpstreamErrorBody,
+  UPSTREAM_NETWORK_CODE,
+  UPSTREAM_TIMEOUT_CODE,
+  type UpstreamError,
 } from "./errors";
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "./retry";
 import { decodeDashScopeStream } from "./stream";
@@ -106,7 +106,10 @@ export class DashScopeClient {
    * first body byte of a 200 has arrived; rejects with an {@link UpstreamError}, or with the
    * signal's reason when `init.signal` aborts.
    */
-  async stream(request: ChatCompletionRequestBody, init: { signal?: AbortSignal } = {}): Promise<UpstreamStream> {
+  async stream(
+    request: ChatCompletionRequestBody,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<UpstreamStream> {
     const startedAt = Date.now();
     const callerOptions = request.stream_options;
     const body = {
@@ -158,7 +161,10 @@ export class DashScopeClient {
    * A non-streaming completion (`stream: false`, no `stream_options`). The first-byte timeout and
    * retries apply as for {@link stream}; once the body has started it is read to the end.
    */
-  async complete(request: ChatCompletionRequestBody, init: { signal?: AbortSignal } = {}): Promise<UpstreamCompletion> {
+  async complete(
+    request: ChatCompletionRequestBody,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<UpstreamCompletion> {
     const { stream_options: _dropped, ...rest } = request;
     const sent = await this.send(JSON.stringify({ ...rest, stream: false }), "application/json", init.signal);
     let text: string;
@@ -210,7 +216,11 @@ export class DashScopeClient {
   }
 
   /** One POST, bounded by the first-byte timeout. Throws only for the caller's abort. */
-  private async attempt(body: string, accept: string, signal: AbortSignal | undefined): Promise<AttemptResult> {
+  private async attempt(
+    body: string,
+    accept: string,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptResult> {
     const controller = new AbortController();
     const onCallerAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener("abort", onCallerAbort, { once: true });
@@ -225,7 +235,11 @@ export class DashScopeClient {
       release();
       if (signal?.aborted) throw signal.reason;
       const code = timedOut ? UPSTREAM_TIMEOUT_CODE : UPSTREAM_NETWORK_CODE;
-      return { ok: false, error: mapUpstreamError({ status: null, code, phase: "pre-stream" }), upstreamRetryAfterMs: null };
+      return {
+        ok: false,
+        error: mapUpstreamError({ status: null, code, phase: "pre-stream" }),
+        upstreamRetryAfterMs: null,
+      };
     };
 
     try {
@@ -278,7 +292,14 @@ export class DashScopeClient {
           const { done, value } = await untilAborted(reader.read(), controller.signal);
           if (done) return transportFailure(); // 200 and closed without a byte: nothing was answered
           if (value.byteLength > 0) {
-            return { ok: true, requestId: headerRequestId, first: value, reader, firstByteAt: Date.now(), release };
+            return {
+              ok: true,
+              requestId: headerRequestId,
+              first: value,
+              reader,
+              firstByteAt: Date.now(),
+              release,
+            };
           }
         }
       } catch {
@@ -301,7 +322,12 @@ export class DashScopeClient {
     requestId: string | null,
     attempts: number,
   ): UpstreamError {
-    const error = mapUpstreamError({ ...input, message: this.redactKey(input.message ?? null), requestId, phase: "mid-stream" });
+    const error = mapUpstreamError({
+      ...input,
+      message: this.redactKey(input.message ?? null),
+      requestId,
+      phase: "mid-stream",
+    });
     error.attempts = attempts;
     return error;
   }

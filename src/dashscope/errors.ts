@@ -185,7 +185,14 @@ export function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
     retryAfterMs: number | null = null,
   ) => new UpstreamError(ourStatus, ourCode, message, { ...base, retryable, retryAfterMs }, param);
   const rateLimited = (message: string, retryable: boolean) =>
-    make(429, "rate_limited", message, retryable, undefined, upstreamRetryAfterMs ?? DEFAULT_RATE_LIMIT_RETRY_AFTER_MS);
+    make(
+      429,
+      "rate_limited",
+      message,
+      retryable,
+      undefined,
+      upstreamRetryAfterMs ?? DEFAULT_RATE_LIMIT_RETRY_AFTER_MS,
+    );
 
   if (code === UPSTREAM_TIMEOUT_CODE) {
     return make(504, "upstream_timeout", "The model provider did not start answering in time.", true);
@@ -216,7 +223,10 @@ export function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
     );
   }
   if (matches(QUOTA_CODES, code, type)) {
-    return rateLimited("The model provider's token quota for this service is exhausted; try again later.", false);
+    return rateLimited(
+      "The model provider's token quota for this service is exhausted; try again later.",
+      false,
+    );
   }
   if (matches(RATE_LIMIT_CODES, code, type)) {
     return rateLimited("The model provider is rate limiting requests; try again later.", true);
@@ -237,7 +247,8 @@ export function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
   }
 
   if (status === 401 || status === 403) return make(502, "upstream_error", CREDENTIALS_MESSAGE, false);
-  if (status === 429) return rateLimited("The model provider is rate limiting requests; try again later.", true);
+  if (status === 429)
+    return rateLimited("The model provider is rate limiting requests; try again later.", true);
   if (status === 408 || status === 504) {
     return make(504, "upstream_timeout", "The model provider did not answer in time.", true);
   }

@@ -39,7 +39,11 @@ export function openAiErrorType(code: string): string {
 }
 
 /** Our error (`code`, `message`, optional `param`) in OpenAI's envelope. */
-export function toOpenAiErrorBody(error: { code: string; message: string; param?: string | null }): OpenAiErrorBody {
+export function toOpenAiErrorBody(error: {
+  code: string;
+  message: string;
+  param?: string | null;
+}): OpenAiErrorBody {
   return {
     error: {
       message: error.message,

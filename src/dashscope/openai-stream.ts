@@ -62,7 +62,10 @@ const TICK = Symbol("tick");
  *   proxies from closing the connection (SSE clients ignore comments);
  * - cancelling the returned stream (the client went away) cancels the upstream body.
  */
-export function toOpenAiEventStream(body: ReadableStream<Uint8Array>, options: OpenAiStreamOptions): ReadableStream<Uint8Array> {
+export function toOpenAiEventStream(
+  body: ReadableStream<Uint8Array>,
+  options: OpenAiStreamOptions,
+): ReadableStream<Uint8Array> {
   const abort = new AbortController();
   const events = decodeDashScopeStream(body, { signal: abort.signal });
   let pending: Promise<IteratorResult<StreamEvent>> | null = null;
@@ -140,7 +143,8 @@ export function toOpenAiEventStream(body: ReadableStream<Uint8Array>, options: O
             for (const choice of chunk.choices) {
               const d = choice.delta;
               if (typeof d?.content === "string" && d.content) options.onOutput(d.content);
-              if (typeof d?.reasoning_content === "string" && d.reasoning_content) options.onOutput(d.reasoning_content);
+              if (typeof d?.reasoning_content === "string" && d.reasoning_content)
+                options.onOutput(d.reasoning_content);
             }
           }
           if (!options.includeUsage) {

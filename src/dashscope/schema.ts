@@ -4,37 +4,54 @@
  * and the rules between fields. Schemas are built once, at module load.
  */
 export {
+  type ContentPart,
   cacheControlSchema,
   contentPartSchema,
   INPUT_AUDIO_FORMATS,
   MAX_VIDEO_FRAMES,
-  messageContentSchema,
+  type MessageContent,
   MIN_VIDEO_FRAMES,
+  messageContentSchema,
+  type TextPart,
   textContentSchema,
   textPartSchema,
-  type ContentPart,
-  type MessageContent,
-  type TextPart,
 } from "./schema/content";
+export { describeIssue, type SchemaError } from "./schema/issues";
 export { MAX_DATA_URI_BYTES, mediaUrlProblem } from "./schema/media-url";
-export { chatMessageSchema, toolCallSchema, type ChatMessage, type ToolCallParam } from "./schema/messages";
+export { type ChatMessage, chatMessageSchema, type ToolCallParam, toolCallSchema } from "./schema/messages";
 export {
   audioOutputSchema,
+  type GenerationParameters,
   generationParametersSchema,
   generationParametersShape,
   MAX_PRESENCE_PENALTY,
   MAX_SEED,
   MAX_TOP_LOGPROBS,
   modalitiesSchema,
+  type ResponseFormat,
   responseFormatSchema,
   stopSchema,
   TEMPERATURE_LIMIT,
-  type GenerationParameters,
-  type ResponseFormat,
 } from "./schema/parameters";
-export { AGENT_SEARCH_STRATEGIES, SEARCH_STRATEGIES, searchOptionsSchema, type SearchOptions } from "./schema/search";
-export { toolChoiceSchema, toolSchema, toolsSchema, TOOL_NAME_PATTERN, type ToolChoice, type ToolDefinition } from "./schema/tools";
+export {
+  type ParseResult,
+  parseChatCompletionRequest,
+  parseGenerationParameters,
+  toInvalidRequest,
+} from "./schema/parse";
+export { type ChatCompletionRequest, chatCompletionRequestSchema, MAX_CHOICES } from "./schema/request";
 export { checkRequestRules, findRuleIssues, type RuleInput, type RuleIssue } from "./schema/rules";
-export { chatCompletionRequestSchema, MAX_CHOICES, type ChatCompletionRequest } from "./schema/request";
-export { describeIssue, type SchemaError } from "./schema/issues";
-export { parseChatCompletionRequest, parseGenerationParameters, toInvalidRequest, type ParseResult } from "./schema/parse";
+export {
+  AGENT_SEARCH_STRATEGIES,
+  SEARCH_STRATEGIES,
+  type SearchOptions,
+  searchOptionsSchema,
+} from "./schema/search";
+export {
+  TOOL_NAME_PATTERN,
+  type ToolChoice,
+  type ToolDefinition,
+  toolChoiceSchema,
+  toolSchema,
+  toolsSchema,
+} from "./schema/tools";

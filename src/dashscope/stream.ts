@@ -36,7 +36,13 @@ function requestIdFrom(frame: JsonObject): string | null {
 }
 
 function malformed(message: string, status: number | null = null): StreamEvent {
-  const error: StreamErrorInfo = { shape: "malformed", status, code: "malformed_event", message, requestId: null };
+  const error: StreamErrorInfo = {
+    shape: "malformed",
+    status,
+    code: "malformed_event",
+    message,
+    requestId: null,
+  };
   return { type: "error", error };
 }
 
@@ -117,7 +123,8 @@ export class DashScopeEventDecoder {
         status,
       );
     }
-    if (!isObject(parsed)) return malformed("Upstream sent an event whose data is not a JSON object.", status);
+    if (!isObject(parsed))
+      return malformed("Upstream sent an event whose data is not a JSON object.", status);
 
     if (event.event === "error") return nativeError(parsed, data, status);
     if (isObject(parsed.error)) {

@@ -84,7 +84,12 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: { index: number; message: CompletionMessage; finish_reason: FinishReason | null; logprobs?: Logprobs | null }[];
+  choices: {
+    index: number;
+    message: CompletionMessage;
+    finish_reason: FinishReason | null;
+    logprobs?: Logprobs | null;
+  }[];
   usage?: Usage | null;
   system_fingerprint?: string | null;
 }

@@ -40,7 +40,9 @@ export class ApiError extends Error {
 
   /** The response body of this error. */
   toBody(): ErrorBody {
-    return { error: { code: this.code, message: this.message, ...(this.param ? { param: this.param } : {}) } };
+    return {
+      error: { code: this.code, message: this.message, ...(this.param ? { param: this.param } : {}) },
+    };
   }
 
   /** A JSON response for this error. */
@@ -50,7 +52,8 @@ export class ApiError extends Error {
 }
 
 /** 400 `invalid_request`, naming the field at fault where there is one. */
-export const invalidRequest = (message: string, param?: string) => new ApiError(400, "invalid_request", message, param);
+export const invalidRequest = (message: string, param?: string) =>
+  new ApiError(400, "invalid_request", message, param);
 
 /** 404 `not_found`: also what another user's resource looks like. */
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found.`);

@@ -1,11 +1,11 @@
-import { CompletionAccumulator, usageSummary, type AccumulatedCompletion } from "../dashscope/accumulator";
+import { estimateTextTokens } from "../chat/tokens";
+import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { upstreamErrorFromStreamError } from "../dashscope/errors";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
-import { estimateTextTokens } from "../chat/tokens";
-import type { Message } from "../store/types";
 import type { AnswerOutcome } from "../store/turns";
+import type { Message } from "../store/types";
 import { EventBroadcast } from "./event-broadcast";
 
 /** What an answer needs from its owner: where its events and its final state go. */
@@ -58,7 +58,11 @@ export class AnswerGeneration {
   private ttftMs: number | null = null;
 
   constructor(private readonly o: AnswerGenerationOptions) {
-    this.events = new EventBroadcast(o.pingIntervalMs, (id, event, json) => o.sink.logEvent(id, event, json), RELAY_COALESCE_MS);
+    this.events = new EventBroadcast(
+      o.pingIntervalMs,
+      (id, event, json) => o.sink.logEvent(id, event, json),
+      RELAY_COALESCE_MS,
+    );
     this.now = o.now ?? Date.now;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
@@ -222,7 +226,9 @@ export function estimateUsage(
 ): AnswerOutcome["usage"] {
   const reasoningTokens = estimateTextTokens(reasoning ?? "");
   const completion =
-    estimateTextTokens(content ?? "") + reasoningTokens + (toolCalls ? estimateTextTokens(JSON.stringify(toolCalls)) : 0);
+    estimateTextTokens(content ?? "") +
+    reasoningTokens +
+    (toolCalls ? estimateTextTokens(JSON.stringify(toolCalls)) : 0);
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completion,

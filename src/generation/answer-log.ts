@@ -53,7 +53,9 @@ export class AnswerLog {
       status TEXT NOT NULL, last_event_id INTEGER NOT NULL DEFAULT 0,
       started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0,
       completion_tokens INTEGER NOT NULL DEFAULT 0, day TEXT NOT NULL, model TEXT NOT NULL)`);
-    sql.exec("CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL");
+    sql.exec(
+      "CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL",
+    );
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
     // One row per flush, holding that batch of events as SSE text: a token costs a string
     // append, not a SQL statement.
@@ -84,7 +86,9 @@ export class AnswerLog {
   /** Prompt and completion size of the latest finished answer (0s when there is none). */
   lastSizes(): { prompt: number; completion: number } {
     const row = this.storage.sql
-      .exec("SELECT prompt_estimate, completion_tokens FROM answers WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1")
+      .exec(
+        "SELECT prompt_estimate, completion_tokens FROM answers WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1",
+      )
       .toArray()[0] as { prompt_estimate: number; completion_tokens: number } | undefined;
     return { prompt: row?.prompt_estimate ?? 0, completion: row?.completion_tokens ?? 0 };
   }
@@ -122,7 +126,11 @@ export class AnswerLog {
             seg.last,
             seg.sse,
           );
-          this.storage.sql.exec("UPDATE answers SET last_event_id = MAX(last_event_id, ?) WHERE message_id = ?", seg.last, messageId);
+          this.storage.sql.exec(
+            "UPDATE answers SET last_event_id = MAX(last_event_id, ?) WHERE message_id = ?",
+            seg.last,
+            messageId,
+          );
         }
       });
     } catch (err) {
@@ -143,27 +151,40 @@ export class AnswerLog {
   }
 
   get(messageId: string): AnswerRecord | null {
-    return (this.storage.sql.exec("SELECT * FROM answers WHERE message_id = ?", messageId).toArray()[0] as unknown as AnswerRecord) ?? null;
+    return (
+      (this.storage.sql
+        .exec("SELECT * FROM answers WHERE message_id = ?", messageId)
+        .toArray()[0] as unknown as AnswerRecord) ?? null
+    );
   }
 
   byClientMessageId(clientMessageId: string): AnswerRecord | null {
     return (
       (this.storage.sql
-        .exec("SELECT * FROM answers WHERE client_message_id = ? ORDER BY started_at DESC LIMIT 1", clientMessageId)
+        .exec(
+          "SELECT * FROM answers WHERE client_message_id = ? ORDER BY started_at DESC LIMIT 1",
+          clientMessageId,
+        )
         .toArray()[0] as unknown as AnswerRecord) ?? null
     );
   }
 
   /** Answers recorded as streaming (after a restart: those whose owner died). */
   streaming(): AnswerRecord[] {
-    return this.storage.sql.exec("SELECT * FROM answers WHERE status = 'streaming'").toArray() as unknown as AnswerRecord[];
+    return this.storage.sql
+      .exec("SELECT * FROM answers WHERE status = 'streaming'")
+      .toArray() as unknown as AnswerRecord[];
   }
 
   /** The stored events of an answer after `afterId`, in order. */
   events(messageId: string, afterId: number): LoggedEvent[] {
     this.flush();
     const rows = this.storage.sql
-      .exec("SELECT sse FROM answer_events WHERE message_id = ? AND last_seq > ? ORDER BY first_seq", messageId, afterId)
+      .exec(
+        "SELECT sse FROM answer_events WHERE message_id = ? AND last_seq > ? ORDER BY first_seq",
+        messageId,
+        afterId,
+      )
       .toArray() as { sse: string }[];
     const out: LoggedEvent[] = [];
     for (const { sse } of rows) {
@@ -181,7 +202,10 @@ export class AnswerLog {
   /** Deletes the events of answers finished before `before`; returns when the next deletion is due, if any. */
   collect(before: number, retentionMs: number): number | null {
     const old = this.storage.sql
-      .exec("SELECT message_id FROM answers WHERE finished_at IS NOT NULL AND finished_at < ? AND last_event_id > 0", before)
+      .exec(
+        "SELECT message_id FROM answers WHERE finished_at IS NOT NULL AND finished_at < ? AND last_event_id > 0",
+        before,
+      )
       .toArray() as { message_id: string }[];
     for (const { message_id } of old) {
       this.storage.sql.exec("DELETE FROM answer_events WHERE message_id = ?", message_id);

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
-import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { costUsd } from "../chat/pricing";
+import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
@@ -10,7 +10,7 @@ import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
-import { beginTurn, finishAnswer, findTurnByClientMessageId, revokeTurn } from "../store/turns";
+import { beginTurn, findTurnByClientMessageId, finishAnswer, revokeTurn } from "../store/turns";
 import type { Message } from "../store/types";
 import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
 import { AnswerGeneration, estimateUsage } from "./answer-generation";
@@ -56,7 +56,9 @@ interface Stored {
 }
 
 export type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
-export type TurnRunResult = { ok: true; user_message: Message; assistant_message: Message | null } | TurnFailure;
+export type TurnRunResult =
+  | { ok: true; user_message: Message; assistant_message: Message | null }
+  | TurnFailure;
 export type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
@@ -90,7 +92,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     const turn = await this.turn(input);
     if (!turn.ok) return turn;
     if (turn.kind === "live") return { ok: true, stream: this.followLive(turn.generation, 0) };
-    if (!turn.assistantMessage) return failure(new ApiError(409, "conflict", "This message was stored without an answer."));
+    if (!turn.assistantMessage)
+      return failure(new ApiError(409, "conflict", "This message was stored without an answer."));
     return this.follow(turn.assistantMessage.id, input.userId, 0);
   }
 
@@ -98,7 +101,8 @@ export class ConversationGeneration extends DurableObject<Env> {
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
     const turn = await this.turn(input);
     if (!turn.ok) return turn;
-    if (turn.kind === "stored") return { ok: true, user_message: turn.userMessage, assistant_message: turn.assistantMessage };
+    if (turn.kind === "stored")
+      return { ok: true, user_message: turn.userMessage, assistant_message: turn.assistantMessage };
     const assistant = await turn.generation.done;
     return { ok: true, user_message: turn.userMessage, assistant_message: assistant };
   }
@@ -110,7 +114,8 @@ export class ConversationGeneration extends DurableObject<Env> {
   async follow(messageId: string, userId: string, afterId: number): Promise<FollowResult> {
     await this.recoverOrphans();
     const record = this.log.get(messageId);
-    if (!record || record.user_id !== userId) return failure(new ApiError(404, "not_found", "Message not found."));
+    if (!record || record.user_id !== userId)
+      return failure(new ApiError(404, "not_found", "Message not found."));
     const live = this.liveGeneration(messageId);
     if (live) return { ok: true, stream: this.followLive(live, afterId) };
     let events = this.log.events(messageId, afterId);
@@ -178,16 +183,24 @@ export class ConversationGeneration extends DurableObject<Env> {
     const active = this.active;
     if (active) {
       // Another user's conversation must look like no conversation at all.
-      if (active.userId !== input.userId) return failure(new ApiError(404, "not_found", "Conversation not found."));
+      if (active.userId !== input.userId)
+        return failure(new ApiError(404, "not_found", "Conversation not found."));
       if (input.clientMessageId && input.clientMessageId === active.clientMessageId) {
         if (input.requestHash !== active.requestHash) return failure(reusedId());
         return active.ready;
       }
       if (input.clientMessageId) {
-        const stored = await findTurnByClientMessageId(this.db, input.userId, input.conversationId, input.clientMessageId);
+        const stored = await findTurnByClientMessageId(
+          this.db,
+          input.userId,
+          input.conversationId,
+          input.clientMessageId,
+        );
         if (stored) return this.storedTurn(stored, input);
       }
-      return failure(new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation."));
+      return failure(
+        new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation."),
+      );
     }
     // Claimed before the first await: the object is single-threaded, but awaits interleave.
     let settle!: (r: Started | Stored | TurnFailure) => void;
@@ -210,9 +223,17 @@ export class ConversationGeneration extends DurableObject<Env> {
     return result;
   }
 
-  private storedTurn(stored: { requestHash: string | null; userMessage: Message; assistantMessage: Message | null }, input: TurnInput): Stored | TurnFailure {
+  private storedTurn(
+    stored: { requestHash: string | null; userMessage: Message; assistantMessage: Message | null },
+    input: TurnInput,
+  ): Stored | TurnFailure {
     if (stored.requestHash !== input.requestHash) return failure(reusedId());
-    return { ok: true, kind: "stored", userMessage: stored.userMessage, assistantMessage: stored.assistantMessage };
+    return {
+      ok: true,
+      kind: "stored",
+      userMessage: stored.userMessage,
+      assistantMessage: stored.assistantMessage,
+    };
   }
 
   private async open(input: TurnInput, claim: Active): Promise<Started | Stored | TurnFailure> {
@@ -226,7 +247,9 @@ export class ConversationGeneration extends DurableObject<Env> {
 
     // The rate limit is counted while the one D1 round trip before the upstream call is in
     // flight: the two waits overlap instead of adding up.
-    const allowed = input.rateLimitTier ? withinRateLimit(this.env, input.rateLimitTier, input.userId) : Promise.resolve(true);
+    const allowed = input.rateLimitTier
+      ? withinRateLimit(this.env, input.rateLimitTier, input.userId)
+      : Promise.resolve(true);
     const beginning = beginTurn(this.db, {
       ...ids,
       userMessageId,
@@ -256,7 +279,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
     if (began.kind === "duplicate") return this.storedTurn(began, input);
     if (began.kind === "refused") {
-      if (began.reason === "blocked") throw new ApiError(403, "forbidden", "This account may not start new turns.");
+      if (began.reason === "blocked")
+        throw new ApiError(403, "forbidden", "This account may not start new turns.");
       const retryAfter = secondsUntilNextUtcDay(now);
       throw new ApiError(
         429,
@@ -267,7 +291,10 @@ export class ConversationGeneration extends DurableObject<Env> {
       );
     }
     const model = began.assistantMessage.model ?? config.defaultModel;
-    const ledger = (usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number } | null, answerModel: string | null) => ({
+    const ledger = (
+      usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number } | null,
+      answerModel: string | null,
+    ) => ({
       day,
       model,
       settleId: newId(),
@@ -333,7 +360,12 @@ export class ConversationGeneration extends DurableObject<Env> {
     generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
     void generation.done
       .then((message) => {
-        this.log.finish(assistantMessageId, message.status, Date.now(), message.usage?.completion_tokens ?? 0);
+        this.log.finish(
+          assistantMessageId,
+          message.status,
+          Date.now(),
+          message.usage?.completion_tokens ?? 0,
+        );
         this.metrics.lastTurn = {
           beforeUpstream,
           afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
@@ -371,19 +403,24 @@ export class ConversationGeneration extends DurableObject<Env> {
   ): Promise<void> {
     const now = Date.now();
     try {
-      const stored = await finishAnswer(this.db, answer, {
-        status,
-        content: null,
-        reasoningContent: null,
-        toolCalls: null,
-        finishReason: null,
-        model: null,
-        usage: null,
-        error,
-        ttftMs: null,
-        durationMs: now - startedAt,
-        completedAt: now,
-      }, ledger);
+      const stored = await finishAnswer(
+        this.db,
+        answer,
+        {
+          status,
+          content: null,
+          reasoningContent: null,
+          toolCalls: null,
+          finishReason: null,
+          model: null,
+          usage: null,
+          error,
+          ttftMs: null,
+          durationMs: now - startedAt,
+          completedAt: now,
+        },
+        ledger,
+      );
       if (stored) this.log.append(answer.messageId, terminalEvent(1, stored));
       this.log.finish(answer.messageId, status, now);
     } catch (storeErr) {
@@ -416,30 +453,40 @@ export class ConversationGeneration extends DurableObject<Env> {
       reasoning += d.reasoning_content ?? "";
     }
     const now = Date.now();
-    const answer = { userId: record.user_id, conversationId: record.conversation_id, messageId: record.message_id };
+    const answer = {
+      userId: record.user_id,
+      conversationId: record.conversation_id,
+      messageId: record.message_id,
+    };
     const usage = estimateUsage(record.prompt_estimate, content, reasoning, null)!;
     const config = loadConfig(this.env);
     const stored =
-      (await finishAnswer(this.db, answer, {
-        status: "interrupted",
-        content,
-        reasoningContent: reasoning || null,
-        toolCalls: null,
-        finishReason: null,
-        model: null,
-        usage,
-        error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
-        ttftMs: null,
-        durationMs: now - record.started_at,
-        completedAt: now,
-      }, {
-        day: record.day,
-        model: record.model,
-        settleId: newId(),
-        costUsd: costUsd(record.model, usage, config.modelPrices),
-      })) ?? (await getMessage(this.db, record.user_id, record.message_id));
+      (await finishAnswer(
+        this.db,
+        answer,
+        {
+          status: "interrupted",
+          content,
+          reasoningContent: reasoning || null,
+          toolCalls: null,
+          finishReason: null,
+          model: null,
+          usage,
+          error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
+          ttftMs: null,
+          durationMs: now - record.started_at,
+          completedAt: now,
+        },
+        {
+          day: record.day,
+          model: record.model,
+          settleId: newId(),
+          costUsd: costUsd(record.model, usage, config.modelPrices),
+        },
+      )) ?? (await getMessage(this.db, record.user_id, record.message_id));
     const lastId = events.at(-1)?.id ?? record.last_event_id;
-    if (stored && stored.status !== "streaming") this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
+    if (stored && stored.status !== "streaming")
+      this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
     this.log.finish(record.message_id, stored?.status ?? "interrupted", now, usage.completion_tokens);
   }
 
@@ -449,7 +496,11 @@ export class ConversationGeneration extends DurableObject<Env> {
    * reply budget. A first turn whose stored conversation is larger than this object knows is
    * under-reserved by that much; the ledger still settles the real usage.
    */
-  private reservationTokens(input: TurnInput, defaultReplyTokens: number, defaultSystemPrompt: string): number {
+  private reservationTokens(
+    input: TurnInput,
+    defaultReplyTokens: number,
+    defaultSystemPrompt: string,
+  ): number {
     const last = this.log.lastSizes();
     const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
     const reply =
@@ -479,7 +530,12 @@ function upstreamErrorBody(err: unknown): { code: string; message: string } {
 const stoppedBeforeStart = () => new ApiError(409, "conflict", "The answer was stopped before it started.");
 
 const reusedId = () =>
-  new ApiError(409, "conflict", "This client_message_id was already used for a different message.", "client_message_id");
+  new ApiError(
+    409,
+    "conflict",
+    "This client_message_id was already used for a different message.",
+    "client_message_id",
+  );
 
 /** Background failures (this object being reset, D1 unavailable) are logged, never left unhandled. */
 function logError(err: unknown): void {

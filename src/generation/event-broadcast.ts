@@ -73,11 +73,14 @@ export class EventBroadcast {
     if (this.pending.length === 0) return;
     const now = performance.now();
     if (!force && now - this.lastSend < this.coalesceMs) {
-      this.sendTimer ??= setTimeout(() => {
-        this.sendTimer = null;
-        this.lastSend = performance.now();
-        this.flush(true);
-      }, this.coalesceMs - (now - this.lastSend));
+      this.sendTimer ??= setTimeout(
+        () => {
+          this.sendTimer = null;
+          this.lastSend = performance.now();
+          this.flush(true);
+        },
+        this.coalesceMs - (now - this.lastSend),
+      );
       return;
     }
     if (this.sendTimer) clearTimeout(this.sendTimer);
@@ -103,7 +106,8 @@ export class EventBroadcast {
           // Deferred events go out to the current followers first, so the replay below is
           // exactly what this follower has not got, and the live set gets only what follows.
           this.flush(true);
-          if (afterId < this.events.length) controller.enqueue(encoder.encode(this.events.slice(Math.max(0, afterId)).join("")));
+          if (afterId < this.events.length)
+            controller.enqueue(encoder.encode(this.events.slice(Math.max(0, afterId)).join("")));
           if (this.closed) controller.close();
           else this.followers.add(controller);
         },
@@ -149,4 +153,3 @@ export class EventBroadcast {
     }
   }
 }
-

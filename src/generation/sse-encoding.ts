@@ -8,10 +8,13 @@ export function eventText(id: number, event: string, json: string): string {
 }
 
 /** A finished stream of stored events. */
-export function replayStream(events: { id: number; event: string; data: string }[]): ReadableStream<Uint8Array> {
+export function replayStream(
+  events: { id: number; event: string; data: string }[],
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      if (events.length > 0) controller.enqueue(encoder.encode(events.map((e) => eventText(e.id, e.event, e.data)).join("")));
+      if (events.length > 0)
+        controller.enqueue(encoder.encode(events.map((e) => eventText(e.id, e.event, e.data)).join("")));
       controller.close();
     },
   });

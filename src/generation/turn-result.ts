@@ -3,7 +3,13 @@ import { ApiError, type ErrorCode } from "../errors/api-error";
 /** A turn's error as it crosses the Durable Object boundary (RPC carries plain data, not classes). */
 export interface TurnFailure {
   ok: false;
-  error: { status: number; code: ErrorCode; message: string; param?: string; headers?: Record<string, string> };
+  error: {
+    status: number;
+    code: ErrorCode;
+    message: string;
+    param?: string;
+    headers?: Record<string, string>;
+  };
 }
 
 /** Any error → a plain failure; unknown errors never leak details. */

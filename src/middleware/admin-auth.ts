@@ -35,12 +35,16 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (expected !== "" && !warnedShortToken) {
       warnedShortToken = true;
       console.error(
-        JSON.stringify({ level: "error", message: `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters; operator routes are off` }),
+        JSON.stringify({
+          level: "error",
+          message: `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters; operator routes are off`,
+        }),
       );
     }
     throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
   }
   const token = bearerToken(c.req.header("authorization"));
-  if (!(await adminTokenMatches(token, expected))) throw unauthorized("The operator token is not valid.", "invalid_token");
+  if (!(await adminTokenMatches(token, expected)))
+    throw unauthorized("The operator token is not valid.", "invalid_token");
   await next();
 };

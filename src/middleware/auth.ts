@@ -6,8 +6,8 @@ import { unauthorized } from "../auth/auth-errors";
 import { bearerToken } from "../auth/bearer";
 import { DEV_AUDIENCE, DEV_ISSUER, isolateDevModeGate } from "../auth/dev-mode";
 import { JwksCache, JwksUnavailableError } from "../auth/jwks-cache";
-import { staticKeySource, verifyAccessToken, type VerifyDeps } from "../auth/verify-jwt";
-import { loadConfig, type Config } from "../config";
+import { staticKeySource, type VerifyDeps, verifyAccessToken } from "../auth/verify-jwt";
+import { type Config, loadConfig } from "../config";
 import { ApiError } from "../errors/api-error";
 
 /** Production auth needs all three; without them every request is refused (fail closed). */
@@ -52,7 +52,10 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const devJwks = isolateDevModeGate(auth.devJwks, c.req.url);
   const production = productionConfigured(auth);
   if (!devJwks && !production) {
-    logError(c, "auth is not configured: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are required; refusing all requests");
+    logError(
+      c,
+      "auth is not configured: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are required; refusing all requests",
+    );
     throw unauthorized("Authentication is not available: the server's identity provider is not configured.");
   }
 
@@ -61,7 +64,12 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   // With both configured on localhost, the token's (unverified) issuer only picks the key set;
   // the chosen set then verifies the signature and the issuer for real.
   if (devJwks && (!production || unverifiedIssuer(token) === DEV_ISSUER)) {
-    deps = { keys: staticKeySource(devJwks), issuer: DEV_ISSUER, audience: DEV_AUDIENCE, clockSkewSeconds: auth.clockSkewSeconds };
+    deps = {
+      keys: staticKeySource(devJwks),
+      issuer: DEV_ISSUER,
+      audience: DEV_AUDIENCE,
+      clockSkewSeconds: auth.clockSkewSeconds,
+    };
   } else {
     const keys = new JwksCache(auth.jwksUrl, {
       kv: c.env.CACHE,
@@ -79,7 +87,11 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   } catch (err) {
     if (err instanceof JwksUnavailableError) {
       logError(c, "JWKS unavailable", { jwks_url: auth.jwksUrl, cause: String(err.cause) });
-      throw new ApiError(502, "upstream_error", "The identity provider's signing keys could not be loaded; try again shortly.");
+      throw new ApiError(
+        502,
+        "upstream_error",
+        "The identity provider's signing keys could not be loaded; try again shortly.",
+      );
     }
     throw err;
   }

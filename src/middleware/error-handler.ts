@@ -6,7 +6,8 @@ import { ApiError } from "../errors/api-error";
 export const onError: ErrorHandler = (err, c) => {
   if (err instanceof ApiError) return err.toResponse();
   if (err instanceof HTTPException) {
-    const code = err.status === 401 ? "unauthorized" : err.status === 413 ? "payload_too_large" : "invalid_request";
+    const code =
+      err.status === 401 ? "unauthorized" : err.status === 413 ? "payload_too_large" : "invalid_request";
     return new ApiError(err.status, code, err.message || "Request rejected.").toResponse();
   }
   console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), error: String(err) }));

@@ -1,6 +1,11 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
-import { RATE_LIMIT_PERIOD_SECONDS, rateLimited, rateLimitHeaders, withinRateLimit } from "../chat/rate-limit";
+import {
+  RATE_LIMIT_PERIOD_SECONDS,
+  rateLimited,
+  rateLimitHeaders,
+  withinRateLimit,
+} from "../chat/rate-limit";
 import { ApiError } from "../errors/api-error";
 import { resolveRateLimitTier } from "../store/rate-tier";
 
@@ -40,7 +45,9 @@ export function rateLimitTurns(options: { deferToTurn?: boolean } = {}): Middlew
   return async (c, next) => {
     if (c.req.method !== "POST") return next();
     const userId = c.get("userId");
-    const tier = await resolveRateLimitTier(c.env.DB, c.env.CACHE, userId, (p) => c.executionCtx.waitUntil(p));
+    const tier = await resolveRateLimitTier(c.env.DB, c.env.CACHE, userId, (p) =>
+      c.executionCtx.waitUntil(p),
+    );
     const limit = c.get("config").rateLimitPerMinute[tier];
     if (knownLimited(userId)) throw rateLimited(limit);
     c.set("rateLimitTier", tier);
@@ -54,7 +61,8 @@ export function rateLimitTurns(options: { deferToTurn?: boolean } = {}): Middlew
       if (err instanceof ApiError && err.code === "rate_limited") rememberLimited(userId);
       throw err;
     }
-    if (c.res.status === 429 && c.res.headers.get("x-ratelimit-remaining-requests") === "0") rememberLimited(userId);
+    if (c.res.status === 429 && c.res.headers.get("x-ratelimit-remaining-requests") === "0")
+      rememberLimited(userId);
     for (const [name, value] of Object.entries(rateLimitHeaders(limit))) c.header(name, value);
   };
 }

@@ -25,7 +25,8 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         operationId: "createApiKey",
         tags: ["API keys"],
         summary: "Create an API key",
-        description: "For a server acting for the user. Needs the user's sign-in token: an API key cannot create keys (403).",
+        description:
+          "For a server acting for the user. Needs the user's sign-in token: an API key cannot create keys (403).",
         requestBody: { required: false, content: json("CreateApiKeyRequest") },
         responses: {
           201: { description: "The new key; `key` is shown only here.", content: json("CreatedApiKey") },
@@ -36,7 +37,10 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         operationId: "listApiKeys",
         tags: ["API keys"],
         summary: "List the caller's API keys, newest first (never the keys themselves)",
-        responses: { 200: { description: "The keys.", content: json("ApiKeyList") }, ...errorResponses([401], "Error") },
+        responses: {
+          200: { description: "The keys.", content: json("ApiKeyList") },
+          ...errorResponses([401], "Error"),
+        },
       },
     },
     "/v1/api-keys/{id}": {
@@ -106,10 +110,25 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         summary: "A user's token usage by day and model (as `GET /v1/usage`)",
         ...ADMIN,
         parameters: [
-          { name: "from", in: "query", required: false, description: "First UTC day (inclusive); default `to`.", schema: { type: "string", format: "date" } },
-          { name: "to", in: "query", required: false, description: "Last UTC day (inclusive); default today.", schema: { type: "string", format: "date" } },
+          {
+            name: "from",
+            in: "query",
+            required: false,
+            description: "First UTC day (inclusive); default `to`.",
+            schema: { type: "string", format: "date" },
+          },
+          {
+            name: "to",
+            in: "query",
+            required: false,
+            description: "Last UTC day (inclusive); default today.",
+            schema: { type: "string", format: "date" },
+          },
         ],
-        responses: { 200: { description: "Usage.", content: { "application/json": { schema: ref("UsageReport") } } }, ...errorResponses([400, 401, 404], "Error") },
+        responses: {
+          200: { description: "Usage.", content: { "application/json": { schema: ref("UsageReport") } } },
+          ...errorResponses([400, 401, 404], "Error"),
+        },
       },
     },
   };

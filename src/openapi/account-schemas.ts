@@ -7,7 +7,6 @@ import { RATE_LIMIT_TIERS } from "../config";
 
 const isoTime = z.iso.datetime().describe("ISO 8601, UTC");
 
-
 export const apiKeySchema = z.object({
   id: z.string(),
   name: z.string().nullable(),
@@ -31,14 +30,19 @@ export const userLimitsSchema = z.object({
   id: z.string().describe("The user's id (the identity provider's `sub`)."),
   created_at: isoTime,
   daily_token_budget: z.int().nullable().describe("`null`: the configured default applies; -1: unlimited."),
-  rate_limit_tier: z.enum(RATE_LIMIT_TIERS).nullable().describe("As set by an operator; `null` for the default."),
+  rate_limit_tier: z
+    .enum(RATE_LIMIT_TIERS)
+    .nullable()
+    .describe("As set by an operator; `null` for the default."),
   effective_rate_limit_tier: z.enum(RATE_LIMIT_TIERS),
   rate_limit_per_minute: z.int(),
   blocked: z.boolean(),
   blocked_at: isoTime.nullable(),
 });
 
-
-
 // Request bodies: the routes' own schemas (one source).
-export { budgetBody as budgetBodySchema, createApiKeyBody as createApiKeyBodySchema, rateLimitBody as rateLimitBodySchema } from "../routes/bodies";
+export {
+  budgetBody as budgetBodySchema,
+  createApiKeyBody as createApiKeyBodySchema,
+  rateLimitBody as rateLimitBodySchema,
+} from "../routes/bodies";

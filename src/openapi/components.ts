@@ -1,5 +1,10 @@
 import * as z from "zod";
-import { chatCompletionRequestSchema, generationParametersSchema, messageContentSchema, modalitiesSchema } from "../dashscope/schema";
+import {
+  chatCompletionRequestSchema,
+  generationParametersSchema,
+  messageContentSchema,
+  modalitiesSchema,
+} from "../dashscope/schema";
 import {
   apiKeyListSchema,
   apiKeySchema,
@@ -129,7 +134,8 @@ export function buildComponentSchemas(): Record<string, JsonSchema> {
     uri: (id) => `#/components/schemas/${id}`,
     override: (ctx) => {
       // zod adds a regex next to `format`; the format alone is the conventional, readable form.
-      if (ctx.jsonSchema.format === "date-time" || ctx.jsonSchema.format === "date") delete ctx.jsonSchema.pattern;
+      if (ctx.jsonSchema.format === "date-time" || ctx.jsonSchema.format === "date")
+        delete ctx.jsonSchema.pattern;
       // `modalities` is a z.custom check (fixed tuples), which has no JSON Schema of its own.
       if (ctx.zodSchema === modalitiesSchema) {
         ctx.jsonSchema.oneOf = [

@@ -10,7 +10,7 @@
  * components, listed per response under the `x-sse-events` extension (event name → schema).
  */
 import { accountPaths } from "./account-paths";
-import { buildComponentSchemas, ref, type JsonSchema } from "./components";
+import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { errorResponses, json, jsonBody, pageParameters, pathId } from "./operations";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
@@ -52,7 +52,13 @@ const PUBLIC = { security: [] as unknown[] };
 function buildPaths(): Record<string, Record<string, unknown>> {
   return {
     "/healthz": {
-      get: { operationId: "getHealth", tags: ["Meta"], summary: "Liveness", ...PUBLIC, responses: { 200: { description: "Up.", content: json("Health") } } },
+      get: {
+        operationId: "getHealth",
+        tags: ["Meta"],
+        summary: "Liveness",
+        ...PUBLIC,
+        responses: { 200: { description: "Up.", content: json("Health") } },
+      },
     },
     "/openapi.json": {
       get: {
@@ -60,7 +66,12 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Meta"],
         summary: "This document",
         ...PUBLIC,
-        responses: { 200: { description: "OpenAPI 3.1 document.", content: { "application/json": { schema: { type: "object" } } } } },
+        responses: {
+          200: {
+            description: "OpenAPI 3.1 document.",
+            content: { "application/json": { schema: { type: "object" } } },
+          },
+        },
       },
     },
     "/docs": {
@@ -68,9 +79,12 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "getApiReference",
         tags: ["Meta"],
         summary: "Interactive API reference",
-        description: "An HTML page rendering `/openapi.json`; the browser loads the reference viewer from a CDN.",
+        description:
+          "An HTML page rendering `/openapi.json`; the browser loads the reference viewer from a CDN.",
         ...PUBLIC,
-        responses: { 200: { description: "HTML page.", content: { "text/html": { schema: { type: "string" } } } } },
+        responses: {
+          200: { description: "HTML page.", content: { "text/html": { schema: { type: "string" } } } },
+        },
       },
     },
     "/v1/conversations": {
@@ -79,7 +93,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Conversations"],
         summary: "Create a conversation",
         requestBody: jsonBody("CreateConversationRequest", "All fields optional; send `{}` for defaults."),
-        responses: { 201: { description: "Created.", content: json("Conversation") }, ...errorResponses([400, 401, 413], "Error") },
+        responses: {
+          201: { description: "Created.", content: json("Conversation") },
+          ...errorResponses([400, 401, 413], "Error"),
+        },
       },
       get: {
         operationId: "listConversations",
@@ -95,7 +112,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
             schema: { type: "string", enum: ["false", "true", "all"] },
           },
         ],
-        responses: { 200: { description: "A page.", content: json("ConversationPage") }, ...errorResponses([400, 401], "Error") },
+        responses: {
+          200: { description: "A page.", content: json("ConversationPage") },
+          ...errorResponses([400, 401], "Error"),
+        },
       },
     },
     "/v1/conversations/{id}": {
@@ -104,14 +124,20 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "getConversation",
         tags: ["Conversations"],
         summary: "Get a conversation",
-        responses: { 200: { description: "The conversation.", content: json("Conversation") }, ...errorResponses([401, 404], "Error") },
+        responses: {
+          200: { description: "The conversation.", content: json("Conversation") },
+          ...errorResponses([401, 404], "Error"),
+        },
       },
       patch: {
         operationId: "updateConversation",
         tags: ["Conversations"],
         summary: "Update a conversation",
         requestBody: jsonBody("UpdateConversationRequest", "At least one field."),
-        responses: { 200: { description: "The updated conversation.", content: json("Conversation") }, ...errorResponses([400, 401, 404, 413], "Error") },
+        responses: {
+          200: { description: "The updated conversation.", content: json("Conversation") },
+          ...errorResponses([400, 401, 404, 413], "Error"),
+        },
       },
       delete: {
         operationId: "deleteConversation",
@@ -127,7 +153,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Messages"],
         summary: "List a conversation's messages, newest first",
         parameters: pageParameters,
-        responses: { 200: { description: "A page.", content: json("MessagePage") }, ...errorResponses([400, 401, 404], "Error") },
+        responses: {
+          200: { description: "A page.", content: json("MessagePage") },
+          ...errorResponses([400, 401, 404], "Error"),
+        },
       },
       post: {
         operationId: "sendMessage",
@@ -147,7 +176,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         ],
         requestBody: jsonBody("CreateTurnRequest"),
         responses: {
-          200: { description: "The answer stream, or both messages when `stream` is false.", content: { ...answerStream, ...json("TurnResult") } },
+          200: {
+            description: "The answer stream, or both messages when `stream` is false.",
+            content: { ...answerStream, ...json("TurnResult") },
+          },
           ...errorResponses([400, 401, 404, 409, 413, 422, 429, 502, 504], "Error"),
         },
       },
@@ -158,7 +190,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "getMessage",
         tags: ["Messages"],
         summary: "Get a message and its status (pollable)",
-        responses: { 200: { description: "The message.", content: json("Message") }, ...errorResponses([401, 404], "Error") },
+        responses: {
+          200: { description: "The message.", content: json("Message") },
+          ...errorResponses([401, 404], "Error"),
+        },
       },
     },
     "/v1/messages/{id}/events": {
@@ -169,10 +204,25 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         summary: "Resume an answer's stream",
         description: "Every event after the given id, exactly once and in order, then the live tail.",
         parameters: [
-          { name: "Last-Event-ID", in: "header", required: false, description: "The last event id received.", schema: { type: "string" } },
-          { name: "after", in: "query", required: false, description: "Same as `Last-Event-ID`.", schema: { type: "string" } },
+          {
+            name: "Last-Event-ID",
+            in: "header",
+            required: false,
+            description: "The last event id received.",
+            schema: { type: "string" },
+          },
+          {
+            name: "after",
+            in: "query",
+            required: false,
+            description: "Same as `Last-Event-ID`.",
+            schema: { type: "string" },
+          },
         ],
-        responses: { 200: { description: "The answer stream.", content: answerStream }, ...errorResponses([400, 401, 404], "Error") },
+        responses: {
+          200: { description: "The answer stream.", content: answerStream },
+          ...errorResponses([400, 401, 404], "Error"),
+        },
       },
     },
     "/v1/messages/{id}/stop": {
@@ -181,7 +231,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "stopMessage",
         tags: ["Messages"],
         summary: "Stop an answer that is still generating",
-        responses: { 200: { description: "The message as stored.", content: json("Message") }, ...errorResponses([401, 404, 409], "Error") },
+        responses: {
+          200: { description: "The message as stored.", content: json("Message") },
+          ...errorResponses([401, 404, 409], "Error"),
+        },
       },
     },
     "/v1/usage": {
@@ -190,10 +243,25 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Usage"],
         summary: "The caller's token usage by day and model",
         parameters: [
-          { name: "from", in: "query", required: false, description: "First UTC day (inclusive); default `to`.", schema: { type: "string", format: "date" } },
-          { name: "to", in: "query", required: false, description: "Last UTC day (inclusive); default today.", schema: { type: "string", format: "date" } },
+          {
+            name: "from",
+            in: "query",
+            required: false,
+            description: "First UTC day (inclusive); default `to`.",
+            schema: { type: "string", format: "date" },
+          },
+          {
+            name: "to",
+            in: "query",
+            required: false,
+            description: "Last UTC day (inclusive); default today.",
+            schema: { type: "string", format: "date" },
+          },
         ],
-        responses: { 200: { description: "Usage.", content: json("UsageReport") }, ...errorResponses([400, 401], "Error") },
+        responses: {
+          200: { description: "Usage.", content: json("UsageReport") },
+          ...errorResponses([400, 401], "Error"),
+        },
       },
     },
     ...accountPaths(),
@@ -208,7 +276,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
           "raise their usual exceptions.",
         requestBody: jsonBody("ChatCompletionRequest"),
         responses: {
-          200: { description: "A completion, or a chunk stream when `stream` is true.", content: { ...json("ChatCompletion"), ...completionStream } },
+          200: {
+            description: "A completion, or a chunk stream when `stream` is true.",
+            content: { ...json("ChatCompletion"), ...completionStream },
+          },
           ...errorResponses([400, 401, 413, 422, 429, 502, 504], "OpenAIError"),
         },
       },
@@ -218,7 +289,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "listModels",
         tags: ["OpenAI-compatible"],
         summary: "List models (OpenAI-compatible)",
-        responses: { 200: { description: "The configured models.", content: json("ModelList") }, ...errorResponses([401], "OpenAIError") },
+        responses: {
+          200: { description: "The configured models.", content: json("ModelList") },
+          ...errorResponses([401], "OpenAIError"),
+        },
       },
     },
     "/v1/models/{id}": {
@@ -227,7 +301,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "getModel",
         tags: ["OpenAI-compatible"],
         summary: "Get a model (OpenAI-compatible)",
-        responses: { 200: { description: "The model.", content: json("Model") }, ...errorResponses([401, 404], "OpenAIError") },
+        responses: {
+          200: { description: "The model.", content: json("Model") },
+          ...errorResponses([401, 404], "OpenAIError"),
+        },
       },
     },
   };
@@ -272,8 +349,16 @@ export function openApiDocument(): OpenApiDocument {
     paths: buildPaths(),
     components: {
       securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", description: "A JWT from the app's identity provider, or an edge-chat API key." },
-        adminToken: { type: "http", scheme: "bearer", description: "The operator token (`ADMIN_TOKEN`); operator routes only." },
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          description: "A JWT from the app's identity provider, or an edge-chat API key.",
+        },
+        adminToken: {
+          type: "http",
+          scheme: "bearer",
+          description: "The operator token (`ADMIN_TOKEN`); operator routes only.",
+        },
       },
       schemas: buildComponentSchemas(),
     },

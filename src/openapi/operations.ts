@@ -1,5 +1,5 @@
 /** Building blocks of the document's operations: responses, bodies, parameters. */
-import { ref, type ComponentName } from "./components";
+import { type ComponentName, ref } from "./components";
 
 /** Status codes and what they mean on every route that can return them. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -57,7 +57,18 @@ export const pathId = (what: string) => ({
 
 /** `limit` and `cursor` of keyset-paginated lists. */
 export const pageParameters = [
-  { name: "limit", in: "query", required: false, description: "Page size.", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
-  { name: "cursor", in: "query", required: false, description: "`next_cursor` of the previous page.", schema: { type: "string" } },
+  {
+    name: "limit",
+    in: "query",
+    required: false,
+    description: "Page size.",
+    schema: { type: "integer", minimum: 1, maximum: 100, default: 20 },
+  },
+  {
+    name: "cursor",
+    in: "query",
+    required: false,
+    description: "`next_cursor` of the previous page.",
+    schema: { type: "string" },
+  },
 ];
-

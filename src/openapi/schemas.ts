@@ -27,7 +27,10 @@ export const errorBodySchema = z.object({
   error: z.object({
     code: z.enum(ERROR_CODES),
     message: z.string().describe("A human sentence; safe to show to developers, not meant for end users."),
-    param: z.string().optional().describe("Dotted path of the one field at fault, e.g. `parameters.temperature`."),
+    param: z
+      .string()
+      .optional()
+      .describe("Dotted path of the one field at fault, e.g. `parameters.temperature`."),
   }),
 });
 
@@ -37,7 +40,9 @@ export const openAiErrorBodySchema = z.object({
     message: z.string(),
     type: z
       .string()
-      .describe("OpenAI's error type: `invalid_request_error`, `authentication_error`, `rate_limit_error`, `insufficient_quota`, `api_error`, …"),
+      .describe(
+        "OpenAI's error type: `invalid_request_error`, `authentication_error`, `rate_limit_error`, `insufficient_quota`, `api_error`, …",
+      ),
     param: z.string().nullable(),
     code: z.enum(ERROR_CODES).describe("The edge-chat error code."),
   }),
@@ -51,7 +56,9 @@ export const conversationSchema = z.object({
   title: z.string().nullable(),
   system_prompt: z.string().nullable(),
   model: z.string().nullable().describe("`null`: the server's default model applies to each turn."),
-  parameters: generationParametersSchema.describe("Default DashScope parameters of each turn; a turn's own `parameters` override them."),
+  parameters: generationParametersSchema.describe(
+    "Default DashScope parameters of each turn; a turn's own `parameters` override them.",
+  ),
   archived: z.boolean(),
   created_at: isoTime,
   updated_at: isoTime,
@@ -64,13 +71,20 @@ export const messageUsageSchema = z.object({
   total_tokens: z.int().min(0),
   cached_tokens: z.int().min(0),
   reasoning_tokens: z.int().min(0),
-  estimated: z.boolean().describe("True when DashScope reported no usage (a stopped or cut-off answer) and the counts are estimates."),
+  estimated: z
+    .boolean()
+    .describe(
+      "True when DashScope reported no usage (a stopped or cut-off answer) and the counts are estimates.",
+    ),
 });
 
 export const storedToolCallSchema = z.object({
   id: z.string(),
   type: z.literal("function"),
-  function: z.object({ name: z.string(), arguments: z.string().describe("JSON text, verbatim from the model.") }),
+  function: z.object({
+    name: z.string(),
+    arguments: z.string().describe("JSON text, verbatim from the model."),
+  }),
 });
 
 export const messageSchema = z.object({
@@ -95,9 +109,15 @@ export const messageSchema = z.object({
   completed_at: isoTime.nullable(),
 });
 
-const nextCursor = z.string().nullable().describe("Pass as `cursor` for the next page; `null` on the last page.");
+const nextCursor = z
+  .string()
+  .nullable()
+  .describe("Pass as `cursor` for the next page; `null` on the last page.");
 
-export const conversationPageSchema = z.object({ data: z.array(conversationSchema), next_cursor: nextCursor });
+export const conversationPageSchema = z.object({
+  data: z.array(conversationSchema),
+  next_cursor: nextCursor,
+});
 export const messagePageSchema = z.object({ data: z.array(messageSchema), next_cursor: nextCursor });
 
 // Request bodies: the routes' own schemas (one source).
@@ -110,14 +130,20 @@ export {
 export const turnResultSchema = z.object({ user_message: messageSchema, assistant_message: messageSchema });
 
 /** The payloads of the answer stream's events (`../shared/API.md`, "The answer stream"). */
-export const turnStartedEventSchema = turnResultSchema.describe("`turn.started`: both messages are stored; the assistant's has status `streaming`.");
+export const turnStartedEventSchema = turnResultSchema.describe(
+  "`turn.started`: both messages are stored; the assistant's has status `streaming`.",
+);
 
 export const toolCallFragmentSchema = z
   .object({
     index: z.int().min(0),
     id: z.string().nullable().optional(),
     type: z.string().nullable().optional(),
-    function: z.object({ name: z.string().nullable().optional(), arguments: z.string().nullable().optional() }).loose().nullable().optional(),
+    function: z
+      .object({ name: z.string().nullable().optional(), arguments: z.string().nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
   })
   .loose();
 
@@ -136,7 +162,9 @@ export const messageCompletedEventSchema = z
 
 export const messageFailedEventSchema = z
   .object({ message: messageSchema })
-  .describe("`message.failed`: the stored message (`failed`, `interrupted` or `cancelled`) with its `error`; partial content is kept.");
+  .describe(
+    "`message.failed`: the stored message (`failed`, `interrupted` or `cancelled`) with its `error`; partial content is kept.",
+  );
 
 const upstreamUsageSchema = z
   .object({
@@ -144,11 +172,18 @@ const upstreamUsageSchema = z
     completion_tokens: z.int(),
     total_tokens: z.int(),
     prompt_tokens_details: z.object({ cached_tokens: z.int().optional() }).loose().nullable().optional(),
-    completion_tokens_details: z.object({ reasoning_tokens: z.int().optional() }).loose().nullable().optional(),
+    completion_tokens_details: z
+      .object({ reasoning_tokens: z.int().optional() })
+      .loose()
+      .nullable()
+      .optional(),
   })
   .loose();
 
-const logprobsSchema = z.object({ content: z.array(z.object({}).loose()).nullable() }).loose().nullable();
+const logprobsSchema = z
+  .object({ content: z.array(z.object({}).loose()).nullable() })
+  .loose()
+  .nullable();
 
 /** A `chat.completion` as DashScope returns it; unknown fields are passed through. */
 export const chatCompletionSchema = z
@@ -205,7 +240,9 @@ export const chatCompletionChunkSchema = z
     usage: upstreamUsageSchema
       .nullable()
       .optional()
-      .describe("Set only on the last chunk (`choices: []`), sent when `stream_options.include_usage` is true."),
+      .describe(
+        "Set only on the last chunk (`choices: []`), sent when `stream_options.include_usage` is true.",
+      ),
   })
   .loose();
 
@@ -234,7 +271,9 @@ export const usageReportSchema = z
   .object({
     from: z.iso.date(),
     to: z.iso.date(),
-    data: z.array(z.object({ day: z.iso.date(), model: z.string(), ...usageCounters })).describe("By UTC day and model, oldest first."),
+    data: z
+      .array(z.object({ day: z.iso.date(), model: z.string(), ...usageCounters }))
+      .describe("By UTC day and model, oldest first."),
     totals: z.object(usageCounters),
   })
   .describe("Token usage by day and model for the days `from`..`to` (inclusive, UTC).");

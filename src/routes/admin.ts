@@ -1,19 +1,24 @@
-import { Hono, type Context } from "hono";
-import * as z from "zod";
+import { type Context, Hono } from "hono";
+import type * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { MAX_SUBJECT_CHARS } from "../auth/verify-jwt";
-import { DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type Config, type RateLimitTier } from "../config";
+import { type Config, DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitTier } from "../config";
 import { notFound } from "../errors/api-error";
 import { requireAdmin } from "../middleware/admin-auth";
 import { readJsonBody } from "../middleware/json-body";
 import { cacheRateLimitTier } from "../store/rate-tier";
 import { toIso } from "../store/time";
 import { getUsage } from "../store/usage";
-import { getUserLimits, setBlocked, setDailyTokenBudget, setRateLimitTier, type UserLimitsRow } from "../store/user-limits";
+import {
+  getUserLimits,
+  setBlocked,
+  setDailyTokenBudget,
+  setRateLimitTier,
+  type UserLimitsRow,
+} from "../store/user-limits";
+import { budgetBody, rateLimitBody } from "./bodies";
 import { parseUsageRange } from "./usage";
 import { zodIssueToInvalidRequest } from "./validation";
-import { budgetBody, rateLimitBody } from "./bodies";
-
 
 /** A user's limits as operators see them. */
 export interface UserLimitsView {
@@ -30,7 +35,9 @@ export interface UserLimitsView {
 }
 
 function view(row: UserLimitsRow, config: Config): UserLimitsView {
-  const tier = (RATE_LIMIT_TIERS as readonly string[]).includes(row.rate_limit_tier ?? "") ? (row.rate_limit_tier as RateLimitTier) : null;
+  const tier = (RATE_LIMIT_TIERS as readonly string[]).includes(row.rate_limit_tier ?? "")
+    ? (row.rate_limit_tier as RateLimitTier)
+    : null;
   const effective = tier ?? DEFAULT_RATE_LIMIT_TIER;
   return {
     id: row.id,
@@ -87,8 +94,12 @@ export const adminRoutes = new Hono<AppEnv>()
     await cacheRateLimitTier(c.env.CACHE, userId, tier);
     return c.json(view(row, c.get("config")));
   })
-  .post("/users/:userId/block", async (c) => c.json(view(await setBlocked(c.env.DB, userIdParam(c), true), c.get("config"))))
-  .delete("/users/:userId/block", async (c) => c.json(view(await setBlocked(c.env.DB, userIdParam(c), false), c.get("config"))))
+  .post("/users/:userId/block", async (c) =>
+    c.json(view(await setBlocked(c.env.DB, userIdParam(c), true), c.get("config"))),
+  )
+  .delete("/users/:userId/block", async (c) =>
+    c.json(view(await setBlocked(c.env.DB, userIdParam(c), false), c.get("config"))),
+  )
   .get("/users/:userId/usage", async (c) => {
     const userId = userIdParam(c);
     const { from, to } = parseUsageRange({ from: c.req.query("from"), to: c.req.query("to") });

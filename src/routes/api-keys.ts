@@ -1,15 +1,19 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
 import { ApiError, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
-import { apiKeyFromRow, insertApiKey, listApiKeys, MAX_ACTIVE_KEYS_PER_USER, revokeApiKey } from "../store/api-keys";
+import {
+  apiKeyFromRow,
+  insertApiKey,
+  listApiKeys,
+  MAX_ACTIVE_KEYS_PER_USER,
+  revokeApiKey,
+} from "../store/api-keys";
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
 import { createApiKeyBody } from "./bodies";
 import { zodIssueToInvalidRequest } from "./validation";
-
-
 
 /**
  * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
@@ -17,7 +21,11 @@ import { zodIssueToInvalidRequest } from "./validation";
  */
 function requireSignInToken(c: Context<AppEnv>): void {
   if (hasApiKeyBearer(c.req.header("authorization"))) {
-    throw new ApiError(403, "forbidden", "API keys cannot create or revoke API keys; use the app's sign-in token.");
+    throw new ApiError(
+      403,
+      "forbidden",
+      "API keys cannot create or revoke API keys; use the app's sign-in token.",
+    );
   }
 }
 
@@ -46,9 +54,16 @@ export const apiKeyRoutes = new Hono<AppEnv>()
       keyHash: made.keyHash,
     });
     if (!row) {
-      throw new ApiError(409, "conflict", `At most ${MAX_ACTIVE_KEYS_PER_USER} API keys can be active at once; revoke one first.`);
+      throw new ApiError(
+        409,
+        "conflict",
+        `At most ${MAX_ACTIVE_KEYS_PER_USER} API keys can be active at once; revoke one first.`,
+      );
     }
-    return c.json({ id: row.id, name: row.name, prefix: row.prefix, key: made.key, created_at: toIso(row.created_at) }, 201);
+    return c.json(
+      { id: row.id, name: row.name, prefix: row.prefix, key: made.key, created_at: toIso(row.created_at) },
+      201,
+    );
   })
   .get("/api-keys", async (c) => {
     const rows = await listApiKeys(c.env.DB, c.get("userId"));

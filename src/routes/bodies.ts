@@ -31,8 +31,13 @@ const parameters = generationParametersSchema.nullable();
 export const createConversationBody = z.strictObject({
   title: title.optional(),
   system_prompt: systemPrompt.optional(),
-  model: model.nullable().optional().describe("`null` or absent: the server's default model applies to each turn."),
-  parameters: parameters.optional().describe("Default DashScope parameters of each turn; a turn's own `parameters` override them."),
+  model: model
+    .nullable()
+    .optional()
+    .describe("`null` or absent: the server's default model applies to each turn."),
+  parameters: parameters
+    .optional()
+    .describe("Default DashScope parameters of each turn; a turn's own `parameters` override them."),
 });
 
 export const updateConversationBody = createConversationBody.extend({
@@ -40,7 +45,10 @@ export const updateConversationBody = createConversationBody.extend({
 });
 
 export const turnBody = z.strictObject({
-  role: z.enum(["user", "tool"]).optional().describe("`tool` answers the assistant's tool call named by `tool_call_id`. Default `user`."),
+  role: z
+    .enum(["user", "tool"])
+    .optional()
+    .describe("`tool` answers the assistant's tool call named by `tool_call_id`. Default `user`."),
   content: z
     .union([messageContentSchema, textContentSchema])
     .describe("A string or content parts as DashScope accepts them (tool results: text only)."),
@@ -51,16 +59,28 @@ export const turnBody = z.strictObject({
     .optional()
     .describe("Makes the send retry-safe: the same id in the same conversation is answered once."),
   model: model.optional(),
-  parameters: parameters.optional().describe("Overrides the conversation's defaults for this turn; `n` must be 1."),
-  stream: z.boolean("must be true or false").optional().describe("Default `true`: answer as `text/event-stream`."),
+  parameters: parameters
+    .optional()
+    .describe("Overrides the conversation's defaults for this turn; `n` must be 1."),
+  stream: z
+    .boolean("must be true or false")
+    .optional()
+    .describe("Default `true`: answer as `text/event-stream`."),
   cancel_on_disconnect: z
     .boolean("must be true or false")
     .optional()
-    .describe("Default `false`: the answer is generated to the end even if the client goes away (resume it with `/v1/messages/{id}/events`)."),
+    .describe(
+      "Default `false`: the answer is generated to the end even if the client goes away (resume it with `/v1/messages/{id}/events`).",
+    ),
 });
 
 export const createApiKeyBody = z.strictObject({
-  name: z.string().max(MAX_KEY_NAME_CHARS).nullable().optional().describe("A label for the key's owner to recognise it by."),
+  name: z
+    .string()
+    .max(MAX_KEY_NAME_CHARS)
+    .nullable()
+    .optional()
+    .describe("A label for the key's owner to recognise it by."),
 });
 
 export const budgetBody = z.strictObject({
@@ -69,7 +89,9 @@ export const budgetBody = z.strictObject({
     .min(UNLIMITED_BUDGET)
     .max(MAX_DAILY_TOKEN_BUDGET)
     .nullable()
-    .describe("Tokens per UTC day; -1 means no limit, 0 means no turns, `null` means the configured default."),
+    .describe(
+      "Tokens per UTC day; -1 means no limit, 0 means no turns, `null` means the configured default.",
+    ),
 });
 
 export const rateLimitBody = z.strictObject({

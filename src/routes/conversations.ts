@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import * as z from "zod";
+import type * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
@@ -42,16 +42,27 @@ function conversationId(id: string): string {
  */
 export const conversationRoutes = new Hono<AppEnv>()
   .post("/conversations", async (c) => {
-    const { parameters, ...fields } = parseBody(createConversationBody, await readJsonBody(c, c.get("config").maxBodyBytes));
-    const conversation = await createConversation(c.env.DB, c.get("userId"), { ...fields, parameters: parameters ?? {} });
+    const { parameters, ...fields } = parseBody(
+      createConversationBody,
+      await readJsonBody(c, c.get("config").maxBodyBytes),
+    );
+    const conversation = await createConversation(c.env.DB, c.get("userId"), {
+      ...fields,
+      parameters: parameters ?? {},
+    });
     return c.json(conversation, 201);
   })
   .get("/conversations", async (c) => {
     const limit = parsePageLimit(c.req.query("limit"));
     const rawArchived = c.req.query("archived");
-    const archived = rawArchived === undefined || rawArchived === "" ? "active" : ARCHIVED_FILTERS.get(rawArchived);
+    const archived =
+      rawArchived === undefined || rawArchived === "" ? "active" : ARCHIVED_FILTERS.get(rawArchived);
     if (!archived) throw invalidRequest("archived must be true, false or all.", "archived");
-    const page = await listConversations(c.env.DB, c.get("userId"), { limit, cursor: c.req.query("cursor"), archived });
+    const page = await listConversations(c.env.DB, c.get("userId"), {
+      limit,
+      cursor: c.req.query("cursor"),
+      archived,
+    });
     return c.json(page);
   })
   .get("/conversations/:id", async (c) => {
@@ -61,7 +72,10 @@ export const conversationRoutes = new Hono<AppEnv>()
   })
   .patch("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
-    const { parameters, ...fields } = parseBody(updateConversationBody, await readJsonBody(c, c.get("config").maxBodyBytes));
+    const { parameters, ...fields } = parseBody(
+      updateConversationBody,
+      await readJsonBody(c, c.get("config").maxBodyBytes),
+    );
     // `parameters: null` clears the defaults.
     const patch = { ...fields, parameters: parameters === null ? {} : parameters };
     if (Object.values(patch).every((v) => v === undefined)) {

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import type { TurnInput } from "../chat/prepare-turn";
+import { requestHash } from "../chat/request-hash";
 import {
   describeIssue,
   messageContentSchema,
@@ -10,15 +11,14 @@ import {
   toInvalidRequest,
 } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
-import { SSE_HEADERS } from "../generation/sse-encoding";
-import { requestHash } from "../chat/request-hash";
 import type { FollowResult, TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
-import { toApiError, type TurnFailure } from "../generation/turn-result";
+import { SSE_HEADERS } from "../generation/sse-encoding";
+import { type TurnFailure, toApiError } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
-import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "./bodies";
 import type { Message } from "../store/types";
+import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "./bodies";
 
 /**
  * The turn body's own fields; `content` is checked by role and `parameters` by the DashScope
@@ -33,7 +33,13 @@ export const messageRoutes = new Hono<AppEnv>()
     const config = c.get("config");
     const raw = await readJsonBody(c, config.maxBodyBytes);
     if (!isId(conversationId)) throw notFound("Conversation");
-    const input = await parseTurn(raw, c.get("userId"), conversationId, c.get("requestId"), c.req.header("idempotency-key"));
+    const input = await parseTurn(
+      raw,
+      c.get("userId"),
+      conversationId,
+      c.get("requestId"),
+      c.req.header("idempotency-key"),
+    );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
 
     const owner = ownerOf(c.env, conversationId);
@@ -51,7 +57,10 @@ export const messageRoutes = new Hono<AppEnv>()
     const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
     if (message.status === "streaming") {
       // The stored row has no content until the answer ends: ask its owner what has arrived.
-      const partial = (await ownerOf(c.env, message.conversation_id).partial(message.id, userId)) as Partial<Message> | null;
+      const partial = (await ownerOf(c.env, message.conversation_id).partial(
+        message.id,
+        userId,
+      )) as Partial<Message> | null;
       if (partial) return c.json({ ...message, ...partial });
     }
     return c.json(message);
@@ -61,7 +70,11 @@ export const messageRoutes = new Hono<AppEnv>()
     const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
     if (message.role !== "assistant") throw notFound("Message");
     const after = parseAfter(c.req.query("after") ?? c.req.header("last-event-id"));
-    const result = (await ownerOf(c.env, message.conversation_id).follow(message.id, userId, after)) as FollowResult;
+    const result = (await ownerOf(c.env, message.conversation_id).follow(
+      message.id,
+      userId,
+      after,
+    )) as FollowResult;
     if (!result.ok) throw toApiError(result as TurnFailure);
     return new Response(result.stream, { headers: SSE_HEADERS });
   })
@@ -88,7 +101,8 @@ function ownerOf(env: AppEnv["Bindings"], conversationId: string) {
 /** `?after=` or `Last-Event-ID`: the id of the last event the client saw (0: from the start). */
 function parseAfter(raw: string | undefined): number {
   if (raw === undefined || raw === "") return 0;
-  if (!/^\d{1,9}$/.test(raw)) throw invalidRequest("after (or Last-Event-ID) must be a non-negative event id.", "after");
+  if (!/^\d{1,9}$/.test(raw))
+    throw invalidRequest("after (or Last-Event-ID) must be a non-negative event id.", "after");
   return Number(raw);
 }
 
@@ -111,15 +125,18 @@ async function parseTurn(
   if (typeof content.data === "string" && content.data.trim() === "" && role === "user") {
     throw invalidRequest("content must not be empty.", "content");
   }
-  if (role === "tool" && !b.tool_call_id) throw invalidRequest("A tool result needs tool_call_id.", "tool_call_id");
-  if (role === "user" && b.tool_call_id) throw invalidRequest("tool_call_id is only for role \"tool\".", "tool_call_id");
+  if (role === "tool" && !b.tool_call_id)
+    throw invalidRequest("A tool result needs tool_call_id.", "tool_call_id");
+  if (role === "user" && b.tool_call_id)
+    throw invalidRequest('tool_call_id is only for role "tool".', "tool_call_id");
 
   let parameters: Record<string, unknown> = {};
   if (b.parameters !== undefined && b.parameters !== null) {
     const p = b.parameters as Record<string, unknown>;
     // A conversation turn produces one answer; `n` (1–4) belongs to /v1/chat/completions.
     if (typeof p === "object" && !Array.isArray(p) && "n" in p) {
-      if (p.n !== 1) throw invalidRequest("A conversation turn produces one answer: n must be 1.", "parameters.n");
+      if (p.n !== 1)
+        throw invalidRequest("A conversation turn produces one answer: n must be 1.", "parameters.n");
       const { n: _n, ...rest } = p;
       b.parameters = rest;
     }
@@ -131,7 +148,11 @@ async function parseTurn(
   if (idempotencyKey !== undefined && !CLIENT_MESSAGE_ID_PATTERN.test(idempotencyKey)) {
     throw invalidRequest("Idempotency-Key must be 1-128 letters, digits or ._:-", "Idempotency-Key");
   }
-  if (idempotencyKey !== undefined && b.client_message_id !== undefined && idempotencyKey !== b.client_message_id) {
+  if (
+    idempotencyKey !== undefined &&
+    b.client_message_id !== undefined &&
+    idempotencyKey !== b.client_message_id
+  ) {
     throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
   }
   const clientMessageId = b.client_message_id ?? idempotencyKey ?? null;

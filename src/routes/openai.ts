@@ -1,6 +1,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
-import { completeChatCompletion, streamChatCompletion, type CompletionCaller } from "../chat/completions";
+import { type CompletionCaller, completeChatCompletion, streamChatCompletion } from "../chat/completions";
 import { listModels } from "../chat/model-list";
 import { dropEmptyClientFields } from "../chat/openai-client-fields";
 import { createDashScopeClient } from "../dashscope/client";
@@ -28,12 +28,17 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
     return;
   }
   const error = (body as { error?: { code?: unknown; message?: unknown; param?: unknown } } | null)?.error;
-  if (!error || typeof error.code !== "string" || typeof error.message !== "string" || "type" in error) return;
+  if (!error || typeof error.code !== "string" || typeof error.message !== "string" || "type" in error)
+    return;
   const headers = new Headers(res.headers);
   headers.delete("content-length");
   c.res = undefined as unknown as Response; // replace, rather than merge headers into, the old response
   c.res = Response.json(
-    toOpenAiErrorBody({ code: error.code, message: error.message, param: typeof error.param === "string" ? error.param : null }),
+    toOpenAiErrorBody({
+      code: error.code,
+      message: error.message,
+      param: typeof error.param === "string" ? error.param : null,
+    }),
     { status: res.status, headers },
   );
 };
@@ -46,7 +51,9 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
 export const openaiRoutes = new Hono<AppEnv>()
   .post("/chat/completions", async (c) => {
     const config = c.get("config");
-    const parsed = parseChatCompletionRequest(dropEmptyClientFields(await readJsonBody(c, config.maxBodyBytes)));
+    const parsed = parseChatCompletionRequest(
+      dropEmptyClientFields(await readJsonBody(c, config.maxBodyBytes)),
+    );
     if (!parsed.ok) throw toInvalidRequest(parsed.error);
     const request = parsed.value;
     const caller: CompletionCaller = {
@@ -58,7 +65,9 @@ export const openaiRoutes = new Hono<AppEnv>()
     };
     const client = createDashScopeClient(config);
     if (request.stream === true) {
-      const stream = await streamChatCompletion(client, request, caller, { pingIntervalMs: config.ssePingIntervalMs });
+      const stream = await streamChatCompletion(client, request, caller, {
+        pingIntervalMs: config.ssePingIntervalMs,
+      });
       return new Response(stream, { headers: OPENAI_STREAM_HEADERS });
     }
     return c.json(await completeChatCompletion(client, request, caller));

@@ -11,19 +11,27 @@ const DAY_MS = 86_400_000;
 const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 
 /** Validates `from`/`to` (UTC days, inclusive); defaults to the last 30 days up to today. */
-export function parseUsageRange(query: { from?: string; to?: string }, now = Date.now()): { from: string; to: string } {
+export function parseUsageRange(
+  query: { from?: string; to?: string },
+  now = Date.now(),
+): { from: string; to: string } {
   const to = checkDay("to", query.to ?? utcDay(now));
-  const from = checkDay("from", query.from ?? utcDay(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_RANGE_DAYS - 1) * DAY_MS));
+  const from = checkDay(
+    "from",
+    query.from ?? utcDay(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_RANGE_DAYS - 1) * DAY_MS),
+  );
   if (from > to) throw invalidRequest("from must not be after to.", "from");
   const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS + 1;
-  if (days > MAX_USAGE_RANGE_DAYS) throw invalidRequest(`A usage range covers at most ${MAX_USAGE_RANGE_DAYS} days.`, "from");
+  if (days > MAX_USAGE_RANGE_DAYS)
+    throw invalidRequest(`A usage range covers at most ${MAX_USAGE_RANGE_DAYS} days.`, "from");
   return { from, to };
 }
 
 /** A real calendar day as YYYY-MM-DD (2026-02-30 is not one). */
 function checkDay(name: string, value: string): string {
   const ms = DAY_PATTERN.test(value) ? Date.parse(`${value}T00:00:00Z`) : Number.NaN;
-  if (Number.isNaN(ms) || utcDay(ms) !== value) throw invalidRequest(`${name} must be a date as YYYY-MM-DD.`, name);
+  if (Number.isNaN(ms) || utcDay(ms) !== value)
+    throw invalidRequest(`${name} must be a date as YYYY-MM-DD.`, name);
   return value;
 }
 

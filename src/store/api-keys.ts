@@ -95,7 +95,9 @@ export async function findApiKeyByHash(db: D1Database, keyHash: string): Promise
  */
 export async function touchApiKey(db: D1Database, id: string, at: number, notBefore: number): Promise<void> {
   await db
-    .prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
+    .prepare(
+      "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    )
     .bind(at, id, notBefore)
     .run();
 }

@@ -58,7 +58,11 @@ export function conversationFromRow(row: ConversationRow): Conversation {
  * One `batch()` (one round trip, one transaction): the user upsert must precede the insert
  * because `conversations.user_id` references `users(id)`.
  */
-export async function createConversation(db: D1Database, userId: string, input: NewConversation): Promise<Conversation> {
+export async function createConversation(
+  db: D1Database,
+  userId: string,
+  input: NewConversation,
+): Promise<Conversation> {
   const now = nowMs();
   const [, inserted] = await db.batch<ConversationRow>([
     db.prepare("INSERT OR IGNORE INTO users (id, created_at) VALUES (?, ?)").bind(userId, now),
@@ -104,19 +108,26 @@ export async function listConversations(
   }
   binds.push(options.limit + 1);
   const { results } = await db
-    .prepare(`SELECT * FROM conversations WHERE ${where.join(" AND ")} ORDER BY updated_at DESC, id DESC LIMIT ?`)
+    .prepare(
+      `SELECT * FROM conversations WHERE ${where.join(" AND ")} ORDER BY updated_at DESC, id DESC LIMIT ?`,
+    )
     .bind(...binds)
     .all<ConversationRow>();
   const rows = results.slice(0, options.limit);
   const last = rows[rows.length - 1];
   return {
     data: rows.map(conversationFromRow),
-    next_cursor: results.length > options.limit && last ? encodeConversationCursor(last.updated_at, last.id) : null,
+    next_cursor:
+      results.length > options.limit && last ? encodeConversationCursor(last.updated_at, last.id) : null,
   };
 }
 
 /** The user's conversation, or `null` if it does not exist or belongs to someone else. */
-export async function getConversation(db: D1Database, userId: string, id: string): Promise<Conversation | null> {
+export async function getConversation(
+  db: D1Database,
+  userId: string,
+  id: string,
+): Promise<Conversation | null> {
   const row = await db
     .prepare("SELECT * FROM conversations WHERE id = ? AND user_id = ?")
     .bind(id, userId)
@@ -172,6 +183,9 @@ export async function updateConversation(
  * enforces: foreign keys are always on). Returns whether a conversation was deleted.
  */
 export async function deleteConversation(db: D1Database, userId: string, id: string): Promise<boolean> {
-  const result = await db.prepare("DELETE FROM conversations WHERE id = ? AND user_id = ?").bind(id, userId).run();
+  const result = await db
+    .prepare("DELETE FROM conversations WHERE id = ? AND user_id = ?")
+    .bind(id, userId)
+    .run();
   return result.meta.changes > 0;
 }

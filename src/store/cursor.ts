@@ -43,7 +43,8 @@ function encode(value: ConversationCursor | MessageCursor): string {
 
 function decode<T>(cursor: string, schema: z.ZodType<T>): T {
   const bad = () => invalidRequest("The cursor is invalid; pass a next_cursor value unchanged.", "cursor");
-  if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor))
+    throw bad();
   let json: unknown;
   try {
     const binary = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));

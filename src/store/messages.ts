@@ -70,7 +70,9 @@ export async function listMessages(
         .prepare("SELECT * FROM messages WHERE conversation_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?")
         .bind(conversationId, userId, options.limit + 1);
   const [owned, rows] = await db.batch<unknown>([
-    db.prepare("SELECT 1 AS found FROM conversations WHERE id = ? AND user_id = ?").bind(conversationId, userId),
+    db
+      .prepare("SELECT 1 AS found FROM conversations WHERE id = ? AND user_id = ?")
+      .bind(conversationId, userId),
     page,
   ]);
   if (!owned?.results.length) return null;

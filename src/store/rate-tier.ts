@@ -16,7 +16,9 @@ const NO_TIER = "default";
 export const rateTierCacheKey = (userId: string): string => `ratetier:${userId}`;
 
 function asTier(value: string | null): RateLimitTier {
-  return (RATE_LIMIT_TIERS as readonly string[]).includes(value ?? "") ? (value as RateLimitTier) : DEFAULT_RATE_LIMIT_TIER;
+  return (RATE_LIMIT_TIERS as readonly string[]).includes(value ?? "")
+    ? (value as RateLimitTier)
+    : DEFAULT_RATE_LIMIT_TIER;
 }
 
 /**
@@ -45,7 +47,9 @@ export async function resolveRateLimitTier(
     getRateLimitTier(db, userId)
       .then((stored) => cacheRateLimitTier(kv, userId, stored === null ? null : asTier(stored)))
       .catch((err: unknown) => {
-        console.error(JSON.stringify({ level: "error", message: "caching a rate-limit tier failed", cause: String(err) }));
+        console.error(
+          JSON.stringify({ level: "error", message: "caching a rate-limit tier failed", cause: String(err) }),
+        );
       }),
   );
   return DEFAULT_RATE_LIMIT_TIER;
@@ -67,7 +71,11 @@ function remember(userId: string, tier: RateLimitTier, now: number): void {
   isolateTiers.set(userId, { tier, until: now + MEMORY_TTL_MS });
 }
 
-export async function cacheRateLimitTier(kv: Pick<KVNamespace, "put">, userId: string, tier: RateLimitTier | null): Promise<void> {
+export async function cacheRateLimitTier(
+  kv: Pick<KVNamespace, "put">,
+  userId: string,
+  tier: RateLimitTier | null,
+): Promise<void> {
   isolateTiers.delete(userId);
   await kv.put(rateTierCacheKey(userId), tier ?? NO_TIER, { expirationTtl: RATE_TIER_CACHE_TTL_SECONDS });
 }

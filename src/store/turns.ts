@@ -1,13 +1,13 @@
 import { messageFromRow } from "./messages";
+import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
 import {
+  type QuotaState,
   quotaCondition,
   quotaStateStatement,
   releaseStatement,
-  settlementStatements,
-  type QuotaState,
   type Settlement,
+  settlementStatements,
 } from "./usage";
-import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
 
 /**
  * The SQL of a chat turn: one `batch()` before the upstream call, one after the stream closes.
@@ -86,7 +86,9 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   const results = await db.batch([
     earlierSendStatement(db, t.userId, t.conversationId, t.clientMessageId),
     db
-      .prepare("SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2")
+      .prepare(
+        "SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2",
+      )
       .bind(t.conversationId, t.userId),
     db
       .prepare(
@@ -95,7 +97,13 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
          ORDER BY id DESC LIMIT ?3`,
       )
       .bind(t.conversationId, t.userId, t.historyLimit),
-    quotaStateStatement(db, { userId: t.userId, day: q.day, tokens: q.tokens, now: t.now, defaultBudget: q.defaultBudget }),
+    quotaStateStatement(db, {
+      userId: t.userId,
+      day: q.day,
+      tokens: q.tokens,
+      now: t.now,
+      defaultBudget: q.defaultBudget,
+    }),
     // The reservation is the gate: it is made only for the owner's conversation, for a send not
     // stored before, within the budget; everything after it is conditional on it.
     db
@@ -106,7 +114,17 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
            AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_message_id = ?9))
            AND ${quotaCondition({ user: 2, day: 4, tokens: 5, now: 6, defaultBudget: 7 })}`,
       )
-      .bind(t.conversationId, t.userId, t.assistantMessageId, q.day, q.tokens, t.now, q.defaultBudget, q.expiresAt, t.clientMessageId),
+      .bind(
+        t.conversationId,
+        t.userId,
+        t.assistantMessageId,
+        q.day,
+        q.tokens,
+        t.now,
+        q.defaultBudget,
+        q.expiresAt,
+        t.clientMessageId,
+      ),
     db
       .prepare(
         `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
@@ -136,7 +154,15 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
          WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?4)
          RETURNING *`,
       )
-      .bind(t.conversationId, t.userId, t.assistantMessageId, t.userMessageId, t.turnModel, t.defaultModel, t.now),
+      .bind(
+        t.conversationId,
+        t.userId,
+        t.assistantMessageId,
+        t.userMessageId,
+        t.turnModel,
+        t.defaultModel,
+        t.now,
+      ),
   ]);
   const earlier = results[0]!.results as MessageRow[];
   const conversation = results[1]!.results[0] as TurnConversation | undefined;
@@ -146,7 +172,8 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   if (!conversation) return null;
   const duplicate = duplicateOf(earlier, t.clientMessageId);
   if (duplicate) return { kind: "duplicate", ...duplicate };
-  if (!userRow || !assistantRow) return { kind: "refused", reason: quota.blocked_at !== null ? "blocked" : "quota", quota };
+  if (!userRow || !assistantRow)
+    return { kind: "refused", reason: quota.blocked_at !== null ? "blocked" : "quota", quota };
   return {
     kind: "new",
     conversation,
@@ -166,7 +193,8 @@ export async function findTurnByClientMessageId(
   conversationId: string,
   clientMessageId: string,
 ): Promise<{ requestHash: string | null; userMessage: Message; assistantMessage: Message | null } | null> {
-  const rows = (await earlierSendStatement(db, userId, conversationId, clientMessageId).all<MessageRow>()).results;
+  const rows = (await earlierSendStatement(db, userId, conversationId, clientMessageId).all<MessageRow>())
+    .results;
   return duplicateOf(rows, clientMessageId);
 }
 

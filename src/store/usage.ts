@@ -31,7 +31,13 @@ export interface QuotaState {
  * SQL condition: the user is not blocked and `tokens` fit the day's budget after what was used
  * and what live reservations hold. `p` names the numbered parameters holding the check's values.
  */
-export function quotaCondition(p: { user: number; day: number; tokens: number; now: number; defaultBudget: number }): string {
+export function quotaCondition(p: {
+  user: number;
+  day: number;
+  tokens: number;
+  now: number;
+  defaultBudget: number;
+}): string {
   const budget = `COALESCE((SELECT daily_token_budget FROM users WHERE id = ?${p.user}), ?${p.defaultBudget})`;
   return `(SELECT blocked_at FROM users WHERE id = ?${p.user}) IS NULL
     AND (${budget} < 0 OR
@@ -54,7 +60,12 @@ export function quotaStateStatement(db: D1Database, q: QuotaCheck): D1PreparedSt
 }
 
 /** Reserves `tokens` for `id` if the quota allows (no row is written otherwise). */
-export function reservationStatement(db: D1Database, id: string, q: QuotaCheck, expiresAt: number): D1PreparedStatement {
+export function reservationStatement(
+  db: D1Database,
+  id: string,
+  q: QuotaCheck,
+  expiresAt: number,
+): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
@@ -74,7 +85,10 @@ export async function reserveQuota(
   q: QuotaCheck,
   expiresAt: number,
 ): Promise<{ reserved: boolean; state: QuotaState }> {
-  const [state, insert] = await db.batch([quotaStateStatement(db, q), reservationStatement(db, id, q, expiresAt)]);
+  const [state, insert] = await db.batch([
+    quotaStateStatement(db, q),
+    reservationStatement(db, id, q, expiresAt),
+  ]);
   return { reserved: (insert!.meta.changes ?? 0) > 0, state: state!.results[0] as QuotaState };
 }
 
@@ -172,7 +186,12 @@ export interface UsageReport {
 }
 
 /** A user's usage by day and model for the days `from`..`to` (inclusive, UTC). */
-export async function getUsage(db: D1Database, userId: string, from: string, to: string): Promise<UsageReport> {
+export async function getUsage(
+  db: D1Database,
+  userId: string,
+  from: string,
+  to: string,
+): Promise<UsageReport> {
   const { results } = await db
     .prepare(
       `SELECT day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
@@ -203,6 +222,10 @@ export function utcDay(ms: number): string {
 
 /** Seconds until the next UTC midnight (when daily budgets reset). */
 export function secondsUntilNextUtcDay(ms: number): number {
-  const next = Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth(), new Date(ms).getUTCDate() + 1);
+  const next = Date.UTC(
+    new Date(ms).getUTCFullYear(),
+    new Date(ms).getUTCMonth(),
+    new Date(ms).getUTCDate() + 1,
+  );
   return Math.max(1, Math.ceil((next - ms) / 1000));
 }

@@ -20,7 +20,10 @@ export async function getUserLimits(db: D1Database, userId: string): Promise<Use
 
 /** The user's rate-limit tier as stored (`null` for none set or no row). */
 export async function getRateLimitTier(db: D1Database, userId: string): Promise<string | null> {
-  return db.prepare("SELECT rate_limit_tier FROM users WHERE id = ?").bind(userId).first<string>("rate_limit_tier");
+  return db
+    .prepare("SELECT rate_limit_tier FROM users WHERE id = ?")
+    .bind(userId)
+    .first<string>("rate_limit_tier");
 }
 
 type LimitColumn = "daily_token_budget" | "rate_limit_tier" | "blocked_at";
@@ -50,12 +53,20 @@ async function upsertColumn(
 }
 
 /** Sets the user's daily token budget (`null`: back to the default). */
-export function setDailyTokenBudget(db: D1Database, userId: string, budget: number | null): Promise<UserLimitsRow> {
+export function setDailyTokenBudget(
+  db: D1Database,
+  userId: string,
+  budget: number | null,
+): Promise<UserLimitsRow> {
   return upsertColumn(db, userId, "daily_token_budget", budget);
 }
 
 /** Sets the user's rate-limit tier (`null`: back to the default). */
-export function setRateLimitTier(db: D1Database, userId: string, tier: string | null): Promise<UserLimitsRow> {
+export function setRateLimitTier(
+  db: D1Database,
+  userId: string,
+  tier: string | null,
+): Promise<UserLimitsRow> {
   return upsertColumn(db, userId, "rate_limit_tier", tier);
 }
 

@@ -9,8 +9,17 @@ export const BASE = "http://localhost/v1";
 export const newUser = (name: string) => `${name}-${crypto.randomUUID()}`;
 
 /** Calls the Worker as `userId`; a non-string body is sent as JSON. */
-export async function call(userId: string, method: string, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...(await authHeaders(userId)), ...(init.headers as Record<string, string>) };
+export async function call(
+  userId: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  init: RequestInit = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    ...(await authHeaders(userId)),
+    ...(init.headers as Record<string, string>),
+  };
   let payload: string | undefined;
   if (body !== undefined) {
     headers["content-type"] = "application/json";
@@ -20,7 +29,10 @@ export async function call(userId: string, method: string, path: string, body?: 
 }
 
 /** Creates a conversation and returns it. */
-export async function createConversation(userId: string, body: Record<string, unknown> = {}): Promise<Conversation> {
+export async function createConversation(
+  userId: string,
+  body: Record<string, unknown> = {},
+): Promise<Conversation> {
   const res = await call(userId, "POST", "/conversations", body);
   expect(res.status).toBe(201);
   return (await res.json()) as Conversation;
@@ -93,7 +105,10 @@ export async function listMessages(userId: string, conversationId: string): Prom
 }
 
 /** Polls until `check` returns a value (for answers finishing after the client left). */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -145,7 +160,12 @@ export class SseReader {
 }
 
 /** Sends a streamed turn and returns a reader of its events. */
-export async function openTurn(userId: string, conversationId: string, body: Record<string, unknown>, init: RequestInit = {}) {
+export async function openTurn(
+  userId: string,
+  conversationId: string,
+  body: Record<string, unknown>,
+  init: RequestInit = {},
+) {
   return new SseReader(await call(userId, "POST", `/conversations/${conversationId}/messages`, body, init));
 }
 

@@ -1,4 +1,4 @@
-import { importJWK, SignJWT, type JWK } from "jose";
+import { importJWK, type JWK, SignJWT } from "jose";
 import { inject } from "vitest";
 
 /** The two signing algorithms the Worker accepts. */
@@ -30,7 +30,11 @@ export function testPrivateJwk(alg: TestAlg): JWK {
 
 /** The issuer, audience and JWKS server origin the test Worker is configured with. */
 export function testAuthSettings(): { issuer: string; audience: string; jwksOrigin: string } {
-  return { issuer: inject("authIssuer"), audience: inject("authAudience"), jwksOrigin: inject("authJwksOrigin") };
+  return {
+    issuer: inject("authIssuer"),
+    audience: inject("authAudience"),
+    jwksOrigin: inject("authJwksOrigin"),
+  };
 }
 
 /**
@@ -39,7 +43,9 @@ export function testAuthSettings(): { issuer: string; audience: string; jwksOrig
  */
 export async function tokenFor(userId: string, opts: TokenOptions = {}): Promise<string> {
   const jwk = opts.key ?? testPrivateJwk(opts.alg ?? "RS256");
-  const alg = opts.key ? (opts.key.alg ?? opts.alg ?? (opts.key.kty === "EC" ? "ES256" : "RS256")) : (opts.alg ?? "RS256");
+  const alg = opts.key
+    ? (opts.key.alg ?? opts.alg ?? (opts.key.kty === "EC" ? "ES256" : "RS256"))
+    : (opts.alg ?? "RS256");
   const { issuer, audience } = testAuthSettings();
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = {
@@ -53,7 +59,9 @@ export async function tokenFor(userId: string, opts: TokenOptions = {}): Promise
   // JSON serialisation drops undefined members, which is how callers remove a claim.
   const key = await importJWK(jwk, alg);
   const kid = opts.kid ?? jwk.kid;
-  return new SignJWT(payload as never).setProtectedHeader({ alg, typ: "JWT", ...(kid ? { kid } : {}) }).sign(key);
+  return new SignJWT(payload as never)
+    .setProtectedHeader({ alg, typ: "JWT", ...(kid ? { kid } : {}) })
+    .sign(key);
 }
 
 /** `{ authorization: "Bearer <token>" }` for `userId`, ready to spread into request headers. */

@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { sendCompletion } from "./completion.mjs";
 import { deterministicCreated, deterministicUuid, sha256Hex } from "./determinism.mjs";
 import { intOption, parseDirective } from "./directives.mjs";
-import { DEFAULT_FAILURE, NAMED_ERRORS, invalidParameter, namedError } from "./errors.mjs";
+import { DEFAULT_FAILURE, invalidParameter, NAMED_ERRORS, namedError } from "./errors.mjs";
 import { finishEntry } from "./request-log.mjs";
 import { planChoices, usageFor } from "./scenarios/plan.mjs";
 import { streamChoices } from "./sse-stream.mjs";
@@ -13,7 +13,6 @@ import { validateRequest, wantsAudio } from "./validate.mjs";
 export const MISSING_MODEL = "qwen-does-not-exist";
 const DEFAULT_MIDSTREAM_AFTER_TOKENS = 3;
 const FAULT_KEYS = ["error", "midstream", "disconnect", "hang", "hang_body"];
-
 
 /**
  * @typedef {{ apiKey: string | undefined, ttftMs: number, interTokenMs: number, log: boolean,
@@ -41,7 +40,12 @@ export async function handleChatCompletions(req, res, raw, options) {
   const requestId = deterministicUuid(bodyHash, "request");
   const model = typeof body?.model === "string" ? body.model : null;
   const entry = options.requestLog.add({
-    tag: typeof directive.tag === "string" ? directive.tag : directive.tag === undefined ? null : String(directive.tag),
+    tag:
+      typeof directive.tag === "string"
+        ? directive.tag
+        : directive.tag === undefined
+          ? null
+          : String(directive.tag),
     model,
     stream: body?.stream === true,
     include_usage: body?.stream_options?.include_usage === true,
@@ -63,19 +67,29 @@ export async function handleChatCompletions(req, res, raw, options) {
   const outcome = await respond();
   finishEntry(entry, outcome);
   if (options.log) {
-    console.log(`[stand-in] #${entry.seq} model=${model} stream=${entry.stream} status=${entry.status} outcome=${entry.outcome} tag=${entry.tag ?? "-"}`);
+    console.log(
+      `[stand-in] #${entry.seq} model=${model} stream=${entry.stream} status=${entry.status} outcome=${entry.outcome} tag=${entry.tag ?? "-"}`,
+    );
   }
 
   /** @returns {Promise<NonNullable<import("./request-log.mjs").LogEntry["outcome"]>>} */
   async function respond() {
     /** @param {import("./errors.mjs").ErrorResponse} err */
     const sendError = (err) => {
-      res.writeHead(err.status, { "content-type": "application/json", "x-request-id": requestId, ...err.headers });
+      res.writeHead(err.status, {
+        "content-type": "application/json",
+        "x-request-id": requestId,
+        ...err.headers,
+      });
       res.end(JSON.stringify(err.body));
       entry.status = err.status;
       return /** @type {const} */ ("error");
     };
-    const errorCtx = { model: model ?? "", requestId, ...(typeof directive.retry_after === "number" ? { retryAfterS: directive.retry_after } : {}) };
+    const errorCtx = {
+      model: model ?? "",
+      requestId,
+      ...(typeof directive.retry_after === "number" ? { retryAfterS: directive.retry_after } : {}),
+    };
 
     if (!entry.authorized) return sendError(namedError("invalid_api_key", errorCtx));
 
@@ -94,8 +108,14 @@ export async function handleChatCompletions(req, res, raw, options) {
         entry.outcome = "hanging";
         return new Promise(() => {});
       }
-      const errorName = typeof directive.error === "string" ? directive.error : failTimes !== null && !FAULT_KEYS.some((k) => k in directive) ? DEFAULT_FAILURE : null;
-      if (errorName !== null) return sendError(namedError(errorName in NAMED_ERRORS ? errorName : DEFAULT_FAILURE, errorCtx));
+      const errorName =
+        typeof directive.error === "string"
+          ? directive.error
+          : failTimes !== null && !FAULT_KEYS.some((k) => k in directive)
+            ? DEFAULT_FAILURE
+            : null;
+      if (errorName !== null)
+        return sendError(namedError(errorName in NAMED_ERRORS ? errorName : DEFAULT_FAILURE, errorCtx));
     }
 
     const thinking = body?.enable_thinking === true || directive.thinking === true;
@@ -106,18 +126,44 @@ export async function handleChatCompletions(req, res, raw, options) {
     const promptTokens = estimatePromptTokens(body);
     const limit = maxInputTokens(/** @type {string} */ (model), body);
     if (promptTokens > limit) {
-      return sendError(invalidParameter(`<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, ${limit}]`, requestId));
+      return sendError(
+        invalidParameter(
+          `<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, ${limit}]`,
+          requestId,
+        ),
+      );
     }
 
     const chatUuid = requestId;
-    const envelope = { chatId: `chatcmpl-${chatUuid}`, created: deterministicCreated(bodyHash), model: /** @type {string} */ (model), requestId };
-    const plans = planChoices({ body, directive, bodyHash, thinking, ids: { chatUuid, created: envelope.created } });
+    const envelope = {
+      chatId: `chatcmpl-${chatUuid}`,
+      created: deterministicCreated(bodyHash),
+      model: /** @type {string} */ (model),
+      requestId,
+    };
+    const plans = planChoices({
+      body,
+      directive,
+      bodyHash,
+      thinking,
+      ids: { chatUuid, created: envelope.created },
+    });
     const usage = usageFor(plans, promptTokens, { thinking, audio: wantsAudio(body) });
     const ttftMs = intOption(directive, "ttft", options.ttftMs);
     const itlMs = intOption(directive, "itl", options.interTokenMs);
 
     if (body.stream !== true) {
-      return sendCompletion({ res, entry, plans, envelope, usage, ttftMs, itlMs, disconnect: faultsActive && "disconnect" in directive, signal: abort.signal });
+      return sendCompletion({
+        res,
+        entry,
+        plans,
+        envelope,
+        usage,
+        ttftMs,
+        itlMs,
+        disconnect: faultsActive && "disconnect" in directive,
+        signal: abort.signal,
+      });
     }
     /** @type {import("./sse-stream.mjs").StreamFault | null} */
     let fault = null;

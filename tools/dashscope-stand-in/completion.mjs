@@ -19,9 +19,22 @@ export function completionBody(plans, envelope, usage) {
         index,
       }));
     }
-    return { message, finish_reason: plan.finishReason, index: plan.index, logprobs: plan.logprobs ? { content: plan.logprobs } : null };
+    return {
+      message,
+      finish_reason: plan.finishReason,
+      index: plan.index,
+      logprobs: plan.logprobs ? { content: plan.logprobs } : null,
+    };
   });
-  return { choices, object: "chat.completion", usage, created: envelope.created, system_fingerprint: null, model: envelope.model, id: envelope.chatId };
+  return {
+    choices,
+    object: "chat.completion",
+    usage,
+    created: envelope.created,
+    system_fingerprint: null,
+    model: envelope.model,
+    id: envelope.chatId,
+  };
 }
 
 /**

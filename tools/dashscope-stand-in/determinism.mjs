@@ -56,7 +56,7 @@ export function deterministicCreated(bodyHash) {
  * @returns {{ next(): number, int(maxExclusive: number): number, pick<T>(items: readonly T[]): T }}
  */
 export function createPrng(bodyHash, stream = 0) {
-  let state = (parseInt(sha256Hex(`${bodyHash}:prng:${stream}`).slice(0, 8), 16) >>> 0) || 1;
+  let state = parseInt(sha256Hex(`${bodyHash}:prng:${stream}`).slice(0, 8), 16) >>> 0 || 1;
   const next = () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;

@@ -11,7 +11,18 @@
 const DIRECTIVE_PATTERN = /\[\[stand-in((?:\s+[^\s\]]+)*)\s*\]\]/g;
 
 /** Keys whose values are non-negative integers. */
-const INTEGER_KEYS = new Set(["tokens", "reasoning", "calls", "after", "disconnect", "fail_times", "retry_after", "ttft", "itl", "audio"]);
+const INTEGER_KEYS = new Set([
+  "tokens",
+  "reasoning",
+  "calls",
+  "after",
+  "disconnect",
+  "fail_times",
+  "retry_after",
+  "ttft",
+  "itl",
+  "audio",
+]);
 
 /**
  * @typedef {Record<string, string | number | boolean>} Directive

@@ -23,12 +23,22 @@ const openAiError = (message, type, code) => ({ message, type, param: null, code
 export const NAMED_ERRORS = {
   invalid_api_key: {
     status: 401,
-    error: () => openAiError(`Incorrect API key provided. For details, see: ${DOC}#apikey-error`, "invalid_request_error", "invalid_api_key"),
+    error: () =>
+      openAiError(
+        `Incorrect API key provided. For details, see: ${DOC}#apikey-error`,
+        "invalid_request_error",
+        "invalid_api_key",
+      ),
   },
   limit_requests: {
     status: 429,
     retryAfterDefault: 1,
-    error: () => openAiError(`You have exceeded your current request limit. For details, see: ${DOC}#rate-limit`, "limit_requests", "limit_requests"),
+    error: () =>
+      openAiError(
+        `You have exceeded your current request limit. For details, see: ${DOC}#rate-limit`,
+        "limit_requests",
+        "limit_requests",
+      ),
   },
   limit_burst_rate: {
     status: 429,
@@ -41,17 +51,31 @@ export const NAMED_ERRORS = {
   },
   insufficient_quota: {
     status: 429,
-    error: () => openAiError("You exceeded your current quota, please check your plan and billing details.", "insufficient_quota", "insufficient_quota"),
+    error: () =>
+      openAiError(
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+      ),
   },
   data_inspection_failed: {
     status: 400,
     withChatId: true,
     error: () =>
-      openAiError(`Input data may contain inappropriate content. For details, see: ${DOC}#inappropriate-content`, "data_inspection_failed", "data_inspection_failed"),
+      openAiError(
+        `Input data may contain inappropriate content. For details, see: ${DOC}#inappropriate-content`,
+        "data_inspection_failed",
+        "data_inspection_failed",
+      ),
   },
   arrearage: {
     status: 400,
-    error: () => openAiError(`Access denied, please make sure your account is in good standing. For details, see: ${DOC}#overdue-payment`, "Arrearage", "Arrearage"),
+    error: () =>
+      openAiError(
+        `Access denied, please make sure your account is in good standing. For details, see: ${DOC}#overdue-payment`,
+        "Arrearage",
+        "Arrearage",
+      ),
   },
   access_denied: {
     status: 403,
@@ -59,20 +83,37 @@ export const NAMED_ERRORS = {
   },
   model_not_found: {
     status: 404,
-    error: ({ model }) => openAiError(`The model \`${model}\` does not exist or you do not have access to it.`, "invalid_request_error", "model_not_found"),
+    error: ({ model }) =>
+      openAiError(
+        `The model \`${model}\` does not exist or you do not have access to it.`,
+        "invalid_request_error",
+        "model_not_found",
+      ),
   },
   invalid_parameter: {
     status: 400,
-    error: () => invalidParameterError("<400> InternalError.Algo.InvalidParameter: The parameters provided are invalid."),
+    error: () =>
+      invalidParameterError(
+        "<400> InternalError.Algo.InvalidParameter: The parameters provided are invalid.",
+      ),
   },
   internal_error: {
     status: 500,
-    error: () => openAiError("An internal error has occured, please try again later or contact service support.", "internal_error", "internal_error"),
+    error: () =>
+      openAiError(
+        "An internal error has occured, please try again later or contact service support.",
+        "internal_error",
+        "internal_error",
+      ),
   },
   service_unavailable: {
     status: 503,
     error: () =>
-      openAiError("Too many requests. Your requests are being throttled due to system capacity limits.", "service_unavailable", "service_unavailable"),
+      openAiError(
+        "Too many requests. Your requests are being throttled due to system capacity limits.",
+        "service_unavailable",
+        "service_unavailable",
+      ),
   },
 };
 
@@ -93,7 +134,9 @@ function invalidParameterError(message) {
  * @returns {ErrorResponse}
  */
 export function namedError(name, ctx) {
-  const spec = NAMED_ERRORS[name] ?? /** @type {NonNullable<typeof NAMED_ERRORS[string]>} */ (NAMED_ERRORS[DEFAULT_FAILURE]);
+  const spec =
+    NAMED_ERRORS[name] ??
+    /** @type {NonNullable<typeof NAMED_ERRORS[string]>} */ (NAMED_ERRORS[DEFAULT_FAILURE]);
   /** @type {Record<string, unknown>} */
   const body = { error: spec.error(ctx) };
   if (spec.withChatId) body.id = `chatcmpl-${ctx.requestId}`;
@@ -101,7 +144,8 @@ export function namedError(name, ctx) {
   /** @type {Record<string, string>} */
   const headers = {};
   const retryAfter = ctx.retryAfterS ?? spec.retryAfterDefault;
-  if (retryAfter !== undefined && (spec.status === 429 || spec.status === 503)) headers["retry-after"] = String(retryAfter);
+  if (retryAfter !== undefined && (spec.status === 429 || spec.status === 503))
+    headers["retry-after"] = String(retryAfter);
   return { status: spec.status, body, headers };
 }
 
@@ -137,6 +181,10 @@ export function midstreamOpenAiFrame(chatId) {
  * @returns {string}
  */
 export function midstreamNativeFrame(requestId) {
-  const data = { request_id: requestId, code: "Throttling.AllocationQuota", message: "Allocated quota exceeded, please increase your quota limit." };
+  const data = {
+    request_id: requestId,
+    code: "Throttling.AllocationQuota",
+    message: "Allocated quota exceeded, please increase your quota limit.",
+  };
   return `id:1\nevent:error\n:HTTP_STATUS/429\ndata:${JSON.stringify(data)}\n\n`;
 }

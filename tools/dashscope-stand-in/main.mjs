@@ -44,7 +44,12 @@ const standIn = await startStandIn({
   port: intSetting(values.port, process.env.STAND_IN_PORT, DEFAULT_PORT, "port"),
   apiKey: values["api-key"] ?? process.env.STAND_IN_API_KEY,
   ttftMs: intSetting(values["ttft-ms"], process.env.STAND_IN_TTFT_MS, 0, "ttft-ms"),
-  interTokenMs: intSetting(values["inter-token-ms"], process.env.STAND_IN_INTER_TOKEN_MS, 0, "inter-token-ms"),
+  interTokenMs: intSetting(
+    values["inter-token-ms"],
+    process.env.STAND_IN_INTER_TOKEN_MS,
+    0,
+    "inter-token-ms",
+  ),
   log: !values.quiet,
 });
 

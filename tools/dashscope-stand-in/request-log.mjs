@@ -34,7 +34,8 @@ export function createRequestLog() {
       const attempt = (attempts.get(bodyHash) ?? 0) + 1;
       attempts.delete(bodyHash);
       attempts.set(bodyHash, attempt);
-      if (attempts.size > MAX_TRACKED_BODIES) attempts.delete(/** @type {string} */ (attempts.keys().next().value));
+      if (attempts.size > MAX_TRACKED_BODIES)
+        attempts.delete(/** @type {string} */ (attempts.keys().next().value));
       return attempt;
     },
     /**
@@ -44,7 +45,15 @@ export function createRequestLog() {
      */
     add(fields) {
       /** @type {LogEntry} */
-      const entry = { seq: ++seq, ...fields, status: null, outcome: null, started_at: Date.now(), ended_at: null, tokens_sent: 0 };
+      const entry = {
+        seq: ++seq,
+        ...fields,
+        status: null,
+        outcome: null,
+        started_at: Date.now(),
+        ended_at: null,
+        tokens_sent: 0,
+      };
       entries.push(entry);
       if (entries.length > MAX_LOG_ENTRIES) entries.splice(0, entries.length - MAX_LOG_ENTRIES);
       return entry;

@@ -26,7 +26,14 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
  *   (overridable per request with the `ttft=`/`itl=` directives); `log` prints one line per request.
  * @returns {Promise<StandIn>}
  */
-export async function startStandIn({ host = "127.0.0.1", port = 0, apiKey, ttftMs = 0, interTokenMs = 0, log = false } = {}) {
+export async function startStandIn({
+  host = "127.0.0.1",
+  port = 0,
+  apiKey,
+  ttftMs = 0,
+  interTokenMs = 0,
+  log = false,
+} = {}) {
   const requestLog = createRequestLog();
   const handlerOptions = { apiKey: apiKey || undefined, ttftMs, interTokenMs, log, requestLog };
   /** @type {Set<import("node:net").Socket>} */
@@ -36,17 +43,34 @@ export async function startStandIn({ host = "127.0.0.1", port = 0, apiKey, ttftM
     const url = new URL(req.url ?? "/", "http://stand-in.local");
     if (handleControl(req, res, url, requestLog)) return;
     if (url.pathname !== CHAT_PATH) {
-      sendJson(res, 404, { error: { message: "Not Found", type: "invalid_request_error", param: null, code: "not_found" } });
+      sendJson(res, 404, {
+        error: { message: "Not Found", type: "invalid_request_error", param: null, code: "not_found" },
+      });
       return;
     }
     if (req.method !== "POST") {
-      sendJson(res, 405, { error: { message: "Method Not Allowed", type: "invalid_request_error", param: null, code: "method_not_allowed" } });
+      sendJson(res, 405, {
+        error: {
+          message: "Method Not Allowed",
+          type: "invalid_request_error",
+          param: null,
+          code: "method_not_allowed",
+        },
+      });
       return;
     }
     readBody(req)
       .then((raw) => handleChatCompletions(req, res, raw, handlerOptions))
       .catch((err) => {
-        if (!res.headersSent) sendJson(res, 500, { error: { message: String(err?.message ?? err), type: "internal_error", param: null, code: "internal_error" } });
+        if (!res.headersSent)
+          sendJson(res, 500, {
+            error: {
+              message: String(err?.message ?? err),
+              type: "internal_error",
+              param: null,
+              code: "internal_error",
+            },
+          });
         else res.destroy();
       });
   });

@@ -16,8 +16,10 @@ const TOKEN_KINDS = new Set(["reasoning", "content", "tool", "audio"]);
  * @param {import("./scenarios/plan.mjs").Step} step
  */
 function choiceJson(plan, step) {
-  if (step.kind === "role") return { delta: step.delta, index: plan.index, logprobs: null, finish_reason: null };
-  if (step.kind === "finish") return { finish_reason: step.finishReason, delta: step.delta, index: plan.index, logprobs: null };
+  if (step.kind === "role")
+    return { delta: step.delta, index: plan.index, logprobs: null, finish_reason: null };
+  if (step.kind === "finish")
+    return { finish_reason: step.finishReason, delta: step.delta, index: plan.index, logprobs: null };
   if (step.bare) return { delta: step.delta, index: plan.index };
   return { delta: step.delta, finish_reason: null, index: plan.index, logprobs: step.logprobs ?? null };
 }
@@ -29,7 +31,15 @@ function choiceJson(plan, step) {
  * @param {unknown} usage
  */
 function chunkEvent(envelope, choices, usage) {
-  const chunk = { choices, object: CHUNK_OBJECT, usage, created: envelope.created, system_fingerprint: null, model: envelope.model, id: envelope.chatId };
+  const chunk = {
+    choices,
+    object: CHUNK_OBJECT,
+    usage,
+    created: envelope.created,
+    system_fingerprint: null,
+    model: envelope.model,
+    id: envelope.chatId,
+  };
   return `data: ${JSON.stringify(chunk)}\n\n`;
 }
 
@@ -80,7 +90,10 @@ export async function streamChoices(opts) {
         res.socket?.destroy();
         return "disconnected";
       }
-      const frame = fault.shape === "native" ? midstreamNativeFrame(envelope.requestId) : midstreamOpenAiFrame(envelope.chatId);
+      const frame =
+        fault.shape === "native"
+          ? midstreamNativeFrame(envelope.requestId)
+          : midstreamOpenAiFrame(envelope.chatId);
       if (!(await send(frame))) return "client_closed";
       if (fault.doneAfterError && !(await send("data: [DONE]\n\n"))) return "client_closed";
       res.end();

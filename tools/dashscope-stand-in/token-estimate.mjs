@@ -39,7 +39,9 @@ export function estimatePromptTokens(body) {
     if (typeof m?.tool_call_id === "string") chars += m.tool_call_id.length;
   }
   if (Array.isArray(body?.tools)) chars += JSON.stringify(body.tools).length;
-  return Math.ceil(chars / CHARS_PER_TOKEN) + PER_MESSAGE_OVERHEAD_TOKENS * messages.length + REPLY_PRIMING_TOKENS;
+  return (
+    Math.ceil(chars / CHARS_PER_TOKEN) + PER_MESSAGE_OVERHEAD_TOKENS * messages.length + REPLY_PRIMING_TOKENS
+  );
 }
 
 /**

@@ -11,7 +11,8 @@ export const MESSAGES = Object.freeze({
   messagesEmpty: "[] is too short",
   temperature: "Temperature should be in [0.0, 2.0)",
   n: "Range of n should be [1, 4]",
-  jsonWord: "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+  jsonWord:
+    "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
   jsonWithThinking: "Json mode response is not supported when enable_thinking is true",
   audioNeedsStream: "'audio' output only support with stream=true",
   toolWithoutCalls: 'messages with role "tool" must be a response to a preceeding message with "tool_calls"',
@@ -45,7 +46,8 @@ export function validateRequest(body, { thinking }) {
   if (thinking && body.stream !== true) return MESSAGES.thinkingNeedsStream;
   let sawToolCalls = false;
   for (const m of body.messages) {
-    if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) sawToolCalls = true;
+    if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0)
+      sawToolCalls = true;
     if (m?.role === "tool" && !sawToolCalls) return MESSAGES.toolWithoutCalls;
   }
   return null;

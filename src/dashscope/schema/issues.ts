@@ -25,7 +25,10 @@ export function describeIssue(issue: Issue, paramPrefix?: string): SchemaError {
     const keys = resolved.issue.keys.map(shortKey);
     const param = formatPath([...path, resolved.issue.keys[0] ?? ""]);
     const list = keys.map((k) => `"${k}"`).join(", ");
-    return { message: keys.length === 1 ? `Unknown parameter: ${list}.` : `Unknown parameters: ${list}.`, param };
+    return {
+      message: keys.length === 1 ? `Unknown parameter: ${list}.` : `Unknown parameters: ${list}.`,
+      param,
+    };
   }
   const param = formatPath(path);
   const subject = param ? `"${param}"` : "The request body";
@@ -51,9 +54,21 @@ function predicate(issue: Issue): string {
       if (issue.input === undefined) return "is required";
       return `must be ${TYPE_NAMES[issue.expected] ?? `of type ${issue.expected}`}`;
     case "too_small":
-      return sizePredicate(issue.origin, "at least", Number(issue.minimum), issue.inclusive !== false, "greater than");
+      return sizePredicate(
+        issue.origin,
+        "at least",
+        Number(issue.minimum),
+        issue.inclusive !== false,
+        "greater than",
+      );
     case "too_big":
-      return sizePredicate(issue.origin, "at most", Number(issue.maximum), issue.inclusive !== false, "less than");
+      return sizePredicate(
+        issue.origin,
+        "at most",
+        Number(issue.maximum),
+        issue.inclusive !== false,
+        "less than",
+      );
     case "invalid_value":
       return issue.values.length === 1
         ? `must be ${JSON.stringify(issue.values[0])}`
@@ -75,7 +90,13 @@ function predicate(issue: Issue): string {
   }
 }
 
-function sizePredicate(origin: string, bound: string, limit: number, inclusive: boolean, comparison: string): string {
+function sizePredicate(
+  origin: string,
+  bound: string,
+  limit: number,
+  inclusive: boolean,
+  comparison: string,
+): string {
   switch (origin) {
     case "array":
     case "set":
@@ -101,7 +122,9 @@ const TYPE_NAMES: Partial<Record<string, string>> = {
 };
 
 function formatPath(path: Path): string {
-  return path.map((segment) => (typeof segment === "symbol" ? segment.description ?? "" : String(segment))).join(".");
+  return path
+    .map((segment) => (typeof segment === "symbol" ? (segment.description ?? "") : String(segment)))
+    .join(".");
 }
 
 function shortKey(key: string): string {

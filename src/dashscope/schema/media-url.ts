@@ -41,7 +41,8 @@ export function mediaUrlProblem(url: string, options: MediaUrlOptions): string |
   const bytes = Math.floor((payload.length * 3) / 4) - padding;
   if (bytes > MAX_DATA_URI_BYTES) return `must not exceed ${MAX_DATA_URI_BYTES} bytes of data`;
   // A base64 length of 4k+1 cannot be produced by any encoder.
-  if (!BASE64_BODY.test(payload) || payload.length % 4 === 1) return "must carry valid base64 data after \"base64,\"";
+  if (!BASE64_BODY.test(payload) || payload.length % 4 === 1)
+    return 'must carry valid base64 data after "base64,"';
   return null;
 }
 

@@ -36,7 +36,11 @@ export const assistantMessageSchema = z
   })
   .superRefine((message, ctx) => {
     if (message.content == null && !message.tool_calls) {
-      ctx.addIssue({ code: "custom", path: ["content"], message: "is required unless the message has \"tool_calls\"" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["content"],
+        message: 'is required unless the message has "tool_calls"',
+      });
     }
   }, WHEN_VALID);
 

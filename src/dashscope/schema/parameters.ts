@@ -24,11 +24,16 @@ export const stopSchema = z
   })
   .superRefine((stop, ctx) => {
     if (typeof stop === "string" || stop.length === 0) return;
-    const kind = (item: (typeof stop)[number]) => (typeof item === "string" ? "string" : typeof item === "number" ? "token" : "sequence");
+    const kind = (item: (typeof stop)[number]) =>
+      typeof item === "string" ? "string" : typeof item === "number" ? "token" : "sequence";
     const first = kind(stop[0]!);
     const mixed = stop.findIndex((item) => kind(item) !== first);
     if (mixed !== -1) {
-      ctx.addIssue({ code: "custom", path: [mixed], message: "must not mix strings and token ids in one \"stop\" array" });
+      ctx.addIssue({
+        code: "custom",
+        path: [mixed],
+        message: 'must not mix strings and token ids in one "stop" array',
+      });
     }
   }, WHEN_VALID);
 
@@ -38,7 +43,7 @@ export const responseFormatSchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("json_schema"),
     json_schema: z.strictObject({
-      name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: "must be 1-64 letters, digits, \"_\" or \"-\"" }),
+      name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, { error: 'must be 1-64 letters, digits, "_" or "-"' }),
       description: z.string().optional(),
       schema: z.record(z.string(), z.unknown()).optional(),
       strict: z.boolean().optional(),
@@ -52,7 +57,7 @@ export const modalitiesSchema = z.custom<["text"] | ["text", "audio"]>(
     Array.isArray(value) &&
     value[0] === "text" &&
     (value.length === 1 || (value.length === 2 && value[1] === "audio")),
-  { error: "must be [\"text\"] or [\"text\", \"audio\"]" },
+  { error: 'must be ["text"] or ["text", "audio"]' },
 );
 
 /** Qwen-Omni output audio; only `wav` (base64 PCM in the stream) exists. */

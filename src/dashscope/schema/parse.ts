@@ -1,7 +1,7 @@
-import { ApiError, invalidRequest } from "../../errors/api-error";
+import { type ApiError, invalidRequest } from "../../errors/api-error";
 import { describeIssue, type SchemaError } from "./issues";
-import { generationParametersSchema, type GenerationParameters } from "./parameters";
-import { chatCompletionRequestSchema, type ChatCompletionRequest } from "./request";
+import { type GenerationParameters, generationParametersSchema } from "./parameters";
+import { type ChatCompletionRequest, chatCompletionRequestSchema } from "./request";
 
 /** The outcome of validating a body: the typed value, or the first problem found. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: SchemaError };
@@ -20,7 +20,10 @@ export function parseChatCompletionRequest(body: unknown): ParseResult<ChatCompl
  * Validates generation `parameters` on their own (conversation defaults or a turn's overrides).
  * `paramPrefix` (e.g. `"parameters"`) is prepended to `error.param` and named in the message.
  */
-export function parseGenerationParameters(body: unknown, paramPrefix?: string): ParseResult<GenerationParameters> {
+export function parseGenerationParameters(
+  body: unknown,
+  paramPrefix?: string,
+): ParseResult<GenerationParameters> {
   const result = generationParametersSchema.safeParse(body, { reportInput: true });
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, error: describeIssue(result.error.issues[0]!, paramPrefix) };

@@ -31,38 +31,41 @@ export function findRuleIssues(req: RuleInput): RuleIssue[] {
   checkMessages(req.messages, add);
 
   if (req.n !== undefined && req.n > 1) {
-    if (req.tools) add(["n"], "must be 1 when \"tools\" are given");
-    else if (thinking) add(["n"], "must be 1 when \"enable_thinking\" is true");
+    if (req.tools) add(["n"], 'must be 1 when "tools" are given');
+    else if (thinking) add(["n"], 'must be 1 when "enable_thinking" is true');
   }
-  if (req.stream_options && req.stream !== true) add(["stream_options"], "is only allowed with \"stream\": true");
-  if (req.top_logprobs !== undefined && req.logprobs !== true) add(["top_logprobs"], "requires \"logprobs\": true");
+  if (req.stream_options && req.stream !== true)
+    add(["stream_options"], 'is only allowed with "stream": true');
+  if (req.top_logprobs !== undefined && req.logprobs !== true)
+    add(["top_logprobs"], 'requires "logprobs": true');
 
   const format = req.response_format?.type;
   if (format === "json_object" && !mentionsJson(req.messages)) {
-    add(["response_format"], "of type \"json_object\" requires the word \"json\" somewhere in the messages");
+    add(["response_format"], 'of type "json_object" requires the word "json" somewhere in the messages');
   }
   if ((format === "json_object" || format === "json_schema") && thinking) {
     add(["response_format"], `of type "${format}" is not supported when "enable_thinking" is true`);
   }
 
-  if (req.audio && !audioOut) add(["audio"], "requires \"modalities\": [\"text\", \"audio\"]");
-  if (audioOut && req.stream !== true) add(["modalities"], "with \"audio\" output requires \"stream\": true");
-  if (audioOut && thinking) add(["modalities"], "must be [\"text\"] when \"enable_thinking\" is true");
+  if (req.audio && !audioOut) add(["audio"], 'requires "modalities": ["text", "audio"]');
+  if (audioOut && req.stream !== true) add(["modalities"], 'with "audio" output requires "stream": true');
+  if (audioOut && thinking) add(["modalities"], 'must be ["text"] when "enable_thinking" is true');
 
   if (req.thinking_budget !== undefined && req.enable_thinking === false) {
-    add(["thinking_budget"], "is not allowed with \"enable_thinking\": false");
+    add(["thinking_budget"], 'is not allowed with "enable_thinking": false');
   }
 
   const choice = req.tool_choice;
   if (choice !== undefined && choice !== "auto" && choice !== "none") {
-    if (!req.tools) add(["tool_choice"], "requires \"tools\"");
+    if (!req.tools) add(["tool_choice"], 'requires "tools"');
     else if (typeof choice === "object" && !req.tools.some((t) => t.function.name === choice.function.name)) {
-      add(["tool_choice", "function", "name"], "must name one of the \"tools\"");
+      add(["tool_choice", "function", "name"], 'must name one of the "tools"');
     }
-    if (thinking) add(["tool_choice"], "must be \"auto\" or \"none\" when \"enable_thinking\" is true");
+    if (thinking) add(["tool_choice"], 'must be "auto" or "none" when "enable_thinking" is true');
   }
 
-  if (req.search_options && req.enable_search !== true) add(["search_options"], "requires \"enable_search\": true");
+  if (req.search_options && req.enable_search !== true)
+    add(["search_options"], 'requires "enable_search": true');
   return issues;
 }
 
@@ -83,7 +86,10 @@ export function checkRequestRules(req: RuleInput, ctx: Pick<z.core.$RefinementCt
  * must be a response to a preceeding message with "tool_calls"`. Partial mode continues only
  * the last message.
  */
-function checkMessages(messages: readonly ChatMessage[], add: (path: (string | number)[], message: string) => void) {
+function checkMessages(
+  messages: readonly ChatMessage[],
+  add: (path: (string | number)[], message: string) => void,
+) {
   let openCalls: Set<string> | null = null;
   messages.forEach((message, i) => {
     if (message.role === "assistant") {
@@ -95,7 +101,7 @@ function checkMessages(messages: readonly ChatMessage[], add: (path: (string | n
       if (!openCalls?.has(message.tool_call_id)) {
         add(
           ["messages", i, "tool_call_id"],
-          "does not match a tool call of the preceding assistant message (a \"tool\" message must answer a preceding \"tool_calls\")",
+          'does not match a tool call of the preceding assistant message (a "tool" message must answer a preceding "tool_calls")',
         );
       }
     } else {

@@ -24,9 +24,11 @@ export const searchOptionsSchema = z
     /** Stream the search results as the first chunk, before generation. */
     prepend_search_result: z.boolean().optional(),
     /** Only results from the last N days. */
-    freshness: z.union([z.literal(7), z.literal(30), z.literal(180), z.literal(365)], {
-      error: "must be 7, 30, 180 or 365 (days)",
-    }).optional(),
+    freshness: z
+      .union([z.literal(7), z.literal(30), z.literal(180), z.literal(365)], {
+        error: "must be 7, 30, 180 or 365 (days)",
+      })
+      .optional(),
     assigned_site_list: z.array(z.string().min(1)).max(MAX_ASSIGNED_SITES).optional(),
     intention_options: z.strictObject({ prompt_intervene: z.string().optional() }).optional(),
   })

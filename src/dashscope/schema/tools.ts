@@ -8,13 +8,19 @@ export const RESERVED_TOOL_NAMES: ReadonlySet<string> = new Set(["search"]);
 
 const toolName = z
   .string()
-  .regex(TOOL_NAME_PATTERN, { error: "must be 1-64 letters, digits, \"_\" or \"-\"" })
-  .refine((name) => !RESERVED_TOOL_NAMES.has(name), { error: "must not be \"search\", which DashScope reserves" });
+  .regex(TOOL_NAME_PATTERN, { error: 'must be 1-64 letters, digits, "_" or "-"' })
+  .refine((name) => !RESERVED_TOOL_NAMES.has(name), {
+    error: 'must not be "search", which DashScope reserves',
+  });
 
 /** A JSON Schema describing a function's arguments; its root must describe an object. */
 const parametersJsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
   if ("type" in schema && schema.type !== "object") {
-    ctx.addIssue({ code: "custom", path: ["type"], message: "must be \"object\": function arguments are a JSON object" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["type"],
+      message: 'must be "object": function arguments are a JSON object',
+    });
   }
 }, WHEN_VALID);
 
@@ -35,7 +41,11 @@ export const toolsSchema = z
     const seen = new Set<string>();
     tools.forEach((tool, i) => {
       if (seen.has(tool.function.name)) {
-        ctx.addIssue({ code: "custom", path: [i, "function", "name"], message: "duplicates the name of an earlier tool" });
+        ctx.addIssue({
+          code: "custom",
+          path: [i, "function", "name"],
+          message: "duplicates the name of an earlier tool",
+        });
       }
       seen.add(tool.function.name);
     });
@@ -49,7 +59,7 @@ export const namedToolChoiceSchema = z.strictObject({
 
 /** `auto` (default), `none`, `required` (newer non-thinking models), or one named function. */
 export const toolChoiceSchema = z.union([z.enum(["auto", "none", "required"]), namedToolChoiceSchema], {
-  error: "must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}",
+  error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name": …}}',
 });
 
 export type ToolDefinition = z.infer<typeof toolSchema>;

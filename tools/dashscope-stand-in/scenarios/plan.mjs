@@ -74,14 +74,25 @@ function planChoice(ctx, index, toolCalls) {
     toolCalls.forEach((call, callIndex) => {
       toolCallFragments(call, callIndex, pattern).forEach((fragment, fragmentIndex) => {
         // The first chunk of a non-thinking tool answer carries the role, as captured on qwen-plus.
-        const delta = first ? { content: null, tool_calls: [fragment], role: "assistant" } : { tool_calls: [fragment] };
+        const delta = first
+          ? { content: null, tool_calls: [fragment], role: "assistant" }
+          : { tool_calls: [fragment] };
         steps.push({ kind: "tool", delta, bare: pattern === 1 && fragmentIndex === 1 && callIndex === 0 });
         first = false;
         counts.tool++;
       });
     });
     steps.push({ kind: "finish", delta: {}, finishReason: "tool_calls" });
-    return { index, steps, finishReason: "tool_calls", content: "", reasoning, toolCalls, logprobs: null, counts };
+    return {
+      index,
+      steps,
+      finishReason: "tool_calls",
+      content: "",
+      reasoning,
+      toolCalls,
+      logprobs: null,
+      counts,
+    };
   }
 
   // Omni streams start straight with text (T9); plain answers open with an empty-content role chunk.
@@ -114,13 +125,29 @@ function planChoice(ctx, index, toolCalls) {
   if (audio) {
     const audioCount = intOption(directive, "audio", DEFAULT_AUDIO_DELTAS);
     for (const data of audioPieces(prng, audioCount)) {
-      steps.push({ kind: "audio", delta: { audio: { data, expires_at: ids.created + 86_400, id: `audio_${ids.chatUuid}` } } });
+      steps.push({
+        kind: "audio",
+        delta: { audio: { data, expires_at: ids.created + 86_400, id: `audio_${ids.chatUuid}` } },
+      });
       counts.audio++;
     }
   }
 
-  steps.push({ kind: "finish", delta: thinking ? { content: "", reasoning_content: null } : { content: "" }, finishReason });
-  return { index, steps, finishReason, content, reasoning, toolCalls: null, logprobs: wantLogprobs ? logprobs : null, counts };
+  steps.push({
+    kind: "finish",
+    delta: thinking ? { content: "", reasoning_content: null } : { content: "" },
+    finishReason,
+  });
+  return {
+    index,
+    steps,
+    finishReason,
+    content,
+    reasoning,
+    toolCalls: null,
+    logprobs: wantLogprobs ? logprobs : null,
+    counts,
+  };
 }
 
 /**
@@ -144,13 +171,18 @@ function contentPieces(body, directive, prng) {
  * @returns {{ prompt_tokens: number, completion_tokens: number, total_tokens: number } & Record<string, unknown>}
  */
 export function usageFor(choices, promptTokens, { thinking, audio }) {
-  const sum = (/** @type {keyof ChoicePlan["counts"]} */ k) => choices.reduce((acc, c) => acc + c.counts[k], 0);
+  const sum = (/** @type {keyof ChoicePlan["counts"]} */ k) =>
+    choices.reduce((acc, c) => acc + c.counts[k], 0);
   const reasoning = sum("reasoning");
   const text = sum("content") + sum("tool");
   const audioTokens = sum("audio");
   const completion = reasoning + text + audioTokens;
   /** @type {{ prompt_tokens: number, completion_tokens: number, total_tokens: number } & Record<string, unknown>} */
-  const usage = { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+  const usage = {
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    total_tokens: promptTokens + completion,
+  };
   if (audio) {
     usage.completion_tokens_details = { audio_tokens: audioTokens, text_tokens: text };
     usage.prompt_tokens_details = { text_tokens: promptTokens };

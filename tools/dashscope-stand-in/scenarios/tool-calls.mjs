@@ -20,10 +20,16 @@ const ARGUMENT_FRAGMENTS = 3;
  * @returns {ToolCall[] | null}
  */
 export function planToolCalls(body, directive, bodyHash, prng) {
-  const tools = Array.isArray(body.tools) ? body.tools.filter((/** @type {any} */ t) => typeof t?.function?.name === "string") : [];
+  const tools = Array.isArray(body.tools)
+    ? body.tools.filter((/** @type {any} */ t) => typeof t?.function?.name === "string")
+    : [];
   if (tools.length === 0 || body.tool_choice === "none") return null;
   const forcedName = typeof body.tool_choice === "object" ? body.tool_choice?.function?.name : undefined;
-  const wanted = directive.tool_call === true || typeof directive.tool === "string" || typeof forcedName === "string" || body.tool_choice === "required";
+  const wanted =
+    directive.tool_call === true ||
+    typeof directive.tool === "string" ||
+    typeof forcedName === "string" ||
+    body.tool_choice === "required";
   if (!wanted) return null;
 
   const fixedName = typeof directive.tool === "string" ? directive.tool : forcedName;
@@ -58,7 +64,8 @@ function argumentsFromSchema(schema, prng, depth, name = "") {
       const out = {};
       if (depth >= MAX_SCHEMA_DEPTH) return out;
       const props = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
-      const required = Array.isArray(schema.required) && schema.required.length > 0 ? schema.required : Object.keys(props);
+      const required =
+        Array.isArray(schema.required) && schema.required.length > 0 ? schema.required : Object.keys(props);
       for (const key of required) out[key] = argumentsFromSchema(props[key], prng, depth + 1, key);
       return out;
     }
@@ -85,7 +92,9 @@ function argumentsFromSchema(schema, prng, depth, name = "") {
 export function pyJson(value) {
   if (Array.isArray(value)) return `[${value.map(pyJson).join(", ")}]`;
   if (value && typeof value === "object") {
-    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(", ")}}`;
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`)
+      .join(", ")}}`;
   }
   return JSON.stringify(value);
 }
@@ -98,7 +107,8 @@ export function pyJson(value) {
 function argumentSlices(text) {
   const n = Math.max(1, Math.min(ARGUMENT_FRAGMENTS, text.length));
   const slices = [];
-  for (let i = 0; i < n; i++) slices.push(text.slice(Math.floor((text.length * i) / n), Math.floor((text.length * (i + 1)) / n)));
+  for (let i = 0; i < n; i++)
+    slices.push(text.slice(Math.floor((text.length * i) / n), Math.floor((text.length * (i + 1)) / n)));
   return slices;
 }
 
@@ -117,7 +127,12 @@ export function toolCallFragments(call, index, pattern) {
       // qwen-max: `arguments:""` with the name, all slices as continuations, then an empty `function` object.
       return [
         { function: { name: call.name, arguments: "" }, index, id: call.id, type: "function" },
-        ...slices.map((arguments_) => ({ function: { arguments: arguments_ }, index, id: "", type: "function" })),
+        ...slices.map((arguments_) => ({
+          function: { arguments: arguments_ },
+          index,
+          id: "",
+          type: "function",
+        })),
         { function: {}, index, id: "", type: "function" },
       ];
     case 3:
@@ -130,13 +145,20 @@ export function toolCallFragments(call, index, pattern) {
       // Qwen3-VL: `{id, name}` without arguments, then `{id, arguments}` without name.
       return [
         { index, id: call.id, type: "function", function: { name: call.name } },
-        ...slices.map((arguments_) => ({ index, id: call.id, type: "function", function: { arguments: arguments_ } })),
+        ...slices.map((arguments_) => ({
+          index,
+          id: call.id,
+          type: "function",
+          function: { arguments: arguments_ },
+        })),
       ];
     default:
       // qwen-plus: name and the first slice together; continuations repeat `index`, send `id:""`, `type`.
       return [
         { index, id: call.id, type: "function", function: { name: call.name, arguments: slices[0] } },
-        ...slices.slice(1).map((arguments_) => ({ function: { arguments: arguments_ }, index, id: "", type: "function" })),
+        ...slices
+          .slice(1)
+          .map((arguments_) => ({ function: { arguments: arguments_ }, index, id: "", type: "function" })),
       ];
   }
 }
