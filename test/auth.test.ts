@@ -180,6 +180,28 @@ describe("token verification (middleware)", () => {
     expect(withinSkew.status).toBe(200);
   });
 
+  it("rejects a token issued in the future beyond the clock skew and accepts one within it", async () => {
+    const aYearAhead = nowSeconds() + 365 * 24 * 3600;
+    await expectRejected(
+      await tokenFor("alice", { claims: { iat: aYearAhead, exp: aYearAhead + 3600 } }),
+      /issued in the future/,
+    );
+    await expectRejected(
+      await tokenFor("alice", { claims: { iat: nowSeconds() + SKEW_SECONDS + 120 } }),
+      /issued in the future/,
+    );
+    const withinSkew = await probe(
+      bearer(await tokenFor("alice", { claims: { iat: nowSeconds() + SKEW_SECONDS - 30 } })),
+    );
+    expect(withinSkew.status).toBe(200);
+  });
+
+  it("rejects a sub that is not well-formed text or holds control characters", async () => {
+    for (const sub of ["alice\ud83d", "alice\u0000", "alice\nbob"]) {
+      await expectRejected(await tokenFor(JSON.parse(`"${sub}"`)), /"sub"/);
+    }
+  });
+
   it("requires exp", async () => {
     await expectRejected(await tokenFor("alice", { claims: { exp: undefined } }), /"exp"/);
   });
