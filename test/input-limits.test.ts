@@ -21,7 +21,12 @@ describe("control characters in labels are a 400, nothing stored", () => {
     ["a DEL", "team\u007f"],
   ])("a title with %s", async (_name, title) => {
     const alice = newUser("alice");
-    await expectError(await call(alice, "POST", "/conversations", { title }), 400, "invalid_request", "title");
+    await expectError(
+      await call(alice, "POST", "/conversations", { title }),
+      400,
+      "invalid_request",
+      "title",
+    );
     expect(await countUserRows("conversations", alice)).toBe(0);
     const conv = await createConversation(alice, { title: "ok" });
     await expectError(
@@ -127,9 +132,15 @@ describe("media URLs that point at non-public addresses are a 400 and never forw
   });
 
   it.each([
-    [{ type: "video", video: ["https://example.com/1.jpg", "http://192.168.0.2/2.jpg"] }, "content.0.video.1"],
+    [
+      { type: "video", video: ["https://example.com/1.jpg", "http://192.168.0.2/2.jpg"] },
+      "content.0.video.1",
+    ],
     [{ type: "video_url", video_url: { url: "http://10.1.1.1/clip.mp4" } }, "content.0.video_url.url"],
-    [{ type: "input_audio", input_audio: { data: "http://[::1]:9000/a.wav", format: "wav" } }, "content.0.input_audio.data"],
+    [
+      { type: "input_audio", input_audio: { data: "http://[::1]:9000/a.wav", format: "wav" } },
+      "content.0.input_audio.data",
+    ],
   ])("every media part: %j", async (part, param) => {
     const alice = newUser("alice");
     const { res } = await turn(alice, { content: [part] });
@@ -223,9 +234,21 @@ describe("a value of the wrong type says which type is expected", () => {
   it.each([
     ["a turn's model", "turn", { content: "hi", model: 5 }, "model", "a string"],
     ["a text part", "turn", { content: [{ type: "text", text: 5 }] }, "content.0.text", "a string"],
-    ["a turn's stream flag", "turn", { content: "hi", client_message_id: 7 }, "client_message_id", "a string"],
+    [
+      "a turn's stream flag",
+      "turn",
+      { content: "hi", client_message_id: 7 },
+      "client_message_id",
+      "a string",
+    ],
     ["a title", "conversation", { title: 5 }, "title", "a string"],
-    ["a parameter", "conversation", { parameters: { max_tokens: "many" } }, "parameters.max_tokens", "a number"],
+    [
+      "a parameter",
+      "conversation",
+      { parameters: { max_tokens: "many" } },
+      "parameters.max_tokens",
+      "a number",
+    ],
     ["a key name", "key", { name: 5 }, "name", "a string"],
   ])("%s", async (_name, route, body, param, expected) => {
     const alice = newUser("alice");
@@ -240,8 +263,12 @@ describe("a value of the wrong type says which type is expected", () => {
 
   it("a missing field still says it is required", async () => {
     const alice = newUser("alice");
-    const res = await call(alice, "POST", "/chat/completions", { messages: [{ role: "user", content: "hi" }] });
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/"model" is required/);
+    const res = await call(alice, "POST", "/chat/completions", {
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /"model" is required/,
+    );
   });
 });
 

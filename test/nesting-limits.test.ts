@@ -25,7 +25,12 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
   ])("%s on a turn: 400, nothing stored", async (_name, parameters, paramPrefix) => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, `{"content":"hi","parameters":${parameters}}`);
+    const res = await call(
+      alice,
+      "POST",
+      `/conversations/${conv.id}/messages`,
+      `{"content":"hi","parameters":${parameters}}`,
+    );
     const error = await expectError(res, 400, "invalid_request");
     expect(error.param).toMatch(new RegExp(`^${paramPrefix.replace(/\./g, "\\.")}(\\.a)+$`));
     expect(error.message).toContain(String(MAX_JSON_DEPTH));
@@ -35,18 +40,25 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
   it.each([
     ["a tool schema", toolParameters(DEEP)],
     ["a response_format schema", responseFormat(DEEP)],
-  ])("%s as a conversation's defaults: 400 on create and on PATCH, nothing stored", async (_name, parameters) => {
-    const alice = newUser("alice");
-    await expectError(await call(alice, "POST", "/conversations", `{"parameters":${parameters}}`), 400, "invalid_request");
-    expect(await countUserRows("conversations", alice)).toBe(0);
-    const conv = await createConversation(alice);
-    await expectError(
-      await call(alice, "PATCH", `/conversations/${conv.id}`, `{"parameters":${parameters}}`),
-      400,
-      "invalid_request",
-    );
-    expect(await (await call(alice, "GET", `/conversations/${conv.id}`)).json()).toEqual(conv);
-  });
+  ])(
+    "%s as a conversation's defaults: 400 on create and on PATCH, nothing stored",
+    async (_name, parameters) => {
+      const alice = newUser("alice");
+      await expectError(
+        await call(alice, "POST", "/conversations", `{"parameters":${parameters}}`),
+        400,
+        "invalid_request",
+      );
+      expect(await countUserRows("conversations", alice)).toBe(0);
+      const conv = await createConversation(alice);
+      await expectError(
+        await call(alice, "PATCH", `/conversations/${conv.id}`, `{"parameters":${parameters}}`),
+        400,
+        "invalid_request",
+      );
+      expect(await (await call(alice, "GET", `/conversations/${conv.id}`)).json()).toEqual(conv);
+    },
+  );
 
   it("on /v1/chat/completions: 400 in OpenAI's envelope, never forwarded", async () => {
     const alice = newUser("alice");
@@ -68,10 +80,19 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
   it("deep JSON in any other field is refused before anything walks it", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, `{"content":"hi","client_message_id":"a","x":${nested(DEEP)}}`);
+    const res = await call(
+      alice,
+      "POST",
+      `/conversations/${conv.id}/messages`,
+      `{"content":"hi","client_message_id":"a","x":${nested(DEEP)}}`,
+    );
     const error = await expectError(res, 400, "invalid_request");
     expect(error.param).toMatch(/^x(\.a)+$/);
-    await expectError(await call(alice, "POST", "/api-keys", `{"name":${nested(DEEP)}}`), 400, "invalid_request");
+    await expectError(
+      await call(alice, "POST", "/api-keys", `{"name":${nested(DEEP)}}`),
+      400,
+      "invalid_request",
+    );
     expect(await countUserRows("api_keys", alice)).toBe(0);
   });
 
@@ -87,7 +108,10 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
     expect(res.status).toBe(201);
     const conv = (await res.json()) as { id: string };
     for (const content of ["hi [[stand-in tokens=2]]", "again [[stand-in tokens=2]]"]) {
-      const turn = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content, stream: false });
+      const turn = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content,
+        stream: false,
+      });
       expect(turn.status).toBe(200);
     }
     // A turn's own parameters obey the same limit as the stored defaults.
@@ -104,7 +128,12 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
   it("parameters larger than the size limit are refused on turns, defaults and chat/completions", async () => {
     const alice = newUser("alice");
     const parameters = { stop: "x".repeat(MAX_PARAMETERS_BYTES) };
-    await expectError(await call(alice, "POST", "/conversations", { parameters }), 400, "invalid_request", "parameters");
+    await expectError(
+      await call(alice, "POST", "/conversations", { parameters }),
+      400,
+      "invalid_request",
+      "parameters",
+    );
     const conv = await createConversation(alice);
     await expectError(
       await call(alice, "PATCH", `/conversations/${conv.id}`, { parameters }),
@@ -136,7 +165,10 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
     await env.DB.prepare("UPDATE conversations SET params_json = ? WHERE id = ?")
       .bind(toolParameters(DEEP), conv.id)
       .run();
-    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi", stream: false });
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "hi",
+      stream: false,
+    });
     const error = await expectError(res, 400, "invalid_request");
     expect(error.param).toMatch(/^parameters\.tools/);
     expect(error.message).toMatch(/conversation/i);

@@ -19,7 +19,10 @@ async function expectIllFormedRejected(res: Response, param: string) {
   expect(body.error.message).toMatch(/Unicode/);
 }
 
-const tool = (fn: Record<string, unknown>) => ({ type: "function", function: { name: "get_weather", ...fn } });
+const tool = (fn: Record<string, unknown>) => ({
+  type: "function",
+  function: { name: "get_weather", ...fn },
+});
 const cityParams = (city: Record<string, unknown>) => ({
   type: "object",
   properties: { city: { type: "string", ...city } },
@@ -28,7 +31,11 @@ const cityParams = (city: Record<string, unknown>) => ({
 /** Every place a generation parameter holds text (used by conversations and turns alike). */
 const parameterCases: [string, Record<string, unknown>, string][] = [
   ["a stop string", { stop: ["ok", `end${LOW}`] }, "parameters.stop.1"],
-  ["a tool's description", { tools: [tool({ description: `weather ${LONE}` })] }, "parameters.tools.0.function.description"],
+  [
+    "a tool's description",
+    { tools: [tool({ description: `weather ${LONE}` })] },
+    "parameters.tools.0.function.description",
+  ],
   [
     "a string deep inside a tool's JSON Schema",
     { tools: [tool({ parameters: cityParams({ description: `the city ${LONE}` }) })] },
@@ -63,7 +70,8 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
       ["the system prompt", { system_prompt: `be ${LOW} brief` }, "system_prompt"],
       ["an unknown field's name", { [`x${LONE}`]: 1 }, "x\ufffd"],
       ...parameterCases.map(
-        ([name, parameters, param]) => [name, { parameters }, param] as [string, Record<string, unknown>, string],
+        ([name, parameters, param]) =>
+          [name, { parameters }, param] as [string, Record<string, unknown>, string],
       ),
     ])("%s", async (_name, body, param) => {
       const alice = newUser("alice");
@@ -77,7 +85,8 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
       ["the title", { title: `look ${LONE} here` }, "title"],
       ["the system prompt", { system_prompt: `be ${LOW} brief` }, "system_prompt"],
       ...parameterCases.map(
-        ([name, parameters, param]) => [name, { parameters }, param] as [string, Record<string, unknown>, string],
+        ([name, parameters, param]) =>
+          [name, { parameters }, param] as [string, Record<string, unknown>, string],
       ),
     ])("%s", async (_name, body, param) => {
       const alice = newUser("alice");
@@ -102,7 +111,11 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
         "content.1.text",
       ],
       ["a tool result", { role: "tool", tool_call_id: "call_1", content: `22${LONE}C` }, "content"],
-      ["a tool result's text part", { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: LONE }] }, "content.0.text"],
+      [
+        "a tool result's text part",
+        { role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: LONE }] },
+        "content.0.text",
+      ],
       ["a tool call id", { role: "tool", tool_call_id: `call_${LONE}`, content: "22C" }, "tool_call_id"],
       ...parameterCases.map(
         ([name, parameters, param]) =>
@@ -111,7 +124,10 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
     ])("%s", async (_name, body, param) => {
       const alice = newUser("alice");
       const conv = await createConversation(alice);
-      await expectIllFormedRejected(await call(alice, "POST", `/conversations/${conv.id}/messages`, body), param);
+      await expectIllFormedRejected(
+        await call(alice, "POST", `/conversations/${conv.id}/messages`, body),
+        param,
+      );
       expect(await countUserRows("messages", alice)).toBe(0);
     });
   });
@@ -119,10 +135,16 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
   describe("POST /v1/chat/completions (OpenAI's envelope), never forwarded", () => {
     const user = (tag: string) => ({ role: "user", content: `hi [[stand-in tag=${tag}]]` });
     it.each<[string, (tag: string) => Record<string, unknown>, string]>([
-      ["a message's content", (tag) => ({ messages: [user(tag), { role: "user", content: `x${LONE}` }] }), "messages.1.content"],
+      [
+        "a message's content",
+        (tag) => ({ messages: [user(tag), { role: "user", content: `x${LONE}` }] }),
+        "messages.1.content",
+      ],
       [
         "a text part",
-        (tag) => ({ messages: [{ role: "user", content: [{ type: "text", text: `${LOW} [[stand-in tag=${tag}]]` }] }] }),
+        (tag) => ({
+          messages: [{ role: "user", content: [{ type: "text", text: `${LOW} [[stand-in tag=${tag}]]` }] }],
+        }),
         "messages.0.content.0.text",
       ],
       [
@@ -133,7 +155,9 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
             {
               role: "assistant",
               content: null,
-              tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: `{"a":"${LONE}"}` } }],
+              tool_calls: [
+                { id: "call_1", type: "function", function: { name: "f", arguments: `{"a":"${LONE}"}` } },
+              ],
             },
             { role: "tool", tool_call_id: "call_1", content: "ok" },
           ],
@@ -142,13 +166,18 @@ describe("text that is not well-formed Unicode is a 400 naming the field, and no
       ],
       [
         "an assistant's reasoning",
-        (tag) => ({ messages: [user(tag), { role: "assistant", content: "ok", reasoning_content: LONE }, user(tag)] }),
+        (tag) => ({
+          messages: [user(tag), { role: "assistant", content: "ok", reasoning_content: LONE }, user(tag)],
+        }),
         "messages.1.reasoning_content",
       ],
       ["a stop string", (tag) => ({ messages: [user(tag)], stop: LONE }), "stop"],
       [
         "a tool's schema",
-        (tag) => ({ messages: [user(tag)], tools: [tool({ parameters: cityParams({ enum: ["ok", LOW] }) })] }),
+        (tag) => ({
+          messages: [user(tag)],
+          tools: [tool({ parameters: cityParams({ enum: ["ok", LOW] }) })],
+        }),
         "tools.0.function.parameters.properties.city.enum.1",
       ],
     ])("%s", async (_name, build, param) => {

@@ -9,6 +9,7 @@ import {
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "./retry";
 import { decodeDashScopeStream } from "./stream";
 import type { ChatCompletion, StreamEvent } from "./types";
+import { parseUpstreamJson } from "./well-formed-text";
 
 /** A Chat Completions request body as DashScope takes it (validated upstream of this client). */
 export type ChatCompletionRequestBody = Record<string, unknown> & { model: string; messages: unknown[] };
@@ -176,7 +177,7 @@ export class DashScopeClient {
     }
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = parseUpstreamJson(text);
     } catch {
       json = null;
     }

@@ -1,6 +1,7 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError, type ErrorCode } from "../errors/api-error";
 import type { StreamErrorInfo } from "./types";
+import { parseUpstreamJson, truncateText } from "./well-formed-text";
 
 /** Where an upstream failure happened: before the first body byte (retryable) or inside a 200 stream. */
 export type UpstreamPhase = "pre-stream" | "mid-stream";
@@ -133,12 +134,12 @@ const INPUT_LENGTH_RE = /Range of input length should be \[\s*\d+\s*,\s*(\d+)\s*
  * and anything shaped like an API key.
  */
 export function cleanUpstreamMessage(message: string): string {
-  return message
+  const cleaned = message
     .replace(/\s*For details,? see:?\s*\S*\s*$/i, "")
     .replace(/^<\d{3}>\s*[\w.]+:\s*/, "")
     .replace(/\bsk-[A-Za-z0-9_-]{4,}/g, "[redacted]")
-    .trim()
-    .slice(0, MAX_RELAYED_MESSAGE_CHARS);
+    .trim();
+  return truncateText(cleaned, MAX_RELAYED_MESSAGE_CHARS);
 }
 
 const nonEmpty = (value: string | null | undefined): string | null =>
@@ -280,7 +281,7 @@ export function parseUpstreamErrorBody(text: string): ParsedUpstreamErrorBody {
   const empty: ParsedUpstreamErrorBody = { code: null, type: null, message: null, requestId: null };
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseUpstreamJson(text);
   } catch {
     return empty;
   }

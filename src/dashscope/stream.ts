@@ -1,5 +1,6 @@
 import { SseDecoder, type SseEvent } from "./sse";
 import type { ChatCompletionChunk, StreamErrorInfo, StreamEvent } from "./types";
+import { parseUpstreamJson, truncateText } from "./well-formed-text";
 
 /** The data of the terminating event, `data: [DONE]`. */
 const DONE_SENTINEL = "[DONE]";
@@ -113,7 +114,7 @@ export class DashScopeEventDecoder {
 
     let parsed: unknown;
     try {
-      parsed = JSON.parse(data);
+      parsed = parseUpstreamJson(data);
     } catch {
       if (event.event === "error") return nativeError(null, data, status);
       return malformed(
@@ -154,7 +155,7 @@ function nativeError(frame: JsonObject | null, rawData: string, status: number |
     shape: "native",
     status,
     code: frame ? stringOr(frame.code, "unknown_error") : "unknown_error",
-    message: frame ? stringOr(frame.message, "") : rawData.slice(0, MAX_ECHOED_TEXT_CHARS),
+    message: frame ? stringOr(frame.message, "") : truncateText(rawData, MAX_ECHOED_TEXT_CHARS),
     requestId: frame ? requestIdFrom(frame) : null,
   };
   return { type: "error", error };

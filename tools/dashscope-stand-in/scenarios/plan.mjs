@@ -11,6 +11,37 @@ import { wordTokens } from "./words.mjs";
 export const DEFAULT_CONTENT_TOKENS = 12;
 export const DEFAULT_REASONING_TOKENS = 8;
 export const DEFAULT_AUDIO_DELTAS = 4;
+/** What `lone_surrogate` puts into content and tool arguments (high half of 😀) and reasoning (a low half). */
+export const LONE_HIGH_SURROGATE = "\ud83d";
+export const LONE_LOW_SURROGATE = "\ude00";
+
+/**
+ * With the `lone_surrogate` directive, `token` goes in as the second piece: an upstream whose
+ * tokenizer emits half a surrogate pair, sent as the escape `"\ud83d"` that `JSON.stringify` writes.
+ * @param {string[]} pieces
+ * @param {Record<string, unknown>} directive
+ * @param {string} token
+ * @returns {string[]}
+ */
+function withLoneSurrogate(pieces, directive, token) {
+  if (directive.lone_surrogate !== true) return pieces;
+  return [...pieces.slice(0, 1), ` ${token}`, ...pieces.slice(1)];
+}
+
+/**
+ * Tool arguments with a lone surrogate inside a string value (`lone_surrogate` directive).
+ * @param {import("./tool-calls.mjs").ToolCall[] | null} calls
+ * @param {Record<string, unknown>} directive
+ * @returns {import("./tool-calls.mjs").ToolCall[] | null}
+ */
+function argumentsWithLoneSurrogate(calls, directive) {
+  if (!calls || directive.lone_surrogate !== true) return calls;
+  const note = `"note": "${LONE_HIGH_SURROGATE}"`;
+  return calls.map((call) => ({
+    ...call,
+    arguments: call.arguments === "{}" ? `{${note}}` : `${call.arguments.slice(0, -1)}, ${note}}`,
+  }));
+}
 
 /**
  * One SSE chunk's worth of a single choice.
@@ -36,7 +67,7 @@ export function planChoices(ctx) {
   const { body, directive, bodyHash, thinking } = ctx;
   const n = Number.isInteger(body.n) ? body.n : 1;
   const toolPrng = createPrng(bodyHash, 1000);
-  const toolCalls = planToolCalls(body, directive, bodyHash, toolPrng);
+  const toolCalls = argumentsWithLoneSurrogate(planToolCalls(body, directive, bodyHash, toolPrng), directive);
   const choices = [];
   for (let index = 0; index < (toolCalls ? 1 : n); index++) {
     choices.push(planChoice(ctx, index, toolCalls));
@@ -61,7 +92,8 @@ function planChoice(ctx, index, toolCalls) {
   let reasoning = "";
   if (thinking) {
     steps.push({ kind: "role", delta: { content: null, role: "assistant", reasoning_content: "" } });
-    for (const token of wordTokens(prng, intOption(directive, "reasoning", DEFAULT_REASONING_TOKENS))) {
+    const reasoningTokens = wordTokens(prng, intOption(directive, "reasoning", DEFAULT_REASONING_TOKENS));
+    for (const token of withLoneSurrogate(reasoningTokens, directive, LONE_LOW_SURROGATE)) {
       steps.push({ kind: "reasoning", delta: { content: null, reasoning_content: token } });
       reasoning += token;
       counts.reasoning++;
@@ -98,7 +130,7 @@ function planChoice(ctx, index, toolCalls) {
   // Omni streams start straight with text (T9); plain answers open with an empty-content role chunk.
   if (!thinking && !audio) steps.push({ kind: "role", delta: { content: "", role: "assistant" } });
 
-  let pieces = contentPieces(body, directive, prng);
+  let pieces = withLoneSurrogate(contentPieces(body, directive, prng), directive, LONE_HIGH_SURROGATE);
   let finishReason = "stop";
   const maxTokens = body.max_tokens;
   if (Number.isInteger(maxTokens) && maxTokens >= 0 && pieces.length > maxTokens) {
