@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { nonPublicHostProblem } from "./public-host";
 import { WHEN_VALID } from "./when-valid";
 
 /** DashScope's per-item cap on a base64 data URL, in decoded bytes (`Exceeded limit on max bytes per data-uri item : 10485760`). */
@@ -19,14 +20,16 @@ export interface MediaUrlOptions {
 }
 
 /**
- * Why `url` is not a media reference DashScope accepts, or `null` if it is one: an `http(s)` URL,
- * or a `data:<mime>;base64,<payload>` URL of at most {@link MAX_DATA_URI_BYTES} decoded bytes.
+ * Why `url` is not a media reference DashScope accepts, or `null` if it is one: an `http(s)` URL
+ * of a public host ({@link nonPublicHostProblem}), or a `data:<mime>;base64,<payload>` URL of at
+ * most {@link MAX_DATA_URI_BYTES} decoded bytes.
  * DashScope rejects anything else with "The provided URL does not appear to be valid"
  * (`file://` works only through its own SDKs, which upload the file first).
  */
 export function mediaUrlProblem(url: string, options: MediaUrlOptions): string | null {
   if (HTTP_URL.test(url)) {
-    return URL.canParse(url) ? null : "must be a valid http(s) URL";
+    const parsed = URL.parse(url);
+    return parsed ? nonPublicHostProblem(parsed) : "must be a valid http(s) URL";
   }
   if (!url.startsWith("data:")) return "must be an http(s) URL or a base64 data URL";
   const header = DATA_URL_HEADER.exec(url.slice(0, 256));
