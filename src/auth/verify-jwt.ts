@@ -8,6 +8,7 @@ import {
   jwtVerify,
 } from "jose";
 import type { ApiError } from "../errors/api-error";
+import { hasControlCharacter } from "../text/control-characters";
 import { invalidToken } from "./auth-errors";
 
 /**
@@ -17,6 +18,14 @@ import { invalidToken } from "./auth-errors";
 export const ALLOWED_ALGORITHMS = ["RS256", "ES256"] as const;
 /** Longest `sub` accepted, in characters (it becomes the user id). */
 export const MAX_SUBJECT_CHARS = 255;
+
+/**
+ * Whether `sub` can be a user id: 1–{@link MAX_SUBJECT_CHARS} characters of well-formed Unicode
+ * without control characters (it is stored, shown to operators and put in URLs).
+ */
+export function isAcceptableSubject(sub: string): boolean {
+  return sub.length > 0 && sub.length <= MAX_SUBJECT_CHARS && sub.isWellFormed() && !hasControlCharacter(sub);
+}
 
 /** Where the verification keys come from: a cached remote JWKS, or a fixed set in dev mode. */
 export interface KeySource {
@@ -43,8 +52,9 @@ export function staticKeySource(jwks: JSONWebKeySet): KeySource {
 
 /**
  * Verifies a bearer JWT: RS256/ES256 signature against `deps.keys`, `iss`, `aud`, `exp`
- * (required), `nbf`, and a non-empty `sub` of at most 255 characters. On an unknown `kid`
- * it asks the key source for a newer set and retries once.
+ * (required), `nbf`, an `iat` not in the future, and a `sub` that {@link isAcceptableSubject}.
+ * All time claims get `deps.clockSkewSeconds` of tolerance. On an unknown `kid` it asks the key
+ * source for a newer set and retries once.
  *
  * Throws a 401 `ApiError` for any unacceptable token; lets `JwksUnavailableError` through.
  */
@@ -78,10 +88,16 @@ export async function verifyAccessToken(token: string, deps: VerifyDeps): Promis
     }
   }
 
+  // jose checks that `iat` is a number but, without `maxTokenAge`, not that it has passed.
+  const nowSeconds = (deps.now ?? Date.now)() / 1000;
+  if (typeof payload.iat === "number" && payload.iat > nowSeconds + deps.clockSkewSeconds) {
+    throw invalidToken('The token was issued in the future (its "iat" is ahead of this server\'s clock).');
+  }
+
   const sub = payload.sub;
-  if (typeof sub !== "string" || sub.length === 0 || sub.length > MAX_SUBJECT_CHARS) {
+  if (typeof sub !== "string" || !isAcceptableSubject(sub)) {
     throw invalidToken(
-      `The token's "sub" claim must be a non-empty string of at most ${MAX_SUBJECT_CHARS} characters.`,
+      `The token's "sub" claim must be a non-empty string of at most ${MAX_SUBJECT_CHARS} characters, without control characters.`,
     );
   }
   return { userId: sub };

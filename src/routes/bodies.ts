@@ -6,6 +6,7 @@ import * as z from "zod";
 import { RATE_LIMIT_TIERS } from "../config";
 import { generationParametersSchema, messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { UNLIMITED_BUDGET } from "../store/usage";
+import { hasControlCharacter, MULTILINE_WHITESPACE } from "../text/control-characters";
 
 /** Longest conversation title, in UTF-16 code units. */
 export const MAX_TITLE_CHARS = 200;
@@ -20,10 +21,24 @@ export const MAX_KEY_NAME_CHARS = 100;
 /** Largest daily budget accepted, in tokens (any real budget is far below it). */
 export const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000;
 
-const title = z.string().max(MAX_TITLE_CHARS, `must be at most ${MAX_TITLE_CHARS} characters`).nullable();
+/** A one-line label: no control characters at all (tabs and line breaks included). */
+const label = (maxChars: number) =>
+  z
+    .string()
+    .max(maxChars, `must be at most ${maxChars} characters`)
+    .refine(
+      (text) => !hasControlCharacter(text),
+      "must not contain control characters (U+0000–U+001F, U+007F)",
+    );
+
+const title = label(MAX_TITLE_CHARS).nullable();
 const systemPrompt = z
   .string()
   .max(MAX_SYSTEM_PROMPT_CHARS, `must be at most ${MAX_SYSTEM_PROMPT_CHARS} characters`)
+  .refine(
+    (text) => !hasControlCharacter(text, MULTILINE_WHITESPACE),
+    "must not contain control characters other than tab, line feed and carriage return",
+  )
   .nullable();
 const model = z.string().regex(MODEL_PATTERN, "must be 1-100 letters, digits, '.', '_' or '-'");
 const parameters = generationParametersSchema.nullable();
@@ -75,9 +90,7 @@ export const turnBody = z.strictObject({
 });
 
 export const createApiKeyBody = z.strictObject({
-  name: z
-    .string()
-    .max(MAX_KEY_NAME_CHARS)
+  name: label(MAX_KEY_NAME_CHARS)
     .nullable()
     .optional()
     .describe("A label for the key's owner to recognise it by."),

@@ -40,25 +40,39 @@ export function apiKeyFromRow(row: ApiKeyRow): ApiKeyView {
   };
 }
 
+/** What {@link insertApiKey} did: stored the key, or refused it and why. */
+export type InsertApiKeyResult =
+  | { ok: true; row: ApiKeyRow }
+  /** `blocked`: an operator blocked the user; `limit`: {@link MAX_ACTIVE_KEYS_PER_USER} keys are active. */
+  | { ok: false; reason: "blocked" | "limit" };
+
 /**
- * Stores a new key for `userId` by its hash. Returns `null` when the user already holds
- * {@link MAX_ACTIVE_KEYS_PER_USER} unrevoked keys: the count and the insert are one statement,
- * so concurrent creations cannot pass the cap together.
+ * Stores a new key for `userId` by its hash, unless the user is blocked or already holds
+ * {@link MAX_ACTIVE_KEYS_PER_USER} unrevoked keys: the checks and the insert are one statement,
+ * so concurrent creations cannot pass the cap together, nor a block that lands meanwhile.
+ * A refusal costs a second read to tell its reason.
  */
 export async function insertApiKey(
   db: D1Database,
   userId: string,
   key: { name: string | null; prefix: string; keyHash: string },
-): Promise<ApiKeyRow | null> {
-  return db
+): Promise<InsertApiKeyResult> {
+  const row = await db
     .prepare(
       `INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at)
-       SELECT ?, ?, ?, ?, ?, ?
-       WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ? AND revoked_at IS NULL) < ?
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6
+       WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ?2 AND revoked_at IS NULL) < ?7
+         AND (SELECT blocked_at FROM users WHERE id = ?2) IS NULL
        RETURNING *`,
     )
-    .bind(newId(), userId, key.name, key.prefix, key.keyHash, nowMs(), userId, MAX_ACTIVE_KEYS_PER_USER)
+    .bind(newId(), userId, key.name, key.prefix, key.keyHash, nowMs(), MAX_ACTIVE_KEYS_PER_USER)
     .first<ApiKeyRow>();
+  if (row) return { ok: true, row };
+  const blocked = await db
+    .prepare("SELECT blocked_at FROM users WHERE id = ?")
+    .bind(userId)
+    .first<number | null>("blocked_at");
+  return { ok: false, reason: blocked !== null && blocked !== undefined ? "blocked" : "limit" };
 }
 
 /** The user's keys, newest first, revoked ones included (at most {@link MAX_LISTED_KEYS}). */
