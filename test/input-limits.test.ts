@@ -211,6 +211,17 @@ describe("absurd numbers are a 400 naming the parameter, not a quota or upstream
     expect(await countUserRows("messages", alice)).toBe(0);
   });
 
+  it("max_tokens that fills the model's whole context window names max_tokens", async () => {
+    const alice = newUser("alice");
+    const { res } = await turn(alice, {
+      content: "hi",
+      model: "qwen-max",
+      parameters: { max_tokens: 40_000 },
+    });
+    await expectError(res, 400, "invalid_request", "parameters.max_tokens");
+    expect(await countUserRows("messages", alice)).toBe(0);
+  });
+
   it("a video's fps", async () => {
     const alice = newUser("alice");
     const { res } = await turn(alice, {
@@ -223,6 +234,7 @@ describe("absurd numbers are a 400 naming the parameter, not a quota or upstream
     const alice = newUser("alice");
     const { res } = await turn(alice, {
       content: "hi [[stand-in tokens=2]]",
+      model: "qwen-flash",
       parameters: { max_tokens: MAX_OUTPUT_TOKENS },
       stream: false,
     });

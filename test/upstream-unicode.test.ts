@@ -77,7 +77,8 @@ describe("text from upstream that is not well-formed Unicode is repaired where i
     });
     expect(res.status).toBe(200);
     const { assistant_message } = parseStrictJson(await res.text()) as { assistant_message: Message };
-    const args = assistant_message.tool_calls![0]!.function.arguments;
+    const calls = assistant_message.tool_calls as { function: { arguments: string } }[];
+    const args = calls[0]!.function.arguments;
     expect(args).toContain(REPLACEMENT);
     expect(() => JSON.parse(args)).not.toThrow();
     await strictList(alice, conv.id);

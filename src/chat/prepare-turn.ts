@@ -1,6 +1,7 @@
 import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
+import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { ToolCall } from "../dashscope/types";
 import { ApiError, invalidRequest } from "../errors/api-error";
@@ -48,7 +49,7 @@ export interface PreparedTurn {
  * `ApiError` when the result breaks a rule that only the stored context could reveal.
  */
 export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): PreparedTurn {
-  const defaults = parseParams(began.conversation.params_json);
+  const defaults = storedDefaults(began.conversation.params_json, began.conversation.id);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
   const model = began.assistantMessage.model ?? config.defaultModel;
   const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
@@ -56,6 +57,13 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
     (parameters.max_tokens ?? config.defaultReplyTokens) +
     (parameters.enable_thinking ? (parameters.thinking_budget ?? 0) : 0);
 
+  if (parameters.max_tokens !== undefined && replyTokens >= contextTokens) {
+    // The reply budget the caller set fills the window alone: no prompt fits, however short.
+    throw invalidRequest(
+      `"max_tokens" (with "thinking_budget", ${replyTokens} tokens) leaves no room for the prompt in ${model}'s context window of ${contextTokens} tokens.`,
+      "parameters.max_tokens",
+    );
+  }
   if (input.role === "tool") checkToolResult(began.history, input.toolCallId!);
 
   const newMessage: UpstreamMessage =
@@ -116,11 +124,23 @@ function historyMessage(row: HistoryRow): HistoryMessage {
   };
 }
 
-function parseParams(json: string): GenerationParameters {
+/**
+ * The conversation's default parameters, validated as a turn's own are. Defaults stored before
+ * today's limits (nesting, size, caps) can break a rule; the turn is then a 400 that says how to
+ * replace them, never an upstream failure or a crash on every turn.
+ */
+function storedDefaults(json: string, conversationId: string): GenerationParameters {
+  let value: unknown;
   try {
-    const value = JSON.parse(json) as unknown;
-    return value && typeof value === "object" && !Array.isArray(value) ? (value as GenerationParameters) : {};
+    value = JSON.parse(json);
   } catch {
     return {};
   }
+  if (!value || typeof value !== "object" || Array.isArray(value)) return {};
+  const parsed = parseGenerationParameters(value, "parameters");
+  if (parsed.ok) return parsed.value;
+  throw invalidRequest(
+    `This conversation's default parameters can no longer be used: ${parsed.error.message} Replace them with PATCH /v1/conversations/${conversationId}.`,
+    parsed.error.param || "parameters",
+  );
 }

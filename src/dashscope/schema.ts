@@ -8,6 +8,8 @@ export {
   cacheControlSchema,
   contentPartSchema,
   INPUT_AUDIO_FORMATS,
+  MAX_CONTENT_PARTS,
+  MAX_VIDEO_FPS,
   MAX_VIDEO_FRAMES,
   type MessageContent,
   MIN_VIDEO_FRAMES,
@@ -17,6 +19,7 @@ export {
   textPartSchema,
 } from "./schema/content";
 export { describeIssue, type SchemaError } from "./schema/issues";
+export { findJsonInputProblem, MAX_JSON_DEPTH } from "./schema/json-input";
 export { MAX_DATA_URI_BYTES, mediaUrlProblem } from "./schema/media-url";
 export { type ChatMessage, chatMessageSchema, type ToolCallParam, toolCallSchema } from "./schema/messages";
 export {
@@ -24,6 +27,10 @@ export {
   type GenerationParameters,
   generationParametersSchema,
   generationParametersShape,
+  MAX_INPUT_TOKENS,
+  MAX_INT32,
+  MAX_OUTPUT_TOKENS,
+  MAX_PARAMETERS_BYTES,
   MAX_PRESENCE_PENALTY,
   MAX_SEED,
   MAX_TOP_LOGPROBS,
@@ -48,6 +55,7 @@ export {
   searchOptionsSchema,
 } from "./schema/search";
 export {
+  MAX_TOOLS,
   TOOL_NAME_PATTERN,
   type ToolChoice,
   type ToolDefinition,

@@ -1,7 +1,7 @@
 import { type Context, Hono } from "hono";
 import type * as z from "zod";
 import type { AppEnv } from "../app-env";
-import { MAX_SUBJECT_CHARS } from "../auth/verify-jwt";
+import { isAcceptableSubject } from "../auth/verify-jwt";
 import { type Config, DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitTier } from "../config";
 import { notFound } from "../errors/api-error";
 import { requireAdmin } from "../middleware/admin-auth";
@@ -18,7 +18,7 @@ import {
 } from "../store/user-limits";
 import { budgetBody, rateLimitBody } from "./bodies";
 import { parseUsageRange } from "./usage";
-import { zodIssueToInvalidRequest } from "./validation";
+import { checkJsonInput, parseBody as parseWith } from "./validation";
 
 /** A user's limits as operators see them. */
 export interface UserLimitsView {
@@ -54,14 +54,12 @@ function view(row: UserLimitsRow, config: Config): UserLimitsView {
 /** The `{userId}` path segment (an identity provider `sub`, as in a JWT), or 404. */
 function userIdParam(c: Context<AppEnv>): string {
   const id = c.req.param("userId") ?? "";
-  if (id.length === 0 || id.length > MAX_SUBJECT_CHARS) throw notFound("User");
+  if (!isAcceptableSubject(id)) throw notFound("User");
   return id;
 }
 
 async function parseBody<T>(c: Context<AppEnv>, schema: z.ZodType<T>): Promise<T> {
-  const parsed = schema.safeParse(await readJsonBody(c, c.get("config").maxBodyBytes), { reportInput: true });
-  if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
-  return parsed.data;
+  return parseWith(schema, checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)));
 }
 
 /**

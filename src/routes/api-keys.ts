@@ -13,7 +13,7 @@ import {
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
 import { createApiKeyBody } from "./bodies";
-import { zodIssueToInvalidRequest } from "./validation";
+import { checkJsonInput, parseBody } from "./validation";
 
 /**
  * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
@@ -33,7 +33,7 @@ function requireSignInToken(c: Context<AppEnv>): void {
 async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
   const length = c.req.header("content-length");
   if (length === "0" || (length === undefined && c.req.raw.body === null)) return {};
-  return readJsonBody(c, c.get("config").maxBodyBytes);
+  return checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes));
 }
 
 /**
@@ -45,21 +45,25 @@ async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
 export const apiKeyRoutes = new Hono<AppEnv>()
   .post("/api-keys", async (c) => {
     requireSignInToken(c);
-    const parsed = createApiKeyBody.safeParse(await readOptionalBody(c), { reportInput: true });
-    if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
+    const { name } = parseBody(createApiKeyBody, await readOptionalBody(c));
     const made = await generateApiKey();
-    const row = await insertApiKey(c.env.DB, c.get("userId"), {
-      name: parsed.data.name ?? null,
+    const inserted = await insertApiKey(c.env.DB, c.get("userId"), {
+      name: name ?? null,
       prefix: made.prefix,
       keyHash: made.keyHash,
     });
-    if (!row) {
+    if (!inserted.ok && inserted.reason === "blocked") {
+      // As for turns: a blocked account may read its data but not act.
+      throw new ApiError(403, "forbidden", "This account may not create API keys.");
+    }
+    if (!inserted.ok) {
       throw new ApiError(
         409,
         "conflict",
         `At most ${MAX_ACTIVE_KEYS_PER_USER} API keys can be active at once; revoke one first.`,
       );
     }
+    const { row } = inserted;
     return c.json(
       { id: row.id, name: row.name, prefix: row.prefix, key: made.key, created_at: toIso(row.created_at) },
       201,

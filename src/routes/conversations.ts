@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type * as z from "zod";
+import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
@@ -14,7 +14,8 @@ import {
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
 import { createConversationBody, updateConversationBody } from "./bodies";
-import { parsePageLimit, zodIssueToInvalidRequest } from "./validation";
+import { parseConversationParameters } from "./parameters";
+import { checkJsonInput, parseBody, parsePageLimit } from "./validation";
 
 const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
   ["false", "active"],
@@ -22,12 +23,17 @@ const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
   ["all", "all"],
 ]);
 
-/** Parses a request body with a strict zod schema; the first problem is 400 naming its field. */
-function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const parsed = schema.safeParse(body, { reportInput: true });
-  if (!parsed.success) throw zodIssueToInvalidRequest(parsed.error);
-  return parsed.data;
-}
+/**
+ * The bodies' own fields; `parameters` are then validated exactly as a turn's are
+ * ({@link parseConversationParameters}), so a conversation can never store defaults that would
+ * make its turns fail.
+ */
+const createEnvelope = createConversationBody.extend({ parameters: z.unknown().optional() });
+const updateEnvelope = updateConversationBody.extend({ parameters: z.unknown().optional() });
+
+/** `null` and absent clear or keep as the route says; anything else is validated. */
+const defaultsOf = (value: unknown) =>
+  value === undefined || value === null ? value : parseConversationParameters(value);
 
 /** The `{id}` path segment, or 404: a malformed id cannot name anyone's conversation. */
 function conversationId(id: string): string {
@@ -43,12 +49,12 @@ function conversationId(id: string): string {
 export const conversationRoutes = new Hono<AppEnv>()
   .post("/conversations", async (c) => {
     const { parameters, ...fields } = parseBody(
-      createConversationBody,
-      await readJsonBody(c, c.get("config").maxBodyBytes),
+      createEnvelope,
+      checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)),
     );
     const conversation = await createConversation(c.env.DB, c.get("userId"), {
       ...fields,
-      parameters: parameters ?? {},
+      parameters: defaultsOf(parameters) ?? {},
     });
     return c.json(conversation, 201);
   })
@@ -73,11 +79,12 @@ export const conversationRoutes = new Hono<AppEnv>()
   .patch("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
     const { parameters, ...fields } = parseBody(
-      updateConversationBody,
-      await readJsonBody(c, c.get("config").maxBodyBytes),
+      updateEnvelope,
+      checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)),
     );
     // `parameters: null` clears the defaults.
-    const patch = { ...fields, parameters: parameters === null ? {} : parameters };
+    const defaults = defaultsOf(parameters);
+    const patch = { ...fields, parameters: defaults === null ? {} : defaults };
     if (Object.values(patch).every((v) => v === undefined)) {
       throw invalidRequest("Provide at least one of title, system_prompt, model, parameters or archived.");
     }

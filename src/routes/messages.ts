@@ -3,13 +3,7 @@ import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import type { TurnInput } from "../chat/prepare-turn";
 import { requestHash } from "../chat/request-hash";
-import {
-  describeIssue,
-  messageContentSchema,
-  parseGenerationParameters,
-  textContentSchema,
-  toInvalidRequest,
-} from "../dashscope/schema";
+import { messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import type { FollowResult, TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
 import { SSE_HEADERS } from "../generation/sse-encoding";
@@ -19,6 +13,8 @@ import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import type { Message } from "../store/types";
 import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "./bodies";
+import { parseConversationParameters } from "./parameters";
+import { checkJsonInput, parseBody } from "./validation";
 
 /**
  * The turn body's own fields; `content` is checked by role and `parameters` by the DashScope
@@ -31,7 +27,7 @@ export const messageRoutes = new Hono<AppEnv>()
   .post("/conversations/:id/messages", async (c) => {
     const conversationId = c.req.param("id");
     const config = c.get("config");
-    const raw = await readJsonBody(c, config.maxBodyBytes);
+    const raw = checkJsonInput(await readJsonBody(c, config.maxBodyBytes));
     if (!isId(conversationId)) throw notFound("Conversation");
     const input = await parseTurn(
       raw,
@@ -114,15 +110,12 @@ async function parseTurn(
   requestId: string,
   idempotencyKey: string | undefined,
 ): Promise<TurnInput> {
-  const body = turnEnvelope.safeParse(raw);
-  if (!body.success) throw toInvalidRequest(describeIssue(body.error.issues[0]!));
-  const b = body.data;
+  const b = parseBody(turnEnvelope, raw);
   const role = b.role ?? "user";
 
-  const content = (role === "tool" ? textContentSchema : messageContentSchema).safeParse(b.content);
   if (b.content === undefined) throw invalidRequest("content is required.", "content");
-  if (!content.success) throw toInvalidRequest(describeIssue(content.error.issues[0]!, "content"));
-  if (typeof content.data === "string" && content.data.trim() === "" && role === "user") {
+  const content = parseBody(role === "tool" ? textContentSchema : messageContentSchema, b.content, "content");
+  if (typeof content === "string" && content.trim() === "" && role === "user") {
     throw invalidRequest("content must not be empty.", "content");
   }
   if (role === "tool" && !b.tool_call_id)
@@ -130,20 +123,8 @@ async function parseTurn(
   if (role === "user" && b.tool_call_id)
     throw invalidRequest('tool_call_id is only for role "tool".', "tool_call_id");
 
-  let parameters: Record<string, unknown> = {};
-  if (b.parameters !== undefined && b.parameters !== null) {
-    const p = b.parameters as Record<string, unknown>;
-    // A conversation turn produces one answer; `n` (1–4) belongs to /v1/chat/completions.
-    if (typeof p === "object" && !Array.isArray(p) && "n" in p) {
-      if (p.n !== 1)
-        throw invalidRequest("A conversation turn produces one answer: n must be 1.", "parameters.n");
-      const { n: _n, ...rest } = p;
-      b.parameters = rest;
-    }
-    const parsed = parseGenerationParameters(b.parameters, "parameters");
-    if (!parsed.ok) throw toInvalidRequest(parsed.error);
-    parameters = parsed.value;
-  }
+  const parameters =
+    b.parameters === undefined || b.parameters === null ? {} : parseConversationParameters(b.parameters);
 
   if (idempotencyKey !== undefined && !CLIENT_MESSAGE_ID_PATTERN.test(idempotencyKey)) {
     throw invalidRequest("Idempotency-Key must be 1-128 letters, digits or ._:-", "Idempotency-Key");
@@ -156,13 +137,13 @@ async function parseTurn(
     throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
   }
   const clientMessageId = b.client_message_id ?? idempotencyKey ?? null;
-  const send = { role, content: content.data, tool_call_id: b.tool_call_id, model: b.model, parameters };
+  const send = { role, content, tool_call_id: b.tool_call_id, model: b.model, parameters };
   return {
     userId,
     conversationId,
     requestId,
     role,
-    content: content.data as string | unknown[],
+    content: content as string | unknown[],
     toolCallId: b.tool_call_id ?? null,
     clientMessageId,
     requestHash: clientMessageId ? await requestHash(send) : null,

@@ -5,6 +5,14 @@ import { mediaUrlSchema } from "./media-url";
 export const MIN_VIDEO_FRAMES = 2;
 export const MAX_VIDEO_FRAMES = 2048;
 
+/**
+ * Most parts in one message's content. DashScope documents no cap; 500 is OpenAI's documented
+ * limit of image inputs per request, the nearest published number.
+ */
+export const MAX_CONTENT_PARTS = 500;
+/** Largest `fps` of a `video_url` part: DashScope's video guide gives the range [0.1, 10]. */
+export const MAX_VIDEO_FPS = 10;
+
 /** Input audio containers Qwen-Omni documents for `input_audio.format`. */
 export const INPUT_AUDIO_FORMATS = ["wav", "mp3", "aac", "amr", "3gp", "3gpp"] as const;
 
@@ -49,7 +57,7 @@ export const videoUrlPartSchema = z.strictObject({
   video_url: z.strictObject({
     url: mediaUrlSchema({ mediaPrefix: "video/" }),
     /** Frames sampled per second of video (Qwen-VL). */
-    fps: z.number().positive().optional(),
+    fps: z.number().positive().max(MAX_VIDEO_FPS).optional(),
   }),
   cache_control: cacheControlSchema.optional(),
 });
@@ -64,14 +72,20 @@ export const contentPartSchema = z.discriminatedUnion("type", [
 ]);
 
 /** A user message's content: a string, or a non-empty array of parts. */
-export const messageContentSchema = z.union([z.string(), z.array(contentPartSchema).min(1)], {
-  error: "must be a string or a non-empty array of content parts",
-});
+export const messageContentSchema = z.union(
+  [z.string(), z.array(contentPartSchema).min(1).max(MAX_CONTENT_PARTS)],
+  {
+    error: "must be a string or a non-empty array of content parts",
+  },
+);
 
 /** Content that may only be text (system, assistant and tool messages): a string or text parts. */
-export const textContentSchema = z.union([z.string(), z.array(textPartSchema).min(1)], {
-  error: "must be a string or a non-empty array of text parts",
-});
+export const textContentSchema = z.union(
+  [z.string(), z.array(textPartSchema).min(1).max(MAX_CONTENT_PARTS)],
+  {
+    error: "must be a string or a non-empty array of text parts",
+  },
+);
 
 export type ContentPart = z.infer<typeof contentPartSchema>;
 export type TextPart = z.infer<typeof textPartSchema>;

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { truncateText } from "../well-formed-text";
 
 /** A validation failure as the API reports it: a sentence, and the dotted path of the field at fault. */
 export interface SchemaError {
@@ -36,14 +37,20 @@ export function describeIssue(issue: Issue, paramPrefix?: string): SchemaError {
 }
 
 /**
- * Unions report every option's failure. When exactly one option failed below its root
+ * Unions report every option's failure. When exactly one option got past the value's type
  * (e.g. `content` was an array of parts, so the string option failed at once and the array
- * option at `0.type`), that issue explains the mistake; otherwise the union's own message does.
+ * option at `0.type`, or on its length), that issue explains the mistake; otherwise the
+ * union's own message does.
  */
 function resolveUnion(issue: Issue, prefix: Path): { issue: Issue; path: PropertyKey[] } {
   const path = [...prefix, ...issue.path];
   if (issue.code !== "invalid_union" || issue.errors.length === 0) return { issue, path };
-  const plausible = issue.errors.filter((branch) => (branch[0]?.path.length ?? 0) > 0);
+  const plausible = issue.errors.filter((branch) => {
+    const first = branch[0];
+    return (
+      first !== undefined && (first.path.length > 0 || first.code === "too_big" || first.code === "too_small")
+    );
+  });
   const only = plausible.length === 1 ? plausible[0]![0] : undefined;
   return only ? resolveUnion(only, path) : { issue, path };
 }
@@ -51,12 +58,14 @@ function resolveUnion(issue: Issue, prefix: Path): { issue: Issue; path: Propert
 function predicate(issue: Issue): string {
   switch (issue.code) {
     case "invalid_type":
-      if (issue.input === undefined) return "is required";
+      // zod reports `input` only when parsing with `reportInput: true`; without it a missing
+      // field and a wrong type look alike, and naming the expected type is right for both.
+      if ("input" in issue && issue.input === undefined) return "is required";
       return `must be ${TYPE_NAMES[issue.expected] ?? `of type ${issue.expected}`}`;
     case "too_small":
       return sizePredicate(
         issue.origin,
-        "at least",
+        issue.exact ? "exactly" : "at least",
         Number(issue.minimum),
         issue.inclusive !== false,
         "greater than",
@@ -64,7 +73,7 @@ function predicate(issue: Issue): string {
     case "too_big":
       return sizePredicate(
         issue.origin,
-        "at most",
+        issue.exact ? "exactly" : "at most",
         Number(issue.maximum),
         issue.inclusive !== false,
         "less than",
@@ -85,6 +94,10 @@ function predicate(issue: Issue): string {
       return issue.message;
     case "not_multiple_of":
       return `must be a multiple of ${String(issue.divisor)}`;
+    case "invalid_key":
+      return "has a key that is not allowed";
+    case "invalid_element":
+      return "has an element that is not allowed";
     default:
       return "has an invalid value";
   }
@@ -104,7 +117,11 @@ function sizePredicate(
     case "string":
       if (bound === "at least" && limit === 1) return "must not be empty";
       return `must be ${bound} ${limit} character${limit === 1 ? "" : "s"} long`;
+    case "file":
+      return `must be ${bound} ${limit} byte${limit === 1 ? "" : "s"}`;
     default:
+      // Numbers: "at most 5" reads as a count, so bounds of a value are comparisons.
+      if (bound === "exactly") return `must be ${limit}`;
       return `must be ${comparison}${inclusive ? " or equal to" : ""} ${limit}`;
   }
 }
@@ -121,12 +138,15 @@ const TYPE_NAMES: Partial<Record<string, string>> = {
   null: "null",
 };
 
+/** Dotted path; keys come from the request, so any lone surrogate in one is replaced. */
 function formatPath(path: Path): string {
   return path
-    .map((segment) => (typeof segment === "symbol" ? (segment.description ?? "") : String(segment)))
+    .map((segment) =>
+      (typeof segment === "symbol" ? (segment.description ?? "") : String(segment)).toWellFormed(),
+    )
     .join(".");
 }
 
 function shortKey(key: string): string {
-  return key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
+  return key.length > MAX_KEY_CHARS ? `${truncateText(key, MAX_KEY_CHARS)}…` : key.toWellFormed();
 }

@@ -11,8 +11,25 @@ export const MAX_TOP_LOGPROBS = 5;
 export const TEMPERATURE_LIMIT = 2;
 /** `presence_penalty` lies in [−2, 2]. */
 export const MAX_PRESENCE_PENALTY = 2;
+/**
+ * Largest `max_tokens` and `thinking_budget`: twice the largest documented maximum output
+ * (qwen3-max, 65,536; PROTOCOL.md §7.1) and above the largest documented chain of thought
+ * (Qwen3-VL, 80K). DashScope enforces each model's own limit (`Range of max_tokens should be
+ * [1, N]`); this cap only turns absurd values (1e9) into a 400 here instead of a quota refusal.
+ */
+export const MAX_OUTPUT_TOKENS = 131_072;
+/** Largest `max_input_tokens`: the largest context window of any Qwen model (qwen-long, 10M). */
+export const MAX_INPUT_TOKENS = 10_000_000;
+/** Largest integer DashScope's services take for `top_k` and token ids (a signed 32-bit integer). */
+export const MAX_INT32 = 2 ** 31 - 1;
+/**
+ * Largest `parameters` object, in bytes of JSON. They go to the model with every request of a
+ * conversation (tool definitions are most of it); 256 KiB is about 64K tokens of definitions,
+ * more than the whole context window of many models.
+ */
+export const MAX_PARAMETERS_BYTES = 262_144;
 
-const tokenId = z.int().min(0);
+const tokenId = z.int().min(0).max(MAX_INT32);
 
 /**
  * `stop`: a string, or an array of strings, of token ids, or of token-id sequences.
@@ -74,11 +91,11 @@ export const generationParametersShape = {
   temperature: z.number().min(0).lt(TEMPERATURE_LIMIT).optional(),
   top_p: z.number().gt(0).max(1).optional(),
   /** `null` or > 100 disables top-k sampling. */
-  top_k: z.int().min(0).nullable().optional(),
+  top_k: z.int().min(0).max(MAX_INT32).nullable().optional(),
   presence_penalty: z.number().min(-MAX_PRESENCE_PENALTY).max(MAX_PRESENCE_PENALTY).optional(),
   /** Upper bound is the model's maximum output; DashScope reports it (`Range of max_tokens should be [1, N]`). */
-  max_tokens: z.int().min(1).optional(),
-  max_input_tokens: z.int().min(1).optional(),
+  max_tokens: z.int().min(1).max(MAX_OUTPUT_TOKENS).optional(),
+  max_input_tokens: z.int().min(1).max(MAX_INPUT_TOKENS).optional(),
   seed: z.int().min(0).max(MAX_SEED).optional(),
   logprobs: z.boolean().optional(),
   top_logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).optional(),
@@ -88,7 +105,7 @@ export const generationParametersShape = {
   audio: audioOutputSchema.optional(),
   enable_thinking: z.boolean().optional(),
   /** Caps reasoning tokens; `max_tokens` does not limit the chain of thought. */
-  thinking_budget: z.int().min(1).optional(),
+  thinking_budget: z.int().min(1).max(MAX_OUTPUT_TOKENS).optional(),
   tools: toolsSchema.optional(),
   tool_choice: toolChoiceSchema.optional(),
   /** DashScope defaults this to false (OpenAI: true). */

@@ -33,10 +33,17 @@ export const toolSchema = z.strictObject({
   }),
 });
 
-/** `tools`: non-empty (`[] is too short`), names unique so a call is unambiguous. */
+/**
+ * Most tools a request may define: OpenAI's documented cap (DashScope documents none). Each
+ * definition is sent with every request and counts against the model's context.
+ */
+export const MAX_TOOLS = 128;
+
+/** `tools`: 1 (`[] is too short`) to {@link MAX_TOOLS}, names unique so a call is unambiguous. */
 export const toolsSchema = z
   .array(toolSchema)
   .min(1)
+  .max(MAX_TOOLS)
   .superRefine((tools, ctx) => {
     const seen = new Set<string>();
     tools.forEach((tool, i) => {
