@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Message } from "../src/store/types";
 import { call, createConversation, newUser, resume } from "./helpers/api";
@@ -104,5 +105,34 @@ describe("text from upstream that is not well-formed Unicode is repaired where i
         expect(completion.choices[0]!.message.content).toContain(REPLACEMENT);
       }
     }
+  });
+});
+
+describe("rows stored before requests were checked are read back well-formed", () => {
+  it("a message and a conversation whose JSON holds a lone surrogate escape", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "hi [[stand-in tokens=2]]",
+      stream: false,
+    });
+    expect(res.status).toBe(200);
+    const { user_message } = (await res.json()) as { user_message: Message };
+    await env.DB.batch([
+      env.DB.prepare("UPDATE messages SET content_json = ? WHERE id = ?").bind(
+        '"old \\ud83d text"',
+        user_message.id,
+      ),
+      env.DB.prepare("UPDATE conversations SET params_json = ? WHERE id = ?").bind(
+        '{"stop":"\\udc00"}',
+        conv.id,
+      ),
+    ]);
+    expect((await strictMessage(alice, user_message.id)).content).toBe(`old ${REPLACEMENT} text`);
+    await strictList(alice, conv.id);
+    const got = await call(alice, "GET", `/conversations/${conv.id}`);
+    expect((parseStrictJson(await got.text()) as { parameters: { stop: string } }).parameters.stop).toBe(
+      REPLACEMENT,
+    );
   });
 });

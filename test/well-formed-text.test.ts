@@ -1,19 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { cleanUpstreamMessage, parseUpstreamErrorBody } from "../src/dashscope/errors";
 import { DashScopeEventDecoder } from "../src/dashscope/stream";
-import { parseUpstreamJson, truncateText } from "../src/dashscope/well-formed-text";
+import { parseWellFormedJson, truncateText } from "../src/text/well-formed";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
 describe("upstream JSON is parsed into well-formed text", () => {
   it("replaces a lone surrogate escape in values and keys with U+FFFD, keeping real pairs", () => {
-    const value = parseUpstreamJson('{"a":"x\\ud83d","b":["\\ude00y"],"c\\ud800":1,"d":"\\ud83d\\ude00"}');
+    const value = parseWellFormedJson('{"a":"x\\ud83d","b":["\\ude00y"],"c\\ud800":1,"d":"\\ud83d\\ude00"}');
     expect(value).toEqual({ a: "x\ufffd", b: ["\ufffdy"], "c\ufffd": 1, d: "😀" });
   });
 
   it("parses text without surrogate escapes exactly as JSON.parse does", () => {
     const text = '{"a":"plain ü 😀","b":[1,null,true],"c":"\\\\ud83d is text"}';
-    expect(parseUpstreamJson(text)).toEqual(JSON.parse(text));
+    expect(parseWellFormedJson(text)).toEqual(JSON.parse(text));
   });
 
   it("repairs chunk text, error messages and echoed frames", () => {

@@ -1,4 +1,5 @@
 import type { Config } from "../config";
+import { parseWellFormedJson } from "../text/well-formed";
 import {
   mapUpstreamError,
   parseUpstreamErrorBody,
@@ -9,7 +10,6 @@ import {
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "./retry";
 import { decodeDashScopeStream } from "./stream";
 import type { ChatCompletion, StreamEvent } from "./types";
-import { parseUpstreamJson } from "./well-formed-text";
 
 /** A Chat Completions request body as DashScope takes it (validated upstream of this client). */
 export type ChatCompletionRequestBody = Record<string, unknown> & { model: string; messages: unknown[] };
@@ -177,7 +177,7 @@ export class DashScopeClient {
     }
     let json: unknown;
     try {
-      json = parseUpstreamJson(text);
+      json = parseWellFormedJson(text);
     } catch {
       json = null;
     }

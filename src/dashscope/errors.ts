@@ -1,7 +1,7 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ApiError, type ErrorCode } from "../errors/api-error";
+import { parseWellFormedJson, truncateText } from "../text/well-formed";
 import type { StreamErrorInfo } from "./types";
-import { parseUpstreamJson, truncateText } from "./well-formed-text";
 
 /** Where an upstream failure happened: before the first body byte (retryable) or inside a 200 stream. */
 export type UpstreamPhase = "pre-stream" | "mid-stream";
@@ -281,7 +281,7 @@ export function parseUpstreamErrorBody(text: string): ParsedUpstreamErrorBody {
   const empty: ParsedUpstreamErrorBody = { code: null, type: null, message: null, requestId: null };
   let json: unknown;
   try {
-    json = parseUpstreamJson(text);
+    json = parseWellFormedJson(text);
   } catch {
     return empty;
   }

@@ -1,6 +1,6 @@
+import { parseWellFormedJson, truncateText } from "../text/well-formed";
 import { SseDecoder, type SseEvent } from "./sse";
 import type { ChatCompletionChunk, StreamErrorInfo, StreamEvent } from "./types";
-import { parseUpstreamJson, truncateText } from "./well-formed-text";
 
 /** The data of the terminating event, `data: [DONE]`. */
 const DONE_SENTINEL = "[DONE]";
@@ -114,7 +114,7 @@ export class DashScopeEventDecoder {
 
     let parsed: unknown;
     try {
-      parsed = parseUpstreamJson(data);
+      parsed = parseWellFormedJson(data);
     } catch {
       if (event.event === "error") return nativeError(null, data, status);
       return malformed(

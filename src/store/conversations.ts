@@ -1,3 +1,4 @@
+import { parseWellFormedJson } from "../text/well-formed";
 import { decodeConversationCursor, encodeConversationCursor } from "./cursor";
 import { newId } from "./ids";
 import { nowMs, toIso } from "./time";
@@ -45,7 +46,7 @@ export function conversationFromRow(row: ConversationRow): Conversation {
     title: row.title,
     system_prompt: row.system_prompt,
     model: row.model,
-    parameters: JSON.parse(row.params_json) as Record<string, unknown>,
+    parameters: parseWellFormedJson(row.params_json) as Record<string, unknown>,
     archived: row.archived_at !== null,
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),

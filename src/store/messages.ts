@@ -1,3 +1,4 @@
+import { parseWellFormedJson } from "../text/well-formed";
 import { decodeMessageCursor, encodeMessageCursor } from "./cursor";
 import { toIso } from "./time";
 import type { Message, MessageRow, Page } from "./types";
@@ -20,9 +21,9 @@ export function messageFromRow(row: MessageRow): Message {
     conversation_id: row.conversation_id,
     parent_id: row.parent_id,
     role: row.role,
-    content: row.content_json === null ? null : (JSON.parse(row.content_json) as string | unknown[]),
+    content: row.content_json === null ? null : (parseWellFormedJson(row.content_json) as string | unknown[]),
     reasoning_content: row.reasoning_content,
-    tool_calls: row.tool_calls_json === null ? null : (JSON.parse(row.tool_calls_json) as unknown[]),
+    tool_calls: row.tool_calls_json === null ? null : (parseWellFormedJson(row.tool_calls_json) as unknown[]),
     tool_call_id: row.tool_call_id,
     status: row.status,
     finish_reason: row.finish_reason,
@@ -38,7 +39,7 @@ export function messageFromRow(row: MessageRow): Message {
             reasoning_tokens: row.reasoning_tokens ?? 0,
             estimated: row.usage_estimated === 1,
           },
-    error: row.error_json === null ? null : (JSON.parse(row.error_json) as Record<string, unknown>),
+    error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as Record<string, unknown>),
     created_at: toIso(row.created_at),
     completed_at: toIso(row.completed_at),
   };

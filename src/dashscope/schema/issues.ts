@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { truncateText } from "../well-formed-text";
+import { truncateText } from "../../text/well-formed";
 
 /** A validation failure as the API reports it: a sentence, and the dotted path of the field at fault. */
 export interface SchemaError {

@@ -1,12 +1,13 @@
 /**
- * Upstream text made safe to store and relay. A JSON body can carry an unpaired UTF-16 surrogate
- * as an escape (`"\ud83d"`): `JSON.parse` accepts it, and `JSON.stringify` writes it back out as
- * the same escape, which strict parsers (jq, Swift's JSONDecoder) reject. Every string that comes
- * from DashScope therefore passes through here, and each lone surrogate becomes U+FFFD.
+ * Text made safe to store and send. A JSON text can carry an unpaired UTF-16 surrogate as an
+ * escape (`"\ud83d"`): `JSON.parse` accepts it, and `JSON.stringify` writes it back out as the
+ * same escape, which strict parsers (jq, Swift's JSONDecoder) reject. Every string that comes
+ * from DashScope passes through here, as do the JSON columns read back from D1 (rows stored
+ * before requests were checked may hold such escapes), and each lone surrogate becomes U+FFFD.
  *
- * Deltas are repaired one by one: a pair split across two deltas would become two U+FFFD, but
- * DashScope cuts text at code-point boundaries (its servers hold text as code points), so a lone
- * surrogate in a delta is lone in the answer too.
+ * Upstream deltas are repaired one by one: a pair split across two deltas would become two
+ * U+FFFD, but DashScope cuts text at code-point boundaries (its servers hold text as code
+ * points), so a lone surrogate in a delta is lone in the answer too.
  */
 
 /** A `\uD800`–`\uDFFF` escape: the only way a lone surrogate gets into decoded UTF-8 JSON text. */
@@ -17,7 +18,7 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
  * surrogate escape (nearly all of it: UTF-8 decoding itself never yields a lone surrogate)
  * is parsed as is; otherwise a reviver repairs each string. Throws as `JSON.parse` does.
  */
-export function parseUpstreamJson(text: string): unknown {
+export function parseWellFormedJson(text: string): unknown {
   if (!SURROGATE_ESCAPE.test(text)) return JSON.parse(text);
   return JSON.parse(text, (_key, value: unknown) => {
     if (typeof value === "string") return value.toWellFormed();
