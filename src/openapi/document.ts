@@ -9,6 +9,13 @@
  * Server-sent event streams have no schema vocabulary in OpenAPI 3.1; their event payloads are
  * components, listed per response under the `x-sse-events` extension (event name → schema).
  */
+import {
+  MAX_CONTENT_PARTS,
+  MAX_JSON_DEPTH,
+  MAX_OUTPUT_TOKENS,
+  MAX_PARAMETERS_BYTES,
+  MAX_TOOLS,
+} from "../dashscope/schema";
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { errorResponses, json, jsonBody, pageParameters, pathId } from "./operations";
@@ -333,7 +340,14 @@ export function openApiDocument(): OpenApiDocument {
       description:
         "Chat backend for mobile apps in front of Alibaba Cloud DashScope (Qwen). Conversations with resumable answer streams, " +
         "and an OpenAI-compatible endpoint for the official `openai` SDKs. Authenticate with `Authorization: Bearer <token>`: " +
-        "a JWT from the app's identity provider or an edge-chat API key.",
+        "a JWT from the app's identity provider or an edge-chat API key.\n\n" +
+        `Input limits (each a 400 \`invalid_request\` naming the field): request bodies nest arrays and objects at most ${MAX_JSON_DEPTH} levels deep; ` +
+        "every string and key is well-formed Unicode (no unpaired UTF-16 surrogate such as `\\ud83d` alone); " +
+        `\`parameters\` (and /v1/chat/completions without \`messages\`) are at most ${MAX_PARAMETERS_BYTES} bytes of JSON; ` +
+        `a message has at most ${MAX_CONTENT_PARTS} content parts and a request at most ${MAX_TOOLS} tools; \`max_tokens\` and ` +
+        `\`thinking_budget\` are at most ${MAX_OUTPUT_TOKENS}; media URLs must name a public host (no loopback, private, ` +
+        "link-local or internal names); titles and API key names have no control characters. " +
+        "A conversation's `parameters` are validated exactly as a turn's.",
     },
     servers: [{ url: "/" }],
     security: [{ bearerAuth: [] }],
