@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { messageContentSchema, textContentSchema } from "./content";
+import { MAX_INT32 } from "./parameters";
 import { WHEN_VALID } from "./when-valid";
 
 /** A tool call as the assistant made it, echoed back in the history. */
@@ -11,7 +12,7 @@ export const toolCallSchema = z.strictObject({
     /** The model's arguments verbatim: a JSON text, though models do not always produce valid JSON. */
     arguments: z.string(),
   }),
-  index: z.int().min(0).optional(),
+  index: z.int().min(0).max(MAX_INT32).optional(),
 });
 
 export const systemMessageSchema = z.strictObject({
