@@ -175,3 +175,40 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
     expect(await countUserRows("messages", alice)).toBe(0);
   });
 });
+
+describe("conversation defaults are held to the rules a turn without overrides meets", () => {
+  it.each([
+    [{ enable_thinking: false, thinking_budget: 100 }, "parameters.thinking_budget"],
+    [{ tool_choice: "required" }, "parameters.tool_choice"],
+    [{ search_options: { forced_search: true } }, "parameters.search_options"],
+    [{ audio: { voice: "Cherry", format: "wav" } }, "parameters.audio"],
+  ])("%j is a 400 naming the parameter, on create and PATCH", async (parameters, param) => {
+    const alice = newUser("alice");
+    await expectError(
+      await call(alice, "POST", "/conversations", { parameters }),
+      400,
+      "invalid_request",
+      param,
+    );
+    expect(await countUserRows("conversations", alice)).toBe(0);
+    const conv = await createConversation(alice);
+    await expectError(
+      await call(alice, "PATCH", `/conversations/${conv.id}`, { parameters }),
+      400,
+      "invalid_request",
+      param,
+    );
+  });
+
+  it("rules that depend on each turn's messages are left to the turn", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice, {
+      parameters: { response_format: { type: "json_object" } },
+    });
+    const turn = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "answer in json [[stand-in tokens=2]]",
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+  });
+});

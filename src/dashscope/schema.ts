@@ -47,7 +47,13 @@ export {
   toInvalidRequest,
 } from "./schema/parse";
 export { type ChatCompletionRequest, chatCompletionRequestSchema, MAX_CHOICES } from "./schema/request";
-export { checkRequestRules, findRuleIssues, type RuleInput, type RuleIssue } from "./schema/rules";
+export {
+  checkRequestRules,
+  findParameterRuleIssues,
+  findRuleIssues,
+  type RuleInput,
+  type RuleIssue,
+} from "./schema/rules";
 export {
   AGENT_SEARCH_STRATEGIES,
   SEARCH_STRATEGIES,

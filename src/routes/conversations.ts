@@ -14,7 +14,7 @@ import {
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
 import { createConversationBody, updateConversationBody } from "./bodies";
-import { parseConversationParameters } from "./parameters";
+import { parseConversationDefaults } from "./parameters";
 import { checkJsonInput, parseBody, parsePageLimit } from "./validation";
 
 const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
@@ -25,7 +25,7 @@ const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
 
 /**
  * The bodies' own fields; `parameters` are then validated exactly as a turn's are
- * ({@link parseConversationParameters}), so a conversation can never store defaults that would
+ * ({@link parseConversationDefaults}), so a conversation can never store defaults that would
  * make its turns fail.
  */
 const createEnvelope = createConversationBody.extend({ parameters: z.unknown().optional() });
@@ -33,7 +33,7 @@ const updateEnvelope = updateConversationBody.extend({ parameters: z.unknown().o
 
 /** `null` and absent clear or keep as the route says; anything else is validated. */
 const defaultsOf = (value: unknown) =>
-  value === undefined || value === null ? value : parseConversationParameters(value);
+  value === undefined || value === null ? value : parseConversationDefaults(value);
 
 /** The `{id}` path segment, or 404: a malformed id cannot name anyone's conversation. */
 function conversationId(id: string): string {

@@ -1,4 +1,9 @@
-import { type GenerationParameters, parseGenerationParameters, toInvalidRequest } from "../dashscope/schema";
+import {
+  findParameterRuleIssues,
+  type GenerationParameters,
+  parseGenerationParameters,
+  toInvalidRequest,
+} from "../dashscope/schema";
 import { invalidRequest } from "../errors/api-error";
 
 /**
@@ -20,4 +25,21 @@ export function parseConversationParameters(value: unknown): GenerationParameter
   const parsed = parseGenerationParameters(body, "parameters");
   if (!parsed.ok) throw toInvalidRequest(parsed.error);
   return parsed.value;
+}
+
+/**
+ * A conversation's defaults: {@link parseConversationParameters}, and the rules between
+ * parameters as a turn that sets none of its own would meet them (turns always stream
+ * upstream), so the defaults alone cannot make every turn a 400 (`thinking_budget` with
+ * `enable_thinking: false`, `tool_choice` without `tools`, …). Rules that need the messages
+ * are left to each turn.
+ */
+export function parseConversationDefaults(value: unknown): GenerationParameters {
+  const parameters = parseConversationParameters(value);
+  const issue = findParameterRuleIssues({ ...parameters, stream: true })[0];
+  if (issue) {
+    const param = `parameters.${issue.path.join(".")}`;
+    throw invalidRequest(`"${param}" ${issue.message}.`, param);
+  }
+  return parameters;
 }

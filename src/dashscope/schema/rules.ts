@@ -23,12 +23,25 @@ const JSON_WORD = /json/i;
  * fixed order so the first issue is stable. Pure: returns the issues instead of throwing.
  */
 export function findRuleIssues(req: RuleInput): RuleIssue[] {
+  return findIssues(req, req.messages);
+}
+
+/**
+ * The rules of {@link findRuleIssues} that involve parameters only, for parameters that will be
+ * used with messages not known yet (a conversation's defaults, checked as a turn with no
+ * overrides of its own would use them).
+ */
+export function findParameterRuleIssues(req: Omit<RuleInput, "messages">): RuleIssue[] {
+  return findIssues(req, null);
+}
+
+function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMessage[] | null): RuleIssue[] {
   const issues: RuleIssue[] = [];
   const add = (path: (string | number)[], message: string) => issues.push({ path, message });
   const thinking = req.enable_thinking === true;
   const audioOut = (req.modalities as readonly string[] | undefined)?.includes("audio") === true;
 
-  checkMessages(req.messages, add);
+  if (messages) checkMessages(messages, add);
 
   if (req.n !== undefined && req.n > 1) {
     if (req.tools) add(["n"], 'must be 1 when "tools" are given');
@@ -40,7 +53,7 @@ export function findRuleIssues(req: RuleInput): RuleIssue[] {
     add(["top_logprobs"], 'requires "logprobs": true');
 
   const format = req.response_format?.type;
-  if (format === "json_object" && !mentionsJson(req.messages)) {
+  if (format === "json_object" && messages && !mentionsJson(messages)) {
     add(["response_format"], 'of type "json_object" requires the word "json" somewhere in the messages');
   }
   if ((format === "json_object" || format === "json_schema") && thinking) {
