@@ -10,7 +10,7 @@ export const MAX_VIDEO_FRAMES = 2048;
  * limit of image inputs per request, the nearest published number.
  */
 export const MAX_CONTENT_PARTS = 500;
-/** Largest `fps` of a `video_url` part: DashScope's video guide gives the range [0.1, 10]. */
+/** Largest `fps` of a `video_url` part: Qwen-VL's video guide gives the range (0.1, 10), default 2.0. */
 export const MAX_VIDEO_FPS = 10;
 
 /** Input audio containers Qwen-Omni documents for `input_audio.format`. */
