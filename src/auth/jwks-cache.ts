@@ -3,8 +3,27 @@ import { fetchJwks, parseJwks } from "./jwks";
 
 /** How long a warm isolate trusts its in-memory key set before re-reading KV, in ms. */
 export const MEMORY_TTL_MS = 60_000;
+/*
+ * Refetching on an unknown `kid` must honour a real key rotation quickly without letting
+ * tokens with made-up `kid`s turn into one JWKS fetch per request. Two bounds do that:
+ *
+ * - At most one refetch per JWKS URL every REFETCH_INTERVAL_MS (5 s), in this isolate and,
+ *   through a timestamp in KV, approximately per location. Any refetch after the identity
+ *   provider publishes a new key brings that key in, whichever token triggered it, so a
+ *   rotation is honoured within 5 s plus one fetch even while bogus `kid`s keep arriving.
+ *   A flood of distinct bogus `kid`s costs at most 12 fetches a minute per location.
+ * - A `kid` that a refetch did not find is not refetched for again for ABSENT_KID_MEMORY_MS
+ *   (60 s), so one client replaying one stale token costs about one fetch a minute, as before.
+ *   The memory is per isolate and bounded (MAX_ABSENT_KIDS per URL, oldest forgotten first).
+ *   A minute also bounds how long a key published shortly after its first token arrived
+ *   (a CDN-cached JWKS) can stay refused.
+ */
 /** Minimum interval between unknown-`kid` refetches of one JWKS URL, in ms. */
-export const REFETCH_INTERVAL_MS = 60_000;
+export const REFETCH_INTERVAL_MS = 5_000;
+/** How long a `kid` a refetch did not find stops triggering refetches, in ms. */
+export const ABSENT_KID_MEMORY_MS = 60_000;
+/** `kid`s remembered as absent per JWKS URL; the oldest is forgotten beyond this. */
+export const MAX_ABSENT_KIDS = 1_000;
 /** KV rejects an `expirationTtl` below 60 seconds. */
 export const KV_MIN_TTL_SECONDS = 60;
 
@@ -17,13 +36,15 @@ export interface JwksMemory {
   sets: Map<string, { jwks: JSONWebKeySet; freshUntil: number }>;
   /** Time (ms) of the last unknown-`kid` refetch per JWKS URL. */
   lastRefetch: Map<string, number>;
+  /** Per JWKS URL: `kid`s a refetch did not find, with when (ms) they may trigger one again. */
+  absentKids: Map<string, Map<string, number>>;
   /** Refetches in flight per JWKS URL, so concurrent requests share one. */
   inflight: Map<string, Promise<JSONWebKeySet | null>>;
 }
 
 /** A fresh, empty {@link JwksMemory}. */
 export function createJwksMemory(): JwksMemory {
-  return { sets: new Map(), lastRefetch: new Map(), inflight: new Map() };
+  return { sets: new Map(), lastRefetch: new Map(), absentKids: new Map(), inflight: new Map() };
 }
 
 const isolateMemory = createJwksMemory();
@@ -63,9 +84,10 @@ export async function jwksKvKeys(url: string): Promise<{ set: string; refetch: s
  * The key set of one JWKS URL, cached in isolate memory (≈ 60 s) and in KV (`ttlSeconds`).
  *
  * On an unknown `kid` (key rotation at the IdP) {@link refreshForUnknownKid} refetches the
- * set, at most once per {@link REFETCH_INTERVAL_MS} per URL. The bound is kept in memory
- * and in KV; KV is eventually consistent (a write can take up to a minute to be seen in
- * other locations), so across locations the bound is per location, approximately.
+ * set, at most once per {@link REFETCH_INTERVAL_MS} per URL and not again for a `kid` the
+ * last refetch did not find (see the numbers above). The interval is kept in memory and in
+ * KV; KV is eventually consistent (a write can take up to a minute to be seen in other
+ * locations), so across locations the bound is per location, approximately.
  */
 export class JwksCache {
   private readonly memory: JwksMemory;
@@ -101,21 +123,36 @@ export class JwksCache {
   }
 
   /**
-   * Refetches the key set because a token named a `kid` not in it. Returns the new set, or
-   * null when a refetch happened less than a minute ago or the fetch failed (the cached set
-   * stays in use). Concurrent callers share one refetch.
+   * Refetches the key set because a token named `kid` (undefined: the token named none), which
+   * is not in it. Returns the new set, or null when no refetch may happen now (one happened less
+   * than {@link REFETCH_INTERVAL_MS} ago, or a recent one did not find this `kid`) or the fetch
+   * failed; the cached set stays in use. Concurrent callers share one refetch.
    */
-  refreshForUnknownKid(): Promise<JSONWebKeySet | null> {
-    const pending = this.memory.inflight.get(this.url);
-    if (pending) return pending;
-    const last = this.memory.lastRefetch.get(this.url);
+  refreshForUnknownKid(kid?: string): Promise<JSONWebKeySet | null> {
     const now = this.deps.now();
+    const absentUntil = this.memory.absentKids.get(this.url)?.get(kid ?? "");
+    if (absentUntil !== undefined && now < absentUntil) return Promise.resolve(null);
+    const pending = this.memory.inflight.get(this.url);
+    if (pending) return pending.then((jwks) => this.noteResult(jwks, kid));
+    const last = this.memory.lastRefetch.get(this.url);
     if (last !== undefined && now - last < REFETCH_INTERVAL_MS) return Promise.resolve(null);
     // Claimed synchronously so that concurrent requests in this isolate cannot all pass the check.
     this.memory.lastRefetch.set(this.url, now);
     const run = this.refetch(now).finally(() => this.memory.inflight.delete(this.url));
     this.memory.inflight.set(this.url, run);
-    return run;
+    return run.then((jwks) => this.noteResult(jwks, kid));
+  }
+
+  /** Remembers `kid` as absent when a refetched set still lacks it; passes the set on. */
+  private noteResult(jwks: JSONWebKeySet | null, kid: string | undefined): JSONWebKeySet | null {
+    if (jwks === null || (kid !== undefined && jwks.keys.some((key) => key.kid === kid))) return jwks;
+    const absent = this.memory.absentKids.get(this.url) ?? new Map<string, number>();
+    this.memory.absentKids.set(this.url, absent);
+    absent.delete(kid ?? "");
+    absent.set(kid ?? "", this.deps.now() + ABSENT_KID_MEMORY_MS);
+    // A Map iterates in insertion order, so the first key is the oldest.
+    if (absent.size > MAX_ABSENT_KIDS) absent.delete(absent.keys().next().value ?? "");
+    return jwks;
   }
 
   private async refetch(now: number): Promise<JSONWebKeySet | null> {

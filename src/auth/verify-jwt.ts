@@ -30,8 +30,11 @@ export function isAcceptableSubject(sub: string): boolean {
 /** Where the verification keys come from: a cached remote JWKS, or a fixed set in dev mode. */
 export interface KeySource {
   getKeys(): Promise<JSONWebKeySet>;
-  /** A newer key set after an unknown `kid`, or null if none can be had right now. */
-  refreshForUnknownKid(): Promise<JSONWebKeySet | null>;
+  /**
+   * A newer key set after a token named `kid` (undefined: no `kid`) that the set lacks, or
+   * null if none can be had right now.
+   */
+  refreshForUnknownKid(kid?: string): Promise<JSONWebKeySet | null>;
 }
 
 /** Everything {@link verifyAccessToken} checks a token against. */
@@ -60,8 +63,9 @@ export function staticKeySource(jwks: JSONWebKeySet): KeySource {
  */
 export async function verifyAccessToken(token: string, deps: VerifyDeps): Promise<{ userId: string }> {
   let alg: unknown;
+  let kid: unknown;
   try {
-    alg = decodeProtectedHeader(token).alg;
+    ({ alg, kid } = decodeProtectedHeader(token));
   } catch {
     throw invalidToken("The bearer token is not a well-formed JWT.");
   }
@@ -79,7 +83,9 @@ export async function verifyAccessToken(token: string, deps: VerifyDeps): Promis
     if (!(err instanceof errors.JWKSNoMatchingKey)) throw toApiError(err);
     // Key rotation: the IdP may have published a key we have not cached yet. When the refetch
     // is throttled, another request may still have refreshed the set in the meantime.
-    const fresh = (await deps.keys.refreshForUnknownKid()) ?? (await deps.keys.getKeys());
+    const fresh =
+      (await deps.keys.refreshForUnknownKid(typeof kid === "string" ? kid : undefined)) ??
+      (await deps.keys.getKeys());
     if (fresh === keys) throw toApiError(err);
     try {
       payload = await verifyWithKeySet(token, fresh, deps);
