@@ -1,3 +1,4 @@
+import { connect } from "cloudflare:sockets";
 import { describe, expect, inject, it } from "vitest";
 
 // Wire-level checks of the DashScope stand-in (tools/dashscope-stand-in/), talking to it over real HTTP
@@ -366,6 +367,44 @@ describe("tool calls", () => {
     for (const c of parallel) JSON.parse(c.arguments);
     const single = assembleToolCalls(chunksOf((await streamText(body)).text));
     expect(single).toHaveLength(1);
+  });
+
+  /** A request that answers the call of `[[stand-in tool_call …]]` with a tool result. */
+  async function afterToolResult(directive: string, toolContent: string): Promise<Json[]> {
+    const messages = userMessage(`weather? [[stand-in tool_call ${directive}]]`);
+    const first = assembleToolCalls(chunksOf((await streamText({ messages, tools: [WEATHER_TOOL] })).text));
+    expect(first).toHaveLength(1);
+    const call = first[0]!;
+    const { text } = await streamText({
+      tools: [WEATHER_TOOL],
+      messages: [
+        ...messages,
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } },
+          ],
+        },
+        { role: "tool", tool_call_id: call.id, content: toolContent },
+      ],
+    });
+    return chunksOf(text);
+  }
+
+  it("answers a tool result with text, not another tool call", async () => {
+    const chunks = await afterToolResult(`tokens=4 tag=${uniqueTag("tool-result")}`, "18C and sunny");
+    expect(assembleToolCalls(chunks)).toEqual([]);
+    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("stop");
+    // The user message's other directives still apply.
+    const content = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("");
+    expect(content.split(" ")).toHaveLength(4);
+  });
+
+  it("lets a tool result's own directive ask for another tool call", async () => {
+    const chunks = await afterToolResult("", "18C [[stand-in tool_call]]");
+    expect(assembleToolCalls(chunks).map((c) => c.name)).toEqual(["get_current_weather"]);
+    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("tool_calls");
   });
 
   it("returns complete tool_calls with empty content when not streaming", async () => {
@@ -891,5 +930,21 @@ describe("control API", () => {
     const all = (await (await fetch(`${CONTROL_URL}/__stand-in/requests`)).json()) as LogEntry[];
     expect(all.length).toBeGreaterThan(entries.length);
     expect(JSON.stringify(all)).not.toContain(API_KEY);
+  });
+
+  it("answers a request target that is not a URL with 400 and keeps serving", async () => {
+    // fetch() cannot send such a request line, so it goes over a raw socket.
+    const { host, port } = new URL(CONTROL_URL);
+    const socket = connect({ hostname: host.replace(/:.*/, ""), port: Number(port) });
+    const writer = socket.writable.getWriter();
+    await writer.write(
+      new TextEncoder().encode(
+        "GET http://[::1/__stand-in/requests HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const reply = await new Response(socket.readable).text();
+    expect(reply.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    const health = await fetch(`${CONTROL_URL}/__stand-in/health`);
+    expect(await health.json()).toEqual({ ok: true });
   });
 });

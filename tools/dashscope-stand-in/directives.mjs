@@ -6,9 +6,17 @@
  *
  * Only the last user message is searched (string content or any `text` part). `key` alone means `key=true`.
  * Several directives in that message are merged, later keys winning.
+ *
+ * A request that ends with tool results (the last message is a `tool` message) answers them, as a model
+ * would, with text: the user message's `tool_call` and `tool` keys do not apply again (otherwise a client
+ * that runs the tool would be asked for another call forever). Directives in those trailing tool messages'
+ * text are merged on top, so a tool result can itself ask for another call.
  */
 
 const DIRECTIVE_PATTERN = /\[\[stand-in((?:\s+[^\s\]]+)*)\s*\]\]/g;
+
+/** Keys that ask for a tool call; a request answering tool results ignores them from the user message. */
+const TOOL_CALL_KEYS = ["tool_call", "tool"];
 
 /** Keys whose values are non-negative integers. */
 const INTEGER_KEYS = new Set([
@@ -42,7 +50,8 @@ export function contentText(content) {
 }
 
 /**
- * Parses every directive found in the text of the last `user` message.
+ * Parses every directive of a request: those in the last `user` message and, when the request ends with
+ * tool results, those in the trailing `tool` messages (see the module comment).
  * @param {unknown} body the parsed request body
  * @returns {Directive} empty object when there is no directive
  */
@@ -51,11 +60,28 @@ export function parseDirective(body) {
   const directive = {};
   const messages = body && typeof body === "object" ? /** @type {any} */ (body).messages : undefined;
   if (!Array.isArray(messages)) return directive;
-  const lastUser = [...messages].reverse().find((m) => m && typeof m === "object" && m.role === "user");
-  if (!lastUser) return directive;
-  const texts = Array.isArray(lastUser.content)
-    ? lastUser.content.map((/** @type {any} */ p) => (p && typeof p.text === "string" ? p.text : ""))
-    : [contentText(lastUser.content)];
+  const isRole = (/** @type {any} */ m, /** @type {string} */ role) =>
+    m && typeof m === "object" && m.role === role;
+  const lastUser = [...messages].reverse().find((m) => isRole(m, "user"));
+  if (lastUser) mergeDirectives(directive, lastUser.content);
+  if (isRole(messages.at(-1), "tool")) {
+    for (const key of TOOL_CALL_KEYS) delete directive[key];
+    let first = messages.length - 1;
+    while (first > 0 && isRole(messages[first - 1], "tool")) first--;
+    for (const toolMessage of messages.slice(first)) mergeDirectives(directive, toolMessage.content);
+  }
+  return directive;
+}
+
+/**
+ * Merges the directives found in a message's content into `directive`, later keys winning.
+ * @param {Directive} directive
+ * @param {unknown} content
+ */
+function mergeDirectives(directive, content) {
+  const texts = Array.isArray(content)
+    ? content.map((/** @type {any} */ p) => (p && typeof p.text === "string" ? p.text : ""))
+    : [contentText(content)];
   for (const text of texts) {
     for (const match of text.matchAll(DIRECTIVE_PATTERN)) {
       for (const token of (match[1] ?? "").trim().split(/\s+/).filter(Boolean)) {
@@ -66,7 +92,6 @@ export function parseDirective(body) {
       }
     }
   }
-  return directive;
 }
 
 /**

@@ -40,8 +40,34 @@ export async function startStandIn({
   const sockets = new Set();
 
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://stand-in.local");
-    if (handleControl(req, res, url, requestLog)) return;
+    // An exception escaping a request listener would end the whole process, and with it
+    // `npm run dev`, which hosts the stand-in: every failure becomes this request's 500.
+    try {
+      route(req, res);
+    } catch (err) {
+      failRequest(res, err);
+    }
+  });
+
+  /**
+   * @param {import("node:http").IncomingMessage} req
+   * @param {import("node:http").ServerResponse} res
+   */
+  function route(req, res) {
+    // `URL.parse` returns null (instead of throwing) for a request target such as `http://[::1`.
+    const url = URL.parse(req.url ?? "/", "http://stand-in.local");
+    if (url === null) {
+      sendJson(res, 400, {
+        error: {
+          message: "Bad request target",
+          type: "invalid_request_error",
+          param: null,
+          code: "bad_request",
+        },
+      });
+      return;
+    }
+    if (handleControl(req, res, url, requestLog, (err) => failRequest(res, err))) return;
     if (url.pathname !== CHAT_PATH) {
       sendJson(res, 404, {
         error: { message: "Not Found", type: "invalid_request_error", param: null, code: "not_found" },
@@ -61,19 +87,9 @@ export async function startStandIn({
     }
     readBody(req)
       .then((raw) => handleChatCompletions(req, res, raw, handlerOptions))
-      .catch((err) => {
-        if (!res.headersSent)
-          sendJson(res, 500, {
-            error: {
-              message: String(err?.message ?? err),
-              type: "internal_error",
-              param: null,
-              code: "internal_error",
-            },
-          });
-        else res.destroy();
-      });
-  });
+      .catch((err) => failRequest(res, err));
+  }
+
   server.on("connection", (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -125,6 +141,26 @@ function readBody(req) {
     });
     req.on("end", () => resolve(Buffer.concat(parts)));
     req.on("error", reject);
+  });
+}
+
+/**
+ * Ends a request whose handling threw: a 500 when nothing was sent yet, else a cut connection.
+ * @param {import("node:http").ServerResponse} res
+ * @param {unknown} err
+ */
+function failRequest(res, err) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 500, {
+    error: {
+      message: String(/** @type {any} */ (err)?.message ?? err),
+      type: "internal_error",
+      param: null,
+      code: "internal_error",
+    },
   });
 }
 
