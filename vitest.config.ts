@@ -1,6 +1,10 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { dropExpectedWorkerdLogs } from "./test/support/workerd-log-filter.mjs";
+
+// workerd logs the disconnects that tests cause on purpose; see the file for each one.
+dropExpectedWorkerdLogs();
 
 export default defineConfig({
   plugins: [
