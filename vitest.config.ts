@@ -27,6 +27,7 @@ export default defineConfig({
             AUTH_AUDIENCE: inject<string>("authAudience"),
             // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
             AUTH_DEV_JWKS: "",
+            AUTH_DEV_HOSTS: "",
             // Operator routes (test/admin.test.ts); at least 32 characters.
             ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
             // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.

@@ -34,6 +34,8 @@ export interface Config {
     clockSkewSeconds: number;
     jwksCacheTtlSeconds: number;
     devJwks: string;
+    /** `AUTH_DEV_HOSTS`: private-network addresses where dev tokens are accepted too. */
+    devHosts: string;
   };
   /** Lifetime of a cached API key lookup in KV, in seconds (at least KV's minimum of 60). */
   apiKeyCacheTtlSeconds: number;
@@ -94,6 +96,7 @@ export function loadConfig(env: Env): Config {
       clockSkewSeconds: num(env.AUTH_CLOCK_SKEW_SECONDS, 60),
       jwksCacheTtlSeconds: num(env.JWKS_CACHE_TTL_SECONDS, 3600),
       devJwks: env.AUTH_DEV_JWKS ?? "",
+      devHosts: env.AUTH_DEV_HOSTS ?? "",
     },
     apiKeyCacheTtlSeconds: Math.max(KV_MIN_TTL_SECONDS, num(env.API_KEY_CACHE_TTL_SECONDS, 300)),
     adminToken: env.ADMIN_TOKEN ?? "",

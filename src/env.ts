@@ -35,6 +35,8 @@ export interface Env {
   JWKS_CACHE_TTL_SECONDS?: string;
   /** Local development only (from `.dev.vars`): a public JWKS trusted for requests to localhost. */
   AUTH_DEV_JWKS?: string;
+  /** Local development only: private-network addresses (emulator, LAN) where dev tokens are accepted too. */
+  AUTH_DEV_HOSTS?: string;
 
   /** How long an API key lookup stays cached in KV (so how long a revoked key may still work elsewhere). */
   API_KEY_CACHE_TTL_SECONDS?: string;

@@ -577,6 +577,76 @@ describe("dev mode", () => {
     await expectRejected(wrongIss, /issuer/, { env: offline });
   });
 
+  it("tells the holder of an expired dev token to run npm run token", async () => {
+    const { devJwks, key } = await devSetup();
+    const expired = await tokenFor("dev-user", {
+      key: key.privateJwk,
+      claims: { iss: DEV_ISSUER, aud: DEV_AUDIENCE },
+      expiresInSeconds: -(SKEW_SECONDS + 60),
+    });
+    const offline = { AUTH_DEV_JWKS: devJwks, AUTH_JWKS_URL: "", AUTH_ISSUER: "", AUTH_AUDIENCE: "" };
+    await expectRejected(expired, /expired; mint a new one with `npm run token -- <user-id>`/, {
+      env: offline,
+    });
+    // An identity provider's token still points at the identity provider.
+    await expectRejected(
+      await tokenFor("alice", { expiresInSeconds: -(SKEW_SECONDS + 60) }),
+      /obtain a new one from the identity provider/,
+      { env: { AUTH_DEV_JWKS: devJwks } },
+    );
+  });
+
+  it("tells a dev token sent to another address that it works on localhost only, and how to allow that address", async () => {
+    const { devJwks, token } = await devSetup();
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const offline = { AUTH_DEV_JWKS: devJwks, AUTH_JWKS_URL: "", AUTH_ISSUER: "", AUTH_AUDIENCE: "" };
+    for (const env of [offline, { AUTH_DEV_JWKS: devJwks }]) {
+      const refused = await probe(bearer(token), { url: "http://10.0.2.2:8787/v1/whoami", env });
+      expect(refused.status).toBe(401);
+      expect(refused.body.error?.message).toMatch(/accepted on localhost only/);
+      expect(refused.body.error?.message).toContain("AUTH_DEV_HOSTS=10.0.2.2");
+      expect(refused.text).not.toContain(token.split(".")[2]);
+    }
+    const allowed = await probe(bearer(token), {
+      url: "http://10.0.2.2:8787/v1/whoami",
+      env: { ...offline, AUTH_DEV_HOSTS: "10.0.2.2, 192.168.1.20" },
+    });
+    expect(allowed.body).toEqual({ user_id: "dev-user" });
+    const lan = await probe(bearer(token), {
+      url: "http://192.168.1.20:8787/v1/whoami",
+      env: { ...offline, AUTH_DEV_HOSTS: "10.0.2.2, 192.168.1.20" },
+    });
+    expect(lan.body).toEqual({ user_id: "dev-user" });
+    // Without the dev key set, AUTH_DEV_HOSTS does nothing.
+    const noDevMode = await probe(bearer(token), {
+      url: "http://10.0.2.2:8787/v1/whoami",
+      env: { AUTH_DEV_HOSTS: "10.0.2.2" },
+    });
+    expect(noDevMode.status).toBe(401);
+    expect(noDevMode.body.error?.message).not.toMatch(/localhost/);
+  });
+
+  it("accepts only private-network addresses in AUTH_DEV_HOSTS", async () => {
+    const { devJwks, token } = await devSetup();
+    const lines: string[] = [];
+    const gate = createDevModeGate((line) => lines.push(line));
+    const hosts = "api.example.com 8.8.8.8 [fd00::1] 172.32.0.1 10.0.2.2 fe80::1";
+    expect(gate(devJwks, "https://api.example.com/v1/x", hosts)).toBeNull();
+    expect(gate(devJwks, "http://8.8.8.8/v1/x", hosts)).toBeNull();
+    expect(gate(devJwks, "http://172.32.0.1/v1/x", hosts)).toBeNull();
+    for (const url of ["http://10.0.2.2/v1/x", "http://[fd00::1]/v1/x", "http://[fe80::1]:8787/v1/x"])
+      expect(gate(devJwks, url, hosts), url).toEqual(JSON.parse(devJwks));
+    expect(lines.filter((l) => l.includes("AUTH_DEV_HOSTS"))).toHaveLength(1);
+    expect(lines.join("\n")).toContain("api.example.com");
+    // Through the middleware, a public name in AUTH_DEV_HOSTS changes nothing.
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await probe(bearer(token), {
+      url: "https://api.example.com/v1/whoami",
+      env: { AUTH_DEV_JWKS: devJwks, AUTH_DEV_HOSTS: "api.example.com" },
+    });
+    expect(res.status).toBe(401);
+  });
+
   it("logs a non-local AUTH_DEV_JWKS once per isolate", async () => {
     const { devJwks } = await devSetup();
     const lines: string[] = [];

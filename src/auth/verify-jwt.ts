@@ -46,6 +46,8 @@ export interface VerifyDeps {
   clockSkewSeconds: number;
   /** Current time in ms; defaults to `Date.now`. */
   now?: () => number;
+  /** How to get a new token, ending the expiry message; defaults to asking the identity provider. */
+  renewal?: string;
 }
 
 /** A {@link KeySource} over a fixed key set (nothing to refetch). */
@@ -80,17 +82,17 @@ export async function verifyAccessToken(token: string, deps: VerifyDeps): Promis
   try {
     payload = await verifyWithKeySet(token, keys, deps);
   } catch (err) {
-    if (!(err instanceof errors.JWKSNoMatchingKey)) throw toApiError(err);
+    if (!(err instanceof errors.JWKSNoMatchingKey)) throw toApiError(err, deps);
     // Key rotation: the IdP may have published a key we have not cached yet. When the refetch
     // is throttled, another request may still have refreshed the set in the meantime.
     const fresh =
       (await deps.keys.refreshForUnknownKid(typeof kid === "string" ? kid : undefined)) ??
       (await deps.keys.getKeys());
-    if (fresh === keys) throw toApiError(err);
+    if (fresh === keys) throw toApiError(err, deps);
     try {
       payload = await verifyWithKeySet(token, fresh, deps);
     } catch (retryErr) {
-      throw toApiError(retryErr);
+      throw toApiError(retryErr, deps);
     }
   }
 
@@ -137,11 +139,13 @@ async function verifyWithKeySet(token: string, jwks: JSONWebKeySet, deps: Verify
 }
 
 /** Maps a jose failure to a helpful 401; claim names come from jose, never from the token. */
-function toApiError(err: unknown): ApiError {
+function toApiError(err: unknown, deps: Pick<VerifyDeps, "renewal">): ApiError {
   const code = err instanceof errors.JOSEError ? err.code : "";
   switch (code) {
     case "ERR_JWT_EXPIRED":
-      return invalidToken("The token has expired; obtain a new one from the identity provider.");
+      return invalidToken(
+        `The token has expired; ${deps.renewal ?? "obtain a new one from the identity provider"}.`,
+      );
     case "ERR_JWT_CLAIM_VALIDATION_FAILED": {
       const { claim, reason } = err as errors.JWTClaimValidationFailed;
       if (reason === "missing") return invalidToken(`The token is missing the required "${claim}" claim.`);

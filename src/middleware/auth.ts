@@ -2,9 +2,15 @@ import type { Context, MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { AppEnv } from "../app-env";
 import { authenticateApiKey, hasApiKeyBearer } from "../auth/api-keys";
-import { unauthorized } from "../auth/auth-errors";
+import { invalidToken, unauthorized } from "../auth/auth-errors";
 import { bearerToken } from "../auth/bearer";
-import { DEV_AUDIENCE, DEV_ISSUER, isolateDevModeGate } from "../auth/dev-mode";
+import {
+  DEV_AUDIENCE,
+  DEV_ISSUER,
+  DEV_TOKEN_RENEWAL,
+  devHostRefusal,
+  isolateDevModeGate,
+} from "../auth/dev-mode";
 import { JwksCache, JwksUnavailableError } from "../auth/jwks-cache";
 import { staticKeySource, type VerifyDeps, verifyAccessToken } from "../auth/verify-jwt";
 import { type Config, loadConfig } from "../config";
@@ -49,8 +55,14 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
     return;
   }
   const { auth } = config;
-  const devJwks = isolateDevModeGate(auth.devJwks, c.req.url);
+  const devJwks = isolateDevModeGate(auth.devJwks, c.req.url, auth.devHosts);
   const production = productionConfigured(auth);
+  // Dev mode is on but this host is not a local one: a dev token gets told why it is refused
+  // (an emulator or a phone reaches `npm run dev` at another address).
+  if (!devJwks && auth.devJwks.trim() !== "" && header !== undefined) {
+    if (unverifiedIssuer(bearerToken(header)) === DEV_ISSUER)
+      throw invalidToken(devHostRefusal(new URL(c.req.url).hostname));
+  }
   if (!devJwks && !production) {
     logError(
       c,
@@ -69,6 +81,7 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
       issuer: DEV_ISSUER,
       audience: DEV_AUDIENCE,
       clockSkewSeconds: auth.clockSkewSeconds,
+      renewal: DEV_TOKEN_RENEWAL,
     };
   } else {
     const keys = new JwksCache(auth.jwksUrl, {
