@@ -7,6 +7,7 @@ import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { exportJWK, generateKeyPair } from "jose";
+import { setDevVar } from "./dev/dev-vars.mjs";
 
 /** `kid` of the dev signing key. */
 export const DEV_KID = "edge-chat-dev-1";
@@ -20,16 +21,6 @@ const VAR_NAME = "AUTH_DEV_JWKS";
 function publicOf(privateJwk) {
   const { d: _private, ...pub } = privateJwk;
   return { ...pub, use: "sig" };
-}
-
-/** Sets `AUTH_DEV_JWKS='<json>'` in the text of a .dev.vars file, keeping every other line. */
-export function mergeDevVars(text, jwksJson) {
-  const line = `${VAR_NAME}='${jwksJson}'`;
-  const lines = text === "" ? [] : text.replace(/\r?\n$/, "").split(/\r?\n/);
-  const at = lines.findIndex((l) => new RegExp(`^\\s*(export\\s+)?${VAR_NAME}\\s*=`).test(l));
-  if (at === -1) lines.push(line);
-  else lines[at] = line;
-  return `${lines.join("\n")}\n`;
 }
 
 /**
@@ -58,7 +49,7 @@ export async function ensureDevAuth(rootDir) {
   const privateJwk = await loadDevKey(rootDir);
   const jwksJson = JSON.stringify({ keys: [publicOf(privateJwk)] });
   const current = existsSync(devVarsPath) ? await readFile(devVarsPath, "utf8") : "";
-  const next = mergeDevVars(current, jwksJson);
+  const next = setDevVar(current, VAR_NAME, `'${jwksJson}'`);
   if (next !== current) await writeFile(devVarsPath, next, { mode: 0o600 });
   return { keyPath, devVarsPath, created };
 }

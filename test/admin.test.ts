@@ -103,6 +103,33 @@ describe("operator routes", () => {
     }
   });
 
+  it("say locally why they are off, and on a deployment answer like an unknown route", async () => {
+    const alice = newUser("alice");
+    for (const ADMIN_TOKEN of [undefined, "too-short-token"]) {
+      const local = await app.request(
+        `http://localhost:8787/admin/v1/users/${alice}`,
+        {},
+        { ...env, ADMIN_TOKEN },
+      );
+      const { message } = await expectError(local, 404, "not_found");
+      expect(message).toMatch(/^Operator routes are off: ADMIN_TOKEN is (not set|shorter than 32)/);
+      expect(message).toContain(".dev.vars");
+      expect(message).not.toMatch(/No route/);
+    }
+    const deployed = await app.request(
+      `https://chat.example.com/admin/v1/users/${alice}`,
+      {},
+      { ...env, ADMIN_TOKEN: undefined },
+    );
+    const unknown = await app.request("https://chat.example.com/admin/v2/anything", {}, env);
+    expect(deployed.status).toBe(404);
+    const [a, b] = [await deployed.json(), await unknown.json()];
+    expect(a).toEqual({
+      error: { code: "not_found", message: `No route for GET /admin/v1/users/${alice}.` },
+    });
+    expect(b).toEqual({ error: { code: "not_found", message: "No route for GET /admin/v2/anything." } });
+  });
+
   it("never accept the admin token on the user API", async () => {
     const res = await exports.default.fetch("http://localhost/v1/conversations", {
       headers: { authorization: `Bearer ${adminToken()}` },

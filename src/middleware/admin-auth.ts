@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
 import { unauthorized } from "../auth/auth-errors";
 import { bearerToken } from "../auth/bearer";
+import { isLocalHostname } from "../auth/dev-mode";
 import { loadConfig } from "../config";
 import { ApiError } from "../errors/api-error";
 
@@ -25,9 +26,28 @@ export async function adminTokenMatches(presented: string, expected: string): Pr
 }
 
 /**
+ * Why the operator routes are off, for a request to a local `wrangler dev` (localhost,
+ * 127.0.0.1, [::1]); there the developer needs to know what to set. Any other host (a
+ * deployment) gets exactly the 404 of an unknown route, so a deployment that keeps the routes
+ * off does not reveal that they exist.
+ */
+function disabledMessage(expected: string, method: string, url: URL): string {
+  if (!isLocalHostname(url.hostname)) return `No route for ${method} ${url.pathname}.`;
+  const problem =
+    expected === ""
+      ? "ADMIN_TOKEN is not set"
+      : `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters`;
+  return (
+    `Operator routes are off: ${problem}. For local development put ADMIN_TOKEN (at least ` +
+    `${MIN_ADMIN_TOKEN_CHARS} characters) in .dev.vars and restart \`npm run dev\`, which writes one when it is missing.`
+  );
+}
+
+/**
  * Guards the operator routes with `Authorization: Bearer <ADMIN_TOKEN>`. Without a usable
- * `ADMIN_TOKEN` (unset, or shorter than {@link MIN_ADMIN_TOKEN_CHARS}) the routes answer 404,
- * as if they did not exist. Any other bearer, a user's JWT or API key included, is 401.
+ * `ADMIN_TOKEN` (unset, or shorter than {@link MIN_ADMIN_TOKEN_CHARS}) the routes answer 404
+ * `not_found`, as if they did not exist (on a local host the message says why). Any other
+ * bearer, a user's JWT or API key included, is 401.
  */
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   const expected = (c.get("config") ?? loadConfig(c.env)).adminToken;
@@ -41,7 +61,7 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
         }),
       );
     }
-    throw new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
+    throw new ApiError(404, "not_found", disabledMessage(expected, c.req.method, new URL(c.req.url)));
   }
   const token = bearerToken(c.req.header("authorization"));
   if (!(await adminTokenMatches(token, expected)))
