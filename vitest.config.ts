@@ -5,6 +5,9 @@ import { dropExpectedWorkerdLogs } from "./test/support/workerd-log-filter.mjs";
 
 // workerd logs the disconnects that tests cause on purpose; see the file for each one.
 dropExpectedWorkerdLogs();
+// Reading wrangler.toml, wrangler logs "Using secrets defined in .dev.vars" once per test file when
+// `npm run dev` has written one; its warnings and errors still show.
+process.env.WRANGLER_LOG ??= "warn";
 
 export default defineConfig({
   plugins: [
