@@ -1,6 +1,7 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { buildDocsAssets } from "./scripts/build-docs-assets.mjs";
 import { dropExpectedWorkerdLogs } from "./test/support/workerd-log-filter.mjs";
 
 // workerd logs the disconnects that tests cause on purpose; see the file for each one.
@@ -8,6 +9,8 @@ dropExpectedWorkerdLogs();
 // Reading wrangler.toml, wrangler logs "Using secrets defined in .dev.vars" once per test file when
 // `npm run dev` has written one; its warnings and errors still show.
 process.env.WRANGLER_LOG ??= "warn";
+// The /docs viewer is a static asset that wrangler's build command copies before dev and deploy.
+buildDocsAssets(import.meta.dirname);
 
 export default defineConfig({
   plugins: [

@@ -264,14 +264,3 @@ describe("component schemas come from the validating zod schemas", () => {
     expect(seen).toBeGreaterThanOrEqual(3);
   });
 });
-
-describe("/docs", () => {
-  it("serves an HTML reference page that loads /openapi.json, without auth", async () => {
-    const res = await exports.default.fetch("http://localhost/docs");
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
-    const html = await res.text();
-    expect(html).toContain('data-url="/openapi.json"');
-    expect(html).toMatch(/<script src="https:\/\/[^"]+"><\/script>/);
-  });
-});

@@ -87,10 +87,25 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Meta"],
         summary: "Interactive API reference",
         description:
-          "An HTML page rendering `/openapi.json`; the browser loads the reference viewer from a CDN.",
+          "An HTML page rendering `/openapi.json` with Swagger UI, which this Worker serves itself " +
+          "(static assets under `/docs/swagger-ui/`): it works without network access beyond this origin.",
         ...PUBLIC,
         responses: {
           200: { description: "HTML page.", content: { "text/html": { schema: { type: "string" } } } },
+        },
+      },
+    },
+    "/docs/init.js": {
+      get: {
+        operationId: "getApiReferenceScript",
+        tags: ["Meta"],
+        summary: "Start-up script of the API reference page",
+        ...PUBLIC,
+        responses: {
+          200: {
+            description: "JavaScript.",
+            content: { "text/javascript": { schema: { type: "string" } } },
+          },
         },
       },
     },

@@ -3,10 +3,24 @@ import type { AppEnv } from "../app-env";
 import { openApiDocument } from "../openapi/document";
 
 /**
- * The API reference viewer (Scalar), pinned to a major version. It is loaded by the browser from
- * a CDN, so `/docs` needs network access on the reader's side; the Worker serves only this page.
+ * The viewer (Swagger UI) is served from this Worker's static assets under {@link VIEWER_PATH}
+ * (copied from the `swagger-ui-dist` package, pinned exactly, by scripts/build-docs-assets.mjs),
+ * so `/docs` needs no network beyond this origin. Only the page and its start-up script are
+ * served here.
  */
-const REFERENCE_SCRIPT_URL = "https://cdn.jsdelivr.net/npm/@scalar/api-reference@1";
+export const VIEWER_PATH = "/docs/swagger-ui";
+
+// Nothing on the page may come from, or talk to, another origin; Swagger UI sets inline styles
+// and draws icons from data: URLs.
+const DOCS_CSP = [
+  "default-src 'self'",
+  "img-src 'self' data:",
+  "style-src 'self' 'unsafe-inline'",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
 
 const DOCS_HTML = `<!doctype html>
 <html lang="en">
@@ -14,16 +28,31 @@ const DOCS_HTML = `<!doctype html>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>edge-chat API reference</title>
+    <link rel="stylesheet" href="${VIEWER_PATH}/swagger-ui.css" />
   </head>
   <body>
     <noscript>The interactive reference needs JavaScript. The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-    <script id="api-reference" data-url="/openapi.json"></script>
-    <script src="${REFERENCE_SCRIPT_URL}"></script>
+    <div id="swagger-ui"></div>
+    <script src="${VIEWER_PATH}/swagger-ui-bundle.js"></script>
+    <script src="/docs/init.js"></script>
   </body>
 </html>
+`;
+
+// A file rather than an inline script, so the CSP needs no 'unsafe-inline' for scripts.
+// `validatorUrl: null` keeps Swagger UI from sending the document to its online validator.
+const INIT_JS = `window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+});
 `;
 
 /** `/openapi.json` (the OpenAPI 3.1 document) and `/docs` (an interactive reference); no auth. */
 export const docsRoutes = new Hono<AppEnv>()
   .get("/openapi.json", (c) => c.json(openApiDocument()))
-  .get("/docs", (c) => c.html(DOCS_HTML));
+  .get("/docs", (c) => c.html(DOCS_HTML, 200, { "content-security-policy": DOCS_CSP }))
+  .get("/docs/init.js", (c) =>
+    c.body(INIT_JS, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" }),
+  );
