@@ -10,7 +10,13 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 /** Files of swagger-ui-dist served under /docs/swagger-ui/ (its license and notice included). */
-export const VIEWER_FILES = ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"];
+export const VIEWER_FILES = [
+  "swagger-ui-bundle.js",
+  "swagger-ui.css",
+  "favicon-32x32.png",
+  "LICENSE",
+  "NOTICE",
+];
 
 /** Copies the viewer into `<rootDir>/public/docs/swagger-ui/`, leaving identical files alone. */
 export function buildDocsAssets(rootDir) {

@@ -28,6 +28,7 @@ const DOCS_HTML = `<!doctype html>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>edge-chat API reference</title>
+    <link rel="icon" type="image/png" href="${VIEWER_PATH}/favicon-32x32.png" />
     <link rel="stylesheet" href="${VIEWER_PATH}/swagger-ui.css" />
   </head>
   <body>
