@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run dev`: the Worker with local D1/KV/Durable Objects, offline, on http://localhost:8787
-// (`npm run dev -- --port N`; any other argument goes to `wrangler dev` as well).
+// (`npm run dev -- --port N`, or PORT=N; any other argument goes to `wrangler dev` as well).
 // 1. a local dev identity (key pair + AUTH_DEV_JWKS in .dev.vars) for `npm run token`, and an
 //    ADMIN_TOKEN in .dev.vars for the operator routes when none is set;
 // 2. the ports checked before anything listens: a taken one is named, with how to pick another;
@@ -79,8 +79,9 @@ const { values: flags } = parseArgs({
   options: { port: { type: "string" }, ip: { type: "string" } },
   strict: false,
 });
-const port = flags.port === undefined ? DEFAULT_PORT : parsePort(flags.port);
-if (port === null) fail(`--port must be a port number (1-65535), got ${JSON.stringify(flags.port)}.`);
+const portSetting = flags.port ?? process.env.PORT ?? String(DEFAULT_PORT);
+const port = parsePort(portSetting);
+if (port === null) fail(`the port must be a number from 1 to 65535, got ${JSON.stringify(portSetting)}.`);
 const host = typeof flags.ip === "string" ? flags.ip : "localhost";
 const standInPort = parsePort(process.env.STAND_IN_PORT || DEFAULT_STAND_IN_PORT);
 if (standInPort === null)
@@ -93,7 +94,7 @@ const useStandIn = !process.env.DASHSCOPE_API_KEY && !devVar(await readDevVars(r
 if (!(await portIsFree(port, host))) {
   const free = await nextFreePort(port, host);
   fail(
-    `port ${port} is already in use (another \`npm run dev\`?). Choose another: npm run dev -- --port ${free}`,
+    `port ${port} is already in use (another \`npm run dev\`?). Choose another: npm run dev -- --port ${free}  (or PORT=${free} npm run dev)`,
   );
 }
 if (useStandIn && !(await portIsFree(standInPort, "127.0.0.1"))) {
@@ -115,6 +116,7 @@ say(
 );
 
 const args = ["dev", ...userArgs];
+if (flags.port === undefined) args.push("--port", String(port));
 if (useStandIn) {
   const key = `sk-stand-in-${randomBytes(16).toString("hex")}`;
   try {
