@@ -6,6 +6,7 @@ import readline from "node:readline";
 const DROPPED_LINES = [
   /^Using secrets defined in /,
   /^\[custom build\] /,
+  /^🪵\s+Logs were written to /,
   /^⎔ Starting local server/,
   /^\[wrangler:info\] Ready on /,
   /^Your Worker has access to the following bindings:/,
