@@ -49,3 +49,15 @@ export function parsePageLimit(raw: string | undefined): number {
   }
   return n;
 }
+
+/**
+ * Decodes the `cursor` query value of a list route with the list's own decoder: `undefined` when
+ * absent or empty (the first page); a value the decoder rejects is 400 (param `cursor`).
+ */
+export function parseCursor<T>(raw: string | undefined, decode: (cursor: string) => T | null): T | undefined {
+  if (!raw) return undefined;
+  const cursor = decode(raw);
+  if (cursor === null)
+    throw invalidRequest("The cursor is invalid; pass a next_cursor value unchanged.", "cursor");
+  return cursor;
+}
