@@ -6,9 +6,10 @@ import { dropEmptyClientFields } from "../chat/openai-client-fields";
 import { createDashScopeClient } from "../dashscope/client";
 import { toOpenAiErrorBody } from "../dashscope/openai-error";
 import { OPENAI_STREAM_HEADERS } from "../dashscope/openai-stream";
-import { parseChatCompletionRequest, toInvalidRequest } from "../dashscope/schema";
+import { parseChatCompletionRequest } from "../dashscope/schema";
 import { notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { toInvalidRequest } from "./validation";
 
 /**
  * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's

@@ -1,6 +1,11 @@
 import type { z } from "zod";
-import { describeIssue, findJsonInputProblem, toInvalidRequest } from "../dashscope/schema";
+import { describeIssue, findJsonInputProblem, type SchemaError } from "../dashscope/schema";
 import { type ApiError, invalidRequest } from "../errors/api-error";
+
+/** The 400 `invalid_request` of a schema validation failure, naming the field at fault (`param`) when there is one. */
+export function toInvalidRequest(error: SchemaError): ApiError {
+  return invalidRequest(error.message, error.param || undefined);
+}
 
 /**
  * Turns the first issue of a failed zod parse of a request body into 400 `invalid_request`
