@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { createConversationBody, updateConversationBody } from "../openapi/bodies";
 import {
   type ArchivedFilter,
   createConversation,
@@ -14,7 +15,6 @@ import {
 import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
-import { createConversationBody, updateConversationBody } from "./bodies";
 import { parseConversationDefaults } from "./parameters";
 import { checkJsonInput, parseBody, parseCursor, parsePageLimit } from "./validation";
 
