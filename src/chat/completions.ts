@@ -11,6 +11,7 @@ import {
   settleCompletion,
 } from "./completion-usage";
 import { estimateTextTokens } from "./tokens";
+import { fromUpstreamFailure } from "./upstream-error";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -102,7 +103,7 @@ async function forward<T>(
     caller.waitUntil(
       settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)),
     );
-    throw err;
+    throw fromUpstreamFailure(err);
   }
 }
 

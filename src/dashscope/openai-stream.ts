@@ -1,5 +1,5 @@
+import { upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { ApiError } from "../errors/api-error";
-import { upstreamErrorFromStreamError } from "./errors";
 import { toOpenAiErrorBody } from "./openai-error";
 import { decodeDashScopeStream } from "./stream";
 import type { StreamEvent, Usage } from "./types";

@@ -3,6 +3,7 @@ import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { costUsd } from "../chat/pricing";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
+import { fromUpstreamFailure } from "../chat/upstream-error";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
@@ -332,7 +333,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     let upstream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
-    } catch (err) {
+    } catch (caught) {
+      const err = fromUpstreamFailure(caught);
       if (abort.signal.aborted) {
         const error = { code: "cancelled", message: "The answer was stopped before it started." };
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
