@@ -1,7 +1,6 @@
 import type { Config } from "../config";
 import { usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
-import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../dashscope/openai-stream";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import type { ChatCompletion } from "../dashscope/types";
 import {
@@ -10,6 +9,7 @@ import {
   reserveCompletion,
   settleCompletion,
 } from "./completion-usage";
+import { type OpenAiStreamOutcome, toOpenAiEventStream } from "./openai-stream";
 import { estimateTextTokens } from "./tokens";
 import { fromUpstreamFailure } from "./upstream-error";
 

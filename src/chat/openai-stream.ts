@@ -1,8 +1,8 @@
-import { upstreamErrorFromStreamError } from "../chat/upstream-error";
+import { decodeDashScopeStream } from "../dashscope/stream";
+import type { StreamEvent, Usage } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
 import { toOpenAiErrorBody } from "./openai-error";
-import { decodeDashScopeStream } from "./stream";
-import type { StreamEvent, Usage } from "./types";
+import { upstreamErrorFromStreamError } from "./upstream-error";
 
 const encoder = new TextEncoder();
 const DONE_FRAME = encoder.encode("data: [DONE]\n\n");
