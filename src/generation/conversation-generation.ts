@@ -8,6 +8,7 @@ import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
+import { replayStream } from "../sse/response";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
@@ -16,7 +17,6 @@ import type { Message } from "../store/types";
 import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
 import { AnswerGeneration, estimateUsage } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
-import { replayStream } from "./sse-encoding";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**

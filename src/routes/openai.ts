@@ -4,11 +4,11 @@ import { type CompletionCaller, completeChatCompletion, streamChatCompletion } f
 import { listModels } from "../chat/model-list";
 import { dropEmptyClientFields } from "../chat/openai-client-fields";
 import { toOpenAiErrorBody } from "../chat/openai-error";
-import { OPENAI_STREAM_HEADERS } from "../chat/openai-stream";
 import { createDashScopeClient } from "../dashscope/client";
 import { parseChatCompletionRequest } from "../dashscope/schema";
 import { notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { SSE_HEADERS } from "../sse/response";
 import { toInvalidRequest } from "./validation";
 
 /**
@@ -69,7 +69,7 @@ export const openaiRoutes = new Hono<AppEnv>()
       const stream = await streamChatCompletion(client, request, caller, {
         pingIntervalMs: config.ssePingIntervalMs,
       });
-      return new Response(stream, { headers: OPENAI_STREAM_HEADERS });
+      return new Response(stream, { headers: SSE_HEADERS });
     }
     return c.json(await completeChatCompletion(client, request, caller));
   })
