@@ -58,8 +58,8 @@ export class AnswerLog {
       "CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL",
     );
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
-    // One row per flush, holding that batch of events as SSE text: a token costs a string
-    // append, not a SQL statement.
+    // One row per flush, holding that batch of events as SSE text (`sse/encode`, read back with
+    // `sse/decode`): a token costs a string append, not a SQL statement.
     sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
       message_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, sse TEXT NOT NULL,
       PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
