@@ -1,5 +1,5 @@
 /**
- * Reading server-sent events (WHATWG HTML, "Server-sent events", §9.2.6 "Interpreting an event
+ * Reading server-sent events (WHATWG HTML, "Server-sent events": "Interpreting an event
  * stream"): DashScope's answer streams (`dashscope/stream.ts`) and this service's own stored event
  * logs (`generation/answer-log.ts`).
  */
@@ -84,7 +84,7 @@ export class SseDecoder {
  */
 export function decodeEvents(text: string): SseEvent[] {
   const events: SseEvent[] = [];
-  const parser = createParser({ onEvent: (message) => events.push(message as SseEvent) });
+  const parser = createParser({ onEvent: (message) => events.push(message) });
   parser.feed(text + EOF_TERMINATOR);
   return events;
 }

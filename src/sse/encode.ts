@@ -1,5 +1,5 @@
 /**
- * Writing server-sent events (WHATWG HTML, "Server-sent events", §9.2.6): this service's answer
+ * Writing server-sent events (WHATWG HTML, "Server-sent events"): this service's answer
  * streams (`../shared/API.md`, "The answer stream") and its OpenAI-compatible stream.
  */
 
