@@ -39,8 +39,9 @@ export const LAYERS: readonly (readonly string[])[] = [
   // DashScope's protocol (request schema, client, stream decoding, typed failures); D1 and KV
   // (all SQL, cursors, ids); and Hono, which neither of them may import.
   ["dashscope/", "store/", "hono"],
-  // Server-sent event framing (encode, decode, heartbeat); configuration read from the environment.
-  ["sse/", "config.ts"],
+  // Server-sent event framing (encode, decode, heartbeat); text made safe to store and send
+  // (well-formed Unicode, control characters); configuration read from the environment.
+  ["sse/", "text/", "config.ts"],
   // The Worker's bindings (types only).
   ["env.ts"],
 ];
