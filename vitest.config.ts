@@ -1,6 +1,6 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 import { buildDocsAssets } from "./scripts/build-docs-assets.mjs";
 import { dropExpectedWorkerdLogs } from "./test/support/workerd-log-filter.mjs";
 
@@ -13,46 +13,64 @@ process.env.WRANGLER_LOG ??= "warn";
 buildDocsAssets(import.meta.dirname);
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest(async ({ inject }) => {
-      const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
-      return {
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            // The DashScope stand-in started by test/global-setup.ts.
-            DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
-            DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
-            TEST_MIGRATIONS: migrations,
-            // A model whose window a test can fill with a few kilobytes (the stand-in's input limit is 2048).
-            MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
-            SSE_PING_INTERVAL_MS: "300",
-            // The identity provider stand-in started by test/global-setup.ts.
-            AUTH_JWKS_URL: inject<string>("authJwksUrl"),
-            AUTH_ISSUER: inject<string>("authIssuer"),
-            AUTH_AUDIENCE: inject<string>("authAudience"),
-            // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
-            AUTH_DEV_JWKS: "",
-            AUTH_DEV_HOSTS: "",
-            // Operator routes (test/admin.test.ts); at least 32 characters.
-            ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
-            // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
-            RATE_LIMIT_STRICT_PER_MINUTE: "3",
-          },
-          ratelimits: {
-            RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
-          },
-        },
-      };
-    }),
-  ],
   test: {
-    globalSetup: ["./test/global-setup.ts"],
-    setupFiles: ["./test/apply-migrations.ts"],
-    include: ["test/**/*.test.ts"],
     // The Worker logs a line per turn; show logs only for failing tests.
     silent: "passed-only",
-    testTimeout: 20_000,
-    hookTimeout: 30_000,
+    projects: [
+      {
+        // Everything about the Worker, inside workerd against real local D1/KV/DO and the stand-in.
+        plugins: [
+          cloudflareTest(async ({ inject }) => {
+            const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+            return {
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  // The DashScope stand-in started by test/global-setup.ts.
+                  DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
+                  DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
+                  TEST_MIGRATIONS: migrations,
+                  // A model whose window a test can fill with a few kilobytes (the stand-in's input limit is 2048).
+                  MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
+                  SSE_PING_INTERVAL_MS: "300",
+                  // The identity provider stand-in started by test/global-setup.ts.
+                  AUTH_JWKS_URL: inject<string>("authJwksUrl"),
+                  AUTH_ISSUER: inject<string>("authIssuer"),
+                  AUTH_AUDIENCE: inject<string>("authAudience"),
+                  // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
+                  AUTH_DEV_JWKS: "",
+                  AUTH_DEV_HOSTS: "",
+                  // Operator routes (test/admin.test.ts); at least 32 characters.
+                  ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
+                  // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
+                  RATE_LIMIT_STRICT_PER_MINUTE: "3",
+                },
+                ratelimits: {
+                  RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
+                },
+              },
+            };
+          }),
+        ],
+        test: {
+          name: "workers",
+          globalSetup: ["./test/global-setup.ts"],
+          setupFiles: ["./test/apply-migrations.ts"],
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "test/node/**"],
+          testTimeout: 20_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        // Checks of the source tree itself (the layer rule), in Node: they read files and load
+        // TypeScript's parser, which workerd's test runner cannot (no file system; a 9 MB module).
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+        },
+      },
+    ],
   },
 });

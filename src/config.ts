@@ -1,5 +1,13 @@
-import type { ModelPrice } from "./chat/pricing";
 import type { Env } from "./env";
+
+/**
+ * One model's price (`MODEL_PRICES` and the built-in table in `chat/pricing.ts`), in USD per
+ * million tokens, by the tier the request's prompt size falls in.
+ */
+export interface ModelPrice {
+  /** Ascending by `upToPromptTokens`; the last tier may omit it. */
+  tiers: { upToPromptTokens?: number; input: number; output: number; cachedInput?: number }[];
+}
 
 /** Runtime configuration with every default in one place (README "Configuration" mirrors this). */
 export interface Config {

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import { UpstreamError, upstreamErrorFromStreamError } from "../src/chat/upstream-error";
 import { loadConfig } from "../src/config";
 import {
   createDashScopeClient,
@@ -7,7 +8,7 @@ import {
   type DashScopeClientOptions,
   RETRY_AFTER_MAX_WAIT_MS,
 } from "../src/dashscope/client";
-import { UpstreamError, upstreamErrorFromStreamError } from "../src/dashscope/errors";
+import { UpstreamFailure } from "../src/dashscope/errors";
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "../src/dashscope/retry";
 import type { ChatCompletionChunk } from "../src/dashscope/types";
 
@@ -72,10 +73,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("expected a rejection");
 }
 
+/** The client's rejection, which must be an {@link UpstreamFailure}, mapped to our error as callers do. */
 async function upstreamRejection(promise: Promise<unknown>): Promise<UpstreamError> {
   const error = await rejection(promise);
-  expect(error).toBeInstanceOf(UpstreamError);
-  return error as UpstreamError;
+  expect(error).toBeInstanceOf(UpstreamFailure);
+  return new UpstreamError(error as UpstreamFailure);
 }
 
 describe("DashScopeClient.stream", () => {

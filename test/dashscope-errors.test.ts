@@ -1,16 +1,21 @@
 import { describe, expect, it } from "vitest";
+import { UpstreamError, upstreamErrorFromStreamError } from "../src/chat/upstream-error";
 import {
+  classifyUpstreamError,
   cleanUpstreamMessage,
   DEFAULT_RATE_LIMIT_RETRY_AFTER_MS,
-  mapUpstreamError,
   parseUpstreamErrorBody,
   UPSTREAM_NETWORK_CODE,
   UPSTREAM_TIMEOUT_CODE,
-  UpstreamError,
-  upstreamErrorFromStreamError,
+  type UpstreamErrorInput,
 } from "../src/dashscope/errors";
 import { decodeDashScopeStream } from "../src/dashscope/stream";
 import type { StreamErrorInfo } from "../src/dashscope/types";
+
+/** Classifies an upstream failure (`dashscope/`) and maps it to our error (`chat/`), as a turn does. */
+function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
+  return new UpstreamError(classifyUpstreamError(input));
+}
 
 /** Maps a full upstream error body the way the client does. */
 function mapBody(status: number, body: string, retryAfterMs: number | null = null): UpstreamError {

@@ -7,9 +7,9 @@ import {
   MAX_DATA_URI_BYTES,
   parseChatCompletionRequest,
   parseGenerationParameters,
-  toInvalidRequest,
 } from "../src/dashscope/schema";
 import { ApiError } from "../src/errors/api-error";
+import { toInvalidRequest } from "../src/routes/validation";
 
 const USER_HI: ChatMessage = { role: "user", content: "Hi" };
 const base = (extra: Record<string, unknown> = {}) => ({ model: "qwen-plus", messages: [USER_HI], ...extra });

@@ -1,7 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { MODEL_CONTEXT_TOKENS } from "../src/chat/models";
-import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../src/dashscope/openai-stream";
+import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../src/chat/openai-stream";
 import { call, eventually, newTag, newUser, standInRequests } from "./helpers/api";
 
 /** The `data:` payloads and comments of an SSE text, in order. */

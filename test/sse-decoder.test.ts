@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { SseDecoder } from "../src/dashscope/sse";
+import { SseDecoder } from "../src/sse/decode";
 import { STREAM_FIXTURES } from "./fixtures/dashscope";
 import { splitAt } from "./helpers/chunks";
 

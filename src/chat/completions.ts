@@ -1,7 +1,6 @@
 import type { Config } from "../config";
 import { usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
-import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../dashscope/openai-stream";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import type { ChatCompletion } from "../dashscope/types";
 import {
@@ -10,7 +9,9 @@ import {
   reserveCompletion,
   settleCompletion,
 } from "./completion-usage";
+import { type OpenAiStreamOutcome, toOpenAiEventStream } from "./openai-stream";
 import { estimateTextTokens } from "./tokens";
+import { fromUpstreamFailure } from "./upstream-error";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -102,7 +103,7 @@ async function forward<T>(
     caller.waitUntil(
       settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)),
     );
-    throw err;
+    throw fromUpstreamFailure(err);
   }
 }
 

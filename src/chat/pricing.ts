@@ -3,10 +3,7 @@
  * DashScope bills the whole request at the tier chosen by its input size; cached input tokens
  * (implicit context cache hits) cost a fraction of the input price.
  */
-export interface ModelPrice {
-  /** Ascending by `upToPromptTokens`; the last tier may omit it. */
-  tiers: { upToPromptTokens?: number; input: number; output: number; cachedInput?: number }[];
-}
+import type { ModelPrice } from "../config";
 
 /** Share of the input price billed for implicit cache hits. */
 export const CACHED_INPUT_SHARE = 0.2;

@@ -1,11 +1,11 @@
 import type { Config } from "../config";
 import { parseWellFormedJson } from "../text/well-formed";
 import {
-  mapUpstreamError,
+  classifyUpstreamError,
   parseUpstreamErrorBody,
   UPSTREAM_NETWORK_CODE,
   UPSTREAM_TIMEOUT_CODE,
-  type UpstreamError,
+  type UpstreamFailure,
 } from "./errors";
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "./retry";
 import { decodeDashScopeStream } from "./stream";
@@ -80,11 +80,11 @@ interface FirstByte {
 
 type AttemptResult =
   | ({ ok: true } & FirstByte)
-  | { ok: false; error: UpstreamError; upstreamRetryAfterMs: number | null };
+  | { ok: false; error: UpstreamFailure; upstreamRetryAfterMs: number | null };
 
 /**
  * The DashScope Chat Completions client: one POST per attempt, retries (with backoff and
- * `Retry-After`) only until the first body byte arrives, typed errors from `./errors`.
+ * `Retry-After`) only until the first body byte arrives; failures reject as {@link UpstreamFailure}s (`./errors`).
  */
 export class DashScopeClient {
   private readonly url: string;
@@ -104,7 +104,7 @@ export class DashScopeClient {
   /**
    * Starts a streaming completion. Forces `stream: true` and `stream_options.include_usage: true`
    * (usage only arrives in compatible mode when asked for, PROTOCOL.md §2.3). Resolves once the
-   * first body byte of a 200 has arrived; rejects with an {@link UpstreamError}, or with the
+   * first body byte of a 200 has arrived; rejects with an {@link UpstreamFailure}, or with the
    * signal's reason when `init.signal` aborts.
    */
   async stream(
@@ -238,7 +238,7 @@ export class DashScopeClient {
       const code = timedOut ? UPSTREAM_TIMEOUT_CODE : UPSTREAM_NETWORK_CODE;
       return {
         ok: false,
-        error: mapUpstreamError({ status: null, code, phase: "pre-stream" }),
+        error: classifyUpstreamError({ status: null, code, phase: "pre-stream" }),
         upstreamRetryAfterMs: null,
       };
     };
@@ -274,7 +274,7 @@ export class DashScopeClient {
         release();
         const parsed = parseUpstreamErrorBody(text);
         const upstreamRetryAfterMs = parseRetryAfterMs(response.headers.get("retry-after"), Date.now());
-        const error = mapUpstreamError({
+        const error = classifyUpstreamError({
           status: response.status,
           code: parsed.code,
           type: parsed.type,
@@ -322,8 +322,8 @@ export class DashScopeClient {
     input: { status: number | null; code?: string | null; type?: string | null; message?: string | null },
     requestId: string | null,
     attempts: number,
-  ): UpstreamError {
-    const error = mapUpstreamError({
+  ): UpstreamFailure {
+    const error = classifyUpstreamError({
       ...input,
       message: this.redactKey(input.message ?? null),
       requestId,

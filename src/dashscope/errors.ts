@@ -1,5 +1,3 @@
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ApiError, type ErrorCode } from "../errors/api-error";
 import { parseWellFormedJson, truncateText } from "../text/well-formed";
 import type { StreamErrorInfo } from "./types";
 
@@ -12,15 +10,18 @@ export const UPSTREAM_TIMEOUT_CODE = "edge_chat.first_byte_timeout";
 export const UPSTREAM_NETWORK_CODE = "edge_chat.network_error";
 
 /**
- * Retry-After we advertise for a 429 when DashScope gave none: its rate limits
- * "reset typically within one minute" (PROTOCOL.md §7.3).
+ * How long to wait after a rate-limit or quota failure when DashScope gave no `Retry-After`: its
+ * rate limits "reset typically within one minute" (PROTOCOL.md §7.3).
  */
 export const DEFAULT_RATE_LIMIT_RETRY_AFTER_MS = 60_000;
 
-/** Longest upstream message we relay (invalid-parameter texts are short; this bounds odd ones). */
+/**
+ * Longest upstream message kept as {@link UpstreamFailure.detail} (invalid-parameter texts are
+ * short; this bounds odd ones).
+ */
 const MAX_RELAYED_MESSAGE_CHARS = 500;
 
-/** What is known about one upstream failure, before it is mapped to our error codes. */
+/** What is known about one upstream failure, before it is classified. */
 export interface UpstreamErrorInput {
   /** HTTP status of the upstream response; `null` for timeouts, network failures and OpenAI-shape stream frames. */
   status: number | null;
@@ -33,54 +34,101 @@ export interface UpstreamErrorInput {
   phase: UpstreamPhase;
 }
 
-interface UpstreamDetails {
-  upstreamStatus: number | null;
-  upstreamCode: string | null;
+/**
+ * The kinds of DashScope failure (PROTOCOL.md §3.2), in the order they are recognised:
+ * - `first_byte_timeout`: no first body byte within the client's budget;
+ * - `network`: the connection failed or closed before an answer arrived;
+ * - `context_overflow`: the input is longer than the model's window
+ *   ({@link UpstreamFailure.maxInputTokens});
+ * - `content_filtered`: moderation blocked the request or the answer
+ *   ({@link UpstreamFailure.moderated});
+ * - `quota_exhausted`: the account's token quota is used up;
+ * - `rate_limited`: too many requests (a code of the family, or HTTP 429);
+ * - `credentials`: the API key or the account was refused (a code of the family, or HTTP 401/403);
+ * - `model_unavailable`: no such model, or not in compatible mode;
+ * - `invalid_parameter`: DashScope rejected a request parameter;
+ * - `server`: DashScope failed to answer (a serving code, or HTTP 5xx other than 504);
+ * - `timeout`: DashScope or a gateway timed out (HTTP 408, 504);
+ * - `rejected`: another HTTP 4xx without a known code;
+ * - `unknown`: no status and an unknown code (a stream frame that cannot be classified).
+ */
+type UpstreamFailureKind =
+  | "first_byte_timeout"
+  | "network"
+  | "context_overflow"
+  | "content_filtered"
+  | "quota_exhausted"
+  | "rate_limited"
+  | "credentials"
+  | "model_unavailable"
+  | "invalid_parameter"
+  | "server"
+  | "timeout"
+  | "rejected"
+  | "unknown";
+
+/** The fields of an {@link UpstreamFailure} (documented here, for the class too). */
+interface UpstreamFailureFields {
+  kind: UpstreamFailureKind;
+  /** HTTP status of DashScope's response; `null` for timeouts, network failures and OpenAI-shape stream frames. */
+  status: number | null;
+  /** DashScope's error code (else its error `type`), as sent; `null` when it sent neither. */
+  code: string | null;
+  /** DashScope's request id (body `request_id`, else the `x-request-id` header). */
   requestId: string | null;
+  /** Whether sending the same request again may succeed (rate limit, 5xx, timeout, network). */
   retryable: boolean;
+  /**
+   * For `rate_limited` and `quota_exhausted`: how long to wait before trying again, in
+   * milliseconds (DashScope's `Retry-After`, else {@link DEFAULT_RATE_LIMIT_RETRY_AFTER_MS}). `null` otherwise.
+   */
   retryAfterMs: number | null;
   phase: UpstreamPhase;
+  /**
+   * DashScope's own message after {@link cleanUpstreamMessage} (no documentation link, no native
+   * prefix, nothing shaped like an API key), or `null` when it sent none. Fit for logs; fit to
+   * show a client only for `invalid_parameter` and `model_unavailable`, whose words are about the request.
+   */
+  detail: string | null;
+  /** For `context_overflow`: the model's input limit in tokens, as DashScope's message states it. */
+  maxInputTokens: number | null;
+  /** For `content_filtered`: whether the request (`input`) or the answer (`output`) was blocked. */
+  moderated: "input" | "output" | null;
 }
 
 /**
- * A DashScope failure mapped to our error envelope. `status`/`code`/`message` are safe to send to
- * mobile clients (they never contain the API key or DashScope's text about credentials); the
- * `upstream*` fields are for logs and retry decisions.
+ * A DashScope failure as a typed value: what kind it is, whether a retry may succeed, and what
+ * DashScope said, for logs and retry decisions. It carries no HTTP status or error code of this
+ * service; the layers above map it to theirs (`chat/upstream-error.ts`). The client rejects with it.
  */
-export class UpstreamError extends ApiError {
-  readonly upstreamStatus: number | null;
-  readonly upstreamCode: string | null;
+export class UpstreamFailure extends Error implements UpstreamFailureFields {
+  readonly kind: UpstreamFailureKind;
+  readonly status: number | null;
+  readonly code: string | null;
   readonly requestId: string | null;
-  /** Whether sending the same request again may succeed (rate limit, 5xx, timeout, network). */
   readonly retryable: boolean;
-  /**
-   * For 429s: how long the caller should wait (DashScope's `Retry-After`, else
-   * {@link DEFAULT_RATE_LIMIT_RETRY_AFTER_MS}); mirrored in the `Retry-After` response header. `null` otherwise.
-   */
   readonly retryAfterMs: number | null;
   readonly phase: UpstreamPhase;
+  readonly detail: string | null;
+  readonly maxInputTokens: number | null;
+  readonly moderated: "input" | "output" | null;
   /** Attempts made before giving up; set by the client. */
   attempts = 1;
 
-  constructor(
-    status: ContentfulStatusCode,
-    code: ErrorCode,
-    message: string,
-    details: UpstreamDetails,
-    param?: string,
-  ) {
-    const headers =
-      details.retryAfterMs !== null
-        ? { "Retry-After": String(Math.max(1, Math.ceil(details.retryAfterMs / 1000))) }
-        : undefined;
-    super(status, code, message, param, headers);
-    this.name = "UpstreamError";
-    this.upstreamStatus = details.upstreamStatus;
-    this.upstreamCode = details.upstreamCode;
-    this.requestId = details.requestId;
-    this.retryable = details.retryable;
-    this.retryAfterMs = details.retryAfterMs;
-    this.phase = details.phase;
+  constructor(fields: UpstreamFailureFields) {
+    const context = [fields.status !== null ? `HTTP ${fields.status}` : null, fields.code].filter(Boolean);
+    super(`DashScope ${fields.kind}${context.length > 0 ? ` (${context.join(", ")})` : ""}`);
+    this.name = "UpstreamFailure";
+    this.kind = fields.kind;
+    this.status = fields.status;
+    this.code = fields.code;
+    this.requestId = fields.requestId;
+    this.retryable = fields.retryable;
+    this.retryAfterMs = fields.retryAfterMs;
+    this.phase = fields.phase;
+    this.detail = fields.detail;
+    this.maxInputTokens = fields.maxInputTokens;
+    this.moderated = fields.moderated;
   }
 }
 
@@ -122,9 +170,6 @@ const SERVER_CODES = lower([
   "RequestTimeOut",
 ]);
 
-const CREDENTIALS_MESSAGE = "The model provider rejected this service's credentials.";
-const SERVER_MESSAGE = "The model provider failed to answer; try again.";
-
 /** Matches DashScope's context-overflow text, e.g. `Range of input length should be [1, 983616]`. */
 const INPUT_LENGTH_RE = /Range of input length should be \[\s*\d+\s*,\s*(\d+)\s*\]/i;
 
@@ -158,11 +203,11 @@ function matches(set: Set<string>, code: string | null, type: string | null): bo
 }
 
 /**
- * Maps a DashScope failure to our error codes (`../shared/API.md` "Errors"; DashScope codes from
- * PROTOCOL.md §3.2). Codes win over statuses, because mid-stream frames and some gateways carry
- * no meaningful status; unknown codes fall back to the status class.
+ * Classifies a DashScope failure (DashScope codes from PROTOCOL.md §3.2). Codes win over
+ * statuses, because mid-stream frames and some gateways carry no meaningful status; unknown
+ * codes fall back to the status class.
  */
-export function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
+export function classifyUpstreamError(input: UpstreamErrorInput): UpstreamFailure {
   const code = nonEmpty(input.code);
   const type = nonEmpty(input.type);
   const rawMessage = nonEmpty(input.message) ?? "";
@@ -171,94 +216,48 @@ export function mapUpstreamError(input: UpstreamErrorInput): UpstreamError {
     typeof input.retryAfterMs === "number" && Number.isFinite(input.retryAfterMs) && input.retryAfterMs >= 0
       ? input.retryAfterMs
       : null;
-  const base = {
-    upstreamStatus: status,
-    upstreamCode: code ?? type,
-    requestId: nonEmpty(input.requestId),
-    phase: input.phase,
-  };
   const make = (
-    ourStatus: ContentfulStatusCode,
-    ourCode: ErrorCode,
-    message: string,
+    kind: UpstreamFailureKind,
     retryable: boolean,
-    param?: string,
-    retryAfterMs: number | null = null,
-  ) => new UpstreamError(ourStatus, ourCode, message, { ...base, retryable, retryAfterMs }, param);
-  const rateLimited = (message: string, retryable: boolean) =>
-    make(
-      429,
-      "rate_limited",
-      message,
+    extra: Partial<Pick<UpstreamFailureFields, "retryAfterMs" | "maxInputTokens" | "moderated">> = {},
+  ) =>
+    new UpstreamFailure({
+      kind,
+      status,
+      code: code ?? type,
+      requestId: nonEmpty(input.requestId),
       retryable,
-      undefined,
-      upstreamRetryAfterMs ?? DEFAULT_RATE_LIMIT_RETRY_AFTER_MS,
-    );
+      retryAfterMs: extra.retryAfterMs ?? null,
+      phase: input.phase,
+      detail: cleanUpstreamMessage(rawMessage) || null,
+      maxInputTokens: extra.maxInputTokens ?? null,
+      moderated: extra.moderated ?? null,
+    });
+  const throttled = (kind: "rate_limited" | "quota_exhausted", retryable: boolean) =>
+    make(kind, retryable, { retryAfterMs: upstreamRetryAfterMs ?? DEFAULT_RATE_LIMIT_RETRY_AFTER_MS });
 
-  if (code === UPSTREAM_TIMEOUT_CODE) {
-    return make(504, "upstream_timeout", "The model provider did not start answering in time.", true);
-  }
-  if (code === UPSTREAM_NETWORK_CODE) {
-    return make(502, "upstream_error", "Could not reach the model provider.", true);
-  }
+  if (code === UPSTREAM_TIMEOUT_CODE) return make("first_byte_timeout", true);
+  if (code === UPSTREAM_NETWORK_CODE) return make("network", true);
 
   const inputLength = INPUT_LENGTH_RE.exec(rawMessage);
-  if (inputLength) {
-    return make(
-      400,
-      "invalid_request",
-      `The conversation is too long for the model's context window (at most ${inputLength[1]} input tokens).`,
-      false,
-      "messages",
-    );
-  }
+  if (inputLength) return make("context_overflow", false, { maxInputTokens: Number(inputLength[1]) });
   if (matches(CONTENT_FILTER_CODES, code, type)) {
-    const output = /^output/i.test(rawMessage);
-    return make(
-      422,
-      "content_filtered",
-      output
-        ? "The answer was blocked by the model provider's content moderation."
-        : "The request was blocked by the model provider's content moderation.",
-      false,
-    );
+    return make("content_filtered", false, { moderated: /^output/i.test(rawMessage) ? "output" : "input" });
   }
-  if (matches(QUOTA_CODES, code, type)) {
-    return rateLimited(
-      "The model provider's token quota for this service is exhausted; try again later.",
-      false,
-    );
-  }
-  if (matches(RATE_LIMIT_CODES, code, type)) {
-    return rateLimited("The model provider is rate limiting requests; try again later.", true);
-  }
-  if (matches(CREDENTIAL_CODES, code, type)) {
-    return make(502, "upstream_error", CREDENTIALS_MESSAGE, false);
-  }
-  if (matches(MODEL_CODES, code, type)) {
-    const message = cleanUpstreamMessage(rawMessage) || "The requested model is not available.";
-    return make(400, "invalid_request", message, false, "model");
-  }
-  if (matches(INVALID_REQUEST_CODES, code, type)) {
-    const message = cleanUpstreamMessage(rawMessage) || "The model provider rejected a request parameter.";
-    return make(400, "invalid_request", message, false);
-  }
-  if (matches(SERVER_CODES, code, type)) {
-    return make(502, "upstream_error", SERVER_MESSAGE, true);
-  }
+  if (matches(QUOTA_CODES, code, type)) return throttled("quota_exhausted", false);
+  if (matches(RATE_LIMIT_CODES, code, type)) return throttled("rate_limited", true);
+  if (matches(CREDENTIAL_CODES, code, type)) return make("credentials", false);
+  if (matches(MODEL_CODES, code, type)) return make("model_unavailable", false);
+  if (matches(INVALID_REQUEST_CODES, code, type)) return make("invalid_parameter", false);
+  if (matches(SERVER_CODES, code, type)) return make("server", true);
 
-  if (status === 401 || status === 403) return make(502, "upstream_error", CREDENTIALS_MESSAGE, false);
-  if (status === 429)
-    return rateLimited("The model provider is rate limiting requests; try again later.", true);
-  if (status === 408 || status === 504) {
-    return make(504, "upstream_timeout", "The model provider did not answer in time.", true);
-  }
-  if (status !== null && status >= 500) return make(502, "upstream_error", SERVER_MESSAGE, true);
-  if (status !== null && status >= 400) {
-    return make(502, "upstream_error", "The model provider rejected the request.", false);
-  }
+  if (status === 401 || status === 403) return make("credentials", false);
+  if (status === 429) return throttled("rate_limited", true);
+  if (status === 408 || status === 504) return make("timeout", true);
+  if (status !== null && status >= 500) return make("server", true);
+  if (status !== null && status >= 400) return make("rejected", false);
   // No status and an unknown code: a stream frame we cannot classify. Not retried blindly.
-  return make(502, "upstream_error", "The model provider reported an error.", false);
+  return make("unknown", false);
 }
 
 /** The fields of a DashScope error body, read defensively. */
@@ -299,9 +298,9 @@ export function parseUpstreamErrorBody(text: string): ParsedUpstreamErrorBody {
   };
 }
 
-/** Maps an error reported inside a 200 stream (PROTOCOL.md §3.4) to our codes; phase `mid-stream`. */
-export function upstreamErrorFromStreamError(info: StreamErrorInfo): UpstreamError {
-  return mapUpstreamError({
+/** Classifies an error reported inside a 200 stream (PROTOCOL.md §3.4); phase `mid-stream`. */
+export function classifyStreamError(info: StreamErrorInfo): UpstreamFailure {
+  return classifyUpstreamError({
     status: info.status,
     code: info.code,
     message: info.message,

@@ -44,7 +44,6 @@ export {
   type ParseResult,
   parseChatCompletionRequest,
   parseGenerationParameters,
-  toInvalidRequest,
 } from "./schema/parse";
 export { type ChatCompletionRequest, chatCompletionRequestSchema, MAX_CHOICES } from "./schema/request";
 export {

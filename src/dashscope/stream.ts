@@ -1,5 +1,5 @@
+import { SseDecoder, type SseEvent } from "../sse/decode";
 import { parseWellFormedJson, truncateText } from "../text/well-formed";
-import { SseDecoder, type SseEvent } from "./sse";
 import type { ChatCompletionChunk, StreamErrorInfo, StreamEvent } from "./types";
 
 /** The data of the terminating event, `data: [DONE]`. */

@@ -1,7 +1,7 @@
 import { estimateTextTokens } from "../chat/tokens";
+import { upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
-import { upstreamErrorFromStreamError } from "../dashscope/errors";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";

@@ -1,4 +1,5 @@
-import { eventText } from "./sse-encoding";
+import { decodeEvents } from "../sse/decode";
+import { eventText } from "../sse/encode";
 
 /**
  * The durable record of a conversation's answers, in its Durable Object's SQLite storage:
@@ -57,8 +58,8 @@ export class AnswerLog {
       "CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL",
     );
     sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
-    // One row per flush, holding that batch of events as SSE text: a token costs a string
-    // append, not a SQL statement.
+    // One row per flush, holding that batch of events as SSE text (`sse/encode`, read back with
+    // `sse/decode`): a token costs a string append, not a SQL statement.
     sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
       message_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, sse TEXT NOT NULL,
       PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
@@ -110,7 +111,7 @@ export class AnswerLog {
     const segments = new Map<string, { first: number; last: number; sse: string }>();
     for (const { messageId, e } of batch) {
       const seg = segments.get(messageId);
-      const text = eventText(e.id, e.event, e.data);
+      const text = eventText(e);
       if (seg) {
         seg.last = e.id;
         seg.sse += text;
@@ -188,12 +189,10 @@ export class AnswerLog {
       .toArray() as { sse: string }[];
     const out: LoggedEvent[] = [];
     for (const { sse } of rows) {
-      // Our own encoding: `id: N\nevent: NAME\ndata: JSON\n\n`, JSON on one line.
-      for (const block of sse.split("\n\n")) {
-        if (block === "") continue;
-        const [idLine, eventLine, dataLine] = block.split("\n");
-        const id = Number(idLine!.slice(4));
-        if (id > afterId) out.push({ id, event: eventLine!.slice(7), data: dataLine!.slice(6) });
+      for (const e of decodeEvents(sse)) {
+        const id = Number(e.id);
+        // "message" is the event type SSE gives a frame without an `event:` line (ours all have one).
+        if (id > afterId) out.push({ id, event: e.event ?? "message", data: e.data });
       }
     }
     return out;

@@ -3,10 +3,12 @@ import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { costUsd } from "../chat/pricing";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
+import { fromUpstreamFailure } from "../chat/upstream-error";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
+import { replayStream } from "../sse/response";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
@@ -15,7 +17,6 @@ import type { Message } from "../store/types";
 import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
 import { AnswerGeneration, estimateUsage } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
-import { replayStream } from "./sse-encoding";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**
@@ -332,7 +333,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     let upstream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
-    } catch (err) {
+    } catch (caught) {
+      const err = fromUpstreamFailure(caught);
       if (abort.signal.aborted) {
         const error = { code: "cancelled", message: "The answer was stopped before it started." };
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");

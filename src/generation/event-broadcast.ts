@@ -1,11 +1,13 @@
-import { eventText, PING } from "./sse-encoding";
+import { eventText } from "../sse/encode";
+import { Heartbeat } from "../sse/heartbeat";
 
 const encoder = new TextEncoder();
 
 /**
  * The events of one answer, numbered from 1, and the streams following them. Every stream
  * gets every event after the id it started from, in order, then the live tail; `close()`
- * ends them all after the last event. Comment pings go to live streams only.
+ * ends them all after the last event. Comment pings go to live streams only, at a fixed cadence
+ * from the first event on (the heartbeat is never touched).
  */
 export class EventBroadcast {
   /** SSE text of every event; encoded once per write, not once per event. */
@@ -14,7 +16,7 @@ export class EventBroadcast {
   private pending: string[] = [];
   private readonly followers = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private closed = false;
-  private pinger: ReturnType<typeof setInterval> | null = null;
+  private readonly heartbeat: Heartbeat;
 
   private lastSend = Number.NEGATIVE_INFINITY;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
@@ -26,10 +28,14 @@ export class EventBroadcast {
    *   quiet spell goes out at once; a burst goes out in writes at most this far apart
    */
   constructor(
-    private readonly pingIntervalMs: number,
+    pingIntervalMs: number,
     private readonly onPublish?: (id: number, event: string, json: string) => void,
     private readonly coalesceMs = 0,
-  ) {}
+  ) {
+    this.heartbeat = new Heartbeat(pingIntervalMs, (ping) => {
+      for (const follower of this.followers) this.send(follower, ping);
+    });
+  }
 
   /** Whether `close()` was called. */
   get isClosed(): boolean {
@@ -55,12 +61,12 @@ export class EventBroadcast {
     if (this.closed) throw new Error("publish after close");
     const id = this.events.length + 1;
     const json = JSON.stringify(data);
-    const text = eventText(id, event, json);
+    const text = eventText({ id, event, data: json });
     this.events.push(text);
     this.onPublish?.(id, event, json);
     this.pending.push(text);
     if (!defer) this.flush(true);
-    this.startPinging();
+    this.heartbeat.start();
     return id;
   }
 
@@ -125,8 +131,7 @@ export class EventBroadcast {
     if (this.closed) return;
     this.flush(true);
     this.closed = true;
-    if (this.pinger) clearInterval(this.pinger);
-    this.pinger = null;
+    this.heartbeat.stop();
     for (const follower of this.followers) {
       try {
         follower.close();
@@ -135,13 +140,6 @@ export class EventBroadcast {
       }
     }
     this.followers.clear();
-  }
-
-  private startPinging(): void {
-    if (this.pinger || this.pingIntervalMs <= 0) return;
-    this.pinger = setInterval(() => {
-      for (const follower of this.followers) this.send(follower, PING);
-    }, this.pingIntervalMs);
   }
 
   private send(follower: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array): void {

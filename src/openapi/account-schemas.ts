@@ -40,9 +40,9 @@ export const userLimitsSchema = z.object({
   blocked_at: isoTime.nullable(),
 });
 
-// Request bodies: the routes' own schemas (one source).
+// Request bodies: the schemas the routes validate with (one source).
 export {
   budgetBody as budgetBodySchema,
   createApiKeyBody as createApiKeyBodySchema,
   rateLimitBody as rateLimitBodySchema,
-} from "../routes/bodies";
+} from "./bodies";

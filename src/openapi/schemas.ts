@@ -1,6 +1,6 @@
 /**
  * zod schemas of the shapes the API returns (`../shared/API.md`), written for the OpenAPI
- * document. Request bodies are the routes' own schemas (`src/routes/bodies.ts`).
+ * document. Request bodies are the schemas the routes validate with (`bodies.ts`).
  */
 import * as z from "zod";
 import { generationParametersSchema, messageContentSchema } from "../dashscope/schema";
@@ -120,12 +120,12 @@ export const conversationPageSchema = z.object({
 });
 export const messagePageSchema = z.object({ data: z.array(messageSchema), next_cursor: nextCursor });
 
-// Request bodies: the routes' own schemas (one source).
+// Request bodies: the schemas the routes validate with (one source).
 export {
   createConversationBody as createConversationBodySchema,
   turnBody as createTurnBodySchema,
   updateConversationBody as updateConversationBodySchema,
-} from "../routes/bodies";
+} from "./bodies";
 
 export const turnResultSchema = z.object({ user_message: messageSchema, assistant_message: messageSchema });
 

@@ -6,6 +6,7 @@ import { type Config, DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitT
 import { notFound } from "../errors/api-error";
 import { requireAdmin } from "../middleware/admin-auth";
 import { readJsonBody } from "../middleware/json-body";
+import { budgetBody, rateLimitBody } from "../openapi/bodies";
 import { cacheRateLimitTier } from "../store/rate-tier";
 import { toIso } from "../store/time";
 import { getUsage } from "../store/usage";
@@ -16,7 +17,6 @@ import {
   setRateLimitTier,
   type UserLimitsRow,
 } from "../store/user-limits";
-import { budgetBody, rateLimitBody } from "./bodies";
 import { parseUsageRange } from "./usage";
 import { checkJsonInput, parseBody as parseWith } from "./validation";
 

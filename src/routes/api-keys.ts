@@ -3,6 +3,7 @@ import type { AppEnv } from "../app-env";
 import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
 import { ApiError, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { createApiKeyBody } from "../openapi/bodies";
 import {
   apiKeyFromRow,
   insertApiKey,
@@ -12,7 +13,6 @@ import {
 } from "../store/api-keys";
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
-import { createApiKeyBody } from "./bodies";
 import { checkJsonInput, parseBody } from "./validation";
 
 /**

@@ -3,6 +3,7 @@ import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { createConversationBody, updateConversationBody } from "../openapi/bodies";
 import {
   type ArchivedFilter,
   createConversation,
@@ -11,11 +12,11 @@ import {
   listConversations,
   updateConversation,
 } from "../store/conversations";
+import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
-import { createConversationBody, updateConversationBody } from "./bodies";
 import { parseConversationDefaults } from "./parameters";
-import { checkJsonInput, parseBody, parsePageLimit } from "./validation";
+import { checkJsonInput, parseBody, parseCursor, parsePageLimit } from "./validation";
 
 const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
   ["false", "active"],
@@ -64,11 +65,8 @@ export const conversationRoutes = new Hono<AppEnv>()
     const archived =
       rawArchived === undefined || rawArchived === "" ? "active" : ARCHIVED_FILTERS.get(rawArchived);
     if (!archived) throw invalidRequest("archived must be true, false or all.", "archived");
-    const page = await listConversations(c.env.DB, c.get("userId"), {
-      limit,
-      cursor: c.req.query("cursor"),
-      archived,
-    });
+    const after = parseCursor(c.req.query("cursor"), decodeConversationCursor);
+    const page = await listConversations(c.env.DB, c.get("userId"), { limit, after, archived });
     return c.json(page);
   })
   .get("/conversations/:id", async (c) => {
@@ -100,7 +98,8 @@ export const conversationRoutes = new Hono<AppEnv>()
   .get("/conversations/:id/messages", async (c) => {
     const id = conversationId(c.req.param("id"));
     const limit = parsePageLimit(c.req.query("limit"));
-    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit, cursor: c.req.query("cursor") });
+    const after = parseCursor(c.req.query("cursor"), decodeMessageCursor);
+    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit, after });
     if (!page) throw notFound("Conversation");
     return c.json(page);
   });

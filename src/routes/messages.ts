@@ -6,13 +6,13 @@ import { requestHash } from "../chat/request-hash";
 import { messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import type { FollowResult, TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
-import { SSE_HEADERS } from "../generation/sse-encoding";
 import { type TurnFailure, toApiError } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
+import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "../openapi/bodies";
+import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import type { Message } from "../store/types";
-import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "./bodies";
 import { parseConversationParameters } from "./parameters";
 import { checkJsonInput, parseBody } from "./validation";
 

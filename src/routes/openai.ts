@@ -3,12 +3,13 @@ import type { AppEnv } from "../app-env";
 import { type CompletionCaller, completeChatCompletion, streamChatCompletion } from "../chat/completions";
 import { listModels } from "../chat/model-list";
 import { dropEmptyClientFields } from "../chat/openai-client-fields";
+import { toOpenAiErrorBody } from "../chat/openai-error";
 import { createDashScopeClient } from "../dashscope/client";
-import { toOpenAiErrorBody } from "../dashscope/openai-error";
-import { OPENAI_STREAM_HEADERS } from "../dashscope/openai-stream";
-import { parseChatCompletionRequest, toInvalidRequest } from "../dashscope/schema";
+import { parseChatCompletionRequest } from "../dashscope/schema";
 import { notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import { SSE_HEADERS } from "../sse/response";
+import { toInvalidRequest } from "./validation";
 
 /**
  * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's
@@ -68,7 +69,7 @@ export const openaiRoutes = new Hono<AppEnv>()
       const stream = await streamChatCompletion(client, request, caller, {
         pingIntervalMs: config.ssePingIntervalMs,
       });
-      return new Response(stream, { headers: OPENAI_STREAM_HEADERS });
+      return new Response(stream, { headers: SSE_HEADERS });
     }
     return c.json(await completeChatCompletion(client, request, caller));
   })

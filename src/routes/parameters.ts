@@ -2,9 +2,9 @@ import {
   findParameterRuleIssues,
   type GenerationParameters,
   parseGenerationParameters,
-  toInvalidRequest,
 } from "../dashscope/schema";
 import { invalidRequest } from "../errors/api-error";
+import { toInvalidRequest } from "./validation";
 
 /**
  * Validates `parameters` of a conversation (its defaults) or of a turn (its overrides), the one

@@ -1,6 +1,11 @@
 import type { z } from "zod";
-import { describeIssue, findJsonInputProblem, toInvalidRequest } from "../dashscope/schema";
+import { describeIssue, findJsonInputProblem, type SchemaError } from "../dashscope/schema";
 import { type ApiError, invalidRequest } from "../errors/api-error";
+
+/** The 400 `invalid_request` of a schema validation failure, naming the field at fault (`param`) when there is one. */
+export function toInvalidRequest(error: SchemaError): ApiError {
+  return invalidRequest(error.message, error.param || undefined);
+}
 
 /**
  * Turns the first issue of a failed zod parse of a request body into 400 `invalid_request`
@@ -48,4 +53,16 @@ export function parsePageLimit(raw: string | undefined): number {
     throw invalidRequest(`limit must be an integer from 1 to ${MAX_PAGE_LIMIT}.`, "limit");
   }
   return n;
+}
+
+/**
+ * Decodes the `cursor` query value of a list route with the list's own decoder: `undefined` when
+ * absent or empty (the first page); a value the decoder rejects is 400 (param `cursor`).
+ */
+export function parseCursor<T>(raw: string | undefined, decode: (cursor: string) => T | null): T | undefined {
+  if (!raw) return undefined;
+  const cursor = decode(raw);
+  if (cursor === null)
+    throw invalidRequest("The cursor is invalid; pass a next_cursor value unchanged.", "cursor");
+  return cursor;
 }

@@ -1,5 +1,5 @@
 import { parseWellFormedJson } from "../text/well-formed";
-import { decodeConversationCursor, encodeConversationCursor } from "./cursor";
+import { type ConversationCursor, encodeConversationCursor } from "./cursor";
 import { newId } from "./ids";
 import { nowMs, toIso } from "./time";
 import type { Conversation, ConversationRow, Page } from "./types";
@@ -31,8 +31,8 @@ export type ArchivedFilter = "active" | "archived" | "all";
 
 export interface ListConversationsOptions {
   limit: number;
-  /** A `next_cursor` from the previous page; invalid ones throw 400 (param `cursor`). */
-  cursor?: string | null;
+  /** Where the page starts: the previous page's `next_cursor`, decoded (`decodeConversationCursor`). */
+  after?: ConversationCursor;
   archived?: ArchivedFilter;
 }
 
@@ -102,8 +102,8 @@ export async function listConversations(
   const binds: (string | number)[] = [userId];
   if (options.archived === "active") where.push("archived_at IS NULL");
   else if (options.archived === "archived") where.push("archived_at IS NOT NULL");
-  if (options.cursor) {
-    const after = decodeConversationCursor(options.cursor);
+  const after = options.after;
+  if (after) {
     where.push("(updated_at, id) < (?, ?)");
     binds.push(after.u, after.i);
   }

@@ -1,5 +1,4 @@
 import * as z from "zod";
-import { invalidRequest } from "../errors/api-error";
 
 /**
  * Opaque keyset cursors: base64url of a small JSON object naming the last row of a page.
@@ -41,21 +40,20 @@ function encode(value: ConversationCursor | MessageCursor): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function decode<T>(cursor: string, schema: z.ZodType<T>): T {
-  const bad = () => invalidRequest("The cursor is invalid; pass a next_cursor value unchanged.", "cursor");
+/** The cursor's value, or `null` when it is not one of ours (malformed, tampered with, or another list's). */
+function decode<T>(cursor: string, schema: z.ZodType<T>): T | null {
   if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor))
-    throw bad();
+    return null;
   let json: unknown;
   try {
     const binary = atob(cursor.replace(/-/g, "+").replace(/_/g, "/"));
     const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
     json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
-    throw bad();
+    return null;
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw bad();
-  return parsed.data;
+  return parsed.success ? parsed.data : null;
 }
 
 /** Cursor for the conversation list, after the row with this `updated_at` and id. */
@@ -63,8 +61,8 @@ export function encodeConversationCursor(updatedAt: number, id: string): string 
   return encode({ k: "c", u: updatedAt, i: id });
 }
 
-/** Decodes a conversation-list cursor; anything else is 400 `invalid_request` (param `cursor`). */
-export function decodeConversationCursor(cursor: string): ConversationCursor {
+/** Decodes a conversation-list cursor; `null` for anything else (the route answers 400). */
+export function decodeConversationCursor(cursor: string): ConversationCursor | null {
   return decode(cursor, conversationCursorSchema);
 }
 
@@ -73,7 +71,7 @@ export function encodeMessageCursor(id: string): string {
   return encode({ k: "m", i: id });
 }
 
-/** Decodes a message-list cursor; anything else is 400 `invalid_request` (param `cursor`). */
-export function decodeMessageCursor(cursor: string): MessageCursor {
+/** Decodes a message-list cursor; `null` for anything else (the route answers 400). */
+export function decodeMessageCursor(cursor: string): MessageCursor | null {
   return decode(cursor, messageCursorSchema);
 }

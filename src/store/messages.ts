@@ -1,5 +1,5 @@
 import { parseWellFormedJson } from "../text/well-formed";
-import { decodeMessageCursor, encodeMessageCursor } from "./cursor";
+import { encodeMessageCursor, type MessageCursor } from "./cursor";
 import { toIso } from "./time";
 import type { Message, MessageRow, Page } from "./types";
 
@@ -7,8 +7,8 @@ export type { Message, MessageRow } from "./types";
 
 export interface ListMessagesOptions {
   limit: number;
-  /** A `next_cursor` from the previous page; invalid ones throw 400 (param `cursor`). */
-  cursor?: string | null;
+  /** Where the page starts: the previous page's `next_cursor`, decoded (`decodeMessageCursor`). */
+  after?: MessageCursor;
 }
 
 /**
@@ -60,7 +60,7 @@ export async function listMessages(
   conversationId: string,
   options: ListMessagesOptions,
 ): Promise<Page<Message> | null> {
-  const before = options.cursor ? decodeMessageCursor(options.cursor).i : null;
+  const before = options.after?.i ?? null;
   const page = before
     ? db
         .prepare(

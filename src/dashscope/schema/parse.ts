@@ -1,4 +1,3 @@
-import { type ApiError, invalidRequest } from "../../errors/api-error";
 import { describeIssue, type SchemaError } from "./issues";
 import { findJsonInputProblem } from "./json-input";
 import { type GenerationParameters, generationParametersSchema, MAX_PARAMETERS_BYTES } from "./parameters";
@@ -65,9 +64,4 @@ function parametersSizeProblem(value: Record<string, unknown>, subject: string):
     message: `${subject} must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON; they are sent to the model with every request.`,
     param: "",
   };
-}
-
-/** The 400 `invalid_request` response for a validation failure. */
-export function toInvalidRequest(error: SchemaError): ApiError {
-  return invalidRequest(error.message, error.param || undefined);
 }

@@ -1,12 +1,12 @@
+import { decodeDashScopeStream } from "../dashscope/stream";
+import type { StreamEvent, Usage } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
-import { upstreamErrorFromStreamError } from "./errors";
+import { eventBytes } from "../sse/encode";
+import { Heartbeat } from "../sse/heartbeat";
 import { toOpenAiErrorBody } from "./openai-error";
-import { decodeDashScopeStream } from "./stream";
-import type { StreamEvent, Usage } from "./types";
+import { upstreamErrorFromStreamError } from "./upstream-error";
 
-const encoder = new TextEncoder();
-const DONE_FRAME = encoder.encode("data: [DONE]\n\n");
-const PING_FRAME = encoder.encode(": ping\n\n");
+const DONE_FRAME = eventBytes({ data: "[DONE]" });
 
 /** How an OpenAI-compatible stream ended. */
 export interface OpenAiStreamOutcome {
@@ -38,12 +38,10 @@ export interface OpenAiStreamOptions {
 const TRUNCATED_MESSAGE = "The model provider's stream ended before the answer was complete.";
 const READ_FAILED_MESSAGE = "The connection to the model provider failed before the answer was complete.";
 
-/** One SSE frame in OpenAI's format. */
+/** One SSE frame in OpenAI's format: `data:` only. */
 function dataFrame(json: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(json)}\n\n`);
+  return eventBytes({ data: JSON.stringify(json) });
 }
-
-const TICK = Symbol("tick");
 
 /**
  * Re-serves a DashScope compatible-mode SSE body as an OpenAI Chat Completions stream that the
@@ -58,8 +56,8 @@ const TICK = Symbol("tick");
  *   data, a failed read, or EOF without `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
  *   envelope, which openai-node and openai-python raise as `APIError`, and the stream ends there:
  *   never a silently truncated answer;
- * - when the upstream is quiet for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
- *   proxies from closing the connection (SSE clients ignore comments);
+ * - when nothing was sent for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
+ *   proxies from closing the connection (SSE clients ignore comments; see `sse/heartbeat.ts`);
  * - cancelling the returned stream (the client went away) cancels the upstream body.
  */
 export function toOpenAiEventStream(
@@ -72,10 +70,12 @@ export function toOpenAiEventStream(
   let usage: Usage | null = null;
   let model: string | null = null;
   let ended = false;
+  let heartbeat: Heartbeat | null = null;
 
   const end = (status: OpenAiStreamOutcome["status"], error: ApiError | null) => {
     if (ended) return;
     ended = true;
+    heartbeat?.stop();
     options.onEnd?.({ status, usage, model, error });
   };
 
@@ -87,36 +87,22 @@ export function toOpenAiEventStream(
     events.return(undefined).catch(() => {});
   };
 
-  /** The next event, or {@link TICK} when the ping interval passed first. */
-  const nextOrTick = async (): Promise<IteratorResult<StreamEvent> | typeof TICK> => {
-    pending ??= events.next();
-    if (options.pingIntervalMs <= 0) return pending;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const tick = new Promise<typeof TICK>((resolve) => {
-      timer = setTimeout(() => resolve(TICK), options.pingIntervalMs);
-    });
-    try {
-      return await Promise.race([pending, tick]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        heartbeat = new Heartbeat(options.pingIntervalMs, (ping) => controller.enqueue(ping));
+        heartbeat.start();
+      },
       async pull(controller) {
         // Loops only over events that produce no output (a dropped usage chunk).
         for (;;) {
-          let next: IteratorResult<StreamEvent> | typeof TICK;
+          let next: IteratorResult<StreamEvent>;
           try {
-            next = await nextOrTick();
+            pending = events.next();
+            next = await pending;
           } catch {
             pending = null;
             fail(controller, new ApiError(502, "upstream_error", READ_FAILED_MESSAGE));
-            return;
-          }
-          if (next === TICK) {
-            controller.enqueue(PING_FRAME);
             return;
           }
           pending = null;
@@ -153,6 +139,7 @@ export function toOpenAiEventStream(
             if (chunk.usage) chunk.usage = null;
           }
           controller.enqueue(dataFrame(chunk));
+          heartbeat?.touch();
           return;
         }
       },
@@ -174,10 +161,3 @@ export function toOpenAiEventStream(
     { highWaterMark: 0 },
   );
 }
-
-/** Response headers of an OpenAI-compatible stream; `no-transform` keeps intermediaries from buffering it. */
-export const OPENAI_STREAM_HEADERS: Readonly<Record<string, string>> = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-};

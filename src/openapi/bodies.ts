@@ -1,6 +1,7 @@
 /**
  * The request bodies of the routes, as zod schemas: the routes validate with them and the
- * OpenAPI document (`src/openapi/`) is generated from them, so the two cannot drift apart.
+ * OpenAPI document (`document.ts`) is generated from them, so the two cannot drift apart. They
+ * live here, below the routes, because both the routes and the document import them.
  */
 import * as z from "zod";
 import { RATE_LIMIT_TIERS } from "../config";

@@ -1,3 +1,8 @@
+/**
+ * Reading server-sent events (WHATWG HTML, "Server-sent events": "Interpreting an event
+ * stream"): DashScope's answer streams (`dashscope/stream.ts`) and this service's own stored event
+ * logs (`generation/answer-log.ts`).
+ */
 import { createParser, type EventSourceParser } from "eventsource-parser";
 
 /** One dispatched Server-Sent Event. `event`/`id` are absent when the frame had no such field. */
@@ -70,4 +75,16 @@ export class SseDecoder {
     const rest = this.textDecoder.decode();
     this.parser.feed(rest + EOF_TERMINATOR);
   }
+}
+
+/**
+ * The events of a complete SSE text, in order: one that {@link eventText} (`./encode`) wrote, such
+ * as a stored event log. A last event without its closing blank line is dispatched, as by
+ * {@link SseDecoder.end}.
+ */
+export function decodeEvents(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  const parser = createParser({ onEvent: (message) => events.push(message) });
+  parser.feed(text + EOF_TERMINATOR);
+  return events;
 }
