@@ -695,7 +695,7 @@ describe("errors before the stream", () => {
     ...[
       ["an empty", ""],
       ["a cut-off", '{"location": "Hang'],
-    ].map(([kind, args]) => [
+    ].map(([kind, args]): [string, Json, string] => [
       `${kind} arguments text in a history tool call`,
       {
         model: "qwen-plus",

@@ -3,6 +3,7 @@ import { upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { DashScopeEventDecoder } from "../dashscope/stream";
+import { completeToolCalls } from "../dashscope/tool-arguments";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message } from "../store/types";
@@ -147,7 +148,10 @@ export class AnswerGeneration {
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
     const choice = result.choices[0];
     const completedAt = this.now();
-    const toolCalls = choice?.tool_calls.length ? choice.tool_calls : null;
+    // Stored and replayed calls are complete, with JSON object arguments (API.md §2.2): a call cut
+    // off by max_tokens, a stop or a failure is left out, so it is neither answerable nor replayed.
+    const calls = choice ? completeToolCalls(choice.tool_calls) : [];
+    const toolCalls = calls.length ? calls : null;
     const reported = usageSummary(result.usage);
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: Record<string, unknown> | null = null;
@@ -176,7 +180,13 @@ export class AnswerGeneration {
       model: result.model,
       usage: reported
         ? { ...reported, estimated: false }
-        : estimateUsage(this.o.estimatedPromptTokens, choice?.content, choice?.reasoning_content, toolCalls),
+        : // Billed as generated: a call left out of the answer was still produced.
+          estimateUsage(
+            this.o.estimatedPromptTokens,
+            choice?.content,
+            choice?.reasoning_content,
+            choice?.tool_calls.length ? choice.tool_calls : null,
+          ),
       error,
       ttftMs: this.ttftMs,
       durationMs: completedAt - this.o.upstream.startedAt,
