@@ -3,6 +3,7 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChunkChoice,
+  ChunkDelta,
   CompletionMessage,
   FinishReason,
   Logprobs,
@@ -128,6 +129,15 @@ export class CompletionAccumulator {
         this.sawDone = true;
         return;
     }
+  }
+
+  /**
+   * Applies one choice's delta that comes without its chunk (deltas relayed earlier and read back
+   * from a log), merged exactly as the same delta inside a chunk.
+   */
+  pushDelta(index: number, delta: ChunkDelta): void {
+    if (this.finished !== null || this.error !== null || this.sawDone) return;
+    this.applyChoice({ index, delta });
   }
 
   /** The state so far, with `status` as if the stream ended now. Builds fresh objects on each call. */

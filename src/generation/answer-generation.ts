@@ -146,13 +146,7 @@ export class AnswerGeneration {
   }
 
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
-    const choice = result.choices[0];
     const completedAt = this.now();
-    // Stored and replayed calls are complete, with JSON object arguments (API.md §2.2): a call cut
-    // off by max_tokens, a stop or a failure is left out, so it is neither answerable nor replayed.
-    const calls = choice ? completeToolCalls(choice.tool_calls) : [];
-    const toolCalls = calls.length ? calls : null;
-    const reported = usageSummary(result.usage);
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: Record<string, unknown> | null = null;
     if (status !== "completed") {
@@ -171,27 +165,14 @@ export class AnswerGeneration {
         };
       }
     }
-    return {
+    return answerOutcome(result, {
       status,
-      content: choice ? choice.content : status === "completed" ? "" : null,
-      reasoningContent: choice?.reasoning_content || null,
-      toolCalls,
-      finishReason: choice?.finish_reason ?? null,
-      model: result.model,
-      usage: reported
-        ? { ...reported, estimated: false }
-        : // Billed as generated: a call left out of the answer was still produced.
-          estimateUsage(
-            this.o.estimatedPromptTokens,
-            choice?.content,
-            choice?.reasoning_content,
-            choice?.tool_calls.length ? choice.tool_calls : null,
-          ),
       error,
+      estimatedPromptTokens: this.o.estimatedPromptTokens,
       ttftMs: this.ttftMs,
       durationMs: completedAt - this.o.upstream.startedAt,
       completedAt,
-    };
+    });
   }
 
   private async store(outcome: AnswerOutcome): Promise<Message> {
@@ -222,6 +203,53 @@ export class AnswerGeneration {
       completed_at: new Date(outcome.completedAt).toISOString(),
     };
   }
+}
+
+/** How an answer ended, beyond what its accumulated stream says. */
+export interface AnswerEnding {
+  status: AnswerOutcome["status"];
+  /** The stored `error` of an answer that did not complete, else null. */
+  error: Record<string, unknown> | null;
+  /** For usage when DashScope reported none. */
+  estimatedPromptTokens: number;
+  ttftMs: number | null;
+  durationMs: number | null;
+  completedAt: number;
+}
+
+/**
+ * The final state of an answer from its accumulated stream (choice 0, the one relayed), whether
+ * it was read live or rebuilt from its logged events after its owner died.
+ *
+ * Stored and replayed calls are complete, with JSON object arguments (API.md §2.2): a call cut
+ * off by `max_tokens`, a stop or a failure is left out, so it is neither answerable nor replayed
+ * (see {@link completeToolCalls}). Its fragments still count in the estimated usage: they were
+ * generated.
+ */
+export function answerOutcome(result: AccumulatedCompletion, ending: AnswerEnding): AnswerOutcome {
+  const choice = result.choices[0];
+  const calls = choice ? completeToolCalls(choice.tool_calls) : [];
+  const reported = usageSummary(result.usage);
+  return {
+    status: ending.status,
+    content: choice ? choice.content : ending.status === "completed" ? "" : null,
+    reasoningContent: choice?.reasoning_content || null,
+    toolCalls: calls.length ? calls : null,
+    finishReason: choice?.finish_reason ?? null,
+    model: result.model,
+    usage: reported
+      ? { ...reported, estimated: false }
+      : estimateUsage(
+          ending.estimatedPromptTokens,
+          choice?.content,
+          choice?.reasoning_content,
+          choice?.tool_calls.length ? choice.tool_calls : null,
+        ),
+    error: ending.error,
+    ttftMs: ending.ttftMs,
+    durationMs: ending.durationMs,
+    completedAt: ending.completedAt,
+  };
 }
 
 /**
