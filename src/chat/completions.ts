@@ -48,6 +48,7 @@ export async function streamChatCompletion(
   return toOpenAiEventStream(upstream.body, {
     includeUsage: request.stream_options?.include_usage === true,
     pingIntervalMs: options.pingIntervalMs,
+    idleTimeoutMs: caller.config.upstreamIdleTimeoutMs,
     onOutput: (text) => {
       outputTokens += estimateTextTokens(text);
     },

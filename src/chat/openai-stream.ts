@@ -1,3 +1,4 @@
+import { UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { decodeDashScopeStream } from "../dashscope/stream";
 import type { StreamEvent, Usage } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
@@ -31,12 +32,18 @@ export interface OpenAiStreamOptions {
   includeUsage: boolean;
   /** Idle time after which a `: ping` comment is sent; `0` disables pings. */
   pingIntervalMs: number;
+  /**
+   * The longest wait for the next upstream event; then the stream ends with an `upstream_timeout`
+   * error frame. `0` or absent: no limit.
+   */
+  idleTimeoutMs?: number;
   /** Called once, when the stream has ended for any reason. Must not throw. */
   onEnd?: (outcome: OpenAiStreamOutcome) => void;
 }
 
 const TRUNCATED_MESSAGE = "The model provider's stream ended before the answer was complete.";
 const READ_FAILED_MESSAGE = "The connection to the model provider failed before the answer was complete.";
+const IDLE_MESSAGE = "The answer ends with what was received.";
 
 /** One SSE frame in OpenAI's format: `data:` only. */
 function dataFrame(json: unknown): Uint8Array {
@@ -53,7 +60,8 @@ function dataFrame(json: unknown): Uint8Array {
  *   only when it asked for it (`includeUsage`); its usage is reported to `onEnd` either way;
  * - `data: [DONE]` is sent only when the upstream sent it. A mid-stream error of either DashScope
  *   shape (the native `event:error` frame would be skipped or misread by OpenAI clients), malformed
- *   data, a failed read, or EOF without `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
+ *   data, a failed read, an upstream silent for `idleTimeoutMs` (`upstream_timeout`), or EOF without
+ *   `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
  *   envelope, which openai-node and openai-python raise as `APIError`, and the stream ends there:
  *   never a silently truncated answer;
  * - when nothing was sent for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
@@ -65,7 +73,10 @@ export function toOpenAiEventStream(
   options: OpenAiStreamOptions,
 ): ReadableStream<Uint8Array> {
   const abort = new AbortController();
-  const events = decodeDashScopeStream(body, { signal: abort.signal });
+  const events = decodeDashScopeStream(body, {
+    signal: abort.signal,
+    idleTimeoutMs: options.idleTimeoutMs ?? 0,
+  });
   let pending: Promise<IteratorResult<StreamEvent>> | null = null;
   let usage: Usage | null = null;
   let model: string | null = null;
@@ -100,9 +111,14 @@ export function toOpenAiEventStream(
           try {
             pending = events.next();
             next = await pending;
-          } catch {
+          } catch (err) {
             pending = null;
-            fail(controller, new ApiError(502, "upstream_error", READ_FAILED_MESSAGE));
+            fail(
+              controller,
+              err instanceof UpstreamIdleTimeout
+                ? new ApiError(504, "upstream_timeout", `${err.message} ${IDLE_MESSAGE}`)
+                : new ApiError(502, "upstream_error", READ_FAILED_MESSAGE),
+            );
             return;
           }
           pending = null;

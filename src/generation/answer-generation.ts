@@ -2,6 +2,7 @@ import { estimateTextTokens } from "../chat/tokens";
 import { upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
+import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import { completeToolCalls } from "../dashscope/tool-arguments";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
@@ -28,6 +29,11 @@ export interface AnswerGenerationOptions {
   cancelOnDisconnect: boolean;
   /** Estimated prompt tokens, for usage when DashScope reports none (stop, cut-off). */
   estimatedPromptTokens: number;
+  /**
+   * The longest wait for the next upstream event before the answer ends as `interrupted` with
+   * `upstream_timeout` (see {@link IdleWatchdog}); `0` waits forever.
+   */
+  idleTimeoutMs: number;
   /** Aborts the upstream request (stop). */
   abort: AbortController;
   now?: () => number;
@@ -57,6 +63,7 @@ export class AnswerGeneration {
   private readonly accumulator = new CompletionAccumulator();
   private readonly now: () => number;
   private ttftMs: number | null = null;
+  private watchdog: IdleWatchdog | null = null;
 
   constructor(private readonly o: AnswerGenerationOptions) {
     this.events = new EventBroadcast(
@@ -86,6 +93,20 @@ export class AnswerGeneration {
     if (!this.o.abort.signal.aborted) this.o.abort.abort(new Error("stopped"));
   }
 
+  /**
+   * Ends the answer if no upstream event came for the idle timeout, should its own timer not
+   * have done so (the owner's heartbeat calls this: belt and braces for an answer that would
+   * otherwise hold its conversation forever). Returns whether the answer was timed out.
+   */
+  expireIfIdle(): boolean {
+    return this.watchdog?.check() ?? false;
+  }
+
+  /** Gives the upstream up: it ends as `interrupted` (`upstream_timeout`) with what was received. */
+  private timeOut(): void {
+    if (!this.o.abort.signal.aborted) this.o.abort.abort(new UpstreamIdleTimeout(this.o.idleTimeoutMs));
+  }
+
   /** What has been received so far (for status polling). */
   partial(): { content: string; reasoning_content: string | null; tool_calls: unknown[] | null } {
     const choice = this.accumulator.snapshot().choices[0];
@@ -106,11 +127,15 @@ export class AnswerGeneration {
     let readError: unknown = null;
     const decoder = new DashScopeEventDecoder();
     const upstream = this.o.upstream;
+    // Aborting the upstream request rejects the pending read, as a stop does.
+    const watchdog = new IdleWatchdog(this.o.idleTimeoutMs, () => this.timeOut(), this.now);
+    this.watchdog = watchdog;
     try {
       // One network read → its events relayed, then one write to the followers.
       reading: for (;;) {
         const bytes = await upstream.read();
         const events = bytes === null ? decoder.end() : decoder.push(bytes);
+        if (events.length > 0) watchdog.progress();
         for (const event of events) {
           this.accumulator.push(event);
           if (event.type === "chunk") this.relay(event);
@@ -124,9 +149,10 @@ export class AnswerGeneration {
         if (bytes === null) break;
       }
     } catch (err) {
-      // The connection dropped, or stop aborted it: what was received is kept.
+      // The connection dropped, or a stop or the idle timeout aborted it: what was received is kept.
       readError = err;
     }
+    watchdog.stop();
     const result = this.accumulator.finish();
     const outcome = this.outcome(result, readError);
     const message = await this.store(outcome);
@@ -150,7 +176,13 @@ export class AnswerGeneration {
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: Record<string, unknown> | null = null;
     if (status !== "completed") {
-      if (this.o.abort.signal.aborted) {
+      const aborted = this.o.abort.signal;
+      if (aborted.aborted && aborted.reason instanceof UpstreamIdleTimeout) {
+        error = {
+          code: "upstream_timeout",
+          message: `${aborted.reason.message} The answer ends with what was received.`,
+        };
+      } else if (aborted.aborted) {
         status = "cancelled";
         error = { code: "cancelled", message: "The answer was stopped before it was complete." };
       } else if (result.error) {

@@ -160,6 +160,9 @@ export class ConversationGeneration extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     if (this.active) {
+      // The answer's own timer ends a stuck upstream read; the heartbeat, which keeps this object
+      // alive for it, enforces the same bound in case it did not.
+      this.active.generation?.expireIfIdle();
       await this.ctx.storage.setAlarm(now + HEARTBEAT_INTERVAL_MS);
       return;
     }
@@ -353,6 +356,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       abort,
       cancelOnDisconnect: input.cancelOnDisconnect,
       pingIntervalMs: config.ssePingIntervalMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
       sink: {
         persist: (outcome) => finishAnswer(this.db, answer, outcome, ledger(outcome.usage, outcome.model)),
