@@ -85,7 +85,11 @@ export async function completeChatCompletion(
       choice.message.tool_calls = emptyArgumentsAsObject(choice.message.tool_calls);
   }
   const text = completion.choices
-    .map((c) => `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}`)
+    .map(
+      (c) =>
+        `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}` +
+        (c.message?.tool_calls?.length ? JSON.stringify(c.message.tool_calls) : ""),
+    )
     .join("");
   finish(caller, reservation, {
     model: typeof completion.model === "string" ? completion.model : request.model,

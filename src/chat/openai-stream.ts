@@ -26,7 +26,10 @@ export interface OpenAiStreamOutcome {
 
 /** Options of {@link toOpenAiEventStream}. */
 export interface OpenAiStreamOptions {
-  /** Receives the text of every content and reasoning delta (to estimate usage the upstream never reported). */
+  /**
+   * Receives the text of every content, reasoning and tool-call delta (name and arguments
+   * fragments), to estimate usage the upstream never reported.
+   */
   onOutput?: (text: string) => void;
   /** Whether the client asked for `stream_options.include_usage`; otherwise the usage chunk is dropped. */
   includeUsage: boolean;
@@ -147,6 +150,13 @@ export function toOpenAiEventStream(
               if (typeof d?.content === "string" && d.content) options.onOutput(d.content);
               if (typeof d?.reasoning_content === "string" && d.reasoning_content)
                 options.onOutput(d.reasoning_content);
+              if (Array.isArray(d?.tool_calls)) {
+                for (const fragment of d.tool_calls) {
+                  const fn = fragment?.function;
+                  if (typeof fn?.name === "string" && fn.name) options.onOutput(fn.name);
+                  if (typeof fn?.arguments === "string" && fn.arguments) options.onOutput(fn.arguments);
+                }
+              }
             }
           }
           if (!options.includeUsage) {
