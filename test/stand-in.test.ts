@@ -947,6 +947,20 @@ describe("timing faults and client aborts", () => {
     expect(entry).toMatchObject({ outcome: "client_closed", tokens_sent: 2 });
   });
 
+  it("stall on a non-streaming request sends the headers and half the body, then goes quiet", async () => {
+    const tag = uniqueTag("stall-plain");
+    const res = await post({ model: "qwen-plus", messages: userMessage(`x [[stand-in stall tag=${tag}]]`) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toMatch(/^\{"choices":/);
+    const next = await Promise.race([reader.read(), new Promise((r) => setTimeout(() => r("quiet"), 400))]);
+    expect(next).toBe("quiet");
+    await reader.cancel();
+    const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
+    expect(entry).toMatchObject({ outcome: "client_closed", status: 200 });
+  });
+
   it("stall_ping sends only SSE comments while stalled", async () => {
     const res = await post({
       model: "qwen-plus",

@@ -162,6 +162,7 @@ export async function handleChatCompletions(req, res, raw, options) {
         ttftMs,
         itlMs,
         disconnect: faultsActive && "disconnect" in directive,
+        stall: faultsActive && "stall" in directive,
         signal: abort.signal,
       });
     }
