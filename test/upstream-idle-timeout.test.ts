@@ -117,4 +117,20 @@ describe("/v1/chat/completions streaming from an upstream that goes quiet", () =
     expect(record).toMatchObject({ status: "failed", estimated: 1 });
     expect(record.completion_tokens).toBeGreaterThan(0);
   });
+
+  it("a non-streamed answer whose body stops mid-way is 504 upstream_timeout in OpenAI's envelope", async () => {
+    const tag = newTag();
+    const startedAt = Date.now();
+    const res = await call(newUser("oc"), "POST", "/chat/completions", {
+      model: "qwen-plus",
+      messages: [{ role: "user", content: `Hi [[stand-in tokens=5 stall tag=${tag}]]` }],
+    });
+    expect(res.status).toBe(504);
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS);
+    expect(((await res.json()) as { error: unknown }).error).toMatchObject({
+      code: "upstream_timeout",
+      type: "api_error",
+    });
+    expect((await closedUpstream(tag)).outcome).toBe("client_closed");
+  });
 });

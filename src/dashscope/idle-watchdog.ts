@@ -77,3 +77,35 @@ export class IdleWatchdog {
     this.onIdle();
   }
 }
+
+/**
+ * The next read of `reader`, or {@link UpstreamIdleTimeout} (with the body cancelled) when it
+ * does not settle by `since + idleMs`; `idleMs <= 0` waits forever. A timer per read, unlike
+ * {@link IdleWatchdog}: for a reader whose consumer may stop pulling between reads, where that
+ * time must not count (the caller passes as `since` when it last saw progress and started waiting).
+ */
+export async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number,
+  since: number,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  const read = reader.read();
+  if (idleMs <= 0) return read;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => {
+        const idle = new UpstreamIdleTimeout(idleMs);
+        read.catch(() => {});
+        reader.cancel(idle).catch(() => {});
+        reject(idle);
+      },
+      Math.max(0, since + idleMs - Date.now()),
+    );
+  });
+  try {
+    return await Promise.race([read, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,6 @@
 import { SseDecoder, type SseEvent } from "../sse/decode";
 import { parseWellFormedJson, truncateText } from "../text/well-formed";
-import { UpstreamIdleTimeout } from "./idle-watchdog";
+import { readWithin } from "./idle-watchdog";
 import type { ChatCompletionChunk, StreamErrorInfo, StreamEvent } from "./types";
 
 /** The data of the terminating event, `data: [DONE]`. */
@@ -169,7 +169,7 @@ function nativeError(frame: JsonObject | null, rawData: string, status: number |
  * failure (connection reset) is thrown as is. When `signal` aborts, the body is cancelled and the
  * abort reason is thrown. When `idleTimeoutMs` passes without an event (a chunk, an error frame,
  * `[DONE]`; comment lines do not count, see `IdleWatchdog`), the body is cancelled and
- * {@link UpstreamIdleTimeout} is thrown. Leaving the
+ * `UpstreamIdleTimeout` is thrown. Leaving the
  * loop early (`break`/`return`) cancels the body as well, so the upstream connection is not kept open.
  */
 export async function* decodeDashScopeStream(
@@ -204,36 +204,5 @@ export async function* decodeDashScopeStream(
     signal?.removeEventListener("abort", onAbort);
     if (!finished) await reader.cancel().catch(() => {});
     reader.releaseLock();
-  }
-}
-
-/**
- * The next read, or {@link UpstreamIdleTimeout} (with the body cancelled) when no event can
- * arrive within `idleMs` of `lastEventAt`. A timer per read, unlike the answer owner's single
- * `IdleWatchdog`: here the consumer may stop pulling between reads, and that time must not count.
- */
-async function readWithin(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  idleMs: number,
-  lastEventAt: number,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
-  const read = reader.read();
-  if (idleMs <= 0) return read;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => {
-        const idle = new UpstreamIdleTimeout(idleMs);
-        read.catch(() => {});
-        reader.cancel(idle).catch(() => {});
-        reject(idle);
-      },
-      Math.max(0, lastEventAt + idleMs - Date.now()),
-    );
-  });
-  try {
-    return await Promise.race([read, expired]);
-  } finally {
-    clearTimeout(timer);
   }
 }
