@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { objectArguments } from "../src/dashscope/tool-arguments";
 import { newId } from "../src/store/ids";
+import { objectArguments } from "../src/text/tool-call-arguments";
 import {
   call,
   createConversation,
@@ -126,6 +126,11 @@ describe("a tool call without arguments", () => {
     expect(turn.events.at(-1)!.event).toBe("message.completed");
     const [request] = await standInRequests(tag);
     expect(replayedCalls(request)).toEqual([
+      { id: "call_old", type: "function", function: { name: "get_time", arguments: "{}" } },
+    ]);
+    // And it is returned so, for clients that build their own history from the list.
+    const stored = (await listMessages(alice, conv.id)).find((m) => m.id === answerId);
+    expect(stored!.tool_calls).toEqual([
       { id: "call_old", type: "function", function: { name: "get_time", arguments: "{}" } },
     ]);
   });

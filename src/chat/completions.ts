@@ -2,8 +2,8 @@ import type { Config } from "../config";
 import { usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
-import { emptyArgumentsAsObject } from "../dashscope/tool-arguments";
 import type { ChatCompletion } from "../dashscope/types";
+import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import {
   type CompletionOutcome,
   type CompletionReservation,

@@ -3,10 +3,10 @@ import type { ChatCompletionRequestBody } from "../dashscope/client";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
-import { completeToolCalls } from "../dashscope/tool-arguments";
 import type { ToolCall } from "../dashscope/types";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import type { BeganTurn, HistoryRow } from "../store/turns";
+import { completeToolCalls } from "../text/tool-call-arguments";
 
 type NewTurn = Extract<BeganTurn, { kind: "new" }>;
 

@@ -1,4 +1,4 @@
-import { emptyArgumentsAsObject } from "./tool-arguments";
+import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import type {
   ChatCompletion,
   ChatCompletionChunk,

@@ -4,10 +4,10 @@ import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from 
 import type { UpstreamStream } from "../dashscope/client";
 import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
-import { completeToolCalls } from "../dashscope/tool-arguments";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message } from "../store/types";
+import { completeToolCalls } from "../text/tool-call-arguments";
 import { EventBroadcast } from "./event-broadcast";
 
 /** What an answer needs from its owner: where its events and its final state go. */

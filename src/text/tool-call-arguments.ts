@@ -1,14 +1,22 @@
-import type { ToolCall } from "./types";
-
 /**
- * A tool call's `arguments` as DashScope takes it back in a request's history: JSON object text.
+ * A tool call's `arguments` as DashScope takes it back in a request's history, and as edge-chat
+ * stores and returns it (API.md §2.2): JSON object text.
  *
  * DashScope parses the arguments of every tool call in the history and rejects the whole request
  * when one is not JSON (400 `The "function.arguments" parameter of the code model must be in JSON
- * format.`). Models stream a call without arguments as `"arguments": ""` (PROTOCOL §5.1, pattern 2
- * and 3 open with it), and a call cut off by `max_tokens`, a stop or a failure ends mid-object.
- *
- * Returns `"{}"` for empty or blank text, the text unchanged when it is a JSON object, and `null`
+ * format.`). Models stream a call without arguments as `"arguments": ""` (PROTOCOL §5.1, patterns
+ * 2 and 3 open with it), and a call cut off by `max_tokens`, a stop or a failure ends mid-object.
+ * Here, not in `dashscope/`, because `store/` repairs rows stored before this rule with it too.
+ */
+
+/** The shape these functions need of a tool call (DashScope's `ToolCall`, or a stored one). */
+export interface ToolCallLike {
+  id?: unknown;
+  function?: { name?: unknown; arguments?: unknown } | null;
+}
+
+/**
+ * `"{}"` for empty or blank text, the text unchanged when it is a JSON object, and `null`
  * otherwise (cut off, malformed, or JSON that is not an object): such a call is incomplete.
  */
 export function objectArguments(text: string): string | null {
@@ -28,23 +36,25 @@ export function objectArguments(text: string): string | null {
  * out: a call that is missing any of these can be neither executed nor sent back to DashScope.
  * Returns the same array when nothing changed.
  */
-export function completeToolCalls(calls: readonly ToolCall[]): ToolCall[] {
+export function completeToolCalls<T extends ToolCallLike>(calls: readonly T[]): T[] {
   let changed = false;
-  const out: ToolCall[] = [];
+  const out: T[] = [];
   for (const call of calls) {
-    const args =
-      typeof call.function?.arguments === "string" ? objectArguments(call.function.arguments) : null;
-    if (args === null || !call.id || !call.function.name) {
+    const fn = call?.function;
+    const args = typeof fn?.arguments === "string" ? objectArguments(fn.arguments) : null;
+    const named =
+      typeof call?.id === "string" && call.id !== "" && typeof fn?.name === "string" && fn.name !== "";
+    if (args === null || !named) {
       changed = true;
       continue;
     }
-    if (args === call.function.arguments) out.push(call);
+    if (args === fn?.arguments) out.push(call);
     else {
       changed = true;
-      out.push({ ...call, function: { ...call.function, arguments: args } });
+      out.push({ ...call, function: { ...fn, arguments: args } });
     }
   }
-  return changed ? out : (calls as ToolCall[]);
+  return changed ? out : (calls as T[]);
 }
 
 /**
@@ -53,7 +63,7 @@ export function completeToolCalls(calls: readonly ToolCall[]): ToolCall[] {
  * it sees a cut-off call as such (with `finish_reason: "length"`), but a call without arguments
  * must not come back as text DashScope rejects.
  */
-export function emptyArgumentsAsObject<T extends ToolCall>(calls: readonly T[]): T[] {
+export function emptyArgumentsAsObject<T extends ToolCallLike>(calls: readonly T[]): T[] {
   if (!calls.some((call) => isBlank(call.function?.arguments))) return calls as T[];
   return calls.map((call) =>
     isBlank(call.function?.arguments) ? { ...call, function: { ...call.function, arguments: "{}" } } : call,
