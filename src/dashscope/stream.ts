@@ -169,8 +169,8 @@ function nativeError(frame: JsonObject | null, rawData: string, status: number |
  * failure (connection reset) is thrown as is. When `signal` aborts, the body is cancelled and the
  * abort reason is thrown. When `idleTimeoutMs` passes without an event (a chunk, an error frame,
  * `[DONE]`; comment lines do not count, see `IdleWatchdog`), the body is cancelled and
- * `UpstreamIdleTimeout` is thrown. Leaving the
- * loop early (`break`/`return`) cancels the body as well, so the upstream connection is not kept open.
+ * `UpstreamIdleTimeout` is thrown. Leaving the loop early (`break`/`return`) cancels the body as
+ * well, so the upstream connection is not kept open.
  */
 export async function* decodeDashScopeStream(
   body: ReadableStream<Uint8Array>,
