@@ -64,9 +64,9 @@ function dataFrame(json: unknown): Uint8Array {
  * - `data: [DONE]` is sent only when the upstream sent it. A mid-stream error of either DashScope
  *   shape (the native `event:error` frame would be skipped or misread by OpenAI clients), malformed
  *   data, a failed read, an upstream silent for `idleTimeoutMs` (`upstream_timeout`), or EOF without
- *   `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
- *   envelope, which openai-node and openai-python raise as `APIError`, and the stream ends there:
- *   never a silently truncated answer;
+ *   `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's envelope, which openai-node
+ *   and openai-python raise as `APIError`, and the stream ends there: never a silently truncated
+ *   answer;
  * - when nothing was sent for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
  *   proxies from closing the connection (SSE clients ignore comments; see `sse/heartbeat.ts`);
  * - cancelling the returned stream (the client went away) cancels the upstream body.
