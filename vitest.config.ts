@@ -33,6 +33,9 @@ export default defineConfig({
                   // A model whose window a test can fill with a few kilobytes (the stand-in's input limit is 2048).
                   MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
                   SSE_PING_INTERVAL_MS: "300",
+                  // Long enough for the slowest chunk gap of the other tests (0.8 s), short enough for
+                  // test/upstream-idle-timeout.test.ts to wait it out.
+                  UPSTREAM_IDLE_TIMEOUT_MS: "2000",
                   // The identity provider stand-in started by test/global-setup.ts.
                   AUTH_JWKS_URL: inject<string>("authJwksUrl"),
                   AUTH_ISSUER: inject<string>("authIssuer"),

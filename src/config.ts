@@ -24,6 +24,8 @@ export interface Config {
   upstreamFirstByteTimeoutMs: number;
   upstreamMaxAttempts: number;
   upstreamRetryBaseMs: number;
+  /** Longest wait for the next event of an upstream stream once it has started; `0`: no limit. */
+  upstreamIdleTimeoutMs: number;
   maxBodyBytes: number;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
@@ -87,6 +89,13 @@ export function loadConfig(env: Env): Config {
     upstreamFirstByteTimeoutMs: num(env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS, 60_000),
     upstreamMaxAttempts: Math.max(1, num(env.UPSTREAM_MAX_ATTEMPTS, 3)),
     upstreamRetryBaseMs: num(env.UPSTREAM_RETRY_BASE_MS, 250),
+    // 2 minutes without a single event. Thinking models stream their reasoning, so thinking is
+    // not silence; silence is the model generating something DashScope does not stream: a tool
+    // call's object or array arguments may arrive in one piece (PROTOCOL §5.1, `tool_stream`), and
+    // at a typical 50–100 tokens/s, 120 s covers 6,000–12,000 tokens of them. It is twice the
+    // first-byte budget (UPSTREAM_FIRST_BYTE_TIMEOUT_MS) and well under DashScope's own 300 s
+    // limit for a whole non-streamed answer (PROTOCOL §3, RequestTimeOut).
+    upstreamIdleTimeoutMs: num(env.UPSTREAM_IDLE_TIMEOUT_MS, 120_000),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,

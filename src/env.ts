@@ -21,6 +21,7 @@ export interface Env {
   UPSTREAM_RETRY_BASE_MS?: string;
   MAX_BODY_BYTES?: string;
   SSE_PING_INTERVAL_MS?: string;
+  UPSTREAM_IDLE_TIMEOUT_MS?: string;
   EVENT_LOG_RETENTION_SECONDS?: string;
   /** Daily tokens per user (default 1000000; "unlimited" for none). */
   DAILY_TOKEN_BUDGET?: string;

@@ -425,6 +425,58 @@ describe("tool calls", () => {
     });
     expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toHaveProperty("location");
   });
+
+  it.each([1, 2, 3, 4])(
+    'empty_arguments streams a call without arguments as arguments "" (pattern %i)',
+    async (pattern) => {
+      const { text } = await streamText({
+        messages: userMessage(`now? [[stand-in tool=get_time empty_arguments fragments=pattern${pattern}]]`),
+        tools: [TIME_TOOL],
+      });
+      const chunks = chunksOf(text);
+      const calls = assembleToolCalls(chunks);
+      expect(calls).toEqual([{ id: expect.stringMatching(/^call_/), name: "get_time", arguments: "" }]);
+      expect(chunks.at(-1)!.choices[0].finish_reason).toBe("tool_calls");
+    },
+  );
+
+  it('empty_arguments answers arguments "" when not streaming', async () => {
+    const res = await post({
+      model: "qwen-plus",
+      messages: userMessage("now? [[stand-in tool=get_time empty_arguments]]"),
+      tools: [TIME_TOOL],
+    });
+    const body = (await res.json()) as Json;
+    expect(body.choices[0].message.tool_calls[0].function).toEqual({ name: "get_time", arguments: "" });
+  });
+
+  it("max_tokens cuts tool calls mid-arguments and finishes with length, streamed or not", async () => {
+    const body = {
+      model: "qwen-plus",
+      messages: userMessage("two calls [[stand-in tool_call calls=2]]"),
+      tools: [WEATHER_TOOL, TIME_TOOL],
+      parallel_tool_calls: true,
+      // pattern1 sends each call as 3 fragments: 4 tokens end inside the second call's arguments.
+      max_tokens: 4,
+    };
+    const { text } = await streamText(body);
+    const chunks = chunksOf(text);
+    const calls = assembleToolCalls(chunks);
+    expect(calls.map((c) => c.name)).toEqual(["get_current_weather", "get_time"]);
+    expect(JSON.parse(calls[0]!.arguments)).toHaveProperty("location");
+    expect(calls[1]!.arguments.length).toBeGreaterThan(0);
+    expect(() => JSON.parse(calls[1]!.arguments)).toThrow();
+    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("length");
+
+    // Not streamed: the calls as a client would have assembled them from the cut-off stream.
+    const res = await post(body);
+    const choice = ((await res.json()) as Json).choices[0];
+    expect(choice.finish_reason).toBe("length");
+    const whole = choice.message.tool_calls.map((c: Json) => c.function.arguments);
+    expect(whole).toHaveLength(2);
+    expect(JSON.parse(whole[0])).toHaveProperty("location");
+    expect(() => JSON.parse(whole[1])).toThrow();
+  });
 });
 
 describe("other answer shapes", () => {
@@ -679,6 +731,25 @@ describe("errors before the stream", () => {
       },
       'messages with role "tool" must be a response to a preceeding message with "tool_calls"',
     ],
+    ...[
+      ["an empty", ""],
+      ["a cut-off", '{"location": "Hang'],
+    ].map(([kind, args]): [string, Json, string] => [
+      `${kind} arguments text in a history tool call`,
+      {
+        model: "qwen-plus",
+        messages: [
+          { role: "user", content: "weather?" },
+          {
+            role: "assistant",
+            content: "",
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "get_time", arguments: args } }],
+          },
+          { role: "tool", tool_call_id: "call_1", content: "18C" },
+        ],
+      },
+      '<400> InternalError.Algo.InvalidParameter: The "function.arguments" parameter of the code model must be in JSON format.',
+    ]),
     [
       "thinking without stream",
       { model: "qwen-plus", enable_thinking: true, messages: userMessage("hi") },
@@ -865,6 +936,81 @@ describe("timing faults and client aborts", () => {
     const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
     expect(entry!.outcome).toBe("client_closed");
     expect(entry!.tokens_sent).toBeLessThan(500);
+  });
+
+  /** Reads until `count` data events arrived, then checks nothing more comes within `quietMs`. */
+  async function readThenQuiet(res: Response, count: number, quietMs: number) {
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (parseSse(text).filter((e) => e.data !== "").length < count) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("the stream ended");
+      text += decoder.decode(value, { stream: true });
+    }
+    const more: string[] = [];
+    const until = Date.now() + quietMs;
+    for (;;) {
+      const left = until - Date.now();
+      if (left <= 0) break;
+      const next = await Promise.race([
+        reader.read(),
+        new Promise<null>((r) => setTimeout(() => r(null), left)),
+      ]);
+      if (next === null) break;
+      if (next.done) throw new Error("the stream ended while stalled");
+      more.push(decoder.decode(next.value, { stream: true }));
+    }
+    return { text, more: more.join(""), reader };
+  }
+
+  it("stall=N goes quiet after N deltas with the connection open, until the client closes it", async () => {
+    const tag = uniqueTag("stall");
+    const res = await post({
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage(`x [[stand-in tokens=6 stall=2 tag=${tag}]]`),
+    });
+    expect(res.status).toBe(200);
+    // The role chunk and two content tokens, then silence.
+    const { text, more, reader } = await readThenQuiet(res, 3, 400);
+    expect(chunksOf(text).map((c) => c.choices[0].delta.content)).toEqual([
+      "",
+      expect.any(String),
+      expect.any(String),
+    ]);
+    expect(more).toBe("");
+    expect((await logFor(tag))[0]).toMatchObject({ outcome: null, tokens_sent: 2 });
+    await reader.cancel();
+    const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
+    expect(entry).toMatchObject({ outcome: "client_closed", tokens_sent: 2 });
+  });
+
+  it("stall on a non-streaming request sends the headers and half the body, then goes quiet", async () => {
+    const tag = uniqueTag("stall-plain");
+    const res = await post({ model: "qwen-plus", messages: userMessage(`x [[stand-in stall tag=${tag}]]`) });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toMatch(/^\{"choices":/);
+    const next = await Promise.race([reader.read(), new Promise((r) => setTimeout(() => r("quiet"), 400))]);
+    expect(next).toBe("quiet");
+    await reader.cancel();
+    const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
+    expect(entry).toMatchObject({ outcome: "client_closed", status: 200 });
+  });
+
+  it("stall_ping sends only SSE comments while stalled", async () => {
+    const res = await post({
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage("x [[stand-in tokens=6 stall=1 stall_ping=50]]"),
+    });
+    const { more, reader } = await readThenQuiet(res, 2, 400);
+    await reader.cancel();
+    const blocks = parseSse(more);
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    for (const block of blocks) expect(block).toMatchObject({ comments: [" keep-alive"], data: "" });
   });
 });
 

@@ -589,6 +589,20 @@ describe("completionFromAccumulated", () => {
       "Morning light on the water.",
     ]);
   });
+
+  it('gives a call streamed without arguments "{}", which DashScope takes back in a history', () => {
+    const { result } = run(
+      toolChunk([
+        { index: 0, id: "call_1", type: "function", function: { name: "get_time", arguments: "" } },
+      ]) +
+        FINISH_TOOL_CALLS +
+        DONE,
+    );
+    expect(result.choices[0]!.tool_calls[0]!.function.arguments).toBe("");
+    expect(completionFromAccumulated(result).choices[0]!.message.tool_calls).toEqual([
+      { id: "call_1", type: "function", function: { name: "get_time", arguments: "{}" } },
+    ]);
+  });
 });
 
 describe("decodeDashScopeStream", () => {

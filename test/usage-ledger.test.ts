@@ -250,4 +250,29 @@ describe("/v1/chat/completions in the ledger and quota", () => {
     });
     expect(await records(alice)).toEqual([]);
   });
+
+  it("a streamed tool call cut off before usage came is estimated from its fragments", async () => {
+    const alice = newUser("alice");
+    await createConversation(alice);
+    const tool = {
+      type: "function",
+      function: {
+        name: "get_weather",
+        parameters: { type: "object", properties: { location: { type: "string" } } },
+      },
+    };
+    // The connection drops after the call's fragments, before the finish chunk and usage.
+    const res = await completion(alice, {
+      messages: [{ role: "user", content: "weather? [[stand-in tool_call disconnect=1]]" }],
+      tools: [tool],
+      stream: true,
+    });
+    expect(await res.text()).toContain('"code":"upstream_error"');
+    const [record] = await eventually(async () => {
+      const rows = await records(alice);
+      return rows.length === 1 ? rows : null;
+    });
+    expect(record).toMatchObject({ status: "failed", estimated: 1 });
+    expect(record.completion_tokens).toBeGreaterThan(0);
+  });
 });

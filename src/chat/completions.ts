@@ -3,6 +3,7 @@ import { usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import type { ChatCompletion } from "../dashscope/types";
+import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import {
   type CompletionOutcome,
   type CompletionReservation,
@@ -41,12 +42,13 @@ export async function streamChatCompletion(
 ): Promise<ReadableStream<Uint8Array>> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
   const upstream = await forward(caller, reservation, () =>
-    client.stream(request as ChatCompletionRequestBody, { signal: options.signal }),
+    client.stream(forwardable(request), { signal: options.signal }),
   );
   let outputTokens = 0;
   return toOpenAiEventStream(upstream.body, {
     includeUsage: request.stream_options?.include_usage === true,
     pingIntervalMs: options.pingIntervalMs,
+    idleTimeoutMs: caller.config.upstreamIdleTimeoutMs,
     onOutput: (text) => {
       outputTokens += estimateTextTokens(text);
     },
@@ -64,7 +66,8 @@ export async function streamChatCompletion(
 
 /**
  * Forwards a validated non-streaming request and returns the upstream completion as it came
- * (choices, `reasoning_content`, `tool_calls`, `logprobs`, `usage`), after recording its usage.
+ * (choices, `reasoning_content`, `tool_calls`, `logprobs`, `usage`; a call's `""` arguments as
+ * `"{}"`, see {@link emptyArgumentsAsObject}), after recording its usage.
  * Rejects with an `UpstreamError` when the upstream fails.
  */
 export async function completeChatCompletion(
@@ -75,10 +78,18 @@ export async function completeChatCompletion(
 ): Promise<ChatCompletion> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
   const { completion, attempts } = await forward(caller, reservation, () =>
-    client.complete(request as ChatCompletionRequestBody, { signal: options.signal }),
+    client.complete(forwardable(request), { signal: options.signal }),
   );
+  for (const choice of completion.choices) {
+    if (Array.isArray(choice.message?.tool_calls))
+      choice.message.tool_calls = emptyArgumentsAsObject(choice.message.tool_calls);
+  }
   const text = completion.choices
-    .map((c) => `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}`)
+    .map(
+      (c) =>
+        `${c.message?.content ?? ""}${c.message?.reasoning_content ?? ""}` +
+        (c.message?.tool_calls?.length ? JSON.stringify(c.message.tool_calls) : ""),
+    )
     .join("");
   finish(caller, reservation, {
     model: typeof completion.model === "string" ? completion.model : request.model,
@@ -89,6 +100,23 @@ export async function completeChatCompletion(
     errorCode: null,
   });
   return completion;
+}
+
+/**
+ * The request as DashScope takes it: a history tool call with `""` arguments (what a client
+ * assembles from a streamed call without arguments, passed through as DashScope sent it) is sent
+ * with `"{}"`, which DashScope accepts where it rejects `""`.
+ */
+function forwardable(request: ChatCompletionRequest): ChatCompletionRequestBody {
+  let changed = false;
+  const messages = request.messages.map((message) => {
+    if (message.role !== "assistant" || !message.tool_calls) return message;
+    const calls = emptyArgumentsAsObject(message.tool_calls);
+    if (calls === message.tool_calls) return message;
+    changed = true;
+    return { ...message, tool_calls: calls };
+  });
+  return (changed ? { ...request, messages } : request) as ChatCompletionRequestBody;
 }
 
 /** Calls upstream; a failure before any answer releases the reservation (nothing to bill). */

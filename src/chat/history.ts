@@ -6,6 +6,7 @@ export interface HistoryMessage {
   id: string;
   role: "system" | "user" | "assistant" | "tool";
   content: unknown;
+  /** Complete calls with JSON object arguments only (see `completeToolCalls`). */
   tool_calls: ToolCall[] | null;
   tool_call_id: string | null;
   status: string;
@@ -134,11 +135,21 @@ function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage): Unit[]
   return units;
 }
 
+/**
+ * The tool calls of an answer that the history sends, and so the only ones a tool result can
+ * answer: those of a completed answer. A stopped, interrupted or failed answer keeps its text in
+ * the history but not its calls (the model never finished them).
+ */
+export function answerableToolCalls(m: Pick<HistoryMessage, "status" | "tool_calls">): ToolCall[] {
+  return m.status === "completed" && m.tool_calls ? m.tool_calls : [];
+}
+
 function assistantUnit(m: HistoryMessage, tools: HistoryMessage[], answeringNow: string | null): Unit | null {
   const usable = m.status === "completed" || m.status === "interrupted" || m.status === "cancelled";
   if (!usable) return null;
   const text = typeof m.content === "string" ? m.content : m.content == null ? "" : m.content;
-  const calls = m.status === "completed" && m.tool_calls?.length ? m.tool_calls : null;
+  const answerable = answerableToolCalls(m);
+  const calls = answerable.length ? answerable : null;
 
   if (calls) {
     const answered = new Set(tools.map((t) => t.tool_call_id));

@@ -1,3 +1,4 @@
+import { UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { decodeDashScopeStream } from "../dashscope/stream";
 import type { StreamEvent, Usage } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
@@ -25,18 +26,27 @@ export interface OpenAiStreamOutcome {
 
 /** Options of {@link toOpenAiEventStream}. */
 export interface OpenAiStreamOptions {
-  /** Receives the text of every content and reasoning delta (to estimate usage the upstream never reported). */
+  /**
+   * Receives the text of every content, reasoning and tool-call delta (name and arguments
+   * fragments), to estimate usage the upstream never reported.
+   */
   onOutput?: (text: string) => void;
   /** Whether the client asked for `stream_options.include_usage`; otherwise the usage chunk is dropped. */
   includeUsage: boolean;
   /** Idle time after which a `: ping` comment is sent; `0` disables pings. */
   pingIntervalMs: number;
+  /**
+   * The longest wait for the next upstream event; then the stream ends with an `upstream_timeout`
+   * error frame. `0` or absent: no limit.
+   */
+  idleTimeoutMs?: number;
   /** Called once, when the stream has ended for any reason. Must not throw. */
   onEnd?: (outcome: OpenAiStreamOutcome) => void;
 }
 
 const TRUNCATED_MESSAGE = "The model provider's stream ended before the answer was complete.";
 const READ_FAILED_MESSAGE = "The connection to the model provider failed before the answer was complete.";
+const IDLE_MESSAGE = "The answer ends with what was received.";
 
 /** One SSE frame in OpenAI's format: `data:` only. */
 function dataFrame(json: unknown): Uint8Array {
@@ -53,9 +63,10 @@ function dataFrame(json: unknown): Uint8Array {
  *   only when it asked for it (`includeUsage`); its usage is reported to `onEnd` either way;
  * - `data: [DONE]` is sent only when the upstream sent it. A mid-stream error of either DashScope
  *   shape (the native `event:error` frame would be skipped or misread by OpenAI clients), malformed
- *   data, a failed read, or EOF without `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's
- *   envelope, which openai-node and openai-python raise as `APIError`, and the stream ends there:
- *   never a silently truncated answer;
+ *   data, a failed read, an upstream silent for `idleTimeoutMs` (`upstream_timeout`), or EOF without
+ *   `[DONE]` becomes one `data: {"error": {...}}` frame in OpenAI's envelope, which openai-node
+ *   and openai-python raise as `APIError`, and the stream ends there: never a silently truncated
+ *   answer;
  * - when nothing was sent for `pingIntervalMs`, a `: ping` comment keeps mobile networks and
  *   proxies from closing the connection (SSE clients ignore comments; see `sse/heartbeat.ts`);
  * - cancelling the returned stream (the client went away) cancels the upstream body.
@@ -65,7 +76,10 @@ export function toOpenAiEventStream(
   options: OpenAiStreamOptions,
 ): ReadableStream<Uint8Array> {
   const abort = new AbortController();
-  const events = decodeDashScopeStream(body, { signal: abort.signal });
+  const events = decodeDashScopeStream(body, {
+    signal: abort.signal,
+    idleTimeoutMs: options.idleTimeoutMs ?? 0,
+  });
   let pending: Promise<IteratorResult<StreamEvent>> | null = null;
   let usage: Usage | null = null;
   let model: string | null = null;
@@ -100,9 +114,14 @@ export function toOpenAiEventStream(
           try {
             pending = events.next();
             next = await pending;
-          } catch {
+          } catch (err) {
             pending = null;
-            fail(controller, new ApiError(502, "upstream_error", READ_FAILED_MESSAGE));
+            fail(
+              controller,
+              err instanceof UpstreamIdleTimeout
+                ? new ApiError(504, "upstream_timeout", `${err.message} ${IDLE_MESSAGE}`)
+                : new ApiError(502, "upstream_error", READ_FAILED_MESSAGE),
+            );
             return;
           }
           pending = null;
@@ -131,6 +150,13 @@ export function toOpenAiEventStream(
               if (typeof d?.content === "string" && d.content) options.onOutput(d.content);
               if (typeof d?.reasoning_content === "string" && d.reasoning_content)
                 options.onOutput(d.reasoning_content);
+              if (Array.isArray(d?.tool_calls)) {
+                for (const fragment of d.tool_calls) {
+                  const fn = fragment?.function;
+                  if (typeof fn?.name === "string" && fn.name) options.onOutput(fn.name);
+                  if (typeof fn?.arguments === "string" && fn.arguments) options.onOutput(fn.arguments);
+                }
+              }
             }
           }
           if (!options.includeUsage) {

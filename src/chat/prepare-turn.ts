@@ -6,10 +6,17 @@ import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { ToolCall } from "../dashscope/types";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import type { BeganTurn, HistoryRow } from "../store/turns";
+import { completeToolCalls } from "../text/tool-call-arguments";
 
 type NewTurn = Extract<BeganTurn, { kind: "new" }>;
 
-import { assembleMessages, ContextOverflowError, type HistoryMessage, type UpstreamMessage } from "./history";
+import {
+  answerableToolCalls,
+  assembleMessages,
+  ContextOverflowError,
+  type HistoryMessage,
+  type UpstreamMessage,
+} from "./history";
 import { contextTokensFor } from "./models";
 
 /** A validated chat turn, as the route hands it to the conversation's owner. */
@@ -99,10 +106,10 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   };
 }
 
-/** A tool result must answer a call of the conversation's latest answer. */
+/** A tool result must answer a call of the conversation's latest answer that the history sends. */
 function checkToolResult(history: HistoryRow[], toolCallId: string): void {
   const latest = history.find((m) => m.role === "assistant");
-  const calls = latest?.tool_calls_json ? (JSON.parse(latest.tool_calls_json) as ToolCall[]) : [];
+  const calls = latest ? answerableToolCalls(historyMessage(latest)) : [];
   if (!calls.some((c) => c.id === toolCallId)) {
     throw new ApiError(
       400,
@@ -113,12 +120,19 @@ function checkToolResult(history: HistoryRow[], toolCallId: string): void {
   }
 }
 
+/**
+ * A history row as assembly takes it. Tool calls are normalized on read, as answers are when
+ * they are stored: rows stored before that rule may hold `""` arguments (now `"{}"`) or a call
+ * cut off mid-arguments (now left out), which DashScope would reject in every later request.
+ */
 function historyMessage(row: HistoryRow): HistoryMessage {
+  const calls =
+    row.tool_calls_json === null ? [] : completeToolCalls(JSON.parse(row.tool_calls_json) as ToolCall[]);
   return {
     id: row.id,
     role: row.role,
     content: row.content_json === null ? null : JSON.parse(row.content_json),
-    tool_calls: row.tool_calls_json === null ? null : (JSON.parse(row.tool_calls_json) as ToolCall[]),
+    tool_calls: calls.length ? calls : null,
     tool_call_id: row.tool_call_id,
     status: row.status,
   };

@@ -27,6 +27,12 @@ function answerFor(failure: UpstreamFailure): Answer {
         code: "upstream_timeout",
         message: "The model provider did not start answering in time.",
       };
+    case "idle_timeout":
+      return {
+        status: 504,
+        code: "upstream_timeout",
+        message: "The model provider stopped sending its answer.",
+      };
     case "network":
       return { status: 502, code: "upstream_error", message: "Could not reach the model provider." };
     case "context_overflow":

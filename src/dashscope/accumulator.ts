@@ -1,7 +1,9 @@
+import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChunkChoice,
+  ChunkDelta,
   CompletionMessage,
   FinishReason,
   Logprobs,
@@ -127,6 +129,15 @@ export class CompletionAccumulator {
         this.sawDone = true;
         return;
     }
+  }
+
+  /**
+   * Applies one choice's delta that comes without its chunk (deltas relayed earlier and read back
+   * from a log), merged exactly as the same delta inside a chunk.
+   */
+  pushDelta(index: number, delta: ChunkDelta): void {
+    if (this.finished !== null || this.error !== null || this.sawDone) return;
+    this.applyChoice({ index, delta });
   }
 
   /** The state so far, with `status` as if the stream ended now. Builds fresh objects on each call. */
@@ -303,7 +314,8 @@ export function usageSummary(u: Usage | null): UsageSummary | null {
 /**
  * Builds the non-streaming `chat.completion` body from an accumulated stream, so a `stream:false`
  * request can be served from a streamed upstream call. Optional message fields are present only when
- * the stream produced them. Missing envelope fields (no chunk was received) become `""`/`0`. Check
+ * the stream produced them; a tool call streamed without arguments gets `"{}"` (see
+ * {@link emptyArgumentsAsObject}). Missing envelope fields (no chunk was received) become `""`/`0`. Check
  * `acc.status` first: an interrupted stream yields a body whose choices lack a `finish_reason`.
  */
 export function completionFromAccumulated(acc: AccumulatedCompletion): ChatCompletion {
@@ -315,7 +327,7 @@ export function completionFromAccumulated(acc: AccumulatedCompletion): ChatCompl
     choices: acc.choices.map((choice) => {
       const message: CompletionMessage = { role: "assistant", content: choice.content };
       if (choice.reasoning_content !== "") message.reasoning_content = choice.reasoning_content;
-      if (choice.tool_calls.length > 0) message.tool_calls = choice.tool_calls;
+      if (choice.tool_calls.length > 0) message.tool_calls = emptyArgumentsAsObject(choice.tool_calls);
       if (choice.audio !== null) {
         const { id, data, transcript, expires_at } = choice.audio;
         message.audio = { data };

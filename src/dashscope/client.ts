@@ -3,10 +3,12 @@ import { parseWellFormedJson } from "../text/well-formed";
 import {
   classifyUpstreamError,
   parseUpstreamErrorBody,
+  UPSTREAM_IDLE_CODE,
   UPSTREAM_NETWORK_CODE,
   UPSTREAM_TIMEOUT_CODE,
   type UpstreamFailure,
 } from "./errors";
+import { readWithin, UpstreamIdleTimeout } from "./idle-watchdog";
 import { abortableSleep, backoffDelayMs, parseRetryAfterMs } from "./retry";
 import { decodeDashScopeStream } from "./stream";
 import type { ChatCompletion, StreamEvent } from "./types";
@@ -30,6 +32,12 @@ export interface DashScopeClientOptions {
   apiKey: string;
   /** Budget for response headers plus the first body byte of one attempt. */
   firstByteTimeoutMs: number;
+  /**
+   * Once the body has started, the longest wait for more of it: for a non-streamed answer, any
+   * bytes; for `events()`, a complete event (see `IdleWatchdog`). `stream()`'s `read()` and `body`
+   * leave it to their consumer, which decodes the events. `0` or absent: no limit.
+   */
+  idleTimeoutMs?: number;
   /** Total attempts, including the first. */
   maxAttempts: number;
   retryBaseMs: number;
@@ -135,7 +143,7 @@ export class DashScopeClient {
       get body() {
         return bodyStream();
       },
-      events: () => decodeDashScopeStream(bodyStream()),
+      events: () => decodeDashScopeStream(bodyStream(), { idleTimeoutMs: this.options.idleTimeoutMs ?? 0 }),
       read: async () => {
         if (first) {
           const chunk = first;
@@ -160,7 +168,8 @@ export class DashScopeClient {
 
   /**
    * A non-streaming completion (`stream: false`, no `stream_options`). The first-byte timeout and
-   * retries apply as for {@link stream}; once the body has started it is read to the end.
+   * retries apply as for {@link stream}; once the body has started it is read to the end, with no
+   * more than `idleTimeoutMs` between its pieces.
    */
   async complete(
     request: ChatCompletionRequestBody,
@@ -168,12 +177,21 @@ export class DashScopeClient {
   ): Promise<UpstreamCompletion> {
     const { stream_options: _dropped, ...rest } = request;
     const sent = await this.send(JSON.stringify({ ...rest, stream: false }), "application/json", init.signal);
-    let text: string;
+    const decoder = new TextDecoder();
+    let text = decoder.decode(sent.first, { stream: true });
     try {
-      text = await new Response(joinFirstChunk(sent.first, sent.reader, sent.release)).text();
-    } catch {
+      for (let since = Date.now(); ; since = Date.now()) {
+        const { done, value } = await readWithin(sent.reader, this.options.idleTimeoutMs ?? 0, since);
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      text += decoder.decode();
+    } catch (err) {
       if (init.signal?.aborted) throw init.signal.reason;
-      throw this.failure({ status: null, code: UPSTREAM_NETWORK_CODE }, sent.requestId, sent.attempts);
+      const code = err instanceof UpstreamIdleTimeout ? UPSTREAM_IDLE_CODE : UPSTREAM_NETWORK_CODE;
+      throw this.failure({ status: null, code }, sent.requestId, sent.attempts);
+    } finally {
+      sent.release();
     }
     let json: unknown;
     try {
@@ -402,6 +420,7 @@ export function createDashScopeClient(config: Config): DashScopeClient {
     baseUrl: config.dashscopeBaseUrl,
     apiKey: config.dashscopeApiKey,
     firstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
     maxAttempts: config.upstreamMaxAttempts,
     retryBaseMs: config.upstreamRetryBaseMs,
   });

@@ -6,6 +6,8 @@ export type UpstreamPhase = "pre-stream" | "mid-stream";
 
 /** Code the client passes for a first-byte timeout (DashScope has no such code of its own). */
 export const UPSTREAM_TIMEOUT_CODE = "edge_chat.first_byte_timeout";
+/** Code the client passes for a body that stopped arriving for the idle timeout after its first byte. */
+export const UPSTREAM_IDLE_CODE = "edge_chat.idle_timeout";
 /** Code the client passes for a connection that failed or closed before an answer arrived. */
 export const UPSTREAM_NETWORK_CODE = "edge_chat.network_error";
 
@@ -37,6 +39,7 @@ export interface UpstreamErrorInput {
 /**
  * The kinds of DashScope failure (PROTOCOL.md §3.2), in the order they are recognised:
  * - `first_byte_timeout`: no first body byte within the client's budget;
+ * - `idle_timeout`: the body started, then nothing more came within the client's idle timeout;
  * - `network`: the connection failed or closed before an answer arrived;
  * - `context_overflow`: the input is longer than the model's window
  *   ({@link UpstreamFailure.maxInputTokens});
@@ -54,6 +57,7 @@ export interface UpstreamErrorInput {
  */
 type UpstreamFailureKind =
   | "first_byte_timeout"
+  | "idle_timeout"
   | "network"
   | "context_overflow"
   | "content_filtered"
@@ -237,6 +241,7 @@ export function classifyUpstreamError(input: UpstreamErrorInput): UpstreamFailur
     make(kind, retryable, { retryAfterMs: upstreamRetryAfterMs ?? DEFAULT_RATE_LIMIT_RETRY_AFTER_MS });
 
   if (code === UPSTREAM_TIMEOUT_CODE) return make("first_byte_timeout", true);
+  if (code === UPSTREAM_IDLE_CODE) return make("idle_timeout", true);
   if (code === UPSTREAM_NETWORK_CODE) return make("network", true);
 
   const inputLength = INPUT_LENGTH_RE.exec(rawMessage);

@@ -1,5 +1,6 @@
 import { SseDecoder, type SseEvent } from "../sse/decode";
 import { parseWellFormedJson, truncateText } from "../text/well-formed";
+import { readWithin } from "./idle-watchdog";
 import type { ChatCompletionChunk, StreamErrorInfo, StreamEvent } from "./types";
 
 /** The data of the terminating event, `data: [DONE]`. */
@@ -166,12 +167,14 @@ function nativeError(frame: JsonObject | null, rawData: string, status: number |
  *
  * EOF without `[DONE]` simply ends the iteration; the consumer decides what that means. A read
  * failure (connection reset) is thrown as is. When `signal` aborts, the body is cancelled and the
- * abort reason is thrown. Leaving the loop early (`break`/`return`) cancels the body as well, so the
- * upstream connection is not kept open.
+ * abort reason is thrown. When `idleTimeoutMs` passes without an event (a chunk, an error frame,
+ * `[DONE]`; comment lines do not count, see `IdleWatchdog`), the body is cancelled and
+ * `UpstreamIdleTimeout` is thrown. Leaving the loop early (`break`/`return`) cancels the body as
+ * well, so the upstream connection is not kept open.
  */
 export async function* decodeDashScopeStream(
   body: ReadableStream<Uint8Array>,
-  opts?: { signal?: AbortSignal },
+  opts?: { signal?: AbortSignal; idleTimeoutMs?: number },
 ): AsyncGenerator<StreamEvent> {
   const signal = opts?.signal;
   signal?.throwIfAborted();
@@ -182,13 +185,18 @@ export async function* decodeDashScopeStream(
     reader.cancel(signal?.reason).catch(() => {});
   };
   signal?.addEventListener("abort", onAbort, { once: true });
+  const idleMs = opts?.idleTimeoutMs ?? 0;
   let finished = false;
   try {
+    let lastEventAt = Date.now();
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await readWithin(reader, idleMs, lastEventAt);
       signal?.throwIfAborted();
       if (done) break;
-      for (const event of decoder.push(value)) yield event;
+      const events = decoder.push(value);
+      for (const event of events) yield event;
+      // Counted from when the consumer took the events: time it spends not pulling is not the upstream's.
+      if (events.length > 0) lastEventAt = Date.now();
     }
     finished = true;
     for (const event of decoder.end()) yield event;

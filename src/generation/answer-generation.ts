@@ -2,10 +2,12 @@ import { estimateTextTokens } from "../chat/tokens";
 import { upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
+import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message } from "../store/types";
+import { completeToolCalls } from "../text/tool-call-arguments";
 import { EventBroadcast } from "./event-broadcast";
 
 /** What an answer needs from its owner: where its events and its final state go. */
@@ -27,6 +29,11 @@ export interface AnswerGenerationOptions {
   cancelOnDisconnect: boolean;
   /** Estimated prompt tokens, for usage when DashScope reports none (stop, cut-off). */
   estimatedPromptTokens: number;
+  /**
+   * The longest wait for the next upstream event before the answer ends as `interrupted` with
+   * `upstream_timeout` (see {@link IdleWatchdog}); `0` waits forever.
+   */
+  idleTimeoutMs: number;
   /** Aborts the upstream request (stop). */
   abort: AbortController;
   now?: () => number;
@@ -56,6 +63,7 @@ export class AnswerGeneration {
   private readonly accumulator = new CompletionAccumulator();
   private readonly now: () => number;
   private ttftMs: number | null = null;
+  private watchdog: IdleWatchdog | null = null;
 
   constructor(private readonly o: AnswerGenerationOptions) {
     this.events = new EventBroadcast(
@@ -85,6 +93,20 @@ export class AnswerGeneration {
     if (!this.o.abort.signal.aborted) this.o.abort.abort(new Error("stopped"));
   }
 
+  /**
+   * Ends the answer if no upstream event came for the idle timeout, should its own timer not
+   * have done so (the owner's heartbeat calls this: belt and braces for an answer that would
+   * otherwise hold its conversation forever). Returns whether the answer was timed out.
+   */
+  expireIfIdle(): boolean {
+    return this.watchdog?.check() ?? false;
+  }
+
+  /** Gives the upstream up: it ends as `interrupted` (`upstream_timeout`) with what was received. */
+  private timeOut(): void {
+    if (!this.o.abort.signal.aborted) this.o.abort.abort(new UpstreamIdleTimeout(this.o.idleTimeoutMs));
+  }
+
   /** What has been received so far (for status polling). */
   partial(): { content: string; reasoning_content: string | null; tool_calls: unknown[] | null } {
     const choice = this.accumulator.snapshot().choices[0];
@@ -105,11 +127,15 @@ export class AnswerGeneration {
     let readError: unknown = null;
     const decoder = new DashScopeEventDecoder();
     const upstream = this.o.upstream;
+    // Aborting the upstream request rejects the pending read, as a stop does.
+    const watchdog = new IdleWatchdog(this.o.idleTimeoutMs, () => this.timeOut(), this.now);
+    this.watchdog = watchdog;
     try {
       // One network read → its events relayed, then one write to the followers.
       reading: for (;;) {
         const bytes = await upstream.read();
         const events = bytes === null ? decoder.end() : decoder.push(bytes);
+        if (events.length > 0) watchdog.progress();
         for (const event of events) {
           this.accumulator.push(event);
           if (event.type === "chunk") this.relay(event);
@@ -123,9 +149,10 @@ export class AnswerGeneration {
         if (bytes === null) break;
       }
     } catch (err) {
-      // The connection dropped, or stop aborted it: what was received is kept.
+      // The connection dropped, or a stop or the idle timeout aborted it: what was received is kept.
       readError = err;
     }
+    watchdog.stop();
     const result = this.accumulator.finish();
     const outcome = this.outcome(result, readError);
     const message = await this.store(outcome);
@@ -145,14 +172,17 @@ export class AnswerGeneration {
   }
 
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
-    const choice = result.choices[0];
     const completedAt = this.now();
-    const toolCalls = choice?.tool_calls.length ? choice.tool_calls : null;
-    const reported = usageSummary(result.usage);
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: Record<string, unknown> | null = null;
     if (status !== "completed") {
-      if (this.o.abort.signal.aborted) {
+      const aborted = this.o.abort.signal;
+      if (aborted.aborted && aborted.reason instanceof UpstreamIdleTimeout) {
+        error = {
+          code: "upstream_timeout",
+          message: `${aborted.reason.message} The answer ends with what was received.`,
+        };
+      } else if (aborted.aborted) {
         status = "cancelled";
         error = { code: "cancelled", message: "The answer was stopped before it was complete." };
       } else if (result.error) {
@@ -167,21 +197,14 @@ export class AnswerGeneration {
         };
       }
     }
-    return {
+    return answerOutcome(result, {
       status,
-      content: choice ? choice.content : status === "completed" ? "" : null,
-      reasoningContent: choice?.reasoning_content || null,
-      toolCalls,
-      finishReason: choice?.finish_reason ?? null,
-      model: result.model,
-      usage: reported
-        ? { ...reported, estimated: false }
-        : estimateUsage(this.o.estimatedPromptTokens, choice?.content, choice?.reasoning_content, toolCalls),
       error,
+      estimatedPromptTokens: this.o.estimatedPromptTokens,
       ttftMs: this.ttftMs,
       durationMs: completedAt - this.o.upstream.startedAt,
       completedAt,
-    };
+    });
   }
 
   private async store(outcome: AnswerOutcome): Promise<Message> {
@@ -212,6 +235,53 @@ export class AnswerGeneration {
       completed_at: new Date(outcome.completedAt).toISOString(),
     };
   }
+}
+
+/** How an answer ended, beyond what its accumulated stream says. */
+export interface AnswerEnding {
+  status: AnswerOutcome["status"];
+  /** The stored `error` of an answer that did not complete, else null. */
+  error: Record<string, unknown> | null;
+  /** For usage when DashScope reported none. */
+  estimatedPromptTokens: number;
+  ttftMs: number | null;
+  durationMs: number | null;
+  completedAt: number;
+}
+
+/**
+ * The final state of an answer from its accumulated stream (choice 0, the one relayed), whether
+ * it was read live or rebuilt from its logged events after its owner died.
+ *
+ * Stored and replayed calls are complete, with JSON object arguments (API.md §2.2): a call cut
+ * off by `max_tokens`, a stop or a failure is left out, so it is neither answerable nor replayed
+ * (see {@link completeToolCalls}). Its fragments still count in the estimated usage: they were
+ * generated.
+ */
+export function answerOutcome(result: AccumulatedCompletion, ending: AnswerEnding): AnswerOutcome {
+  const choice = result.choices[0];
+  const calls = choice ? completeToolCalls(choice.tool_calls) : [];
+  const reported = usageSummary(result.usage);
+  return {
+    status: ending.status,
+    content: choice ? choice.content : ending.status === "completed" ? "" : null,
+    reasoningContent: choice?.reasoning_content || null,
+    toolCalls: calls.length ? calls : null,
+    finishReason: choice?.finish_reason ?? null,
+    model: result.model,
+    usage: reported
+      ? { ...reported, estimated: false }
+      : estimateUsage(
+          ending.estimatedPromptTokens,
+          choice?.content,
+          choice?.reasoning_content,
+          choice?.tool_calls.length ? choice.tool_calls : null,
+        ),
+    error: ending.error,
+    ttftMs: ending.ttftMs,
+    durationMs: ending.durationMs,
+    completedAt: ending.completedAt,
+  };
 }
 
 /**

@@ -15,8 +15,9 @@ import { countRoundTrips } from "../store/round-trips";
 import { beginTurn, findTurnByClientMessageId, finishAnswer, revokeTurn } from "../store/turns";
 import type { Message } from "../store/types";
 import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
-import { AnswerGeneration, estimateUsage } from "./answer-generation";
+import { AnswerGeneration, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
+import { accumulateLoggedAnswer } from "./answer-recovery";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**
@@ -159,6 +160,9 @@ export class ConversationGeneration extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     if (this.active) {
+      // The answer's own timer ends a stuck upstream read; the heartbeat, which keeps this object
+      // alive for it, enforces the same bound in case it did not.
+      this.active.generation?.expireIfIdle();
       await this.ctx.storage.setAlarm(now + HEARTBEAT_INTERVAL_MS);
       return;
     }
@@ -352,6 +356,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       abort,
       cancelOnDisconnect: input.cancelOnDisconnect,
       pingIntervalMs: config.ssePingIntervalMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
       sink: {
         persist: (outcome) => finishAnswer(this.db, answer, outcome, ledger(outcome.usage, outcome.model)),
@@ -446,46 +451,29 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   private async closeOrphan(record: AnswerRecord): Promise<void> {
     const events = this.log.events(record.message_id, 0);
-    let content = "";
-    let reasoning = "";
-    for (const e of events) {
-      if (e.event !== "message.delta") continue;
-      const d = JSON.parse(e.data) as { content?: string; reasoning_content?: string };
-      content += d.content ?? "";
-      reasoning += d.reasoning_content ?? "";
-    }
     const now = Date.now();
     const answer = {
       userId: record.user_id,
       conversationId: record.conversation_id,
       messageId: record.message_id,
     };
-    const usage = estimateUsage(record.prompt_estimate, content, reasoning, null)!;
+    const outcome = answerOutcome(accumulateLoggedAnswer(events), {
+      status: "interrupted",
+      error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
+      estimatedPromptTokens: record.prompt_estimate,
+      ttftMs: null,
+      durationMs: now - record.started_at,
+      completedAt: now,
+    });
+    const usage = outcome.usage!;
     const config = loadConfig(this.env);
     const stored =
-      (await finishAnswer(
-        this.db,
-        answer,
-        {
-          status: "interrupted",
-          content,
-          reasoningContent: reasoning || null,
-          toolCalls: null,
-          finishReason: null,
-          model: null,
-          usage,
-          error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
-          ttftMs: null,
-          durationMs: now - record.started_at,
-          completedAt: now,
-        },
-        {
-          day: record.day,
-          model: record.model,
-          settleId: newId(),
-          costUsd: costUsd(record.model, usage, config.modelPrices),
-        },
-      )) ?? (await getMessage(this.db, record.user_id, record.message_id));
+      (await finishAnswer(this.db, answer, outcome, {
+        day: record.day,
+        model: record.model,
+        settleId: newId(),
+        costUsd: costUsd(record.model, usage, config.modelPrices),
+      })) ?? (await getMessage(this.db, record.user_id, record.message_id));
     const lastId = events.at(-1)?.id ?? record.last_event_id;
     if (stored && stored.status !== "streaming")
       this.log.append(record.message_id, terminalEvent(lastId + 1, stored));

@@ -83,7 +83,11 @@ export const storedToolCallSchema = z.object({
   type: z.literal("function"),
   function: z.object({
     name: z.string(),
-    arguments: z.string().describe("JSON text, verbatim from the model."),
+    arguments: z
+      .string()
+      .describe(
+        'JSON object text as the model wrote it; "{}" for a call without arguments. A stored answer leaves out a call cut off before its arguments were complete; /v1/chat/completions passes it through (finish_reason "length").',
+      ),
   }),
 });
 

@@ -1,3 +1,4 @@
+import { completeToolCalls, type ToolCallLike } from "../text/tool-call-arguments";
 import { parseWellFormedJson } from "../text/well-formed";
 import { encodeMessageCursor, type MessageCursor } from "./cursor";
 import { toIso } from "./time";
@@ -12,8 +13,9 @@ export interface ListMessagesOptions {
 }
 
 /**
- * Maps a D1 row to the API's Message: JSON columns parsed, times as ISO strings, and the
- * token columns folded into `usage` once `total_tokens` is known (else `usage` is `null`).
+ * Maps a D1 row to the API's Message: JSON columns parsed, times as ISO strings, tool calls as
+ * {@link storedToolCalls}, and the token columns folded into `usage` once `total_tokens` is known
+ * (else `usage` is `null`).
  */
 export function messageFromRow(row: MessageRow): Message {
   return {
@@ -23,7 +25,8 @@ export function messageFromRow(row: MessageRow): Message {
     role: row.role,
     content: row.content_json === null ? null : (parseWellFormedJson(row.content_json) as string | unknown[]),
     reasoning_content: row.reasoning_content,
-    tool_calls: row.tool_calls_json === null ? null : (parseWellFormedJson(row.tool_calls_json) as unknown[]),
+    tool_calls:
+      row.tool_calls_json === null ? null : storedToolCalls(parseWellFormedJson(row.tool_calls_json)),
     tool_call_id: row.tool_call_id,
     status: row.status,
     finish_reason: row.finish_reason,
@@ -44,6 +47,20 @@ export function messageFromRow(row: MessageRow): Message {
     completed_at: toIso(row.completed_at),
   };
 }
+
+/**
+ * A stored answer's tool calls as they are returned: complete, with JSON object arguments. Rows
+ * stored before answers were held to that may hold `""` arguments (returned as `"{}"`) or a call
+ * cut off mid-arguments (left out, as it is from the history sent to the model).
+ */
+function storedToolCalls(value: unknown): unknown[] | null {
+  if (!Array.isArray(value)) return null;
+  const calls = completeToolCalls(value.filter(isToolCallLike));
+  return calls.length ? calls : null;
+}
+
+const isToolCallLike = (value: unknown): value is ToolCallLike =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
  * One page of a conversation's messages, newest first (ids are time-ordered), or `null` when

@@ -12,7 +12,7 @@ import { validateRequest, wantsAudio } from "./validate.mjs";
 /** The model name that always answers 404 `model_not_found`. */
 export const MISSING_MODEL = "qwen-does-not-exist";
 const DEFAULT_MIDSTREAM_AFTER_TOKENS = 3;
-const FAULT_KEYS = ["error", "midstream", "disconnect", "hang", "hang_body"];
+const FAULT_KEYS = ["error", "midstream", "disconnect", "hang", "hang_body", "stall"];
 
 /**
  * @typedef {{ apiKey: string | undefined, ttftMs: number, interTokenMs: number, log: boolean,
@@ -162,6 +162,7 @@ export async function handleChatCompletions(req, res, raw, options) {
         ttftMs,
         itlMs,
         disconnect: faultsActive && "disconnect" in directive,
+        stall: faultsActive && "stall" in directive,
         signal: abort.signal,
       });
     }
@@ -176,6 +177,12 @@ export async function handleChatCompletions(req, res, raw, options) {
       };
     } else if (faultsActive && directive.disconnect !== undefined) {
       fault = { kind: "disconnect", after: intOption(directive, "disconnect", 0) };
+    } else if (faultsActive && directive.stall !== undefined) {
+      fault = {
+        kind: "stall",
+        after: intOption(directive, "stall", 0),
+        pingMs: intOption(directive, "stall_ping", 0),
+      };
     }
     return streamChoices({
       res,

@@ -41,11 +41,12 @@ export function completionBody(plans, envelope, usage) {
  * Sends a non-streaming answer after the simulated generation time (ttft + itl per generated token).
  * @param {{ res: import("node:http").ServerResponse, entry: import("./request-log.mjs").LogEntry,
  *   plans: import("./scenarios/plan.mjs").ChoicePlan[], envelope: { chatId: string, created: number, model: string, requestId: string },
- *   usage: { completion_tokens: number }, ttftMs: number, itlMs: number, disconnect: boolean, signal: AbortSignal }} opts
+ *   usage: { completion_tokens: number }, ttftMs: number, itlMs: number, disconnect: boolean, stall: boolean,
+ *   signal: AbortSignal }} opts
  * @returns {Promise<"completed" | "client_closed" | "disconnected">}
  */
 export async function sendCompletion(opts) {
-  const { res, entry, plans, envelope, usage, ttftMs, itlMs, disconnect, signal } = opts;
+  const { res, entry, plans, envelope, usage, ttftMs, itlMs, disconnect, stall, signal } = opts;
   if (!(await sleep(ttftMs + itlMs * usage.completion_tokens, signal))) return "client_closed";
   if (disconnect) {
     res.socket?.destroy();
@@ -54,6 +55,13 @@ export async function sendCompletion(opts) {
   const payload = JSON.stringify(completionBody(plans, envelope, usage));
   res.writeHead(200, { "content-type": "application/json", "x-request-id": envelope.requestId });
   entry.status = 200;
+  if (stall) {
+    // The first half of the body, then nothing until the client closes the connection.
+    res.write(payload.slice(0, Math.ceil(payload.length / 2)));
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    return "client_closed";
+  }
   entry.tokens_sent = usage.completion_tokens;
   res.end(payload);
   return "completed";

@@ -25,6 +25,8 @@ const INTEGER_KEYS = new Set([
   "calls",
   "after",
   "disconnect",
+  "stall",
+  "stall_ping",
   "fail_times",
   "retry_after",
   "ttft",

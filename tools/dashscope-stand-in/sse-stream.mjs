@@ -6,8 +6,12 @@ const TOKEN_KINDS = new Set(["reasoning", "content", "tool", "audio"]);
 
 /**
  * @typedef {{ kind: "midstream", shape: "openai" | "native", after: number, doneAfterError: boolean }
- *   | { kind: "disconnect", after: number }} StreamFault
+ *   | { kind: "disconnect", after: number }
+ *   | { kind: "stall", after: number, pingMs: number }} StreamFault
  */
+
+/** What a stalled stream sends every `stall_ping` ms: an SSE comment, which carries no event. */
+const STALL_PING = ": keep-alive\n\n";
 
 /**
  * Serialises one choice of a step. Key order copies the documentation's examples, including their
@@ -72,6 +76,7 @@ export async function streamChoices(opts) {
   entry.status = 200;
 
   let contentSent = 0;
+  let deltasSent = 0;
   let firstWrite = true;
   /** @param {string} text */
   const send = async (text) => {
@@ -81,8 +86,11 @@ export async function streamChoices(opts) {
   };
 
   for (const [plan, step] of order) {
+    if (fault?.kind === "stall" && (deltasSent >= fault.after || step.kind === "finish")) {
+      return stall(res, fault.pingMs, signal);
+    }
     // Faults fire after `after` content tokens, or just before the finish chunk when the answer is shorter.
-    if (fault && (contentSent >= fault.after || step.kind === "finish")) {
+    if (fault && fault.kind !== "stall" && (contentSent >= fault.after || step.kind === "finish")) {
       if (fault.kind === "disconnect") {
         // Let what was written reach the client first, then destroy the socket: no chunked terminator, so the
         // client sees a truncated body rather than a clean end.
@@ -100,7 +108,10 @@ export async function streamChoices(opts) {
       return "midstream_error";
     }
     if (!(await send(chunkEvent(envelope, [choiceJson(plan, step)], null)))) return "client_closed";
-    if (TOKEN_KINDS.has(step.kind)) entry.tokens_sent++;
+    if (TOKEN_KINDS.has(step.kind)) {
+      entry.tokens_sent++;
+      deltasSent++;
+    }
     if (step.kind === "content") contentSent++;
   }
 
@@ -109,4 +120,23 @@ export async function streamChoices(opts) {
   if (!(await send("data: [DONE]\n\n"))) return "client_closed";
   res.end();
   return "completed";
+}
+
+/**
+ * Goes quiet with the connection open (a generation that hung upstream): nothing more is sent, except an SSE
+ * comment every `pingMs` when that is positive, until the client closes the connection.
+ * @param {import("node:http").ServerResponse} res
+ * @param {number} pingMs
+ * @param {AbortSignal} signal
+ * @returns {Promise<"client_closed">}
+ */
+async function stall(res, pingMs, signal) {
+  if (pingMs > 0) {
+    while (await sleep(pingMs, signal)) {
+      if (!(await writeWithBackpressure(res, STALL_PING, signal))) break;
+    }
+  } else if (!signal.aborted) {
+    await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+  }
+  return "client_closed";
 }

@@ -17,6 +17,10 @@ export const MESSAGES = Object.freeze({
   audioNeedsStream: "'audio' output only support with stream=true",
   toolWithoutCalls: 'messages with role "tool" must be a response to a preceeding message with "tool_calls"',
   thinkingNeedsStream: "parameter.enable_thinking must be set to false for non-streaming calls",
+  // As reported against the live service when a history tool call's arguments were "" or cut off
+  // (github.com/HKUDS/nanobot issue 1487, 2026-03).
+  argumentsNotJson:
+    '<400> InternalError.Algo.InvalidParameter: The "function.arguments" parameter of the code model must be in JSON format.',
 });
 
 /**
@@ -46,11 +50,29 @@ export function validateRequest(body, { thinking }) {
   if (thinking && body.stream !== true) return MESSAGES.thinkingNeedsStream;
   let sawToolCalls = false;
   for (const m of body.messages) {
-    if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0)
+    if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
       sawToolCalls = true;
+      if (!m.tool_calls.every((/** @type {any} */ call) => isJsonText(call?.function?.arguments)))
+        return MESSAGES.argumentsNotJson;
+    }
     if (m?.role === "tool" && !sawToolCalls) return MESSAGES.toolWithoutCalls;
   }
   return null;
+}
+
+/**
+ * Whether a history tool call's `arguments` parses as JSON (`""` and a cut-off object do not).
+ * @param {unknown} text
+ * @returns {boolean}
+ */
+function isJsonText(text) {
+  if (typeof text !== "string") return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -100,28 +100,44 @@ function planChoice(ctx, index, toolCalls) {
     }
   }
 
+  const maxTokens = body.max_tokens;
+  const tokenLimit = Number.isInteger(maxTokens) && maxTokens >= 0 ? maxTokens : null;
+
   if (toolCalls) {
     const pattern = fragmentPattern(directive.fragments);
-    let first = !thinking;
+    /** @type {{ callIndex: number, fragmentIndex: number, fragment: Record<string, any> }[]} */
+    let fragments = [];
     toolCalls.forEach((call, callIndex) => {
       toolCallFragments(call, callIndex, pattern).forEach((fragment, fragmentIndex) => {
-        // The first chunk of a non-thinking tool answer carries the role, as captured on qwen-plus.
-        const delta = first
-          ? { content: null, tool_calls: [fragment], role: "assistant" }
-          : { tool_calls: [fragment] };
-        steps.push({ kind: "tool", delta, bare: pattern === 1 && fragmentIndex === 1 && callIndex === 0 });
-        first = false;
-        counts.tool++;
+        fragments.push({ callIndex, fragmentIndex, fragment });
       });
     });
-    steps.push({ kind: "finish", delta: {}, finishReason: "tool_calls" });
+    // Each fragment is one token: `max_tokens` cuts the calls off mid-arguments, as it cuts text.
+    let finishReason = "tool_calls";
+    let calls = toolCalls;
+    if (tokenLimit !== null && fragments.length > tokenLimit) {
+      fragments = fragments.slice(0, tokenLimit);
+      finishReason = "length";
+      calls = truncatedCalls(toolCalls, fragments);
+    }
+    let first = !thinking;
+    for (const { callIndex, fragmentIndex, fragment } of fragments) {
+      // The first chunk of a non-thinking tool answer carries the role, as captured on qwen-plus.
+      const delta = first
+        ? { content: null, tool_calls: [fragment], role: "assistant" }
+        : { tool_calls: [fragment] };
+      steps.push({ kind: "tool", delta, bare: pattern === 1 && fragmentIndex === 1 && callIndex === 0 });
+      first = false;
+      counts.tool++;
+    }
+    steps.push({ kind: "finish", delta: {}, finishReason });
     return {
       index,
       steps,
-      finishReason: "tool_calls",
+      finishReason,
       content: "",
       reasoning,
-      toolCalls,
+      toolCalls: calls,
       logprobs: null,
       counts,
     };
@@ -132,9 +148,8 @@ function planChoice(ctx, index, toolCalls) {
 
   let pieces = withLoneSurrogate(contentPieces(body, directive, prng), directive, LONE_HIGH_SURROGATE);
   let finishReason = "stop";
-  const maxTokens = body.max_tokens;
-  if (Number.isInteger(maxTokens) && maxTokens >= 0 && pieces.length > maxTokens) {
-    pieces = pieces.slice(0, maxTokens);
+  if (tokenLimit !== null && pieces.length > tokenLimit) {
+    pieces = pieces.slice(0, tokenLimit);
     finishReason = "length";
   }
   const wantLogprobs = body.logprobs === true;
@@ -180,6 +195,24 @@ function planChoice(ctx, index, toolCalls) {
     logprobs: wantLogprobs ? logprobs : null,
     counts,
   };
+}
+
+/**
+ * The calls as far as `kept` fragments carry them (what a client assembles from a cut-off stream): each call's
+ * arguments are its kept fragments' text; calls with no kept fragment are gone.
+ * @param {import("./tool-calls.mjs").ToolCall[]} calls
+ * @param {{ callIndex: number, fragment: Record<string, any> }[]} kept
+ * @returns {import("./tool-calls.mjs").ToolCall[] | null}
+ */
+function truncatedCalls(calls, kept) {
+  /** @type {Map<number, string>} */
+  const args = new Map();
+  for (const { callIndex, fragment } of kept) {
+    const piece = fragment.function?.arguments;
+    args.set(callIndex, (args.get(callIndex) ?? "") + (typeof piece === "string" ? piece : ""));
+  }
+  const out = [...args].map(([callIndex, text]) => ({ ...calls[callIndex], arguments: text }));
+  return out.length > 0 ? /** @type {import("./tool-calls.mjs").ToolCall[]} */ (out) : null;
 }
 
 /**

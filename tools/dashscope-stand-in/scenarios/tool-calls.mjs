@@ -40,7 +40,9 @@ export function planToolCalls(body, directive, bodyHash, prng) {
     const name = fixedName ?? tools[i % tools.length].function.name;
     const tool = tools.find((/** @type {any} */ t) => t.function.name === name);
     const args = argumentsFromSchema(tool?.function?.parameters, prng, 0);
-    calls.push({ id: deterministicCallId(bodyHash, i), name, arguments: pyJson(args ?? {}) });
+    // `empty_arguments`: a call without arguments as some Qwen models stream it, `arguments: ""`.
+    const text = directive.empty_arguments === true ? "" : pyJson(args ?? {});
+    calls.push({ id: deterministicCallId(bodyHash, i), name, arguments: text });
   }
   return calls;
 }
