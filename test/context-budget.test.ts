@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -6,6 +7,7 @@ import {
   listMessages,
   newTag,
   newUser,
+  readSse,
   standInRequests,
   streamTurn,
 } from "./helpers/api";
@@ -237,5 +239,47 @@ describe("a turn fails only for its own parts, and the 400 says which to shrink"
       "assistant",
       "tool",
     ]);
+  });
+});
+
+describe("quota reservations count the whole prompt", () => {
+  const setBudget = (userId: string, tokens: number) =>
+    env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
+
+  it("/v1/chat/completions reserves its tool definitions: over the budget is 429 before the upstream call", async () => {
+    const alice = newUser("alice");
+    await createConversation(alice);
+    await setBudget(alice, 3_000);
+    const tag = newTag();
+    const res = await call(alice, "POST", "/chat/completions", {
+      model: "qwen-plus",
+      messages: [{ role: "user", content: `hi [[stand-in tokens=2 tag=${tag}]]` }],
+      max_tokens: 100,
+      tools: toolDefinitions(40, 300),
+    });
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("quota_exceeded");
+    expect(await standInRequests(tag)).toHaveLength(0);
+  });
+
+  it("a turn reserves its own tool definitions: over the budget is 429 before the upstream call", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    await setBudget(alice, 3_000);
+    const tag = newTag();
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: `hi [[stand-in tokens=2 tag=${tag}]]`,
+      parameters: { max_tokens: 100, tools: toolDefinitions(40, 300) },
+    });
+    await expectError(res, 429, "quota_exceeded");
+    expect(await standInRequests(tag)).toHaveLength(0);
+    // Within the budget, the same turn runs.
+    await setBudget(alice, 100_000);
+    await readSse(
+      await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+        content: "hi [[stand-in tokens=2]]",
+        parameters: { max_tokens: 100, tools: toolDefinitions(40, 300) },
+      }),
+    );
   });
 });
