@@ -187,6 +187,9 @@ describe("a turn fails only for its own parts, and the 400 says which to shrink"
     const error = await expectError(res, 400, "invalid_request", "parameters.tools");
     expect(error.message).toMatch(/qwen-tiny-context's context window of 3,072 tokens/);
     expect(error.message).toMatch(/tool definitions [\d,]+ \(parameters\.tools\)/);
+    expect(error.message).toMatch(
+      /a default of this conversation: override it in this turn's parameters or change it with PATCH/,
+    );
     expect(await listMessages(alice, conv.id)).toHaveLength(0);
 
     // The conversation is not stuck: this turn's own tools fit.
@@ -206,6 +209,7 @@ describe("a turn fails only for its own parts, and the 400 says which to shrink"
     const error = await expectError(res, 400, "invalid_request", "parameters.max_tokens");
     expect(error.message).toMatch(/context window of 3,072 tokens/);
     expect(error.message).toMatch(/reply budget 3,070 \(parameters\.max_tokens\)/);
+    expect(error.message).not.toMatch(/default/);
     expect(await listMessages(alice, conv.id)).toHaveLength(0);
   });
 

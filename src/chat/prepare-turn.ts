@@ -88,7 +88,17 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
       media: { highResolutionImages: parameters.vl_high_resolution_images === true },
     });
   } catch (err) {
-    if (err instanceof ContextOverflowError) throw invalidRequest(err.message, err.param);
+    if (err instanceof ContextOverflowError) {
+      const patch = `PATCH /v1/conversations/${began.conversation.id}`;
+      const key = err.param.startsWith("parameters.") ? err.param.slice("parameters.".length) : null;
+      const hint =
+        err.param === "system_prompt"
+          ? ` It is this conversation's system prompt: change it with ${patch}.`
+          : key !== null && key in defaults && !(key in input.parameters)
+            ? ` It is a default of this conversation: override it in this turn's parameters or change it with ${patch}.`
+            : "";
+      throw invalidRequest(err.message + hint, err.param);
+    }
     throw err;
   }
 
