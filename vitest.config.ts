@@ -30,8 +30,9 @@ export default defineConfig({
                   DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
                   DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
                   TEST_MIGRATIONS: migrations,
-                  // A model whose window a test can fill with a few kilobytes (the stand-in's input limit is 2048).
+                  // A model whose window a test can fill with a few kilobytes; its input limit is the stand-in's.
                   MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
+                  MODEL_MAX_INPUT_TOKENS: JSON.stringify({ "qwen-tiny-context": 2048 }),
                   SSE_PING_INTERVAL_MS: "300",
                   // Long enough for the slowest chunk gap of the other tests (0.8 s), short enough for
                   // test/upstream-idle-timeout.test.ts to wait it out.

@@ -19,6 +19,8 @@ export interface Config {
   defaultContextTokens: number;
   /** Context windows that extend or override the built-in model table (`MODEL_CONTEXT_TOKENS`, JSON). */
   modelContextTokens: Record<string, number>;
+  /** Input limits that extend or override the built-in table (`MODEL_MAX_INPUT_TOKENS`, JSON). */
+  modelMaxInputTokens: Record<string, number>;
   /** Tokens reserved for the reply when a turn sets no `max_tokens`. */
   defaultReplyTokens: number;
   upstreamFirstByteTimeoutMs: number;
@@ -84,7 +86,8 @@ export function loadConfig(env: Env): Config {
     defaultModel: env.DEFAULT_MODEL || "qwen-plus",
     defaultSystemPrompt: env.DEFAULT_SYSTEM_PROMPT ?? "You are a helpful assistant.",
     defaultContextTokens: num(env.DEFAULT_CONTEXT_TOKENS, 131_072),
-    modelContextTokens: parseContextTable(env.MODEL_CONTEXT_TOKENS),
+    modelContextTokens: parseContextTable(env.MODEL_CONTEXT_TOKENS, "MODEL_CONTEXT_TOKENS"),
+    modelMaxInputTokens: parseContextTable(env.MODEL_MAX_INPUT_TOKENS, "MODEL_MAX_INPUT_TOKENS"),
     defaultReplyTokens: num(env.DEFAULT_REPLY_TOKENS, 8_192),
     upstreamFirstByteTimeoutMs: num(env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS, 60_000),
     upstreamMaxAttempts: Math.max(1, num(env.UPSTREAM_MAX_ATTEMPTS, 3)),
@@ -128,7 +131,7 @@ export function loadConfig(env: Env): Config {
 }
 
 /** `{"model": tokens, ...}`; entries that are not positive integers are ignored. */
-function parseContextTable(json: string | undefined): Record<string, number> {
+function parseContextTable(json: string | undefined, name: string): Record<string, number> {
   if (!json) return {};
   try {
     const value = JSON.parse(json) as unknown;
@@ -137,9 +140,7 @@ function parseContextTable(json: string | undefined): Record<string, number> {
       Object.entries(value).filter(([, n]) => typeof n === "number" && Number.isInteger(n) && n > 0),
     ) as Record<string, number>;
   } catch {
-    console.error(
-      JSON.stringify({ level: "error", message: "MODEL_CONTEXT_TOKENS is not valid JSON; ignoring it" }),
-    );
+    console.error(JSON.stringify({ level: "error", message: `${name} is not valid JSON; ignoring it` }));
     return {};
   }
 }

@@ -16,6 +16,8 @@ export interface Env {
   DEFAULT_REPLY_TOKENS?: string;
   /** JSON object of model → context window in tokens, over the built-in table. */
   MODEL_CONTEXT_TOKENS?: string;
+  /** JSON object of model → most input tokens, over the built-in table. */
+  MODEL_MAX_INPUT_TOKENS?: string;
   UPSTREAM_FIRST_BYTE_TIMEOUT_MS?: string;
   UPSTREAM_MAX_ATTEMPTS?: string;
   UPSTREAM_RETRY_BASE_MS?: string;

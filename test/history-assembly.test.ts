@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { assembleMessages, ContextOverflowError, type HistoryMessage } from "../src/chat/history";
-import { estimateMessageTokens } from "../src/chat/tokens";
+import { estimateMessageTokens, REQUEST_OVERHEAD_TOKENS } from "../src/chat/tokens";
 import { createConversation, newTag, newUser, standInRequests, streamTurn } from "./helpers/api";
 
 let seq = 0;
@@ -39,6 +39,11 @@ const tool = (callId: string, content: string): HistoryMessage => ({
 /** Chronological history → newest first, as the turn reads it. */
 const newestFirst = (...messages: HistoryMessage[]) => [...messages].reverse();
 const words = (n: number) => "word ".repeat(n).trim();
+/** No prompt from parameters; `tokens` reserved for the answer. */
+const reply = (tokens: number) => ({
+  parameterParts: [],
+  replyParts: [{ label: "reply budget", param: "parameters.max_tokens", tokens }],
+});
 
 describe("history assembly", () => {
   it("sends system prompt, all history in order and the new message when it fits", () => {
@@ -48,7 +53,7 @@ describe("history assembly", () => {
       history: newestFirst(...history),
       newMessage: { role: "user", content: "e" },
       contextTokens: 10_000,
-      replyTokens: 1_000,
+      ...reply(1_000),
     });
     expect(out.messages.map((m) => m.content)).toEqual(["sys", "a", "b", "c", "d", "e"]);
     expect(out.includedIds).toEqual(history.map((m) => m.id));
@@ -61,14 +66,15 @@ describe("history assembly", () => {
     );
     const per = estimateMessageTokens({ content: history[0]!.content });
     const newMessage = { role: "user" as const, content: "now" };
-    const fixed = estimateMessageTokens({ content: "sys" }) + estimateMessageTokens(newMessage);
+    const fixed =
+      estimateMessageTokens({ content: "sys" }) + estimateMessageTokens(newMessage) + REQUEST_OVERHEAD_TOKENS;
     // Room for exactly three history messages.
     const out = assembleMessages({
       systemPrompt: "sys",
       history: newestFirst(...history),
       newMessage,
       contextTokens: fixed + 3 * per + 500,
-      replyTokens: 500,
+      ...reply(500),
     });
     expect(out.includedIds).toEqual(history.slice(7).map((m) => m.id));
     expect(out.omitted).toBe(7);
@@ -89,7 +95,7 @@ describe("history assembly", () => {
       history: newestFirst(...history),
       newMessage,
       contextTokens: 100_000,
-      replyTokens: 0,
+      ...reply(0),
     });
     expect(full.messages.map((m) => m.role)).toEqual([
       "user",
@@ -101,13 +107,16 @@ describe("history assembly", () => {
     ]);
 
     // Budget for the last answer and part of the tool pair only: the pair goes as a whole.
-    const last = estimateMessageTokens({ content: "It is sunny." }) + estimateMessageTokens(newMessage);
+    const last =
+      estimateMessageTokens({ content: "It is sunny." }) +
+      estimateMessageTokens(newMessage) +
+      REQUEST_OVERHEAD_TOKENS;
     const cut = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
       newMessage,
       contextTokens: last + 30,
-      replyTokens: 0,
+      ...reply(0),
     });
     expect(cut.messages.map((m) => m.role)).toEqual(["assistant", "user"]);
     expect(cut.omitted).toBe(4);
@@ -120,7 +129,7 @@ describe("history assembly", () => {
       history: newestFirst(...history),
       newMessage: { role: "user", content: "never mind" },
       contextTokens: 10_000,
-      replyTokens: 0,
+      ...reply(0),
     });
     expect(out.messages).toEqual([
       { role: "user", content: "weather?" },
@@ -136,7 +145,7 @@ describe("history assembly", () => {
       history: newestFirst(...history),
       newMessage: { role: "tool", content: "22°C", tool_call_id: "c1" },
       contextTokens: 10_000,
-      replyTokens: 0,
+      ...reply(0),
     });
     expect(out.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool"]);
     expect(out.messages[1]).toMatchObject({ tool_calls: [call("c1")] });
@@ -154,7 +163,7 @@ describe("history assembly", () => {
       history: newestFirst(...history),
       newMessage: { role: "user", content: "go on" },
       contextTokens: 10_000,
-      replyTokens: 0,
+      ...reply(0),
     });
     expect(out.messages.map((m) => m.content)).toEqual(["a", "a again", "partial", "go on"]);
   });
@@ -166,9 +175,111 @@ describe("history assembly", () => {
         history: [],
         newMessage: { role: "user", content: words(5000) },
         contextTokens: 2000,
-        replyTokens: 500,
+        ...reply(500),
       }),
     ).toThrow(ContextOverflowError);
+  });
+});
+
+describe("the history budget", () => {
+  const history = Array.from({ length: 10 }, (_, i) =>
+    i % 2 ? assistant(`${i} ${words(40)}`) : user(`${i} ${words(40)}`),
+  );
+  const newMessage = { role: "user" as const, content: "now" };
+  const tools = { label: "tool definitions", param: "parameters.tools", tokens: 0 };
+
+  it("gives way to tool definitions, a response schema and the reply: history shrinks, the total stays in the window", () => {
+    const assemble = (toolTokens: number, replyTokens: number) =>
+      assembleMessages({
+        systemPrompt: "sys",
+        history: newestFirst(...history),
+        newMessage,
+        parameterParts: [
+          { ...tools, tokens: toolTokens },
+          { label: "response schema", param: "parameters.response_format", tokens: 50 },
+        ],
+        replyParts: [{ label: "reply budget", param: "parameters.max_tokens", tokens: replyTokens }],
+        contextTokens: 1_000,
+      });
+    const plain = assemble(0, 100);
+    const withTools = assemble(300, 100);
+    const withReply = assemble(0, 400);
+    expect(plain.includedIds.length).toBeGreaterThan(withTools.includedIds.length);
+    expect(plain.includedIds.length).toBeGreaterThan(withReply.includedIds.length);
+    for (const [out, reserved] of [
+      [plain, 100],
+      [withTools, 100],
+      [withReply, 400],
+    ] as const) {
+      // The estimate covers the parameter parts too; with the reply it stays within the window.
+      expect(out.estimatedTokens + reserved).toBeLessThanOrEqual(1_000);
+      expect(out.includedIds).toEqual(
+        history.slice(history.length - out.includedIds.length).map((m) => m.id),
+      );
+    }
+    expect(withTools.estimatedTokens).toBeGreaterThan(300);
+  });
+
+  it("caps the prompt at the input limit when it is below the window minus the reply", () => {
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessage,
+      ...reply(10),
+      contextTokens: 10_000,
+      inputLimit: { tokens: 200, label: "the model's input limit" },
+    });
+    expect(out.estimatedTokens).toBeLessThanOrEqual(200);
+    expect(out.includedIds.length).toBeGreaterThan(0);
+  });
+
+  it("a turn whose own parts overflow names the largest part the caller can change, with the numbers", () => {
+    const overflow = (parameterTokens: number, replyTokens: number, content: string) => {
+      try {
+        assembleMessages({
+          systemPrompt: "sys",
+          history: newestFirst(...history),
+          newMessage: { role: "user", content },
+          parameterParts: [{ ...tools, tokens: parameterTokens }],
+          replyParts: [{ label: "reply budget", param: "parameters.max_tokens", tokens: replyTokens }],
+          contextTokens: 1_000,
+          model: "qwen-test",
+        });
+      } catch (err) {
+        if (err instanceof ContextOverflowError) return err;
+        throw err;
+      }
+      throw new Error("no overflow");
+    };
+    const byTools = overflow(900, 100, "hi");
+    expect(byTools.param).toBe("parameters.tools");
+    expect(byTools.message).toMatch(/qwen-test's context window of 1,000 tokens/);
+    expect(byTools.message).toMatch(
+      /tool definitions 900 \(parameters\.tools\), reply budget 100 \(parameters\.max_tokens\)/,
+    );
+    expect(overflow(100, 950, "hi").param).toBe("parameters.max_tokens");
+    expect(overflow(100, 100, words(1000)).param).toBe("content");
+  });
+
+  it("a tool result brings the call it answers as part of the turn, ahead of older history", () => {
+    const chat = [...history, user("weather?"), assistant("", { tool_calls: [call("c1")] })];
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...chat),
+      newMessage: { role: "tool", content: words(100), tool_call_id: "c1" },
+      ...reply(0),
+      contextTokens: 200,
+    });
+    expect(out.messages.slice(-2).map((m) => m.role)).toEqual(["assistant", "tool"]);
+    expect(() =>
+      assembleMessages({
+        systemPrompt: null,
+        history: newestFirst(...chat),
+        newMessage: { role: "tool", content: words(100), tool_call_id: "c1" },
+        ...reply(0),
+        contextTokens: estimateMessageTokens({ content: words(100), tool_call_id: "c1" }) + 10,
+      }),
+    ).toThrow(/the tool call this result answers/);
   });
 });
 

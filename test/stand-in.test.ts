@@ -823,6 +823,55 @@ describe("errors before the stream", () => {
     expect(under.status).toBe(200);
     await under.body?.cancel();
   });
+
+  it("counts the whole request against the input window: tools, a json_schema response format, media", async () => {
+    const text = "x [[stand-in tokens=1]]";
+    const promptTokens = async (extra: Json) => {
+      const res = await post({ model: "qwen-plus", messages: userMessage(text), ...extra });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as Json).usage.prompt_tokens as number;
+    };
+    const base = await promptTokens({});
+    const tools = [{ type: "function", function: { name: "t", description: "d".repeat(4000) } }];
+    // Characters are counted over the whole request, 4 to a token.
+    const extraTokens = (value: unknown) =>
+      Math.ceil((text.length + JSON.stringify(value).length) / 4) - Math.ceil(text.length / 4);
+    expect((await promptTokens({ tools })) - base).toBe(extraTokens(tools));
+    const responseFormat = {
+      type: "json_schema",
+      json_schema: { name: "n", schema: { type: "object", description: "d".repeat(4000) } },
+    };
+    expect((await promptTokens({ response_format: responseFormat })) - base).toBe(
+      extraTokens(responseFormat),
+    );
+    // A json_object format adds no schema.
+    const jsonAsked = { messages: userMessage(`${text} json`) };
+    expect(await promptTokens({ ...jsonAsked, response_format: { type: "json_object" } })).toBe(
+      await promptTokens(jsonAsked),
+    );
+    const image = { type: "image_url", image_url: { url: "https://example.com/a.png" } };
+    const withImage = async (extra: Json) => {
+      const res = await post({
+        model: "qwen-plus",
+        messages: [{ role: "user", content: [image, { type: "text", text }] }],
+        ...extra,
+      });
+      return ((await res.json()) as Json).usage.prompt_tokens as number;
+    };
+    expect((await withImage({})) - base).toBe(1280);
+    expect((await withImage({ vl_high_resolution_images: true })) - base).toBe(16_384);
+
+    // Tools alone push a short message over qwen-tiny-context's 2048 input tokens.
+    const over = await post({
+      model: "qwen-tiny-context",
+      messages: userMessage("hi"),
+      tools: [{ type: "function", function: { name: "t", description: "d".repeat(4 * 2048) } }],
+    });
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as Json).error.message).toBe(
+      "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 2048]",
+    );
+  });
 });
 
 describe("errors inside the stream", () => {

@@ -5,7 +5,8 @@ import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
 import { releaseStatement, reserveQuota, secondsUntilNextUtcDay, settleUsage, utcDay } from "../store/usage";
 import { costUsd } from "./pricing";
-import { estimateMessageTokens } from "./tokens";
+import { thinks } from "./thinking-models";
+import { estimateRequestTokens, replyReserve } from "./tokens";
 
 /**
  * The ledger and quota of `/v1/chat/completions`, exactly as for a conversation turn: the
@@ -20,7 +21,11 @@ export interface CompletionReservation {
   promptEstimate: number;
 }
 
-/** Reserves the call's worst case: the prompt estimate plus the reply budget of every choice. */
+/**
+ * Reserves the call's worst case: the prompt estimate of the whole request (messages, tool
+ * definitions, response schema) plus the reply budget of every choice, reasoning included
+ * whenever the model thinks.
+ */
 export async function reserveCompletion(
   db: D1Database,
   config: Config,
@@ -28,11 +33,14 @@ export async function reserveCompletion(
   request: ChatCompletionRequest,
   now = Date.now(),
 ): Promise<CompletionReservation> {
-  const promptEstimate = request.messages.reduce((n, m) => n + estimateMessageTokens(m), 0);
-  const reply =
-    ((request.max_tokens ?? config.defaultReplyTokens) +
-      (request.enable_thinking ? (request.thinking_budget ?? 0) : 0)) *
-    (request.n ?? 1);
+  const promptEstimate = estimateRequestTokens(request);
+  const budget = replyReserve(
+    request,
+    thinks(request.model, request.enable_thinking),
+    config.defaultReplyTokens,
+    Number.POSITIVE_INFINITY,
+  );
+  const reply = (budget.answer + budget.reasoning) * (request.n ?? 1);
   const reservation = { id: newId(), userId, day: utcDay(now), promptEstimate };
   const { reserved, state } = await reserveQuota(
     db,

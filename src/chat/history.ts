@@ -1,5 +1,5 @@
 import type { ToolCall } from "../dashscope/types";
-import { estimateMessageTokens } from "./tokens";
+import { estimateMessageTokens, type MediaOptions, REQUEST_OVERHEAD_TOKENS } from "./tokens";
 
 /** A stored message as history assembly sees it. */
 export interface HistoryMessage {
@@ -19,16 +19,33 @@ export type UpstreamMessage =
   | { role: "assistant"; content: unknown; tool_calls?: ToolCall[] }
   | { role: "tool"; content: unknown; tool_call_id: string };
 
+/** A part of the request that takes room in the model's window, named for the error that it overflows. */
+export interface PromptPart {
+  /** What it is, in words ("tool definitions"). */
+  label: string;
+  /** The request field that sets it ("parameters.tools"); `null` when the caller cannot change it. */
+  param: string | null;
+  tokens: number;
+}
+
 export interface AssembleInput {
   systemPrompt: string | null;
   /** Stored history, newest first (as read by the turn's first batch). */
   history: HistoryMessage[];
   /** The turn's new message (a user message, or a tool result answering the last tool call). */
   newMessage: UpstreamMessage;
+  /** The prompt the request's parameters add besides the messages (tool definitions, a response schema). */
+  parameterParts: PromptPart[];
+  /** The room reserved for the reply (the answer, the reasoning). */
+  replyParts: PromptPart[];
   /** The model's context window in tokens. */
   contextTokens: number;
-  /** Tokens reserved for the reply. */
-  replyTokens: number;
+  /** The model's name, for the error message. */
+  model?: string;
+  /** A lower cap on the prompt alone (the model's maximum input, `max_input_tokens`), if any. */
+  inputLimit?: { tokens: number; label: string } | null;
+  /** How media parts of the messages are counted. */
+  media?: MediaOptions;
 }
 
 export interface AssembledMessages {
@@ -37,54 +54,79 @@ export interface AssembledMessages {
   includedIds: string[];
   /** Stored messages left out (too old for the budget, or unusable). */
   omitted: number;
-  /** Estimated prompt tokens of `messages`. */
+  /** Estimated prompt tokens of the whole request: `messages`, the parameter parts and the reply priming. */
   estimatedTokens: number;
 }
 
-/** Why a turn cannot be assembled at all. */
-export class ContextOverflowError extends Error {}
+/** Why a turn cannot be assembled at all; `param` names the request field to change. */
+export class ContextOverflowError extends Error {
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * Builds the messages array of a turn: the system prompt, then as much recent history as fits
- * the model's context window minus the reply budget (newest kept), then the new message.
+ * Builds the messages array of a turn: the system prompt, then as much recent history as fits,
+ * then the new message. What fits is the model's context window minus everything else the
+ * request takes there: the reply's room, the system prompt, the parameters read as prompt
+ * (tool definitions, a response schema), the new message and the template's overhead; and at
+ * most `inputLimit` for the prompt. History is what gives way: however long the conversation,
+ * a turn fails only when this turn's own parts do not fit, and the error says which to shrink.
  *
  * History is taken in units, never split: an assistant message with `tool_calls` travels with
  * the tool results answering it. A tool call whose results are missing is never sent as a
  * dangling half (DashScope rejects it): its text is kept without the calls, or it is dropped.
  * Failed answers and answers without content are skipped; interrupted or cancelled answers
- * keep the part the user saw.
+ * keep the part the user saw. Throws {@link ContextOverflowError} when this turn's parts (with
+ * the tool call a new tool result answers) do not fit.
  */
 export function assembleMessages(input: AssembleInput): AssembledMessages {
+  const media = input.media ?? {};
   const system: UpstreamMessage[] = input.systemPrompt
     ? [{ role: "system", content: input.systemPrompt }]
     : [];
-  let used = input.newMessage ? estimateMessageTokens(input.newMessage) : 0;
-  for (const m of system) used += estimateMessageTokens(m);
-  const budget = input.contextTokens - input.replyTokens;
-  if (used > budget) {
-    throw new ContextOverflowError(
-      `The message needs about ${used} tokens, more than the ${budget} the model's context leaves after the reply budget.`,
-    );
+  const fixed: PromptPart[] = [
+    ...input.parameterParts,
+    ...system.map((m) => ({
+      label: "system prompt",
+      param: "system_prompt",
+      tokens: estimateMessageTokens(m),
+    })),
+    {
+      label: input.newMessage.role === "tool" ? "tool result" : "new message",
+      param: "content",
+      tokens: estimateMessageTokens(input.newMessage, media),
+    },
+    { label: "message template", param: null, tokens: REQUEST_OVERHEAD_TOKENS },
+  ];
+  const units = toUnits(input.history, input.newMessage, media);
+  // A tool result travels with the call it answers: that call is part of this turn, not history.
+  const required = units.filter((u) => u.required);
+  for (const unit of required) {
+    fixed.push({ label: "the tool call this result answers", param: null, tokens: unit.tokens });
   }
+  const budget = promptBudget(input);
+  let used = sum(fixed);
+  if (used > budget) throw overflow(input, fixed);
 
-  const units = toUnits(input.history, input.newMessage);
-  const chosen: Unit[] = [];
+  const chosen: Unit[] = [...required];
   let omitted = input.history.length - units.reduce((n, u) => n + u.ids.length, 0);
   let full = false;
   for (const unit of units) {
+    if (unit.required) continue;
     if (!full && used + unit.tokens <= budget) {
       chosen.push(unit);
       used += unit.tokens;
     } else {
-      if (unit.required) {
-        throw new ContextOverflowError(
-          "The tool call this result answers no longer fits the model's context.",
-        );
-      }
       full = true;
       omitted += unit.ids.length;
     }
   }
+  // Newest first, as the units came.
+  chosen.sort((a, b) => units.indexOf(a) - units.indexOf(b));
 
   const messages: UpstreamMessage[] = [...system];
   const includedIds: string[] = [];
@@ -96,6 +138,44 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
   return { messages, includedIds, omitted, estimatedTokens: used };
 }
 
+const sum = (parts: readonly PromptPart[]) => parts.reduce((n, p) => n + p.tokens, 0);
+
+/** The most prompt tokens the turn may send: the window minus the reply's room, or the input limit if lower. */
+function promptBudget(input: AssembleInput): number {
+  const window = input.contextTokens - sum(input.replyParts);
+  return input.inputLimit ? Math.min(window, input.inputLimit.tokens) : window;
+}
+
+/**
+ * The 400 of a turn whose own parts overflow: every part with its size, the limit they exceed,
+ * and as `param` the largest part the caller can shrink.
+ */
+function overflow(input: AssembleInput, prompt: PromptPart[]): ContextOverflowError {
+  const window = input.contextTokens - sum(input.replyParts);
+  // Below the window minus the reply, the input limit binds and the reply's room is beside the point.
+  const cap = input.inputLimit && input.inputLimit.tokens < window ? input.inputLimit : null;
+  const parts = (cap ? prompt : [...prompt, ...input.replyParts]).filter((p) => p.tokens > 0);
+  const limit = cap
+    ? `${cap.label} of ${fmt(cap.tokens)} input tokens`
+    : `${input.model ?? "the model"}'s context window of ${fmt(input.contextTokens)} tokens`;
+  let largest: { param: string; tokens: number } | null = null;
+  for (const p of parts) {
+    if (p.param !== null && (largest === null || p.tokens > largest.tokens))
+      largest = { param: p.param, tokens: p.tokens };
+  }
+  const list = [...parts]
+    .sort((a, b) => b.tokens - a.tokens)
+    .map((p) => `${p.label} ${fmt(p.tokens)}${p.param ? ` (${p.param})` : ""}`)
+    .join(", ");
+  const change = largest ? ` Reduce ${largest.param}, or use a model with a larger window.` : "";
+  return new ContextOverflowError(
+    `This turn needs about ${fmt(sum(parts))} tokens before any older history, more than ${limit}: ${list}.${change}`,
+    largest?.param ?? "content",
+  );
+}
+
+const fmt = (n: number) => n.toLocaleString("en-US");
+
 interface Unit {
   messages: UpstreamMessage[];
   ids: string[];
@@ -105,7 +185,7 @@ interface Unit {
 }
 
 /** Groups history (newest first) into sendable units, newest first. */
-function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage): Unit[] {
+function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage, media: MediaOptions): Unit[] {
   const units: Unit[] = [];
   let pendingTools: HistoryMessage[] = [];
   // A tool result in the new message answers the newest assistant tool call.
@@ -118,7 +198,7 @@ function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage): Unit[]
       continue;
     }
     if (m.role === "assistant") {
-      const unit = assistantUnit(m, pendingTools, first ? answeringNow : null);
+      const unit = assistantUnit(m, pendingTools, first ? answeringNow : null, media);
       pendingTools = [];
       first = false;
       if (unit) units.push(unit);
@@ -129,7 +209,12 @@ function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage): Unit[]
     first = false;
     if (m.role === "user" || m.role === "system") {
       const msg: UpstreamMessage = { role: m.role, content: m.content };
-      units.push({ messages: [msg], ids: [m.id], tokens: estimateMessageTokens(msg), required: false });
+      units.push({
+        messages: [msg],
+        ids: [m.id],
+        tokens: estimateMessageTokens(msg, media),
+        required: false,
+      });
     }
   }
   return units;
@@ -144,7 +229,12 @@ export function answerableToolCalls(m: Pick<HistoryMessage, "status" | "tool_cal
   return m.status === "completed" && m.tool_calls ? m.tool_calls : [];
 }
 
-function assistantUnit(m: HistoryMessage, tools: HistoryMessage[], answeringNow: string | null): Unit | null {
+function assistantUnit(
+  m: HistoryMessage,
+  tools: HistoryMessage[],
+  answeringNow: string | null,
+  media: MediaOptions,
+): Unit | null {
   const usable = m.status === "completed" || m.status === "interrupted" || m.status === "cancelled";
   if (!usable) return null;
   const text = typeof m.content === "string" ? m.content : m.content == null ? "" : m.content;
@@ -167,12 +257,12 @@ function assistantUnit(m: HistoryMessage, tools: HistoryMessage[], answeringNow:
       return {
         messages: msgs,
         ids: [m.id, ...tools.filter((t) => calls.some((c) => c.id === t.tool_call_id)).map((t) => t.id)],
-        tokens: msgs.reduce((n, x) => n + estimateMessageTokens(x), 0),
+        tokens: msgs.reduce((n, x) => n + estimateMessageTokens(x, media), 0),
         required: answeringNow !== null && calls.some((c) => c.id === answeringNow),
       };
     }
   }
   if (text === "" || (Array.isArray(text) && text.length === 0)) return null;
   const msg: UpstreamMessage = { role: "assistant", content: text };
-  return { messages: [msg], ids: [m.id], tokens: estimateMessageTokens(msg), required: false };
+  return { messages: [msg], ids: [m.id], tokens: estimateMessageTokens(msg, media), required: false };
 }

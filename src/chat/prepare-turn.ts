@@ -17,7 +17,9 @@ import {
   type HistoryMessage,
   type UpstreamMessage,
 } from "./history";
-import { contextTokensFor } from "./models";
+import { contextTokensFor, maxInputTokensFor } from "./models";
+import { thinks } from "./thinking-models";
+import { estimateParameterTokens, replyReserve } from "./tokens";
 
 /** A validated chat turn, as the route hands it to the conversation's owner. */
 export interface TurnInput {
@@ -60,34 +62,50 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
   const model = began.assistantMessage.model ?? config.defaultModel;
   const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
-  const replyTokens =
-    (parameters.max_tokens ?? config.defaultReplyTokens) +
-    (parameters.enable_thinking ? (parameters.thinking_budget ?? 0) : 0);
-
-  if (parameters.max_tokens !== undefined && replyTokens >= contextTokens) {
-    // The reply budget the caller set fills the window alone: no prompt fits, however short.
-    throw invalidRequest(
-      `"max_tokens" (with "thinking_budget", ${replyTokens} tokens) leaves no room for the prompt in ${model}'s context window of ${contextTokens} tokens.`,
-      "parameters.max_tokens",
-    );
-  }
+  const reply = replyReserve(
+    parameters,
+    thinks(model, parameters.enable_thinking),
+    config.defaultReplyTokens,
+    contextTokens,
+  );
   if (input.role === "tool") checkToolResult(began.history, input.toolCallId!);
 
   const newMessage: UpstreamMessage =
     input.role === "tool"
       ? { role: "tool", content: input.content, tool_call_id: input.toolCallId! }
       : { role: "user", content: input.content };
+  const prompt = estimateParameterTokens(parameters);
   let assembled;
   try {
     assembled = assembleMessages({
       systemPrompt: began.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
       history: began.history.map(historyMessage),
       newMessage,
+      parameterParts: [
+        { label: "tool definitions", param: "parameters.tools", tokens: prompt.tools },
+        { label: "response schema", param: "parameters.response_format", tokens: prompt.responseFormat },
+      ],
+      replyParts: [
+        { label: "reply budget", param: "parameters.max_tokens", tokens: reply.answer },
+        { label: "reasoning budget", param: "parameters.thinking_budget", tokens: reply.reasoning },
+      ],
       contextTokens,
-      replyTokens,
+      model,
+      inputLimit: inputLimit(model, parameters.max_input_tokens, config),
+      media: { highResolutionImages: parameters.vl_high_resolution_images === true },
     });
   } catch (err) {
-    if (err instanceof ContextOverflowError) throw invalidRequest(err.message, "content");
+    if (err instanceof ContextOverflowError) {
+      const patch = `PATCH /v1/conversations/${began.conversation.id}`;
+      const key = err.param.startsWith("parameters.") ? err.param.slice("parameters.".length) : null;
+      const hint =
+        err.param === "system_prompt"
+          ? ` It is this conversation's system prompt: change it with ${patch}.`
+          : key !== null && key in defaults && !(key in input.parameters)
+            ? ` It is a default of this conversation: override it in this turn's parameters or change it with ${patch}.`
+            : "";
+      throw invalidRequest(err.message + hint, err.param);
+    }
     throw err;
   }
 
@@ -104,6 +122,18 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
     historyIncluded: assembled.includedIds.length,
     historyOmitted: assembled.omitted,
   };
+}
+
+/** The lower of the model's input limit and the request's `max_input_tokens`, or null when neither is set. */
+function inputLimit(
+  model: string,
+  requested: number | undefined,
+  config: Config,
+): { tokens: number; label: string } | null {
+  const own = maxInputTokensFor(model, config.modelMaxInputTokens);
+  if (requested !== undefined && (own === null || requested < own))
+    return { tokens: requested, label: '"max_input_tokens"' };
+  return own === null ? null : { tokens: own, label: "the model's input limit" };
 }
 
 /** A tool result must answer a call of the conversation's latest answer that the history sends. */

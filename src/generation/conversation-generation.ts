@@ -2,7 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { costUsd } from "../chat/pricing";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
-import { estimateMessageTokens, estimateTextTokens } from "../chat/tokens";
+import { thinks } from "../chat/thinking-models";
+import {
+  estimateMessageTokens,
+  estimateParameterTokens,
+  estimateTextTokens,
+  replyReserve,
+} from "../chat/tokens";
 import { fromUpstreamFailure } from "../chat/upstream-error";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
@@ -270,7 +276,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       now,
       quota: {
         day,
-        tokens: this.reservationTokens(input, config.defaultReplyTokens, config.defaultSystemPrompt),
+        tokens: this.reservationTokens(
+          input,
+          config.defaultReplyTokens,
+          config.defaultSystemPrompt,
+          config.defaultModel,
+        ),
         defaultBudget: config.dailyTokenBudget,
         expiresAt: now + config.quotaReservationTtlMs,
       },
@@ -482,21 +493,33 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /**
    * The turn's worst case for the quota reservation, known before any D1 read: the previous
-   * prompt plus the previous answer (this turn's history, at most), the new message, and the
-   * reply budget. A first turn whose stored conversation is larger than this object knows is
-   * under-reserved by that much; the ledger still settles the real usage.
+   * prompt plus the previous answer (this turn's history, at most), the new message, the turn's
+   * own tool definitions and response schema, and the reply budget (reasoning included whenever
+   * the model may think). A first turn whose stored conversation (or default parameters) is
+   * larger than this object knows is under-reserved by that much; the ledger still settles the
+   * real usage.
    */
   private reservationTokens(
     input: TurnInput,
     defaultReplyTokens: number,
     defaultSystemPrompt: string,
+    defaultModel: string,
   ): number {
     const last = this.log.lastSizes();
     const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
-    const reply =
-      (input.parameters.max_tokens ?? defaultReplyTokens) +
-      (input.parameters.enable_thinking ? (input.parameters.thinking_budget ?? 0) : 0);
-    return base + estimateMessageTokens({ content: input.content }) + reply;
+    const prompt = estimateParameterTokens(input.parameters);
+    // The conversation's model is not read yet: the turn's, else the one of its latest answer.
+    const model = input.model ?? last.model ?? defaultModel;
+    const thinking = thinks(model, input.parameters.enable_thinking);
+    const reply = replyReserve(input.parameters, thinking, defaultReplyTokens, Number.POSITIVE_INFINITY);
+    return (
+      base +
+      estimateMessageTokens({ content: input.content }) +
+      prompt.tools +
+      prompt.responseFormat +
+      reply.answer +
+      reply.reasoning
+    );
   }
 }
 

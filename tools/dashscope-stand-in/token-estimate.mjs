@@ -1,17 +1,24 @@
 import { contentText } from "./directives.mjs";
 
 /**
- * Prompt-token estimate used for `usage.prompt_tokens` and the context-window check:
+ * Prompt-token estimate used for `usage.prompt_tokens` and the context-window check. Like DashScope, it counts
+ * the whole request the model reads, not only the messages:
  *
- *   prompt_tokens = ceil(chars / 4) + 4 × messages + 3
+ *   prompt_tokens = ceil(chars / 4) + 4 × messages + 3 + media tokens
  *
  * where `chars` counts every message's text (string content or `text` parts), the JSON of assistant
- * `tool_calls`, each `tool_call_id`, and the JSON of the request's `tools`. Non-text parts (images, audio)
- * are not counted. Real tokenizers differ; tests only rely on the formula being stable and monotonic.
+ * `tool_calls`, each `tool_call_id`, the JSON of the request's `tools`, and the JSON of a `json_schema`
+ * `response_format` (the schema is part of the prompt). Media tokens: each image (`image_url`, and each frame
+ * of a `video` list) 1280 tokens, the default per-image cap (16384 with `vl_high_resolution_images: true`);
+ * an `input_audio` or `video_url` part 1280. Real tokenizers differ; tests only rely on the formula being
+ * stable and monotonic.
  */
 const CHARS_PER_TOKEN = 4;
 const PER_MESSAGE_OVERHEAD_TOKENS = 4;
 const REPLY_PRIMING_TOKENS = 3;
+const IMAGE_TOKENS = 1280;
+const HIGH_RESOLUTION_IMAGE_TOKENS = 16_384;
+const MEDIA_PART_TOKENS = 1280;
 
 /** Maximum input tokens per model (the N in `Range of input length should be [1, N]`). */
 export const MODEL_MAX_INPUT_TOKENS = Object.freeze({
@@ -32,15 +39,27 @@ export const DEFAULT_MAX_INPUT_TOKENS = 129_024;
  */
 export function estimatePromptTokens(body) {
   const messages = Array.isArray(body?.messages) ? body.messages : [];
+  const image = body?.vl_high_resolution_images === true ? HIGH_RESOLUTION_IMAGE_TOKENS : IMAGE_TOKENS;
   let chars = 0;
+  let media = 0;
   for (const m of messages) {
     chars += contentText(m?.content).length;
     if (m?.tool_calls !== undefined) chars += JSON.stringify(m.tool_calls).length;
     if (typeof m?.tool_call_id === "string") chars += m.tool_call_id.length;
+    for (const part of Array.isArray(m?.content) ? m.content : []) {
+      if (!part || typeof part !== "object" || part.type === "text") continue;
+      if (part.type === "image_url") media += image;
+      else if (part.type === "video" && Array.isArray(part.video)) media += image * part.video.length;
+      else media += MEDIA_PART_TOKENS;
+    }
   }
   if (Array.isArray(body?.tools)) chars += JSON.stringify(body.tools).length;
+  if (body?.response_format?.type === "json_schema") chars += JSON.stringify(body.response_format).length;
   return (
-    Math.ceil(chars / CHARS_PER_TOKEN) + PER_MESSAGE_OVERHEAD_TOKENS * messages.length + REPLY_PRIMING_TOKENS
+    Math.ceil(chars / CHARS_PER_TOKEN) +
+    PER_MESSAGE_OVERHEAD_TOKENS * messages.length +
+    REPLY_PRIMING_TOKENS +
+    media
   );
 }
 
