@@ -22,6 +22,17 @@ async function turn(userId: string, conversationId: string): Promise<Response> {
   return res;
 }
 
+/**
+ * A turn whose answer is read to its end before it returns (the response stays readable): a
+ * send while the previous answer of the conversation still streams is a 409 turn_in_progress,
+ * not a rate-limit decision.
+ */
+async function finishedTurn(userId: string, conversationId: string): Promise<Response> {
+  const res = await turn(userId, conversationId);
+  await res.clone().text();
+  return res;
+}
+
 const completion = (userId: string) =>
   call(userId, "POST", "/chat/completions", {
     model: "qwen-plus",
@@ -48,11 +59,7 @@ describe("rate limits", () => {
       await setTier(userId, "strict");
       const conv = await createConversation(userId);
       const out: Response[] = [];
-      for (let i = 0; i <= STRICT_LIMIT; i++) {
-        const res = await turn(userId, conv.id);
-        out.push(res);
-        await res.clone().text();
-      }
+      for (let i = 0; i <= STRICT_LIMIT; i++) out.push(await finishedTurn(userId, conv.id));
       // Reading is not limited, even on the same path; the refused turn stored nothing.
       const listed = await call(userId, "GET", `/conversations/${conv.id}/messages?limit=100`);
       expect(listed.status).toBe(200);
@@ -78,7 +85,7 @@ describe("rate limits", () => {
       await setTier(userId, "strict");
       const conv = await createConversation(userId);
       const out: Response[] = [];
-      for (let i = 0; i < STRICT_LIMIT - 1; i++) out.push(await turn(userId, conv.id));
+      for (let i = 0; i < STRICT_LIMIT - 1; i++) out.push(await finishedTurn(userId, conv.id));
       out.push(await completion(userId), await completion(userId));
       for (const res of out) await res.clone().text();
       return out;
@@ -124,8 +131,8 @@ describe("rate limits", () => {
       const mine = await createConversation(userId);
       const theirs = await createConversation(other);
       const out: Response[] = [];
-      for (let i = 0; i < STRICT_LIMIT; i++) out.push(await turn(userId, mine.id));
-      out.push(await turn(other, theirs.id), await turn(userId, mine.id));
+      for (let i = 0; i < STRICT_LIMIT; i++) out.push(await finishedTurn(userId, mine.id));
+      out.push(await finishedTurn(other, theirs.id), await finishedTurn(userId, mine.id));
       for (const res of out) await res.clone().text();
       return out;
     });

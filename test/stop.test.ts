@@ -92,7 +92,10 @@ describe("a disconnect is not a stop", () => {
       return m.status !== "streaming" ? m : null;
     });
     expect(stored.status).toBe("cancelled");
-    expect((await standInRequests(tag))[0].outcome).toBe("client_closed");
+    // The stand-in records the outcome when it notices the closed socket, which can come after
+    // the answer was stored: wait for the record rather than read it once.
+    const outcome = await eventually(async () => (await standInRequests(tag))[0]?.outcome ?? null);
+    expect(outcome).toBe("client_closed");
   });
 });
 
