@@ -1,5 +1,6 @@
 import { connect } from "cloudflare:sockets";
 import { describe, expect, inject, it } from "vitest";
+import { EITHER_WAY_KINDS, STREAM_ONLY_KINDS } from "./helpers/stream-only-requests";
 
 // Wire-level checks of the DashScope stand-in (tools/dashscope-stand-in/), talking to it over real HTTP
 // from inside workerd, exactly as the Worker does.
@@ -871,6 +872,46 @@ describe("errors before the stream", () => {
     expect(((await over.json()) as Json).error.message).toBe(
       "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 2048]",
     );
+  });
+});
+
+describe("requests DashScope answers only as a stream", () => {
+  it.each(STREAM_ONLY_KINDS)("rejects $label without stream: true, and streams it", async (kind) => {
+    const messages = userMessage("hi [[stand-in tokens=2 reasoning=2 audio=2]]");
+    const refused = await post({ ...kind.fields, messages });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as Json).error).toEqual({
+      code: "invalid_parameter_error",
+      message: kind.message,
+      param: null,
+      type: "invalid_request_error",
+    });
+    // Explicitly false is the same as absent.
+    const refusedAgain = await post({ ...kind.fields, messages, stream: false });
+    expect(refusedAgain.status).toBe(400);
+    await refusedAgain.body?.cancel();
+
+    const { text } = await streamText({ ...kind.fields, messages });
+    const deltas = chunksOf(text).flatMap((c) => c.choices.map((choice: Json) => choice.delta));
+    const reasoning = deltas.map((d) => d.reasoning_content ?? "").join("");
+    expect(reasoning.split(" ").filter(Boolean)).toHaveLength(kind.thinks ? 2 : 0);
+    expect(
+      deltas
+        .map((d) => d.content ?? "")
+        .join("")
+        .split(" "),
+    ).toHaveLength(2);
+    const audio = deltas.filter((d) => d.audio);
+    expect(audio).toHaveLength((kind.fields.modalities as string[] | undefined)?.includes("audio") ? 2 : 0);
+  });
+
+  it.each(EITHER_WAY_KINDS)("answers $label without a stream", async (kind) => {
+    const res = await post({ ...kind.fields, messages: userMessage("hi [[stand-in tokens=3]]") });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Json;
+    expect(body.object).toBe("chat.completion");
+    expect(body.choices[0].message).toEqual({ role: "assistant", content: expect.any(String) });
+    expect(body.usage.completion_tokens).toBe(3);
   });
 });
 

@@ -3,6 +3,7 @@ import { sendCompletion } from "./completion.mjs";
 import { deterministicCreated, deterministicUuid, sha256Hex } from "./determinism.mjs";
 import { intOption, parseDirective } from "./directives.mjs";
 import { DEFAULT_FAILURE, invalidParameter, NAMED_ERRORS, namedError } from "./errors.mjs";
+import { thinksFor } from "./model-modes.mjs";
 import { finishEntry } from "./request-log.mjs";
 import { planChoices, usageFor } from "./scenarios/plan.mjs";
 import { streamChoices } from "./sse-stream.mjs";
@@ -118,7 +119,7 @@ export async function handleChatCompletions(req, res, raw, options) {
         return sendError(namedError(errorName in NAMED_ERRORS ? errorName : DEFAULT_FAILURE, errorCtx));
     }
 
-    const thinking = body?.enable_thinking === true || directive.thinking === true;
+    const thinking = thinksFor(body) || directive.thinking === true;
     const violation = validateRequest(body, { thinking });
     if (violation) return sendError(invalidParameter(violation, requestId));
     if (model === MISSING_MODEL) return sendError(namedError("model_not_found", errorCtx));

@@ -1,4 +1,5 @@
 import { contentText } from "./directives.mjs";
+import { isStreamOnlyModel, isThinkingOnlyModel } from "./model-modes.mjs";
 
 /**
  * Light request validation mirroring the real service's 400 `invalid_parameter_error` messages
@@ -21,12 +22,17 @@ export const MESSAGES = Object.freeze({
   // (github.com/HKUDS/nanobot issue 1487, 2026-03).
   argumentsNotJson:
     '<400> InternalError.Algo.InvalidParameter: The "function.arguments" parameter of the code model must be in JSON format.',
+  thinkingOnlyNeedsStream: "parameter.enable_thinking only support stream call",
+  // The captured body ends the message with a space (PROTOCOL.md §2.6, CAPTURE id=4573151401).
+  streamOnlyModel:
+    "This model only support stream mode, please enable the stream parameter to access the model. ",
 });
 
 /**
  * Checks a parsed body; returns the first violation's message, or null when the request is acceptable.
  * @param {any} body
- * @param {{ thinking: boolean }} flags thinking may also be switched on by directive
+ * @param {{ thinking: boolean }} flags whether the model thinks for this request (its mode, the body's
+ *   `enable_thinking`, or the `thinking` directive)
  * @returns {string | null}
  */
 export function validateRequest(body, { thinking }) {
@@ -47,7 +53,11 @@ export function validateRequest(body, { thinking }) {
     if (thinking) return MESSAGES.jsonWithThinking;
   }
   if (wantsAudio(body) && body.stream !== true) return MESSAGES.audioNeedsStream;
-  if (thinking && body.stream !== true) return MESSAGES.thinkingNeedsStream;
+  if (body.stream !== true) {
+    if (isStreamOnlyModel(body.model)) return MESSAGES.streamOnlyModel;
+    if (isThinkingOnlyModel(body.model)) return MESSAGES.thinkingOnlyNeedsStream;
+    if (thinking) return MESSAGES.thinkingNeedsStream;
+  }
   let sawToolCalls = false;
   for (const m of body.messages) {
     if (m?.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
