@@ -564,6 +564,7 @@ describe("completionFromAccumulated", () => {
         total_tokens: 257,
         prompt_tokens_details: { cached_tokens: 0 },
       },
+      system_fingerprint: null,
     });
   });
 

@@ -315,8 +315,10 @@ export function usageSummary(u: Usage | null): UsageSummary | null {
  * Builds the non-streaming `chat.completion` body from an accumulated stream, so a `stream:false`
  * request can be served from a streamed upstream call. Optional message fields are present only when
  * the stream produced them; a tool call streamed without arguments gets `"{}"` (see
- * {@link emptyArgumentsAsObject}). Missing envelope fields (no chunk was received) become `""`/`0`. Check
- * `acc.status` first: an interrupted stream yields a body whose choices lack a `finish_reason`.
+ * {@link emptyArgumentsAsObject}); `system_fingerprint` is `null`, as DashScope documents it
+ * ("currently fixed null", PROTOCOL.md §2.2, T10). Missing envelope fields (no chunk was received)
+ * become `""`/`0`. Check `acc.status` first: an interrupted stream yields a body whose choices lack
+ * a `finish_reason`.
  */
 export function completionFromAccumulated(acc: AccumulatedCompletion): ChatCompletion {
   return {
@@ -338,5 +340,6 @@ export function completionFromAccumulated(acc: AccumulatedCompletion): ChatCompl
       return { index: choice.index, message, finish_reason: choice.finish_reason, logprobs: choice.logprobs };
     }),
     usage: acc.usage,
+    system_fingerprint: null,
   };
 }
