@@ -119,6 +119,61 @@ describe("the openai SDK against edge-chat", () => {
     expect(JSON.parse(echoed[2]!.content)).toEqual({ location: args.location, celsius: 21 });
   });
 
+  it("returns reasoning_content and usage for a non-streamed thinking call", async () => {
+    const client = await sdkFor(newUser("sdk"));
+    const completion = await client.chat.completions.create({
+      model: "qwen-plus",
+      messages: [{ role: "user", content: `Think [[stand-in reasoning=3 tokens=2 tag=${newTag()}]]` }],
+      enable_thinking: true,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    expect(completion.object).toBe("chat.completion");
+    const choice = completion.choices[0]!;
+    expect(choice.finish_reason).toBe("stop");
+    const message = choice.message as typeof choice.message & { reasoning_content?: string };
+    expect(message.reasoning_content?.split(" ")).toHaveLength(3);
+    expect(message.content?.split(" ")).toHaveLength(2);
+    expect(completion.usage).toMatchObject({
+      completion_tokens: 5,
+      completion_tokens_details: { reasoning_tokens: 3 },
+    });
+  });
+
+  it("returns complete tool calls for a non-streamed thinking call", async () => {
+    const client = await sdkFor(newUser("sdk"));
+    const completion = await client.chat.completions.create({
+      model: "qwen-plus",
+      messages: [
+        { role: "user", content: `Weather? [[stand-in tool_call fragments=pattern2 tag=${newTag()}]]` },
+      ],
+      tools: [weatherTool],
+      enable_thinking: true,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const choice = completion.choices[0]!;
+    expect(choice.finish_reason).toBe("tool_calls");
+    expect((choice.message as { reasoning_content?: string }).reasoning_content).toBeTruthy();
+    const call = choice.message.tool_calls?.[0];
+    if (call?.type !== "function") throw new Error("no function call");
+    expect(call.function.name).toBe("get_weather");
+    expect(JSON.parse(call.function.arguments)).toHaveProperty("location");
+  });
+
+  it("raises an APIError when a non-streamed thinking call fails mid-answer", async () => {
+    const client = await sdkFor(newUser("sdk"));
+    const error = await client.chat.completions
+      .create({
+        model: "qwen-plus",
+        messages: [{ role: "user", content: `x [[stand-in tokens=8 midstream=openai tag=${newTag()}]]` }],
+        enable_thinking: true,
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(OpenAI.UnprocessableEntityError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe("content_filtered");
+    expect((error as Error).message).toMatch(/moderation/);
+  });
+
   it("accumulates streamed tool-call fragments with the SDK's stream helper", async () => {
     const client = await sdkFor(newUser("sdk"));
     const messages: ChatCompletionMessageParam[] = [

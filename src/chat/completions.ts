@@ -1,8 +1,10 @@
 import type { Config } from "../config";
-import { usageSummary } from "../dashscope/accumulator";
+import { CompletionAccumulator, completionFromAccumulated, usageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
+import { requiresStreaming } from "../dashscope/stream-only";
 import type { ChatCompletion } from "../dashscope/types";
+import type { ApiError } from "../errors/api-error";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import {
   type CompletionOutcome,
@@ -10,9 +12,14 @@ import {
   reserveCompletion,
   settleCompletion,
 } from "./completion-usage";
-import { type OpenAiStreamOutcome, toOpenAiEventStream } from "./openai-stream";
+import {
+  type OpenAiStreamOutcome,
+  toOpenAiEventStream,
+  upstreamReadError,
+  upstreamTruncatedError,
+} from "./openai-stream";
 import { estimateTextTokens } from "./tokens";
-import { fromUpstreamFailure } from "./upstream-error";
+import { fromUpstreamFailure, upstreamErrorFromStreamError } from "./upstream-error";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -65,10 +72,14 @@ export async function streamChatCompletion(
 }
 
 /**
- * Forwards a validated non-streaming request and returns the upstream completion as it came
- * (choices, `reasoning_content`, `tool_calls`, `logprobs`, `usage`; a call's `""` arguments as
- * `"{}"`, see {@link emptyArgumentsAsObject}), after recording its usage.
- * Rejects with an `UpstreamError` when the upstream fails.
+ * Answers a validated non-streaming request with a `chat.completion` (choices with `content`,
+ * `reasoning_content`, complete `tool_calls` (a call's `""` arguments as `"{}"`, see
+ * {@link emptyArgumentsAsObject}), `logprobs`, Omni `audio`; `usage`), after recording its usage.
+ * A request DashScope accepts only as a stream ({@link requiresStreaming}: thinking, QwQ/QVQ/Omni
+ * models, audio output) is streamed upstream and assembled into the body a non-streamed call
+ * returns; any other is forwarded with `stream: false` and returned as it came. Rejects with an
+ * `UpstreamError` when the upstream fails, also mid-stream while assembling, and with a 502/504
+ * `ApiError` when an assembled stream breaks off or goes quiet.
  */
 export async function completeChatCompletion(
   client: CompletionClient,
@@ -77,6 +88,8 @@ export async function completeChatCompletion(
   options: { signal?: AbortSignal } = {},
 ): Promise<ChatCompletion> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+  if (requiresStreaming(request))
+    return assembleChatCompletion(client, request, caller, reservation, options);
   const { completion, attempts } = await forward(caller, reservation, () =>
     client.complete(forwardable(request), { signal: options.signal }),
   );
@@ -84,6 +97,69 @@ export async function completeChatCompletion(
     if (Array.isArray(choice.message?.tool_calls))
       choice.message.tool_calls = emptyArgumentsAsObject(choice.message.tool_calls);
   }
+  finish(caller, reservation, {
+    model: typeof completion.model === "string" ? completion.model : request.model,
+    usage: usageSummary(completion.usage ?? null),
+    status: "completed",
+    outputTokens: estimateOutputTokens(completion),
+    attempts,
+    errorCode: null,
+  });
+  return completion;
+}
+
+/**
+ * Streams `request` upstream and builds the non-streamed body from the accumulated stream
+ * (`completionFromAccumulated`). The usage is settled once, whatever the ending: from the usage
+ * chunk (always requested upstream) when it came, else estimated from what was received. An
+ * error frame (PROTOCOL.md §3.4) rejects with its mapped `UpstreamError`; a failed read, an end
+ * without `[DONE]` and a `finish_reason` for every choice, or an upstream silent for
+ * `upstreamIdleTimeoutMs` with the error the streamed endpoint sends for it: never a truncated answer.
+ */
+async function assembleChatCompletion(
+  client: CompletionClient,
+  request: ChatCompletionRequest,
+  caller: CompletionCaller,
+  reservation: CompletionReservation,
+  options: { signal?: AbortSignal },
+): Promise<ChatCompletion> {
+  const upstream = await forward(caller, reservation, () =>
+    client.stream(forwardable(request), { signal: options.signal }),
+  );
+  const accumulator = new CompletionAccumulator();
+  let readError: unknown = null;
+  try {
+    for await (const event of upstream.events()) {
+      accumulator.push(event);
+      // `[DONE]` or an error frame ends the answer; leaving the loop cancels whatever follows.
+      if (event.type !== "chunk") break;
+    }
+  } catch (err) {
+    readError = err;
+  }
+  const result = accumulator.finish();
+  const completion = completionFromAccumulated(result);
+  // The caller's abort (the signal reaches the fetch) ends the read like a dropped connection.
+  const cancelled = options.signal?.aborted === true && result.status !== "completed";
+  let failure: ApiError | null = null;
+  if (result.error) failure = upstreamErrorFromStreamError(result.error);
+  else if (result.status !== "completed" && !cancelled)
+    failure = readError !== null ? upstreamReadError(readError) : upstreamTruncatedError();
+  finish(caller, reservation, {
+    model: result.model ?? request.model,
+    usage: usageSummary(result.usage),
+    status: failure ? "failed" : cancelled ? "cancelled" : "completed",
+    outputTokens: estimateOutputTokens(completion),
+    attempts: upstream.attempts,
+    errorCode: failure?.code ?? null,
+  });
+  if (failure) throw failure;
+  if (cancelled) throw options.signal?.reason;
+  return completion;
+}
+
+/** Estimated tokens of an answer (text and tool calls), for a call whose usage never arrived. */
+function estimateOutputTokens(completion: ChatCompletion): number {
   const text = completion.choices
     .map(
       (c) =>
@@ -91,15 +167,7 @@ export async function completeChatCompletion(
         (c.message?.tool_calls?.length ? JSON.stringify(c.message.tool_calls) : ""),
     )
     .join("");
-  finish(caller, reservation, {
-    model: typeof completion.model === "string" ? completion.model : request.model,
-    usage: usageSummary(completion.usage ?? null),
-    status: "completed",
-    outputTokens: estimateTextTokens(text),
-    attempts,
-    errorCode: null,
-  });
-  return completion;
+  return estimateTextTokens(text);
 }
 
 /**

@@ -48,6 +48,21 @@ const TRUNCATED_MESSAGE = "The model provider's stream ended before the answer w
 const READ_FAILED_MESSAGE = "The connection to the model provider failed before the answer was complete.";
 const IDLE_MESSAGE = "The answer ends with what was received.";
 
+/** Our error for an upstream stream that ended (EOF) before `[DONE]`: 502 `upstream_error`. */
+export function upstreamTruncatedError(): ApiError {
+  return new ApiError(502, "upstream_error", TRUNCATED_MESSAGE);
+}
+
+/**
+ * Our error for a read of the upstream stream that threw: 504 `upstream_timeout` when the upstream
+ * went quiet for the idle timeout ({@link UpstreamIdleTimeout}), else 502 `upstream_error`.
+ */
+export function upstreamReadError(err: unknown): ApiError {
+  return err instanceof UpstreamIdleTimeout
+    ? new ApiError(504, "upstream_timeout", `${err.message} ${IDLE_MESSAGE}`)
+    : new ApiError(502, "upstream_error", READ_FAILED_MESSAGE);
+}
+
 /** One SSE frame in OpenAI's format: `data:` only. */
 function dataFrame(json: unknown): Uint8Array {
   return eventBytes({ data: JSON.stringify(json) });
@@ -116,17 +131,12 @@ export function toOpenAiEventStream(
             next = await pending;
           } catch (err) {
             pending = null;
-            fail(
-              controller,
-              err instanceof UpstreamIdleTimeout
-                ? new ApiError(504, "upstream_timeout", `${err.message} ${IDLE_MESSAGE}`)
-                : new ApiError(502, "upstream_error", READ_FAILED_MESSAGE),
-            );
+            fail(controller, upstreamReadError(err));
             return;
           }
           pending = null;
           if (next.done) {
-            fail(controller, new ApiError(502, "upstream_error", TRUNCATED_MESSAGE));
+            fail(controller, upstreamTruncatedError());
             return;
           }
           const event = next.value;

@@ -169,7 +169,8 @@ export class DashScopeClient {
   /**
    * A non-streaming completion (`stream: false`, no `stream_options`). The first-byte timeout and
    * retries apply as for {@link stream}; once the body has started it is read to the end, with no
-   * more than `idleTimeoutMs` between its pieces.
+   * more than `idleTimeoutMs` between its pieces. DashScope refuses some requests unless streamed
+   * (`requiresStreaming` in `./stream-only`): callers check it first and use {@link stream} for those.
    */
   async complete(
     request: ChatCompletionRequestBody,

@@ -294,7 +294,9 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         summary: "Chat Completions (OpenAI-compatible)",
         description:
           "The DashScope request (every documented parameter, `n` 1–4), forwarded as the caller; the answer is DashScope's " +
-          "OpenAI-compatible completion or chunk stream, passed through. Errors use OpenAI's envelope, so the official SDKs " +
+          "OpenAI-compatible completion or chunk stream, passed through. A request DashScope answers only as a stream " +
+          "(thinking, QwQ/QVQ/Qwen-Omni models, audio output) without `stream: true` is streamed upstream and returned as " +
+          "the `chat.completion` a non-streamed call returns. Errors use OpenAI's envelope, so the official SDKs " +
           "raise their usual exceptions.",
         requestBody: jsonBody("ChatCompletionRequest"),
         responses: {

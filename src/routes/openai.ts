@@ -46,7 +46,9 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
 
 /**
  * The OpenAI-compatible routes, mounted at `/v1` behind auth: `POST /chat/completions` (the
- * DashScope request, `n` up to 4, streamed or not, passed through faithfully), `GET /models` and
+ * DashScope request, `n` up to 4, streamed or not, passed through faithfully; a request DashScope
+ * takes only as a stream is streamed upstream even when `stream` is not true, and answered with the
+ * assembled `chat.completion`, see `completeChatCompletion`), `GET /models` and
  * `GET /models/{id}` in OpenAI's list shape. Errors use OpenAI's envelope ({@link openAiErrorEnvelope}).
  */
 export const openaiRoutes = new Hono<AppEnv>()

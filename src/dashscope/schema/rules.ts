@@ -61,7 +61,6 @@ function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMes
   }
 
   if (req.audio && !audioOut) add(["audio"], 'requires "modalities": ["text", "audio"]');
-  if (audioOut && req.stream !== true) add(["modalities"], 'with "audio" output requires "stream": true');
   if (audioOut && thinking) add(["modalities"], 'must be ["text"] when "enable_thinking" is true');
 
   if (req.thinking_budget !== undefined && req.enable_thinking === false) {
