@@ -287,6 +287,8 @@ describe("POST /v1/chat/completions without stream, for requests DashScope answe
     ["content moderation of the output", "midstream=openai", 422, "content_filtered"],
     ["a throttling frame", "midstream=native", 429, "rate_limited"],
     ["a dropped connection", "disconnect=2", 502, "upstream_error"],
+    // vitest.config.ts sets UPSTREAM_IDLE_TIMEOUT_MS to 2 s.
+    ["an upstream that goes quiet", "stall=4", 504, "upstream_timeout"],
   ])(
     "answers %s mid-stream with the mapped error, never a truncated 200, and bills what was received",
     async (_label, fault, status, code) => {
