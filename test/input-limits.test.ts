@@ -246,13 +246,7 @@ describe("a value of the wrong type says which type is expected", () => {
   it.each([
     ["a turn's model", "turn", { content: "hi", model: 5 }, "model", "a string"],
     ["a text part", "turn", { content: [{ type: "text", text: 5 }] }, "content.0.text", "a string"],
-    [
-      "a client message id",
-      "turn",
-      { content: "hi", client_message_id: 7 },
-      "client_message_id",
-      "a string",
-    ],
+    ["a client message id", "turn", { content: "hi", client_message_id: 7 }, "client_message_id", "a string"],
     ["a title", "conversation", { title: 5 }, "title", "a string"],
     [
       "a parameter",

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { thinks } from "../src/chat/thinking-models";
 import {
   estimateContentTokens,
   estimateParameterTokens,
@@ -11,6 +10,7 @@ import {
   REQUEST_OVERHEAD_TOKENS,
   replyReserve,
 } from "../src/chat/tokens";
+import { thinks } from "../src/dashscope/thinking";
 
 const image = { type: "image_url", image_url: { url: "https://example.com/a.png" } };
 const frames = (n: number) => ({

@@ -1,11 +1,11 @@
 import type { Config } from "../config";
 import type { UsageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequest } from "../dashscope/schema";
+import { thinks } from "../dashscope/thinking";
 import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
 import { releaseStatement, reserveQuota, secondsUntilNextUtcDay, settleUsage, utcDay } from "../store/usage";
 import { costUsd } from "./pricing";
-import { thinks } from "./thinking-models";
 import { estimateRequestTokens, replyReserve } from "./tokens";
 
 /**

@@ -10,6 +10,7 @@ import { completeToolCalls } from "../text/tool-call-arguments";
 
 type NewTurn = Extract<BeganTurn, { kind: "new" }>;
 
+import { thinks } from "../dashscope/thinking";
 import {
   answerableToolCalls,
   assembleMessages,
@@ -18,7 +19,6 @@ import {
   type UpstreamMessage,
 } from "./history";
 import { contextTokensFor, maxInputTokensFor } from "./models";
-import { thinks } from "./thinking-models";
 import { estimateParameterTokens, replyReserve } from "./tokens";
 
 /** A validated chat turn, as the route hands it to the conversation's owner. */

@@ -12,38 +12,16 @@
  * Model ids are case-sensitive on DashScope (§3.2, `Qwen-Plus` is `model_not_found`), so the
  * patterns are too. Dated snapshots and `-latest` aliases share their family's suffix-free prefix.
  */
+import { thinks } from "./thinking";
 
 /** QwQ (commercial and open source), QVQ, and every Qwen-Omni model (`qwen-omni-turbo`, `qwen2.5-omni-7b`, `qwen3-omni-flash`, `qwen3.5-omni-plus`). */
 const STREAM_ONLY_MODEL = /^q[wv]q-|^qwen[\d.]*-omni-/;
-
-/**
- * Models that always think and ignore `enable_thinking` (§2.6): QwQ, the Qwen3 `*-thinking-2507`
- * open-source models (and other `-thinking` variants such as `qwen3-vl-235b-a22b-thinking`),
- * DeepSeek-R1; and QVQ, the visual reasoning model (stream-only in any case).
- */
-const THINKING_ONLY_MODEL = /^q[wv]q-|-thinking(?:-|$)|^deepseek-r1(?:-|$)/;
-
-/**
- * Hybrid models whose `enable_thinking` defaults to true (§2.6): the Qwen3 open-source hybrids
- * (`qwen3-0.6b` … `qwen3-32b`, `qwen3-30b-a3b`, `qwen3-235b-a22b`; the `-instruct-2507` releases
- * never think and do not match) and the Qwen3.5-and-later `plus` models (`qwen3.5-plus`,
- * `qwen3.6-plus`, their snapshots). The commercial Qwen3 models (`qwen-plus`, `qwen-flash`,
- * `qwen-turbo`) and Qwen3-Omni-Flash default to false.
- */
-const THINKING_BY_DEFAULT_MODEL = /^qwen3-\d+(?:\.\d+)?b(?:-a\d+b)?$|^qwen3\.\d+-plus(?:-|$)/;
 
 /** The request fields that decide it; a complete Chat Completions request body has them all. */
 interface StreamingFacts {
   model: string;
   enable_thinking?: boolean | undefined;
   modalities?: readonly string[] | undefined;
-}
-
-/** Whether DashScope will think for this request: asked for, or the model's default or only mode (§2.6). */
-function thinks(request: StreamingFacts): boolean {
-  if (THINKING_ONLY_MODEL.test(request.model)) return true;
-  if (request.enable_thinking !== undefined) return request.enable_thinking;
-  return THINKING_BY_DEFAULT_MODEL.test(request.model);
 }
 
 /**
@@ -53,6 +31,8 @@ function thinks(request: StreamingFacts): boolean {
  */
 export function requiresStreaming(request: StreamingFacts): boolean {
   return (
-    STREAM_ONLY_MODEL.test(request.model) || request.modalities?.includes("audio") === true || thinks(request)
+    STREAM_ONLY_MODEL.test(request.model) ||
+    request.modalities?.includes("audio") === true ||
+    thinks(request.model, request.enable_thinking)
   );
 }

@@ -2,7 +2,6 @@ import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { costUsd } from "../chat/pricing";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
-import { thinks } from "../chat/thinking-models";
 import {
   estimateMessageTokens,
   estimateParameterTokens,
@@ -12,6 +11,7 @@ import {
 import { fromUpstreamFailure } from "../chat/upstream-error";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
+import { thinks } from "../dashscope/thinking";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
 import { replayStream } from "../sse/response";
