@@ -79,6 +79,24 @@ const parameterCases: Case[] = [
   ["n 2 with tools", { n: 2, tools: [WEATHER_TOOL] }, "n"],
   ["n 1 with tools", { n: 1, tools: [WEATHER_TOOL] }, null],
   ["n 2 with thinking", { n: 2, enable_thinking: true, stream: true }, "n"],
+  // Models that think without being asked are held to the thinking rules (PROTOCOL.md §2.6).
+  ["n 2 on a thinking-only model", { model: "qwq-plus", n: 2, stream: true }, "n"],
+  ["n 2 on a model that thinks by default", { model: "qwen3-8b", n: 2, stream: true }, "n"],
+  [
+    "n 2 on a model that thinks by default, thinking off",
+    { model: "qwen3-8b", n: 2, enable_thinking: false },
+    null,
+  ],
+  [
+    "json_schema on a model that thinks by default",
+    { model: "qwen3-8b", response_format: { type: "json_schema", json_schema: { name: "x" } }, stream: true },
+    "response_format",
+  ],
+  [
+    "forced tool_choice on a thinking-only model",
+    { model: "qwq-plus", tool_choice: "required", tools: [WEATHER_TOOL], stream: true },
+    "tool_choice",
+  ],
   ["seed 0", { seed: 0 }, null],
   ["seed 2^31-1", { seed: 2 ** 31 - 1 }, null],
   ["seed 2^31", { seed: 2 ** 31 }, "seed"],

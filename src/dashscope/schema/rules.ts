@@ -1,9 +1,12 @@
 import type { z } from "zod";
 import type { ChatMessage } from "./messages";
+import { thinks } from "../thinking";
 import type { GenerationParameters } from "./parameters";
 
 /** The fields the cross-field rules look at: a complete request as assembled for DashScope. */
 export type RuleInput = GenerationParameters & {
+  /** Absent where the model is not known yet (a conversation's defaults). */
+  model?: string | undefined;
   messages: readonly ChatMessage[];
   stream?: boolean | undefined;
   stream_options?: { include_usage?: boolean | undefined } | undefined;
@@ -38,14 +41,19 @@ export function findParameterRuleIssues(req: Omit<RuleInput, "messages">): RuleI
 function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMessage[] | null): RuleIssue[] {
   const issues: RuleIssue[] = [];
   const add = (path: (string | number)[], message: string) => issues.push({ path, message });
-  const thinking = req.enable_thinking === true;
+  // A model that thinks by default, or always, thinks without `enable_thinking: true` (PROTOCOL.md
+  // §2.6), and DashScope holds it to the same rules.
+  const thinking =
+    req.model !== undefined ? thinks(req.model, req.enable_thinking) : req.enable_thinking === true;
+  const whenThinking =
+    req.enable_thinking === true ? 'when "enable_thinking" is true' : `when the model thinks ("${req.model}")`;
   const audioOut = (req.modalities as readonly string[] | undefined)?.includes("audio") === true;
 
   if (messages) checkMessages(messages, add);
 
   if (req.n !== undefined && req.n > 1) {
     if (req.tools) add(["n"], 'must be 1 when "tools" are given');
-    else if (thinking) add(["n"], 'must be 1 when "enable_thinking" is true');
+    else if (thinking) add(["n"], `must be 1 ${whenThinking}`);
   }
   if (req.stream_options && req.stream !== true)
     add(["stream_options"], 'is only allowed with "stream": true');
@@ -57,11 +65,11 @@ function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMes
     add(["response_format"], 'of type "json_object" requires the word "json" somewhere in the messages');
   }
   if ((format === "json_object" || format === "json_schema") && thinking) {
-    add(["response_format"], `of type "${format}" is not supported when "enable_thinking" is true`);
+    add(["response_format"], `of type "${format}" is not supported ${whenThinking}`);
   }
 
   if (req.audio && !audioOut) add(["audio"], 'requires "modalities": ["text", "audio"]');
-  if (audioOut && thinking) add(["modalities"], 'must be ["text"] when "enable_thinking" is true');
+  if (audioOut && thinking) add(["modalities"], `must be ["text"] ${whenThinking}`);
 
   if (req.thinking_budget !== undefined && req.enable_thinking === false) {
     add(["thinking_budget"], 'is not allowed with "enable_thinking": false');
@@ -73,7 +81,7 @@ function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMes
     else if (typeof choice === "object" && !req.tools.some((t) => t.function.name === choice.function.name)) {
       add(["tool_choice", "function", "name"], 'must name one of the "tools"');
     }
-    if (thinking) add(["tool_choice"], 'must be "auto" or "none" when "enable_thinking" is true');
+    if (thinking) add(["tool_choice"], `must be "auto" or "none" ${whenThinking}`);
   }
 
   if (req.search_options && req.enable_search !== true)
