@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { usageSummary } from "../src/chat/usage";
 import {
   type AccumulatedCompletion,
   CompletionAccumulator,
   completionFromAccumulated,
-  usageSummary,
 } from "../src/dashscope/accumulator";
 import { DashScopeEventDecoder, decodeDashScopeStream } from "../src/dashscope/stream";
 import type { StreamEvent } from "../src/dashscope/types";

@@ -1,12 +1,10 @@
 import type { Config } from "../config";
-import type { UsageSummary } from "../dashscope/accumulator";
 import type { ChatCompletionRequest } from "../dashscope/schema";
-import { thinks } from "../dashscope/thinking";
-import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
-import { releaseStatement, reserveQuota, secondsUntilNextUtcDay, settleUsage, utcDay } from "../store/usage";
-import { costUsd } from "./pricing";
-import { estimateRequestTokens, replyReserve } from "./tokens";
+import type { TokenUsage } from "../store/types";
+import { releaseStatement, reserveQuota, settleUsage, utcDay } from "../store/usage";
+import { estimateRequestTokens } from "./tokens";
+import { estimatedUsage, ledgerEntry, quotaRefusal, reportedUsage, reservationTokens } from "./usage";
 
 /**
  * The ledger and quota of `/v1/chat/completions`, exactly as for a conversation turn: the
@@ -34,13 +32,6 @@ export async function reserveCompletion(
   now = Date.now(),
 ): Promise<CompletionReservation> {
   const promptEstimate = estimateRequestTokens(request);
-  const budget = replyReserve(
-    request,
-    thinks(request.model, request.enable_thinking),
-    config.defaultReplyTokens,
-    Number.POSITIVE_INFINITY,
-  );
-  const reply = (budget.answer + budget.reasoning) * (request.n ?? 1);
   const reservation = { id: newId(), userId, day: utcDay(now), promptEstimate };
   const { reserved, state } = await reserveQuota(
     db,
@@ -48,22 +39,14 @@ export async function reserveCompletion(
     {
       userId,
       day: reservation.day,
-      tokens: promptEstimate + reply,
+      tokens: reservationTokens(promptEstimate, request, request.model, config.defaultReplyTokens),
       now,
       defaultBudget: config.dailyTokenBudget,
     },
     now + config.quotaReservationTtlMs,
   );
   if (reserved) return reservation;
-  if (state.blocked_at !== null)
-    throw new ApiError(403, "forbidden", "This account may not make requests to the model.");
-  throw new ApiError(
-    429,
-    "quota_exceeded",
-    `The daily token budget (${state.budget}) would be exceeded; it resets at 00:00 UTC.`,
-    undefined,
-    { "retry-after": String(secondsUntilNextUtcDay(now)) },
-  );
+  throw quotaRefusal(state, now, "make requests to the model");
 }
 
 /** How a call ended, for its usage record. */
@@ -71,7 +54,7 @@ export interface CompletionOutcome {
   /** The model as the upstream reported it (a dated snapshot may differ from the requested name). */
   model: string;
   /** DashScope's usage; `null` when the call ended before the usage chunk. */
-  usage: UsageSummary | null;
+  usage: TokenUsage | null;
   status: "completed" | "failed" | "cancelled";
   /** Estimated tokens of what was received, for a call without usage. */
   outputTokens: number;
@@ -90,25 +73,15 @@ export async function settleCompletion(
     return;
   }
   const usage = outcome.usage
-    ? { ...outcome.usage, estimated: false }
-    : {
-        prompt_tokens: reservation.promptEstimate,
-        completion_tokens: outcome.outputTokens,
-        total_tokens: reservation.promptEstimate + outcome.outputTokens,
-        cached_tokens: 0,
-        reasoning_tokens: 0,
-        estimated: true,
-      };
+    ? reportedUsage(outcome.usage)
+    : estimatedUsage(reservation.promptEstimate, outcome.outputTokens);
   await settleUsage(db, {
     id: reservation.id,
     userId: reservation.userId,
     conversationId: null,
-    model: outcome.model,
     status: outcome.status,
-    day: reservation.day,
     usage,
-    costUsd: costUsd(outcome.model, usage, config.modelPrices),
-    settleId: newId(),
+    ...ledgerEntry({ day: reservation.day, model: outcome.model, usage }, config.modelPrices),
     now,
   });
 }

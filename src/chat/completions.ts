@@ -1,5 +1,5 @@
 import type { Config } from "../config";
-import { CompletionAccumulator, completionFromAccumulated, usageSummary } from "../dashscope/accumulator";
+import { CompletionAccumulator, completionFromAccumulated } from "../dashscope/accumulator";
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { requiresStreaming } from "../dashscope/stream-only";
@@ -20,6 +20,7 @@ import {
 } from "./openai-stream";
 import { estimateTextTokens } from "./tokens";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "./upstream-error";
+import { usageSummary } from "./usage";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {

@@ -4,6 +4,7 @@
  * (implicit context cache hits) cost a fraction of the input price.
  */
 import type { ModelPrice } from "../config";
+import type { TokenUsage } from "../store/types";
 
 /** Share of the input price billed for implicit cache hits. */
 export const CACHED_INPUT_SHARE = 0.2;
@@ -38,7 +39,7 @@ export function priceFor(model: string, overrides: Record<string, ModelPrice> = 
 /** Cost in USD of one answer's usage; 0 for a model without a price. */
 export function costUsd(
   model: string,
-  usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number },
+  usage: TokenUsage,
   overrides: Record<string, ModelPrice> = {},
 ): number {
   const price = priceFor(model, overrides);

@@ -57,15 +57,6 @@ export interface AccumulatedCompletion {
   status: "completed" | "interrupted";
 }
 
-/** Summary of {@link Usage} with the optional detail counters defaulted to zero. */
-export interface UsageSummary {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-}
-
 interface ToolCallState {
   index: number;
   id: string;
@@ -288,26 +279,6 @@ function buildChoice(state: ChoiceState): AccumulatedChoice {
     logprobs: state.logprobs ? { content: state.logprobs.slice() } : null,
     audio: state.audio ? { ...state.audio } : null,
     finish_reason: state.finishReason,
-  };
-}
-
-function detailCount(details: Record<string, unknown> | null | undefined, key: string): number {
-  const value = details?.[key];
-  return typeof value === "number" && Number.isFinite(value) ? value : 0;
-}
-
-/**
- * Flattens usage into the five counters we bill and report; absent detail objects count as zero.
- * Returns null when the stream carried no usage (no `stream_options.include_usage`, or interrupted).
- */
-export function usageSummary(u: Usage | null): UsageSummary | null {
-  if (u === null || u === undefined) return null;
-  return {
-    prompt_tokens: u.prompt_tokens,
-    completion_tokens: u.completion_tokens,
-    total_tokens: u.total_tokens,
-    cached_tokens: detailCount(u.prompt_tokens_details, "cached_tokens"),
-    reasoning_tokens: detailCount(u.completion_tokens_details, "reasoning_tokens"),
   };
 }
 

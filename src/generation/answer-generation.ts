@@ -1,6 +1,6 @@
-import { estimateTextTokens } from "../chat/tokens";
 import { upstreamErrorFromStreamError } from "../chat/upstream-error";
-import { type AccumulatedCompletion, CompletionAccumulator, usageSummary } from "../dashscope/accumulator";
+import { estimateAnswerUsage, reportedUsage, usageSummary } from "../chat/usage";
+import { type AccumulatedCompletion, CompletionAccumulator } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
@@ -270,8 +270,8 @@ export function answerOutcome(result: AccumulatedCompletion, ending: AnswerEndin
     finishReason: choice?.finish_reason ?? null,
     model: result.model,
     usage: reported
-      ? { ...reported, estimated: false }
-      : estimateUsage(
+      ? reportedUsage(reported)
+      : estimateAnswerUsage(
           ending.estimatedPromptTokens,
           choice?.content,
           choice?.reasoning_content,
@@ -281,31 +281,6 @@ export function answerOutcome(result: AccumulatedCompletion, ending: AnswerEndin
     ttftMs: ending.ttftMs,
     durationMs: ending.durationMs,
     completedAt: ending.completedAt,
-  };
-}
-
-/**
- * Usage of an answer DashScope reported none for (it was stopped or cut off before the usage
- * chunk): the prompt estimate plus the received text, marked as an estimate.
- */
-export function estimateUsage(
-  promptTokens: number,
-  content: string | undefined,
-  reasoning: string | undefined,
-  toolCalls: unknown[] | null,
-): AnswerOutcome["usage"] {
-  const reasoningTokens = estimateTextTokens(reasoning ?? "");
-  const completion =
-    estimateTextTokens(content ?? "") +
-    reasoningTokens +
-    (toolCalls ? estimateTextTokens(JSON.stringify(toolCalls)) : 0);
-  return {
-    prompt_tokens: promptTokens,
-    completion_tokens: completion,
-    total_tokens: promptTokens + completion,
-    cached_tokens: 0,
-    reasoning_tokens: reasoningTokens,
-    estimated: true,
   };
 }
 

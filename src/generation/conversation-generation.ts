@@ -1,17 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
-import { costUsd } from "../chat/pricing";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
-import {
-  estimateMessageTokens,
-  estimateParameterTokens,
-  estimateTextTokens,
-  replyReserve,
-} from "../chat/tokens";
 import { fromUpstreamFailure } from "../chat/upstream-error";
+import { ledgerEntry, quotaRefusal, reservationTokens, turnPromptEstimate } from "../chat/usage";
 import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
-import { thinks } from "../dashscope/thinking";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
 import { replayStream } from "../sse/response";
@@ -19,8 +12,8 @@ import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
 import { beginTurn, findTurnByClientMessageId, finishAnswer, revokeTurn } from "../store/turns";
-import type { Message } from "../store/types";
-import { secondsUntilNextUtcDay, utcDay } from "../store/usage";
+import type { Message, TokenUsage } from "../store/types";
+import { utcDay } from "../store/usage";
 import { AnswerGeneration, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { accumulateLoggedAnswer } from "./answer-recovery";
@@ -261,6 +254,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const allowed = input.rateLimitTier
       ? withinRateLimit(this.env, input.rateLimitTier, input.userId)
       : Promise.resolve(true);
+    const last = this.log.lastSizes();
     const beginning = beginTurn(this.db, {
       ...ids,
       userMessageId,
@@ -276,11 +270,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       now,
       quota: {
         day,
-        tokens: this.reservationTokens(
-          input,
+        tokens: reservationTokens(
+          turnPromptEstimate(last, config.defaultSystemPrompt, input.content, input.parameters),
+          input.parameters,
+          // The conversation's model is not read yet: the turn's, else the one of its latest answer.
+          input.model ?? last.model ?? config.defaultModel,
           config.defaultReplyTokens,
-          config.defaultSystemPrompt,
-          config.defaultModel,
         ),
         defaultBudget: config.dailyTokenBudget,
         expiresAt: now + config.quotaReservationTtlMs,
@@ -294,28 +289,10 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
     if (began.kind === "duplicate") return this.storedTurn(began, input);
-    if (began.kind === "refused") {
-      if (began.reason === "blocked")
-        throw new ApiError(403, "forbidden", "This account may not start new turns.");
-      const retryAfter = secondsUntilNextUtcDay(now);
-      throw new ApiError(
-        429,
-        "quota_exceeded",
-        `The daily token budget (${began.quota.budget}) would be exceeded; it resets at 00:00 UTC.`,
-        undefined,
-        { "retry-after": String(retryAfter) },
-      );
-    }
+    if (began.kind === "refused") throw quotaRefusal(began.quota, now, "start new turns");
     const model = began.assistantMessage.model ?? config.defaultModel;
-    const ledger = (
-      usage: { prompt_tokens: number; completion_tokens: number; cached_tokens: number } | null,
-      answerModel: string | null,
-    ) => ({
-      day,
-      model,
-      settleId: newId(),
-      costUsd: usage ? costUsd(answerModel ?? model, usage, config.modelPrices) : 0,
-    });
+    const ledger = (usage: TokenUsage | null, answerModel: string | null) =>
+      ledgerEntry({ day, model, usage, pricedModel: answerModel }, config.modelPrices);
 
     let prepared;
     try {
@@ -479,47 +456,16 @@ export class ConversationGeneration extends DurableObject<Env> {
     const usage = outcome.usage!;
     const config = loadConfig(this.env);
     const stored =
-      (await finishAnswer(this.db, answer, outcome, {
-        day: record.day,
-        model: record.model,
-        settleId: newId(),
-        costUsd: costUsd(record.model, usage, config.modelPrices),
-      })) ?? (await getMessage(this.db, record.user_id, record.message_id));
+      (await finishAnswer(
+        this.db,
+        answer,
+        outcome,
+        ledgerEntry({ day: record.day, model: record.model, usage }, config.modelPrices),
+      )) ?? (await getMessage(this.db, record.user_id, record.message_id));
     const lastId = events.at(-1)?.id ?? record.last_event_id;
     if (stored && stored.status !== "streaming")
       this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
     this.log.finish(record.message_id, stored?.status ?? "interrupted", now, usage.completion_tokens);
-  }
-
-  /**
-   * The turn's worst case for the quota reservation, known before any D1 read: the previous
-   * prompt plus the previous answer (this turn's history, at most), the new message, the turn's
-   * own tool definitions and response schema, and the reply budget (reasoning included whenever
-   * the model may think). A first turn whose stored conversation (or default parameters) is
-   * larger than this object knows is under-reserved by that much; the ledger still settles the
-   * real usage.
-   */
-  private reservationTokens(
-    input: TurnInput,
-    defaultReplyTokens: number,
-    defaultSystemPrompt: string,
-    defaultModel: string,
-  ): number {
-    const last = this.log.lastSizes();
-    const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
-    const prompt = estimateParameterTokens(input.parameters);
-    // The conversation's model is not read yet: the turn's, else the one of its latest answer.
-    const model = input.model ?? last.model ?? defaultModel;
-    const thinking = thinks(model, input.parameters.enable_thinking);
-    const reply = replyReserve(input.parameters, thinking, defaultReplyTokens, Number.POSITIVE_INFINITY);
-    return (
-      base +
-      estimateMessageTokens({ content: input.content }) +
-      prompt.tools +
-      prompt.responseFormat +
-      reply.answer +
-      reply.reasoning
-    );
   }
 }
 

@@ -1,11 +1,11 @@
 import { messageFromRow } from "./messages";
 import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
 import {
+  type LedgerEntry,
   type QuotaState,
   quotaCondition,
   quotaStateStatement,
   releaseStatement,
-  type Settlement,
   settlementStatements,
 } from "./usage";
 
@@ -60,9 +60,8 @@ export type BeganTurn =
       assistantMessage: Message;
     }
   | {
-      /** The user is blocked, or the turn does not fit the day's budget: nothing was written. */
+      /** The user is blocked (`quota.blocked_at`), or the turn does not fit the day's budget: nothing was written. */
       kind: "refused";
-      reason: "blocked" | "quota";
       quota: QuotaState;
     }
   | {
@@ -172,8 +171,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   if (!conversation) return null;
   const duplicate = duplicateOf(earlier, t.clientMessageId);
   if (duplicate) return { kind: "duplicate", ...duplicate };
-  if (!userRow || !assistantRow)
-    return { kind: "refused", reason: quota.blocked_at !== null ? "blocked" : "quota", quota };
+  if (!userRow || !assistantRow) return { kind: "refused", quota };
   return {
     kind: "new",
     conversation,
@@ -267,7 +265,7 @@ export async function finishAnswer(
   db: D1Database,
   a: { userId: string; conversationId: string; messageId: string },
   o: AnswerOutcome,
-  ledger: Omit<Settlement, "id" | "userId" | "conversationId" | "status" | "usage" | "now">,
+  ledger: LedgerEntry,
 ): Promise<Message | null> {
   const u = o.usage;
   // Usage goes to the ledger once, in the same transaction; an answer without usage (it never

@@ -39,8 +39,11 @@ export type MessageRole = "system" | "user" | "assistant" | "tool";
 /** `streaming` while an answer is generated; user messages are stored `completed`. */
 export type MessageStatus = "streaming" | "completed" | "cancelled" | "interrupted" | "failed";
 
-/** A `messages` row as D1 returns it. */
-export interface MessageRow {
+/**
+ * A `messages` row as D1 returns it; its `prompt_tokens` … `reasoning_tokens` columns are the
+ * {@link TokenUsage} counters, `NULL` while the answer's usage is unknown.
+ */
+export interface MessageRow extends Nullable<TokenUsage> {
   id: string;
   conversation_id: string;
   user_id: string;
@@ -55,11 +58,6 @@ export interface MessageRow {
   status: MessageStatus;
   finish_reason: string | null;
   model: string | null;
-  prompt_tokens: number | null;
-  completion_tokens: number | null;
-  total_tokens: number | null;
-  cached_tokens: number | null;
-  reasoning_tokens: number | null;
   /** JSON of the API error object (`{code, message, ...}`) of a failed answer. */
   error_json: string | null;
   client_message_id: string | null;
@@ -73,13 +71,22 @@ export interface MessageRow {
   completed_at: number | null;
 }
 
-/** Token usage of an answer; `null` on a message while unknown. Counts DashScope did not report are 0. */
-export interface MessageUsage {
+/**
+ * The five token counters edge-chat bills and reports, as the `messages`, `usage_records` and
+ * `usage_daily` columns hold them. Counts DashScope did not report are 0.
+ */
+export interface TokenUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
   cached_tokens: number;
   reasoning_tokens: number;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/** Token usage of an answer; `null` on a message while unknown. */
+export interface MessageUsage extends TokenUsage {
   /** True when DashScope reported no usage (a stopped or cut-off answer) and these are estimates. */
   estimated: boolean;
 }

@@ -1,4 +1,4 @@
-import type { MessageUsage } from "./types";
+import type { MessageUsage, TokenUsage } from "./types";
 
 /**
  * The usage ledger and daily quotas: one record per answer, daily aggregates per user and
@@ -107,6 +107,9 @@ export interface Settlement {
   now: number;
 }
 
+/** The fields of a {@link Settlement} that say where it counts and what it costs. */
+export type LedgerEntry = Pick<Settlement, "day" | "model" | "costUsd" | "settleId">;
+
 /**
  * Statements that record an answer's usage exactly once, add it to the day's aggregate in the
  * same transaction, and release its reservation. Safe to run again (a retry after a lost
@@ -168,13 +171,9 @@ export async function settleUsage(db: D1Database, s: Settlement): Promise<void> 
   await db.batch(settlementStatements(db, s));
 }
 
-export interface UsageCounters {
+/** A day's (or a report's) totals: requests, the token counters, and the estimated cost in USD. */
+export interface UsageCounters extends TokenUsage {
   requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
   cost_usd: number;
 }
 

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import type { ChatMessage } from "./messages";
 import { thinks } from "../thinking";
+import type { ChatMessage } from "./messages";
 import type { GenerationParameters } from "./parameters";
 
 /** The fields the cross-field rules look at: a complete request as assembled for DashScope. */
@@ -46,7 +46,9 @@ function findIssues(req: Omit<RuleInput, "messages">, messages: readonly ChatMes
   const thinking =
     req.model !== undefined ? thinks(req.model, req.enable_thinking) : req.enable_thinking === true;
   const whenThinking =
-    req.enable_thinking === true ? 'when "enable_thinking" is true' : `when the model thinks ("${req.model}")`;
+    req.enable_thinking === true
+      ? 'when "enable_thinking" is true'
+      : `when the model thinks ("${req.model}")`;
   const audioOut = (req.modalities as readonly string[] | undefined)?.includes("audio") === true;
 
   if (messages) checkMessages(messages, add);
