@@ -5,6 +5,7 @@
  */
 import type { ModelPrice } from "../config";
 import type { TokenUsage } from "../store/types";
+import { modelEntry } from "./models";
 
 /** Share of the input price billed for implicit cache hits. */
 export const CACHED_INPUT_SHARE = 0.2;
@@ -27,13 +28,7 @@ export const MODEL_PRICES: Readonly<Record<string, ModelPrice>> = {
 
 /** The price entry of `model` (exact, else its family: `qwen-plus-2025-07-28` → `qwen-plus`). */
 export function priceFor(model: string, overrides: Record<string, ModelPrice> = {}): ModelPrice | null {
-  const table = { ...MODEL_PRICES, ...overrides };
-  if (table[model]) return table[model]!;
-  let best: string | undefined;
-  for (const family of Object.keys(table)) {
-    if (model.startsWith(`${family}-`) && (!best || family.length > best.length)) best = family;
-  }
-  return best ? table[best]! : null;
+  return modelEntry({ ...MODEL_PRICES, ...overrides }, model) ?? null;
 }
 
 /** Cost in USD of one answer's usage; 0 for a model without a price. */
