@@ -1,5 +1,6 @@
 import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
+import type { MessageContent } from "../dashscope/schema/content";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
@@ -28,7 +29,7 @@ export interface TurnInput {
   requestId: string;
   /** `user` for a new message; `tool` for a tool result answering the last answer's tool call. */
   role: "user" | "tool";
-  content: string | unknown[];
+  content: MessageContent;
   toolCallId: string | null;
   /** Retry-safe sends: the same id with the same body is the same turn. */
   clientMessageId: string | null;

@@ -6,7 +6,7 @@ import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";
-import type { Message } from "../store/types";
+import type { JsonObject, Message } from "../store/types";
 import { completeToolCalls } from "../text/tool-call-arguments";
 import { EventBroadcast } from "./event-broadcast";
 
@@ -108,7 +108,7 @@ export class AnswerGeneration {
   }
 
   /** What has been received so far (for status polling). */
-  partial(): { content: string; reasoning_content: string | null; tool_calls: unknown[] | null } {
+  partial(): Pick<Message, "reasoning_content" | "tool_calls"> & { content: string } {
     const choice = this.accumulator.snapshot().choices[0];
     return {
       content: choice?.content ?? "",
@@ -174,7 +174,7 @@ export class AnswerGeneration {
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
     const completedAt = this.now();
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
-    let error: Record<string, unknown> | null = null;
+    let error: JsonObject | null = null;
     if (status !== "completed") {
       const aborted = this.o.abort.signal;
       if (aborted.aborted && aborted.reason instanceof UpstreamIdleTimeout) {
@@ -241,7 +241,7 @@ export class AnswerGeneration {
 export interface AnswerEnding {
   status: AnswerOutcome["status"];
   /** The stored `error` of an answer that did not complete, else null. */
-  error: Record<string, unknown> | null;
+  error: JsonObject | null;
   /** For usage when DashScope reported none. */
   estimatedPromptTokens: number;
   ttftMs: number | null;

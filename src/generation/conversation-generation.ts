@@ -56,11 +56,14 @@ interface Stored {
   assistantMessage: Message | null;
 }
 
-export type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
-export type TurnRunResult =
-  | { ok: true; user_message: Message; assistant_message: Message | null }
-  | TurnFailure;
-export type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
+/*
+ * What the RPC methods resolve with. Through the stub, each member of a union that is not
+ * `Rpc.Serializable` (a field typed `unknown`, say) silently becomes `never`, so these must stay
+ * serializable for the routes to see the success members at all (`JsonValue` in store/types.ts).
+ */
+type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
+type TurnRunResult = { ok: true; user_message: Message; assistant_message: Message | null } | TurnFailure;
+type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
  * Owner of a conversation's in-flight answer (one object per conversation). It, not the

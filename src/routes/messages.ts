@@ -5,14 +5,12 @@ import type { TurnInput } from "../chat/prepare-turn";
 import { requestHash } from "../chat/request-hash";
 import { messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
-import type { FollowResult, TurnRunResult, TurnStartResult } from "../generation/conversation-generation";
-import { type TurnFailure, toApiError } from "../generation/turn-result";
+import { toApiError } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
 import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "../openapi/bodies";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
-import type { Message } from "../store/types";
 import { parseConversationParameters } from "./parameters";
 import { checkJsonInput, parseBody } from "./validation";
 
@@ -40,12 +38,12 @@ export const messageRoutes = new Hono<AppEnv>()
 
     const owner = ownerOf(c.env, conversationId);
     if (!input.stream) {
-      const result = (await owner.runTurn(input)) as TurnRunResult;
-      if (!result.ok) throw toApiError(result as TurnFailure);
+      const result = await owner.runTurn(input);
+      if (!result.ok) throw toApiError(result);
       return c.json({ user_message: result.user_message, assistant_message: result.assistant_message });
     }
-    const result = (await owner.startTurn(input)) as TurnStartResult;
-    if (!result.ok) throw toApiError(result as TurnFailure);
+    const result = await owner.startTurn(input);
+    if (!result.ok) throw toApiError(result);
     return new Response(result.stream, { headers: SSE_HEADERS });
   })
   .get("/messages/:id", async (c) => {
@@ -53,10 +51,7 @@ export const messageRoutes = new Hono<AppEnv>()
     const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
     if (message.status === "streaming") {
       // The stored row has no content until the answer ends: ask its owner what has arrived.
-      const partial = (await ownerOf(c.env, message.conversation_id).partial(
-        message.id,
-        userId,
-      )) as Partial<Message> | null;
+      const partial = await ownerOf(c.env, message.conversation_id).partial(message.id, userId);
       if (partial) return c.json({ ...message, ...partial });
     }
     return c.json(message);
@@ -66,12 +61,8 @@ export const messageRoutes = new Hono<AppEnv>()
     const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
     if (message.role !== "assistant") throw notFound("Message");
     const after = parseAfter(c.req.query("after") ?? c.req.header("last-event-id"));
-    const result = (await ownerOf(c.env, message.conversation_id).follow(
-      message.id,
-      userId,
-      after,
-    )) as FollowResult;
-    if (!result.ok) throw toApiError(result as TurnFailure);
+    const result = await ownerOf(c.env, message.conversation_id).follow(message.id, userId, after);
+    if (!result.ok) throw toApiError(result);
     return new Response(result.stream, { headers: SSE_HEADERS });
   })
   .post("/messages/:id/stop", async (c) => {
@@ -143,7 +134,7 @@ async function parseTurn(
     conversationId,
     requestId,
     role,
-    content: content as string | unknown[],
+    content,
     toolCallId: b.tool_call_id ?? null,
     clientMessageId,
     requestHash: clientMessageId ? await requestHash(send) : null,

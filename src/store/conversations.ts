@@ -2,7 +2,7 @@ import { parseWellFormedJson } from "../text/well-formed";
 import { type ConversationCursor, encodeConversationCursor } from "./cursor";
 import { newId } from "./ids";
 import { nowMs, toIso } from "./time";
-import type { Conversation, ConversationRow, Page } from "./types";
+import type { Conversation, ConversationRow, JsonObject, Page } from "./types";
 
 export type { Conversation, ConversationRow } from "./types";
 
@@ -46,7 +46,7 @@ export function conversationFromRow(row: ConversationRow): Conversation {
     title: row.title,
     system_prompt: row.system_prompt,
     model: row.model,
-    parameters: parseWellFormedJson(row.params_json) as Record<string, unknown>,
+    parameters: parseWellFormedJson(row.params_json) as JsonObject,
     archived: row.archived_at !== null,
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),

@@ -2,7 +2,7 @@ import { completeToolCalls, type ToolCallLike } from "../text/tool-call-argument
 import { parseWellFormedJson } from "../text/well-formed";
 import { encodeMessageCursor, type MessageCursor } from "./cursor";
 import { toIso } from "./time";
-import type { Message, MessageRow, Page } from "./types";
+import type { JsonObject, JsonValue, Message, MessageRow, Page, StoredToolCall } from "./types";
 
 export type { Message, MessageRow } from "./types";
 
@@ -23,7 +23,8 @@ export function messageFromRow(row: MessageRow): Message {
     conversation_id: row.conversation_id,
     parent_id: row.parent_id,
     role: row.role,
-    content: row.content_json === null ? null : (parseWellFormedJson(row.content_json) as string | unknown[]),
+    content:
+      row.content_json === null ? null : (parseWellFormedJson(row.content_json) as string | JsonValue[]),
     reasoning_content: row.reasoning_content,
     tool_calls:
       row.tool_calls_json === null ? null : storedToolCalls(parseWellFormedJson(row.tool_calls_json)),
@@ -42,7 +43,7 @@ export function messageFromRow(row: MessageRow): Message {
             reasoning_tokens: row.reasoning_tokens ?? 0,
             estimated: row.usage_estimated === 1,
           },
-    error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as Record<string, unknown>),
+    error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as JsonObject),
     created_at: toIso(row.created_at),
     completed_at: toIso(row.completed_at),
   };
@@ -53,10 +54,12 @@ export function messageFromRow(row: MessageRow): Message {
  * stored before answers were held to that may hold `""` arguments (returned as `"{}"`) or a call
  * cut off mid-arguments (left out, as it is from the history sent to the model).
  */
-function storedToolCalls(value: unknown): unknown[] | null {
+function storedToolCalls(value: unknown): StoredToolCall[] | null {
   if (!Array.isArray(value)) return null;
   const calls = completeToolCalls(value.filter(isToolCallLike));
-  return calls.length ? calls : null;
+  // Parsed from the column finishAnswer wrote from complete calls; completeToolCalls has just
+  // checked each one's id, name and arguments.
+  return calls.length ? (calls as StoredToolCall[]) : null;
 }
 
 const isToolCallLike = (value: unknown): value is ToolCallLike =>

@@ -1,5 +1,5 @@
 import { messageFromRow } from "./messages";
-import type { Message, MessageRow, MessageStatus, MessageUsage } from "./types";
+import type { JsonObject, Message, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
   type QuotaState,
@@ -245,11 +245,11 @@ export interface AnswerOutcome {
   status: Exclude<MessageStatus, "streaming">;
   content: string | null;
   reasoningContent: string | null;
-  toolCalls: unknown[] | null;
+  toolCalls: StoredToolCall[] | null;
   finishReason: string | null;
   model: string | null;
   usage: MessageUsage | null;
-  error: Record<string, unknown> | null;
+  error: JsonObject | null;
   ttftMs: number | null;
   durationMs: number | null;
   completedAt: number;

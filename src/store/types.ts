@@ -4,6 +4,19 @@
  * strings and parsed JSON.
  */
 
+/**
+ * A JSON value, as the JSON columns hold it. Typed rather than `unknown` because a value typed
+ * `unknown` is not `Rpc.Serializable`, and a message carrying one drops out of the Durable
+ * Object stub's result types. Arrays and objects recurse through interfaces: written as
+ * `JsonValue[]`, the recursion makes `Rpc.Serializable` and `Rpc.Stubify` (workers-types)
+ * instantiate without end (TS2589), while an interface is expanded only when it is compared.
+ */
+export type JsonValue = string | number | boolean | null | JsonArray | JsonObject;
+export interface JsonArray extends Array<JsonValue> {}
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
 /** A `conversations` row as D1 returns it. */
 export interface ConversationRow {
   id: string;
@@ -27,7 +40,7 @@ export interface Conversation {
   /** The stored model; `null` means the server's default model applies to each turn. */
   model: string | null;
   /** Default generation parameters of each turn (a turn's own `parameters` override them). */
-  parameters: Record<string, unknown>;
+  parameters: JsonObject;
   archived: boolean;
   created_at: string;
   updated_at: string;
@@ -91,6 +104,13 @@ export interface MessageUsage extends TokenUsage {
   estimated: boolean;
 }
 
+/** A complete tool call of an answer, as stored in `tool_calls_json`. */
+export interface StoredToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
 /** Message as the API returns it. */
 export interface Message {
   id: string;
@@ -98,15 +118,15 @@ export interface Message {
   parent_id: string | null;
   role: MessageRole;
   /** A string or an array of content parts as DashScope accepts them; `null` when absent. */
-  content: string | unknown[] | null;
+  content: string | JsonValue[] | null;
   reasoning_content: string | null;
-  tool_calls: unknown[] | null;
+  tool_calls: StoredToolCall[] | null;
   tool_call_id: string | null;
   status: MessageStatus;
   finish_reason: string | null;
   model: string | null;
   usage: MessageUsage | null;
-  error: Record<string, unknown> | null;
+  error: JsonObject | null;
   created_at: string;
   completed_at: string | null;
 }
