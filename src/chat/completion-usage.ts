@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { newId } from "../store/ids";
 import type { TokenUsage } from "../store/types";
-import { releaseStatement, reserveQuota, settleUsage, utcDay } from "../store/usage";
+import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
 import { estimateRequestTokens } from "./tokens";
 import { estimatedUsage, ledgerEntry, quotaRefusal, reportedUsage, reservationTokens } from "./usage";
 
@@ -69,7 +69,7 @@ export async function settleCompletion(
   now = Date.now(),
 ): Promise<void> {
   if (!outcome) {
-    await releaseStatement(db, reservation.id).run();
+    await releaseQuery(db, reservation.id).statement.run();
     return;
   }
   const usage = outcome.usage

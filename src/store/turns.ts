@@ -1,12 +1,13 @@
 import { messageFromRow } from "./messages";
+import { batch, type Query, query, sql } from "./sql";
 import type { JsonObject, Message, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
   type QuotaState,
-  quotaCondition,
-  quotaStateStatement,
-  releaseStatement,
-  settlementStatements,
+  quotaStateQuery,
+  releaseQuery,
+  reservationQuery,
+  settlementQueries,
 } from "./usage";
 
 /**
@@ -75,107 +76,73 @@ export type BeganTurn =
 /**
  * Checks the conversation belongs to the user, reads its recent history, reserves the turn's
  * worst case against the user's daily budget, and stores the new message and the answer's
- * `streaming` placeholder, in one round trip. The conversation's
- * `updated_at` moves when the answer is finished ({@link finishAnswer}). The inserts are conditional on the ownership check inside the same transaction, so a
- * foreign or missing conversation writes nothing. Returns `null` in that case.
+ * `streaming` placeholder, in one round trip. The conversation's `updated_at` moves when the
+ * answer is finished ({@link finishAnswer}). The inserts are conditional on the ownership check
+ * inside the same transaction, so a foreign or missing conversation writes nothing. Returns
+ * `null` in that case.
  */
 export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
-  // ?9 is the client message id: a retried send finds its first self and writes nothing.
-  const q = t.quota;
-  const results = await db.batch([
-    earlierSendStatement(db, t.userId, t.conversationId, t.clientMessageId),
-    db
-      .prepare(
-        "SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ?1 AND user_id = ?2",
-      )
-      .bind(t.conversationId, t.userId),
-    db
-      .prepare(
-        `SELECT id, role, content_json, tool_calls_json, tool_call_id, status FROM messages
-         WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'streaming'
-         ORDER BY id DESC LIMIT ?3`,
-      )
-      .bind(t.conversationId, t.userId, t.historyLimit),
-    quotaStateStatement(db, {
-      userId: t.userId,
-      day: q.day,
-      tokens: q.tokens,
-      now: t.now,
-      defaultBudget: q.defaultBudget,
-    }),
-    // The reservation is the gate: it is made only for the owner's conversation, for a send not
-    // stored before, within the budget; everything after it is conditional on it.
-    db
-      .prepare(
-        `INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
-         SELECT ?3, ?2, ?4, ?5, ?8
-         WHERE EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2)
-           AND (?9 IS NULL OR NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1 AND client_message_id = ?9))
-           AND ${quotaCondition({ user: 2, day: 4, tokens: 5, now: 6, defaultBudget: 7 })}`,
-      )
-      .bind(
-        t.conversationId,
-        t.userId,
-        t.assistantMessageId,
-        q.day,
-        q.tokens,
-        t.now,
-        q.defaultBudget,
-        q.expiresAt,
-        t.clientMessageId,
-      ),
-    db
-      .prepare(
-        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
-                               client_message_id, request_hash, created_at, completed_at)
-         SELECT ?3, ?1, ?2, (SELECT id FROM messages WHERE conversation_id = ?1 ORDER BY id DESC LIMIT 1),
-                ?4, ?5, ?6, 'completed', ?9, ?7, ?8, ?8
-         WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ?10)
-         RETURNING *`,
-      )
-      .bind(
-        t.conversationId,
-        t.userId,
-        t.userMessageId,
-        t.role,
-        t.contentJson,
-        t.toolCallId,
-        t.requestHash,
-        t.now,
-        t.clientMessageId,
-        t.assistantMessageId,
-      ),
-    db
-      .prepare(
-        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, status, model, created_at)
-         SELECT ?3, ?1, ?2, ?4, 'assistant', 'streaming',
-                COALESCE(?5, (SELECT model FROM conversations WHERE id = ?1), ?6), ?7
-         WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?4)
-         RETURNING *`,
-      )
-      .bind(
-        t.conversationId,
-        t.userId,
-        t.assistantMessageId,
-        t.userMessageId,
-        t.turnModel,
-        t.defaultModel,
-        t.now,
-      ),
-  ]);
-  const earlier = results[0]!.results as MessageRow[];
-  const conversation = results[1]!.results[0] as TurnConversation | undefined;
-  const quota = results[3]!.results[0] as QuotaState;
-  const userRow = results[5]!.results[0] as MessageRow | undefined;
-  const assistantRow = results[6]!.results[0] as MessageRow | undefined;
+  const { conversationId, userId, clientMessageId, now } = t;
+  const ownsConversation = sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${conversationId} AND user_id = ${userId})`;
+  // A retried send finds its first self and writes nothing.
+  const notSentBefore = sql`(${clientMessageId} IS NULL OR NOT EXISTS
+    (SELECT 1 FROM messages WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))`;
+  const quota = { ...t.quota, userId, now };
+  const r = await batch(db, {
+    earlier: earlierSendQuery(db, userId, conversationId, clientMessageId),
+    conversation: query<TurnConversation>(
+      db,
+      sql`SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ${conversationId} AND user_id = ${userId}`,
+    ),
+    history: query<HistoryRow>(
+      db,
+      sql`SELECT id, role, content_json, tool_calls_json, tool_call_id, status FROM messages
+          WHERE conversation_id = ${conversationId} AND user_id = ${userId} AND status != 'streaming'
+          ORDER BY id DESC LIMIT ${t.historyLimit}`,
+    ),
+    quota: quotaStateQuery(db, quota),
+    // The reservation (its id is the answer's) is the gate: it is made only for the owner's
+    // conversation, for a send not stored before, within the budget; the inserts after it are
+    // conditional on it.
+    reservation: reservationQuery(
+      db,
+      t.assistantMessageId,
+      quota,
+      t.quota.expiresAt,
+      sql`${ownsConversation} AND ${notSentBefore}`,
+    ),
+    userMessage: query<MessageRow>(
+      db,
+      sql`INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
+                                client_message_id, request_hash, created_at, completed_at)
+          SELECT ${t.userMessageId}, ${conversationId}, ${userId},
+                 (SELECT id FROM messages WHERE conversation_id = ${conversationId} ORDER BY id DESC LIMIT 1),
+                 ${t.role}, ${t.contentJson}, ${t.toolCallId}, 'completed', ${clientMessageId}, ${t.requestHash},
+                 ${now}, ${now}
+          WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
+          RETURNING *`,
+    ),
+    assistantMessage: query<MessageRow>(
+      db,
+      sql`INSERT INTO messages (id, conversation_id, user_id, parent_id, role, status, model, created_at)
+          SELECT ${t.assistantMessageId}, ${conversationId}, ${userId}, ${t.userMessageId}, 'assistant', 'streaming',
+                 COALESCE(${t.turnModel}, (SELECT model FROM conversations WHERE id = ${conversationId}), ${t.defaultModel}),
+                 ${now}
+          WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
+          RETURNING *`,
+    ),
+  });
+  const conversation = r.conversation.results[0];
   if (!conversation) return null;
-  const duplicate = duplicateOf(earlier, t.clientMessageId);
+  const duplicate = duplicateOf(r.earlier.results, clientMessageId);
   if (duplicate) return { kind: "duplicate", ...duplicate };
-  if (!userRow || !assistantRow) return { kind: "refused", quota };
+  const userRow = r.userMessage.results[0];
+  const assistantRow = r.assistantMessage.results[0];
+  if (!userRow || !assistantRow) return { kind: "refused", quota: r.quota.results[0]! };
   return {
     kind: "new",
     conversation,
-    history: results[2]!.results as HistoryRow[],
+    history: r.history.results,
     userMessage: messageFromRow(userRow),
     assistantMessage: messageFromRow(assistantRow),
   };
@@ -191,26 +158,31 @@ export async function findTurnByClientMessageId(
   conversationId: string,
   clientMessageId: string,
 ): Promise<{ requestHash: string | null; userMessage: Message; assistantMessage: Message | null } | null> {
-  const rows = (await earlierSendStatement(db, userId, conversationId, clientMessageId).all<MessageRow>())
-    .results;
-  return duplicateOf(rows, clientMessageId);
+  const { results } = await earlierSendQuery(
+    db,
+    userId,
+    conversationId,
+    clientMessageId,
+  ).statement.all<MessageRow>();
+  return duplicateOf(results, clientMessageId);
 }
 
 /** A send stored under `clientMessageId` and its answer (no rows when the id is null or unused). */
-function earlierSendStatement(
+function earlierSendQuery(
   db: D1Database,
   userId: string,
   conversationId: string,
   clientMessageId: string | null,
-): D1PreparedStatement {
-  return db
-    .prepare(
-      `SELECT * FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND ?3 IS NOT NULL
-         AND (client_message_id = ?3
-              OR parent_id = (SELECT id FROM messages WHERE conversation_id = ?1 AND client_message_id = ?3))
-       ORDER BY id`,
-    )
-    .bind(conversationId, userId, clientMessageId);
+): Query<MessageRow> {
+  return query(
+    db,
+    sql`SELECT * FROM messages WHERE conversation_id = ${conversationId} AND user_id = ${userId}
+          AND ${clientMessageId} IS NOT NULL
+          AND (client_message_id = ${clientMessageId}
+               OR parent_id = (SELECT id FROM messages
+                               WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))
+        ORDER BY id`,
+  );
 }
 
 function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
@@ -232,12 +204,14 @@ export async function revokeTurn(
   db: D1Database,
   t: { userId: string; conversationId: string; userMessageId: string; assistantMessageId: string },
 ): Promise<void> {
-  await db.batch([
-    db
-      .prepare("DELETE FROM messages WHERE id IN (?1, ?2) AND conversation_id = ?3 AND user_id = ?4")
-      .bind(t.assistantMessageId, t.userMessageId, t.conversationId, t.userId),
-    releaseStatement(db, t.assistantMessageId),
-  ]);
+  await batch(db, {
+    messages: query(
+      db,
+      sql`DELETE FROM messages WHERE id IN (${t.assistantMessageId}, ${t.userMessageId})
+            AND conversation_id = ${t.conversationId} AND user_id = ${t.userId}`,
+    ),
+    reservation: releaseQuery(db, t.assistantMessageId),
+  });
 }
 
 /** The final state of an answer. */
@@ -270,8 +244,8 @@ export async function finishAnswer(
   const u = o.usage;
   // Usage goes to the ledger once, in the same transaction; an answer without usage (it never
   // reached DashScope) only releases its reservation.
-  const usageStatements = u
-    ? settlementStatements(db, {
+  const ledgerQueries = u
+    ? settlementQueries(db, {
         ...ledger,
         model: o.model ?? ledger.model,
         id: a.messageId,
@@ -281,45 +255,40 @@ export async function finishAnswer(
         usage: u,
         now: o.completedAt,
       })
-    : [releaseStatement(db, a.messageId)];
-  const results = await db.batch([
-    db
-      .prepare(
-        `UPDATE messages SET status = ?1, content_json = ?2, reasoning_content = ?3, tool_calls_json = ?4,
-           finish_reason = ?5, model = COALESCE(?6, model), prompt_tokens = ?7, completion_tokens = ?8,
-           total_tokens = ?9, cached_tokens = ?10, reasoning_tokens = ?11, error_json = ?12, ttft_ms = ?13,
-           duration_ms = ?14, completed_at = ?15, usage_estimated = ?18
-         WHERE id = ?16 AND user_id = ?17 AND status = 'streaming'
-         RETURNING *`,
-      )
-      .bind(
-        o.status,
-        o.content === null ? null : JSON.stringify(o.content),
-        o.reasoningContent || null,
-        o.toolCalls && o.toolCalls.length ? JSON.stringify(o.toolCalls) : null,
-        o.finishReason,
-        o.model,
-        u?.prompt_tokens ?? null,
-        u?.completion_tokens ?? null,
-        u?.total_tokens ?? null,
-        u?.cached_tokens ?? null,
-        u?.reasoning_tokens ?? null,
-        o.error ? JSON.stringify(o.error) : null,
-        o.ttftMs,
-        o.durationMs,
-        o.completedAt,
-        a.messageId,
-        a.userId,
-        u?.estimated ? 1 : 0,
-      ),
-    db
-      .prepare(
-        `UPDATE conversations SET updated_at = MAX(updated_at, ?3), last_message_at = MAX(COALESCE(last_message_at, 0), ?3)
-         WHERE id = ?1 AND user_id = ?2 AND EXISTS (SELECT 1 FROM messages WHERE id = ?4 AND completed_at = ?3)`,
-      )
-      .bind(a.conversationId, a.userId, o.completedAt, a.messageId),
-    ...usageStatements,
-  ]);
-  const row = results[0]!.results[0] as MessageRow | undefined;
+    : { release: releaseQuery(db, a.messageId) };
+  const { answer } = await batch(db, {
+    answer: query<MessageRow>(
+      db,
+      sql`UPDATE messages SET
+            status = ${o.status},
+            content_json = ${o.content === null ? null : JSON.stringify(o.content)},
+            reasoning_content = ${o.reasoningContent || null},
+            tool_calls_json = ${o.toolCalls?.length ? JSON.stringify(o.toolCalls) : null},
+            finish_reason = ${o.finishReason},
+            model = COALESCE(${o.model}, model),
+            prompt_tokens = ${u?.prompt_tokens ?? null},
+            completion_tokens = ${u?.completion_tokens ?? null},
+            total_tokens = ${u?.total_tokens ?? null},
+            cached_tokens = ${u?.cached_tokens ?? null},
+            reasoning_tokens = ${u?.reasoning_tokens ?? null},
+            usage_estimated = ${u?.estimated ? 1 : 0},
+            error_json = ${o.error ? JSON.stringify(o.error) : null},
+            ttft_ms = ${o.ttftMs},
+            duration_ms = ${o.durationMs},
+            completed_at = ${o.completedAt}
+          WHERE id = ${a.messageId} AND user_id = ${a.userId} AND status = 'streaming'
+          RETURNING *`,
+    ),
+    conversation: query(
+      db,
+      sql`UPDATE conversations
+          SET updated_at = MAX(updated_at, ${o.completedAt}),
+              last_message_at = MAX(COALESCE(last_message_at, 0), ${o.completedAt})
+          WHERE id = ${a.conversationId} AND user_id = ${a.userId}
+            AND EXISTS (SELECT 1 FROM messages WHERE id = ${a.messageId} AND completed_at = ${o.completedAt})`,
+    ),
+    ...ledgerQueries,
+  });
+  const row = answer.results[0];
   return row ? messageFromRow(row) : null;
 }

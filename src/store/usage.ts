@@ -1,3 +1,4 @@
+import { batch, type Query, query, type Sql, sql } from "./sql";
 import type { MessageUsage, TokenUsage } from "./types";
 
 /**
@@ -27,52 +28,46 @@ export interface QuotaState {
   blocked_at: number | null;
 }
 
-/**
- * SQL condition: the user is not blocked and `tokens` fit the day's budget after what was used
- * and what live reservations hold. `p` names the numbered parameters holding the check's values.
- */
-export function quotaCondition(p: {
-  user: number;
-  day: number;
-  tokens: number;
-  now: number;
-  defaultBudget: number;
-}): string {
-  const budget = `COALESCE((SELECT daily_token_budget FROM users WHERE id = ?${p.user}), ?${p.defaultBudget})`;
-  return `(SELECT blocked_at FROM users WHERE id = ?${p.user}) IS NULL
-    AND (${budget} < 0 OR
-         COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?${p.user} AND day = ?${p.day}), 0)
-         + COALESCE((SELECT SUM(tokens) FROM quota_reservations
-                     WHERE user_id = ?${p.user} AND day = ?${p.day} AND expires_at > ?${p.now}), 0)
-         + ?${p.tokens} <= ${budget})`;
-}
+/** The user's budget for the day (their own, else the configured default). */
+const budget = (q: QuotaCheck) =>
+  sql`COALESCE((SELECT daily_token_budget FROM users WHERE id = ${q.userId}), ${q.defaultBudget})`;
+/** Tokens settled for the day. */
+const used = (q: QuotaCheck) =>
+  sql`COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ${q.userId} AND day = ${q.day}), 0)`;
+/** Tokens live reservations of the day hold. */
+const reserved = (q: QuotaCheck) =>
+  sql`COALESCE((SELECT SUM(tokens) FROM quota_reservations
+                WHERE user_id = ${q.userId} AND day = ${q.day} AND expires_at > ${q.now}), 0)`;
+const blockedAt = (q: QuotaCheck) => sql`(SELECT blocked_at FROM users WHERE id = ${q.userId})`;
 
 /** Reads the user's quota state (to explain a refused reservation and to fill rate headers). */
-export function quotaStateStatement(db: D1Database, q: QuotaCheck): D1PreparedStatement {
-  return db
-    .prepare(
-      `SELECT COALESCE((SELECT daily_token_budget FROM users WHERE id = ?1), ?2) AS budget,
-              COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ?1 AND day = ?3), 0) AS used,
-              COALESCE((SELECT SUM(tokens) FROM quota_reservations WHERE user_id = ?1 AND day = ?3 AND expires_at > ?4), 0) AS reserved,
-              (SELECT blocked_at FROM users WHERE id = ?1) AS blocked_at`,
-    )
-    .bind(q.userId, q.defaultBudget, q.day, q.now);
+export function quotaStateQuery(db: D1Database, q: QuotaCheck): Query<QuotaState> {
+  return query(
+    db,
+    sql`SELECT ${budget(q)} AS budget, ${used(q)} AS used, ${reserved(q)} AS reserved, ${blockedAt(q)} AS blocked_at`,
+  );
 }
 
-/** Reserves `tokens` for `id` if the quota allows (no row is written otherwise). */
-export function reservationStatement(
+/**
+ * Reserves `q.tokens` for `id` if the user is not blocked and they fit the day's budget after
+ * what was used and what live reservations hold, and `gate` (a further SQL condition) holds; no
+ * row is written otherwise. Every reservation is made here.
+ */
+export function reservationQuery(
   db: D1Database,
   id: string,
   q: QuotaCheck,
   expiresAt: number,
-): D1PreparedStatement {
-  return db
-    .prepare(
-      `INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
-       SELECT ?6, ?1, ?3, ?5, ?7
-       WHERE ${quotaCondition({ user: 1, day: 3, tokens: 5, now: 4, defaultBudget: 2 })}`,
-    )
-    .bind(q.userId, q.defaultBudget, q.day, q.now, q.tokens, id, expiresAt);
+  gate: Sql = sql`TRUE`,
+): Query<never> {
+  return query(
+    db,
+    sql`INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
+        SELECT ${id}, ${q.userId}, ${q.day}, ${q.tokens}, ${expiresAt}
+        WHERE ${gate}
+          AND ${blockedAt(q)} IS NULL
+          AND (${budget(q)} < 0 OR ${used(q)} + ${reserved(q)} + ${q.tokens} <= ${budget(q)})`,
+  );
 }
 
 /**
@@ -85,11 +80,11 @@ export async function reserveQuota(
   q: QuotaCheck,
   expiresAt: number,
 ): Promise<{ reserved: boolean; state: QuotaState }> {
-  const [state, insert] = await db.batch([
-    quotaStateStatement(db, q),
-    reservationStatement(db, id, q, expiresAt),
-  ]);
-  return { reserved: (insert!.meta.changes ?? 0) > 0, state: state!.results[0] as QuotaState };
+  const { state, reservation } = await batch(db, {
+    state: quotaStateQuery(db, q),
+    reservation: reservationQuery(db, id, q, expiresAt),
+  });
+  return { reserved: (reservation.meta.changes ?? 0) > 0, state: state.results[0]! };
 }
 
 export interface Settlement {
@@ -112,63 +107,48 @@ export type LedgerEntry = Pick<Settlement, "day" | "model" | "costUsd" | "settle
 
 /**
  * Statements that record an answer's usage exactly once, add it to the day's aggregate in the
- * same transaction, and release its reservation. Safe to run again (a retry after a lost
- * response writes nothing twice).
+ * same transaction, and release its reservation, in that order. Safe to run again (a retry
+ * after a lost response writes nothing twice).
  */
-export function settlementStatements(db: D1Database, s: Settlement): D1PreparedStatement[] {
+export function settlementQueries(db: D1Database, s: Settlement) {
   const u = s.usage;
-  return [
-    db
-      .prepare(
-        `INSERT OR IGNORE INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens,
-           completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, settled_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`,
-      )
-      .bind(
-        s.id,
-        s.userId,
-        s.conversationId,
-        s.model,
-        s.status,
-        s.day,
-        u.prompt_tokens,
-        u.completion_tokens,
-        u.total_tokens,
-        u.cached_tokens,
-        u.reasoning_tokens,
-        u.estimated ? 1 : 0,
-        s.costUsd,
-        s.settleId,
-        s.now,
-      ),
-    db
-      .prepare(
-        `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens,
-           cached_tokens, reasoning_tokens, cost_usd)
-         SELECT user_id, day, model, 1, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
-         FROM usage_records WHERE id = ?1 AND settled_by = ?2
-         ON CONFLICT (user_id, day, model) DO UPDATE SET
-           requests = requests + 1,
-           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-           completion_tokens = completion_tokens + excluded.completion_tokens,
-           total_tokens = total_tokens + excluded.total_tokens,
-           cached_tokens = cached_tokens + excluded.cached_tokens,
-           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-           cost_usd = cost_usd + excluded.cost_usd`,
-      )
-      .bind(s.id, s.settleId),
-    releaseStatement(db, s.id),
-  ];
+  return {
+    record: query(
+      db,
+      sql`INSERT OR IGNORE INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens,
+            completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, settled_by, created_at)
+          VALUES (${s.id}, ${s.userId}, ${s.conversationId}, ${s.model}, ${s.status}, ${s.day}, ${u.prompt_tokens},
+            ${u.completion_tokens}, ${u.total_tokens}, ${u.cached_tokens}, ${u.reasoning_tokens}, ${u.estimated ? 1 : 0},
+            ${s.costUsd}, ${s.settleId}, ${s.now})`,
+    ),
+    // Only the attempt whose record was written adds to the aggregate.
+    daily: query(
+      db,
+      sql`INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens,
+            cached_tokens, reasoning_tokens, cost_usd)
+          SELECT user_id, day, model, 1, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
+          FROM usage_records WHERE id = ${s.id} AND settled_by = ${s.settleId}
+          ON CONFLICT (user_id, day, model) DO UPDATE SET
+            requests = requests + 1,
+            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = completion_tokens + excluded.completion_tokens,
+            total_tokens = total_tokens + excluded.total_tokens,
+            cached_tokens = cached_tokens + excluded.cached_tokens,
+            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+            cost_usd = cost_usd + excluded.cost_usd`,
+    ),
+    release: releaseQuery(db, s.id),
+  };
 }
 
 /** Releases a reservation (an answer that never reached DashScope). */
-export function releaseStatement(db: D1Database, id: string): D1PreparedStatement {
-  return db.prepare("DELETE FROM quota_reservations WHERE id = ?1").bind(id);
+export function releaseQuery(db: D1Database, id: string): Query<never> {
+  return query(db, sql`DELETE FROM quota_reservations WHERE id = ${id}`);
 }
 
 /** Settles usage on its own (one round trip), for requests outside a conversation. */
 export async function settleUsage(db: D1Database, s: Settlement): Promise<void> {
-  await db.batch(settlementStatements(db, s));
+  await batch(db, settlementQueries(db, s));
 }
 
 /** A day's (or a report's) totals: requests, the token counters, and the estimated cost in USD. */
