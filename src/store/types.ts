@@ -12,7 +12,7 @@
  * instantiate without end (TS2589), while an interface is expanded only when it is compared.
  */
 export type JsonValue = string | number | boolean | null | JsonArray | JsonObject;
-export interface JsonArray extends Array<JsonValue> {}
+interface JsonArray extends Array<JsonValue> {}
 export interface JsonObject {
   [key: string]: JsonValue;
 }
