@@ -71,7 +71,7 @@ export function quotaRefusal(state: QuotaState, now: number, refused: string): A
   );
 }
 
-/** The usage DashScope reported for a call (already flattened by {@link usageSummary}), marked as not estimated. */
+/** The usage DashScope reported for a call (flattened by {@link usageSummary}), marked as not estimated. */
 export function reportedUsage(reported: TokenUsage): MessageUsage {
   return { ...reported, estimated: false };
 }
