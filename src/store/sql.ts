@@ -1,4 +1,4 @@
-import sql, { type Sql } from "sql-template-tag";
+import sql, { join, type RawValue, raw, type Sql } from "sql-template-tag";
 
 /**
  * D1 statements written as tagged templates (`sql-template-tag`): each `${value}` stands in the
@@ -8,6 +8,24 @@ import sql, { type Sql } from "sql-template-tag";
  * (developers.cloudflare.com/d1/platform/limits/). `undefined` is not a D1 value: pass `null`.
  */
 export { type Sql, sql };
+
+/**
+ * `(a, b) VALUES (?, ?)`: a row to insert, each value written beside its column's name. A value
+ * may be a fragment (a subquery). The names are code, never input: they are not escaped.
+ */
+export function values(row: Readonly<Record<string, RawValue>>): Sql {
+  return sql`(${columnNames(row)}) VALUES (${join(Object.values(row))})`;
+}
+
+/**
+ * `(a, b) SELECT ?, ?`: {@link values} for `INSERT … SELECT … WHERE`, where a condition after
+ * it decides whether the row is written.
+ */
+export function selectValues(row: Readonly<Record<string, RawValue>>): Sql {
+  return sql`(${columnNames(row)}) SELECT ${join(Object.values(row))}`;
+}
+
+const columnNames = (row: Readonly<Record<string, RawValue>>) => raw(Object.keys(row).join(", "));
 
 /** A prepared statement and, for the type checker only, the row type it returns. */
 export interface Query<Row> {

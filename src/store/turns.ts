@@ -1,5 +1,5 @@
 import { messageFromRow } from "./messages";
-import { batch, type Query, query, sql } from "./sql";
+import { batch, type Query, query, selectValues, sql } from "./sql";
 import type { JsonObject, Message, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
@@ -61,7 +61,10 @@ export type BeganTurn =
       assistantMessage: Message;
     }
   | {
-      /** The user is blocked (`quota.blocked_at`), or the turn does not fit the day's budget: nothing was written. */
+      /**
+       * The user is blocked (`quota.blocked_at`), or the turn does not fit the day's budget:
+       * nothing was written.
+       */
       kind: "refused";
       quota: QuotaState;
     }
@@ -83,16 +86,19 @@ export type BeganTurn =
  */
 export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
   const { conversationId, userId, clientMessageId, now } = t;
-  const ownsConversation = sql`EXISTS (SELECT 1 FROM conversations WHERE id = ${conversationId} AND user_id = ${userId})`;
+  const ownsConversation = sql`EXISTS (SELECT 1 FROM conversations
+                                       WHERE id = ${conversationId} AND user_id = ${userId})`;
   // A retried send finds its first self and writes nothing.
   const notSentBefore = sql`(${clientMessageId} IS NULL OR NOT EXISTS
-    (SELECT 1 FROM messages WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))`;
+    (SELECT 1 FROM messages
+     WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))`;
   const quota = { ...t.quota, userId, now };
   const r = await batch(db, {
     earlier: earlierSendQuery(db, userId, conversationId, clientMessageId),
     conversation: query<TurnConversation>(
       db,
-      sql`SELECT id, system_prompt, model, params_json FROM conversations WHERE id = ${conversationId} AND user_id = ${userId}`,
+      sql`SELECT id, system_prompt, model, params_json FROM conversations
+          WHERE id = ${conversationId} AND user_id = ${userId}`,
     ),
     history: query<HistoryRow>(
       db,
@@ -113,23 +119,41 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
     ),
     userMessage: query<MessageRow>(
       db,
-      sql`INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_call_id, status,
-                                client_message_id, request_hash, created_at, completed_at)
-          SELECT ${t.userMessageId}, ${conversationId}, ${userId},
-                 (SELECT id FROM messages WHERE conversation_id = ${conversationId} ORDER BY id DESC LIMIT 1),
-                 ${t.role}, ${t.contentJson}, ${t.toolCallId}, 'completed', ${clientMessageId}, ${t.requestHash},
-                 ${now}, ${now}
-          WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
-          RETURNING *`,
+      sql`INSERT INTO messages ${selectValues({
+        id: t.userMessageId,
+        conversation_id: conversationId,
+        user_id: userId,
+        // The conversation's latest message.
+        parent_id: sql`(SELECT id FROM messages WHERE conversation_id = ${conversationId}
+                        ORDER BY id DESC LIMIT 1)`,
+        role: t.role,
+        content_json: t.contentJson,
+        tool_call_id: t.toolCallId,
+        status: "completed",
+        client_message_id: clientMessageId,
+        request_hash: t.requestHash,
+        created_at: now,
+        completed_at: now,
+      })}
+      WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
+      RETURNING *`,
     ),
     assistantMessage: query<MessageRow>(
       db,
-      sql`INSERT INTO messages (id, conversation_id, user_id, parent_id, role, status, model, created_at)
-          SELECT ${t.assistantMessageId}, ${conversationId}, ${userId}, ${t.userMessageId}, 'assistant', 'streaming',
-                 COALESCE(${t.turnModel}, (SELECT model FROM conversations WHERE id = ${conversationId}), ${t.defaultModel}),
-                 ${now}
-          WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
-          RETURNING *`,
+      sql`INSERT INTO messages ${selectValues({
+        id: t.assistantMessageId,
+        conversation_id: conversationId,
+        user_id: userId,
+        parent_id: t.userMessageId,
+        role: "assistant",
+        status: "streaming",
+        // The turn's model, else the conversation's, else the default.
+        model: sql`COALESCE(${t.turnModel}, (SELECT model FROM conversations WHERE id = ${conversationId}),
+                            ${t.defaultModel})`,
+        created_at: now,
+      })}
+      WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
+      RETURNING *`,
     ),
   });
   const conversation = r.conversation.results[0];
@@ -179,8 +203,8 @@ function earlierSendQuery(
     sql`SELECT * FROM messages WHERE conversation_id = ${conversationId} AND user_id = ${userId}
           AND ${clientMessageId} IS NOT NULL
           AND (client_message_id = ${clientMessageId}
-               OR parent_id = (SELECT id FROM messages
-                               WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))
+               OR parent_id = (SELECT id FROM messages WHERE conversation_id = ${conversationId}
+                                                         AND client_message_id = ${clientMessageId}))
         ORDER BY id`,
   );
 }
@@ -285,7 +309,8 @@ export async function finishAnswer(
           SET updated_at = MAX(updated_at, ${o.completedAt}),
               last_message_at = MAX(COALESCE(last_message_at, 0), ${o.completedAt})
           WHERE id = ${a.conversationId} AND user_id = ${a.userId}
-            AND EXISTS (SELECT 1 FROM messages WHERE id = ${a.messageId} AND completed_at = ${o.completedAt})`,
+            AND EXISTS (SELECT 1 FROM messages
+                        WHERE id = ${a.messageId} AND completed_at = ${o.completedAt})`,
     ),
     ...ledgerQueries,
   });

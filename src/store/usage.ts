@@ -1,4 +1,4 @@
-import { batch, type Query, query, type Sql, sql } from "./sql";
+import { batch, type Query, query, type Sql, selectValues, sql, values } from "./sql";
 import type { MessageUsage, TokenUsage } from "./types";
 
 /**
@@ -33,7 +33,8 @@ const budget = (q: QuotaCheck) =>
   sql`COALESCE((SELECT daily_token_budget FROM users WHERE id = ${q.userId}), ${q.defaultBudget})`;
 /** Tokens settled for the day. */
 const used = (q: QuotaCheck) =>
-  sql`COALESCE((SELECT SUM(total_tokens) FROM usage_daily WHERE user_id = ${q.userId} AND day = ${q.day}), 0)`;
+  sql`COALESCE((SELECT SUM(total_tokens) FROM usage_daily
+                WHERE user_id = ${q.userId} AND day = ${q.day}), 0)`;
 /** Tokens live reservations of the day hold. */
 const reserved = (q: QuotaCheck) =>
   sql`COALESCE((SELECT SUM(tokens) FROM quota_reservations
@@ -44,7 +45,8 @@ const blockedAt = (q: QuotaCheck) => sql`(SELECT blocked_at FROM users WHERE id 
 export function quotaStateQuery(db: D1Database, q: QuotaCheck): Query<QuotaState> {
   return query(
     db,
-    sql`SELECT ${budget(q)} AS budget, ${used(q)} AS used, ${reserved(q)} AS reserved, ${blockedAt(q)} AS blocked_at`,
+    sql`SELECT ${budget(q)} AS budget, ${used(q)} AS used, ${reserved(q)} AS reserved,
+               ${blockedAt(q)} AS blocked_at`,
   );
 }
 
@@ -62,8 +64,8 @@ export function reservationQuery(
 ): Query<never> {
   return query(
     db,
-    sql`INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
-        SELECT ${id}, ${q.userId}, ${q.day}, ${q.tokens}, ${expiresAt}
+    sql`INSERT INTO quota_reservations
+        ${selectValues({ id, user_id: q.userId, day: q.day, tokens: q.tokens, expires_at: expiresAt })}
         WHERE ${gate}
           AND ${blockedAt(q)} IS NULL
           AND (${budget(q)} < 0 OR ${used(q)} + ${reserved(q)} + ${q.tokens} <= ${budget(q)})`,
@@ -115,18 +117,31 @@ export function settlementQueries(db: D1Database, s: Settlement) {
   return {
     record: query(
       db,
-      sql`INSERT OR IGNORE INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens,
-            completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated, cost_usd, settled_by, created_at)
-          VALUES (${s.id}, ${s.userId}, ${s.conversationId}, ${s.model}, ${s.status}, ${s.day}, ${u.prompt_tokens},
-            ${u.completion_tokens}, ${u.total_tokens}, ${u.cached_tokens}, ${u.reasoning_tokens}, ${u.estimated ? 1 : 0},
-            ${s.costUsd}, ${s.settleId}, ${s.now})`,
+      sql`INSERT OR IGNORE INTO usage_records ${values({
+        id: s.id,
+        user_id: s.userId,
+        conversation_id: s.conversationId,
+        model: s.model,
+        status: s.status,
+        day: s.day,
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.total_tokens,
+        cached_tokens: u.cached_tokens,
+        reasoning_tokens: u.reasoning_tokens,
+        estimated: u.estimated ? 1 : 0,
+        cost_usd: s.costUsd,
+        settled_by: s.settleId,
+        created_at: s.now,
+      })}`,
     ),
     // Only the attempt whose record was written adds to the aggregate.
     daily: query(
       db,
-      sql`INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens,
-            cached_tokens, reasoning_tokens, cost_usd)
-          SELECT user_id, day, model, 1, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd
+      sql`INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens,
+            total_tokens, cached_tokens, reasoning_tokens, cost_usd)
+          SELECT user_id, day, model, 1, prompt_tokens, completion_tokens,
+            total_tokens, cached_tokens, reasoning_tokens, cost_usd
           FROM usage_records WHERE id = ${s.id} AND settled_by = ${s.settleId}
           ON CONFLICT (user_id, day, model) DO UPDATE SET
             requests = requests + 1,
