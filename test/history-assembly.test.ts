@@ -51,7 +51,7 @@ describe("history assembly", () => {
     const out = assembleMessages({
       systemPrompt: "sys",
       history: newestFirst(...history),
-      newMessage: { role: "user", content: "e" },
+      newMessages: [{ role: "user", content: "e" }],
       contextTokens: 10_000,
       ...reply(1_000),
     });
@@ -72,7 +72,7 @@ describe("history assembly", () => {
     const out = assembleMessages({
       systemPrompt: "sys",
       history: newestFirst(...history),
-      newMessage,
+      newMessages: [newMessage],
       contextTokens: fixed + 3 * per + 500,
       ...reply(500),
     });
@@ -93,7 +93,7 @@ describe("history assembly", () => {
     const full = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage,
+      newMessages: [newMessage],
       contextTokens: 100_000,
       ...reply(0),
     });
@@ -114,7 +114,7 @@ describe("history assembly", () => {
     const cut = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage,
+      newMessages: [newMessage],
       contextTokens: last + 30,
       ...reply(0),
     });
@@ -127,7 +127,7 @@ describe("history assembly", () => {
     const out = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage: { role: "user", content: "never mind" },
+      newMessages: [{ role: "user", content: "never mind" }],
       contextTokens: 10_000,
       ...reply(0),
     });
@@ -143,12 +143,41 @@ describe("history assembly", () => {
     const out = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage: { role: "tool", content: "22°C", tool_call_id: "c1" },
+      newMessages: [{ role: "tool", content: "22°C", tool_call_id: "c1" }],
       contextTokens: 10_000,
       ...reply(0),
     });
     expect(out.messages.map((m) => m.role)).toEqual(["user", "assistant", "tool"]);
     expect(out.messages[1]).toMatchObject({ tool_calls: [call("c1")] });
+  });
+
+  it("sends the answer with parallel calls before the results answering all of them now", () => {
+    const history = [user("time and weather?"), assistant("", { tool_calls: [call("c1"), call("c2")] })];
+    const results = [
+      { role: "tool" as const, content: "12:00", tool_call_id: "c1" },
+      { role: "tool" as const, content: "22°C", tool_call_id: "c2" },
+    ];
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessages: results,
+      contextTokens: 10_000,
+      ...reply(0),
+    });
+    expect(out.messages).toEqual([
+      { role: "user", content: "time and weather?" },
+      { role: "assistant", content: "", tool_calls: [call("c1"), call("c2")] },
+      ...results,
+    ]);
+    // Answering one of the two calls does not make the answer sendable: it stays out.
+    const half = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...history),
+      newMessages: results.slice(0, 1),
+      contextTokens: 10_000,
+      ...reply(0),
+    });
+    expect(half.messages.some((m) => m.role === "assistant")).toBe(false);
   });
 
   it("skips failed answers and keeps what the user saw of interrupted ones", () => {
@@ -161,7 +190,7 @@ describe("history assembly", () => {
     const out = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage: { role: "user", content: "go on" },
+      newMessages: [{ role: "user", content: "go on" }],
       contextTokens: 10_000,
       ...reply(0),
     });
@@ -173,7 +202,7 @@ describe("history assembly", () => {
       assembleMessages({
         systemPrompt: "sys",
         history: [],
-        newMessage: { role: "user", content: words(5000) },
+        newMessages: [{ role: "user", content: words(5000) }],
         contextTokens: 2000,
         ...reply(500),
       }),
@@ -193,7 +222,7 @@ describe("the history budget", () => {
       assembleMessages({
         systemPrompt: "sys",
         history: newestFirst(...history),
-        newMessage,
+        newMessages: [newMessage],
         parameterParts: [
           { ...tools, tokens: toolTokens },
           { label: "response schema", param: "parameters.response_format", tokens: 50 },
@@ -224,7 +253,7 @@ describe("the history budget", () => {
     const out = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...history),
-      newMessage,
+      newMessages: [newMessage],
       ...reply(10),
       contextTokens: 10_000,
       inputLimit: { tokens: 200, label: "the model's input limit" },
@@ -239,7 +268,7 @@ describe("the history budget", () => {
         assembleMessages({
           systemPrompt: "sys",
           history: newestFirst(...history),
-          newMessage: { role: "user", content },
+          newMessages: [{ role: "user", content }],
           parameterParts: [{ ...tools, tokens: parameterTokens }],
           replyParts: [{ label: "reply budget", param: "parameters.max_tokens", tokens: replyTokens }],
           contextTokens: 1_000,
@@ -266,7 +295,7 @@ describe("the history budget", () => {
     const out = assembleMessages({
       systemPrompt: null,
       history: newestFirst(...chat),
-      newMessage: { role: "tool", content: words(100), tool_call_id: "c1" },
+      newMessages: [{ role: "tool", content: words(100), tool_call_id: "c1" }],
       ...reply(0),
       contextTokens: 200,
     });
@@ -275,11 +304,42 @@ describe("the history budget", () => {
       assembleMessages({
         systemPrompt: null,
         history: newestFirst(...chat),
-        newMessage: { role: "tool", content: words(100), tool_call_id: "c1" },
+        newMessages: [{ role: "tool", content: words(100), tool_call_id: "c1" }],
         ...reply(0),
         contextTokens: estimateMessageTokens({ content: words(100), tool_call_id: "c1" }) + 10,
       }),
     ).toThrow(/the tool call this result answers/);
+  });
+
+  it("parallel tool results bring the answer with their calls as part of the turn, ahead of older history", () => {
+    const chat = [
+      ...history,
+      user("time and weather?"),
+      assistant("", { tool_calls: [call("c1"), call("c2")] }),
+    ];
+    const results = [
+      { role: "tool" as const, content: words(50), tool_call_id: "c1" },
+      { role: "tool" as const, content: words(50), tool_call_id: "c2" },
+    ];
+    const out = assembleMessages({
+      systemPrompt: null,
+      history: newestFirst(...chat),
+      newMessages: results,
+      ...reply(0),
+      contextTokens: 200,
+    });
+    expect(out.messages.slice(-3).map((m) => m.role)).toEqual(["assistant", "tool", "tool"]);
+    expect(out.includedIds.at(-1)).toBe(chat.at(-1)!.id);
+    const tooSmall = () =>
+      assembleMessages({
+        systemPrompt: null,
+        history: newestFirst(...chat),
+        newMessages: results,
+        ...reply(0),
+        contextTokens: results.reduce((n, m) => n + estimateMessageTokens(m), 0) + 10,
+      });
+    expect(tooSmall).toThrow(/the tool calls these results answer/);
+    expect(tooSmall).toThrow(expect.objectContaining({ param: "tool_results" }));
   });
 });
 

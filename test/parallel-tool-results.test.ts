@@ -172,6 +172,9 @@ describe("answering parallel tool calls", () => {
     ]);
     expect(body.user_message).toEqual(body.tool_messages[1]);
     expect(body.assistant_message.status).toBe("completed");
+    const stored = (await listMessages(alice, conv.id)).reverse();
+    expect(stored.slice(2, 4)).toEqual(body.tool_messages);
+    expect(stored[4]!.parent_id).toBe(body.tool_messages[1]!.id);
     expect((await upstreamMessages(tag)).slice(-3)).toEqual(wholeExchange(ids, ["12:00", "22°C"]));
   });
 
@@ -303,7 +306,11 @@ describe("answering parallel tool calls", () => {
 
     const plain = await call(alice, "POST", `/conversations/${conv.id}/messages`, { ...body, stream: false });
     expect(plain.status).toBe(200);
-    const json = (await plain.json()) as any;
+    const json = (await plain.json()) as {
+      user_message: Message;
+      tool_messages: Message[];
+      assistant_message: Message;
+    };
     expect(json.tool_messages).toEqual(first.events[0]!.data.tool_messages);
     expect(json.user_message).toEqual(first.events[0]!.data.user_message);
     expect(json.assistant_message).toEqual(first.events.at(-1)!.data.message);

@@ -32,8 +32,11 @@ export interface AssembleInput {
   systemPrompt: string | null;
   /** Stored history, newest first (as read by the turn's first batch). */
   history: HistoryMessage[];
-  /** The turn's new message (a user message, or a tool result answering the last tool call). */
-  newMessage: UpstreamMessage;
+  /**
+   * The turn's new messages, oldest first: a user message, or the tool results answering the
+   * calls of the newest answer in `history` (one `tool` message per call).
+   */
+  newMessages: UpstreamMessage[];
   /** The prompt the request's parameters add besides the messages (tool definitions, a response schema). */
   parameterParts: PromptPart[];
   /** The room reserved for the reply (the answer, the reasoning). */
@@ -81,7 +84,7 @@ export class ContextOverflowError extends Error {
  * dangling half (DashScope rejects it): its text is kept without the calls, or it is dropped.
  * Failed answers and answers without content are skipped; interrupted or cancelled answers
  * keep the part the user saw. Throws {@link ContextOverflowError} when this turn's parts (with
- * the tool call a new tool result answers) do not fit.
+ * the answer whose tool calls the new tool results answer) do not fit.
  */
 export function assembleMessages(input: AssembleInput): AssembledMessages {
   const media = input.media ?? {};
@@ -95,19 +98,17 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
       param: "system_prompt",
       tokens: estimateMessageTokens(m),
     })),
-    {
-      label: input.newMessage.role === "tool" ? "tool result" : "new message",
-      param: "content",
-      tokens: estimateMessageTokens(input.newMessage, media),
-    },
+    newMessagesPart(input.newMessages, media),
     { label: "message template", param: null, tokens: REQUEST_OVERHEAD_TOKENS },
   ];
-  const units = toUnits(input.history, input.newMessage, media);
-  // A tool result travels with the call it answers: that call is part of this turn, not history.
+  const units = toUnits(input.history, input.newMessages, media);
+  // Tool results travel with the calls they answer: that answer is part of this turn, not history.
   const required = units.filter((u) => u.required);
-  for (const unit of required) {
-    fixed.push({ label: "the tool call this result answers", param: null, tokens: unit.tokens });
-  }
+  const answered =
+    input.newMessages.length > 1
+      ? "the tool calls these results answer"
+      : "the tool call this result answers";
+  for (const unit of required) fixed.push({ label: answered, param: null, tokens: unit.tokens });
   const budget = promptBudget(input);
   let used = sum(fixed);
   if (used > budget) throw overflow(input, fixed);
@@ -134,8 +135,19 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
     messages.push(...chosen[i]!.messages);
     includedIds.push(...chosen[i]!.ids);
   }
-  messages.push(input.newMessage);
+  messages.push(...input.newMessages);
   return { messages, includedIds, omitted, estimatedTokens: used };
+}
+
+/** The turn's new messages as one part of the prompt; `param` is the field that carried them. */
+function newMessagesPart(messages: UpstreamMessage[], media: MediaOptions): PromptPart {
+  const tokens = messages.reduce((n, m) => n + estimateMessageTokens(m, media), 0);
+  if (messages.some((m) => m.role === "tool")) {
+    return messages.length > 1
+      ? { label: "tool results", param: "tool_results", tokens }
+      : { label: "tool result", param: "content", tokens };
+  }
+  return { label: "new message", param: "content", tokens };
 }
 
 const sum = (parts: readonly PromptPart[]) => parts.reduce((n, p) => n + p.tokens, 0);
@@ -180,16 +192,16 @@ interface Unit {
   messages: UpstreamMessage[];
   ids: string[];
   tokens: number;
-  /** The tool call answered by the new message: it must be sent. */
+  /** The answer whose tool calls the new messages answer: it must be sent. */
   required: boolean;
 }
 
 /** Groups history (newest first) into sendable units, newest first. */
-function toUnits(history: HistoryMessage[], newMessage: UpstreamMessage, media: MediaOptions): Unit[] {
+function toUnits(history: HistoryMessage[], newMessages: UpstreamMessage[], media: MediaOptions): Unit[] {
   const units: Unit[] = [];
   let pendingTools: HistoryMessage[] = [];
-  // A tool result in the new message answers the newest assistant tool call.
-  const answeringNow = newMessage.role === "tool" ? newMessage.tool_call_id : null;
+  // Tool results among the new messages answer the calls of the newest answer.
+  const answeringNow = new Set(newMessages.flatMap((m) => (m.role === "tool" ? [m.tool_call_id] : [])));
   let first = true;
 
   for (const m of history) {
@@ -232,7 +244,7 @@ export function answerableToolCalls(m: Pick<HistoryMessage, "status" | "tool_cal
 function assistantUnit(
   m: HistoryMessage,
   tools: HistoryMessage[],
-  answeringNow: string | null,
+  answeringNow: ReadonlySet<string> | null,
   media: MediaOptions,
 ): Unit | null {
   const usable = m.status === "completed" || m.status === "interrupted" || m.status === "cancelled";
@@ -242,8 +254,7 @@ function assistantUnit(
   const calls = answerable.length ? answerable : null;
 
   if (calls) {
-    const answered = new Set(tools.map((t) => t.tool_call_id));
-    if (answeringNow) answered.add(answeringNow);
+    const answered = new Set([...tools.map((t) => t.tool_call_id), ...(answeringNow ?? [])]);
     if (calls.every((c) => answered.has(c.id))) {
       const assistant: UpstreamMessage = {
         role: "assistant",
@@ -258,7 +269,7 @@ function assistantUnit(
         messages: msgs,
         ids: [m.id, ...tools.filter((t) => calls.some((c) => c.id === t.tool_call_id)).map((t) => t.id)],
         tokens: msgs.reduce((n, x) => n + estimateMessageTokens(x, media), 0),
-        required: answeringNow !== null && calls.some((c) => c.id === answeringNow),
+        required: calls.some((c) => answeringNow?.has(c.id) === true),
       };
     }
   }

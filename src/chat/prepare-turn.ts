@@ -1,11 +1,11 @@
 import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
-import type { MessageContent } from "../dashscope/schema/content";
+import type { MessageContent, TextPart } from "../dashscope/schema/content";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import type { ToolCall } from "../dashscope/types";
-import { ApiError, invalidRequest } from "../errors/api-error";
+import { invalidRequest } from "../errors/api-error";
 import type { BeganTurn, HistoryRow } from "../store/turns";
 import { completeToolCalls } from "../text/tool-call-arguments";
 
@@ -22,15 +22,28 @@ import {
 import { contextTokensFor, maxInputTokensFor } from "./models";
 import { estimateParameterTokens, replyReserve } from "./tokens";
 
+/** A tool's output answering one call of the conversation's latest answer. */
+export interface ToolResult {
+  toolCallId: string;
+  content: string | TextPart[];
+}
+
+/** What a turn sends: a user message, or the results answering the latest answer's tool calls. */
+export type TurnMessage =
+  | { role: "user"; content: MessageContent }
+  | {
+      role: "tool";
+      /** As the client sent them: at least one, each call at most once, in any order. */
+      toolResults: ToolResult[];
+      /** The field they came in, named by errors: `tool_call_id` (one result) or `tool_results`. */
+      toolResultsField: "tool_call_id" | "tool_results";
+    };
+
 /** A validated chat turn, as the route hands it to the conversation's owner. */
-export interface TurnInput {
+export type TurnInput = TurnMessage & {
   userId: string;
   conversationId: string;
   requestId: string;
-  /** `user` for a new message; `tool` for a tool result answering the last answer's tool call. */
-  role: "user" | "tool";
-  content: MessageContent;
-  toolCallId: string | null;
   /** Retry-safe sends: the same id with the same body is the same turn. */
   clientMessageId: string | null;
   /** Fingerprint of the send (see `request-hash.ts`). */
@@ -43,10 +56,12 @@ export interface TurnInput {
   cancelOnDisconnect: boolean;
   /** The user's rate-limit tier: the turn counts against it (null: not limited). */
   rateLimitTier: RateLimitTier | null;
-}
+};
 
 export interface PreparedTurn {
   request: ChatCompletionRequestBody;
+  /** A tool turn's results in the order of the calls they answer (empty for a user message). */
+  toolResults: ToolResult[];
   /** Estimated prompt tokens of the assembled request. */
   estimatedPromptTokens: number;
   historyIncluded: number;
@@ -69,19 +84,19 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
     config.defaultReplyTokens,
     contextTokens,
   );
-  if (input.role === "tool") checkToolResult(began.history, input.toolCallId!);
-
-  const newMessage: UpstreamMessage =
+  const toolResults =
+    input.role === "tool" ? inCallOrder(began.history, input.toolResults, input.toolResultsField) : [];
+  const newMessages: UpstreamMessage[] =
     input.role === "tool"
-      ? { role: "tool", content: input.content, tool_call_id: input.toolCallId! }
-      : { role: "user", content: input.content };
+      ? toolResults.map((r) => ({ role: "tool", content: r.content, tool_call_id: r.toolCallId }))
+      : [{ role: "user", content: input.content }];
   const prompt = estimateParameterTokens(parameters);
   let assembled;
   try {
     assembled = assembleMessages({
       systemPrompt: began.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
       history: began.history.map(historyMessage),
-      newMessage,
+      newMessages,
       parameterParts: [
         { label: "tool definitions", param: "parameters.tools", tokens: prompt.tools },
         { label: "response schema", param: "parameters.response_format", tokens: prompt.responseFormat },
@@ -119,6 +134,7 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   }
   return {
     request,
+    toolResults,
     estimatedPromptTokens: assembled.estimatedTokens,
     historyIncluded: assembled.includedIds.length,
     historyOmitted: assembled.omitted,
@@ -137,18 +153,42 @@ function inputLimit(
   return own === null ? null : { tokens: own, label: "the model's input limit" };
 }
 
-/** A tool result must answer a call of the conversation's latest answer that the history sends. */
-function checkToolResult(history: HistoryRow[], toolCallId: string): void {
+/**
+ * A tool turn's results in the order of the calls they answer. They must answer every call of
+ * the conversation's latest answer that the history sends, each once (the route has refused a
+ * call named twice), or the turn is a 400 naming the field: `tool_call_id` or
+ * `tool_results.N.tool_call_id` for a result that answers no such call, `tool_results` for calls
+ * left unanswered (DashScope needs a result for every call of an assistant message it is sent).
+ */
+function inCallOrder(
+  history: HistoryRow[],
+  results: ToolResult[],
+  field: "tool_call_id" | "tool_results",
+): ToolResult[] {
   const latest = history.find((m) => m.role === "assistant");
   const calls = latest ? answerableToolCalls(historyMessage(latest)) : [];
-  if (!calls.some((c) => c.id === toolCallId)) {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      "tool_call_id does not match a tool call of the conversation's latest answer.",
-      "tool_call_id",
+  const position = new Map(calls.map((c, i) => [c.id, i]));
+  results.forEach((r, i) => {
+    if (position.has(r.toolCallId)) return;
+    const param = field === "tool_call_id" ? field : `tool_results.${i}.tool_call_id`;
+    const known = calls.length
+      ? `its calls are ${calls.map((c) => `"${c.id}"`).join(", ")}`
+      : "it made no tool call that can be answered";
+    throw invalidRequest(
+      `${param} "${r.toolCallId}" does not match a tool call of the conversation's latest answer (${known}).`,
+      param,
+    );
+  });
+  const answered = new Set(results.map((r) => r.toolCallId));
+  const unanswered = calls.filter((c) => !answered.has(c.id)).map((c) => `"${c.id}"`);
+  if (unanswered.length) {
+    throw invalidRequest(
+      `The conversation's latest answer made ${calls.length} tool calls; answer them all in one turn with ` +
+        `tool_results. Unanswered: ${unanswered.join(", ")}.`,
+      "tool_results",
     );
   }
+  return [...results].sort((a, b) => position.get(a.toolCallId)! - position.get(b.toolCallId)!);
 }
 
 /**

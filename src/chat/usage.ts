@@ -40,19 +40,21 @@ export function reservationTokens(
 /**
  * A turn's prompt estimate, known before any D1 read: the conversation's previous prompt plus
  * its previous answer (this turn's history, at most; the configured system prompt on a first
- * turn), the new message, and the turn's own tool definitions and response schema. A first
+ * turn), the new messages (`newContents`: the user's, or each tool result), and the turn's own
+ * tool definitions and response schema. A first
  * turn whose stored conversation (or default parameters) is larger than the conversation's
  * object knows is under-reserved by that much; the ledger still settles the real usage.
  */
 export function turnPromptEstimate(
   last: { prompt: number; completion: number },
   defaultSystemPrompt: string,
-  content: unknown,
+  newContents: readonly unknown[],
   parameters: PromptParameters,
 ): number {
   const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
   const prompt = estimateParameterTokens(parameters);
-  return base + estimateMessageTokens({ content }) + prompt.tools + prompt.responseFormat;
+  const messages = newContents.reduce<number>((n, content) => n + estimateMessageTokens({ content }), 0);
+  return base + messages + prompt.tools + prompt.responseFormat;
 }
 
 /**

@@ -11,7 +11,13 @@ import { replayStream } from "../sse/response";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
-import { beginTurn, findTurnByClientMessageId, finishAnswer, revokeTurn } from "../store/turns";
+import {
+  beginTurn,
+  findTurnByClientMessageId,
+  finishAnswer,
+  reorderToolResults,
+  revokeTurn,
+} from "../store/turns";
 import type { Message, TokenUsage } from "../store/types";
 import { utcDay } from "../store/usage";
 import { AnswerGeneration, answerOutcome } from "./answer-generation";
@@ -46,6 +52,7 @@ interface Started {
   kind: "live";
   generation: AnswerGeneration;
   userMessage: Message;
+  toolMessages: Message[];
 }
 
 /** A retried send whose turn was stored before. */
@@ -53,6 +60,7 @@ interface Stored {
   ok: true;
   kind: "stored";
   userMessage: Message;
+  toolMessages: Message[];
   assistantMessage: Message | null;
 }
 
@@ -62,7 +70,12 @@ interface Stored {
  * serializable for the routes to see the success members at all (`JsonValue` in store/types.ts).
  */
 type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
-type TurnRunResult = { ok: true; user_message: Message; assistant_message: Message | null } | TurnFailure;
+/**
+ * The messages of a turn as `turn.started` and the `stream: false` reply carry them: a tool turn
+ * adds its results as `tool_messages`, in call order (the last is `user_message`).
+ */
+type TurnMessages = { user_message: Message; tool_messages?: Message[] };
+type TurnRunResult = ({ ok: true; assistant_message: Message | null } & TurnMessages) | TurnFailure;
 type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
@@ -106,9 +119,9 @@ export class ConversationGeneration extends DurableObject<Env> {
     const turn = await this.turn(input);
     if (!turn.ok) return turn;
     if (turn.kind === "stored")
-      return { ok: true, user_message: turn.userMessage, assistant_message: turn.assistantMessage };
+      return { ok: true, ...turnMessages(turn), assistant_message: turn.assistantMessage };
     const assistant = await turn.generation.done;
-    return { ok: true, user_message: turn.userMessage, assistant_message: assistant };
+    return { ok: true, ...turnMessages(turn), assistant_message: assistant };
   }
 
   /**
@@ -231,7 +244,12 @@ export class ConversationGeneration extends DurableObject<Env> {
   }
 
   private storedTurn(
-    stored: { requestHash: string | null; userMessage: Message; assistantMessage: Message | null },
+    stored: {
+      requestHash: string | null;
+      userMessage: Message;
+      toolMessages: Message[];
+      assistantMessage: Message | null;
+    },
     input: TurnInput,
   ): Stored | TurnFailure {
     if (stored.requestHash !== input.requestHash) return failure(reusedId());
@@ -239,6 +257,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       ok: true,
       kind: "stored",
       userMessage: stored.userMessage,
+      toolMessages: stored.toolMessages,
       assistantMessage: stored.assistantMessage,
     };
   }
@@ -248,8 +267,12 @@ export class ConversationGeneration extends DurableObject<Env> {
     const now = Date.now();
     const tripsAtStart = this.metrics.d1RoundTrips;
     const ids = { userId: input.userId, conversationId: input.conversationId };
-    const userMessageId = newId();
+    // One message per tool result (ids ascending in the order they are stored), else the user's.
+    const messageIds = input.role === "tool" ? input.toolResults.map(() => newId()) : [newId()];
+    const userMessageId = messageIds.at(-1)!;
     const assistantMessageId = newId();
+    const revoke = () => revokeTurn(this.db, { ...ids, messageIds, assistantMessageId });
+    const lastResult = input.role === "tool" ? input.toolResults.at(-1)! : null;
     const day = utcDay(now);
 
     // The rate limit is counted while the one D1 round trip before the upstream call is in
@@ -263,8 +286,18 @@ export class ConversationGeneration extends DurableObject<Env> {
       userMessageId,
       assistantMessageId,
       role: input.role,
-      contentJson: JSON.stringify(input.content),
-      toolCallId: input.toolCallId,
+      contentJson: JSON.stringify(
+        lastResult ? lastResult.content : input.role === "user" ? input.content : null,
+      ),
+      toolCallId: lastResult?.toolCallId ?? null,
+      earlierToolResults:
+        input.role === "tool"
+          ? input.toolResults.slice(0, -1).map((r, i) => ({
+              id: messageIds[i]!,
+              contentJson: JSON.stringify(r.content),
+              toolCallId: r.toolCallId,
+            }))
+          : [],
       clientMessageId: input.clientMessageId,
       requestHash: input.requestHash,
       turnModel: input.model,
@@ -274,7 +307,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       quota: {
         day,
         tokens: reservationTokens(
-          turnPromptEstimate(last, config.defaultSystemPrompt, input.content, input.parameters),
+          turnPromptEstimate(
+            last,
+            config.defaultSystemPrompt,
+            input.role === "tool" ? input.toolResults.map((r) => r.content) : [input.content],
+            input.parameters,
+          ),
           input.parameters,
           // The conversation's model is not read yet: the turn's, else the one of its latest answer.
           input.model ?? last.model ?? config.defaultModel,
@@ -287,7 +325,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const [began, withinLimit] = await Promise.all([beginning, allowed]);
     if (!withinLimit) {
       // Over the limit: take back what the batch stored (the refused path pays a second round trip).
-      if (began?.kind === "new") await revokeTurn(this.db, { ...ids, userMessageId, assistantMessageId });
+      if (began?.kind === "new") await revoke();
       throw rateLimited(config.rateLimitPerMinute[input.rateLimitTier!]);
     }
     if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
@@ -302,8 +340,29 @@ export class ConversationGeneration extends DurableObject<Env> {
       prepared = prepareTurn(began, input, config);
     } catch (err) {
       // Invalid only in the light of the stored conversation: take the turn back.
-      await revokeTurn(this.db, { ...ids, userMessageId, assistantMessageId });
+      await revoke();
       throw err;
+    }
+    let { userMessage, toolMessages } = began;
+    if (prepared.toolResults.some((r, i) => r.toolCallId !== toolMessages[i]!.tool_call_id)) {
+      // Sent in another order than the calls: only now, with the answer read, is the order
+      // known. One more round trip, on this path only, stores them in call order.
+      const results = prepared.toolResults.map((r) => ({
+        contentJson: JSON.stringify(r.content),
+        toolCallId: r.toolCallId,
+      }));
+      try {
+        await reorderToolResults(this.db, { userId: input.userId, ids: messageIds, results });
+      } catch (err) {
+        await revoke();
+        throw err;
+      }
+      toolMessages = toolMessages.map((m, i) => ({
+        ...m,
+        content: prepared.toolResults[i]!.content,
+        tool_call_id: prepared.toolResults[i]!.toolCallId,
+      }));
+      userMessage = toolMessages.at(-1)!;
     }
 
     this.log.begin({
@@ -355,7 +414,10 @@ export class ConversationGeneration extends DurableObject<Env> {
       },
     });
     claim.generation = generation;
-    generation.start({ user_message: began.userMessage, assistant_message: began.assistantMessage });
+    generation.start({
+      ...turnMessages({ userMessage, toolMessages }),
+      assistant_message: began.assistantMessage,
+    });
     void generation.done
       .then((message) => {
         this.log.finish(
@@ -388,7 +450,7 @@ export class ConversationGeneration extends DurableObject<Env> {
         );
       })
       .catch(logError);
-    return { ok: true, kind: "live", generation, userMessage: began.userMessage };
+    return { ok: true, kind: "live", generation, userMessage, toolMessages };
   }
 
   /** An upstream error before the stream: the user message stays, the answer is `failed`. */
@@ -470,6 +532,13 @@ export class ConversationGeneration extends DurableObject<Env> {
       this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
     this.log.finish(record.message_id, stored?.status ?? "interrupted", now, usage.completion_tokens);
   }
+}
+
+/** A turn's stored new messages as its reply names them (see {@link TurnMessages}). */
+function turnMessages(turn: { userMessage: Message; toolMessages: Message[] }): TurnMessages {
+  return turn.userMessage.role === "tool"
+    ? { user_message: turn.userMessage, tool_messages: turn.toolMessages }
+    : { user_message: turn.userMessage };
 }
 
 /** The terminal event of a finished answer. */

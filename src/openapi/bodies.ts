@@ -19,6 +19,12 @@ export const MODEL_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 export const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Longest API key label. */
 export const MAX_KEY_NAME_CHARS = 100;
+/**
+ * Most results one turn's `tool_results` may carry: as many as a request may define tools
+ * (`MAX_TOOLS`); a model calls a few at once, and the results are stored by one statement
+ * whatever their number.
+ */
+export const MAX_TOOL_RESULTS = 128;
 /** Largest daily budget accepted, in tokens (any real budget is far below it). */
 export const MAX_DAILY_TOKEN_BUDGET = 1_000_000_000_000;
 
@@ -60,15 +66,42 @@ export const updateConversationBody = createConversationBody.extend({
   archived: z.boolean("must be true or false").optional(),
 });
 
+const toolCallId = z.string().min(1).max(256);
+
+/** One result of `tool_results`. */
+export const toolResultBody = z.strictObject({
+  tool_call_id: toolCallId.describe("The id of the call this answers (from the answer's `tool_calls`)."),
+  content: textContentSchema.describe("The tool's output: a string or text parts."),
+});
+
 export const turnBody = z.strictObject({
   role: z
     .enum(["user", "tool"])
     .optional()
-    .describe("`tool` answers the assistant's tool call named by `tool_call_id`. Default `user`."),
+    .describe(
+      "`tool` answers the tool calls of the conversation's latest answer: all of them, with `tool_results`, " +
+        "or its only call with `tool_call_id` and `content`. Default `user`.",
+    ),
   content: z
     .union([messageContentSchema, textContentSchema])
-    .describe("A string or content parts as DashScope accepts them (tool results: text only)."),
-  tool_call_id: z.string().min(1).max(256).optional(),
+    .optional()
+    .describe(
+      "A string or content parts as DashScope accepts them (a tool result: text only). Required, except beside `tool_results`.",
+    ),
+  tool_call_id: toolCallId
+    .optional()
+    .describe(
+      'With `role: "tool"`: the call `content` answers, when the latest answer made exactly one call.',
+    ),
+  tool_results: z
+    .array(toolResultBody)
+    .min(1)
+    .max(MAX_TOOL_RESULTS)
+    .optional()
+    .describe(
+      'With `role: "tool"`: one result for every call of the latest answer, in any order (stored in the order ' +
+        "of the calls), each call once. Not with `tool_call_id` or `content`.",
+    ),
   client_message_id: z
     .string()
     .regex(CLIENT_MESSAGE_ID_PATTERN, "must be 1-128 letters, digits or ._:-")

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
-import type { TurnInput } from "../chat/prepare-turn";
+import type { TurnInput, TurnMessage } from "../chat/prepare-turn";
 import { requestHash } from "../chat/request-hash";
 import { messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { toApiError } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
-import { CLIENT_MESSAGE_ID_PATTERN, turnBody } from "../openapi/bodies";
+import { CLIENT_MESSAGE_ID_PATTERN, MAX_TOOL_RESULTS, toolResultBody, turnBody } from "../openapi/bodies";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
@@ -15,10 +15,19 @@ import { parseConversationParameters } from "./parameters";
 import { checkJsonInput, parseBody } from "./validation";
 
 /**
- * The turn body's own fields; `content` is checked by role and `parameters` by the DashScope
- * schema afterwards, so an error names the exact part or parameter at fault.
+ * The turn body's own fields; `content` (also each tool result's) is checked by role and
+ * `parameters` by the DashScope schema afterwards, so an error names the exact part or
+ * parameter at fault.
  */
-const turnEnvelope = turnBody.extend({ content: z.unknown(), parameters: z.unknown().optional() });
+const turnEnvelope = turnBody.extend({
+  content: z.unknown().optional(),
+  parameters: z.unknown().optional(),
+  tool_results: z
+    .array(toolResultBody.extend({ content: z.unknown().optional() }))
+    .min(1)
+    .max(MAX_TOOL_RESULTS)
+    .optional(),
+});
 
 /** A turn: `POST /conversations/{id}/messages` (`../shared/API.md`); a message by id. */
 export const messageRoutes = new Hono<AppEnv>()
@@ -40,7 +49,8 @@ export const messageRoutes = new Hono<AppEnv>()
     if (!input.stream) {
       const result = await owner.runTurn(input);
       if (!result.ok) throw toApiError(result);
-      return c.json({ user_message: result.user_message, assistant_message: result.assistant_message });
+      const { ok: _, ...reply } = result;
+      return c.json(reply);
     }
     const result = await owner.startTurn(input);
     if (!result.ok) throw toApiError(result);
@@ -93,7 +103,10 @@ function parseAfter(raw: string | undefined): number {
   return Number(raw);
 }
 
-/** Validates a turn's body: content by role, parameters with the DashScope schema, `n` fixed at 1. */
+/**
+ * Validates a turn's body: content by role (a tool turn's results each once, in one of the two
+ * forms), parameters with the DashScope schema, `n` fixed at 1.
+ */
 async function parseTurn(
   raw: unknown,
   userId: string,
@@ -102,17 +115,7 @@ async function parseTurn(
   idempotencyKey: string | undefined,
 ): Promise<TurnInput> {
   const b = parseBody(turnEnvelope, raw);
-  const role = b.role ?? "user";
-
-  if (b.content === undefined) throw invalidRequest("content is required.", "content");
-  const content = parseBody(role === "tool" ? textContentSchema : messageContentSchema, b.content, "content");
-  if (typeof content === "string" && content.trim() === "" && role === "user") {
-    throw invalidRequest("content must not be empty.", "content");
-  }
-  if (role === "tool" && !b.tool_call_id)
-    throw invalidRequest("A tool result needs tool_call_id.", "tool_call_id");
-  if (role === "user" && b.tool_call_id)
-    throw invalidRequest('tool_call_id is only for role "tool".', "tool_call_id");
+  const message = turnMessage(b);
 
   const parameters =
     b.parameters === undefined || b.parameters === null ? {} : parseConversationParameters(b.parameters);
@@ -128,14 +131,24 @@ async function parseTurn(
     throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
   }
   const clientMessageId = b.client_message_id ?? idempotencyKey ?? null;
-  const send = { role, content, tool_call_id: b.tool_call_id, model: b.model, parameters };
+  // The fingerprint covers every result: the same id with another result is another send.
+  const results = message.role === "tool" ? message.toolResults : [];
+  const listed = message.role === "tool" && message.toolResultsField === "tool_results";
+  const send = {
+    role: message.role,
+    content: message.role === "user" ? message.content : listed ? undefined : results[0]!.content,
+    tool_call_id: b.tool_call_id,
+    tool_results: listed
+      ? results.map((r) => ({ tool_call_id: r.toolCallId, content: r.content }))
+      : undefined,
+    model: b.model,
+    parameters,
+  };
   return {
+    ...message,
     userId,
     conversationId,
     requestId,
-    role,
-    content,
-    toolCallId: b.tool_call_id ?? null,
     clientMessageId,
     requestHash: clientMessageId ? await requestHash(send) : null,
     model: b.model ?? null,
@@ -144,4 +157,48 @@ async function parseTurn(
     cancelOnDisconnect: b.cancel_on_disconnect ?? false,
     rateLimitTier: null,
   };
+}
+
+/** The message of a turn body: the user's content, or tool results (`tool_call_id` + `content`, or `tool_results`). */
+function turnMessage(b: z.infer<typeof turnEnvelope>): TurnMessage {
+  const role = b.role ?? "user";
+  if (role === "user") {
+    if (b.tool_call_id !== undefined)
+      throw invalidRequest('tool_call_id is only for role "tool".', "tool_call_id");
+    if (b.tool_results !== undefined)
+      throw invalidRequest('tool_results is only for role "tool".', "tool_results");
+    if (b.content === undefined) throw invalidRequest("content is required.", "content");
+    const content = parseBody(messageContentSchema, b.content, "content");
+    if (typeof content === "string" && content.trim() === "")
+      throw invalidRequest("content must not be empty.", "content");
+    return { role, content };
+  }
+  if (b.tool_results === undefined) {
+    if (b.content === undefined) throw invalidRequest("content is required.", "content");
+    const content = parseBody(textContentSchema, b.content, "content");
+    if (b.tool_call_id === undefined)
+      throw invalidRequest("A tool result needs tool_call_id (or send tool_results).", "tool_call_id");
+    return { role, toolResults: [{ toolCallId: b.tool_call_id, content }], toolResultsField: "tool_call_id" };
+  }
+  if (b.tool_call_id !== undefined)
+    throw invalidRequest(
+      "Send either tool_results, or tool_call_id with content for an answer with one call; not both.",
+      "tool_results",
+    );
+  if (b.content !== undefined)
+    throw invalidRequest("content goes in each result of tool_results, not beside it.", "content");
+  const seen = new Set<string>();
+  const toolResults = b.tool_results.map((r, i) => {
+    if (seen.has(r.tool_call_id))
+      throw invalidRequest(
+        `tool_results answers "${r.tool_call_id}" twice; answer each call once.`,
+        `tool_results.${i}.tool_call_id`,
+      );
+    seen.add(r.tool_call_id);
+    if (r.content === undefined)
+      throw invalidRequest(`tool_results.${i}.content is required.`, `tool_results.${i}.content`);
+    const content = parseBody(textContentSchema, r.content, `tool_results.${i}.content`);
+    return { toolCallId: r.tool_call_id, content };
+  });
+  return { role, toolResults, toolResultsField: "tool_results" };
 }

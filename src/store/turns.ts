@@ -38,6 +38,12 @@ export interface BeginTurnInput {
   /** The new message's content, as JSON text. */
   contentJson: string;
   toolCallId: string | null;
+  /**
+   * A send answering several tool calls: every result but the last (which is the new message
+   * above), oldest first, each stored as its own `tool` message before it. Ids ascend, below
+   * `userMessageId`, so the history reads them in this order.
+   */
+  earlierToolResults: { id: string; contentJson: string; toolCallId: string }[];
   clientMessageId: string | null;
   /** Fingerprint of the send, stored with a `clientMessageId` to recognise retries. */
   requestHash: string | null;
@@ -58,6 +64,8 @@ export type BeganTurn =
       /** Newest first. */
       history: HistoryRow[];
       userMessage: Message;
+      /** A tool turn's results, oldest first (the last is `userMessage`); empty for a user message. */
+      toolMessages: Message[];
       assistantMessage: Message;
     }
   | {
@@ -73,6 +81,7 @@ export type BeganTurn =
       kind: "duplicate";
       requestHash: string | null;
       userMessage: Message;
+      toolMessages: Message[];
       assistantMessage: Message | null;
     };
 
@@ -93,6 +102,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
     (SELECT 1 FROM messages
      WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))`;
   const quota = { ...t.quota, userId, now };
+  const earlierResults = JSON.stringify(t.earlierToolResults);
   const r = await batch(db, {
     earlier: earlierSendQuery(db, userId, conversationId, clientMessageId),
     conversation: query<TurnConversation>(
@@ -116,6 +126,28 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
       quota,
       t.quota.expiresAt,
       sql`${ownsConversation} AND ${notSentBefore}`,
+    ),
+    // The earlier results, in one statement however many (each statement of a batch counts
+    // against D1's queries per invocation: 50 on the Free plan), each the parent of the next.
+    earlierToolResults: query<MessageRow>(
+      db,
+      sql`INSERT INTO messages ${selectValues({
+        id: sql`r.value ->> 'id'`,
+        conversation_id: conversationId,
+        user_id: userId,
+        parent_id: sql`CASE r.key
+          WHEN 0 THEN (SELECT id FROM messages WHERE conversation_id = ${conversationId} ORDER BY id DESC LIMIT 1)
+          ELSE ${earlierResults} ->> ('$[' || (r.key - 1) || '].id') END`,
+        role: "tool",
+        content_json: sql`r.value ->> 'contentJson'`,
+        tool_call_id: sql`r.value ->> 'toolCallId'`,
+        status: "completed",
+        created_at: now,
+        completed_at: now,
+      })}
+      FROM json_each(${earlierResults}) AS r
+      WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
+      RETURNING *`,
     ),
     userMessage: query<MessageRow>(
       db,
@@ -168,6 +200,9 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
     conversation,
     history: r.history.results,
     userMessage: messageFromRow(userRow),
+    // RETURNING gives rows in no set order.
+    toolMessages:
+      t.role === "tool" ? [...r.earlierToolResults.results, userRow].sort(byId).map(messageFromRow) : [],
     assistantMessage: messageFromRow(assistantRow),
   };
 }
@@ -181,7 +216,12 @@ export async function findTurnByClientMessageId(
   userId: string,
   conversationId: string,
   clientMessageId: string,
-): Promise<{ requestHash: string | null; userMessage: Message; assistantMessage: Message | null } | null> {
+): Promise<{
+  requestHash: string | null;
+  userMessage: Message;
+  toolMessages: Message[];
+  assistantMessage: Message | null;
+} | null> {
   const { results } = await earlierSendQuery(
     db,
     userId,
@@ -191,7 +231,11 @@ export async function findTurnByClientMessageId(
   return duplicateOf(results, clientMessageId);
 }
 
-/** A send stored under `clientMessageId` and its answer (no rows when the id is null or unused). */
+/**
+ * A send stored under `clientMessageId`, the earlier tool results of the same send (the chain
+ * of `tool` parents above it: the message before a send's first result is an answer) and its
+ * answer; no rows when the id is null or unused.
+ */
 function earlierSendQuery(
   db: D1Database,
   userId: string,
@@ -200,14 +244,23 @@ function earlierSendQuery(
 ): Query<MessageRow> {
   return query(
     db,
-    sql`SELECT * FROM messages WHERE conversation_id = ${conversationId} AND user_id = ${userId}
+    sql`WITH RECURSIVE send (id, parent_id, role) AS (
+          SELECT id, parent_id, role FROM messages
+          WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}
+          UNION ALL
+          SELECT m.id, m.parent_id, m.role FROM messages AS m JOIN send ON m.id = send.parent_id
+          WHERE send.role = 'tool' AND m.role = 'tool'
+        )
+        SELECT * FROM messages WHERE conversation_id = ${conversationId} AND user_id = ${userId}
           AND ${clientMessageId} IS NOT NULL
-          AND (client_message_id = ${clientMessageId}
+          AND (id IN (SELECT id FROM send)
                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ${conversationId}
                                                          AND client_message_id = ${clientMessageId}))
         ORDER BY id`,
   );
 }
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
   const first = rows.find((m) => m.client_message_id === clientMessageId);
@@ -216,26 +269,48 @@ function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
   return {
     requestHash: first.request_hash,
     userMessage: messageFromRow(first),
+    // Rows come in id order: the send's results, oldest first, end with `first`.
+    toolMessages: first.role === "tool" ? rows.filter((m) => m.role === "tool").map(messageFromRow) : [],
     assistantMessage: answer ? messageFromRow(answer) : null,
   };
 }
 
 /**
  * Takes back a turn that was begun but turned out invalid once the stored context was known
- * (the error path only): both messages go, and nothing else was touched.
+ * (the error path only): its new messages (`messageIds`) and the answer go, and nothing else
+ * was touched.
  */
 export async function revokeTurn(
   db: D1Database,
-  t: { userId: string; conversationId: string; userMessageId: string; assistantMessageId: string },
+  t: { userId: string; conversationId: string; messageIds: string[]; assistantMessageId: string },
 ): Promise<void> {
+  const ids = JSON.stringify([...t.messageIds, t.assistantMessageId]);
   await batch(db, {
     messages: query(
       db,
-      sql`DELETE FROM messages WHERE id IN (${t.assistantMessageId}, ${t.userMessageId})
+      sql`DELETE FROM messages WHERE id IN (SELECT value FROM json_each(${ids}))
             AND conversation_id = ${t.conversationId} AND user_id = ${t.userId}`,
     ),
     reservation: releaseQuery(db, t.assistantMessageId),
   });
+}
+
+/**
+ * Puts a tool turn's results, stored in the order the client sent them, into the order of the
+ * calls: row `ids[i]` gets `results[i]` (ids ascending, as stored). Only the content and the call
+ * answered move; the rows, their parents and the send's `client_message_id` stay.
+ */
+export async function reorderToolResults(
+  db: D1Database,
+  t: { userId: string; ids: string[]; results: { contentJson: string; toolCallId: string }[] },
+): Promise<void> {
+  const rows = JSON.stringify(t.ids.map((id, i) => ({ id, ...t.results[i]! })));
+  await query(
+    db,
+    sql`UPDATE messages SET content_json = r.value ->> 'contentJson', tool_call_id = r.value ->> 'toolCallId'
+        FROM json_each(${rows}) AS r
+        WHERE messages.id = r.value ->> 'id' AND messages.user_id = ${t.userId} AND messages.role = 'tool'`,
+  ).statement.run();
 }
 
 /** The final state of an answer. */
