@@ -6,7 +6,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../src/app";
-import { call, createConversation, newTag, newUser } from "./helpers/api";
+import { call, createConversation, newTag, newUser, readSse } from "./helpers/api";
 
 type Doc = {
   openapi: string;
@@ -199,6 +199,36 @@ describe("component schemas come from the validating zod schemas", () => {
 
     const notFound = await call(user, "GET", "/conversations/nope");
     expect(componentValidator(doc, ajv, "Error")(await notFound.json())).toEqual({ ok: true, errors: null });
+  });
+
+  it("a tool turn answering parallel calls: its request and turn.started validate against their components", async () => {
+    const user = newUser("oas");
+    const tool = (name: string) => ({
+      type: "function",
+      function: { name, parameters: { type: "object", properties: {} } },
+    });
+    const conversation = await createConversation(user, {
+      parameters: { tools: [tool("get_time"), tool("get_date")], parallel_tool_calls: true },
+    });
+    const { events } = await readSse(
+      await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+        content: `when? [[stand-in tool_call calls=2 tag=${newTag()}]]`,
+      }),
+    );
+    const calls = events.at(-1)!.data.message.tool_calls as { id: string }[];
+    const body = { role: "tool", tool_results: calls.map((c) => ({ tool_call_id: c.id, content: "now" })) };
+    expect(componentValidator(doc, ajv, "CreateTurnRequest")(body)).toEqual({ ok: true, errors: null });
+
+    const started = await readSse(
+      await call(user, "POST", `/conversations/${conversation.id}/messages`, body),
+    );
+    expect(started.events[0]!.event).toBe("turn.started");
+    expect(started.events[0]!.data.tool_messages).toHaveLength(2);
+    expect(componentValidator(doc, ajv, "TurnStartedEvent")(started.events[0]!.data)).toEqual({
+      ok: true,
+      errors: null,
+    });
+    expect(undocumented(doc, "TurnResult", started.events[0]!.data)).toEqual([]);
   });
 
   it("real OpenAI-compatible responses validate against their components", async () => {

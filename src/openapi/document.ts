@@ -186,7 +186,8 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         summary: "Send a message and get the answer",
         description:
           "With `stream: true` (default) the answer is a `text/event-stream` of the events in `x-sse-events`; with `stream: false`, " +
-          "the stored user and assistant messages once the answer is complete.",
+          "the stored user and assistant messages once the answer is complete (a tool turn adds its results as `tool_messages`). " +
+          'A tool turn answers every call of the latest answer: `{role: "tool", tool_results: [{tool_call_id, content}, …]}`.',
         parameters: [
           {
             name: "Idempotency-Key",
@@ -199,7 +200,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         requestBody: jsonBody("CreateTurnRequest"),
         responses: {
           200: {
-            description: "The answer stream, or both messages when `stream` is false.",
+            description: "The answer stream, or the turn's messages when `stream` is false.",
             content: { ...answerStream, ...json("TurnResult") },
           },
           ...errorResponses([400, 401, 404, 409, 413, 422, 429, 502, 504], "Error"),

@@ -131,11 +131,20 @@ export {
   updateConversationBody as updateConversationBodySchema,
 } from "./bodies";
 
-export const turnResultSchema = z.object({ user_message: messageSchema, assistant_message: messageSchema });
+export const turnResultSchema = z.object({
+  user_message: messageSchema.describe("The turn's new message; for a tool turn, the last of `tool_messages`."),
+  tool_messages: z
+    .array(messageSchema)
+    .optional()
+    .describe(
+      "A tool turn only: its results, each stored as its own `tool` message, in the order of the calls they answer.",
+    ),
+  assistant_message: messageSchema,
+});
 
 /** The payloads of the answer stream's events (`../shared/API.md`, "The answer stream"). */
 export const turnStartedEventSchema = turnResultSchema.describe(
-  "`turn.started`: both messages are stored; the assistant's has status `streaming`.",
+  "`turn.started`: the new messages and the answer are stored; the answer has status `streaming`.",
 );
 
 export const toolCallFragmentSchema = z
