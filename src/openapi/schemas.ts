@@ -132,7 +132,9 @@ export {
 } from "./bodies";
 
 export const turnResultSchema = z.object({
-  user_message: messageSchema.describe("The turn's new message; for a tool turn, the last of `tool_messages`."),
+  user_message: messageSchema.describe(
+    "The turn's new message; for a tool turn, the last of `tool_messages`.",
+  ),
   tool_messages: z
     .array(messageSchema)
     .optional()
