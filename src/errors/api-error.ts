@@ -1,25 +1,8 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ErrorCode } from "./codes";
+import type { ErrorBody } from "./error-body";
 
-/** The error codes of the HTTP contract (`../shared/API.md`, "Errors"). */
-export type ErrorCode =
-  | "invalid_request"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "turn_in_progress"
-  | "payload_too_large"
-  | "content_filtered"
-  | "rate_limited"
-  | "quota_exceeded"
-  | "upstream_error"
-  | "upstream_timeout"
-  | "internal_error";
-
-/** The JSON body of every error response: `{ "error": { code, message, param? } }`. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; param?: string };
-}
+export type { ErrorCode } from "./codes";
 
 /**
  * An error that becomes a JSON error response. Throw it anywhere below the routes;

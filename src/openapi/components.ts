@@ -42,76 +42,45 @@ import {
 export type JsonSchema = Record<string, unknown>;
 
 /**
- * The named schemas of `components.schemas`, in document order. Names are what code generators
- * turn into type names, so they are stable API.
+ * The named schemas of `components.schemas`, in document order: the names are what code generators
+ * turn into type names, so they are stable API. `$ref`s are typed by these keys ({@link ref}).
  */
-const COMPONENTS: ReadonlyArray<readonly [string, z.ZodType]> = [
-  ["Error", errorBodySchema],
-  ["OpenAIError", openAiErrorBodySchema],
-  ["Health", healthSchema],
-  ["GenerationParameters", generationParametersSchema],
-  ["MessageContent", messageContentSchema],
-  ["CreateConversationRequest", createConversationBodySchema],
-  ["UpdateConversationRequest", updateConversationBodySchema],
-  ["Conversation", conversationSchema],
-  ["ConversationPage", conversationPageSchema],
-  ["MessageUsage", messageUsageSchema],
-  ["Message", messageSchema],
-  ["MessagePage", messagePageSchema],
-  ["CreateTurnRequest", createTurnBodySchema],
-  ["TurnResult", turnResultSchema],
-  ["TurnStartedEvent", turnStartedEventSchema],
-  ["MessageDeltaEvent", messageDeltaEventSchema],
-  ["MessageCompletedEvent", messageCompletedEventSchema],
-  ["MessageFailedEvent", messageFailedEventSchema],
-  ["UsageReport", usageReportSchema],
-  ["ChatCompletionRequest", chatCompletionRequestSchema],
-  ["ChatCompletion", chatCompletionSchema],
-  ["ChatCompletionChunk", chatCompletionChunkSchema],
-  ["Model", modelSchema],
-  ["ModelList", modelListSchema],
-  ["CreateApiKeyRequest", createApiKeyBodySchema],
-  ["ApiKey", apiKeySchema],
-  ["CreatedApiKey", createdApiKeySchema],
-  ["ApiKeyList", apiKeyListSchema],
-  ["UserLimits", userLimitsSchema],
-  ["SetBudgetRequest", budgetBodySchema],
-  ["SetRateLimitRequest", rateLimitBodySchema],
-];
+const COMPONENTS = {
+  Error: errorBodySchema,
+  OpenAIError: openAiErrorBodySchema,
+  Health: healthSchema,
+  GenerationParameters: generationParametersSchema,
+  MessageContent: messageContentSchema,
+  CreateConversationRequest: createConversationBodySchema,
+  UpdateConversationRequest: updateConversationBodySchema,
+  Conversation: conversationSchema,
+  ConversationPage: conversationPageSchema,
+  MessageUsage: messageUsageSchema,
+  Message: messageSchema,
+  MessagePage: messagePageSchema,
+  CreateTurnRequest: createTurnBodySchema,
+  TurnResult: turnResultSchema,
+  TurnStartedEvent: turnStartedEventSchema,
+  MessageDeltaEvent: messageDeltaEventSchema,
+  MessageCompletedEvent: messageCompletedEventSchema,
+  MessageFailedEvent: messageFailedEventSchema,
+  UsageReport: usageReportSchema,
+  ChatCompletionRequest: chatCompletionRequestSchema,
+  ChatCompletion: chatCompletionSchema,
+  ChatCompletionChunk: chatCompletionChunkSchema,
+  Model: modelSchema,
+  ModelList: modelListSchema,
+  CreateApiKeyRequest: createApiKeyBodySchema,
+  ApiKey: apiKeySchema,
+  CreatedApiKey: createdApiKeySchema,
+  ApiKeyList: apiKeyListSchema,
+  UserLimits: userLimitsSchema,
+  SetBudgetRequest: budgetBodySchema,
+  SetRateLimitRequest: rateLimitBodySchema,
+} as const satisfies Record<string, z.ZodType>;
 
 /** The name of a component, checked: a typo in a `$ref` fails at build time, not in a client generator. */
-export type ComponentName =
-  | "Error"
-  | "OpenAIError"
-  | "Health"
-  | "GenerationParameters"
-  | "MessageContent"
-  | "CreateConversationRequest"
-  | "UpdateConversationRequest"
-  | "Conversation"
-  | "ConversationPage"
-  | "MessageUsage"
-  | "Message"
-  | "MessagePage"
-  | "CreateTurnRequest"
-  | "TurnResult"
-  | "TurnStartedEvent"
-  | "MessageDeltaEvent"
-  | "MessageCompletedEvent"
-  | "MessageFailedEvent"
-  | "UsageReport"
-  | "ChatCompletionRequest"
-  | "ChatCompletion"
-  | "ChatCompletionChunk"
-  | "Model"
-  | "ModelList"
-  | "CreateApiKeyRequest"
-  | "ApiKey"
-  | "CreatedApiKey"
-  | "ApiKeyList"
-  | "UserLimits"
-  | "SetBudgetRequest"
-  | "SetRateLimitRequest";
+export type ComponentName = keyof typeof COMPONENTS;
 
 /** `{ $ref: "#/components/schemas/<name>" }`. */
 export const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
@@ -126,7 +95,7 @@ export const ref = (name: ComponentName): JsonSchema => ({ $ref: `#/components/s
  */
 export function buildComponentSchemas(): Record<string, JsonSchema> {
   const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of COMPONENTS) registry.add(schema, { id });
+  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
   const { schemas } = z.toJSONSchema(registry, {
     target: "draft-2020-12",
     io: "input",
@@ -146,7 +115,7 @@ export function buildComponentSchemas(): Record<string, JsonSchema> {
     },
   });
   const out: Record<string, JsonSchema> = {};
-  for (const [id] of COMPONENTS) {
+  for (const id of Object.keys(COMPONENTS)) {
     // Components live inside the document, whose dialect is declared once (`jsonSchemaDialect`).
     // `$id` is dropped too: a fragment-only `$id` is not allowed in 2020-12, and `$ref`s use the component path.
     const { $schema: _dialect, $id: _id, ...schema } = schemas[id] as JsonSchema;

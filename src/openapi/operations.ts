@@ -1,20 +1,27 @@
 /** Building blocks of the document's operations: responses, bodies, parameters. */
+import { codesOfStatus, type ErrorStatus } from "../errors/codes";
 import { type ComponentName, ref } from "./components";
 
-/** Status codes and what they mean on every route that can return them. */
-export const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: "Invalid request (`invalid_request`); `param` names the field at fault.",
-  401: "Missing or invalid bearer token (`unauthorized`).",
-  403: "Not allowed with this credential (`forbidden`).",
-  404: "Not found (`not_found`); another user's resource is also 404.",
-  409: "Conflict (`conflict`, or `turn_in_progress` while the conversation is answering).",
-  413: "The request body is too large (`payload_too_large`).",
-  422: "Blocked by the model provider's content moderation (`content_filtered`).",
-  429: "Rate limited (`rate_limited`) or quota exhausted (`quota_exceeded`); see `Retry-After`.",
-  500: "Internal error (`internal_error`).",
-  502: "The model provider failed (`upstream_error`).",
-  504: "The model provider did not answer in time (`upstream_timeout`).",
+/** What each error status means on every route that can return it. */
+const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
+  400: "Invalid request; `param` names the field at fault.",
+  401: "Missing or invalid bearer token.",
+  403: "Not allowed with this credential.",
+  404: "Not found; another user's resource is also 404.",
+  409: "Conflict (`turn_in_progress` while the conversation is answering).",
+  413: "The request body is too large.",
+  422: "Blocked by the model provider's content moderation.",
+  429: "Rate limited or quota exhausted; see `Retry-After`.",
+  500: "Internal error.",
+  502: "The model provider failed.",
+  504: "The model provider did not answer in time.",
 };
+
+/** An error status's description: its meaning and the codes sent with it (from `ERROR_STATUS`). */
+function statusText(status: ErrorStatus): string {
+  const codes = codesOfStatus(status).map((code) => `\`${code}\``);
+  return `${STATUS_MEANING[status]} ${codes.length === 1 ? "Code" : "Codes"}: ${codes.join(", ")}.`;
+}
 
 /** Which error envelope a route uses. */
 export type Envelope = "Error" | "OpenAIError";
@@ -24,11 +31,11 @@ const retryAfterHeader = {
 };
 
 /** The error responses of an operation (500 always included), in `envelope`. */
-export function errorResponses(statuses: number[], envelope: Envelope): Record<string, unknown> {
+export function errorResponses(statuses: ErrorStatus[], envelope: Envelope): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const status of [...statuses, 500]) {
+  for (const status of [...statuses, 500] as const) {
     out[String(status)] = {
-      description: STATUS_TEXT[status] ?? "Error.",
+      description: statusText(status),
       ...(status === 429 ? { headers: retryAfterHeader } : {}),
       content: { "application/json": { schema: ref(envelope) } },
     };

@@ -4,35 +4,9 @@
  */
 import * as z from "zod";
 import { generationParametersSchema, messageContentSchema } from "../dashscope/schema";
+import { errorCodeSchema } from "../errors/codes";
 
-/** Every error code of the contract (`ErrorCode` in `src/errors/api-error.ts`). */
-export const ERROR_CODES = [
-  "invalid_request",
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "turn_in_progress",
-  "payload_too_large",
-  "content_filtered",
-  "rate_limited",
-  "quota_exceeded",
-  "upstream_error",
-  "upstream_timeout",
-  "internal_error",
-] as const;
-
-/** `{ "error": { code, message, param? } }`, the body of every error outside the OpenAI-compatible routes. */
-export const errorBodySchema = z.object({
-  error: z.object({
-    code: z.enum(ERROR_CODES),
-    message: z.string().describe("A human sentence; safe to show to developers, not meant for end users."),
-    param: z
-      .string()
-      .optional()
-      .describe("Dotted path of the one field at fault, e.g. `parameters.temperature`."),
-  }),
-});
+export { errorBodySchema } from "../errors/error-body";
 
 /** OpenAI's error envelope, used by `/v1/chat/completions` and `/v1/models`, and as a mid-stream error frame. */
 export const openAiErrorBodySchema = z.object({
@@ -44,7 +18,7 @@ export const openAiErrorBodySchema = z.object({
         "OpenAI's error type: `invalid_request_error`, `authentication_error`, `rate_limit_error`, `insufficient_quota`, `api_error`, …",
       ),
     param: z.string().nullable(),
-    code: z.enum(ERROR_CODES).describe("The edge-chat error code."),
+    code: errorCodeSchema.describe("The edge-chat error code."),
   }),
 });
 
@@ -105,7 +79,7 @@ export const messageSchema = z.object({
   model: z.string().nullable(),
   usage: messageUsageSchema.nullable().describe("`null` while unknown."),
   error: z
-    .object({ code: z.enum(ERROR_CODES), message: z.string() })
+    .object({ code: errorCodeSchema, message: z.string() })
     .loose()
     .nullable()
     .describe("Why the answer failed, was interrupted or cancelled."),

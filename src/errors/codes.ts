@@ -1,0 +1,53 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import * as z from "zod";
+
+/**
+ * Every error code of the HTTP contract (`../shared/API.md`, "Errors"). The `ErrorCode` type, the
+ * zod enum of the OpenAPI document and the status table below are all derived from this list.
+ */
+export const ERROR_CODES = [
+  "invalid_request",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "turn_in_progress",
+  "payload_too_large",
+  "content_filtered",
+  "rate_limited",
+  "quota_exceeded",
+  "upstream_error",
+  "upstream_timeout",
+  "internal_error",
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** {@link ERROR_CODES} as a zod enum, for the response schemas. */
+export const errorCodeSchema = z.enum(ERROR_CODES);
+
+/** The HTTP status each code is sent with (the compiler checks that every code has one). */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  turn_in_progress: 409,
+  payload_too_large: 413,
+  content_filtered: 422,
+  rate_limited: 429,
+  quota_exceeded: 429,
+  upstream_error: 502,
+  upstream_timeout: 504,
+  internal_error: 500,
+} as const satisfies Record<ErrorCode, ContentfulStatusCode>;
+
+/** A status some error code is sent with. */
+export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
+
+/** The codes sent with `status`, in {@link ERROR_CODES} order. */
+export function codesOfStatus(status: ErrorStatus): ErrorCode[] {
+  return ERROR_CODES.filter((code) => ERROR_STATUS[code] === status);
+}
