@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { ApiKeyView } from "../src/store/api-keys";
+import type { ApiKeyView } from "../src/resources/api-key";
 import { BASE, call, createConversation, eventually, expectError, newUser } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
 

@@ -1,4 +1,5 @@
 import type { Config } from "../config";
+import type { ModelEntry } from "../resources/model";
 import { MODEL_CONTEXT_TOKENS } from "./models";
 
 /** Who serves every model edge-chat forwards to. */
@@ -8,14 +9,6 @@ export const MODEL_OWNER = "alibaba-cloud";
  * field is required by OpenAI's shape, so it is a fixed 0 ("unknown") rather than an invented date.
  */
 export const MODEL_CREATED_UNKNOWN = 0;
-
-/** One entry of OpenAI's model list. */
-export interface ModelEntry {
-  id: string;
-  object: "model";
-  created: number;
-  owned_by: string;
-}
 
 /**
  * The models this deployment offers: the built-in model table, the configured context-window

@@ -1,8 +1,7 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ErrorCode } from "./codes";
-import type { ErrorBody } from "./error-body";
+import type { ErrorBody, ErrorCode } from "../resources/errors";
 
-export type { ErrorCode } from "./codes";
+export type { ErrorCode } from "../resources/errors";
 
 /**
  * An error that becomes a JSON error response. Throw it anywhere below the routes;

@@ -1,31 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import * as z from "zod";
-
-/**
- * Every error code of the HTTP contract (`../shared/API.md`, "Errors"). The `ErrorCode` type, the
- * zod enum of the OpenAPI document and the status table below are all derived from this list.
- */
-export const ERROR_CODES = [
-  "invalid_request",
-  "unauthorized",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "turn_in_progress",
-  "payload_too_large",
-  "content_filtered",
-  "rate_limited",
-  "quota_exceeded",
-  "upstream_error",
-  "upstream_timeout",
-  "internal_error",
-] as const;
-
-/** One of {@link ERROR_CODES}. */
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
-/** {@link ERROR_CODES} as a zod enum, for the response schemas. */
-export const errorCodeSchema = z.enum(ERROR_CODES);
+import { ERROR_CODES, type ErrorCode } from "../resources/errors";
 
 /** The HTTP status each code is sent with (the compiler checks that every code has one). */
 export const ERROR_STATUS = {

@@ -6,7 +6,7 @@ import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import type { AnswerOutcome } from "../store/turns";
-import type { JsonObject, Message } from "../store/types";
+import type { Message, MessageError } from "../store/types";
 import { completeToolCalls } from "../text/tool-call-arguments";
 import { EventBroadcast } from "./event-broadcast";
 
@@ -174,7 +174,7 @@ export class AnswerGeneration {
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
     const completedAt = this.now();
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
-    let error: JsonObject | null = null;
+    let error: MessageError | null = null;
     if (status !== "completed") {
       const aborted = this.o.abort.signal;
       if (aborted.aborted && aborted.reason instanceof UpstreamIdleTimeout) {
@@ -241,7 +241,7 @@ export class AnswerGeneration {
 export interface AnswerEnding {
   status: AnswerOutcome["status"];
   /** The stored `error` of an answer that did not complete, else null. */
-  error: JsonObject | null;
+  error: MessageError | null;
   /** For usage when DashScope reported none. */
   estimatedPromptTokens: number;
   ttftMs: number | null;

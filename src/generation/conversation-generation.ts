@@ -18,7 +18,7 @@ import {
   reorderToolResults,
   revokeTurn,
 } from "../store/turns";
-import type { Message, TokenUsage } from "../store/types";
+import type { Message, MessageError, TokenUsage } from "../store/types";
 import { utcDay } from "../store/usage";
 import { AnswerGeneration, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
@@ -390,7 +390,10 @@ export class ConversationGeneration extends DurableObject<Env> {
     } catch (caught) {
       const err = fromUpstreamFailure(caught);
       if (abort.signal.aborted) {
-        const error = { code: "cancelled", message: "The answer was stopped before it started." };
+        const error: MessageError = {
+          code: "cancelled",
+          message: "The answer was stopped before it started.",
+        };
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
         throw stoppedBeforeStart();
       }
@@ -457,7 +460,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async recordFailure(
     answer: { userId: string; conversationId: string; messageId: string },
     startedAt: number,
-    error: { code: string; message: string },
+    error: MessageError,
     ledger: Parameters<typeof finishAnswer>[3],
     status: "failed" | "cancelled",
   ): Promise<void> {
@@ -551,7 +554,7 @@ function terminalEvent(id: number, message: Message): LoggedEvent {
 }
 
 /** The stored `error` of an answer whose upstream call failed before its stream. */
-function upstreamErrorBody(err: unknown): { code: string; message: string } {
+function upstreamErrorBody(err: unknown): MessageError {
   return err instanceof ApiError
     ? { code: err.code, message: err.message }
     : { code: "upstream_error", message: "The model provider could not be reached." };

@@ -5,37 +5,34 @@ import {
   messageContentSchema,
   modalitiesSchema,
 } from "../dashscope/schema";
+import { apiKeyListSchema, apiKeySchema, createdApiKeySchema } from "../resources/api-key";
+import { errorBodySchema } from "../resources/errors";
+import { messageUsageSchema } from "../resources/message";
+import { modelListSchema, modelSchema } from "../resources/model";
+import { usageReportSchema } from "../resources/usage";
+import { userLimitsSchema } from "../resources/user-limits";
 import {
-  apiKeyListSchema,
-  apiKeySchema,
-  budgetBodySchema,
-  createApiKeyBodySchema,
-  createdApiKeySchema,
-  rateLimitBodySchema,
-  userLimitsSchema,
-} from "./account-schemas";
+  budgetBody,
+  createApiKeyBody,
+  createConversationBody,
+  rateLimitBody,
+  turnBody,
+  updateConversationBody,
+} from "./bodies";
 import {
   chatCompletionChunkSchema,
   chatCompletionSchema,
-  conversationPageSchema,
-  conversationSchema,
-  createConversationBodySchema,
-  createTurnBodySchema,
-  errorBodySchema,
+  conversationDocSchema,
+  conversationPageDocSchema,
   healthSchema,
   messageCompletedEventSchema,
   messageDeltaEventSchema,
   messageFailedEventSchema,
-  messagePageSchema,
+  messagePageDocSchema,
   messageSchema,
-  messageUsageSchema,
-  modelListSchema,
-  modelSchema,
   openAiErrorBodySchema,
-  turnResultSchema,
+  turnResultDocSchema,
   turnStartedEventSchema,
-  updateConversationBodySchema,
-  usageReportSchema,
 } from "./schemas";
 
 /** A JSON Schema (2020-12) object as it appears in the document. */
@@ -51,15 +48,15 @@ const COMPONENTS = {
   Health: healthSchema,
   GenerationParameters: generationParametersSchema,
   MessageContent: messageContentSchema,
-  CreateConversationRequest: createConversationBodySchema,
-  UpdateConversationRequest: updateConversationBodySchema,
-  Conversation: conversationSchema,
-  ConversationPage: conversationPageSchema,
+  CreateConversationRequest: createConversationBody,
+  UpdateConversationRequest: updateConversationBody,
+  Conversation: conversationDocSchema,
+  ConversationPage: conversationPageDocSchema,
   MessageUsage: messageUsageSchema,
   Message: messageSchema,
-  MessagePage: messagePageSchema,
-  CreateTurnRequest: createTurnBodySchema,
-  TurnResult: turnResultSchema,
+  MessagePage: messagePageDocSchema,
+  CreateTurnRequest: turnBody,
+  TurnResult: turnResultDocSchema,
   TurnStartedEvent: turnStartedEventSchema,
   MessageDeltaEvent: messageDeltaEventSchema,
   MessageCompletedEvent: messageCompletedEventSchema,
@@ -70,13 +67,13 @@ const COMPONENTS = {
   ChatCompletionChunk: chatCompletionChunkSchema,
   Model: modelSchema,
   ModelList: modelListSchema,
-  CreateApiKeyRequest: createApiKeyBodySchema,
+  CreateApiKeyRequest: createApiKeyBody,
   ApiKey: apiKeySchema,
   CreatedApiKey: createdApiKeySchema,
   ApiKeyList: apiKeyListSchema,
   UserLimits: userLimitsSchema,
-  SetBudgetRequest: budgetBodySchema,
-  SetRateLimitRequest: rateLimitBodySchema,
+  SetBudgetRequest: budgetBody,
+  SetRateLimitRequest: rateLimitBody,
 } as const satisfies Record<string, z.ZodType>;
 
 /** The name of a component, checked: a typo in a `$ref` fails at build time, not in a client generator. */

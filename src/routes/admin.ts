@@ -7,6 +7,7 @@ import { notFound } from "../errors/api-error";
 import { requireAdmin } from "../middleware/admin-auth";
 import { readJsonBody } from "../middleware/json-body";
 import { budgetBody, rateLimitBody } from "../openapi/bodies";
+import type { UserLimitsView } from "../resources/user-limits";
 import { cacheRateLimitTier } from "../store/rate-tier";
 import { toIso } from "../store/time";
 import { getUsage } from "../store/usage";
@@ -19,20 +20,6 @@ import {
 } from "../store/user-limits";
 import { parseUsageRange } from "./usage";
 import { checkJsonInput, parseBody as parseWith } from "./validation";
-
-/** A user's limits as operators see them. */
-export interface UserLimitsView {
-  id: string;
-  created_at: string;
-  /** `null`: the configured default applies; -1: unlimited. */
-  daily_token_budget: number | null;
-  /** As set by an operator; `null` for the default. */
-  rate_limit_tier: RateLimitTier | null;
-  effective_rate_limit_tier: RateLimitTier;
-  rate_limit_per_minute: number;
-  blocked: boolean;
-  blocked_at: string | null;
-}
 
 function view(row: UserLimitsRow, config: Config): UserLimitsView {
   const tier = (RATE_LIMIT_TIERS as readonly string[]).includes(row.rate_limit_tier ?? "")

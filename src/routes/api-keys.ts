@@ -4,6 +4,7 @@ import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-key
 import { ApiError, notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
 import { createApiKeyBody } from "../openapi/bodies";
+import type { ApiKeyList, CreatedApiKey } from "../resources/api-key";
 import {
   apiKeyFromRow,
   insertApiKey,
@@ -64,14 +65,19 @@ export const apiKeyRoutes = new Hono<AppEnv>()
       );
     }
     const { row } = inserted;
-    return c.json(
-      { id: row.id, name: row.name, prefix: row.prefix, key: made.key, created_at: toIso(row.created_at) },
-      201,
-    );
+    const created: CreatedApiKey = {
+      id: row.id,
+      name: row.name,
+      prefix: row.prefix,
+      key: made.key,
+      created_at: toIso(row.created_at),
+    };
+    return c.json(created, 201);
   })
   .get("/api-keys", async (c) => {
     const rows = await listApiKeys(c.env.DB, c.get("userId"));
-    return c.json({ data: rows.map(apiKeyFromRow) });
+    const list: ApiKeyList = { data: rows.map(apiKeyFromRow) };
+    return c.json(list);
   })
   .delete("/api-keys/:id", async (c) => {
     requireSignInToken(c);

@@ -8,6 +8,7 @@ import { invalidRequest, notFound } from "../errors/api-error";
 import { toApiError } from "../generation/turn-result";
 import { readJsonBody } from "../middleware/json-body";
 import { CLIENT_MESSAGE_ID_PATTERN, MAX_TOOL_RESULTS, toolResultBody, turnBody } from "../openapi/bodies";
+import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
@@ -50,7 +51,8 @@ export const messageRoutes = new Hono<AppEnv>()
       const result = await owner.runTurn(input);
       if (!result.ok) throw toApiError(result);
       const { ok: _, ...reply } = result;
-      return c.json(reply);
+      const answer: TurnResult = reply;
+      return c.json(answer);
     }
     const result = await owner.startTurn(input);
     if (!result.ok) throw toApiError(result);

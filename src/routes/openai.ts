@@ -8,6 +8,7 @@ import { createDashScopeClient } from "../dashscope/client";
 import { parseChatCompletionRequest } from "../dashscope/schema";
 import { notFound } from "../errors/api-error";
 import { readJsonBody } from "../middleware/json-body";
+import type { ModelList } from "../resources/model";
 import { SSE_HEADERS } from "../sse/response";
 import { toInvalidRequest } from "./validation";
 
@@ -75,7 +76,10 @@ export const openaiRoutes = new Hono<AppEnv>()
     }
     return c.json(await completeChatCompletion(client, request, caller));
   })
-  .get("/models", (c) => c.json({ object: "list", data: listModels(c.get("config")) }))
+  .get("/models", (c) => {
+    const list: ModelList = { object: "list", data: listModels(c.get("config")) };
+    return c.json(list);
+  })
   .get("/models/:id", (c) => {
     const model = listModels(c.get("config")).find((m) => m.id === c.req.param("id"));
     if (!model) throw notFound("Model");

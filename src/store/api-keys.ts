@@ -1,3 +1,4 @@
+import type { ApiKeyView } from "../resources/api-key";
 import { newId } from "./ids";
 import { nowMs, toIso } from "./time";
 
@@ -11,16 +12,6 @@ export interface ApiKeyRow {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
-}
-
-/** An API key as the API lists it: never the key nor its hash. */
-export interface ApiKeyView {
-  id: string;
-  name: string | null;
-  prefix: string;
-  created_at: string;
-  last_used_at: string | null;
-  revoked_at: string | null;
 }
 
 /** Most keys a user may hold unrevoked at once. */

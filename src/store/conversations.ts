@@ -2,7 +2,7 @@ import { parseWellFormedJson } from "../text/well-formed";
 import { type ConversationCursor, encodeConversationCursor } from "./cursor";
 import { newId } from "./ids";
 import { nowMs, toIso } from "./time";
-import type { Conversation, ConversationRow, JsonObject, Page } from "./types";
+import type { Conversation, ConversationPage, ConversationRow, JsonObject } from "./types";
 
 export type { Conversation, ConversationRow } from "./types";
 
@@ -97,7 +97,7 @@ export async function listConversations(
   db: D1Database,
   userId: string,
   options: ListConversationsOptions,
-): Promise<Page<Conversation>> {
+): Promise<ConversationPage> {
   const where = ["user_id = ?"];
   const binds: (string | number)[] = [userId];
   if (options.archived === "active") where.push("archived_at IS NULL");

@@ -2,7 +2,7 @@ import { completeToolCalls, type ToolCallLike } from "../text/tool-call-argument
 import { parseWellFormedJson } from "../text/well-formed";
 import { encodeMessageCursor, type MessageCursor } from "./cursor";
 import { toIso } from "./time";
-import type { JsonObject, JsonValue, Message, MessageRow, Page, StoredToolCall } from "./types";
+import type { Message, MessageError, MessagePage, MessageRow, StoredToolCall } from "./types";
 
 export type { Message, MessageRow } from "./types";
 
@@ -23,8 +23,7 @@ export function messageFromRow(row: MessageRow): Message {
     conversation_id: row.conversation_id,
     parent_id: row.parent_id,
     role: row.role,
-    content:
-      row.content_json === null ? null : (parseWellFormedJson(row.content_json) as string | JsonValue[]),
+    content: row.content_json === null ? null : (parseWellFormedJson(row.content_json) as Message["content"]),
     reasoning_content: row.reasoning_content,
     tool_calls:
       row.tool_calls_json === null ? null : storedToolCalls(parseWellFormedJson(row.tool_calls_json)),
@@ -43,7 +42,7 @@ export function messageFromRow(row: MessageRow): Message {
             reasoning_tokens: row.reasoning_tokens ?? 0,
             estimated: row.usage_estimated === 1,
           },
-    error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as JsonObject),
+    error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as MessageError),
     created_at: toIso(row.created_at),
     completed_at: toIso(row.completed_at),
   };
@@ -79,7 +78,7 @@ export async function listMessages(
   userId: string,
   conversationId: string,
   options: ListMessagesOptions,
-): Promise<Page<Message> | null> {
+): Promise<MessagePage | null> {
   const before = options.after?.i ?? null;
   const page = before
     ? db

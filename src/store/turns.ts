@@ -1,6 +1,6 @@
 import { messageFromRow } from "./messages";
 import { batch, type Query, query, selectValues, sql } from "./sql";
-import type { JsonObject, Message, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
+import type { Message, MessageError, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
   type QuotaState,
@@ -322,7 +322,7 @@ export interface AnswerOutcome {
   finishReason: string | null;
   model: string | null;
   usage: MessageUsage | null;
-  error: JsonObject | null;
+  error: MessageError | null;
   ttftMs: number | null;
   durationMs: number | null;
   completedAt: number;

@@ -1,5 +1,6 @@
+import type { UsageCounters, UsageReport } from "../resources/usage";
 import { batch, type Query, query, type Sql, selectValues, sql, values } from "./sql";
-import type { MessageUsage, TokenUsage } from "./types";
+import type { MessageUsage } from "./types";
 
 /**
  * The usage ledger and daily quotas: one record per answer, daily aggregates per user and
@@ -164,19 +165,6 @@ export function releaseQuery(db: D1Database, id: string): Query<never> {
 /** Settles usage on its own (one round trip), for requests outside a conversation. */
 export async function settleUsage(db: D1Database, s: Settlement): Promise<void> {
   await batch(db, settlementQueries(db, s));
-}
-
-/** A day's (or a report's) totals: requests, the token counters, and the estimated cost in USD. */
-export interface UsageCounters extends TokenUsage {
-  requests: number;
-  cost_usd: number;
-}
-
-export interface UsageReport {
-  from: string;
-  to: string;
-  data: ({ day: string; model: string } & UsageCounters)[];
-  totals: UsageCounters;
 }
 
 /** A user's usage by day and model for the days `from`..`to` (inclusive, UTC). */

@@ -39,6 +39,9 @@ export const LAYERS: readonly (readonly string[])[] = [
   // DashScope's protocol (request schema, client, stream decoding, typed failures); D1 and KV
   // (all SQL, cursors, ids); and Hono, which neither of them may import.
   ["dashscope/", "store/", "hono"],
+  // The resources of the HTTP contract as zod schemas (what the store returns, the document
+  // shows and the routes answer), and the error codes; plain data shapes, importing no layer above.
+  ["resources/"],
   // Server-sent event framing (encode, decode, heartbeat); text made safe to store and send
   // (well-formed Unicode, control characters); configuration read from the environment.
   ["sse/", "text/", "config.ts"],

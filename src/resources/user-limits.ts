@@ -1,0 +1,20 @@
+import * as z from "zod";
+import { RATE_LIMIT_TIERS } from "../config";
+import { isoTime } from "./common";
+
+/** A user's limits as operators see them. */
+export const userLimitsSchema = z.object({
+  id: z.string().describe("The user's id (the identity provider's `sub`)."),
+  created_at: isoTime,
+  daily_token_budget: z.int().nullable().describe("`null`: the configured default applies; -1: unlimited."),
+  rate_limit_tier: z
+    .enum(RATE_LIMIT_TIERS)
+    .nullable()
+    .describe("As set by an operator; `null` for the default."),
+  effective_rate_limit_tier: z.enum(RATE_LIMIT_TIERS),
+  rate_limit_per_minute: z.int(),
+  blocked: z.boolean(),
+  blocked_at: isoTime.nullable(),
+});
+
+export type UserLimitsView = z.infer<typeof userLimitsSchema>;
