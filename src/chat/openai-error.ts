@@ -12,6 +12,7 @@ const OPENAI_ERROR_TYPES: Readonly<Record<ErrorCode, string>> = {
   conflict: "invalid_request_error",
   turn_in_progress: "invalid_request_error",
   payload_too_large: "invalid_request_error",
+  unsupported_media_type: "invalid_request_error",
   content_filtered: "invalid_request_error",
   rate_limited: "rate_limit_error",
   quota_exceeded: "insufficient_quota",

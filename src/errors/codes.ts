@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   conflict: 409,
   turn_in_progress: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   content_filtered: 422,
   rate_limited: 429,
   quota_exceeded: 429,

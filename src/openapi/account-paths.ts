@@ -30,7 +30,7 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         requestBody: { required: false, content: json("CreateApiKeyRequest") },
         responses: {
           201: { description: "The new key; `key` is shown only here.", content: json("CreatedApiKey") },
-          ...errorResponses([400, 401, 403, 409, 413], "Error"),
+          ...errorResponses([400, 401, 403, 409, 413, 415], "Error"),
         },
       },
       get: {
@@ -71,7 +71,10 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         summary: "Set a user's daily token budget",
         ...ADMIN,
         requestBody: jsonBody("SetBudgetRequest"),
-        responses: { ...userLimits("The user's limits."), ...errorResponses([400, 401, 404, 413], "Error") },
+        responses: {
+          ...userLimits("The user's limits."),
+          ...errorResponses([400, 401, 404, 413, 415], "Error"),
+        },
       },
     },
     "/admin/v1/users/{userId}/rate-limit": {
@@ -82,7 +85,10 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         summary: "Set a user's rate-limit tier",
         ...ADMIN,
         requestBody: jsonBody("SetRateLimitRequest"),
-        responses: { ...userLimits("The user's limits."), ...errorResponses([400, 401, 404, 413], "Error") },
+        responses: {
+          ...userLimits("The user's limits."),
+          ...errorResponses([400, 401, 404, 413, 415], "Error"),
+        },
       },
     },
     "/admin/v1/users/{userId}/block": {

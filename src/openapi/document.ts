@@ -117,7 +117,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         requestBody: jsonBody("CreateConversationRequest", "All fields optional; send `{}` for defaults."),
         responses: {
           201: { description: "Created.", content: json("Conversation") },
-          ...errorResponses([400, 401, 413], "Error"),
+          ...errorResponses([400, 401, 413, 415], "Error"),
         },
       },
       get: {
@@ -158,7 +158,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         requestBody: jsonBody("UpdateConversationRequest", "At least one field."),
         responses: {
           200: { description: "The updated conversation.", content: json("Conversation") },
-          ...errorResponses([400, 401, 404, 413], "Error"),
+          ...errorResponses([400, 401, 404, 413, 415], "Error"),
         },
       },
       delete: {
@@ -203,7 +203,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
             description: "The answer stream, or the turn's messages when `stream` is false.",
             content: { ...answerStream, ...json("TurnResult") },
           },
-          ...errorResponses([400, 401, 404, 409, 413, 422, 429, 502, 504], "Error"),
+          ...errorResponses([400, 401, 404, 409, 413, 415, 422, 429, 502, 504], "Error"),
         },
       },
     },
@@ -305,7 +305,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
             description: "A completion, or a chunk stream when `stream` is true.",
             content: { ...json("ChatCompletion"), ...completionStream },
           },
-          ...errorResponses([400, 401, 413, 422, 429, 502, 504], "OpenAIError"),
+          ...errorResponses([400, 401, 413, 415, 422, 429, 502, 504], "OpenAIError"),
         },
       },
     },

@@ -10,6 +10,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   404: "Not found; another user's resource is also 404.",
   409: "Conflict (`turn_in_progress` while the conversation is answering).",
   413: "The request body is too large.",
+  415: "The request body is not declared as JSON (`Content-Type: application/json`, UTF-8).",
   422: "Blocked by the model provider's content moderation.",
   429: "Rate limited or quota exhausted; see `Retry-After`.",
   500: "Internal error.",

@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "conflict",
   "turn_in_progress",
   "payload_too_large",
+  "unsupported_media_type",
   "content_filtered",
   "rate_limited",
   "quota_exceeded",

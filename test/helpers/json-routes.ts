@@ -1,0 +1,138 @@
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import { BASE, call, createConversation, newTag, standInRequests } from "./api";
+import { authHeaders } from "./auth";
+
+/** One request to a route that takes a JSON body, prepared for one user. */
+export interface PreparedBodyRoute {
+  method: string;
+  url: string;
+  /** `authorization` and any other header the route needs, without `content-type`. */
+  headers: Record<string, string>;
+  /** A body the route accepts. */
+  valid: Record<string, unknown>;
+  /** Fails unless the route's request left nothing behind (no row, no upstream call). */
+  expectNothingStored: () => Promise<void>;
+}
+
+/** A route that takes a JSON body. */
+export interface BodyRoute {
+  name: string;
+  prepare: (userId: string) => Promise<PreparedBodyRoute>;
+}
+
+const ADMIN = "http://localhost/admin/v1";
+const adminHeaders = () => ({ authorization: `Bearer ${env.ADMIN_TOKEN ?? ""}` });
+
+async function expectNoSuchUser(userId: string): Promise<void> {
+  const res = await exports.default.fetch(`${ADMIN}/users/${userId}`, { headers: adminHeaders() });
+  expect(res.status).toBe(404);
+}
+
+/** Every route where a JSON body enters edge-chat. */
+export const BODY_ROUTES: BodyRoute[] = [
+  {
+    name: "POST /v1/conversations",
+    prepare: async (userId) => ({
+      method: "POST",
+      url: `${BASE}/conversations`,
+      headers: await authHeaders(userId),
+      valid: { title: "new" },
+      expectNothingStored: async () => {
+        const res = await call(userId, "GET", "/conversations?archived=all");
+        expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
+      },
+    }),
+  },
+  {
+    name: "PATCH /v1/conversations/{id}",
+    prepare: async (userId) => {
+      const conv = await createConversation(userId, { title: "before" });
+      return {
+        method: "PATCH",
+        url: `${BASE}/conversations/${conv.id}`,
+        headers: await authHeaders(userId),
+        valid: { title: "after" },
+        expectNothingStored: async () => {
+          const res = await call(userId, "GET", `/conversations/${conv.id}`);
+          expect(await res.json()).toEqual(conv);
+        },
+      };
+    },
+  },
+  {
+    name: "POST /v1/conversations/{id}/messages",
+    prepare: async (userId) => {
+      const conv = await createConversation(userId);
+      return {
+        method: "POST",
+        url: `${BASE}/conversations/${conv.id}/messages`,
+        headers: await authHeaders(userId),
+        valid: { content: "hello", stream: false },
+        expectNothingStored: async () => {
+          const res = await call(userId, "GET", `/conversations/${conv.id}/messages`);
+          expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
+        },
+      };
+    },
+  },
+  {
+    name: "POST /v1/chat/completions",
+    prepare: async (userId) => {
+      const tag = newTag();
+      return {
+        method: "POST",
+        url: `${BASE}/chat/completions`,
+        headers: await authHeaders(userId),
+        valid: { model: "qwen-plus", messages: [{ role: "user", content: `hi [[stand-in tag=${tag}]]` }] },
+        expectNothingStored: async () => expect(await standInRequests(tag)).toEqual([]),
+      };
+    },
+  },
+  {
+    name: "POST /v1/api-keys",
+    prepare: async (userId) => ({
+      method: "POST",
+      url: `${BASE}/api-keys`,
+      headers: await authHeaders(userId),
+      valid: { name: "server" },
+      expectNothingStored: async () => {
+        const res = await call(userId, "GET", "/api-keys");
+        expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
+      },
+    }),
+  },
+  {
+    name: "PUT /admin/v1/users/{userId}/budget",
+    prepare: async (userId) => ({
+      method: "PUT",
+      url: `${ADMIN}/users/${userId}/budget`,
+      headers: adminHeaders(),
+      valid: { daily_token_budget: 1000 },
+      expectNothingStored: () => expectNoSuchUser(userId),
+    }),
+  },
+  {
+    name: "PUT /admin/v1/users/{userId}/rate-limit",
+    prepare: async (userId) => ({
+      method: "PUT",
+      url: `${ADMIN}/users/${userId}/rate-limit`,
+      headers: adminHeaders(),
+      valid: { tier: "relaxed" },
+      expectNothingStored: () => expectNoSuchUser(userId),
+    }),
+  },
+];
+
+/** Sends `body` to a prepared route with `content-type` as given (none when undefined). */
+export function sendBody(
+  route: PreparedBodyRoute,
+  body: BodyInit,
+  contentType: string | undefined,
+): Promise<Response> {
+  const headers = { ...route.headers, ...(contentType === undefined ? {} : { "content-type": contentType }) };
+  return exports.default.fetch(route.url, { method: route.method, headers, body });
+}
+
+/** The UTF-8 bytes of `value` as JSON: a body that carries no `Content-Type` of its own. */
+export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
