@@ -9,7 +9,7 @@ import {
   parseGenerationParameters,
 } from "../src/dashscope/schema";
 import { ApiError } from "../src/errors/api-error";
-import { toInvalidRequest } from "../src/routes/validation";
+import { toInvalidRequest } from "../src/errors/invalid-request";
 
 const USER_HI: ChatMessage = { role: "user", content: "Hi" };
 const base = (extra: Record<string, unknown> = {}) => ({ model: "qwen-plus", messages: [USER_HI], ...extra });

@@ -1,72 +1,65 @@
 import type { Context } from "hono";
-import { ApiError, invalidRequest } from "../errors/api-error";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
+import type * as z from "zod";
+import type { AppEnv } from "../app-env";
+import { invalidRequest } from "../errors/api-error";
+import { checkJsonInput, parseBody } from "../errors/invalid-request";
+import { readBodyText } from "./body-text";
+import { checkJsonMediaType } from "./json-media-type";
 
-/**
- * Reads a JSON request body with a size limit. The limit is checked on the bytes as they
- * arrive, so a client cannot make the Worker buffer more than `maxBytes` (413 `payload_too_large`).
- */
-export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
-  if (c.req.raw.body !== null) checkJsonMediaType(c.req.header("content-type"));
-  const declared = Number(c.req.header("content-length") ?? "NaN");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  const body = c.req.raw.body;
-  if (!body) throw invalidRequest("A JSON request body is required.");
-  const reader = body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge(maxBytes);
-    }
-    parts.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const p of parts) {
-    bytes.set(p, offset);
-    offset += p.byteLength;
-  }
-  const text = new TextDecoder().decode(bytes);
-  if (text.trim() === "") throw invalidRequest("A JSON request body is required.");
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw invalidRequest("The request body is not valid JSON.");
-  }
+/** Options of {@link jsonBody}. */
+export interface JsonBodyOptions {
+  /** A request with no body (or a declared length of 0) is read as `{}` instead of refused. */
+  optional?: boolean;
 }
 
-const tooLarge = (maxBytes: number) =>
-  new ApiError(413, "payload_too_large", `The request body exceeds the limit of ${maxBytes} bytes.`);
-
 /**
- * `application/json` or a structured `+json` type (`application/merge-patch+json`), any case, as
- * Hono's `validator("json")` recognises them (it silently reads any other type as `{}`).
+ * The one way a JSON request body enters edge-chat. In order: declared as JSON (415
+ * `unsupported_media_type`), at most `MAX_BODY_BYTES` (413 `payload_too_large`), present
+ * (400), parsed (400), then, in Hono's `validator("json")`, bounded in nesting and well-formed
+ * (`checkJsonInput`) and validated with `parse`: a zod schema, or a function that throws an
+ * `ApiError`; the route reads the typed value with `c.req.valid("json")`. A validation failure is
+ * 400 `invalid_request` naming the first field at fault.
+ *
+ * Hono's validator alone is not enough: it reads a body of any other `Content-Type` as `{}` and
+ * has no size limit. The checks above run first and hand the checked text on as the request's
+ * body (as Hono's own `bodyLimit` does), which the validator parses.
  */
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
-
-/**
- * A body that is not declared as JSON is refused before it is read (415 `unsupported_media_type`):
- * `text/plain`, a form, or no `Content-Type` at all. A `charset` other than UTF-8 is refused too,
- * as JSON between systems must be UTF-8 (RFC 8259 §8.1) and any other would be misread.
- */
-function checkJsonMediaType(contentType: string | undefined): void {
-  const [mediaType = "", ...params] = (contentType ?? "").split(";");
-  if (!JSON_MEDIA_TYPE.test(mediaType.trim())) {
-    throw new ApiError(
-      415,
-      "unsupported_media_type",
-      "The request body must be JSON, sent with Content-Type: application/json.",
-    );
-  }
-  for (const param of params) {
-    const [name = "", value = ""] = param.split("=");
-    if (name.trim().toLowerCase() !== "charset") continue;
-    if (!/^"?utf-8"?$/i.test(value.trim())) {
-      throw new ApiError(415, "unsupported_media_type", "A JSON request body must be encoded as UTF-8.");
+export function jsonBody<T>(parse: z.ZodType<T> | ((value: unknown) => T), options: JsonBodyOptions = {}) {
+  const validate = validator("json", (value: unknown): T => {
+    checkJsonInput(value);
+    return typeof parse === "function" ? parse(value) : parseBody(parse, value);
+  });
+  const middleware: typeof validate = async (c, next) => {
+    const text = await readJsonText(c, options);
+    const headers = new Headers(c.req.raw.headers);
+    // The length of the text read is known now; a client's claim no longer applies.
+    headers.delete("content-length");
+    c.req.raw = new Request(c.req.raw, { headers, body: text });
+    let routeReached = false;
+    try {
+      return await validate(c, async () => {
+        routeReached = true;
+        await next();
+      });
+    } catch (err) {
+      // Before the route, the validator's only HTTPException is its JSON.parse failure.
+      if (!routeReached && err instanceof HTTPException)
+        throw invalidRequest("The request body is not valid JSON.");
+      throw err;
     }
-  }
+  };
+  return middleware;
+}
+
+/** The body's text: declared as JSON, within the size limit, not empty (`{}` for an optional body left out). */
+async function readJsonText(c: Context<AppEnv>, options: JsonBodyOptions): Promise<string> {
+  const request = c.req.raw;
+  const length = request.headers.get("content-length");
+  if (options.optional && (length === "0" || (length === null && request.body === null))) return "{}";
+  if (request.body !== null) checkJsonMediaType(request.headers.get("content-type") ?? undefined);
+  const text = await readBodyText(request, c.get("config").maxBodyBytes);
+  if (text.trim() === "") throw invalidRequest("A JSON request body is required.");
+  return text;
 }

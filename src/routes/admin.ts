@@ -1,11 +1,10 @@
 import { type Context, Hono } from "hono";
-import type * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { isAcceptableSubject } from "../auth/verify-jwt";
 import { type Config, DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitTier } from "../config";
 import { notFound } from "../errors/api-error";
 import { requireAdmin } from "../middleware/admin-auth";
-import { readJsonBody } from "../middleware/json-body";
+import { jsonBody } from "../middleware/json-body";
 import { budgetBody, rateLimitBody } from "../openapi/bodies";
 import type { UserLimitsView } from "../resources/user-limits";
 import { cacheRateLimitTier } from "../store/rate-tier";
@@ -19,7 +18,6 @@ import {
   type UserLimitsRow,
 } from "../store/user-limits";
 import { parseUsageRange } from "./usage";
-import { checkJsonInput, parseBody as parseWith } from "./validation";
 
 function view(row: UserLimitsRow, config: Config): UserLimitsView {
   const tier = (RATE_LIMIT_TIERS as readonly string[]).includes(row.rate_limit_tier ?? "")
@@ -45,10 +43,6 @@ function userIdParam(c: Context<AppEnv>): string {
   return id;
 }
 
-async function parseBody<T>(c: Context<AppEnv>, schema: z.ZodType<T>): Promise<T> {
-  return parseWith(schema, checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)));
-}
-
 /**
  * Operator routes, mounted at `/admin/v1` and guarded by the admin token ({@link requireAdmin};
  * a user's JWT or API key never passes). Every write upserts the user's row and answers with
@@ -66,14 +60,14 @@ export const adminRoutes = new Hono<AppEnv>()
     if (!row) throw notFound("User");
     return c.json(view(row, c.get("config")));
   })
-  .put("/users/:userId/budget", async (c) => {
+  .put("/users/:userId/budget", jsonBody(budgetBody), async (c) => {
     const userId = userIdParam(c);
-    const { daily_token_budget } = await parseBody(c, budgetBody);
+    const { daily_token_budget } = c.req.valid("json");
     return c.json(view(await setDailyTokenBudget(c.env.DB, userId, daily_token_budget), c.get("config")));
   })
-  .put("/users/:userId/rate-limit", async (c) => {
+  .put("/users/:userId/rate-limit", jsonBody(rateLimitBody), async (c) => {
     const userId = userIdParam(c);
-    const { tier } = await parseBody(c, rateLimitBody);
+    const { tier } = c.req.valid("json");
     const row = await setRateLimitTier(c.env.DB, userId, tier);
     // This location sees the new tier at once; others within KV's propagation delay.
     await cacheRateLimitTier(c.env.CACHE, userId, tier);

@@ -1,8 +1,8 @@
-import { type Context, Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
 import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
 import { ApiError, notFound } from "../errors/api-error";
-import { readJsonBody } from "../middleware/json-body";
+import { jsonBody } from "../middleware/json-body";
 import { createApiKeyBody } from "../openapi/bodies";
 import type { ApiKeyList, CreatedApiKey } from "../resources/api-key";
 import {
@@ -14,13 +14,12 @@ import {
 } from "../store/api-keys";
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
-import { checkJsonInput, parseBody } from "./validation";
 
 /**
  * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
  * could outlive its own revocation. Creating and revoking needs the user's sign-in token.
  */
-function requireSignInToken(c: Context<AppEnv>): void {
+const requireSignInToken: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (hasApiKeyBearer(c.req.header("authorization"))) {
     throw new ApiError(
       403,
@@ -28,14 +27,8 @@ function requireSignInToken(c: Context<AppEnv>): void {
       "API keys cannot create or revoke API keys; use the app's sign-in token.",
     );
   }
-}
-
-/** A create request may have no body at all (no name). */
-async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
-  const length = c.req.header("content-length");
-  if (length === "0" || (length === undefined && c.req.raw.body === null)) return {};
-  return checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes));
-}
+  await next();
+};
 
 /**
  * API key routes, mounted at `/v1` behind auth: `POST /api-keys {name?}` → 201 with the key
@@ -44,9 +37,9 @@ async function readOptionalBody(c: Context<AppEnv>): Promise<unknown> {
  * user's key is 404.
  */
 export const apiKeyRoutes = new Hono<AppEnv>()
-  .post("/api-keys", async (c) => {
-    requireSignInToken(c);
-    const { name } = parseBody(createApiKeyBody, await readOptionalBody(c));
+  // A create request may have no body at all (no name).
+  .post("/api-keys", requireSignInToken, jsonBody(createApiKeyBody, { optional: true }), async (c) => {
+    const { name } = c.req.valid("json");
     const made = await generateApiKey();
     const inserted = await insertApiKey(c.env.DB, c.get("userId"), {
       name: name ?? null,
@@ -79,8 +72,7 @@ export const apiKeyRoutes = new Hono<AppEnv>()
     const list: ApiKeyList = { data: rows.map(apiKeyFromRow) };
     return c.json(list);
   })
-  .delete("/api-keys/:id", async (c) => {
-    requireSignInToken(c);
+  .delete("/api-keys/:id", requireSignInToken, async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("API key");
     const row = await revokeApiKey(c.env.DB, c.get("userId"), id);

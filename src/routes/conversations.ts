@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
-import { readJsonBody } from "../middleware/json-body";
+import { jsonBody } from "../middleware/json-body";
 import { createConversationBody, updateConversationBody } from "../openapi/bodies";
 import {
   type ArchivedFilter,
@@ -16,7 +16,7 @@ import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
 import { isId } from "../store/ids";
 import { listMessages } from "../store/messages";
 import { parseConversationDefaults } from "./parameters";
-import { checkJsonInput, parseBody, parseCursor, parsePageLimit } from "./validation";
+import { parseCursor, parsePageLimit } from "./validation";
 
 const ARCHIVED_FILTERS = new Map<string, ArchivedFilter>([
   ["false", "active"],
@@ -48,11 +48,8 @@ function conversationId(id: string): string {
  * get, patch, delete, and the newest-first message list. Another user's conversation is 404.
  */
 export const conversationRoutes = new Hono<AppEnv>()
-  .post("/conversations", async (c) => {
-    const { parameters, ...fields } = parseBody(
-      createEnvelope,
-      checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)),
-    );
+  .post("/conversations", jsonBody(createEnvelope), async (c) => {
+    const { parameters, ...fields } = c.req.valid("json");
     const conversation = await createConversation(c.env.DB, c.get("userId"), {
       ...fields,
       parameters: defaultsOf(parameters) ?? {},
@@ -74,12 +71,9 @@ export const conversationRoutes = new Hono<AppEnv>()
     if (!conversation) throw notFound("Conversation");
     return c.json(conversation);
   })
-  .patch("/conversations/:id", async (c) => {
+  .patch("/conversations/:id", jsonBody(updateEnvelope), async (c) => {
     const id = conversationId(c.req.param("id"));
-    const { parameters, ...fields } = parseBody(
-      updateEnvelope,
-      checkJsonInput(await readJsonBody(c, c.get("config").maxBodyBytes)),
-    );
+    const { parameters, ...fields } = c.req.valid("json");
     // `parameters: null` clears the defaults.
     const defaults = defaultsOf(parameters);
     const patch = { ...fields, parameters: defaults === null ? {} : defaults };

@@ -5,15 +5,15 @@ import type { TurnInput, TurnMessage } from "../chat/prepare-turn";
 import { requestHash } from "../chat/request-hash";
 import { messageContentSchema, textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
+import { parseBody } from "../errors/invalid-request";
 import { toApiError } from "../generation/turn-result";
-import { readJsonBody } from "../middleware/json-body";
+import { jsonBody } from "../middleware/json-body";
 import { CLIENT_MESSAGE_ID_PATTERN, MAX_TOOL_RESULTS, toolResultBody, turnBody } from "../openapi/bodies";
 import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { parseConversationParameters } from "./parameters";
-import { checkJsonInput, parseBody } from "./validation";
 
 /**
  * The turn body's own fields; `content` (also each tool result's) is checked by role and
@@ -32,13 +32,11 @@ const turnEnvelope = turnBody.extend({
 
 /** A turn: `POST /conversations/{id}/messages` (`../shared/API.md`); a message by id. */
 export const messageRoutes = new Hono<AppEnv>()
-  .post("/conversations/:id/messages", async (c) => {
+  .post("/conversations/:id/messages", jsonBody(turnEnvelope), async (c) => {
     const conversationId = c.req.param("id");
-    const config = c.get("config");
-    const raw = checkJsonInput(await readJsonBody(c, config.maxBodyBytes));
     if (!isId(conversationId)) throw notFound("Conversation");
     const input = await parseTurn(
-      raw,
+      c.req.valid("json"),
       c.get("userId"),
       conversationId,
       c.get("requestId"),
@@ -110,13 +108,12 @@ function parseAfter(raw: string | undefined): number {
  * forms), parameters with the DashScope schema, `n` fixed at 1.
  */
 async function parseTurn(
-  raw: unknown,
+  b: z.output<typeof turnEnvelope>,
   userId: string,
   conversationId: string,
   requestId: string,
   idempotencyKey: string | undefined,
 ): Promise<TurnInput> {
-  const b = parseBody(turnEnvelope, raw);
   const message = turnMessage(b);
 
   const parameters =

@@ -5,12 +5,12 @@ import { listModels } from "../chat/model-list";
 import { dropEmptyClientFields } from "../chat/openai-client-fields";
 import { toOpenAiErrorBody } from "../chat/openai-error";
 import { createDashScopeClient } from "../dashscope/client";
-import { parseChatCompletionRequest } from "../dashscope/schema";
+import { type ChatCompletionRequest, parseChatCompletionRequest } from "../dashscope/schema";
 import { notFound } from "../errors/api-error";
-import { readJsonBody } from "../middleware/json-body";
+import { toInvalidRequest } from "../errors/invalid-request";
+import { jsonBody } from "../middleware/json-body";
 import type { ModelList } from "../resources/model";
 import { SSE_HEADERS } from "../sse/response";
-import { toInvalidRequest } from "./validation";
 
 /**
  * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's
@@ -46,6 +46,16 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
 };
 
 /**
+ * The DashScope request of `POST /chat/completions` (its nesting, size and cross-field rules
+ * included), after the empty fields the OpenAI SDKs echo back on assistant messages are dropped.
+ */
+function parseCompletionRequest(body: unknown): ChatCompletionRequest {
+  const parsed = parseChatCompletionRequest(dropEmptyClientFields(body));
+  if (!parsed.ok) throw toInvalidRequest(parsed.error);
+  return parsed.value;
+}
+
+/**
  * The OpenAI-compatible routes, mounted at `/v1` behind auth: `POST /chat/completions` (the
  * DashScope request, `n` up to 4, streamed or not, passed through faithfully; a request DashScope
  * takes only as a stream is streamed upstream even when `stream` is not true, and answered with the
@@ -53,13 +63,9 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
  * `GET /models/{id}` in OpenAI's list shape. Errors use OpenAI's envelope ({@link openAiErrorEnvelope}).
  */
 export const openaiRoutes = new Hono<AppEnv>()
-  .post("/chat/completions", async (c) => {
+  .post("/chat/completions", jsonBody(parseCompletionRequest), async (c) => {
     const config = c.get("config");
-    const parsed = parseChatCompletionRequest(
-      dropEmptyClientFields(await readJsonBody(c, config.maxBodyBytes)),
-    );
-    if (!parsed.ok) throw toInvalidRequest(parsed.error);
-    const request = parsed.value;
+    const request = c.req.valid("json");
     const caller: CompletionCaller = {
       userId: c.get("userId"),
       requestId: c.get("requestId"),

@@ -4,7 +4,7 @@ import {
   parseGenerationParameters,
 } from "../dashscope/schema";
 import { invalidRequest } from "../errors/api-error";
-import { toInvalidRequest } from "./validation";
+import { toInvalidRequest } from "../errors/invalid-request";
 
 /**
  * Validates `parameters` of a conversation (its defaults) or of a turn (its overrides), the one
