@@ -1,7 +1,7 @@
-import { ApiError } from "../errors/api-error";
+import { ApiError, invalidRequest } from "../errors/api-error";
 
 /**
- * The text of a request body, read with a size limit: the bytes are counted as they arrive
+ * The text of a request body, which must be UTF-8 (400 otherwise), read with a size limit: the bytes are counted as they arrive
  * (a `Content-Length` is only a claim), so a client cannot make the Worker buffer more than
  * `maxBytes` (413 `payload_too_large`). A declared length over the limit is refused unread.
  *
@@ -32,8 +32,18 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     bytes.set(p, offset);
     offset += p.byteLength;
   }
-  return new TextDecoder().decode(bytes);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw invalidRequest("The request body is not valid UTF-8.");
+  }
 }
+
+/**
+ * Strict UTF-8: a malformed sequence throws instead of becoming U+FFFD, which would be stored and
+ * sent upstream as if the client had written it. A leading byte order mark is dropped.
+ */
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const tooLarge = (maxBytes: number) =>
   new ApiError(413, "payload_too_large", `The request body exceeds the limit of ${maxBytes} bytes.`);

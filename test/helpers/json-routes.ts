@@ -11,6 +11,8 @@ export interface PreparedBodyRoute {
   headers: Record<string, string>;
   /** A body the route accepts. */
   valid: Record<string, unknown>;
+  /** A body the route accepts that carries `text` in a string field, where the route has one. */
+  withText?: (text: string) => Record<string, unknown>;
   /** Fails unless the route's request left nothing behind (no row, no upstream call). */
   expectNothingStored: () => Promise<void>;
 }
@@ -38,6 +40,7 @@ export const BODY_ROUTES: BodyRoute[] = [
       url: `${BASE}/conversations`,
       headers: await authHeaders(userId),
       valid: { title: "new" },
+      withText: (text) => ({ title: text }),
       expectNothingStored: async () => {
         const res = await call(userId, "GET", "/conversations?archived=all");
         expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
@@ -53,6 +56,7 @@ export const BODY_ROUTES: BodyRoute[] = [
         url: `${BASE}/conversations/${conv.id}`,
         headers: await authHeaders(userId),
         valid: { title: "after" },
+        withText: (text) => ({ title: text }),
         expectNothingStored: async () => {
           const res = await call(userId, "GET", `/conversations/${conv.id}`);
           expect(await res.json()).toEqual(conv);
@@ -69,6 +73,7 @@ export const BODY_ROUTES: BodyRoute[] = [
         url: `${BASE}/conversations/${conv.id}/messages`,
         headers: await authHeaders(userId),
         valid: { content: "hello", stream: false },
+        withText: (text) => ({ content: text, stream: false }),
         expectNothingStored: async () => {
           const res = await call(userId, "GET", `/conversations/${conv.id}/messages`);
           expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
@@ -80,11 +85,16 @@ export const BODY_ROUTES: BodyRoute[] = [
     name: "POST /v1/chat/completions",
     prepare: async (userId) => {
       const tag = newTag();
+      const ask = (text: string) => ({
+        model: "qwen-plus",
+        messages: [{ role: "user", content: `${text} [[stand-in tag=${tag}]]` }],
+      });
       return {
         method: "POST",
         url: `${BASE}/chat/completions`,
         headers: await authHeaders(userId),
-        valid: { model: "qwen-plus", messages: [{ role: "user", content: `hi [[stand-in tag=${tag}]]` }] },
+        valid: ask("hi"),
+        withText: ask,
         expectNothingStored: async () => expect(await standInRequests(tag)).toEqual([]),
       };
     },
@@ -96,6 +106,7 @@ export const BODY_ROUTES: BodyRoute[] = [
       url: `${BASE}/api-keys`,
       headers: await authHeaders(userId),
       valid: { name: "server" },
+      withText: (text) => ({ name: text }),
       expectNothingStored: async () => {
         const res = await call(userId, "GET", "/api-keys");
         expect(((await res.json()) as { data: unknown[] }).data).toEqual([]);
@@ -136,3 +147,15 @@ export function sendBody(
 
 /** The UTF-8 bytes of `value` as JSON: a body that carries no `Content-Type` of its own. */
 export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+
+/**
+ * A body for `route` whose JSON is well-formed except for `bytes` (not valid UTF-8) inside a string:
+ * a string field's value where the route has one, else an extra key.
+ */
+export function bodyWithBytes(route: PreparedBodyRoute, bytes: number[]): Uint8Array {
+  const marker = "\u2063MARK\u2063";
+  const body = route.withText ? route.withText(`a${marker}b`) : { ...route.valid, [marker]: 1 };
+  const [before = "", after = ""] = JSON.stringify(body).split(marker);
+  const encoder = new TextEncoder();
+  return new Uint8Array([...encoder.encode(before), ...bytes, ...encoder.encode(after)]);
+}
