@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { expectError, newUser } from "./helpers/api";
-import { BODY_ROUTES, jsonBytes, sendBody } from "./helpers/json-routes";
+import { BODY_ROUTES, countedStream, jsonBytes, sendBody } from "./helpers/json-routes";
 
 describe.each(BODY_ROUTES)("$name", ({ prepare }) => {
   it.each([
@@ -18,6 +18,14 @@ describe.each(BODY_ROUTES)("$name", ({ prepare }) => {
       "unsupported_media_type",
     );
     expect(error.message).toMatch(/JSON|UTF-8/);
+    await route.expectNothingStored();
+  });
+
+  it("reads a refused 10 MB text/plain body to its end before answering 415, so the client gets the answer", async () => {
+    const route = await prepare(newUser("media"));
+    const { stream, state } = countedStream(10 * 1024 * 1024);
+    await expectError(await sendBody(route, stream, "text/plain"), 415, "unsupported_media_type");
+    expect(state).toEqual({ pulled: 10 * 1024 * 1024, cancelled: false });
     await route.expectNothingStored();
   });
 

@@ -5,8 +5,8 @@ import type * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest } from "../errors/api-error";
 import { checkJsonInput, parseBody } from "../errors/invalid-request";
-import { readBodyText } from "./body-text";
-import { checkJsonMediaType } from "./json-media-type";
+import { discardBody, readBodyText } from "./body-text";
+import { jsonMediaTypeProblem } from "./json-media-type";
 
 /** Options of {@link jsonBody}. */
 export interface JsonBodyOptions {
@@ -16,11 +16,12 @@ export interface JsonBodyOptions {
 
 /**
  * The one way a JSON request body enters edge-chat. In order: declared as JSON (415
- * `unsupported_media_type`), at most `MAX_BODY_BYTES` (413 `payload_too_large`), present
- * (400), parsed (400), then, in Hono's `validator("json")`, bounded in nesting and well-formed
- * (`checkJsonInput`) and validated with `parse`: a zod schema, or a function that throws an
- * `ApiError`; the route reads the typed value with `c.req.valid("json")`. A validation failure is
- * 400 `invalid_request` naming the first field at fault.
+ * `unsupported_media_type`), at most `MAX_BODY_BYTES` (413 `payload_too_large`), valid UTF-8
+ * (400), present (400), parsed (400), then, in Hono's `validator("json")`, bounded in nesting and
+ * well-formed (`checkJsonInput`) and validated with `parse`: a zod schema, or a function that
+ * throws an `ApiError`; the route reads the typed value with `c.req.valid("json")`. A validation
+ * failure is 400 `invalid_request` naming the first field at fault. A body refused for its type
+ * or size is still read to its end (`discardBody`), so the client receives the error.
  *
  * Hono's validator alone is not enough: it reads a body of any other `Content-Type` as `{}` and
  * has no size limit. The checks above run first and hand the checked text on as the request's
@@ -58,7 +59,11 @@ async function readJsonText(c: Context<AppEnv>, options: JsonBodyOptions): Promi
   const request = c.req.raw;
   const length = request.headers.get("content-length");
   if (options.optional && (length === "0" || (length === null && request.body === null))) return "{}";
-  if (request.body !== null) checkJsonMediaType(request.headers.get("content-type") ?? undefined);
+  const refused = request.body && jsonMediaTypeProblem(request.headers.get("content-type"));
+  if (refused) {
+    await discardBody(request.body?.getReader() ?? null, 0);
+    throw refused;
+  }
   const text = await readBodyText(request, c.get("config").maxBodyBytes);
   if (text.trim() === "") throw invalidRequest("A JSON request body is required.");
   return text;

@@ -7,14 +7,14 @@ import { ApiError } from "../errors/api-error";
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
 /**
- * A body that is not declared as JSON is refused before it is read (415 `unsupported_media_type`):
- * `text/plain`, a form, or no `Content-Type` at all. A `charset` other than UTF-8 is refused too,
- * as JSON between systems must be UTF-8 (RFC 8259 §8.1) and any other would be misread.
+ * Why a body with this `Content-Type` is not read as JSON (415 `unsupported_media_type`), or
+ * `null` when it is: `text/plain`, a form or no `Content-Type` at all are refused, and so is a
+ * `charset` other than UTF-8, as JSON between systems must be UTF-8 (RFC 8259 §8.1).
  */
-export function checkJsonMediaType(contentType: string | undefined): void {
+export function jsonMediaTypeProblem(contentType: string | null): ApiError | null {
   const [mediaType = "", ...params] = (contentType ?? "").split(";");
   if (!JSON_MEDIA_TYPE.test(mediaType.trim())) {
-    throw new ApiError(
+    return new ApiError(
       415,
       "unsupported_media_type",
       "The request body must be JSON, sent with Content-Type: application/json.",
@@ -24,7 +24,8 @@ export function checkJsonMediaType(contentType: string | undefined): void {
     const [name = "", value = ""] = param.split("=");
     if (name.trim().toLowerCase() !== "charset") continue;
     if (!/^"?utf-8"?$/i.test(value.trim())) {
-      throw new ApiError(415, "unsupported_media_type", "A JSON request body must be encoded as UTF-8.");
+      return new ApiError(415, "unsupported_media_type", "A JSON request body must be encoded as UTF-8.");
     }
   }
+  return null;
 }

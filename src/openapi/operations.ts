@@ -4,7 +4,7 @@ import { type ComponentName, ref } from "./components";
 
 /** What each error status means on every route that can return it. */
 const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
-  400: "Invalid request; `param` names the field at fault.",
+  400: "Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`).",
   401: "Missing or invalid bearer token.",
   403: "Not allowed with this credential.",
   404: "Not found; another user's resource is also 404.",

@@ -140,8 +140,13 @@ export function sendBody(
   route: PreparedBodyRoute,
   body: BodyInit,
   contentType: string | undefined,
+  extraHeaders: Record<string, string> = {},
 ): Promise<Response> {
-  const headers = { ...route.headers, ...(contentType === undefined ? {} : { "content-type": contentType }) };
+  const headers = {
+    ...route.headers,
+    ...extraHeaders,
+    ...(contentType === undefined ? {} : { "content-type": contentType }),
+  };
   return exports.default.fetch(route.url, { method: route.method, headers, body });
 }
 
@@ -158,4 +163,31 @@ export function bodyWithBytes(route: PreparedBodyRoute, bytes: number[]): Uint8A
   const [before = "", after = ""] = JSON.stringify(body).split(marker);
   const encoder = new TextEncoder();
   return new Uint8Array([...encoder.encode(before), ...bytes, ...encoder.encode(after)]);
+}
+
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * A request body of `total` bytes (a JSON string that never ends, so only its size can refuse it),
+ * streamed in chunks with no Content-Length (chunked transfer encoding on the wire). It records how
+ * far it was read and whether the reader gave up on it.
+ */
+export function countedStream(total: number) {
+  const state = { pulled: 0, cancelled: false };
+  const chunk = new TextEncoder().encode("a".repeat(CHUNK_BYTES));
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"x":"'));
+    },
+    pull(controller) {
+      if (state.pulled >= total) return controller.close();
+      const size = Math.min(CHUNK_BYTES, total - state.pulled);
+      state.pulled += size;
+      controller.enqueue(size === CHUNK_BYTES ? chunk : chunk.subarray(0, size));
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  });
+  return { stream, state };
 }
