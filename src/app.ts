@@ -4,6 +4,7 @@ import type { AppEnv } from "./app-env";
 import { loadConfig } from "./config";
 import { requireAuth } from "./middleware/auth";
 import { onError, onNotFound } from "./middleware/error-handler";
+import { logContext } from "./middleware/log-context";
 import { rateLimitTurns } from "./middleware/rate-limit";
 import { adminRoutes } from "./routes/admin";
 import { apiKeyRoutes } from "./routes/api-keys";
@@ -18,6 +19,7 @@ import { usageRoutes } from "./routes/usage";
 export const app = new Hono<AppEnv>();
 
 app.use("*", requestId());
+app.use("*", logContext);
 app.use("*", async (c, next) => {
   c.set("config", loadConfig(c.env));
   await next();

@@ -1,4 +1,5 @@
 import type { Env } from "./env";
+import { logError } from "./log/log";
 
 /**
  * One model's price (`MODEL_PRICES` and the built-in table in `chat/pricing.ts`), in USD per
@@ -140,7 +141,7 @@ function parseContextTable(json: string | undefined, name: string): Record<strin
       Object.entries(value).filter(([, n]) => typeof n === "number" && Number.isInteger(n) && n > 0),
     ) as Record<string, number>;
   } catch {
-    console.error(JSON.stringify({ level: "error", message: `${name} is not valid JSON; ignoring it` }));
+    logError("config.invalid", { message: `${name} is not valid JSON; ignoring it` });
     return {};
   }
 }
@@ -157,7 +158,7 @@ function parseJsonObject<T>(
     if (!value || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
     return Object.fromEntries(Object.entries(value).filter(([, v]) => valid(v))) as Record<string, T>;
   } catch {
-    console.error(JSON.stringify({ level: "error", message: `${name} is not a JSON object; ignoring it` }));
+    logError("config.invalid", { message: `${name} is not a JSON object; ignoring it` });
     return {};
   }
 }

@@ -31,7 +31,8 @@ export async function startHarness({ root, scriptPath }) {
   /** Anything else the Workers logged at error level (reported if the run had errors). */
   const errorLogs = [];
   const onLog = ({ level, message }) => {
-    if (message.startsWith('{"event":"turn.finished"')) turnLogs.push(JSON.parse(message));
+    // The Worker's lines are JSON with `level` and `event` first (src/log/log.ts).
+    if (message.includes('"event":"turn.finished"')) turnLogs.push(JSON.parse(message));
     else if (level === "error" || level === "warn") errorLogs.push(message);
   };
 

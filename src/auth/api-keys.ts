@@ -1,3 +1,4 @@
+import { logError } from "../log/log";
 import { type ApiKeyRow, findApiKeyByHash, touchApiKey } from "../store/api-keys";
 import { invalidToken } from "./auth-errors";
 
@@ -127,13 +128,9 @@ function cachedRecord(row: ApiKeyRow): CachedApiKey {
 // Neither failure affects the request: a missed cache write costs a D1 read next time, a missed
 // touch leaves `last_used_at` older than it should be.
 function logKvFailure(err: unknown): void {
-  console.error(
-    JSON.stringify({ level: "error", message: "caching an API key lookup failed", cause: String(err) }),
-  );
+  logError("api_key.cache_failed", { message: "caching an API key lookup failed", error: err });
 }
 
 function logD1Failure(err: unknown): void {
-  console.error(
-    JSON.stringify({ level: "error", message: "recording an API key's use failed", cause: String(err) }),
-  );
+  logError("api_key.touch_failed", { message: "recording an API key's use failed", error: err });
 }

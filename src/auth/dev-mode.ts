@@ -1,4 +1,5 @@
 import type { JSONWebKeySet } from "jose";
+import { formatLog, writeLog } from "../log/log";
 import { parseJwks } from "./jwks";
 
 /*
@@ -92,10 +93,12 @@ export type DevModeGate = (
  * A gate that returns the dev key set when `AUTH_DEV_JWKS` is set and the request is for a
  * local hostname (or one of `devHosts`, the `AUTH_DEV_HOSTS` setting), and null otherwise.
  * A set variable on a non-local host, an unparsable one, or an `AUTH_DEV_HOSTS` entry that is
- * not a private-network address is reported through `log` once per gate, i.e. once per
+ * not a private-network address is reported through `write` once per gate, i.e. once per
  * isolate for the default gate.
  */
-export function createDevModeGate(log: (line: string) => void = (line) => console.error(line)): DevModeGate {
+export function createDevModeGate(
+  write: (line: string) => void = (line) => writeLog("error", line),
+): DevModeGate {
   let warnedNonLocal = false;
   let warnedInvalid = false;
   let warnedHosts = false;
@@ -108,9 +111,8 @@ export function createDevModeGate(log: (line: string) => void = (line) => consol
       extra = { value: devHosts, hosts };
       if (ignored.length > 0 && !warnedHosts) {
         warnedHosts = true;
-        log(
-          JSON.stringify({
-            level: "error",
+        write(
+          formatLog("error", "config.invalid", {
             message: "AUTH_DEV_HOSTS lists addresses that are not private-network IP literals; ignoring them",
             ignored,
           }),
@@ -121,9 +123,8 @@ export function createDevModeGate(log: (line: string) => void = (line) => consol
     if (!isLocalHostname(hostname) && !extra.hosts.has(hostname)) {
       if (!warnedNonLocal) {
         warnedNonLocal = true;
-        log(
-          JSON.stringify({
-            level: "error",
+        write(
+          formatLog("error", "config.dev_jwks_ignored", {
             message: "AUTH_DEV_JWKS is set on a non-local host; ignoring it",
           }),
         );
@@ -133,8 +134,10 @@ export function createDevModeGate(log: (line: string) => void = (line) => consol
     if (parsed?.json !== devJwksJson) parsed = { json: devJwksJson, jwks: parseJwks(devJwksJson) };
     if (!parsed.jwks && !warnedInvalid) {
       warnedInvalid = true;
-      log(
-        JSON.stringify({ level: "error", message: "AUTH_DEV_JWKS is not a JSON Web Key Set; ignoring it" }),
+      write(
+        formatLog("error", "config.invalid", {
+          message: "AUTH_DEV_JWKS is not a JSON Web Key Set; ignoring it",
+        }),
       );
     }
     return parsed.jwks;

@@ -5,6 +5,7 @@ import type { ChatCompletionRequest } from "../dashscope/schema";
 import { requiresStreaming } from "../dashscope/stream-only";
 import type { ChatCompletion } from "../dashscope/types";
 import type { ApiError } from "../errors/api-error";
+import { logError, logInfo } from "../log/log";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import {
   type CompletionOutcome,
@@ -211,29 +212,23 @@ interface Finished extends CompletionOutcome {
 
 /** Settles the usage in the ledger and writes one structured log line (never content). */
 function finish(caller: CompletionCaller, reservation: CompletionReservation, done: Finished): void {
-  console.log(
-    JSON.stringify({
-      event: "completion.finished",
-      request_id: caller.requestId,
-      status: done.status,
-      model: done.model,
-      upstream_attempts: done.attempts,
-      error_code: done.errorCode,
-      usage: done.usage,
-    }),
-  );
+  logInfo("completion.finished", {
+    request_id: caller.requestId,
+    status: done.status,
+    model: done.model,
+    upstream_attempts: done.attempts,
+    error_code: done.errorCode,
+    usage: done.usage,
+  });
   caller.waitUntil(
     settleCompletion(caller.db, caller.config, reservation, done).catch(logSettleError(caller)),
   );
 }
 
 const logSettleError = (caller: CompletionCaller) => (error: unknown) => {
-  console.error(
-    JSON.stringify({
-      level: "error",
-      request_id: caller.requestId,
-      message: "settling completion usage failed",
-      error: String(error),
-    }),
-  );
+  logError("completion.settle_failed", {
+    request_id: caller.requestId,
+    message: "settling completion usage failed",
+    error,
+  });
 };

@@ -1,6 +1,7 @@
 import type { RateLimitTier } from "../config";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
+import { logError } from "../log/log";
 
 /*
  * Requests per minute per user, with the Workers Rate Limiting binding: one binding per tier
@@ -24,10 +25,6 @@ const TIER_BINDINGS = {
 
 const warnedMissing = new Set<RateLimitTier>();
 
-function logError(message: string, extra: Record<string, unknown> = {}): void {
-  console.error(JSON.stringify({ level: "error", message, ...extra }));
-}
-
 /**
  * Counts one request of `userId` against their tier's binding; true when it is within the
  * limit. Without the tier's binding, or if the binding fails, the request is allowed (the error
@@ -38,7 +35,8 @@ export async function withinRateLimit(env: Env, tier: RateLimitTier, userId: str
   if (!limiter) {
     if (!warnedMissing.has(tier)) {
       warnedMissing.add(tier);
-      logError("rate-limit binding missing; turns of this tier are not limited", {
+      logError("rate_limit.binding_missing", {
+        message: "rate-limit binding missing; turns of this tier are not limited",
         binding: TIER_BINDINGS[tier],
       });
     }
@@ -47,9 +45,10 @@ export async function withinRateLimit(env: Env, tier: RateLimitTier, userId: str
   try {
     return (await limiter.limit({ key: userId })).success;
   } catch (err) {
-    logError("rate-limit binding failed; letting the request through", {
+    logError("rate_limit.binding_failed", {
+      message: "rate-limit binding failed; letting the request through",
       binding: TIER_BINDINGS[tier],
-      cause: String(err),
+      error: err,
     });
     return true;
   }

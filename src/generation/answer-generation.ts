@@ -5,6 +5,7 @@ import type { UpstreamStream } from "../dashscope/client";
 import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
+import { logError } from "../log/log";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message, MessageError } from "../store/types";
 import { completeToolCalls } from "../text/tool-call-arguments";
@@ -215,7 +216,7 @@ export class AnswerGeneration {
         break;
       } catch (err) {
         if (attempt >= PERSIST_ATTEMPTS) {
-          console.error(JSON.stringify({ level: "error", message_id: this.o.messageId, error: String(err) }));
+          logError("answer.store_failed", { message_id: this.o.messageId, error: err });
           break;
         }
         await new Promise((r) => setTimeout(r, PERSIST_RETRY_MS * attempt));

@@ -7,6 +7,8 @@ import { loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
+import { type LogContext, withLogContext } from "../log/context";
+import { logError, logInfo } from "../log/log";
 import { replayStream } from "../sse/response";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
@@ -98,15 +100,15 @@ export class ConversationGeneration extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
-    this.log = new AnswerLog(ctx.storage, logError);
+    this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
-    if (this.log.streaming().length > 0) ctx.storage.setAlarm(Date.now()).catch(logError);
+    if (this.log.streaming().length > 0) ctx.storage.setAlarm(Date.now()).catch(logAlarmFailure);
   }
 
   /** Starts a streamed turn (or attaches a retried send to its turn); the stream carries every event of the answer. */
   async startTurn(input: TurnInput): Promise<TurnStartResult> {
-    const turn = await this.turn(input);
+    const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
     if (turn.kind === "live") return { ok: true, stream: this.followLive(turn.generation, 0) };
     if (!turn.assistantMessage)
@@ -116,7 +118,7 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /** Runs a turn to its end (`stream: false`). */
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
-    const turn = await this.turn(input);
+    const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
     if (turn.kind === "stored")
       return { ok: true, ...turnMessages(turn), assistant_message: turn.assistantMessage };
@@ -378,7 +380,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       model,
     });
     // Not awaited: the upstream call need not wait for the heartbeat to be scheduled.
-    this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS).catch(logError);
+    this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS).catch(logAlarmFailure);
     const answer = { ...ids, messageId: assistantMessageId };
 
     const abort = new AbortController();
@@ -436,23 +438,21 @@ export class ConversationGeneration extends DurableObject<Env> {
         this.recent = generation;
         this.active = null;
         // One structured line per turn for Workers Logs (and the benchmarks); never content.
-        console.log(
-          JSON.stringify({
-            event: "turn.finished",
-            request_id: input.requestId,
-            message_id: message.id,
-            status: message.status,
-            model: message.model,
-            upstream_attempts: upstream.attempts,
-            d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
-            d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
-            history_included: prepared.historyIncluded,
-            history_omitted: prepared.historyOmitted,
-            usage: message.usage,
-          }),
-        );
+        logInfo("turn.finished", {
+          message_id: message.id,
+          status: message.status,
+          model: message.model,
+          upstream_attempts: upstream.attempts,
+          d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
+          d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
+          history_included: prepared.historyIncluded,
+          history_omitted: prepared.historyOmitted,
+          usage: message.usage,
+        });
       })
-      .catch(logError);
+      .catch((err: unknown) =>
+        logError("turn.finish_failed", { message_id: assistantMessageId, error: err }),
+      );
     return { ok: true, kind: "live", generation, userMessage, toolMessages };
   }
 
@@ -488,7 +488,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       this.log.finish(answer.messageId, status, now);
     } catch (storeErr) {
       // The alarm closes the answer later from its log.
-      logError(storeErr);
+      logError("answer.store_failed", { message_id: answer.messageId, error: storeErr });
     }
   }
 
@@ -571,7 +571,12 @@ const reusedId = () =>
     "client_message_id",
   );
 
-/** Background failures (this object being reset, D1 unavailable) are logged, never left unhandled. */
-function logError(err: unknown): void {
-  console.error(JSON.stringify({ level: "error", where: "conversation-generation", error: String(err) }));
+/** The log context of a turn: its lines carry the sender's request, user and conversation. */
+function turnLogContext(input: TurnInput): LogContext {
+  return { request_id: input.requestId, user_id: input.userId, conversation_id: input.conversationId };
+}
+
+/** A failed alarm schedule (this object being reset) is logged, never left unhandled. */
+function logAlarmFailure(err: unknown): void {
+  logError("alarm.schedule_failed", { error: err });
 }

@@ -1,4 +1,5 @@
 import { ApiError, type ErrorCode } from "../errors/api-error";
+import { logError } from "../log/log";
 
 /** A turn's error as it crosses the Durable Object boundary (RPC carries plain data, not classes). */
 export interface TurnFailure {
@@ -26,7 +27,7 @@ export function failure(err: unknown): TurnFailure {
       },
     };
   }
-  console.error(JSON.stringify({ level: "error", error: String(err) }));
+  logError("turn.failed", { error: err });
   return { ok: false, error: { status: 500, code: "internal_error", message: "Internal error." } };
 }
 

@@ -5,6 +5,7 @@ import { bearerToken } from "../auth/bearer";
 import { isLocalHostname } from "../auth/dev-mode";
 import { loadConfig } from "../config";
 import { ApiError } from "../errors/api-error";
+import { logError } from "../log/log";
 
 /** An operator token shorter than this is refused as a setting (the routes stay off). */
 export const MIN_ADMIN_TOKEN_CHARS = 32;
@@ -54,12 +55,9 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (expected.length < MIN_ADMIN_TOKEN_CHARS) {
     if (expected !== "" && !warnedShortToken) {
       warnedShortToken = true;
-      console.error(
-        JSON.stringify({
-          level: "error",
-          message: `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters; operator routes are off`,
-        }),
-      );
+      logError("config.admin_token_too_short", {
+        message: `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters; operator routes are off`,
+      });
     }
     throw new ApiError(404, "not_found", disabledMessage(expected, c.req.method, new URL(c.req.url)));
   }

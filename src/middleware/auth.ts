@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { decodeJwt } from "jose";
 import type { AppEnv } from "../app-env";
 import { authenticateApiKey, hasApiKeyBearer } from "../auth/api-keys";
@@ -15,6 +15,8 @@ import { JwksCache, JwksUnavailableError } from "../auth/jwks-cache";
 import { staticKeySource, type VerifyDeps, verifyAccessToken } from "../auth/verify-jwt";
 import { type Config, loadConfig } from "../config";
 import { ApiError } from "../errors/api-error";
+import { addLogContext } from "../log/context";
+import { logError } from "../log/log";
 
 /** Production auth needs all three; without them every request is refused (fail closed). */
 function productionConfigured(auth: Config["auth"]): boolean {
@@ -27,10 +29,6 @@ function unverifiedIssuer(token: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function logError(c: Context<AppEnv>, message: string, extra: Record<string, unknown> = {}): void {
-  console.error(JSON.stringify({ level: "error", request_id: c.get("requestId"), message, ...extra }));
 }
 
 /**
@@ -51,6 +49,7 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     });
     c.set("userId", userId);
+    addLogContext({ user_id: userId });
     await next();
     return;
   }
@@ -64,10 +63,10 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
       throw invalidToken(devHostRefusal(new URL(c.req.url).hostname));
   }
   if (!devJwks && !production) {
-    logError(
-      c,
-      "auth is not configured: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are required; refusing all requests",
-    );
+    logError("auth.not_configured", {
+      message:
+        "auth is not configured: AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE are required; refusing all requests",
+    });
     throw unauthorized("Authentication is not available: the server's identity provider is not configured.");
   }
 
@@ -97,9 +96,14 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   try {
     const { userId } = await verifyAccessToken(token, deps);
     c.set("userId", userId);
+    addLogContext({ user_id: userId });
   } catch (err) {
     if (err instanceof JwksUnavailableError) {
-      logError(c, "JWKS unavailable", { jwks_url: auth.jwksUrl, cause: String(err.cause) });
+      logError("auth.jwks_unavailable", {
+        message: "JWKS unavailable",
+        jwks_url: auth.jwksUrl,
+        error: err.cause,
+      });
       throw new ApiError(
         502,
         "upstream_error",

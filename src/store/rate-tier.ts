@@ -1,4 +1,5 @@
 import { DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitTier } from "../config";
+import { logError } from "../log/log";
 import { getRateLimitTier } from "./user-limits";
 
 /*
@@ -47,9 +48,7 @@ export async function resolveRateLimitTier(
     getRateLimitTier(db, userId)
       .then((stored) => cacheRateLimitTier(kv, userId, stored === null ? null : asTier(stored)))
       .catch((err: unknown) => {
-        console.error(
-          JSON.stringify({ level: "error", message: "caching a rate-limit tier failed", cause: String(err) }),
-        );
+        logError("rate_tier.cache_failed", { message: "caching a rate-limit tier failed", error: err });
       }),
   );
   return DEFAULT_RATE_LIMIT_TIER;

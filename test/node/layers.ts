@@ -45,6 +45,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   // Server-sent event framing (encode, decode, heartbeat); text made safe to store and send
   // (well-formed Unicode, control characters); configuration read from the environment.
   ["sse/", "text/", "config.ts"],
+  // One JSON line per event with the request's context (config.ts logs what it ignores).
+  ["log/"],
   // The Worker's bindings (types only).
   ["env.ts"],
 ];
