@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
 import { formatLog } from "../src/log/log";
@@ -58,9 +58,29 @@ describe("log lines", () => {
     expect(res.status).toBe(401);
     const [line, ...others] = linesOf(error);
     expect(others).toEqual([]);
-    expect(line).toMatchObject({ level: "error", event: "auth.not_configured" });
-    expect(line?.request_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(line).toMatchObject({
+      level: "error",
+      event: "auth.not_configured",
+      request_id: res.headers.get("x-request-id"),
+    });
     expect(JSON.stringify(error.mock.calls)).not.toContain(token);
+  });
+
+  it.each([
+    ["a refused request", "GET", "/v1/conversations", 401],
+    ["an unknown route", "GET", "/v1/nowhere", 404],
+    ["an invalid body", "POST", "/v1/conversations", 400],
+  ])("%s answers with its X-Request-Id, as a success does", async (_, method, path, status) => {
+    const alice = newUser("log");
+    const headers: Record<string, string> =
+      status === 401
+        ? { authorization: "Bearer nope" }
+        : { authorization: `Bearer ${await tokenFor(alice)}` };
+    const init: RequestInit = { method, headers: { ...headers, "content-type": "application/json" } };
+    if (method === "POST") init.body = "{";
+    const res = await exports.default.fetch(`http://localhost${path}`, init);
+    expect(res.status).toBe(status);
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("redacts bearer tokens, JWTs and keys that an error text carries", () => {

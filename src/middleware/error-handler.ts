@@ -1,10 +1,17 @@
-import type { ErrorHandler, NotFoundHandler } from "hono";
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "../app-env";
 import { ApiError } from "../errors/api-error";
 import { logError } from "../log/log";
 
-/** Turns every thrown error into the JSON error envelope; unknown errors never leak details. */
-export const onError: ErrorHandler = (err) => {
+/**
+ * Turns every thrown error into the JSON error envelope; unknown errors never leak details. The
+ * response carries `X-Request-Id`, as successful ones do, so a client's report of an error can be
+ * matched to its log lines (the error handler's response replaces the one `requestId()` set it on).
+ */
+export const onError: ErrorHandler<AppEnv> = (err, c) => withRequestId(c, errorResponse(err));
+
+function errorResponse(err: Error): Response {
   if (err instanceof ApiError) return err.toResponse();
   if (err instanceof HTTPException) {
     const code =
@@ -13,8 +20,21 @@ export const onError: ErrorHandler = (err) => {
   }
   logError("request.failed", { error: err });
   return new ApiError(500, "internal_error", "Internal error.").toResponse();
-};
+}
 
 /** 404 for unknown routes, in the same envelope. */
-export const onNotFound: NotFoundHandler = (c) =>
-  new ApiError(404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`).toResponse();
+export const onNotFound: NotFoundHandler<AppEnv> = (c) =>
+  withRequestId(
+    c,
+    new ApiError(
+      404,
+      "not_found",
+      `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
+    ).toResponse(),
+  );
+
+function withRequestId(c: Context<AppEnv>, res: Response): Response {
+  const id = c.get("requestId");
+  if (id) res.headers.set("x-request-id", id);
+  return res;
+}
