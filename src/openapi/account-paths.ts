@@ -1,6 +1,5 @@
 /** Operations of the API-key routes (`/v1/api-keys`) and the operator routes (`/admin/v1`). */
-import { ref } from "./components";
-import { errorResponses, json, jsonBody, pathId } from "./operations";
+import { errorResponses, json, jsonBody, pathId, usageRangeParameters } from "./operations";
 
 const ADMIN = { security: [{ adminToken: [] }] };
 
@@ -115,24 +114,9 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         tags: ["Operators"],
         summary: "A user's token usage by day and model (as `GET /v1/usage`)",
         ...ADMIN,
-        parameters: [
-          {
-            name: "from",
-            in: "query",
-            required: false,
-            description: "First UTC day (inclusive); default `to`.",
-            schema: { type: "string", format: "date" },
-          },
-          {
-            name: "to",
-            in: "query",
-            required: false,
-            description: "Last UTC day (inclusive); default today.",
-            schema: { type: "string", format: "date" },
-          },
-        ],
+        parameters: usageRangeParameters,
         responses: {
-          200: { description: "Usage.", content: { "application/json": { schema: ref("UsageReport") } } },
+          200: { description: "Usage.", content: json("UsageReport") },
           ...errorResponses([400, 401, 404], "Error"),
         },
       },

@@ -18,7 +18,7 @@ import {
 } from "../dashscope/schema";
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
-import { errorResponses, json, jsonBody, pageParameters, pathId } from "./operations";
+import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
 const answerStream = {
@@ -265,22 +265,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "getUsage",
         tags: ["Usage"],
         summary: "The caller's token usage by day and model",
-        parameters: [
-          {
-            name: "from",
-            in: "query",
-            required: false,
-            description: "First UTC day (inclusive); default `to`.",
-            schema: { type: "string", format: "date" },
-          },
-          {
-            name: "to",
-            in: "query",
-            required: false,
-            description: "Last UTC day (inclusive); default today.",
-            schema: { type: "string", format: "date" },
-          },
-        ],
+        parameters: usageRangeParameters,
         responses: {
           200: { description: "Usage.", content: json("UsageReport") },
           ...errorResponses([400, 401], "Error"),

@@ -80,3 +80,21 @@ export const pageParameters = [
     schema: { type: "string" },
   },
 ];
+
+/** `from` and `to` of a usage report (`GET /v1/usage` and the operators' copy). */
+export const usageRangeParameters = [
+  {
+    name: "from",
+    in: "query",
+    required: false,
+    description: "First UTC day (inclusive); default `to`.",
+    schema: { type: "string", format: "date" },
+  },
+  {
+    name: "to",
+    in: "query",
+    required: false,
+    description: "Last UTC day (inclusive); default today.",
+    schema: { type: "string", format: "date" },
+  },
+];
