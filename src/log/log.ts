@@ -5,7 +5,7 @@ import { currentLogContext, type LogContext } from "./context";
  * `turn.finished`), the request context (`request_id`, `user_id`, `conversation_id`), then the
  * line's own fields. `message` is a human sentence, `error` the failure (`String(err)`).
  */
-export type LogLevel = "info" | "warn" | "error";
+export type LogLevel = "info" | "error";
 
 /** The fields a line may carry besides `level` and `event`. Values must be JSON. */
 export interface LogFields extends LogContext {
@@ -20,7 +20,6 @@ export interface LogFields extends LogContext {
 /** Workers Logs takes the level from the console method, so each level has its own. */
 const WRITERS: Readonly<Record<LogLevel, (line: string) => void>> = {
   info: (line) => console.log(line),
-  warn: (line) => console.warn(line),
   error: (line) => console.error(line),
 };
 
@@ -32,7 +31,7 @@ const WRITERS: Readonly<Record<LogLevel, (line: string) => void>> = {
 const SECRETS = [/\bBearer\s+\S+/gi, /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, /\bec_[\w-]{43}\b/g, /\bsk-[\w-]{4,}/g];
 
 /** `text` with anything shaped like a credential replaced by `[redacted]`. */
-export function redactSecrets(text: string): string {
+function redactSecrets(text: string): string {
   return SECRETS.reduce((out, pattern) => out.replace(pattern, "[redacted]"), text);
 }
 
@@ -57,15 +56,12 @@ export function writeLog(level: LogLevel, line: string): void {
 }
 
 /** Logs an event at `level`. */
-export function log(level: LogLevel, event: string, fields?: LogFields): void {
+function log(level: LogLevel, event: string, fields?: LogFields): void {
   writeLog(level, formatLog(level, event, fields));
 }
 
 /** Something happened that operators may count or graph (a turn finished, a completion settled). */
 export const logInfo = (event: string, fields?: LogFields) => log("info", event, fields);
-
-/** A setting was ignored or a degraded path was taken; the request went on. */
-export const logWarn = (event: string, fields?: LogFields) => log("warn", event, fields);
 
 /** Something failed and someone should look. */
 export const logError = (event: string, fields?: LogFields) => log("error", event, fields);

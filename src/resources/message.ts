@@ -35,11 +35,11 @@ export const storedToolCallSchema = z.object({
  * The `error.code` of a stored answer: an error code of the contract, or how the answer ended
  * early (`cancelled` by a stop, `interrupted` when its owner restarted).
  */
-export const messageErrorCodeSchema = z.enum([...ERROR_CODES, "cancelled", "interrupted"]);
+const messageErrorCodeSchema = z.enum([...ERROR_CODES, "cancelled", "interrupted"]);
 
-export const messageRoleSchema = z.enum(["system", "user", "assistant", "tool"]);
+const messageRoleSchema = z.enum(["system", "user", "assistant", "tool"]);
 /** `streaming` while an answer is generated; user messages are stored `completed`. */
-export const messageStatusSchema = z.enum(["streaming", "completed", "cancelled", "interrupted", "failed"]);
+const messageStatusSchema = z.enum(["streaming", "completed", "cancelled", "interrupted", "failed"]);
 
 /** A message as the API returns it. */
 export const messageSchema = z.object({
