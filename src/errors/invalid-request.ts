@@ -17,7 +17,7 @@ export function toInvalidRequest(error: SchemaError): ApiError {
  * errors. Parse with `{ reportInput: true }` ({@link parseBody} does) so a missing field reads
  * "is required" and a wrong type names the type expected.
  */
-export function zodIssueToInvalidRequest(error: z.ZodError, paramPrefix?: string): ApiError {
+function zodIssueToInvalidRequest(error: z.ZodError, paramPrefix?: string): ApiError {
   const issue = error.issues[0];
   if (!issue) return invalidRequest("The request is invalid.");
   return toInvalidRequest(describeIssue(issue, paramPrefix));

@@ -17,7 +17,7 @@ export const conversationSchema = z.object({
   last_message_at: isoTime.nullable(),
 });
 
-export const conversationPageSchema = pageSchema(conversationSchema);
+const conversationPageSchema = pageSchema(conversationSchema);
 
 export type Conversation = z.infer<typeof conversationSchema>;
 export type ConversationPage = z.infer<typeof conversationPageSchema>;

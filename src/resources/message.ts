@@ -67,7 +67,7 @@ export const messageSchema = z.object({
   completed_at: isoTime.nullable(),
 });
 
-export const messagePageSchema = pageSchema(messageSchema);
+const messagePageSchema = pageSchema(messageSchema);
 
 /**
  * The messages a turn stores, as its `stream: false` reply and `turn.started` name them, with
@@ -92,7 +92,7 @@ export const turnResultOf = <M extends z.ZodType>(message: M) =>
       .describe("`null` only for a retried send whose turn was stored without an answer."),
   });
 
-export const turnResultSchema = turnResultOf(messageSchema);
+const turnResultSchema = turnResultOf(messageSchema);
 
 export type MessageUsage = z.infer<typeof messageUsageSchema>;
 export type StoredToolCall = z.infer<typeof storedToolCallSchema>;
