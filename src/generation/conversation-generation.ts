@@ -69,7 +69,7 @@ interface Stored {
 /*
  * What the RPC methods resolve with. Through the stub, each member of a union that is not
  * `Rpc.Serializable` (a field typed `unknown`, say) silently becomes `never`, so these must stay
- * serializable for the routes to see the success members at all (`JsonValue` in store/types.ts).
+ * serializable for the routes to see the success members at all (`JsonValue` in resources/json.ts).
  */
 type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 /**

@@ -7,7 +7,7 @@
 import type { MessageRole, MessageStatus } from "../resources/message";
 
 export type { Conversation, ConversationPage } from "../resources/conversation";
-export type { JsonObject, JsonValue } from "../resources/json";
+export type { JsonObject } from "../resources/json";
 export type {
   Message,
   MessageError,
