@@ -280,9 +280,10 @@ describe("JWKS cache", () => {
     // A warm isolate answers from memory without touching KV.
     let kvReads = 0;
     const countingKv = {
-      get: ((...args: Parameters<KVNamespace["get"]>) => (
-        kvReads++, env.CACHE.get(...args)
-      )) as KVNamespace["get"],
+      get: ((...args: Parameters<KVNamespace["get"]>) => {
+        kvReads++;
+        return env.CACHE.get(...args);
+      }) as KVNamespace["get"],
       put: env.CACHE.put.bind(env.CACHE),
     };
     const memory = createJwksMemory();

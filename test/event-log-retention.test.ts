@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { AnswerLog } from "../src/generation/answer-log";
-import { call, createConversation, newUser, readSse, resume } from "./helpers/api";
+import { call, createConversation, newUser, readSse, resume, startedData } from "./helpers/api";
 
 it("after the retention period an answer's events are collected; a late resume still gets its terminal event", async () => {
   const alice = newUser("alice");
@@ -10,7 +10,7 @@ it("after the retention period an answer's events are collected; a late resume s
   const { events } = await readSse(
     await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=4]]" }),
   );
-  const messageId = events[0]!.data.assistant_message.id;
+  const messageId = startedData(events[0]).assistant_message.id;
   await readSse(
     await call(alice, "POST", `/conversations/${conv.id}/messages`, {
       content: "next [[stand-in tokens=1]]",

@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { HEARTBEAT_INTERVAL_MS } from "../src/generation/conversation-generation";
-import { createConversation, newUser, openTurn } from "./helpers/api";
+import { createConversation, endMessage, newUser, openTurn } from "./helpers/api";
 
 const alarmOf = (conversationId: string) =>
   runInDurableObject(env.GENERATIONS.get(env.GENERATIONS.idFromName(conversationId)), (_i, state) =>
@@ -26,5 +26,5 @@ it("keeps a heartbeat alarm while an answer is in flight, and a firing heartbeat
   expect(next!).toBeGreaterThan(Date.now());
   const rest = await reader.rest();
   expect(rest.at(-1)!.event).toBe("message.completed");
-  expect(rest.at(-1)!.data.message.usage.completion_tokens).toBe(60);
+  expect(endMessage(rest.at(-1)).usage!.completion_tokens).toBe(60);
 });

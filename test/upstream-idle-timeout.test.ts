@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   eventually,
   newTag,
   newUser,
@@ -48,7 +49,7 @@ describe("an upstream that goes quiet mid-answer", () => {
 
       const last = events.at(-1)!;
       expect(last.event).toBe("message.failed");
-      const message = last.data.message;
+      const message = endMessage(last);
       expect(message.status).toBe("interrupted");
       expect(message.error).toMatchObject({ code: "upstream_timeout" });
       const received = events
