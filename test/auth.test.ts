@@ -13,7 +13,6 @@ import {
   REFETCH_INTERVAL_MS,
 } from "../src/auth/jwks-cache";
 import { verifyAccessToken } from "../src/auth/verify-jwt";
-import type { Env } from "../src/env";
 import { requireAuth } from "../src/middleware/auth";
 import { onError } from "../src/middleware/error-handler";
 import { authHeaders, testAuthSettings, tokenFor } from "./helpers/auth";

@@ -5,7 +5,6 @@ import { fromUpstreamFailure } from "../chat/upstream-error";
 import { ledgerEntry, quotaRefusal, reservationTokens, turnPromptEstimate } from "../chat/usage";
 import { loadConfig } from "../config";
 import { createDashScopeClient, type UpstreamStream } from "../dashscope/client";
-import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
 import { replayStream } from "../sse/response";
 import { newId } from "../store/ids";
