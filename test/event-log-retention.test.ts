@@ -17,7 +17,7 @@ it("after the retention period an answer's events are collected; a late resume s
     }),
   );
 
-  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   const left = await runInDurableObject(stub, (_instance, state) => {
     const log = new AnswerLog(state.storage, (err) => {
       throw err;

@@ -89,7 +89,7 @@ describe("resuming an answer's stream", () => {
     const messageId = startedData(first[0]).assistant_message.id;
     expect((await readSse(await resume(alice, messageId, 2))).events).toEqual(first.slice(2));
 
-    const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+    const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
     await runInDurableObject(stub, (_instance, state) => state.abort("restart")).catch(() => {});
     expect((await readSse(await resume(alice, messageId, 4))).events).toEqual(first.slice(4));
     expect((await readSse(await resume(alice, messageId))).events).toEqual(first);
