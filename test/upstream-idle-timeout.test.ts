@@ -10,15 +10,20 @@ import {
   standInRequests,
   streamTurn,
 } from "./helpers/api";
+import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
 
 // vitest.config.ts sets UPSTREAM_IDLE_TIMEOUT_MS to 2000 (and pings clients every 300 ms).
 const IDLE_TIMEOUT_MS = Number(env.UPSTREAM_IDLE_TIMEOUT_MS);
 
 const records = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<any>()).results;
-const reservations = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>())
+  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<UsageRecordRow>())
     .results;
+const reservations = async (userId: string) =>
+  (
+    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+      .bind(userId)
+      .all<ReservationRow>()
+  ).results;
 
 /** The stand-in's entry for `tag` once the Worker has closed that upstream request. */
 const closedUpstream = (tag: string) =>
@@ -116,7 +121,7 @@ describe("/v1/chat/completions streaming from an upstream that goes quiet", () =
       return rows.length === 1 && (await reservations(alice)).length === 0 ? rows : null;
     });
     expect(record).toMatchObject({ status: "failed", estimated: 1 });
-    expect(record.completion_tokens).toBeGreaterThan(0);
+    expect(record!.completion_tokens).toBeGreaterThan(0);
   });
 
   it("a non-streamed answer whose body stops mid-way is 504 upstream_timeout in OpenAI's envelope", async () => {

@@ -13,34 +13,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import type { ChatCompletion, ErrorBody, OpenAiErrorBody, UsageReport } from "./helpers/api-types";
-
-/** A row of `usage_records` (migrations/). */
-interface UsageRecordRow {
-  id: string;
-  user_id: string;
-  conversation_id: string | null;
-  model: string;
-  status: string;
-  day: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  cached_tokens: number;
-  reasoning_tokens: number;
-  estimated: number;
-  cost_usd: number;
-  settled_by: string;
-  created_at: number;
-}
-
-/** A row of `quota_reservations` (migrations/). */
-interface ReservationRow {
-  id: string;
-  user_id: string;
-  day: string;
-  tokens: number;
-  expires_at: number;
-}
+import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
 
 const records = async (userId: string) =>
   (
