@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildWorker, previousBuild } from "./lib/build.mjs";
-import { section, table } from "./lib/format.mjs";
+import { section } from "./lib/format.mjs";
 import { startHarness } from "./lib/harness.mjs";
 import { describeMachine } from "./lib/machine.mjs";
 import { readOptions } from "./lib/options.mjs";

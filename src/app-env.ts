@@ -1,5 +1,4 @@
 import type { Config } from "./config";
-import type { Env } from "./env";
 
 /** Hono's environment for every route and middleware of the Worker. */
 export interface AppEnv {

@@ -1,4 +1,3 @@
-import type { Env } from "./env";
 import { logError } from "./log/log";
 
 /**
@@ -77,8 +76,12 @@ const num = (value: string | undefined, fallback: number): number => {
 
 const cache = new WeakMap<object, Config>();
 
-/** Reads the configuration from the Worker's environment (memoised per env object). */
-export function loadConfig(env: Env): Config {
+/**
+ * Reads the configuration from the Worker's environment (memoised per env object). Any setting may be
+ * missing (a secret that was never put, an environment a test builds): the generated `Env`
+ * (worker-configuration.d.ts) types each as present, so `Partial` keeps the defaults below honest.
+ */
+export function loadConfig(env: Partial<Env>): Config {
   const hit = cache.get(env);
   if (hit) return hit;
   const config: Config = {

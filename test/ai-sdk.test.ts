@@ -33,7 +33,7 @@ describe("the Vercel AI SDK against edge-chat", () => {
     expect(await result.finishReason).toBe("stop");
     expect((await result.usage).outputTokens).toBe(7);
     const [sent] = await standInRequests(tag);
-    expect(sent.stream).toBe(true);
+    expect(sent!.stream).toBe(true);
   });
 
   it("streams reasoning as reasoning parts", async () => {

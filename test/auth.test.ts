@@ -13,7 +13,6 @@ import {
   REFETCH_INTERVAL_MS,
 } from "../src/auth/jwks-cache";
 import { verifyAccessToken } from "../src/auth/verify-jwt";
-import type { Env } from "../src/env";
 import { requireAuth } from "../src/middleware/auth";
 import { onError } from "../src/middleware/error-handler";
 import { authHeaders, testAuthSettings, tokenFor } from "./helpers/auth";
@@ -280,9 +279,10 @@ describe("JWKS cache", () => {
     // A warm isolate answers from memory without touching KV.
     let kvReads = 0;
     const countingKv = {
-      get: ((...args: Parameters<KVNamespace["get"]>) => (
-        kvReads++, env.CACHE.get(...args)
-      )) as KVNamespace["get"],
+      get: ((...args: Parameters<KVNamespace["get"]>) => {
+        kvReads++;
+        return env.CACHE.get(...args);
+      }) as KVNamespace["get"],
       put: env.CACHE.put.bind(env.CACHE),
     };
     const memory = createJwksMemory();

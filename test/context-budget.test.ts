@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
@@ -40,7 +41,7 @@ async function completedTurn(userId: string, conversationId: string, body: Recor
   const { events } = await streamTurn(userId, conversationId, body);
   const last = events.at(-1)!;
   expect(last.event, JSON.stringify(last.data)).toBe("message.completed");
-  const answer: Answer = last.data.message;
+  const answer: Answer = endMessage(last);
   return answer;
 }
 
@@ -66,13 +67,13 @@ describe("the history budget counts everything sent to the model", () => {
     const answer = await completedTurn(alice, conv.id, { content: `hi [[stand-in tokens=2 tag=${tag}]]` });
 
     const [req] = await standInRequests(tag);
-    expect(req.status).toBe(200);
-    expect(req.body.tools).toEqual(tools);
+    expect(req!.status).toBe(200);
+    expect(req!.body.tools).toEqual(tools);
     // The upstream counted the whole request, tools included, and it fit.
     expect(answer.usage!.prompt_tokens).toBeLessThanOrEqual(TINY_INPUT);
     expect(answer.usage!.prompt_tokens).toBeGreaterThan(JSON.stringify(tools).length / 4);
     // History gave way: the newest turns are there in order, the oldest are not.
-    const turns = sentTurns(req.body);
+    const turns = sentTurns(req!.body);
     expect(turns.at(-1)).toBe("hi [[stand-in");
     expect(turns.length).toBeGreaterThan(2);
     expect(turns.slice(0, -1)).toEqual(
@@ -155,7 +156,7 @@ describe("the history budget counts everything sent to the model", () => {
       });
       expect(second.usage!.prompt_tokens).toBeLessThanOrEqual(30_720);
       const [req] = await standInRequests(tag);
-      expect(req.body.messages.filter((m: { role: string }) => m.role === "user")).toHaveLength(1);
+      expect(req!.body.messages.filter((m) => m.role === "user")).toHaveLength(1);
     },
   );
 
@@ -237,12 +238,9 @@ describe("a turn fails only for its own parts, and the 400 says which to shrink"
 
     await completedTurn(alice, conv.id, { role: "tool", tool_call_id: callId, content: "22°C" });
     const [, answered] = await standInRequests(tag);
-    expect(answered.status).toBe(200);
-    expect(answered.body.tools).toEqual(tools);
-    expect(answered.body.messages.slice(-2).map((m: { role: string }) => m.role)).toEqual([
-      "assistant",
-      "tool",
-    ]);
+    expect(answered!.status).toBe(200);
+    expect(answered!.body.tools).toEqual(tools);
+    expect(answered!.body.messages.slice(-2).map((m) => m.role)).toEqual(["assistant", "tool"]);
   });
 });
 

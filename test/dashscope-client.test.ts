@@ -399,7 +399,10 @@ describe("DashScopeClient.stream after the first byte", () => {
     let text = "";
     const outcome = await new Response(stream.body)
       .text()
-      .then((t) => ((text = t), "ended"))
+      .then((t) => {
+        text = t;
+        return "ended";
+      })
       .catch(() => "errored");
     if (outcome === "ended") expect(text).not.toContain("[DONE]");
     expect(await attemptsOf(tag)).toHaveLength(1);
@@ -485,12 +488,3 @@ describe("retry helpers", () => {
     await expect(sleeping).rejects.toBe(reason);
   });
 });
-
-// test/global-setup.ts (outside this tsconfig project) provides these; repeated here for the type checker.
-declare module "vitest" {
-  export interface ProvidedContext {
-    standInBaseUrl: string;
-    standInApiKey: string;
-    standInControlUrl: string;
-  }
-}

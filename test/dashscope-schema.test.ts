@@ -1,13 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  type ChatMessage,
   chatCompletionRequestSchema,
-  checkRequestRules,
-  MAX_DATA_URI_BYTES,
   parseChatCompletionRequest,
   parseGenerationParameters,
 } from "../src/dashscope/schema";
+import { MAX_DATA_URI_BYTES } from "../src/dashscope/schema/media-url";
+import type { ChatMessage } from "../src/dashscope/schema/messages";
+import { checkRequestRules } from "../src/dashscope/schema/rules";
 import { ApiError } from "../src/errors/api-error";
 import { toInvalidRequest } from "../src/errors/invalid-request";
 

@@ -1,15 +1,8 @@
-import type { Env as WorkerEnv } from "../src/env";
-
-declare global {
-  namespace Cloudflare {
-    interface Env extends WorkerEnv {
-      TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
-      /** The Worker's static assets (`[assets]` in wrangler.toml), as Cloudflare serves them. */
-      ASSETS: Fetcher;
-    }
-    interface GlobalProps {
-      mainModule: typeof import("../src/index");
-      durableNamespaces: "ConversationGeneration";
-    }
+// The Worker's bindings (`Cloudflare.Env`, `Cloudflare.GlobalProps`) are generated from wrangler.toml into
+// worker-configuration.d.ts (`npm run types`), ASSETS included; tests add the migrations vitest.config.ts
+// binds.
+declare namespace Cloudflare {
+  interface Env {
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
   }
 }

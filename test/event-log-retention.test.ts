@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { AnswerLog } from "../src/generation/answer-log";
-import { call, createConversation, newUser, readSse, resume } from "./helpers/api";
+import { call, createConversation, newUser, readSse, resume, startedData } from "./helpers/api";
 
 it("after the retention period an answer's events are collected; a late resume still gets its terminal event", async () => {
   const alice = newUser("alice");
@@ -10,14 +10,14 @@ it("after the retention period an answer's events are collected; a late resume s
   const { events } = await readSse(
     await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi [[stand-in tokens=4]]" }),
   );
-  const messageId = events[0]!.data.assistant_message.id;
+  const messageId = startedData(events[0]).assistant_message.id;
   await readSse(
     await call(alice, "POST", `/conversations/${conv.id}/messages`, {
       content: "next [[stand-in tokens=1]]",
     }),
   );
 
-  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   const left = await runInDurableObject(stub, (_instance, state) => {
     const log = new AnswerLog(state.storage, (err) => {
       throw err;

@@ -28,18 +28,3 @@ export default async function setup(project: TestProject) {
     await jwks.close();
   };
 }
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    standInBaseUrl: string;
-    standInApiKey: string;
-    standInControlUrl: string;
-    authJwksOrigin: string;
-    authJwksUrl: string;
-    authIssuer: string;
-    authAudience: string;
-    /** Private JWKs (JSON) of the published test keys; `kid` and `alg` included. */
-    authRs256PrivateJwk: string;
-    authEs256PrivateJwk: string;
-  }
-}

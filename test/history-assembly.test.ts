@@ -357,7 +357,7 @@ it("a turn under a small context window sends only the newest history that fits"
   const { events } = await streamTurn(alice, conv.id, { content: `last [[stand-in echo tag=${tag}]]` });
   expect(events.at(-1)!.event).toBe("message.completed");
   const [req] = await standInRequests(tag);
-  const sent = req.body.messages as { role: string; content: string }[];
+  const sent = req!.body.messages as { role: string; content: string }[];
   const turns = sent.filter((m) => m.role === "user").map((m) => m.content.split(" ").slice(0, 2).join(" "));
   // ~80 tokens per user message: the oldest turns are dropped, the newest kept in order.
   expect(turns.at(-1)).toBe("last [[stand-in");
@@ -366,6 +366,6 @@ it("a turn under a small context window sends only the newest history that fits"
   expect(turns.slice(0, -1)).toEqual(
     Array.from({ length: 6 }, (_, i) => `turn ${i}`).slice(7 - turns.length),
   );
-  expect(req.body.max_tokens).toBe(1024);
-  expect(req.status).toBe(200);
+  expect(req!.body.max_tokens).toBe(1024);
+  expect(req!.status).toBe(200);
 });

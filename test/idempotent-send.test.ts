@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
@@ -9,6 +10,7 @@ import {
   readSse,
   standInRequests,
 } from "./helpers/api";
+import type { TurnResult } from "./helpers/api-types";
 
 describe("retry-safe sends", () => {
   it("a retried send gets the same turn: one user message, one upstream call", async () => {
@@ -21,8 +23,8 @@ describe("retry-safe sends", () => {
     expect(retry.events).toEqual(first.events);
     const plain = await call(alice, "POST", `/conversations/${conv.id}/messages`, { ...body, stream: false });
     expect(plain.status).toBe(200);
-    const json = (await plain.json()) as any;
-    expect(json.assistant_message).toEqual(first.events.at(-1)!.data.message);
+    const json = (await plain.json()) as TurnResult;
+    expect(json.assistant_message).toEqual(endMessage(first.events.at(-1)));
     expect(await listMessages(alice, conv.id)).toHaveLength(2);
     expect(await standInRequests(tag)).toHaveLength(1);
   });
@@ -54,8 +56,8 @@ describe("retry-safe sends", () => {
         { content: `hi [[stand-in tokens=2 tag=${tag}]]`, stream: false },
         { headers: { "idempotency-key": "key-7" } },
       );
-    const a = (await (await send()).json()) as any;
-    const b = (await (await send()).json()) as any;
+    const a = await (await send()).json();
+    const b = await (await send()).json();
     expect(b).toEqual(a);
     expect(await standInRequests(tag)).toHaveLength(1);
   });
@@ -83,7 +85,7 @@ describe("retry-safe sends", () => {
     const first = { content: "one [[stand-in tokens=2]]", client_message_id: "old-1", stream: false };
     const stored = (await (
       await call(alice, "POST", `/conversations/${conv.id}/messages`, first)
-    ).json()) as any;
+    ).json()) as TurnResult;
     const busy = call(alice, "POST", `/conversations/${conv.id}/messages`, {
       content: "two [[stand-in tokens=10 itl=30]]",
     });

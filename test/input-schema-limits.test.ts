@@ -5,10 +5,10 @@ import {
   findJsonInputProblem,
   MAX_CONTENT_PARTS,
   MAX_JSON_DEPTH,
-  mediaUrlProblem,
   parseChatCompletionRequest,
   parseGenerationParameters,
 } from "../src/dashscope/schema";
+import { mediaUrlProblem } from "../src/dashscope/schema/media-url";
 
 const image = { mediaPrefix: "image/" };
 

@@ -2,7 +2,8 @@ import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { MODEL_CONTEXT_TOKENS } from "../src/chat/models";
 import { type OpenAiStreamOutcome, toOpenAiEventStream } from "../src/chat/openai-stream";
-import { call, eventually, newTag, newUser, standInRequests } from "./helpers/api";
+import { call, eventually, newTag, newUser, type StandInRequest, standInRequests } from "./helpers/api";
+import type { ChatCompletion, ErrorBody } from "./helpers/api-types";
 
 /** The `data:` payloads and comments of an SSE text, in order. */
 function sseFrames(text: string): { data: string[]; comments: string[] } {
@@ -29,10 +30,10 @@ async function direct(body: unknown): Promise<Response> {
 }
 
 /** The one upstream request the Worker made for `tag`. */
-async function upstreamRequest(tag: string): Promise<any> {
+async function upstreamRequest(tag: string): Promise<StandInRequest> {
   const entries = await standInRequests(tag);
   expect(entries).toHaveLength(1);
-  return entries[0];
+  return entries[0]!;
 }
 
 const ask = (text: string, extra: Record<string, unknown> = {}) => ({
@@ -75,15 +76,15 @@ describe("POST /v1/chat/completions, non-streaming", () => {
     );
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-    const ours = await res.json();
+    const ours = (await res.json()) as ChatCompletion;
     const sent = await upstreamRequest(tag);
     expect(sent.stream).toBe(false);
     expect(sent.body.n).toBe(3);
     const theirs = await (await direct(sent.body)).json();
     expect(ours).toEqual(theirs);
-    expect((ours as any).choices).toHaveLength(3);
-    expect((ours as any).choices[0].logprobs.content.length).toBeGreaterThan(0);
-    expect((ours as any).usage.completion_tokens).toBeGreaterThan(0);
+    expect(ours.choices).toHaveLength(3);
+    expect(ours.choices[0]!.logprobs!.content!.length).toBeGreaterThan(0);
+    expect(ours.usage!.completion_tokens).toBeGreaterThan(0);
   });
 
   it("returns complete tool calls", async () => {
@@ -95,13 +96,13 @@ describe("POST /v1/chat/completions, non-streaming", () => {
       ask(`weather? [[stand-in tool_call tag=${tag}]]`, { tools: [weatherTool] }),
     );
     expect(res.status).toBe(200);
-    const completion = (await res.json()) as any;
-    expect(completion.choices[0].finish_reason).toBe("tool_calls");
-    expect(completion.choices[0].message.tool_calls[0]).toMatchObject({
+    const completion = (await res.json()) as ChatCompletion;
+    expect(completion.choices[0]!.finish_reason).toBe("tool_calls");
+    expect(completion.choices[0]!.message.tool_calls![0]).toMatchObject({
       type: "function",
       function: { name: "get_weather" },
     });
-    expect(JSON.parse(completion.choices[0].message.tool_calls[0].function.arguments)).toHaveProperty(
+    expect(JSON.parse(completion.choices[0]!.message.tool_calls![0]!.function.arguments)).toHaveProperty(
       "location",
     );
   });
@@ -392,7 +393,7 @@ describe("errors in OpenAI's envelope", () => {
   it("leaves the envelope of the other routes alone", async () => {
     const res = await exports.default.fetch("http://localhost/v1/conversations");
     expect(res.status).toBe(401);
-    const body = (await res.json()) as any;
+    const body = (await res.json()) as ErrorBody;
     expect(body.error.code).toBe("unauthorized");
     expect(body.error).not.toHaveProperty("type");
   });
@@ -428,7 +429,7 @@ describe("GET /v1/models", () => {
     const user = newUser("oc");
     const res = await call(user, "GET", "/models/qwen-tiny-context");
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).id).toBe("qwen-tiny-context");
+    expect(((await res.json()) as { id: string }).id).toBe("qwen-tiny-context");
     await expectOpenAiError(
       await call(user, "GET", "/models/gpt-nope"),
       404,
@@ -515,7 +516,9 @@ describe("the OpenAI stream transform, on upstream bodies the stand-in does not 
           sent = true;
           controller.enqueue(new TextEncoder().encode(`data: ${chunk("a")}\n\n`));
         },
-        cancel: () => void (cancelled = true),
+        cancel: () => {
+          cancelled = true;
+        },
       },
       { highWaterMark: 0 },
     );
@@ -537,7 +540,12 @@ describe("the OpenAI stream transform, on upstream bodies the stand-in does not 
     const outcomes: OpenAiStreamOutcome[] = [];
     // An upstream that has not sent anything yet.
     const silent = new ReadableStream<Uint8Array>(
-      { pull: () => new Promise<void>(() => {}), cancel: () => void (cancelled = true) },
+      {
+        pull: () => new Promise<void>(() => {}),
+        cancel: () => {
+          cancelled = true;
+        },
+      },
       { highWaterMark: 0 },
     );
     const out = toOpenAiEventStream(silent, {

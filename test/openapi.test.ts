@@ -2,17 +2,37 @@ import { exports } from "cloudflare:workers";
 import { Validator } from "@seriousme/openapi-schema-validator";
 // The validator reads its meta-schema from disk, which workerd cannot; the bundler inlines it instead.
 import openApi31MetaSchema from "@seriousme/openapi-schema-validator/schemas/v3.1/schema.json";
+import type { Options, ValidateFunction } from "ajv";
 import Ajv2020 from "ajv/dist/2020.js";
-import addFormatsModule from "ajv-formats";
+import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../src/app";
-import { call, createConversation, newTag, newUser, readSse } from "./helpers/api";
+import { call, createConversation, endMessage, newTag, newUser, readSse, startedData } from "./helpers/api";
+import type { TurnResult } from "./helpers/api-types";
 
+/** The parts of an OpenAPI 3.1 media type these tests read (`x-sse-events`: see src/openapi/document.ts). */
+type MediaType = {
+  schema?: { $ref?: string };
+  "x-sse-events"?: Record<string, { $ref?: string; oneOf?: unknown[] }>;
+};
+type Operation = {
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, MediaType> }>;
+};
+/** The parts of the document these tests read; the rest is carried along for the validators. */
 type Doc = {
   openapi: string;
-  paths: Record<string, Record<string, any>>;
-  components: { schemas: Record<string, any> };
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+  [key: string]: unknown;
 };
+
+/** The `type` content of the 200 response of `method path` in `d`; throws if the document has none. */
+function okContent(d: Doc, method: string, path: string, type: string): MediaType {
+  const content = d.paths[path]?.[method]?.responses["200"]?.content?.[type];
+  if (!content) throw new Error(`no 200 ${type} response for ${method} ${path}`);
+  return content;
+}
 
 const HTTP_METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -34,10 +54,19 @@ const CONTRACT_ROUTES = [
   "GET /v1/models",
 ];
 
-const addFormats = ((addFormatsModule as any).default ?? addFormatsModule) as (ajv: unknown) => void;
+// ajv-formats is CommonJS: depending on the bundler's interop, its default import is the plugin or a
+// namespace object holding it as `default`.
+const formatsImport: FormatsPlugin | { default: FormatsPlugin } = addFormatsModule;
+const addFormats = "default" in formatsImport ? formatsImport.default : formatsImport;
+
+/** @seriousme/openapi-schema-validator's instance fields that its index.d.ts leaves out (see its index.js). */
+interface ValidatorInternals {
+  ajvOptions: Options;
+  ajvValidators: Record<string, ValidateFunction>;
+}
 
 function newAjv() {
-  const ajv = new (Ajv2020 as any)({ strict: false, allErrors: true });
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   return ajv;
 }
@@ -45,15 +74,16 @@ function newAjv() {
 /** An OpenAPI 3.1 validator whose meta-schema is compiled from the inlined copy (same options as its own). */
 function openApiValidator(): Validator {
   const validator = new Validator();
-  const ajv = new (Ajv2020 as any)((validator as any).ajvOptions);
+  const internals = validator as unknown as ValidatorInternals;
+  const ajv = new Ajv2020(internals.ajvOptions);
   addFormats(ajv);
   ajv.addFormat("media-range", true);
-  (validator as any).ajvValidators["3.1"] = ajv.compile(openApi31MetaSchema);
+  internals.ajvValidators["3.1"] = ajv.compile(openApi31MetaSchema);
   return validator;
 }
 
 /** A validator for one component of `doc`, with `$ref`s between components resolved inside the document. */
-function componentValidator(doc: Doc, ajv: any, name: string) {
+function componentValidator(ajv: Ajv2020, name: string) {
   const validate = ajv.getSchema(`openapi#/components/schemas/${name}`);
   if (!validate) throw new Error(`no component ${name}`);
   return (value: unknown) => {
@@ -63,13 +93,13 @@ function componentValidator(doc: Doc, ajv: any, name: string) {
 }
 
 /** Keys of a real response object that its component does not document (drift the other way round). */
-function undocumented(doc: Doc, name: string, value: Record<string, unknown>): string[] {
+function undocumented(doc: Doc, name: string, value: object): string[] {
   const properties = doc.components.schemas[name]?.properties ?? {};
   return Object.keys(value).filter((key) => !(key in properties));
 }
 
 let doc: Doc;
-let ajv: any;
+let ajv: Ajv2020;
 
 beforeAll(async () => {
   const res = await exports.default.fetch("http://localhost/openapi.json");
@@ -83,18 +113,18 @@ beforeAll(async () => {
 describe("/openapi.json", () => {
   it("is a valid OpenAPI 3.1 document whose $refs all resolve, served without auth", async () => {
     expect(doc.openapi).toMatch(/^3\.1\./);
-    const result = await openApiValidator().validate(structuredClone(doc) as any);
+    const result = await openApiValidator().validate(structuredClone(doc));
     expect(result.errors ?? null).toBeNull();
     expect(result.valid).toBe(true);
   });
 
   it("the validator used here does reject a broken document", async () => {
-    const broken = structuredClone(doc) as any;
-    broken.paths["/v1/models"].get.responses["200"].content["application/json"].schema = {
+    const broken = structuredClone(doc);
+    okContent(broken, "get", "/v1/models", "application/json").schema = {
       $ref: "#/components/schemas/Nope",
     };
     expect((await openApiValidator().validate(broken)).valid).toBe(false);
-    const noInfo = structuredClone(doc) as any;
+    const noInfo = structuredClone(doc);
     delete noInfo.info;
     expect((await openApiValidator().validate(noInfo)).valid).toBe(false);
   });
@@ -134,18 +164,17 @@ describe("/openapi.json", () => {
   });
 
   it("describes the answer stream's events with their payload schemas", () => {
-    const stream =
-      doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"];
-    expect(Object.keys(stream["x-sse-events"]).sort()).toEqual([
+    const stream = okContent(doc, "post", "/v1/conversations/{id}/messages", "text/event-stream");
+    expect(Object.keys(stream["x-sse-events"] ?? {}).sort()).toEqual([
       "message.completed",
       "message.delta",
       "message.failed",
       "turn.started",
     ]);
-    const resumed = doc.paths["/v1/messages/{id}/events"]!.get.responses["200"].content["text/event-stream"];
+    const resumed = okContent(doc, "get", "/v1/messages/{id}/events", "text/event-stream");
     expect(resumed["x-sse-events"]).toEqual(stream["x-sse-events"]);
-    const chunks = doc.paths["/v1/chat/completions"]!.post.responses["200"].content["text/event-stream"];
-    expect(chunks["x-sse-events"].message.oneOf).toContainEqual({
+    const chunks = okContent(doc, "post", "/v1/chat/completions", "text/event-stream");
+    expect(chunks["x-sse-events"]?.message?.oneOf).toContainEqual({
       $ref: "#/components/schemas/ChatCompletionChunk",
     });
   });
@@ -153,7 +182,7 @@ describe("/openapi.json", () => {
 
 describe("component schemas come from the validating zod schemas", () => {
   it("ChatCompletionRequest accepts what the endpoint accepts and rejects what it rejects", async () => {
-    const validate = componentValidator(doc, ajv, "ChatCompletionRequest");
+    const validate = componentValidator(ajv, "ChatCompletionRequest");
     const good = {
       model: "qwen-plus",
       messages: [{ role: "user", content: "hi" }],
@@ -178,27 +207,27 @@ describe("component schemas come from the validating zod schemas", () => {
   it("a real Conversation, message page and turn result validate against their components", async () => {
     const user = newUser("oas");
     const conversation = await createConversation(user, { title: "Doc", parameters: { temperature: 0.3 } });
-    expect(componentValidator(doc, ajv, "Conversation")(conversation)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "Conversation")(conversation)).toEqual({ ok: true, errors: null });
 
     const list = await (await call(user, "GET", "/conversations")).json();
-    expect(componentValidator(doc, ajv, "ConversationPage")(list)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "ConversationPage")(list)).toEqual({ ok: true, errors: null });
 
     const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
       content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
       stream: false,
     });
     expect(turn.status).toBe(200);
-    const result = (await turn.json()) as { user_message: any; assistant_message: any };
-    expect(componentValidator(doc, ajv, "TurnResult")(result)).toEqual({ ok: true, errors: null });
-    expect(undocumented(doc, "Conversation", conversation as any)).toEqual([]);
-    expect(undocumented(doc, "Message", result.assistant_message)).toEqual([]);
-    expect(undocumented(doc, "MessageUsage", result.assistant_message.usage)).toEqual([]);
+    const result = (await turn.json()) as TurnResult;
+    expect(componentValidator(ajv, "TurnResult")(result)).toEqual({ ok: true, errors: null });
+    expect(undocumented(doc, "Conversation", conversation)).toEqual([]);
+    expect(undocumented(doc, "Message", result.assistant_message!)).toEqual([]);
+    expect(undocumented(doc, "MessageUsage", result.assistant_message!.usage!)).toEqual([]);
 
     const messages = await (await call(user, "GET", `/conversations/${conversation.id}/messages`)).json();
-    expect(componentValidator(doc, ajv, "MessagePage")(messages)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "MessagePage")(messages)).toEqual({ ok: true, errors: null });
 
     const notFound = await call(user, "GET", "/conversations/nope");
-    expect(componentValidator(doc, ajv, "Error")(await notFound.json())).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "Error")(await notFound.json())).toEqual({ ok: true, errors: null });
   });
 
   it("a tool turn answering parallel calls: its request and turn.started validate against their components", async () => {
@@ -215,16 +244,16 @@ describe("component schemas come from the validating zod schemas", () => {
         content: `when? [[stand-in tool_call calls=2 tag=${newTag()}]]`,
       }),
     );
-    const calls = events.at(-1)!.data.message.tool_calls as { id: string }[];
+    const calls = endMessage(events.at(-1)).tool_calls as { id: string }[];
     const body = { role: "tool", tool_results: calls.map((c) => ({ tool_call_id: c.id, content: "now" })) };
-    expect(componentValidator(doc, ajv, "CreateTurnRequest")(body)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "CreateTurnRequest")(body)).toEqual({ ok: true, errors: null });
 
     const started = await readSse(
       await call(user, "POST", `/conversations/${conversation.id}/messages`, body),
     );
     expect(started.events[0]!.event).toBe("turn.started");
-    expect(started.events[0]!.data.tool_messages).toHaveLength(2);
-    expect(componentValidator(doc, ajv, "TurnStartedEvent")(started.events[0]!.data)).toEqual({
+    expect(startedData(started.events[0]).tool_messages).toHaveLength(2);
+    expect(componentValidator(ajv, "TurnStartedEvent")(started.events[0]!.data)).toEqual({
       ok: true,
       errors: null,
     });
@@ -238,19 +267,19 @@ describe("component schemas come from the validating zod schemas", () => {
       messages: [{ role: "user", content: `hi [[stand-in tokens=4 tag=${newTag()}]]` }],
     });
     expect(completion.status).toBe(200);
-    expect(componentValidator(doc, ajv, "ChatCompletion")(await completion.json())).toEqual({
+    expect(componentValidator(ajv, "ChatCompletion")(await completion.json())).toEqual({
       ok: true,
       errors: null,
     });
 
     const models = await call(user, "GET", "/models");
-    expect(componentValidator(doc, ajv, "ModelList")(await models.json())).toEqual({
+    expect(componentValidator(ajv, "ModelList")(await models.json())).toEqual({
       ok: true,
       errors: null,
     });
 
     const unauthorized = await exports.default.fetch("http://localhost/v1/models");
-    expect(componentValidator(doc, ajv, "OpenAIError")(await unauthorized.json())).toEqual({
+    expect(componentValidator(ajv, "OpenAIError")(await unauthorized.json())).toEqual({
       ok: true,
       errors: null,
     });
@@ -261,10 +290,10 @@ describe("component schemas come from the validating zod schemas", () => {
     const created = await call(user, "POST", "/api-keys", { name: "server" });
     expect(created.status).toBe(201);
     const key = (await created.json()) as Record<string, unknown>;
-    expect(componentValidator(doc, ajv, "CreatedApiKey")(key)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "CreatedApiKey")(key)).toEqual({ ok: true, errors: null });
     expect(undocumented(doc, "CreatedApiKey", key)).toEqual([]);
     const list = (await (await call(user, "GET", "/api-keys")).json()) as { data: Record<string, unknown>[] };
-    expect(componentValidator(doc, ajv, "ApiKeyList")(list)).toEqual({ ok: true, errors: null });
+    expect(componentValidator(ajv, "ApiKeyList")(list)).toEqual({ ok: true, errors: null });
     expect(undocumented(doc, "ApiKey", list.data[0]!)).toEqual([]);
   });
 
@@ -276,16 +305,16 @@ describe("component schemas come from the validating zod schemas", () => {
     });
     const text = await res.text();
     const events =
-      doc.paths["/v1/conversations/{id}/messages"]!.post.responses["200"].content["text/event-stream"][
-        "x-sse-events"
-      ];
+      okContent(doc, "post", "/v1/conversations/{id}/messages", "text/event-stream")["x-sse-events"] ?? {};
     let seen = 0;
     for (const block of text.split("\n\n")) {
       const name = /^event: (.+)$/m.exec(block)?.[1];
       const data = /^data: (.+)$/m.exec(block)?.[1];
       if (!name || !data) continue;
-      const component = (events[name].$ref as string).split("/").pop()!;
-      expect(componentValidator(doc, ajv, component)(JSON.parse(data)), name).toEqual({
+      const ref = events[name]?.$ref;
+      if (!ref) throw new Error(`no schema for event ${name}`);
+      const component = ref.split("/").pop()!;
+      expect(componentValidator(ajv, component)(JSON.parse(data)), name).toEqual({
         ok: true,
         errors: null,
       });

@@ -3,12 +3,14 @@ import type { Message } from "../src/store/types";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
   newUser,
   readSse,
   standInRequests,
+  startedData,
   streamTurn,
 } from "./helpers/api";
 
@@ -48,9 +50,9 @@ async function twoCalls(userId: string, tag: string) {
   });
   const answer = events.at(-1)!;
   expect(answer.event).toBe("message.completed");
-  const calls = answer.data.message.tool_calls as { id: string; function: { name: string } }[];
+  const calls = endMessage(answer).tool_calls as { id: string; function: { name: string } }[];
   expect(calls.map((c) => c.function.name)).toEqual(["get_time", "get_weather"]);
-  return { conv, answer: answer.data.message as Message, ids: calls.map((c) => c.id) };
+  return { conv, answer: endMessage(answer) as Message, ids: calls.map((c) => c.id) };
 }
 
 /** The messages DashScope received in the request of `tag` made `back` requests ago (0: the latest). */
@@ -89,18 +91,18 @@ describe("answering parallel tool calls", () => {
     });
     const started = events[0]!;
     expect(started.event).toBe("turn.started");
-    const toolMessages = started.data.tool_messages as Message[];
+    const toolMessages = startedData(started).tool_messages as Message[];
     expect(toolMessages.map((m) => [m.role, m.tool_call_id, m.content])).toEqual([
       ["tool", ids[0], contents[0]],
       ["tool", ids[1], contents[1]],
     ]);
-    expect(started.data.user_message).toEqual(toolMessages[1]);
+    expect(startedData(started).user_message).toEqual(toolMessages[1]);
     expect(toolMessages[0]!.id < toolMessages[1]!.id).toBe(true);
     const done = events.at(-1)!;
     expect(done.event).toBe("message.completed");
     // A tool-result turn gets a text answer: here the JSON of what the model received.
-    expect(done.data.message.tool_calls).toBeNull();
-    const echoed = JSON.parse(done.data.message.content) as { role: string; content: string }[];
+    expect(endMessage(done).tool_calls).toBeNull();
+    const echoed = JSON.parse(endMessage(done).content as string) as { role: string; content: string }[];
     expect(echoed.slice(-3)).toEqual([
       { role: "assistant", content: "" },
       { role: "tool", content: contents[0] },
@@ -311,9 +313,9 @@ describe("answering parallel tool calls", () => {
       tool_messages: Message[];
       assistant_message: Message;
     };
-    expect(json.tool_messages).toEqual(first.events[0]!.data.tool_messages);
-    expect(json.user_message).toEqual(first.events[0]!.data.user_message);
-    expect(json.assistant_message).toEqual(first.events.at(-1)!.data.message);
+    expect(json.tool_messages).toEqual(startedData(first.events[0]).tool_messages);
+    expect(json.user_message).toEqual(startedData(first.events[0]).user_message);
+    expect(json.assistant_message).toEqual(endMessage(first.events.at(-1)));
 
     // The fingerprint covers the results: the same id with another result is not a retry.
     const changed = {
@@ -335,15 +337,15 @@ describe("answering parallel tool calls", () => {
     const tag = newTag();
     const conv = await createConversation(alice, { parameters: { tools: [TIME_TOOL] } });
     const first = await streamTurn(alice, conv.id, { content: `Time? [[stand-in tool_call tag=${tag}]]` });
-    const [only] = first.events.at(-1)!.data.message.tool_calls as { id: string }[];
+    const [only] = endMessage(first.events.at(-1)).tool_calls as { id: string }[];
     const { events } = await streamTurn(alice, conv.id, {
       role: "tool",
       tool_call_id: only!.id,
       content: "12:00",
     });
     expect(events.at(-1)!.event).toBe("message.completed");
-    expect(events[0]!.data.tool_messages).toEqual([events[0]!.data.user_message]);
-    expect(events[0]!.data.user_message).toMatchObject({
+    expect(startedData(events[0]).tool_messages).toEqual([startedData(events[0]).user_message]);
+    expect(startedData(events[0]).user_message).toMatchObject({
       role: "tool",
       tool_call_id: only!.id,
       content: "12:00",

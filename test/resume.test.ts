@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newUser,
@@ -13,7 +14,9 @@ import {
   resume,
   type SseEvent,
   SseReader,
+  startedData,
 } from "./helpers/api";
+import type { ApiMessage } from "./helpers/api-types";
 
 const contentOf = (events: SseEvent[]) =>
   events
@@ -39,7 +42,7 @@ describe("resuming an answer's stream", () => {
               seen.push(e);
             }
             await reader.cancel();
-            const messageId = seen[0]!.data.assistant_message.id;
+            const messageId = startedData(seen[0]).assistant_message.id;
             reader = new SseReader(await resume(alice, messageId, Number(seen.at(-1)!.id)));
           }
           seen.push(...(await reader.rest()));
@@ -47,7 +50,7 @@ describe("resuming an answer's stream", () => {
           expect(seen.map((e) => Number(e.id))).toEqual(seen.map((_, i) => i + 1));
           expect(seen[0]!.event).toBe("turn.started");
           expect(seen.at(-1)!.event).toBe("message.completed");
-          const final = seen.at(-1)!.data.message;
+          const final = endMessage(seen.at(-1));
           expect(final.content).toBe(contentOf(seen));
           const [stored] = await listMessages(alice, conv.id);
           expect(stored).toEqual(final);
@@ -67,7 +70,7 @@ describe("resuming an answer's stream", () => {
         }),
       )
     ).events;
-    const messageId = all[0]!.data.assistant_message.id;
+    const messageId = startedData(all[0]).assistant_message.id;
 
     expect((await readSse(await resume(alice, messageId))).events).toEqual(all);
     expect((await readSse(await resume(alice, messageId, 3))).events).toEqual(all.slice(3));
@@ -83,10 +86,10 @@ describe("resuming an answer's stream", () => {
       (await readSse(await call(alice, "POST", `/conversations/${conv.id}/messages`, { content }))).events;
     const first = await turn("one [[stand-in tokens=6]]");
     await turn("two [[stand-in tokens=2]]");
-    const messageId = first[0]!.data.assistant_message.id;
+    const messageId = startedData(first[0]).assistant_message.id;
     expect((await readSse(await resume(alice, messageId, 2))).events).toEqual(first.slice(2));
 
-    const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+    const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
     await runInDurableObject(stub, (_instance, state) => state.abort("restart")).catch(() => {});
     expect((await readSse(await resume(alice, messageId, 4))).events).toEqual(first.slice(4));
     expect((await readSse(await resume(alice, messageId))).events).toEqual(first);
@@ -97,7 +100,7 @@ describe("resuming an answer's stream", () => {
     const conv = await createConversation(alice);
     const phone = await openTurn(alice, conv.id, { content: "hi [[stand-in tokens=20 itl=15]]" });
     const started = (await phone.next())!;
-    const tablet = new SseReader(await resume(alice, started.data.assistant_message.id));
+    const tablet = new SseReader(await resume(alice, startedData(started).assistant_message.id));
     const [phoneRest, tabletAll] = await Promise.all([phone.rest(), tablet.rest()]);
     const phoneAll = [started, ...phoneRest];
     expect(tabletAll).toEqual(phoneAll);
@@ -113,7 +116,7 @@ describe("resuming an answer's stream", () => {
         content: "hi [[stand-in tokens=2]]",
       }),
     );
-    const { assistant_message, user_message } = events[0]!.data;
+    const { assistant_message, user_message } = startedData(events[0]);
     await expectError(await resume(bob, assistant_message.id), 404, "not_found");
     await expectError(await resume(alice, crypto.randomUUID()), 404, "not_found");
     await expectError(await resume(alice, user_message.id), 404, "not_found");
@@ -132,14 +135,14 @@ describe("status by id", () => {
     const conv = await createConversation(alice);
     const reader = await openTurn(alice, conv.id, { content: "hi [[stand-in tokens=40 itl=25]]" });
     const started = (await reader.next())!;
-    const messageId = started.data.assistant_message.id;
+    const messageId = startedData(started).assistant_message.id;
     const seen: SseEvent[] = [];
     for (let i = 0; i < 5; i++) seen.push((await reader.next())!);
-    const polled = (await (await call(alice, "GET", `/messages/${messageId}`)).json()) as any;
+    const polled = (await (await call(alice, "GET", `/messages/${messageId}`)).json()) as ApiMessage;
     expect(polled.status).toBe("streaming");
-    expect(polled.content.startsWith(contentOf(seen))).toBe(true);
+    expect((polled.content as string).startsWith(contentOf(seen))).toBe(true);
     const rest = await reader.rest();
-    const done = (await (await call(alice, "GET", `/messages/${messageId}`)).json()) as any;
-    expect(done).toEqual(rest.at(-1)!.data.message);
+    const done = (await (await call(alice, "GET", `/messages/${messageId}`)).json()) as ApiMessage;
+    expect(done).toEqual(endMessage(rest.at(-1)));
   });
 });

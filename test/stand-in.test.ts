@@ -1,5 +1,6 @@
 import { connect } from "cloudflare:sockets";
 import { describe, expect, inject, it } from "vitest";
+import type { ChatCompletion, ChatCompletionChunk } from "../src/dashscope/types";
 import { EITHER_WAY_KINDS, STREAM_ONLY_KINDS } from "./helpers/stream-only-requests";
 
 // Wire-level checks of the DashScope stand-in (tools/dashscope-stand-in/), talking to it over real HTTP
@@ -15,7 +16,12 @@ const CHUNK_KEYS = ["choices", "object", "usage", "created", "system_fingerprint
 const POLL_INTERVAL_MS = 20;
 const POLL_LIMIT_MS = 5_000;
 
-type Json = Record<string, any>;
+/** DashScope's error envelope as the stand-in sends it, with its request id (and `id` on content errors). */
+interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+  request_id?: string;
+  id?: string;
+}
 interface SseEvent {
   id?: string;
   event?: string;
@@ -28,7 +34,7 @@ interface LogEntry {
   model: string | null;
   stream: boolean;
   include_usage: boolean;
-  body: Json | null;
+  body: Record<string, unknown> | null;
   authorized: boolean;
   attempt: number;
   status: number | null;
@@ -70,13 +76,13 @@ function parseSse(text: string): SseEvent[] {
 }
 
 /** The JSON chunks of a stream (everything except `[DONE]`). */
-function chunksOf(text: string): Json[] {
+function chunksOf(text: string): ChatCompletionChunk[] {
   return parseSse(text)
     .filter((e) => e.data !== "[DONE]")
-    .map((e) => JSON.parse(e.data) as Json);
+    .map((e) => JSON.parse(e.data) as ChatCompletionChunk);
 }
 
-function userMessage(text: string): Json[] {
+function userMessage(text: string): { role: "user"; content: string }[] {
   return [{ role: "user", content: text }];
 }
 
@@ -95,7 +101,7 @@ async function post(
   });
 }
 
-async function streamText(body: Json): Promise<{ res: Response; text: string }> {
+async function streamText(body: Record<string, unknown>): Promise<{ res: Response; text: string }> {
   const res = await post({ model: "qwen-plus", stream: true, ...body });
   expect(res.status).toBe(200);
   return { res, text: await res.text() };
@@ -154,12 +160,13 @@ const TIME_TOOL = {
 };
 
 /** Reassembles streamed tool calls by index, treating `id:""`, `name:null` and missing fields as "no change". */
-function assembleToolCalls(chunks: Json[]): { id: string; name: string; arguments: string }[] {
+function assembleToolCalls(chunks: ChatCompletionChunk[]): { id: string; name: string; arguments: string }[] {
   const calls: { id: string; name: string; arguments: string }[] = [];
   for (const chunk of chunks) {
     for (const choice of chunk.choices) {
       for (const fragment of choice.delta?.tool_calls ?? []) {
-        const call = (calls[fragment.index] ??= { id: "", name: "", arguments: "" });
+        const call = calls[fragment.index] ?? { id: "", name: "", arguments: "" };
+        calls[fragment.index] = call;
         if (fragment.id) call.id = fragment.id;
         if (fragment.function?.name) call.name += fragment.function.name;
         if (typeof fragment.function?.arguments === "string") call.arguments += fragment.function.arguments;
@@ -177,7 +184,7 @@ describe("authentication", () => {
     const res = await post({ model: "qwen-plus", messages: userMessage("hi") }, { key });
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toBe("application/json");
-    const body = (await res.json()) as Json;
+    const body = (await res.json()) as ErrorBody;
     expect(Object.keys(body)).toEqual(["error", "request_id"]);
     expect(Object.keys(body.error)).toEqual(["message", "type", "param", "code"]);
     expect(body.error).toEqual({
@@ -219,7 +226,7 @@ describe("plain text stream", () => {
     });
     const content = chunks.slice(1, -1);
     expect(content).toHaveLength(5);
-    const words = content.map((c) => c.choices[0].delta.content as string);
+    const words = content.map((c) => c.choices[0]!.delta.content as string);
     expect(words[0]).not.toMatch(/^ /);
     for (const w of words.slice(1)) expect(w).toMatch(/^ \S+$/);
     expect(chunks.at(-1)!.choices[0]).toEqual({
@@ -241,7 +248,7 @@ describe("plain text stream", () => {
     const usageChunks = chunks.filter((c) => c.usage !== null);
     expect(usageChunks).toHaveLength(1);
     expect(chunks.at(-1)).toBe(usageChunks[0]);
-    const usage = usageChunks[0]!.usage;
+    const usage = usageChunks[0]!.usage!;
     expect(usageChunks[0]!.choices).toEqual([]);
     expect(usage.completion_tokens).toBe(4);
     expect(usage.prompt_tokens).toBeGreaterThan(0);
@@ -251,20 +258,20 @@ describe("plain text stream", () => {
 
   it("defaults to a 12-token answer and stops at max_tokens with finish_reason length", async () => {
     const plain = chunksOf((await streamText({ messages: userMessage("no directive here") })).text);
-    expect(plain.filter((c) => c.choices[0].delta.content)).toHaveLength(12);
+    expect(plain.filter((c) => c.choices[0]!.delta.content)).toHaveLength(12);
 
     const capped = chunksOf(
       (await streamText({ messages: userMessage("cap [[stand-in tokens=9]]"), max_tokens: 4 })).text,
     );
-    expect(capped.filter((c) => c.choices[0].delta.content)).toHaveLength(4);
-    expect(capped.at(-1)!.choices[0].finish_reason).toBe("length");
+    expect(capped.filter((c) => c.choices[0]!.delta.content)).toHaveLength(4);
+    expect(capped.at(-1)!.choices[0]!.finish_reason).toBe("length");
   });
 
   it("prompt_tokens grows with the prompt", async () => {
     const usageOf = async (content: string) =>
       chunksOf(
         (await streamText({ messages: userMessage(content), stream_options: { include_usage: true } })).text,
-      ).at(-1)!.usage;
+      ).at(-1)!.usage!;
     const small = await usageOf("short [[stand-in tokens=1]]");
     const large = await usageOf(`short${"x".repeat(4000)} [[stand-in tokens=1]]`);
     // Exactly 4000 more characters at 4 characters per token.
@@ -283,8 +290,8 @@ describe("thinking", () => {
       ...extra,
     });
     const chunks = chunksOf(text);
-    const choices = chunks.slice(0, -1).map((c) => c.choices[0]);
-    expect(choices[0].delta).toEqual({ content: null, role: "assistant", reasoning_content: "" });
+    const choices = chunks.slice(0, -1).map((c) => c.choices[0]!);
+    expect(choices[0]!.delta).toEqual({ content: null, role: "assistant", reasoning_content: "" });
     const kinds = choices.slice(1, -1).map((c) => (c.delta.reasoning_content ? "reasoning" : "content"));
     expect(kinds).toEqual(["reasoning", "reasoning", "reasoning", "content", "content"]);
     for (const c of choices.slice(1, 4)) expect(c.delta.content).toBeNull();
@@ -295,7 +302,7 @@ describe("thinking", () => {
       index: 0,
       logprobs: null,
     });
-    const usage = chunks.at(-1)!.usage;
+    const usage = chunks.at(-1)!.usage!;
     expect(usage.completion_tokens).toBe(5);
     expect(usage.completion_tokens_details).toEqual({ reasoning_tokens: 3 });
   });
@@ -322,21 +329,21 @@ describe("tool calls", () => {
       logprobs: null,
     });
 
-    const fragments = chunks.flatMap((c) => c.choices[0].delta.tool_calls ?? []);
+    const fragments = chunks.flatMap((c) => c.choices[0]!.delta.tool_calls ?? []);
     expect(fragments.length).toBeGreaterThanOrEqual(2);
-    expect(chunks[0]!.choices[0].delta.role).toBe("assistant");
+    expect(chunks[0]!.choices[0]!.delta.role).toBe("assistant");
     const rest = fragments.slice(1);
     if (pattern === 1) {
-      expect(fragments[0].function.arguments.length).toBeGreaterThan(0);
+      expect(fragments[0]!.function!.arguments!.length).toBeGreaterThan(0);
       for (const f of rest) expect(f).toMatchObject({ id: "", type: "function" });
     }
     if (pattern === 2) {
-      expect(fragments[0].function.arguments).toBe("");
+      expect(fragments[0]!.function!.arguments).toBe("");
       expect(fragments.at(-1)).toEqual({ function: {}, index: 0, id: "", type: "function" });
     }
-    if (pattern === 3) for (const f of rest) expect(f.function.name).toBeNull();
+    if (pattern === 3) for (const f of rest) expect(f.function!.name).toBeNull();
     if (pattern === 4) {
-      expect(fragments[0].function).not.toHaveProperty("arguments");
+      expect(fragments[0]!.function).not.toHaveProperty("arguments");
       for (const f of rest) {
         expect(f.function).not.toHaveProperty("name");
         expect(f.id).toBe(calls[0]!.id);
@@ -371,7 +378,7 @@ describe("tool calls", () => {
   });
 
   /** A request that answers the call of `[[stand-in tool_call …]]` with a tool result. */
-  async function afterToolResult(directive: string, toolContent: string): Promise<Json[]> {
+  async function afterToolResult(directive: string, toolContent: string): Promise<ChatCompletionChunk[]> {
     const messages = userMessage(`weather? [[stand-in tool_call ${directive}]]`);
     const first = assembleToolCalls(chunksOf((await streamText({ messages, tools: [WEATHER_TOOL] })).text));
     expect(first).toHaveLength(1);
@@ -396,7 +403,7 @@ describe("tool calls", () => {
   it("answers a tool result with text, not another tool call", async () => {
     const chunks = await afterToolResult(`tokens=4 tag=${uniqueTag("tool-result")}`, "18C and sunny");
     expect(assembleToolCalls(chunks)).toEqual([]);
-    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("stop");
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("stop");
     // The user message's other directives still apply.
     const content = chunks.map((c) => c.choices[0]?.delta.content ?? "").join("");
     expect(content.split(" ")).toHaveLength(4);
@@ -405,7 +412,7 @@ describe("tool calls", () => {
   it("lets a tool result's own directive ask for another tool call", async () => {
     const chunks = await afterToolResult("", "18C [[stand-in tool_call]]");
     expect(assembleToolCalls(chunks).map((c) => c.name)).toEqual(["get_current_weather"]);
-    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("tool_calls");
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("tool_calls");
   });
 
   it("returns complete tool_calls with empty content when not streaming", async () => {
@@ -415,16 +422,16 @@ describe("tool calls", () => {
       tools: [WEATHER_TOOL],
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Json;
-    const choice = body.choices[0];
+    const body = (await res.json()) as ChatCompletion;
+    const choice = body.choices[0]!;
     expect(choice.finish_reason).toBe("tool_calls");
     expect(choice.message.content).toBe("");
     expect(choice.message.tool_calls).toHaveLength(1);
-    expect(choice.message.tool_calls[0]).toMatchObject({
+    expect(choice.message.tool_calls![0]).toMatchObject({
       type: "function",
       function: { name: "get_current_weather" },
     });
-    expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toHaveProperty("location");
+    expect(JSON.parse(choice.message.tool_calls![0]!.function.arguments)).toHaveProperty("location");
   });
 
   it.each([1, 2, 3, 4])(
@@ -437,7 +444,7 @@ describe("tool calls", () => {
       const chunks = chunksOf(text);
       const calls = assembleToolCalls(chunks);
       expect(calls).toEqual([{ id: expect.stringMatching(/^call_/), name: "get_time", arguments: "" }]);
-      expect(chunks.at(-1)!.choices[0].finish_reason).toBe("tool_calls");
+      expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("tool_calls");
     },
   );
 
@@ -447,8 +454,8 @@ describe("tool calls", () => {
       messages: userMessage("now? [[stand-in tool=get_time empty_arguments]]"),
       tools: [TIME_TOOL],
     });
-    const body = (await res.json()) as Json;
-    expect(body.choices[0].message.tool_calls[0].function).toEqual({ name: "get_time", arguments: "" });
+    const body = (await res.json()) as ChatCompletion;
+    expect(body.choices[0]!.message.tool_calls![0]!.function).toEqual({ name: "get_time", arguments: "" });
   });
 
   it("max_tokens cuts tool calls mid-arguments and finishes with length, streamed or not", async () => {
@@ -467,16 +474,16 @@ describe("tool calls", () => {
     expect(JSON.parse(calls[0]!.arguments)).toHaveProperty("location");
     expect(calls[1]!.arguments.length).toBeGreaterThan(0);
     expect(() => JSON.parse(calls[1]!.arguments)).toThrow();
-    expect(chunks.at(-1)!.choices[0].finish_reason).toBe("length");
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("length");
 
     // Not streamed: the calls as a client would have assembled them from the cut-off stream.
     const res = await post(body);
-    const choice = ((await res.json()) as Json).choices[0];
+    const choice = ((await res.json()) as ChatCompletion).choices[0]!;
     expect(choice.finish_reason).toBe("length");
-    const whole = choice.message.tool_calls.map((c: Json) => c.function.arguments);
+    const whole = choice.message.tool_calls!.map((c) => c.function.arguments);
     expect(whole).toHaveLength(2);
-    expect(JSON.parse(whole[0])).toHaveProperty("location");
-    expect(() => JSON.parse(whole[1])).toThrow();
+    expect(JSON.parse(whole[0]!)).toHaveProperty("location");
+    expect(() => JSON.parse(whole[1]!)).toThrow();
   });
 });
 
@@ -488,17 +495,17 @@ describe("other answer shapes", () => {
       stream_options: { include_usage: true },
     });
     const chunks = chunksOf(text);
-    const indexes = chunks.slice(0, -1).map((c) => c.choices[0].index);
+    const indexes = chunks.slice(0, -1).map((c) => c.choices[0]!.index);
     expect(indexes).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
     const finishes = chunks.filter((c) => c.choices[0]?.finish_reason === "stop");
-    expect(finishes.map((c) => c.choices[0].index)).toEqual([0, 1]);
+    expect(finishes.map((c) => c.choices[0]!.index)).toEqual([0, 1]);
     const answer = (i: number) =>
       chunks
         .filter((c) => c.choices[0]?.index === i)
-        .map((c) => c.choices[0].delta.content ?? "")
+        .map((c) => c.choices[0]!.delta.content ?? "")
         .join("");
     expect(answer(0)).not.toBe(answer(1));
-    expect(chunks.at(-1)!.usage.completion_tokens).toBe(6);
+    expect(chunks.at(-1)!.usage!.completion_tokens).toBe(6);
   });
 
   it("attaches logprobs to every content chunk in the captured key order", async () => {
@@ -508,18 +515,18 @@ describe("other answer shapes", () => {
       top_logprobs: 2,
     });
     const chunks = chunksOf(text);
-    expect(chunks[0]!.choices[0].logprobs).toBeNull();
-    expect(chunks.at(-1)!.choices[0].logprobs).toBeNull();
-    const content = chunks.slice(1, -1).map((c) => c.choices[0]);
+    expect(chunks[0]!.choices[0]!.logprobs).toBeNull();
+    expect(chunks.at(-1)!.choices[0]!.logprobs).toBeNull();
+    const content = chunks.slice(1, -1).map((c) => c.choices[0]!);
     expect(content).toHaveLength(3);
     for (const choice of content) {
-      const entry = choice.logprobs.content[0];
+      const entry = choice.logprobs!.content![0]!;
       expect(Object.keys(entry)).toEqual(["top_logprobs", "logprob", "bytes", "token"]);
       expect(entry.token).toBe(choice.delta.content);
       expect(entry.bytes).toEqual([...new TextEncoder().encode(entry.token)]);
       expect(entry.logprob).toBeLessThanOrEqual(0);
       expect(entry.top_logprobs).toHaveLength(2);
-      expect(entry.top_logprobs[0]).toEqual({
+      expect(entry.top_logprobs![0]).toEqual({
         logprob: entry.logprob,
         bytes: entry.bytes,
         token: entry.token,
@@ -533,7 +540,7 @@ describe("other answer shapes", () => {
       response_format: { type: "json_object" },
     });
     const chunks = chunksOf(text);
-    const deltas = chunks.map((c) => c.choices[0].delta.content ?? "").filter(Boolean);
+    const deltas = chunks.map((c) => c.choices[0]!.delta.content ?? "").filter(Boolean);
     expect(deltas.length).toBeGreaterThan(2);
     const parsed = JSON.parse(deltas.join(""));
     expect(typeof parsed).toBe("object");
@@ -544,8 +551,8 @@ describe("other answer shapes", () => {
       messages: userMessage("Reply in JSON please."),
       response_format: { type: "json_object" },
     });
-    const body = (await res.json()) as Json;
-    const nonStreamed = JSON.parse(body.choices[0].message.content);
+    const body = (await res.json()) as ChatCompletion;
+    const nonStreamed = JSON.parse(body.choices[0]!.message.content!);
     expect(typeof nonStreamed).toBe("object");
     expect(Object.keys(nonStreamed).length).toBeGreaterThan(0);
   });
@@ -559,7 +566,7 @@ describe("other answer shapes", () => {
       stream_options: { include_usage: true },
     });
     const chunks = chunksOf(text);
-    const deltas = chunks.slice(0, -2).map((c) => c.choices[0].delta);
+    const deltas = chunks.slice(0, -2).map((c) => c.choices[0]!.delta);
     expect(deltas.map((d) => ("audio" in d ? "audio" : "text"))).toEqual([
       "text",
       "text",
@@ -569,14 +576,15 @@ describe("other answer shapes", () => {
     ]);
     const chatUuid = (chunks[0]!.id as string).replace("chatcmpl-", "");
     for (const d of deltas.filter((d) => "audio" in d)) {
-      expect(Object.keys(d.audio)).toEqual(["data", "expires_at", "id"]);
-      expect(d.audio.id).toBe(`audio_${chatUuid}`);
-      const pcm = atob(d.audio.data);
+      const audio = d.audio!;
+      expect(Object.keys(audio)).toEqual(["data", "expires_at", "id"]);
+      expect(audio.id).toBe(`audio_${chatUuid}`);
+      const pcm = atob(audio.data!);
       expect(pcm.length % 2).toBe(0);
       expect(pcm.length).toBeGreaterThan(0);
     }
-    expect(chunks.at(-2)!.choices[0].finish_reason).toBe("stop");
-    const usage = chunks.at(-1)!.usage;
+    expect(chunks.at(-2)!.choices[0]!.finish_reason).toBe("stop");
+    const usage = chunks.at(-1)!.usage!;
     expect(usage.completion_tokens_details).toEqual({ audio_tokens: 3, text_tokens: 2 });
     expect(usage.completion_tokens).toBe(5);
   });
@@ -587,8 +595,8 @@ describe("other answer shapes", () => {
       { role: "user", content: [{ type: "text", text: "What did I say? [[stand-in echo]]" }] },
     ];
     const res = await post({ model: "qwen-plus", messages });
-    const body = (await res.json()) as Json;
-    expect(JSON.parse(body.choices[0].message.content)).toEqual([
+    const body = (await res.json()) as ChatCompletion;
+    expect(JSON.parse(body.choices[0]!.message.content!)).toEqual([
       { role: "system", content: "Be brief." },
       { role: "user", content: "What did I say? [[stand-in echo]]" },
     ]);
@@ -598,7 +606,7 @@ describe("other answer shapes", () => {
     const res = await post({ model: "qwen-max", messages: userMessage("hi [[stand-in tokens=4]]") });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/json");
-    const body = (await res.json()) as Json;
+    const body = (await res.json()) as ChatCompletion;
     expect(Object.keys(body)).toEqual([
       "choices",
       "object",
@@ -616,8 +624,8 @@ describe("other answer shapes", () => {
       index: 0,
       logprobs: null,
     });
-    expect((body.choices[0].message.content as string).split(" ")).toHaveLength(4);
-    expect(body.usage.completion_tokens).toBe(4);
+    expect((body.choices[0]!.message.content as string).split(" ")).toHaveLength(4);
+    expect(body.usage!.completion_tokens).toBe(4);
   });
 });
 
@@ -642,7 +650,7 @@ describe("errors before the stream", () => {
     });
     expect(res.status).toBe(status);
     expect(res.headers.get("content-type")).toBe("application/json");
-    const body = (await res.json()) as Json;
+    const body = (await res.json()) as ErrorBody;
     expect(body.error.code).toBe(code);
     expect(body.error.type).toBe(type);
     expect(body.error.param).toBeNull();
@@ -735,7 +743,7 @@ describe("errors before the stream", () => {
     ...[
       ["an empty", ""],
       ["a cut-off", '{"location": "Hang'],
-    ].map(([kind, args]): [string, Json, string] => [
+    ].map(([kind, args]): [string, Record<string, unknown>, string] => [
       `${kind} arguments text in a history tool call`,
       {
         model: "qwen-plus",
@@ -759,7 +767,7 @@ describe("errors before the stream", () => {
   ])("rejects %s with 400 invalid_parameter_error", async (_label, body, message) => {
     const res = await post(body, body === null ? { raw: "{not json" } : {});
     expect(res.status).toBe(400);
-    const json = (await res.json()) as Json;
+    const json = (await res.json()) as ErrorBody;
     expect(Object.keys(json.error)).toEqual(["code", "message", "param", "type"]);
     expect(json.error).toEqual({
       code: "invalid_parameter_error",
@@ -797,7 +805,7 @@ describe("errors before the stream", () => {
   it("answers 404 model_not_found for qwen-does-not-exist", async () => {
     const res = await post({ model: "qwen-does-not-exist", messages: userMessage("hi") });
     expect(res.status).toBe(404);
-    const body = (await res.json()) as Json;
+    const body = (await res.json()) as ErrorBody;
     expect(body.error).toEqual({
       message: "The model `qwen-does-not-exist` does not exist or you do not have access to it.",
       type: "invalid_request_error",
@@ -813,7 +821,7 @@ describe("errors before the stream", () => {
       messages: userMessage("a".repeat(4 * 2048)),
     });
     expect(over.status).toBe(400);
-    const body = (await over.json()) as Json;
+    const body = (await over.json()) as ErrorBody;
     expect(body.error).toEqual({
       code: "invalid_parameter_error",
       message: "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 2048]",
@@ -827,10 +835,10 @@ describe("errors before the stream", () => {
 
   it("counts the whole request against the input window: tools, a json_schema response format, media", async () => {
     const text = "x [[stand-in tokens=1]]";
-    const promptTokens = async (extra: Json) => {
+    const promptTokens = async (extra: Record<string, unknown>) => {
       const res = await post({ model: "qwen-plus", messages: userMessage(text), ...extra });
       expect(res.status).toBe(200);
-      return ((await res.json()) as Json).usage.prompt_tokens as number;
+      return ((await res.json()) as ChatCompletion).usage!.prompt_tokens;
     };
     const base = await promptTokens({});
     const tools = [{ type: "function", function: { name: "t", description: "d".repeat(4000) } }];
@@ -851,13 +859,13 @@ describe("errors before the stream", () => {
       await promptTokens(jsonAsked),
     );
     const image = { type: "image_url", image_url: { url: "https://example.com/a.png" } };
-    const withImage = async (extra: Json) => {
+    const withImage = async (extra: Record<string, unknown>) => {
       const res = await post({
         model: "qwen-plus",
         messages: [{ role: "user", content: [image, { type: "text", text }] }],
         ...extra,
       });
-      return ((await res.json()) as Json).usage.prompt_tokens as number;
+      return ((await res.json()) as ChatCompletion).usage!.prompt_tokens;
     };
     expect((await withImage({})) - base).toBe(1280);
     expect((await withImage({ vl_high_resolution_images: true })) - base).toBe(16_384);
@@ -869,7 +877,7 @@ describe("errors before the stream", () => {
       tools: [{ type: "function", function: { name: "t", description: "d".repeat(4 * 2048) } }],
     });
     expect(over.status).toBe(400);
-    expect(((await over.json()) as Json).error.message).toBe(
+    expect(((await over.json()) as ErrorBody).error.message).toBe(
       "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 2048]",
     );
   });
@@ -880,7 +888,7 @@ describe("requests DashScope answers only as a stream", () => {
     const messages = userMessage("hi [[stand-in tokens=2 reasoning=2 audio=2]]");
     const refused = await post({ ...kind.fields, messages });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as Json).error).toEqual({
+    expect(((await refused.json()) as ErrorBody).error).toEqual({
       code: "invalid_parameter_error",
       message: kind.message,
       param: null,
@@ -892,7 +900,7 @@ describe("requests DashScope answers only as a stream", () => {
     await refusedAgain.body?.cancel();
 
     const { text } = await streamText({ ...kind.fields, messages });
-    const deltas = chunksOf(text).flatMap((c) => c.choices.map((choice: Json) => choice.delta));
+    const deltas = chunksOf(text).flatMap((c) => c.choices.map((choice) => choice.delta));
     const reasoning = deltas.map((d) => d.reasoning_content ?? "").join("");
     expect(reasoning.split(" ").filter(Boolean)).toHaveLength(kind.thinks ? 2 : 0);
     expect(
@@ -908,10 +916,10 @@ describe("requests DashScope answers only as a stream", () => {
   it.each(EITHER_WAY_KINDS)("answers $label without a stream", async (kind) => {
     const res = await post({ ...kind.fields, messages: userMessage("hi [[stand-in tokens=3]]") });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Json;
+    const body = (await res.json()) as ChatCompletion;
     expect(body.object).toBe("chat.completion");
-    expect(body.choices[0].message).toEqual({ role: "assistant", content: expect.any(String) });
-    expect(body.usage.completion_tokens).toBe(3);
+    expect(body.choices[0]!.message).toEqual({ role: "assistant", content: expect.any(String) });
+    expect(body.usage!.completion_tokens).toBe(3);
   });
 });
 
@@ -923,7 +931,7 @@ describe("errors inside the stream", () => {
     });
     const events = parseSse(text);
     expect(events.some((e) => e.data === "[DONE]")).toBe(false);
-    const last = JSON.parse(events.at(-1)!.data) as Json;
+    const last = JSON.parse(events.at(-1)!.data) as ErrorBody;
     expect(Object.keys(last)).toEqual(["error", "id"]);
     expect(last.error).toMatchObject({
       code: "data_inspection_failed",
@@ -934,8 +942,8 @@ describe("errors inside the stream", () => {
     expect(last.id).toBe(`chatcmpl-${res.headers.get("x-request-id")}`);
     const content = events
       .slice(0, -1)
-      .map((e) => JSON.parse(e.data) as Json)
-      .filter((c) => c.choices[0].delta.content);
+      .map((e) => JSON.parse(e.data) as ChatCompletionChunk)
+      .filter((c) => c.choices[0]!.delta.content);
     expect(content).toHaveLength(2);
     const [entry] = await waitForLog(tag, (e) => e[0]?.ended_at != null);
     expect(entry).toMatchObject({ status: 200, outcome: "midstream_error", tokens_sent: 2 });
@@ -1064,7 +1072,7 @@ describe("timing faults and client aborts", () => {
     expect(res.status).toBe(200);
     // The role chunk and two content tokens, then silence.
     const { text, more, reader } = await readThenQuiet(res, 3, 400);
-    expect(chunksOf(text).map((c) => c.choices[0].delta.content)).toEqual([
+    expect(chunksOf(text).map((c) => c.choices[0]!.delta.content)).toEqual([
       "",
       expect.any(String),
       expect.any(String),

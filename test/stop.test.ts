@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   eventually,
   expectError,
   listMessages,
@@ -12,7 +13,9 @@ import {
   resume,
   SseReader,
   standInRequests,
+  startedData,
 } from "./helpers/api";
+import type { ApiMessage, TurnResult } from "./helpers/api-types";
 
 describe("stopping an answer", () => {
   it("aborts the upstream request, stores the partial answer as cancelled and ends every open stream", async () => {
@@ -23,28 +26,30 @@ describe("stopping an answer", () => {
       content: `long [[stand-in tokens=400 itl=10 tag=${tag}]]`,
     });
     const started = (await phone.next())!;
-    const messageId = started.data.assistant_message.id;
+    const messageId = startedData(started).assistant_message.id;
     const tablet = new SseReader(await resume(alice, messageId));
     for (let i = 0; i < 3; i++) await phone.next();
 
     const res = await call(alice, "POST", `/messages/${messageId}/stop`);
     expect(res.status).toBe(200);
-    const stopped = (await res.json()) as any;
+    const stopped = (await res.json()) as ApiMessage;
     expect(stopped.status).toBe("cancelled");
     expect(stopped.error).toMatchObject({ code: "cancelled" });
     expect((stopped.content as string).length).toBeGreaterThan(0);
     // No usage chunk came: the usage is an estimate, and says so.
     expect(stopped.usage).toMatchObject({ estimated: true });
-    expect(stopped.usage.completion_tokens).toBeGreaterThan(0);
+    expect(stopped.usage!.completion_tokens).toBeGreaterThan(0);
 
     for (const reader of [phone, tablet]) {
       const rest = await reader.rest();
       expect(rest.at(-1)!.event).toBe("message.failed");
-      expect(rest.at(-1)!.data.message).toEqual(stopped);
+      expect(endMessage(rest.at(-1))).toEqual(stopped);
     }
     const [upstream] = await standInRequests(tag);
-    await eventually(async () => ((await standInRequests(tag))[0].outcome === "client_closed" ? true : null));
-    expect(upstream.tokens_sent ?? 0).toBeLessThan(400);
+    await eventually(async () =>
+      (await standInRequests(tag))[0]!.outcome === "client_closed" ? true : null,
+    );
+    expect(upstream!.tokens_sent ?? 0).toBeLessThan(400);
     const [stored] = await listMessages(alice, conv.id);
     expect(stored).toEqual(stopped);
   });
@@ -56,8 +61,8 @@ describe("stopping an answer", () => {
       content: "hi [[stand-in tokens=2]]",
       stream: false,
     });
-    const { assistant_message } = (await res.json()) as any;
-    const again = await call(alice, "POST", `/messages/${assistant_message.id}/stop`);
+    const { assistant_message } = (await res.json()) as TurnResult;
+    const again = await call(alice, "POST", `/messages/${assistant_message!.id}/stop`);
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual(assistant_message);
   });
@@ -67,7 +72,7 @@ describe("stopping an answer", () => {
     const bob = newUser("bob");
     const conv = await createConversation(alice);
     const reader = await openTurn(alice, conv.id, { content: "hi [[stand-in tokens=20 itl=10]]" });
-    const messageId = (await reader.next())!.data.assistant_message.id;
+    const messageId = startedData(await reader.next()).assistant_message.id;
     await expectError(await call(bob, "POST", `/messages/${messageId}/stop`), 404, "not_found");
     const rest = await reader.rest();
     expect(rest.at(-1)!.event).toBe("message.completed");
@@ -83,12 +88,12 @@ describe("a disconnect is not a stop", () => {
       content: `long [[stand-in tokens=400 itl=10 tag=${tag}]]`,
       cancel_on_disconnect: true,
     });
-    const messageId = (await reader.next())!.data.assistant_message.id;
+    const messageId = startedData(await reader.next()).assistant_message.id;
     await reader.next();
     await reader.cancel();
     const stored = await eventually(async () => {
       const res = await call(alice, "GET", `/messages/${messageId}`);
-      const m = (await res.json()) as any;
+      const m = (await res.json()) as ApiMessage;
       return m.status !== "streaming" ? m : null;
     });
     expect(stored.status).toBe("cancelled");
@@ -114,7 +119,7 @@ describe("stopping before the model's first byte", () => {
     });
     const res = await call(alice, "POST", `/messages/${answer.id}/stop`);
     expect(res.status).toBe(200);
-    const stopped = (await res.json()) as any;
+    const stopped = (await res.json()) as ApiMessage;
     expect(stopped).toMatchObject({
       id: answer.id,
       status: "cancelled",

@@ -272,7 +272,7 @@ describe("mid-stream errors", () => {
 
   it("Shape B after some content keeps the partial content, also without the final blank line", () => {
     const text = STREAM_FIXTURES["stream-text-usage.sse"];
-    const head = text.split("\n\n").slice(0, 3).join("\n\n") + "\n\n";
+    const head = `${text.split("\n\n").slice(0, 3).join("\n\n")}\n\n`;
     const native = STREAM_FIXTURES["stream-midstream-error-native-frame.sse"];
     for (const tail of [native, native.trimEnd()]) {
       const { result } = run(head + tail);
@@ -295,7 +295,7 @@ describe("mid-stream errors", () => {
 
   it("data that is not JSON → malformed error, interrupted, partial content kept", () => {
     const first = chunk([{ delta: { content: "Hi", role: "assistant" }, index: 0, finish_reason: null }]);
-    const { events, result } = run(first + "data: {not json\n\n" + DONE);
+    const { events, result } = run(`${first}data: {not json\n\n${DONE}`);
     expect(events[1]).toMatchObject({ type: "error", error: { shape: "malformed", status: null } });
     expect(result.status).toBe("interrupted");
     expect(result.choices[0]?.content).toBe("Hi");
@@ -660,7 +660,7 @@ describe("decodeDashScopeStream", () => {
     // A body that sends one event and then stalls, like an upstream that stopped producing tokens.
     const stalled = new ReadableStream<Uint8Array>({
       start(c) {
-        c.enqueue(encoder.encode(STREAM_FIXTURES["stream-text-usage.sse"].split("\n\n")[0] + "\n\n"));
+        c.enqueue(encoder.encode(`${STREAM_FIXTURES["stream-text-usage.sse"].split("\n\n")[0]}\n\n`));
       },
       cancel(reason) {
         cancelReason = reason;

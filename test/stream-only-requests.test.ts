@@ -105,7 +105,7 @@ function expectedCompletion(chunks: ChatCompletionChunk[]): ChatCompletion {
 async function upstreamRequest(tag: string): Promise<LoggedRequest> {
   const entries = await standInRequests(tag);
   expect(entries).toHaveLength(1);
-  return entries[0];
+  return entries[0]!;
 }
 
 const records = async (userId: string) =>

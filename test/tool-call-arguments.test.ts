@@ -5,6 +5,7 @@ import { objectArguments } from "../src/text/tool-call-arguments";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
@@ -12,6 +13,7 @@ import {
   openTurn,
   type SseEvent,
   standInRequests,
+  startedData,
   streamTurn,
 } from "./helpers/api";
 
@@ -68,14 +70,14 @@ describe("a tool call without arguments", () => {
     });
     const answer = first.events.at(-1)!;
     expect(answer.event).toBe("message.completed");
-    expect(answer.data.message.tool_calls).toEqual([
+    expect(endMessage(answer).tool_calls).toEqual([
       { id: expect.any(String), type: "function", function: { name: "get_time", arguments: "{}" } },
     ]);
     const [stored] = await listMessages(alice, conv.id);
-    expect(stored!.tool_calls).toEqual(answer.data.message.tool_calls);
+    expect(stored!.tool_calls).toEqual(endMessage(answer).tool_calls);
 
     // The tool result: its request replays the call, and the answer completes.
-    const callId = answer.data.message.tool_calls[0].id as string;
+    const callId = endMessage(answer).tool_calls![0]!.id;
     const result = await streamTurn(alice, conv.id, { role: "tool", tool_call_id: callId, content: "12:00" });
     expect(result.events.at(-1)!.event).toBe("message.completed");
     // And every later turn too.
@@ -86,7 +88,7 @@ describe("a tool call without arguments", () => {
     expect(requests).toHaveLength(3);
     for (const request of requests.slice(1)) {
       expect(request.status).toBe(200);
-      expect(replayedCalls(request)).toContainEqual(
+      expect(replayedCalls(request!)).toContainEqual(
         expect.objectContaining({ id: callId, function: { name: "get_time", arguments: "{}" } }),
       );
     }
@@ -125,7 +127,7 @@ describe("a tool call without arguments", () => {
     const turn = await streamTurn(alice, conv.id, { content: `And now? [[stand-in tokens=2 tag=${tag}]]` });
     expect(turn.events.at(-1)!.event).toBe("message.completed");
     const [request] = await standInRequests(tag);
-    expect(replayedCalls(request)).toEqual([
+    expect(replayedCalls(request!)).toEqual([
       { id: "call_old", type: "function", function: { name: "get_time", arguments: "{}" } },
     ]);
     // And it is returned so, for clients that build their own history from the list.
@@ -151,10 +153,10 @@ describe("a tool call cut off mid-arguments", () => {
     const [firstId, cutId] = relayedCallIds(events);
     expect(firstId).toBeDefined();
     expect(cutId).toBeDefined();
-    const answer = events.at(-1)!.data.message;
+    const answer = endMessage(events.at(-1));
     expect(answer.status).toBe("completed");
     expect(answer.finish_reason).toBe("length");
-    expect(answer.tool_calls.map((c: Call) => c.id)).toEqual([firstId]);
+    expect(answer.tool_calls!.map((c) => c.id)).toEqual([firstId]);
     expectObjectArguments(answer.tool_calls);
     expect((await listMessages(alice, conv.id))[0]).toEqual(answer);
 
@@ -172,9 +174,9 @@ describe("a tool call cut off mid-arguments", () => {
     const result = await streamTurn(alice, conv.id, { role: "tool", tool_call_id: firstId, content: "20°C" });
     expect(result.events.at(-1)!.event).toBe("message.completed");
     const [, request] = await standInRequests(tag);
-    expect(request.status).toBe(200);
-    expect(replayedCalls(request).map((c) => c.id)).toEqual([firstId]);
-    expectObjectArguments(replayedCalls(request));
+    expect(request!.status).toBe(200);
+    expect(replayedCalls(request!).map((c) => c.id)).toEqual([firstId]);
+    expectObjectArguments(replayedCalls(request!));
   });
 
   it("by a stop is dropped, and a stopped answer's calls cannot be answered", async () => {
@@ -186,7 +188,7 @@ describe("a tool call cut off mid-arguments", () => {
     const reader = await openTurn(alice, conv.id, {
       content: "Two calls [[stand-in tool_call calls=2 stall=4]]",
     });
-    const messageId = (await reader.next())!.data.assistant_message.id as string;
+    const messageId = startedData(await reader.next()).assistant_message.id;
     const seen: SseEvent[] = [];
     while (relayedCallIds(seen).length < 2) seen.push((await reader.next())!);
     const [firstId, cutId] = relayedCallIds(seen);
@@ -216,7 +218,7 @@ describe("a tool call cut off mid-arguments", () => {
     const next = await streamTurn(alice, conv.id, { content: `Never mind [[stand-in tokens=2 tag=${tag}]]` });
     expect(next.events.at(-1)!.event).toBe("message.completed");
     const [request] = await standInRequests(tag);
-    expect(replayedCalls(request)).toEqual([]);
+    expect(replayedCalls(request!)).toEqual([]);
   });
 });
 
@@ -251,7 +253,7 @@ describe("/v1/chat/completions", () => {
     expect(res.status).toBe(200);
     await res.text();
     const [request] = await standInRequests(tag);
-    expect(replayedCalls(request)[0]!.function.arguments).toBe("{}");
+    expect(replayedCalls(request!)[0]!.function.arguments).toBe("{}");
   });
 });
 

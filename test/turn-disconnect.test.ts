@@ -8,6 +8,7 @@ import {
   newUser,
   parseSse,
   standInRequests,
+  startedData,
 } from "./helpers/api";
 
 it("a client that leaves after the first delta still gets the whole answer stored, with usage", async () => {
@@ -30,7 +31,7 @@ it("a client that leaves after the first delta still gets the whole answer store
   }
   await reader.cancel();
   const seen = parseSse(text.slice(0, text.lastIndexOf("\n\n") + 2)).events;
-  const messageId = seen[0]!.data.assistant_message.id;
+  const messageId = startedData(seen[0]).assistant_message.id;
 
   const stored = await eventually(async () => {
     const [m] = await listMessages(alice, conv.id);
@@ -43,6 +44,6 @@ it("a client that leaves after the first delta still gets the whole answer store
   expect((stored.content as string).split(" ").length).toBe(30);
 
   const [upstream] = await standInRequests(tag);
-  expect(upstream.outcome).toBe("completed");
-  expect(upstream.tokens_sent).toBe(30);
+  expect(upstream!.outcome).toBe("completed");
+  expect(upstream!.tokens_sent).toBe(30);
 });

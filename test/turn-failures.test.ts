@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
@@ -90,7 +91,7 @@ describe("failures inside the stream", () => {
       .map((e) => e.data.content)
       .join("");
     expect(partial.length).toBeGreaterThan(0);
-    const message = terminal.data.message;
+    const message = endMessage(terminal);
     expect(message.status).toBe("interrupted");
     expect(message.content).toBe(partial);
     expect(message.error).toMatchObject({ code });

@@ -3,6 +3,7 @@ import { expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   newTag,
   newUser,
@@ -15,7 +16,7 @@ it("another user's conversation and messages are 404 on the turn routes, and not
   const bob = newUser("bob");
   const conv = await createConversation(alice);
   const { events } = await streamTurn(alice, conv.id, { content: "secret [[stand-in tokens=2]]" });
-  const aliceAnswer = events.at(-1)!.data.message;
+  const aliceAnswer = endMessage(events.at(-1));
 
   const tag = newTag();
   await expectError(

@@ -24,7 +24,7 @@ it("an answer whose owner died is closed as interrupted with what was received",
   // Events reach the owner's storage within EVENT_FLUSH_INTERVAL_MS; then the owner dies (as on a
   // deploy or a crash) and its heartbeat alarm wakes a fresh instance.
   await new Promise((r) => setTimeout(r, 3 * EVENT_FLUSH_INTERVAL_MS));
-  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   await runInDurableObject(stub, (_instance, state) => state.abort("owner killed by the test")).catch(
     () => {},
   );
@@ -33,7 +33,7 @@ it("an answer whose owner died is closed as interrupted with what was received",
     for (;;) if ((await reader.read()).done) return;
   })().catch(() => {});
   // A stub whose object was reset is broken for good; a fresh one reaches the new instance.
-  const fresh = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const fresh = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   expect(await runDurableObjectAlarm(fresh)).toBe(true);
 
   const answer = await eventually(async () => {
@@ -70,12 +70,16 @@ it("a recovered answer keeps the tool calls and reasoning its events carried, as
   }
 
   await new Promise((r) => setTimeout(r, 3 * EVENT_FLUSH_INTERVAL_MS));
-  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   await runInDurableObject(stub, (_instance, state) => state.abort("owner killed by the test")).catch(
     () => {},
   );
   await reader.rest().catch(() => {});
-  expect(await runDurableObjectAlarm(env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id)))).toBe(true);
+  expect(
+    await runDurableObjectAlarm(
+      env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id)),
+    ),
+  ).toBe(true);
 
   const answer = await eventually(async () => {
     const [m] = await listMessages(alice, conv.id);

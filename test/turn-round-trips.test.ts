@@ -12,7 +12,7 @@ it("a turn costs one D1 round trip before the upstream call and one after the st
   const { events } = await streamTurn(alice, conv.id, { content: "second [[stand-in tokens=3]]" });
   expect(events.at(-1)!.event).toBe("message.completed");
 
-  const stub = env.GENERATIONS.get(env.GENERATIONS.idFromName(conv.id));
+  const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
   const turn = await eventually(() =>
     runInDurableObject(stub, (instance: ConversationGeneration) =>
       instance.metrics.lastTurn.afterStream > 0

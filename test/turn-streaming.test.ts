@@ -2,13 +2,16 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   listMessages,
   newTag,
   newUser,
   type SseEvent,
   standInRequests,
+  startedData,
   streamTurn,
 } from "./helpers/api";
+import type { TurnResult } from "./helpers/api-types";
 
 const names = (events: SseEvent[]) => events.map((e) => e.event);
 const deltas = (events: SseEvent[]) => events.filter((e) => e.event === "message.delta").map((e) => e.data);
@@ -19,7 +22,7 @@ function expectContract(events: SseEvent[], terminal: "message.completed" | "mes
   expect(events[0]!.event).toBe("turn.started");
   expect(events.at(-1)!.event).toBe(terminal);
   expect(names(events).filter((n) => n === "message.completed" || n === "message.failed")).toHaveLength(1);
-  const messageId = events[0]!.data.assistant_message.id;
+  const messageId = startedData(events[0]).assistant_message.id;
   for (const d of deltas(events)) expect(d.message_id).toBe(messageId);
 }
 
@@ -36,19 +39,19 @@ describe("a streamed turn", () => {
 
     expectContract(events, "message.completed");
     expect(names(events)).toEqual(["turn.started", ...Array(5).fill("message.delta"), "message.completed"]);
-    const started = events[0]!.data;
+    const started = startedData(events[0]);
     expect(started.user_message.role).toBe("user");
     expect(started.user_message.content).toBe(`Hello [[stand-in tokens=5 tag=${tag}]]`);
     expect(started.assistant_message.status).toBe("streaming");
     const text = deltas(events)
       .map((d) => d.content)
       .join("");
-    const final = events.at(-1)!.data.message;
+    const final = endMessage(events.at(-1));
     expect(final.status).toBe("completed");
     expect(final.content).toBe(text);
     expect(final.finish_reason).toBe("stop");
-    expect(final.usage.completion_tokens).toBe(5);
-    expect(final.usage.total_tokens).toBe(final.usage.prompt_tokens + 5);
+    expect(final.usage!.completion_tokens).toBe(5);
+    expect(final.usage!.total_tokens).toBe(final.usage!.prompt_tokens + 5);
 
     const stored = await listMessages(alice, conv.id);
     expect(stored.map((m) => m.role)).toEqual(["assistant", "user"]);
@@ -56,8 +59,11 @@ describe("a streamed turn", () => {
     expect(stored[0]!.parent_id).toBe(stored[1]!.id);
     const upstream = await standInRequests(tag);
     expect(upstream).toHaveLength(1);
-    expect(upstream[0].body.stream_options).toEqual({ include_usage: true });
-    expect(upstream[0].body.messages[0]).toEqual({ role: "system", content: "You are a helpful assistant." });
+    expect(upstream[0]!.body.stream_options).toEqual({ include_usage: true });
+    expect(upstream[0]!.body.messages[0]).toEqual({
+      role: "system",
+      content: "You are a helpful assistant.",
+    });
   });
 
   it("streams reasoning before content and stores both with reasoning tokens", async () => {
@@ -72,10 +78,10 @@ describe("a streamed turn", () => {
     const firstContent = ds.findIndex((d) => d.content !== undefined);
     expect(ds.slice(0, firstContent).every((d) => typeof d.reasoning_content === "string")).toBe(true);
     expect(firstContent).toBe(6);
-    const final = events.at(-1)!.data.message;
+    const final = endMessage(events.at(-1));
     expect(final.reasoning_content).toBe(ds.map((d) => d.reasoning_content ?? "").join(""));
     expect(final.content).toBe(ds.map((d) => d.content ?? "").join(""));
-    expect(final.usage.reasoning_tokens).toBe(6);
+    expect(final.usage!.reasoning_tokens).toBe(6);
     expect((await listMessages(alice, conv.id))[0]!.reasoning_content).toBe(final.reasoning_content);
   });
 
@@ -104,14 +110,14 @@ describe("a streamed turn", () => {
     const fragments = deltas(events).flatMap((d) => d.tool_calls ?? []);
     expect(fragments.length).toBeGreaterThan(1);
     expect(fragments.every((f) => f.index === 0)).toBe(true);
-    const final = events.at(-1)!.data.message;
+    const final = endMessage(events.at(-1));
     expect(final.finish_reason).toBe("tool_calls");
     expect(final.tool_calls).toHaveLength(1);
-    expect(final.tool_calls[0].function.name).toBe("get_weather");
-    expect(final.tool_calls[0].function.arguments).toBe(
+    expect(final.tool_calls![0]!.function.name).toBe("get_weather");
+    expect(final.tool_calls![0]!.function.arguments).toBe(
       fragments.map((f) => f.function?.arguments ?? "").join(""),
     );
-    expect(JSON.parse(final.tool_calls[0].function.arguments)).toHaveProperty("location");
+    expect(JSON.parse(final.tool_calls![0]!.function.arguments)).toHaveProperty("location");
   });
 
   it("sends : ping comments while the model is slow", async () => {
@@ -133,10 +139,10 @@ describe("a streamed turn", () => {
       stream: false,
     });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as any;
+    const body = (await res.json()) as TurnResult;
     expect(body.user_message.content).toBe("Hi [[stand-in tokens=3]]");
-    expect(body.assistant_message.status).toBe("completed");
-    expect(body.assistant_message.usage.completion_tokens).toBe(3);
+    expect(body.assistant_message!.status).toBe("completed");
+    expect(body.assistant_message!.usage!.completion_tokens).toBe(3);
     const stored = await listMessages(alice, conv.id);
     expect(stored).toEqual([body.assistant_message, body.user_message]);
   });
@@ -145,11 +151,11 @@ describe("a streamed turn", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice, { system_prompt: "Be brief." });
     const first = await streamTurn(alice, conv.id, { content: "My name is Ada. [[stand-in tokens=3]]" });
-    const firstAnswer = first.events.at(-1)!.data.message.content;
+    const firstAnswer = endMessage(first.events.at(-1)).content;
     const tag = newTag();
     await streamTurn(alice, conv.id, { content: `What is my name? [[stand-in echo tag=${tag}]]` });
     const [req] = await standInRequests(tag);
-    expect(req.body.messages).toEqual([
+    expect(req!.body.messages).toEqual([
       { role: "system", content: "Be brief." },
       { role: "user", content: "My name is Ada. [[stand-in tokens=3]]" },
       { role: "assistant", content: firstAnswer },

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { Conversation } from "../src/store/types";
 import { call, createConversation, expectError, listMessages, newUser } from "./helpers/api";
 
 async function countRows(conversationId: string): Promise<number> {
@@ -73,14 +74,18 @@ describe("a turn with bad input is a clear 400 and stores nothing", () => {
     const alice = newUser("alice");
     // The conversation's defaults turn thinking on; JSON mode is not allowed with thinking.
     const conv = await createConversation(alice, { parameters: { enable_thinking: true } });
-    const before = (await call(alice, "GET", `/conversations/${conv.id}`).then((r) => r.json())) as any;
+    const before = (await call(alice, "GET", `/conversations/${conv.id}`).then((r) =>
+      r.json(),
+    )) as Conversation;
     const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
       content: "answer in json",
       parameters: { response_format: { type: "json_object" } },
     });
     await expectError(res, 400, "invalid_request", "parameters.response_format");
     expect(await countRows(conv.id)).toBe(0);
-    const after = (await call(alice, "GET", `/conversations/${conv.id}`).then((r) => r.json())) as any;
+    const after = (await call(alice, "GET", `/conversations/${conv.id}`).then((r) =>
+      r.json(),
+    )) as Conversation;
     expect(after.updated_at).toBe(before.updated_at);
     expect(after.last_message_at).toBeNull();
   });

@@ -3,21 +3,27 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   eventually,
   newTag,
   newUser,
   standInRequests,
   streamTurn,
 } from "./helpers/api";
+import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
 
 // vitest.config.ts sets UPSTREAM_IDLE_TIMEOUT_MS to 2000 (and pings clients every 300 ms).
 const IDLE_TIMEOUT_MS = Number(env.UPSTREAM_IDLE_TIMEOUT_MS);
 
 const records = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<any>()).results;
-const reservations = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>())
+  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<UsageRecordRow>())
     .results;
+const reservations = async (userId: string) =>
+  (
+    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+      .bind(userId)
+      .all<ReservationRow>()
+  ).results;
 
 /** The stand-in's entry for `tag` once the Worker has closed that upstream request. */
 const closedUpstream = (tag: string) =>
@@ -48,7 +54,7 @@ describe("an upstream that goes quiet mid-answer", () => {
 
       const last = events.at(-1)!;
       expect(last.event).toBe("message.failed");
-      const message = last.data.message;
+      const message = endMessage(last);
       expect(message.status).toBe("interrupted");
       expect(message.error).toMatchObject({ code: "upstream_timeout" });
       const received = events
@@ -115,7 +121,7 @@ describe("/v1/chat/completions streaming from an upstream that goes quiet", () =
       return rows.length === 1 && (await reservations(alice)).length === 0 ? rows : null;
     });
     expect(record).toMatchObject({ status: "failed", estimated: 1 });
-    expect(record.completion_tokens).toBeGreaterThan(0);
+    expect(record!.completion_tokens).toBeGreaterThan(0);
   });
 
   it("a non-streamed answer whose body stops mid-way is 504 upstream_timeout in OpenAI's envelope", async () => {

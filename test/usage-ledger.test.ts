@@ -3,29 +3,36 @@ import { describe, expect, it } from "vitest";
 import {
   call,
   createConversation,
+  endMessage,
   eventually,
   expectError,
   newUser,
   openTurn,
   readSse,
+  startedData,
   streamTurn,
 } from "./helpers/api";
+import type { ChatCompletion, ErrorBody, OpenAiErrorBody, UsageReport } from "./helpers/api-types";
+import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
 
 const records = async (userId: string) =>
   (
     await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
       .bind(userId)
-      .all<any>()
+      .all<UsageRecordRow>()
   ).results;
 const reservations = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<any>())
-    .results;
+  (
+    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+      .bind(userId)
+      .all<ReservationRow>()
+  ).results;
 const setBudget = (userId: string, tokens: number | null) =>
   env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
 const usage = async (userId: string, query = "") => {
   const res = await call(userId, "GET", `/usage${query}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as any;
+  return (await res.json()) as UsageReport;
 };
 
 describe("the usage ledger", () => {
@@ -36,7 +43,7 @@ describe("the usage ledger", () => {
       content: "hi [[stand-in tokens=7]]",
       client_message_id: "u-1",
     });
-    const message = events.at(-1)!.data.message;
+    const message = endMessage(events.at(-1));
     // A retry of the same send is the same turn: still one record.
     await streamTurn(alice, conv.id, { content: "hi [[stand-in tokens=7]]", client_message_id: "u-1" });
 
@@ -46,30 +53,30 @@ describe("the usage ledger", () => {
       id: message.id,
       status: "completed",
       model: "qwen-plus",
-      prompt_tokens: message.usage.prompt_tokens,
+      prompt_tokens: message.usage!.prompt_tokens,
       completion_tokens: 7,
-      total_tokens: message.usage.total_tokens,
+      total_tokens: message.usage!.total_tokens,
       estimated: 0,
     });
     // qwen-plus: 0.4 USD per 1M input tokens, 1.2 per 1M output tokens.
-    expect(record.cost_usd).toBeCloseTo((message.usage.prompt_tokens * 0.4 + 7 * 1.2) / 1e6, 12);
+    expect(record!.cost_usd).toBeCloseTo((message.usage!.prompt_tokens * 0.4 + 7 * 1.2) / 1e6, 12);
     expect(await reservations(alice)).toEqual([]);
 
     const report = await usage(alice);
     expect(report.data).toEqual([
       {
-        day: record.day,
+        day: record!.day,
         model: "qwen-plus",
         requests: 1,
-        prompt_tokens: message.usage.prompt_tokens,
+        prompt_tokens: message.usage!.prompt_tokens,
         completion_tokens: 7,
-        total_tokens: message.usage.total_tokens,
+        total_tokens: message.usage!.total_tokens,
         cached_tokens: 0,
         reasoning_tokens: 0,
-        cost_usd: record.cost_usd,
+        cost_usd: record!.cost_usd,
       },
     ]);
-    expect(report.totals.total_tokens).toBe(message.usage.total_tokens);
+    expect(report.totals.total_tokens).toBe(message.usage!.total_tokens);
   });
 
   it("interrupted and stopped answers are recorded once; a failure before the stream is not", async () => {
@@ -83,19 +90,19 @@ describe("the usage ledger", () => {
     });
     expect(failed.status).toBe(422);
     const reader = await openTurn(alice, conv.id, { content: "x [[stand-in tokens=300 itl=10]]" });
-    const messageId = (await reader.next())!.data.assistant_message.id;
+    const messageId = startedData(await reader.next()).assistant_message.id;
     await reader.next();
     await call(alice, "POST", `/messages/${messageId}/stop`);
     await reader.rest();
 
     const rows = await records(alice);
-    expect(rows.map((r: any) => r.status)).toEqual(["interrupted", "cancelled"]);
-    expect(rows[0].id).toBe(interrupted.events.at(-1)!.data.message.id);
+    expect(rows.map((r) => r.status)).toEqual(["interrupted", "cancelled"]);
+    expect(rows[0]!.id).toBe(endMessage(interrupted.events.at(-1)).id);
     expect(rows[1]).toMatchObject({ id: messageId, estimated: 1 });
     expect(await reservations(alice)).toEqual([]);
     const report = await usage(alice);
     expect(report.totals.requests).toBe(2);
-    expect(report.totals.total_tokens).toBe(rows[0].total_tokens + rows[1].total_tokens);
+    expect(report.totals.total_tokens).toBe(rows[0]!.total_tokens + rows[1]!.total_tokens);
   });
 
   it("rejects bad ranges", async () => {
@@ -134,7 +141,7 @@ describe("daily quotas", () => {
     const refused = responses.filter((r) => r.status === 429);
     for (const r of refused) {
       expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
-      expect(((await r.json()) as any).error.code).toBe("quota_exceeded");
+      expect(((await r.json()) as ErrorBody).error.code).toBe("quota_exceeded");
     }
     await Promise.all(responses.filter((r) => r.status === 200).map((r) => readSse(r)));
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
@@ -219,7 +226,7 @@ describe("/v1/chat/completions in the ledger and quota", () => {
     const plain = await completion(alice, {
       messages: [{ role: "user", content: "hi [[stand-in tokens=4]]" }],
     });
-    const body = (await plain.json()) as any;
+    const body = (await plain.json()) as ChatCompletion;
     const failed = await completion(alice, {
       messages: [{ role: "user", content: "x [[stand-in error=data_inspection_failed]]" }],
     });
@@ -229,11 +236,11 @@ describe("/v1/chat/completions in the ledger and quota", () => {
       const r = await records(alice);
       return r.length === 2 && (await reservations(alice)).length === 0 ? r : null;
     });
-    expect(rows.map((r: any) => [r.conversation_id, r.completion_tokens, r.estimated])).toEqual([
+    expect(rows.map((r) => [r.conversation_id, r.completion_tokens, r.estimated])).toEqual([
       [null, 6, 0],
       [null, 4, 0],
     ]);
-    expect(rows[1].total_tokens).toBe(body.usage.total_tokens);
+    expect(rows[1]!.total_tokens).toBe(body.usage!.total_tokens);
     expect((await usage(alice)).totals.requests).toBe(2);
   });
 
@@ -244,7 +251,7 @@ describe("/v1/chat/completions in the ledger and quota", () => {
     const res = await completion(alice, { messages: [{ role: "user", content: "hi" }], max_tokens: 500 });
     expect(res.status).toBe(429);
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect(((await res.json()) as any).error).toMatchObject({
+    expect(((await res.json()) as OpenAiErrorBody).error).toMatchObject({
       code: "quota_exceeded",
       type: expect.any(String),
     });
@@ -273,6 +280,6 @@ describe("/v1/chat/completions in the ledger and quota", () => {
       return rows.length === 1 ? rows : null;
     });
     expect(record).toMatchObject({ status: "failed", estimated: 1 });
-    expect(record.completion_tokens).toBeGreaterThan(0);
+    expect(record!.completion_tokens).toBeGreaterThan(0);
   });
 });

@@ -51,7 +51,9 @@ export async function startHarness({ root, scriptPath }) {
           ...runtime,
           d1Databases: ["DB"],
           kvNamespaces: ["CACHE"],
-          durableObjects: { GENERATIONS: { className: "ConversationGeneration", useSQLite: true } },
+          durableObjects: {
+            CONVERSATION_GENERATION: { className: "ConversationGeneration", useSQLite: true },
+          },
           // The limiter runs on every turn, as deployed, but never refuses the bench's one user.
           ratelimits: {
             RATE_LIMIT_STANDARD: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },

@@ -18,10 +18,3 @@ export async function interleave({ paths, rounds, warmup }) {
   }
   return results;
 }
-
-/** Splits results into the successful ones and the count of errors (with the first error's text). */
-export function partition(results) {
-  const ok = results.filter((r) => r.ok);
-  const failed = results.filter((r) => !r.ok);
-  return { ok, errors: failed.length, firstError: failed[0]?.error ?? null };
-}

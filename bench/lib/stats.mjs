@@ -35,16 +35,3 @@ export function summarize(values) {
     max: values.length ? Math.max(...values) : Number.NaN,
   };
 }
-
-/**
- * Median of the pairwise differences `a[i] - b[i]` of two interleaved samples: measured round by
- * round, it cancels slow drift of the machine that a difference of medians would keep.
- * @param {number[]} a
- * @param {number[]} b
- */
-export function medianPairedDelta(a, b) {
-  const n = Math.min(a.length, b.length);
-  const deltas = [];
-  for (let i = 0; i < n; i++) deltas.push(a[i] - b[i]);
-  return median(deltas);
-}

@@ -99,8 +99,7 @@ export function streamPost({ url, headers, body, format }) {
         res.on("data", (text) => {
           buffer += text;
           if (status !== 200) return;
-          let at;
-          while ((at = buffer.indexOf("\n\n")) !== -1) {
+          for (let at = buffer.indexOf("\n\n"); at !== -1; at = buffer.indexOf("\n\n")) {
             onBlock(buffer.slice(0, at));
             buffer = buffer.slice(at + 2);
           }
@@ -140,7 +139,7 @@ export function jsonRequest(method, url, headers, value) {
         res.on("end", () => {
           try {
             resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null });
-          } catch (err) {
+          } catch {
             reject(new Error(`${method} ${url}: ${res.statusCode} ${text.slice(0, 200)}`));
           }
         });

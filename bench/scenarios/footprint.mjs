@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { bundleComposition, run, wranglerBin } from "../lib/build.mjs";
 import { kib, num, section, table } from "../lib/format.mjs";
 
@@ -31,13 +32,13 @@ async function checkStartup(root) {
     };
   } catch (err) {
     // Strip terminal colours from the message.
-    const text = String(err.message ?? err).replace(/\u001b\[[0-9;]*m/g, "");
+    const text = stripVTControlCharacters(String(err.message ?? err));
     return { error: text.split("\n").find((l) => l.includes("ERROR") || l.includes("Unknown")) ?? "failed" };
   }
 }
 
 /** Bundle size (what `wrangler deploy` uploads), its composition, and startup time. */
-export async function runFootprint(h, { root, build }) {
+export async function runFootprint(_h, { root, build }) {
   const parts = await bundleComposition(root);
   const total = parts.reduce((n, p) => n + p.bytes, 0);
   const listed = parts.slice(0, LISTED_PARTS).map((p) => `${p.part} ${num((p.bytes / total) * 100, 0)}%`);

@@ -13,6 +13,7 @@ type NewTurn = Extract<BeganTurn, { kind: "new" }>;
 
 import { thinks } from "../dashscope/thinking";
 import {
+  type AssembledMessages,
   answerableToolCalls,
   assembleMessages,
   ContextOverflowError,
@@ -91,7 +92,7 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
       ? toolResults.map((r) => ({ role: "tool", content: r.content, tool_call_id: r.toolCallId }))
       : [{ role: "user", content: input.content }];
   const prompt = estimateParameterTokens(parameters);
-  let assembled;
+  let assembled: AssembledMessages;
   try {
     assembled = assembleMessages({
       systemPrompt: began.conversation.system_prompt ?? (config.defaultSystemPrompt || null),

@@ -1,5 +1,4 @@
 import type { RateLimitTier } from "../config";
-import type { Env } from "../env";
 import { ApiError } from "../errors/api-error";
 import { logError } from "../log/log";
 

@@ -20,6 +20,7 @@ export const HIGH_RESOLUTION_IMAGE_TOKENS = 16_384;
  * Audio (25 tokens per second, PROTOCOL.md §4.1) and a video file (frames sampled at `fps`)
  * have a length we cannot know without fetching them; each counts as one image at the cap.
  * Long media are under-estimated; DashScope's usage settles the ledger with the real count.
+ * @alias of IMAGE_TOKENS by design: one name per rule (knip reads the tag and does not report a duplicate).
  */
 export const MEDIA_PART_TOKENS = IMAGE_TOKENS;
 

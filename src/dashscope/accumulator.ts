@@ -180,8 +180,8 @@ export class CompletionAccumulator {
     }
     const logprobs = choice.logprobs;
     if (isObject(logprobs) && Array.isArray(logprobs.content) && logprobs.content.length > 0) {
-      const entries = (state.logprobs ??= []);
-      for (const entry of logprobs.content) entries.push(entry);
+      state.logprobs ??= [];
+      for (const entry of logprobs.content) state.logprobs.push(entry);
     }
     if (typeof choice.finish_reason === "string" && choice.finish_reason.length > 0) {
       state.finishReason = choice.finish_reason;
@@ -251,7 +251,8 @@ function mergeToolCalls(state: ChoiceState, fragments: ToolCallFragment[]): void
 }
 
 function mergeAudio(state: ChoiceState, delta: Record<string, unknown>): void {
-  const audio = (state.audio ??= { id: null, data: "", transcript: "", expires_at: null });
+  state.audio ??= { id: null, data: "", transcript: "", expires_at: null };
+  const audio = state.audio;
   if (audio.id === null && typeof delta.id === "string" && delta.id.length > 0) audio.id = delta.id;
   if (typeof delta.data === "string") audio.data += delta.data;
   if (typeof delta.transcript === "string") audio.transcript += delta.transcript;

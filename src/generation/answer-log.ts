@@ -163,17 +163,6 @@ export class AnswerLog {
     );
   }
 
-  byClientMessageId(clientMessageId: string): AnswerRecord | null {
-    return (
-      (this.storage.sql
-        .exec(
-          "SELECT * FROM answers WHERE client_message_id = ? ORDER BY started_at DESC LIMIT 1",
-          clientMessageId,
-        )
-        .toArray()[0] as unknown as AnswerRecord) ?? null
-    );
-  }
-
   /** Answers recorded as streaming (after a restart: those whose owner died). */
   streaming(): AnswerRecord[] {
     return this.storage.sql

@@ -1,11 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
-import { prepareTurn, type TurnInput } from "../chat/prepare-turn";
+import { type PreparedTurn, prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { fromUpstreamFailure } from "../chat/upstream-error";
 import { ledgerEntry, quotaRefusal, reservationTokens, turnPromptEstimate } from "../chat/usage";
 import { loadConfig } from "../config";
-import { createDashScopeClient } from "../dashscope/client";
-import type { Env } from "../env";
+import { createDashScopeClient, type UpstreamStream } from "../dashscope/client";
 import { ApiError } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
@@ -337,7 +336,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const ledger = (usage: TokenUsage | null, answerModel: string | null) =>
       ledgerEntry({ day, model, usage, pricedModel: answerModel }, config.modelPrices);
 
-    let prepared;
+    let prepared: PreparedTurn;
     try {
       prepared = prepareTurn(began, input, config);
     } catch (err) {
@@ -386,7 +385,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const abort = new AbortController();
     claim.messageId = assistantMessageId;
     claim.abort = abort;
-    let upstream;
+    let upstream: UpstreamStream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (caught) {

@@ -42,11 +42,6 @@ export class EventBroadcast {
     return this.closed;
   }
 
-  /** Id of the last event published (0 before the first). */
-  get lastId(): number {
-    return this.events.length;
-  }
-
   /** Number of streams currently following. */
   get followerCount(): number {
     return this.followers.size;

@@ -92,7 +92,7 @@ async function ownMessage(db: D1Database, userId: string, id: string) {
 
 /** The Durable Object owning a conversation's answers. */
 function ownerOf(env: AppEnv["Bindings"], conversationId: string) {
-  return env.GENERATIONS.get(env.GENERATIONS.idFromName(conversationId));
+  return env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conversationId));
 }
 
 /** `?after=` or `Last-Event-ID`: the id of the last event the client saw (0: from the start). */

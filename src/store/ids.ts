@@ -86,7 +86,10 @@ export function isId(value: string): boolean {
   return UUID_V7_PATTERN.test(value);
 }
 
-/** The Unix ms timestamp embedded in a UUIDv7. */
+/**
+ * The Unix ms timestamp embedded in a UUIDv7.
+ * @internal Exported for test/store-ids.test.ts, which checks the generator's clock handling with it.
+ */
 export function idTimestampMs(id: string): number {
   return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
 }

@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { expect, inject } from "vitest";
 import type { Conversation, Message } from "../../src/store/types";
+import type { ApiMessage, ErrorBody, MessageDeltaData, TurnStartedData } from "./api-types";
 import { authHeaders } from "./auth";
 
 export const BASE = "http://localhost/v1";
@@ -41,18 +42,43 @@ export async function createConversation(
 /** Asserts the JSON error envelope and returns its `error`. */
 export async function expectError(res: Response, status: number, code: string, param?: string) {
   expect(res.status).toBe(status);
-  const body = (await res.json()) as { error: { code: string; message: string; param?: string } };
+  const body = (await res.json()) as ErrorBody;
   expect(body.error.code).toBe(code);
   expect(typeof body.error.message).toBe("string");
   if (param !== undefined) expect(body.error.param).toBe(param);
   return body.error;
 }
 
-/** One SSE event as a client sees it. */
-export interface SseEvent {
-  id: string | null;
-  event: string;
-  data: any;
+/**
+ * One SSE event of an answer stream as a client sees it, told apart by `event`. The payloads are the
+ * server's JSON taken at its word (test/openapi.test.ts validates them against the document).
+ */
+export type SseEvent = { id: string | null } & (
+  | { event: "turn.started"; data: TurnStartedData }
+  | { event: "message.delta"; data: MessageDeltaData }
+  | { event: "message.completed" | "message.failed"; data: { message: ApiMessage } }
+);
+
+const EVENT_NAMES: readonly string[] = [
+  "turn.started",
+  "message.delta",
+  "message.completed",
+  "message.failed",
+];
+const isEventName = (name: string): name is SseEvent["event"] => EVENT_NAMES.includes(name);
+
+/** The payload of `event`, which must be `turn.started` (throws otherwise, failing the test). */
+export function startedData(event: SseEvent | null | undefined): TurnStartedData {
+  if (event?.event !== "turn.started") throw new Error(`expected turn.started, got ${event?.event}`);
+  return event.data;
+}
+
+/** The stored message of `event`, which must be terminal (throws otherwise, failing the test). */
+export function endMessage(event: SseEvent | null | undefined): ApiMessage {
+  if (event?.event !== "message.completed" && event?.event !== "message.failed") {
+    throw new Error(`expected message.completed or message.failed, got ${event?.event}`);
+  }
+  return event.data.message;
 }
 
 /** Parses a whole SSE text into events (comments are counted separately). */
@@ -70,7 +96,9 @@ export function parseSse(text: string): { events: SseEvent[]; comments: string[]
       else if (line.startsWith("event: ")) event = line.slice(7);
       else if (line.startsWith("data: ")) data.push(line.slice(6));
     }
-    if (data.length) events.push({ id, event, data: JSON.parse(data.join("\n")) });
+    if (!data.length) continue;
+    if (!isEventName(event)) throw new Error(`unknown event ${event}`);
+    events.push({ id, event, data: JSON.parse(data.join("\n")) });
   }
   return { events, comments };
 }
@@ -91,10 +119,49 @@ export async function streamTurn(userId: string, conversationId: string, body: R
 /** A unique tag for the stand-in's request log. */
 export const newTag = () => crypto.randomUUID().replace(/-/g, "").slice(0, 16);
 
+/** One message of a chat request as the stand-in received it. */
+export interface UpstreamRequestMessage {
+  role: string;
+  content: unknown;
+  tool_calls?: { id: string; type: string; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+  [field: string]: unknown;
+}
+
+/** A chat request body as the stand-in received it: the fields tests read, the rest as sent. */
+export interface UpstreamRequestBody {
+  model: string;
+  messages: UpstreamRequestMessage[];
+  stream?: boolean;
+  stream_options?: unknown;
+  max_tokens?: number;
+  n?: number;
+  [field: string]: unknown;
+}
+
+/** One entry of the stand-in's request log (`LogEntry` in tools/dashscope-stand-in/request-log.mjs). */
+export interface StandInRequest {
+  seq: number;
+  tag: string | null;
+  model: string | null;
+  stream: boolean;
+  include_usage: boolean;
+  body: UpstreamRequestBody;
+  directive: Record<string, unknown>;
+  request_id: string;
+  authorized: boolean;
+  attempt: number;
+  status: number | null;
+  outcome: null | "completed" | "error" | "client_closed" | "disconnected" | "midstream_error" | "hanging";
+  started_at: number;
+  ended_at: number | null;
+  tokens_sent: number;
+}
+
 /** The stand-in's log entries of requests carrying `tag`. */
-export async function standInRequests(tag: string): Promise<any[]> {
+export async function standInRequests(tag: string): Promise<StandInRequest[]> {
   const res = await fetch(`${inject("standInControlUrl")}/__stand-in/requests?tag=${tag}`);
-  return (await res.json()) as any[];
+  return (await res.json()) as StandInRequest[];
 }
 
 /** Lists a conversation's stored messages, newest first. */

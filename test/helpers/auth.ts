@@ -68,14 +68,3 @@ export async function tokenFor(userId: string, opts: TokenOptions = {}): Promise
 export async function authHeaders(userId: string): Promise<Record<string, string>> {
   return { authorization: `Bearer ${await tokenFor(userId)}` };
 }
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    authRs256PrivateJwk: string;
-    authEs256PrivateJwk: string;
-    authJwksOrigin: string;
-    authJwksUrl: string;
-    authIssuer: string;
-    authAudience: string;
-  }
-}

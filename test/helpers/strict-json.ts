@@ -13,7 +13,7 @@ export function illFormedPaths(value: unknown): string[] {
     if (typeof v === "string") {
       if (!v.isWellFormed()) found.push(path);
     } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ value: item, path: `${path}[${i}]` }));
+      for (const [i, item] of v.entries()) stack.push({ value: item, path: `${path}[${i}]` });
     } else if (v !== null && typeof v === "object") {
       for (const [key, item] of Object.entries(v)) {
         if (!key.isWellFormed()) found.push(`${path} (key)`);

@@ -33,7 +33,10 @@ export async function startJwksServer({ host = "127.0.0.1", port = 0 } = {}) {
   let rotations = 0;
   const stateOf = (path) => {
     let state = paths.get(path);
-    if (!state) paths.set(path, (state = { fetches: 0, extra: [], failing: false }));
+    if (!state) {
+      state = { fetches: 0, extra: [], failing: false };
+      paths.set(path, state);
+    }
     return state;
   };
   const json = (res, status, body, headers = {}) => {

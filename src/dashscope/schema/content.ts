@@ -87,6 +87,5 @@ export const textContentSchema = z.union(
   },
 );
 
-export type ContentPart = z.infer<typeof contentPartSchema>;
 export type TextPart = z.infer<typeof textPartSchema>;
 export type MessageContent = z.infer<typeof messageContentSchema>;

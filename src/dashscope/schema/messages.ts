@@ -60,4 +60,3 @@ export const chatMessageSchema = z.discriminatedUnion("role", [
 ]);
 
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
-export type ToolCallParam = z.infer<typeof toolCallSchema>;

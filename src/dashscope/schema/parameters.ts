@@ -124,4 +124,3 @@ export const generationParametersShape = {
 export const generationParametersSchema = z.strictObject(generationParametersShape);
 
 export type GenerationParameters = z.infer<typeof generationParametersSchema>;
-export type ResponseFormat = z.infer<typeof responseFormatSchema>;

@@ -43,5 +43,3 @@ export const searchOptionsSchema = z
       });
     }
   }, WHEN_VALID);
-
-export type SearchOptions = z.infer<typeof searchOptionsSchema>;

@@ -68,6 +68,3 @@ export const namedToolChoiceSchema = z.strictObject({
 export const toolChoiceSchema = z.union([z.enum(["auto", "none", "required"]), namedToolChoiceSchema], {
   error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name": …}}',
 });
-
-export type ToolDefinition = z.infer<typeof toolSchema>;
-export type ToolChoice = z.infer<typeof toolChoiceSchema>;

@@ -64,7 +64,7 @@ function argumentsWithLoneSurrogate(calls, directive) {
  * @returns {ChoicePlan[]}
  */
 export function planChoices(ctx) {
-  const { body, directive, bodyHash, thinking } = ctx;
+  const { body, directive, bodyHash } = ctx;
   const n = Number.isInteger(body.n) ? body.n : 1;
   const toolPrng = createPrng(bodyHash, 1000);
   const toolCalls = argumentsWithLoneSurrogate(planToolCalls(body, directive, bodyHash, toolPrng), directive);

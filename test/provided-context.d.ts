@@ -1,0 +1,20 @@
+// What test/global-setup.ts hands to the tests (`project.provide`, read with `inject`). Included by both
+// tsconfig.json (tests in workerd) and tsconfig.node.json (the setup itself), so both agree on it.
+export {};
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The DashScope stand-in (tools/dashscope-stand-in/): its `/v1`-style base URL, key and control origin. */
+    standInBaseUrl: string;
+    standInApiKey: string;
+    standInControlUrl: string;
+    /** The identity provider stand-in (test/support/jwks-server.mjs). */
+    authJwksOrigin: string;
+    authJwksUrl: string;
+    authIssuer: string;
+    authAudience: string;
+    /** Private JWKs (JSON) of the published test keys; `kid` and `alg` included. */
+    authRs256PrivateJwk: string;
+    authEs256PrivateJwk: string;
+  }
+}
