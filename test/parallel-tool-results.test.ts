@@ -13,6 +13,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { TIME_TOOL, WEATHER_TOOL } from "./helpers/tools";
 
 // API.md §2.2: `{role: "tool", tool_results: [{tool_call_id, content}, …]}` answers every call of
 // an answer with parallel tool calls in one turn; each result is stored as its own `tool`
@@ -21,18 +22,6 @@ import {
 // order of `tools`) when `parallel_tool_calls` is true, and `[[stand-in echo]]` in a tool result
 // makes its answer the JSON of the messages it received.
 
-const TIME_TOOL = {
-  type: "function",
-  function: { name: "get_time", description: "The time now", parameters: { type: "object", properties: {} } },
-};
-const WEATHER_TOOL = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Weather of a city",
-    parameters: { type: "object", properties: { location: { type: "string" } }, required: ["location"] },
-  },
-};
 const PARALLEL = { tools: [TIME_TOOL, WEATHER_TOOL], parallel_tool_calls: true };
 
 interface UpstreamMessage {

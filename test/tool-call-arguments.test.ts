@@ -16,23 +16,11 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { TIME_TOOL, WEATHER_TOOL } from "./helpers/tools";
 
 // API.md §2.2: a stored or replayed tool call's `arguments` is always JSON object text. DashScope
 // parses the arguments of every tool call in a request's history and answers 400 when one is not
 // JSON; the stand-in does the same, so a broken call in the history fails the turn here too.
-
-const TIME_TOOL = {
-  type: "function",
-  function: { name: "get_time", description: "The time now", parameters: { type: "object", properties: {} } },
-};
-const WEATHER_TOOL = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Weather of a city",
-    parameters: { type: "object", properties: { location: { type: "string" } }, required: ["location"] },
-  },
-};
 
 interface Call {
   id: string;
