@@ -45,7 +45,17 @@ interface Active {
   messageId?: string;
   abort?: AbortController;
   generation?: AnswerGeneration;
+  /**
+   * Set while the conversation's owner is unknown: releases the sends waiting to learn it, once
+   * this send's D1 batch has told whether its sender owns the conversation.
+   */
+  decided?: () => void;
 }
+
+/** The object's key-value storage (beside the answer log's tables): the conversation's owner. */
+const OWNER_KEY = "owner";
+/** ... and the error a turn failed with before its stream, so its retries get the same (see `open`). */
+const failedBeforeStreamKey = (assistantMessageId: string) => `failed-before-stream:${assistantMessageId}`;
 
 /** A turn whose answer is being generated here. */
 interface Started {
@@ -95,6 +105,13 @@ export class ConversationGeneration extends DurableObject<Env> {
   private active: Active | null = null;
   /** The last finished answer, kept in memory so resuming it costs no storage read. */
   private recent: AnswerGeneration | null = null;
+  /**
+   * The user owning this object's conversation, once a turn's D1 batch found it theirs (kept in
+   * storage): anyone else is refused before touching the turn slot. Null while unknown.
+   */
+  private owner: string | null = null;
+  /** While the owner is unknown, the send finding it out; other sends wait for it (see `turn`). */
+  private deciding: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -103,6 +120,9 @@ export class ConversationGeneration extends DurableObject<Env> {
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
     if (this.log.streaming().length > 0) ctx.storage.setAlarm(Date.now()).catch(logAlarmFailure);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.owner = (await ctx.storage.get<string>(OWNER_KEY)) ?? null;
+    });
   }
 
   /** Starts a streamed turn (or attaches a retried send to its turn); the stream carries every event of the answer. */
@@ -110,6 +130,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
     if (turn.kind === "live") return { ok: true, stream: this.followLive(turn.generation, 0) };
+    const failedBefore = await this.failedBeforeStream(turn);
+    if (failedBefore) return failedBefore;
     if (!turn.assistantMessage)
       return failure(new ApiError(409, "conflict", "This message was stored without an answer."));
     return this.follow(turn.assistantMessage.id, input.userId, 0);
@@ -119,8 +141,11 @@ export class ConversationGeneration extends DurableObject<Env> {
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
-    if (turn.kind === "stored")
+    if (turn.kind === "stored") {
+      const failedBefore = await this.failedBeforeStream(turn);
+      if (failedBefore) return failedBefore;
       return { ok: true, ...turnMessages(turn), assistant_message: turn.assistantMessage };
+    }
     const assistant = await turn.generation.done;
     return { ok: true, ...turnMessages(turn), assistant_message: assistant };
   }
@@ -130,6 +155,7 @@ export class ConversationGeneration extends DurableObject<Env> {
    * while it is generated; for a finished answer, what was missed up to its terminal event.
    */
   async follow(messageId: string, userId: string, afterId: number): Promise<FollowResult> {
+    if (this.isForeign(userId)) return failure(new ApiError(404, "not_found", "Message not found."));
     await this.recoverOrphans();
     const record = this.log.get(messageId);
     if (!record || record.user_id !== userId)
@@ -147,6 +173,7 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /** Stops an answer being generated here; resolves with the stored answer, or null when it is not generated here. */
   async stop(messageId: string, userId: string): Promise<Message | null> {
+    if (this.isForeign(userId)) return null;
     const record = this.log.get(messageId);
     if (!record || record.user_id !== userId) return null;
     const live = this.liveGeneration(messageId);
@@ -167,6 +194,7 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /** What has been received so far of an answer being generated here, or null. */
   partial(messageId: string, userId: string): ReturnType<AnswerGeneration["partial"]> | null {
+    if (this.isForeign(userId)) return null;
     const record = this.log.get(messageId);
     const live = this.liveGeneration(messageId);
     if (!record || record.user_id !== userId || !live || live.finished) return null;
@@ -188,6 +216,42 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
+  /** Whether `userId` is known not to own this conversation. */
+  private isForeign(userId: string): boolean {
+    return this.owner !== null && this.owner !== userId;
+  }
+
+  /** Remembers the conversation's owner: its D1 row was found theirs. */
+  private learnOwner(userId: string): void {
+    if (this.owner === userId) return;
+    this.owner = userId;
+    // Not awaited: the output gate holds every response until the write is durable.
+    this.ctx.storage
+      .put(OWNER_KEY, userId)
+      .catch((err: unknown) => logError("owner.store_failed", { error: err }));
+  }
+
+  /**
+   * A retried send whose first request failed before its stream: that request's error (a
+   * retry gets the same status and form as the first request, not a stream of `message.failed`).
+   */
+  private async failedBeforeStream(turn: Stored): Promise<TurnFailure | null> {
+    const answer = turn.assistantMessage;
+    if (!answer || (answer.status !== "failed" && answer.status !== "cancelled")) return null;
+    return (await this.ctx.storage.get<TurnFailure>(failedBeforeStreamKey(answer.id))) ?? null;
+  }
+
+  /**
+   * What a sender who does not own the conversation gets: exactly what a send to an id with no
+   * conversation gets (counted against their rate limit first, as that send is), so it tells
+   * nothing about the conversation and never touches its turn slot.
+   */
+  private async refuseForeign(input: TurnInput): Promise<TurnFailure> {
+    if (input.rateLimitTier && !(await withinRateLimit(this.env, input.rateLimitTier, input.userId)))
+      return failure(rateLimited(loadConfig(this.env).rateLimitPerMinute[input.rateLimitTier]));
+    return failure(conversationNotFound());
+  }
+
   private liveGeneration(messageId: string): AnswerGeneration | null {
     for (const g of [this.active?.generation, this.recent]) if (g && g.messageId === messageId) return g;
     return null;
@@ -201,11 +265,17 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /** Decides what a send is: a retry of the turn in flight, a conflict, or a new turn. */
   private async turn(input: TurnInput): Promise<Started | Stored | TurnFailure> {
+    // Ownership before the slot: while a send is finding out who owns the conversation (its
+    // D1 batch), the others wait for the answer rather than be refused by a claim that may be a
+    // stranger's, which would also tell the stranger the conversation exists.
+    while (this.owner === null && this.deciding) await this.deciding;
+    // Another user's conversation must look like no conversation at all.
+    if (this.isForeign(input.userId)) return this.refuseForeign(input);
     const active = this.active;
     if (active) {
-      // Another user's conversation must look like no conversation at all.
-      if (active.userId !== input.userId)
-        return failure(new ApiError(404, "not_found", "Conversation not found."));
+      // Unreachable while the invariant holds (a claim made with the owner unknown is decided
+      // before anyone looks at it); kept so a stranger can never see a 409.
+      if (active.userId !== input.userId) return this.refuseForeign(input);
       if (input.clientMessageId && input.clientMessageId === active.clientMessageId) {
         if (input.requestHash !== active.requestHash) return failure(reusedId());
         return active.ready;
@@ -231,6 +301,15 @@ export class ConversationGeneration extends DurableObject<Env> {
       requestHash: input.requestHash,
       ready: new Promise((resolve) => (settle = resolve)),
     };
+    if (this.owner === null) {
+      let release!: () => void;
+      const deciding = new Promise<void>((resolve) => (release = resolve));
+      this.deciding = deciding;
+      claim.decided = () => {
+        if (this.deciding === deciding) this.deciding = null;
+        release();
+      };
+    }
     this.active = claim;
     let result: Started | Stored | TurnFailure;
     try {
@@ -239,6 +318,8 @@ export class ConversationGeneration extends DurableObject<Env> {
       result = failure(err);
     }
     if (!result.ok || result.kind === "stored") this.active = null;
+    // After the slot is free again: a waiting send must not find a stranger's claim in it.
+    claim.decided?.();
     // Concurrent retries of this same send get the same outcome.
     settle(result);
     return result;
@@ -324,14 +405,18 @@ export class ConversationGeneration extends DurableObject<Env> {
       },
     });
     const [began, withinLimit] = await Promise.all([beginning, allowed]);
+    if (began) this.learnOwner(input.userId);
     if (!withinLimit) {
       // Over the limit: take back what the batch stored (the refused path pays a second round trip).
       if (began?.kind === "new") await revoke();
       throw rateLimited(config.rateLimitPerMinute[input.rateLimitTier!]);
     }
-    if (!began) throw new ApiError(404, "not_found", "Conversation not found.");
+    if (!began) throw conversationNotFound();
     if (began.kind === "duplicate") return this.storedTurn(began, input);
     if (began.kind === "refused") throw quotaRefusal(began.quota, now, "start new turns");
+    // The owner is known and the slot theirs: sends that waited to learn the owner go on now
+    // (a retry of this send attaches to it, another send is 409 `turn_in_progress`).
+    claim.decided?.();
     const model = began.assistantMessage.model ?? config.defaultModel;
     const ledger = (usage: TokenUsage | null, answerModel: string | null) =>
       ledgerEntry({ day, model, usage, pricedModel: answerModel }, config.modelPrices);
@@ -395,9 +480,12 @@ export class ConversationGeneration extends DurableObject<Env> {
           code: "cancelled",
           message: "The answer was stopped before it started.",
         };
+        await this.rememberFailedBeforeStream(assistantMessageId, stoppedBeforeStart());
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
         throw stoppedBeforeStart();
       }
+      // Kept before the answer is stored as failed: a retry that finds it so gets this error.
+      await this.rememberFailedBeforeStream(assistantMessageId, err);
       await this.recordFailure(answer, now, upstreamErrorBody(err), ledger(null, null), "failed");
       throw err;
     }
@@ -453,6 +541,20 @@ export class ConversationGeneration extends DurableObject<Env> {
         logError("turn.finish_failed", { message_id: assistantMessageId, error: err }),
       );
     return { ok: true, kind: "live", generation, userMessage, toolMessages };
+  }
+
+  /**
+   * The error the sender of a turn gets when it fails before its stream, kept for its retries
+   * (one small entry per such answer; the stored answer alone cannot tell this failure from one
+   * that ended a stream, whose retries replay the stream).
+   */
+  private async rememberFailedBeforeStream(assistantMessageId: string, err: unknown): Promise<void> {
+    try {
+      await this.ctx.storage.put(failedBeforeStreamKey(assistantMessageId), failure(err));
+    } catch (storeErr) {
+      // The retry then replays the answer's `message.failed`, as before this was kept.
+      logError("answer.failure_store_failed", { message_id: assistantMessageId, error: storeErr });
+    }
   }
 
   /** An upstream error before the stream: the user message stays, the answer is `failed`. */
@@ -558,6 +660,9 @@ function upstreamErrorBody(err: unknown): MessageError {
     ? { code: err.code, message: err.message }
     : { code: "upstream_error", message: "The model provider could not be reached." };
 }
+
+/** A send to a conversation that does not exist, or is not the sender's: the two look the same. */
+const conversationNotFound = () => new ApiError(404, "not_found", "Conversation not found.");
 
 /** What the sender of a turn stopped before DashScope's first byte gets. */
 const stoppedBeforeStart = () => new ApiError(409, "conflict", "The answer was stopped before it started.");
