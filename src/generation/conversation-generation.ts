@@ -24,6 +24,8 @@ import { utcDay } from "../store/usage";
 import { AnswerGeneration, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { accumulateLoggedAnswer } from "./answer-recovery";
+import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { StorageSchema } from "./storage-schema";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**
@@ -99,6 +101,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
+    new StorageSchema(ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
