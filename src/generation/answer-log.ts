@@ -139,6 +139,17 @@ export class AnswerLog {
     );
   }
 
+  /** Deletes every answer and event (the conversation was deleted); queued events are dropped. */
+  forget(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.pending = [];
+    this.storage.transactionSync(() => {
+      this.storage.sql.exec("DELETE FROM answer_events");
+      this.storage.sql.exec("DELETE FROM answers");
+    });
+  }
+
   get(messageId: string): AnswerRecord | null {
     return (
       (this.storage.sql

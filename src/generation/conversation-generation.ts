@@ -9,6 +9,7 @@ import { ApiError } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { replayStream } from "../sse/response";
+import { deleteConversation } from "../store/conversations";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
@@ -21,7 +22,7 @@ import {
 } from "../store/turns";
 import type { Message, MessageError, TokenUsage } from "../store/types";
 import { utcDay } from "../store/usage";
-import { AnswerGeneration, answerOutcome } from "./answer-generation";
+import { AnswerGeneration, AnswerStopped, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { accumulateLoggedAnswer } from "./answer-recovery";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
@@ -97,6 +98,8 @@ export class ConversationGeneration extends DurableObject<Env> {
   private active: Active | null = null;
   /** The last finished answer, kept in memory so resuming it costs no storage read. */
   private recent: AnswerGeneration | null = null;
+  /** Set while a deletion stops this conversation's answer: a turn opening meanwhile is aborted too. */
+  private deleting: MessageError | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -166,6 +169,40 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     await this.recoverOrphans();
     return null;
+  }
+
+  /**
+   * Deletes the user's conversation (D1 cascades to its messages) after stopping its answer in
+   * flight: the upstream call is aborted, the answer is settled with what was generated, and its
+   * streams end with `message.failed` (`cancelled`, `conversation_deleted`). Then this object
+   * forgets the conversation's answers, so their events are 404 too. Returns false when the user
+   * has no such conversation (another user's turn here is left alone).
+   */
+  async deleteConversation(conversationId: string, userId: string): Promise<boolean> {
+    if (this.active?.userId === userId) {
+      this.deleting = DELETED;
+      try {
+        for (let active = this.active; active?.userId === userId; active = this.active) {
+          if (active.generation) {
+            active.generation.stop(DELETED);
+            await active.generation.done;
+          } else {
+            active.abort?.abort(new AnswerStopped(DELETED));
+            // A turn that was already streaming when the abort came ends through its generation.
+            const opened = await active.ready;
+            if (opened.ok && opened.kind === "live") await opened.generation.done;
+          }
+        }
+      } finally {
+        this.deleting = null;
+      }
+    }
+    const deleted = await deleteConversation(this.db, userId, conversationId);
+    if (deleted) {
+      this.log.forget();
+      this.recent = null;
+    }
+    return deleted;
   }
 
   /** What has been received so far of an answer being generated here, or null. */
@@ -388,18 +425,20 @@ export class ConversationGeneration extends DurableObject<Env> {
     const abort = new AbortController();
     claim.messageId = assistantMessageId;
     claim.abort = abort;
+    if (this.deleting) abort.abort(new AnswerStopped(this.deleting));
     let upstream: UpstreamStream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (caught) {
       const err = fromUpstreamFailure(caught);
       if (abort.signal.aborted) {
-        const error: MessageError = {
-          code: "cancelled",
-          message: "The answer was stopped before it started.",
-        };
+        const reason: unknown = abort.signal.reason;
+        const deleted = reason instanceof AnswerStopped && reason.error.code === DELETED.code;
+        const error: MessageError = deleted
+          ? DELETED
+          : { code: "cancelled", message: "The answer was stopped before it started." };
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
-        throw stoppedBeforeStart();
+        throw deleted ? new ApiError(409, "conversation_deleted", DELETED.message) : stoppedBeforeStart();
       }
       await this.recordFailure(answer, now, upstreamErrorBody(err), ledger(null, null), "failed");
       throw err;
@@ -561,6 +600,12 @@ function upstreamErrorBody(err: unknown): MessageError {
     ? { code: err.code, message: err.message }
     : { code: "upstream_error", message: "The model provider could not be reached." };
 }
+
+/** The stored `error` of an answer stopped by the deletion of its conversation. */
+const DELETED: MessageError = {
+  code: "conversation_deleted",
+  message: "The conversation was deleted while its answer was being generated.",
+};
 
 /** What the sender of a turn stopped before DashScope's first byte gets. */
 const stoppedBeforeStart = () => new ApiError(409, "conflict", "The answer was stopped before it started.");
