@@ -9,6 +9,7 @@ const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   turn_in_progress: 409,
+  conversation_deleted: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   content_filtered: 422,

@@ -47,6 +47,19 @@ export interface AnswerGenerationOptions {
  */
 export const RELAY_COALESCE_MS = 10;
 
+/** The stored `error` of an answer stopped by its user. */
+const STOPPED: MessageError = {
+  code: "cancelled",
+  message: "The answer was stopped before it was complete.",
+};
+
+/** The abort reason of a stop: the `error` the cancelled answer is stored with. */
+export class AnswerStopped extends Error {
+  constructor(readonly error: MessageError) {
+    super(error.message);
+  }
+}
+
 /** Attempts to store the final answer before giving up to the crash recovery. */
 const PERSIST_ATTEMPTS = 3;
 const PERSIST_RETRY_MS = 200;
@@ -89,9 +102,12 @@ export class AnswerGeneration {
     return this.events.isClosed;
   }
 
-  /** Stops the answer: aborts the upstream request; it ends as `cancelled` with what was received. */
-  stop(): void {
-    if (!this.o.abort.signal.aborted) this.o.abort.abort(new Error("stopped"));
+  /**
+   * Stops the answer: aborts the upstream request; it ends as `cancelled` with what was received,
+   * and with `error` (default: code `cancelled`).
+   */
+  stop(error?: MessageError): void {
+    if (!this.o.abort.signal.aborted) this.o.abort.abort(new AnswerStopped(error ?? STOPPED));
   }
 
   /**
@@ -185,7 +201,7 @@ export class AnswerGeneration {
         };
       } else if (aborted.aborted) {
         status = "cancelled";
-        error = { code: "cancelled", message: "The answer was stopped before it was complete." };
+        error = aborted.reason instanceof AnswerStopped ? aborted.reason.error : STOPPED;
       } else if (result.error) {
         const mapped = upstreamErrorFromStreamError(result.error);
         error = { code: mapped.code, message: mapped.message };

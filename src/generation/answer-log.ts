@@ -6,7 +6,8 @@ import { eventText } from "../sse/encode";
  * one row per answer (who asked, its status, its last event id) and the answer's SSE events,
  * so a client can resume a stream after any event, and an answer whose owner died can be
  * closed with what was received. Events are kept for `retentionMs` after the answer ends
- * (an answer's events are bounded by its `max_tokens`); answer rows stay.
+ * (an answer's events are bounded by its `max_tokens`); answer rows stay. Its tables are made by
+ * the object's versioned schema (`conversation-storage.ts`), migrated before this is constructed.
  */
 export interface AnswerRecord {
   message_id: string;
@@ -46,24 +47,7 @@ export class AnswerLog {
   constructor(
     private readonly storage: DurableObjectStorage,
     private readonly onError: (err: unknown) => void,
-  ) {
-    const sql = storage.sql;
-    sql.exec(`CREATE TABLE IF NOT EXISTS answers (
-      message_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
-      user_message_id TEXT NOT NULL, client_message_id TEXT, request_hash TEXT,
-      status TEXT NOT NULL, last_event_id INTEGER NOT NULL DEFAULT 0,
-      started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0,
-      completion_tokens INTEGER NOT NULL DEFAULT 0, day TEXT NOT NULL, model TEXT NOT NULL)`);
-    sql.exec(
-      "CREATE INDEX IF NOT EXISTS answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL",
-    );
-    sql.exec("CREATE INDEX IF NOT EXISTS answers_by_status ON answers (status, finished_at)");
-    // One row per flush, holding that batch of events as SSE text (`sse/encode`, read back with
-    // `sse/decode`): a token costs a string append, not a SQL statement.
-    sql.exec(`CREATE TABLE IF NOT EXISTS answer_events (
-      message_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, sse TEXT NOT NULL,
-      PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
-  }
+  ) {}
 
   /** Records a new answer as `streaming`. */
   begin(a: Omit<AnswerRecord, "status" | "last_event_id" | "finished_at" | "completion_tokens">): void {
@@ -153,6 +137,17 @@ export class AnswerLog {
       completionTokens,
       messageId,
     );
+  }
+
+  /** Deletes every answer and event (the conversation was deleted); queued events are dropped. */
+  forget(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.pending = [];
+    this.storage.transactionSync(() => {
+      this.storage.sql.exec("DELETE FROM answer_events");
+      this.storage.sql.exec("DELETE FROM answers");
+    });
   }
 
   get(messageId: string): AnswerRecord | null {

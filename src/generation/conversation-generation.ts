@@ -9,6 +9,7 @@ import { ApiError } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { replayStream } from "../sse/response";
+import { deleteConversation } from "../store/conversations";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
@@ -21,9 +22,11 @@ import {
 } from "../store/turns";
 import type { Message, MessageError, TokenUsage } from "../store/types";
 import { utcDay } from "../store/usage";
-import { AnswerGeneration, answerOutcome } from "./answer-generation";
+import { AnswerGeneration, AnswerStopped, answerOutcome } from "./answer-generation";
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { accumulateLoggedAnswer } from "./answer-recovery";
+import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { StorageSchema } from "./storage-schema";
 import { failure, type TurnFailure } from "./turn-result";
 
 /**
@@ -112,10 +115,13 @@ export class ConversationGeneration extends DurableObject<Env> {
   private owner: string | null = null;
   /** While the owner is unknown, the send finding it out; other sends wait for it (see `turn`). */
   private deciding: Promise<void> | null = null;
+  /** Set while a deletion stops this conversation's answer: a turn opening meanwhile is aborted too. */
+  private deleting: MessageError | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
+    new StorageSchema(ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
@@ -190,6 +196,41 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     await this.recoverOrphans();
     return null;
+  }
+
+  /**
+   * Deletes the user's conversation (D1 cascades to its messages) after stopping its answer in
+   * flight: the upstream call is aborted, the answer is settled with what was generated, and its
+   * streams end with `message.failed` (`cancelled`, `conversation_deleted`). Then this object
+   * forgets the conversation's answers, so their events are 404 too. Returns false when the user
+   * has no such conversation (another user's turn here is left alone).
+   */
+  async deleteConversation(conversationId: string, userId: string): Promise<boolean> {
+    if (this.isForeign(userId)) return false;
+    if (this.active?.userId === userId) {
+      this.deleting = DELETED;
+      try {
+        for (let active = this.active; active?.userId === userId; active = this.active) {
+          if (active.generation) {
+            active.generation.stop(DELETED);
+            await active.generation.done;
+          } else {
+            active.abort?.abort(new AnswerStopped(DELETED));
+            // A turn that was already streaming when the abort came ends through its generation.
+            const opened = await active.ready;
+            if (opened.ok && opened.kind === "live") await opened.generation.done;
+          }
+        }
+      } finally {
+        this.deleting = null;
+      }
+    }
+    const deleted = await deleteConversation(this.db, userId, conversationId);
+    if (deleted) {
+      this.log.forget();
+      this.recent = null;
+    }
+    return deleted;
   }
 
   /** What has been received so far of an answer being generated here, or null. */
@@ -470,19 +511,24 @@ export class ConversationGeneration extends DurableObject<Env> {
     const abort = new AbortController();
     claim.messageId = assistantMessageId;
     claim.abort = abort;
+    if (this.deleting) abort.abort(new AnswerStopped(this.deleting));
     let upstream: UpstreamStream;
     try {
       upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
     } catch (caught) {
       const err = fromUpstreamFailure(caught);
       if (abort.signal.aborted) {
-        const error: MessageError = {
-          code: "cancelled",
-          message: "The answer was stopped before it started.",
-        };
-        await this.rememberFailedBeforeStream(assistantMessageId, stoppedBeforeStart());
+        const reason: unknown = abort.signal.reason;
+        const deleted = reason instanceof AnswerStopped && reason.error.code === DELETED.code;
+        const error: MessageError = deleted
+          ? DELETED
+          : { code: "cancelled", message: "The answer was stopped before it started." };
+        const refusal = deleted
+          ? new ApiError(409, "conversation_deleted", DELETED.message)
+          : stoppedBeforeStart();
+        await this.rememberFailedBeforeStream(assistantMessageId, refusal);
         await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
-        throw stoppedBeforeStart();
+        throw refusal;
       }
       // Kept before the answer is stored as failed: a retry that finds it so gets this error.
       await this.rememberFailedBeforeStream(assistantMessageId, err);
@@ -663,6 +709,12 @@ function upstreamErrorBody(err: unknown): MessageError {
 
 /** A send to a conversation that does not exist, or is not the sender's: the two look the same. */
 const conversationNotFound = () => new ApiError(404, "not_found", "Conversation not found.");
+
+/** The stored `error` of an answer stopped by the deletion of its conversation. */
+const DELETED: MessageError = {
+  code: "conversation_deleted",
+  message: "The conversation was deleted while its answer was being generated.",
+};
 
 /** What the sender of a turn stopped before DashScope's first byte gets. */
 const stoppedBeforeStart = () => new ApiError(409, "conflict", "The answer was stopped before it started.");

@@ -165,6 +165,8 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         operationId: "deleteConversation",
         tags: ["Conversations"],
         summary: "Delete a conversation and its messages",
+        description:
+          "An answer in flight is stopped first: its upstream call is aborted, only what was generated is billed (estimated usage marked `estimated`), and every open stream ends with `message.failed` (status `cancelled`, `error.code` `conversation_deleted`).",
         responses: { 204: { description: "Deleted." }, ...errorResponses([401, 404], "Error") },
       },
     },

@@ -8,7 +8,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   401: "Missing or invalid bearer token.",
   403: "Not allowed with this credential.",
   404: "Not found; another user's resource is also 404.",
-  409: "Conflict (`turn_in_progress` while the conversation is answering).",
+  409: "Conflict (`turn_in_progress` while the conversation is answering; `conversation_deleted` when it was deleted while the answer was opening).",
   413: "The request body is too large.",
   415: "The request body is not declared as JSON (`Content-Type: application/json`, UTF-8).",
   422: "Blocked by the model provider's content moderation.",

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   "not_found",
   "conflict",
   "turn_in_progress",
+  "conversation_deleted",
   "payload_too_large",
   "unsupported_media_type",
   "content_filtered",

@@ -7,7 +7,6 @@ import { createConversationBody, updateConversationBody } from "../openapi/bodie
 import {
   type ArchivedFilter,
   createConversation,
-  deleteConversation,
   getConversation,
   listConversations,
   updateConversation,
@@ -85,7 +84,10 @@ export const conversationRoutes = new Hono<AppEnv>()
     return c.json(conversation);
   })
   .delete("/conversations/:id", async (c) => {
-    const deleted = await deleteConversation(c.env.DB, c.get("userId"), conversationId(c.req.param("id")));
+    const id = conversationId(c.req.param("id"));
+    // Through the conversation's object, which stops an answer in flight before deleting.
+    const owner = c.env.CONVERSATION_GENERATION.get(c.env.CONVERSATION_GENERATION.idFromName(id));
+    const deleted = await owner.deleteConversation(id, c.get("userId"));
     if (!deleted) throw notFound("Conversation");
     return c.body(null, 204);
   })

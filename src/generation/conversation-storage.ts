@@ -1,0 +1,33 @@
+import type { Migration } from "./storage-schema";
+
+/**
+ * The schema of a conversation object's SQLite storage (see `src/store/SCHEMA.md`), in order.
+ * Append a migration to change it; never edit one that has shipped: objects already past its
+ * version never run it again.
+ */
+export const CONVERSATION_STORAGE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "answers and answer_events",
+    // Objects created before the schema was versioned made exactly these tables.
+    present: (sql) =>
+      sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answers'").toArray().length > 0,
+    up(sql) {
+      sql.exec(`CREATE TABLE answers (
+        message_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+        user_message_id TEXT NOT NULL, client_message_id TEXT, request_hash TEXT,
+        status TEXT NOT NULL, last_event_id INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL, finished_at INTEGER, prompt_estimate INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0, day TEXT NOT NULL, model TEXT NOT NULL)`);
+      sql.exec(
+        "CREATE INDEX answers_by_client_id ON answers (client_message_id) WHERE client_message_id IS NOT NULL",
+      );
+      sql.exec("CREATE INDEX answers_by_status ON answers (status, finished_at)");
+      // One row per flush, holding that batch of events as SSE text (`sse/encode`, read back with
+      // `sse/decode`): a token costs a string append, not a SQL statement.
+      sql.exec(`CREATE TABLE answer_events (
+        message_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, sse TEXT NOT NULL,
+        PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
+    },
+  },
+];
