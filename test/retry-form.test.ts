@@ -1,3 +1,5 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -95,5 +97,46 @@ describe("a retried send gets what its first request got", () => {
     const retry = await call(alice, "POST", path, body);
     expect(retry.status).toBe(200);
     expect(endMessage((await readSse(retry)).events.at(-1)).status).toBe("completed");
+  });
+});
+
+describe("a kept pre-stream failure does not outlive its answer", () => {
+  const PREFIX = "failed-before-stream:";
+
+  async function failedSend(alice: string) {
+    const conv = await createConversation(alice);
+    const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+      content: "x [[stand-in error=invalid_api_key]]",
+      client_message_id: "fail-kept",
+    });
+    expect(res.status).toBe(502);
+    await res.text();
+    const stub = env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conv.id));
+    const kept = () =>
+      runInDurableObject(stub, async (_instance, state) => [
+        ...(await state.storage.list({ prefix: PREFIX })).keys(),
+      ]);
+    expect(await kept()).toHaveLength(1);
+    return { conv, stub, kept };
+  }
+
+  it("is dropped with the conversation", async () => {
+    const alice = newUser("alice");
+    const { conv, kept } = await failedSend(alice);
+    expect((await call(alice, "DELETE", `/conversations/${conv.id}`)).status).toBe(204);
+    expect(await kept()).toEqual([]);
+  });
+
+  it("is dropped with the answer's events after the retention period", async () => {
+    const alice = newUser("alice");
+    const { stub, kept } = await failedSend(alice);
+    // As if two days had passed since it was kept (retention is one day).
+    await runInDurableObject(stub, async (_instance, state) => {
+      const entries = await state.storage.list<{ at: number }>({ prefix: PREFIX });
+      for (const [key, value] of entries)
+        await state.storage.put(key, { ...value, at: value.at - 2 * 86_400_000 });
+    });
+    await runDurableObjectAlarm(stub);
+    expect(await kept()).toEqual([]);
   });
 });

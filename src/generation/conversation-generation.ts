@@ -58,7 +58,16 @@ interface Active {
 /** The object's key-value storage (beside the answer log's tables): the conversation's owner. */
 const OWNER_KEY = "owner";
 /** ... and the error a turn failed with before its stream, so its retries get the same (see `open`). */
-const failedBeforeStreamKey = (assistantMessageId: string) => `failed-before-stream:${assistantMessageId}`;
+const FAILED_BEFORE_STREAM_PREFIX = "failed-before-stream:";
+const failedBeforeStreamKey = (assistantMessageId: string) =>
+  `${FAILED_BEFORE_STREAM_PREFIX}${assistantMessageId}`;
+/** A kept pre-stream failure and when it was kept (ms since the epoch), for retention. */
+interface FailedBeforeStream {
+  failure: TurnFailure;
+  at: number;
+}
+/** Keys per `storage.delete` call: the Durable Object storage API takes at most 128. */
+const MAX_KEYS_PER_DELETE = 128;
 
 /** A turn whose answer is being generated here. */
 interface Started {
@@ -228,6 +237,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const deleted = await deleteConversation(this.db, userId, conversationId);
     if (deleted) {
       this.log.forget();
+      await this.forgetFailuresBeforeStream(Number.POSITIVE_INFINITY);
       this.recent = null;
     }
     return deleted;
@@ -254,6 +264,9 @@ export class ConversationGeneration extends DurableObject<Env> {
     await this.recoverOrphans();
     const retentionMs = loadConfig(this.env).eventLogRetentionMs;
     const next = this.log.collect(now - retentionMs, retentionMs);
+    // Kept pre-stream failures go with their answers' events: a retry after that replays the
+    // answer's `message.failed`, as for any answer whose events were collected.
+    await this.forgetFailuresBeforeStream(now - retentionMs);
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
@@ -279,7 +292,17 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async failedBeforeStream(turn: Stored): Promise<TurnFailure | null> {
     const answer = turn.assistantMessage;
     if (!answer || (answer.status !== "failed" && answer.status !== "cancelled")) return null;
-    return (await this.ctx.storage.get<TurnFailure>(failedBeforeStreamKey(answer.id))) ?? null;
+    const kept = await this.ctx.storage.get<FailedBeforeStream>(failedBeforeStreamKey(answer.id));
+    return kept?.failure ?? null;
+  }
+
+  /** Drops the kept pre-stream failures kept before `before` (ms since the epoch). */
+  private async forgetFailuresBeforeStream(before: number): Promise<void> {
+    const kept = await this.ctx.storage.list<FailedBeforeStream>({ prefix: FAILED_BEFORE_STREAM_PREFIX });
+    const stale = [...kept].filter(([, value]) => value.at < before).map(([key]) => key);
+    for (let i = 0; i < stale.length; i += MAX_KEYS_PER_DELETE) {
+      await this.ctx.storage.delete(stale.slice(i, i + MAX_KEYS_PER_DELETE));
+    }
   }
 
   /**
@@ -591,12 +614,13 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /**
    * The error the sender of a turn gets when it fails before its stream, kept for its retries
-   * (one small entry per such answer; the stored answer alone cannot tell this failure from one
-   * that ended a stream, whose retries replay the stream).
+   * as long as the answer's events (one small entry per such answer; the stored answer alone
+   * cannot tell this failure from one that ended a stream, whose retries replay the stream).
    */
   private async rememberFailedBeforeStream(assistantMessageId: string, err: unknown): Promise<void> {
     try {
-      await this.ctx.storage.put(failedBeforeStreamKey(assistantMessageId), failure(err));
+      const kept: FailedBeforeStream = { failure: failure(err), at: Date.now() };
+      await this.ctx.storage.put(failedBeforeStreamKey(assistantMessageId), kept);
     } catch (storeErr) {
       // The retry then replays the answer's `message.failed`, as before this was kept.
       logError("answer.failure_store_failed", { message_id: assistantMessageId, error: storeErr });
