@@ -31,6 +31,11 @@ export interface Config {
   maxBodyBytes: number;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
+  /**
+   * Longest wait, after a turn is stored, for DashScope's HTTP status before the answer stream
+   * starts anyway (its later failures then arrive as `message.failed`).
+   */
+  streamStartDeadlineMs: number;
   /** How long an answer's events stay resumable after it ends. */
   eventLogRetentionMs: number;
   /** Tokens a user may spend per UTC day unless set per user; negative: unlimited. */
@@ -105,6 +110,7 @@ export function loadConfig(env: Partial<Env>): Config {
     upstreamIdleTimeoutMs: num(env.UPSTREAM_IDLE_TIMEOUT_MS, 120_000),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
+    streamStartDeadlineMs: num(env.STREAM_START_DEADLINE_MS, 1_000),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,
     dailyTokenBudget: /^unlimited$/i.test(env.DAILY_TOKEN_BUDGET ?? "")
       ? -1

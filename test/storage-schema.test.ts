@@ -23,7 +23,8 @@ const stub = (name: string) => env.CONVERSATION_GENERATION.get(env.CONVERSATION_
 
 /** Makes an object's storage what an object created before versioning holds: the old tables, a row each, no version record. */
 function makeUnversioned(sql: SqlStorage): void {
-  for (const t of ["answer_events", "answers", "schema_migrations"]) sql.exec(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of ["answer_events", "answers", "schema_migrations", "prompt_conversation", "prompt_messages"])
+    sql.exec(`DROP TABLE IF EXISTS ${t}`);
   for (const ddl of UNVERSIONED_DDL) sql.exec(ddl);
   sql.exec(
     `INSERT INTO answers (message_id, user_id, conversation_id, user_message_id, status, started_at, day, model)
@@ -46,7 +47,13 @@ it("a fresh object's storage is at the latest version", async () => {
   await runInDurableObject(stub(`fresh-${crypto.randomUUID()}`), (_instance, state) => {
     const schema = new StorageSchema(state.storage, CONVERSATION_STORAGE_MIGRATIONS);
     expect(schema.version()).toBe(CONVERSATION_STORAGE_MIGRATIONS.length);
-    expect(tables(state.storage.sql)).toEqual(["answer_events", "answers", "schema_migrations"]);
+    expect(tables(state.storage.sql)).toEqual([
+      "answer_events",
+      "answers",
+      "prompt_conversation",
+      "prompt_messages",
+      "schema_migrations",
+    ]);
     // Running it again changes nothing.
     const latest = schema.version();
     expect(schema.migrate()).toEqual({ from: latest, to: latest });
@@ -80,9 +87,12 @@ it("an object created before versioning is recognised as version 1 and keeps its
   });
 });
 
+/** The version a migration added after today's would have. */
+const NEXT = CONVERSATION_STORAGE_MIGRATIONS.length + 1;
+
 it("a column added by a later migration reaches an existing object, once", async () => {
   const v2: Migration = {
-    version: 2,
+    version: NEXT,
     description: "answers.title",
     up: (sql) => sql.exec("ALTER TABLE answers ADD COLUMN title TEXT NOT NULL DEFAULT ''"),
   };
@@ -90,19 +100,19 @@ it("a column added by a later migration reaches an existing object, once", async
     const sql = state.storage.sql;
     makeUnversioned(sql);
     const schema = new StorageSchema(state.storage, [...CONVERSATION_STORAGE_MIGRATIONS, v2]);
-    expect(schema.migrate()).toEqual({ from: 1, to: 2 });
+    expect(schema.migrate()).toEqual({ from: 1, to: NEXT });
     expect(columns(sql, "answers")).toContain("title");
     expect(sql.exec("SELECT message_id, title FROM answers").toArray()).toEqual([
       { message_id: "m1", title: "" },
     ]);
     // A second run is a no-op (the ALTER would throw if it ran again).
-    expect(schema.migrate()).toEqual({ from: 2, to: 2 });
+    expect(schema.migrate()).toEqual({ from: NEXT, to: NEXT });
   });
 });
 
 it("a failing migration rolls back with its version record", async () => {
   const broken: Migration = {
-    version: 2,
+    version: NEXT,
     description: "half done",
     up: (sql) => {
       sql.exec("ALTER TABLE answers ADD COLUMN half TEXT");
@@ -112,7 +122,7 @@ it("a failing migration rolls back with its version record", async () => {
   await runInDurableObject(stub(`broken-${crypto.randomUUID()}`), (_instance, state) => {
     const schema = new StorageSchema(state.storage, [...CONVERSATION_STORAGE_MIGRATIONS, broken]);
     expect(() => schema.migrate()).toThrow(/no_such_table/);
-    expect(schema.version()).toBe(1);
+    expect(schema.version()).toBe(NEXT - 1);
     expect(columns(state.storage.sql, "answers")).not.toContain("half");
   });
 });

@@ -4,14 +4,11 @@ import type { MessageContent, TextPart } from "../dashscope/schema/content";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
+import { thinks } from "../dashscope/thinking";
 import type { ToolCall } from "../dashscope/types";
 import { invalidRequest } from "../errors/api-error";
-import type { BeganTurn, HistoryRow } from "../store/turns";
+import type { HistoryRow, PromptSource } from "../store/turns";
 import { completeToolCalls } from "../text/tool-call-arguments";
-
-type NewTurn = Extract<BeganTurn, { kind: "new" }>;
-
-import { thinks } from "../dashscope/thinking";
 import {
   type AssembledMessages,
   answerableToolCalls,
@@ -61,6 +58,10 @@ export type TurnInput = TurnMessage & {
 
 export interface PreparedTurn {
   request: ChatCompletionRequestBody;
+  /** The model the answer is asked of: the turn's, else the conversation's, else the default. */
+  model: string;
+  /** The request's parameters: the conversation's defaults overridden by the turn's. */
+  parameters: GenerationParameters;
   /** A tool turn's results in the order of the calls they answer (empty for a user message). */
   toolResults: ToolResult[];
   /** Estimated prompt tokens of the assembled request. */
@@ -70,14 +71,16 @@ export interface PreparedTurn {
 }
 
 /**
- * Builds the DashScope request of a begun turn: the conversation's defaults overridden by the
- * turn's parameters, the system prompt, the history that fits, the new message. Throws a 400
- * `ApiError` when the result breaks a rule that only the stored context could reveal.
+ * Builds the DashScope request of a turn from the conversation's prompt state (`source`, as the
+ * conversation's object holds it, before anything is stored): the conversation's defaults
+ * overridden by the turn's parameters, the system prompt, the history that fits, the new
+ * message. Throws a 400 `ApiError` when the result breaks a rule that only the stored context
+ * could reveal; nothing has been written then.
  */
-export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): PreparedTurn {
-  const defaults = storedDefaults(began.conversation.params_json, began.conversation.id);
+export function prepareTurn(source: PromptSource, input: TurnInput, config: Config): PreparedTurn {
+  const defaults = storedDefaults(source.conversation.params_json, source.conversation.id);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
-  const model = began.assistantMessage.model ?? config.defaultModel;
+  const model = input.model ?? source.conversation.model ?? config.defaultModel;
   const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
   const reply = replyReserve(
     parameters,
@@ -86,7 +89,7 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
     contextTokens,
   );
   const toolResults =
-    input.role === "tool" ? inCallOrder(began.history, input.toolResults, input.toolResultsField) : [];
+    input.role === "tool" ? inCallOrder(source.history, input.toolResults, input.toolResultsField) : [];
   const newMessages: UpstreamMessage[] =
     input.role === "tool"
       ? toolResults.map((r) => ({ role: "tool", content: r.content, tool_call_id: r.toolCallId }))
@@ -95,8 +98,8 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   let assembled: AssembledMessages;
   try {
     assembled = assembleMessages({
-      systemPrompt: began.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
-      history: began.history.map(historyMessage),
+      systemPrompt: source.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
+      history: source.history.map(historyMessage),
       newMessages,
       parameterParts: [
         { label: "tool definitions", param: "parameters.tools", tokens: prompt.tools },
@@ -113,7 +116,7 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
     });
   } catch (err) {
     if (err instanceof ContextOverflowError) {
-      const patch = `PATCH /v1/conversations/${began.conversation.id}`;
+      const patch = `PATCH /v1/conversations/${source.conversation.id}`;
       const key = err.param.startsWith("parameters.") ? err.param.slice("parameters.".length) : null;
       const hint =
         err.param === "system_prompt"
@@ -135,6 +138,8 @@ export function prepareTurn(began: NewTurn, input: TurnInput, config: Config): P
   }
   return {
     request,
+    model,
+    parameters,
     toolResults,
     estimatedPromptTokens: assembled.estimatedTokens,
     historyIncluded: assembled.includedIds.length,

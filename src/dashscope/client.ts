@@ -113,11 +113,13 @@ export class DashScopeClient {
    * Starts a streaming completion. Forces `stream: true` and `stream_options.include_usage: true`
    * (usage only arrives in compatible mode when asked for, PROTOCOL.md §2.3). Resolves once the
    * first body byte of a 200 has arrived; rejects with an {@link UpstreamFailure}, or with the
-   * signal's reason when `init.signal` aborts.
+   * signal's reason when `init.signal` aborts. `init.onHeaders` is called when an attempt's 200
+   * response headers arrive (DashScope has accepted the request; its first token may be seconds
+   * away): the moment a caller can start its own response. A later attempt may call it again.
    */
   async stream(
     request: ChatCompletionRequestBody,
-    init: { signal?: AbortSignal } = {},
+    init: { signal?: AbortSignal; onHeaders?: () => void } = {},
   ): Promise<UpstreamStream> {
     const startedAt = Date.now();
     const callerOptions = request.stream_options;
@@ -131,7 +133,7 @@ export class DashScopeClient {
         include_usage: true,
       },
     };
-    const sent = await this.send(JSON.stringify(body), "text/event-stream", init.signal);
+    const sent = await this.send(JSON.stringify(body), "text/event-stream", init.signal, init.onHeaders);
     let first: Uint8Array | null = sent.first;
     let stream: ReadableStream<Uint8Array> | null = null;
     const bodyStream = () => (stream ??= joinFirstChunk(sent.first, sent.reader, sent.release));
@@ -214,12 +216,13 @@ export class DashScopeClient {
     body: string,
     accept: string,
     signal: AbortSignal | undefined,
+    onHeaders?: () => void,
   ): Promise<FirstByte & { attempts: number }> {
     const maxAttempts = Math.max(1, Math.floor(this.options.maxAttempts));
     const retryMaxMs = this.options.retryMaxMs ?? DEFAULT_RETRY_MAX_MS;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
-      const result = await this.attempt(body, accept, signal);
+      const result = await this.attempt(body, accept, signal, onHeaders);
       if (result.ok) return { ...result, attempts: attempt };
       const { error, upstreamRetryAfterMs } = result;
       error.attempts = attempt;
@@ -240,6 +243,7 @@ export class DashScopeClient {
     body: string,
     accept: string,
     signal: AbortSignal | undefined,
+    onHeaders?: () => void,
   ): Promise<AttemptResult> {
     const controller = new AbortController();
     const onCallerAbort = () => controller.abort(signal?.reason);
@@ -306,6 +310,7 @@ export class DashScopeClient {
       }
 
       if (!response.body) return transportFailure();
+      onHeaders?.();
       const reader = response.body.getReader();
       try {
         for (;;) {

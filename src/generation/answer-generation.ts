@@ -1,10 +1,11 @@
-import { upstreamErrorFromStreamError } from "../chat/upstream-error";
+import { fromUpstreamFailure, upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { estimateAnswerUsage, reportedUsage, usageSummary } from "../chat/usage";
 import { type AccumulatedCompletion, CompletionAccumulator } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
 import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
+import { ApiError } from "../errors/api-error";
 import { logError } from "../log/log";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message, MessageError } from "../store/types";
@@ -23,7 +24,14 @@ export interface AnswerGenerationOptions {
   messageId: string;
   /** The stored assistant placeholder (status `streaming`), used if persisting fails. */
   placeholder: Message;
-  upstream: UpstreamStream;
+  /**
+   * The upstream call, started before the answer (it may still be waiting for DashScope's first
+   * byte, through retries): a rejection ends the answer before its stream, as `failed` with the
+   * mapped error, or `cancelled` when a stop or a deletion aborted it.
+   */
+  upstream: Promise<UpstreamStream>;
+  /** `Date.now()` when the upstream call started (time to first token and duration count from it). */
+  startedAt: number;
   sink: AnswerSink;
   pingIntervalMs: number;
   /** Stop the answer when its last listener leaves. */
@@ -53,6 +61,12 @@ const STOPPED: MessageError = {
   message: "The answer was stopped before it was complete.",
 };
 
+/** The stored `error` of an answer stopped before DashScope's first byte. */
+const STOPPED_BEFORE_START: MessageError = {
+  code: "cancelled",
+  message: "The answer was stopped before it started.",
+};
+
 /** The abort reason of a stop: the `error` the cancelled answer is stored with. */
 export class AnswerStopped extends Error {
   constructor(readonly error: MessageError) {
@@ -78,6 +92,7 @@ export class AnswerGeneration {
   private readonly now: () => number;
   private ttftMs: number | null = null;
   private watchdog: IdleWatchdog | null = null;
+  private attemptCount = 0;
 
   constructor(private readonly o: AnswerGenerationOptions) {
     this.events = new EventBroadcast(
@@ -91,6 +106,11 @@ export class AnswerGeneration {
 
   get messageId(): string {
     return this.o.messageId;
+  }
+
+  /** Upstream attempts made (0 until the call has a first byte or has failed). */
+  get attempts(): number {
+    return this.attemptCount;
   }
 
   get cancelOnDisconnect(): boolean {
@@ -141,9 +161,16 @@ export class AnswerGeneration {
   }
 
   private async run(): Promise<void> {
+    let upstream: UpstreamStream;
+    try {
+      upstream = await this.o.upstream;
+    } catch (err) {
+      await this.end(this.failedBeforeStream(err));
+      return;
+    }
+    this.attemptCount = upstream.attempts;
     let readError: unknown = null;
     const decoder = new DashScopeEventDecoder();
-    const upstream = this.o.upstream;
     // Aborting the upstream request rejects the pending read, as a stop does.
     const watchdog = new IdleWatchdog(this.o.idleTimeoutMs, () => this.timeOut(), this.now);
     this.watchdog = watchdog;
@@ -155,7 +182,7 @@ export class AnswerGeneration {
         if (events.length > 0) watchdog.progress();
         for (const event of events) {
           this.accumulator.push(event);
-          if (event.type === "chunk") this.relay(event);
+          if (event.type === "chunk") this.relay(event, upstream.startedAt);
           else if (event.type === "error") {
             this.events.flush(true);
             await upstream.cancel();
@@ -171,19 +198,53 @@ export class AnswerGeneration {
     }
     watchdog.stop();
     const result = this.accumulator.finish();
-    const outcome = this.outcome(result, readError);
+    await this.end(this.outcome(result, readError));
+  }
+
+  /** Stores the final answer, publishes its terminal event and ends every stream. */
+  private async end(outcome: AnswerOutcome): Promise<void> {
     const message = await this.store(outcome);
     this.events.publish(outcome.status === "completed" ? "message.completed" : "message.failed", { message });
     this.events.close();
     this.resolveDone(message);
   }
 
-  private relay(event: Extract<StreamEvent, { type: "chunk" }>): void {
+  /** The outcome of an upstream call that failed (or was aborted) before its first byte: no usage. */
+  private failedBeforeStream(err: unknown): AnswerOutcome {
+    const completedAt = this.now();
+    const aborted = this.o.abort.signal;
+    let status: AnswerOutcome["status"] = "failed";
+    let error: MessageError;
+    if (aborted.aborted) {
+      status = "cancelled";
+      const reason: unknown = aborted.reason;
+      error =
+        reason instanceof AnswerStopped && reason.error !== STOPPED ? reason.error : STOPPED_BEFORE_START;
+    } else {
+      error = upstreamErrorBody(fromUpstreamFailure(err));
+    }
+    this.attemptCount = attemptsOf(err);
+    return {
+      status,
+      content: null,
+      reasoningContent: null,
+      toolCalls: null,
+      finishReason: null,
+      model: null,
+      usage: null,
+      error,
+      ttftMs: null,
+      durationMs: completedAt - this.o.startedAt,
+      completedAt,
+    };
+  }
+
+  private relay(event: Extract<StreamEvent, { type: "chunk" }>, startedAt: number): void {
     for (const choice of event.chunk.choices) {
       if (choice.index !== 0) continue;
       const delta = deltaEvent(this.o.messageId, choice.delta);
       if (!delta) continue;
-      if (this.ttftMs === null) this.ttftMs = this.now() - this.o.upstream.startedAt;
+      if (this.ttftMs === null) this.ttftMs = this.now() - startedAt;
       this.events.publish("message.delta", delta, true);
     }
   }
@@ -219,7 +280,7 @@ export class AnswerGeneration {
       error,
       estimatedPromptTokens: this.o.estimatedPromptTokens,
       ttftMs: this.ttftMs,
-      durationMs: completedAt - this.o.upstream.startedAt,
+      durationMs: completedAt - this.o.startedAt,
       completedAt,
     });
   }
@@ -252,6 +313,19 @@ export class AnswerGeneration {
       completed_at: new Date(outcome.completedAt).toISOString(),
     };
   }
+}
+
+/** The stored `error` of an answer whose upstream call failed before its stream (`err` mapped). */
+export function upstreamErrorBody(err: unknown): MessageError {
+  return err instanceof ApiError
+    ? { code: err.code, message: err.message }
+    : { code: "upstream_error", message: "The model provider could not be reached." };
+}
+
+/** The attempts an upstream failure reports (`UpstreamFailure.attempts`), else 1. */
+function attemptsOf(err: unknown): number {
+  const attempts = (err as { attempts?: unknown } | null)?.attempts;
+  return typeof attempts === "number" ? attempts : 1;
 }
 
 /** How an answer ended, beyond what its accumulated stream says. */

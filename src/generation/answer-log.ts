@@ -158,6 +158,15 @@ export class AnswerLog {
     );
   }
 
+  /** Whether an answer was recorded for a send with this `client_message_id` (within the retention). */
+  hasClientMessageId(clientMessageId: string): boolean {
+    return (
+      this.storage.sql
+        .exec("SELECT 1 FROM answers WHERE client_message_id = ? LIMIT 1", clientMessageId)
+        .toArray().length > 0
+    );
+  }
+
   /** Answers recorded as streaming (after a restart: those whose owner died). */
   streaming(): AnswerRecord[] {
     return this.storage.sql

@@ -2,32 +2,48 @@ import { DurableObject } from "cloudflare:workers";
 import { type PreparedTurn, prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { fromUpstreamFailure } from "../chat/upstream-error";
-import { ledgerEntry, quotaRefusal, reservationTokens, turnPromptEstimate } from "../chat/usage";
-import { loadConfig } from "../config";
-import { createDashScopeClient, type UpstreamStream } from "../dashscope/client";
+import { ledgerEntry, quotaRefusal, reservationTokens } from "../chat/usage";
+import { type Config, loadConfig } from "../config";
+import { createDashScopeClient } from "../dashscope/client";
 import { ApiError } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { replayStream } from "../sse/response";
-import { deleteConversation } from "../store/conversations";
+import {
+  type ConversationPatch,
+  conversationFromRow,
+  createConversation,
+  deleteConversation,
+  type NewConversation,
+  updateConversation,
+} from "../store/conversations";
 import { newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
 import {
-  beginTurn,
+  type AnswerOutcome,
+  type CommittedTurn,
+  commitTurn,
   findTurnByClientMessageId,
   finishAnswer,
-  reorderToolResults,
+  loadPromptSource,
+  type PromptSource,
   revokeTurn,
 } from "../store/turns";
-import type { Message, MessageError, TokenUsage } from "../store/types";
+import type { Conversation, Message, MessageError, TokenUsage } from "../store/types";
 import { utcDay } from "../store/usage";
-import { AnswerGeneration, AnswerStopped, answerOutcome } from "./answer-generation";
-import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
-import { accumulateLoggedAnswer } from "./answer-recovery";
+import { AnswerGeneration, AnswerStopped } from "./answer-generation";
+import { AnswerLog, type AnswerRecord } from "./answer-log";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { closeOrphan } from "./orphan-recovery";
+import { PreStreamFailures } from "./pre-stream-failures";
+import { PromptState } from "./prompt-state";
+import { QuotaRefusalMemo } from "./quota-memo";
+import { decideSend, type Send } from "./send-decision";
 import { StorageSchema } from "./storage-schema";
+import { terminalEvent } from "./terminal-event";
 import { failure, type TurnFailure } from "./turn-result";
+import { UpstreamCall } from "./upstream-call";
 
 /**
  * An idle Durable Object can be evicted after 70–140 s without incoming events, and a deploy
@@ -35,45 +51,38 @@ import { failure, type TurnFailure } from "./turn-result";
  * (thinking) answer alive, and after a real death it is what wakes the object to clean up.
  */
 export const HEARTBEAT_INTERVAL_MS = 30_000;
-/** History rows read per turn: bounds the turn's cost however long the conversation grows. */
+/** History messages kept as prompt state: bounds the turn's cost however long the conversation grows. */
 export const HISTORY_LIMIT = 200;
+/**
+ * Commits that may find the prompt state stale before a turn gives up (409 `conflict`). Each retry reads
+ * the conversation afresh in the failed commit's own round trip; only a conversation rewritten
+ * behind its object's back at every attempt could exhaust them.
+ */
+const MAX_STALE_COMMITS = 3;
 
-interface Active {
-  userId: string;
-  clientMessageId: string | null;
-  requestHash: string | null;
-  /** Settles once the turn is streaming, was found stored, or has failed before streaming. */
+/** The send holding the conversation's one turn slot, from its claim until its answer ends. */
+interface Active extends Send {
+  /** Settles once the turn is live, was found stored, or has failed before it was committed. */
   ready: Promise<Started | Stored | TurnFailure>;
-  /** The answer's id and its upstream call, once the turn is stored (a stop can come before the first byte). */
+  /** The answer's id and its upstream call's abort, once the turn is being opened. */
   messageId?: string;
   abort?: AbortController;
   generation?: AnswerGeneration;
-  /**
-   * Set while the conversation's owner is unknown: releases the sends waiting to learn it, once
-   * this send's D1 batch has told whether its sender owns the conversation.
-   */
-  decided?: () => void;
+  /** Set once the sender's response is a stream (or a 200): later failures arrive in it. */
+  responded?: boolean;
+  /** The HTTP error the sender gets for a call that failed before the response started. */
+  preStartFailure?: unknown;
 }
 
-/** The object's key-value storage (beside the answer log's tables): the conversation's owner. */
+/** The object's key-value storage: the conversation's owner. */
 const OWNER_KEY = "owner";
-/** ... and the error a turn failed with before its stream, so its retries get the same (see `open`). */
-const FAILED_BEFORE_STREAM_PREFIX = "failed-before-stream:";
-const failedBeforeStreamKey = (assistantMessageId: string) =>
-  `${FAILED_BEFORE_STREAM_PREFIX}${assistantMessageId}`;
-/** A kept pre-stream failure and when it was kept (ms since the epoch), for retention. */
-interface FailedBeforeStream {
-  failure: TurnFailure;
-  at: number;
-}
-/** Keys per `storage.delete` call: the Durable Object storage API takes at most 128. */
-const MAX_KEYS_PER_DELETE = 128;
 
 /** A turn whose answer is being generated here. */
 interface Started {
   ok: true;
   kind: "live";
   generation: AnswerGeneration;
+  call: UpstreamCall;
   userMessage: Message;
   toolMessages: Message[];
 }
@@ -102,28 +111,48 @@ type TurnRunResult = ({ ok: true; assistant_message: Message | null } & TurnMess
 type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
- * Owner of a conversation's in-flight answer (one object per conversation). It, not the
- * client's request, reads DashScope's stream, so an answer is completed and stored even when
- * the phone goes away (a Worker's `waitUntil` would get only 30 s after a disconnect). Being a
- * single thread per conversation, it is also where "one answer at a time" and retry-safe
- * sends are decided. Every event of an answer goes to its {@link AnswerLog}, so any client can
- * resume after any event, and an answer whose owner died is closed with what was received.
+ * The single writer of one conversation (one object per conversation), and the owner of its
+ * in-flight answer.
+ *
+ * It keeps what a prompt is built from ({@link PromptState}: the conversation's fields and its
+ * history window, in its own storage), so a turn starts its upstream call at once and commits
+ * the new messages and the quota reservation to D1 concurrently; a commit that refuses (quota,
+ * rate limit, a deleted conversation, a stale state) aborts the call before anything is relayed.
+ * Every write to the conversation passes through here (turns, PATCH, DELETE), which keeps the
+ * state current; the commit's version check catches any other change.
+ *
+ * It, not the client's request, reads DashScope's stream, so an answer is completed and stored
+ * even when the phone goes away (a Worker's `waitUntil` would get only 30 s after a
+ * disconnect). Being a single thread per conversation, it is also where "one answer at a time"
+ * and retry-safe sends are decided. Every event of an answer goes to its {@link AnswerLog}, so
+ * any client can resume after any event, and an answer whose owner died is closed with what was
+ * received.
  */
 export class ConversationGeneration extends DurableObject<Env> {
-  /** D1 round trips made by this object, in all and by the last turn (reported by tests and benchmarks). */
-  readonly metrics = { d1RoundTrips: 0, lastTurn: { beforeUpstream: 0, afterStream: 0 } };
+  /**
+   * D1 round trips made by this object, in all and by the last turn: awaited before its upstream
+   * call started, made concurrently with it (the commit), and after its stream (reported by
+   * tests and benchmarks).
+   */
+  readonly metrics = {
+    d1RoundTrips: 0,
+    lastTurn: { beforeUpstream: 0, concurrent: 0, afterStream: 0 },
+  };
   private readonly db: D1Database;
   private readonly log: AnswerLog;
+  private readonly promptState: PromptState;
+  private readonly preStreamFailures: PreStreamFailures;
+  private readonly quotaMemo = new QuotaRefusalMemo();
   private active: Active | null = null;
   /** The last finished answer, kept in memory so resuming it costs no storage read. */
   private recent: AnswerGeneration | null = null;
   /**
-   * The user owning this object's conversation, once a turn's D1 batch found it theirs (kept in
-   * storage): anyone else is refused before touching the turn slot. Null while unknown.
+   * The user owning this object's conversation, once known (kept in storage): anyone else is
+   * refused before touching the turn slot. Null while unknown.
    */
   private owner: string | null = null;
-  /** While the owner is unknown, the send finding it out; other sends wait for it (see `turn`). */
-  private deciding: Promise<void> | null = null;
+  /** The prompt state's read from D1 in flight, shared by the sends waiting for it. */
+  private loading: Promise<PromptSource | null> | null = null;
   /** Set while a deletion stops this conversation's answer: a turn opening meanwhile is aborted too. */
   private deleting: MessageError | null = null;
 
@@ -132,19 +161,31 @@ export class ConversationGeneration extends DurableObject<Env> {
     this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
     new StorageSchema(ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
+    this.promptState = new PromptState(ctx.storage.sql, HISTORY_LIMIT);
+    this.preStreamFailures = new PreStreamFailures(ctx.storage);
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
     if (this.log.streaming().length > 0) ctx.storage.setAlarm(Date.now()).catch(logAlarmFailure);
     void ctx.blockConcurrencyWhile(async () => {
-      this.owner = (await ctx.storage.get<string>(OWNER_KEY)) ?? null;
+      this.owner = this.promptState.owner() ?? (await ctx.storage.get<string>(OWNER_KEY)) ?? null;
     });
   }
 
-  /** Starts a streamed turn (or attaches a retried send to its turn); the stream carries every event of the answer. */
+  /**
+   * Starts a streamed turn (or attaches a retried send to its turn). The stream starts once the
+   * turn is committed, as soon as DashScope's status is known and no later than
+   * `STREAM_START_DEADLINE_MS` after the commit; a call that failed before that gets its HTTP
+   * error instead. The stream carries every event of the answer, with pings from its first byte.
+   */
   async startTurn(input: TurnInput): Promise<TurnStartResult> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
-    if (turn.kind === "live") return { ok: true, stream: this.followLive(turn.generation, 0) };
+    if (turn.kind === "live") {
+      const deadline = loadConfig(this.env).streamStartDeadlineMs;
+      const started = await this.responseStart(turn, deadline);
+      if (started) return started;
+      return { ok: true, stream: this.followLive(turn.generation, 0) };
+    }
     const failedBefore = await this.failedBeforeStream(turn);
     if (failedBefore) return failedBefore;
     if (!turn.assistantMessage)
@@ -152,7 +193,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     return this.follow(turn.assistantMessage.id, input.userId, 0);
   }
 
-  /** Runs a turn to its end (`stream: false`). */
+  /** Runs a turn to its end (`stream: false`); a call that fails before its first byte is its HTTP error. */
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
@@ -161,13 +202,16 @@ export class ConversationGeneration extends DurableObject<Env> {
       if (failedBefore) return failedBefore;
       return { ok: true, ...turnMessages(turn), assistant_message: turn.assistantMessage };
     }
+    const started = await this.responseStart(turn, null);
+    if (started) return started;
     const assistant = await turn.generation.done;
     return { ok: true, ...turnMessages(turn), assistant_message: assistant };
   }
 
   /**
    * The events of an answer after `afterId`, exactly once and in order, then the live tail
-   * while it is generated; for a finished answer, what was missed up to its terminal event.
+   * while it is generated (from `turn.started` on, also while DashScope's first byte is awaited);
+   * for a finished answer, what was missed up to its terminal event.
    */
   async follow(messageId: string, userId: string, afterId: number): Promise<FollowResult> {
     if (this.isForeign(userId)) return failure(new ApiError(404, "not_found", "Message not found."));
@@ -186,7 +230,11 @@ export class ConversationGeneration extends DurableObject<Env> {
     return { ok: true, stream: replayStream(events) };
   }
 
-  /** Stops an answer being generated here; resolves with the stored answer, or null when it is not generated here. */
+  /**
+   * Stops an answer being generated here (also while DashScope's first byte is awaited: the call
+   * is aborted and the answer ends `cancelled`); resolves with the stored answer, or null when
+   * it is not generated here.
+   */
   async stop(messageId: string, userId: string): Promise<Message | null> {
     if (this.isForeign(userId)) return null;
     const record = this.log.get(messageId);
@@ -196,23 +244,45 @@ export class ConversationGeneration extends DurableObject<Env> {
       live.stop();
       return live.done;
     }
-    const opening = this.active;
-    if (opening && !opening.generation && opening.messageId === messageId && opening.abort) {
-      // Still waiting for DashScope's first byte: abort the call; the turn ends `cancelled`.
-      opening.abort.abort(new Error("stopped"));
-      await opening.ready;
-      return getMessage(this.db, userId, messageId);
-    }
     await this.recoverOrphans();
     return null;
+  }
+
+  /** Creates the conversation this object is named after, holding its prompt state from the start. */
+  async createConversation(
+    conversationId: string,
+    userId: string,
+    input: NewConversation,
+  ): Promise<Conversation> {
+    const row = await createConversation(this.db, userId, input, conversationId);
+    this.learnOwner(userId);
+    this.promptState.replace({ conversation: row, history: [] });
+    return conversationFromRow(row);
+  }
+
+  /**
+   * Applies a PATCH to the user's conversation, keeping the prompt state current (the next turn
+   * uses the new system prompt, model and defaults). Null when the user has no such conversation.
+   */
+  async updateConversation(
+    conversationId: string,
+    userId: string,
+    patch: ConversationPatch,
+  ): Promise<Conversation | null> {
+    if (this.isForeign(userId)) return null;
+    const updated = await updateConversation(this.db, userId, conversationId, patch);
+    if (!updated) return null;
+    this.learnOwner(userId);
+    this.promptState.advance(updated.version, () => this.promptState.setConversation(updated.row));
+    return conversationFromRow(updated.row);
   }
 
   /**
    * Deletes the user's conversation (D1 cascades to its messages) after stopping its answer in
    * flight: the upstream call is aborted, the answer is settled with what was generated, and its
    * streams end with `message.failed` (`cancelled`, `conversation_deleted`). Then this object
-   * forgets the conversation's answers, so their events are 404 too. Returns false when the user
-   * has no such conversation (another user's turn here is left alone).
+   * forgets the conversation's answers and prompt state, so their events are 404 too. Returns
+   * false when the user has no such conversation (another user's turn here is left alone).
    */
   async deleteConversation(conversationId: string, userId: string): Promise<boolean> {
     if (this.isForeign(userId)) return false;
@@ -225,7 +295,7 @@ export class ConversationGeneration extends DurableObject<Env> {
             await active.generation.done;
           } else {
             active.abort?.abort(new AnswerStopped(DELETED));
-            // A turn that was already streaming when the abort came ends through its generation.
+            // A turn that was committed when the abort came ends through its generation.
             const opened = await active.ready;
             if (opened.ok && opened.kind === "live") await opened.generation.done;
           }
@@ -237,7 +307,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     const deleted = await deleteConversation(this.db, userId, conversationId);
     if (deleted) {
       this.log.forget();
-      await this.forgetFailuresBeforeStream(Number.POSITIVE_INFINITY);
+      this.promptState.drop();
+      await this.preStreamFailures.forget(Number.POSITIVE_INFINITY);
       this.recent = null;
     }
     return deleted;
@@ -266,7 +337,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const next = this.log.collect(now - retentionMs, retentionMs);
     // Kept pre-stream failures go with their answers' events: a retry after that replays the
     // answer's `message.failed`, as for any answer whose events were collected.
-    await this.forgetFailuresBeforeStream(now - retentionMs);
+    await this.preStreamFailures.forget(now - retentionMs);
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
@@ -286,23 +357,64 @@ export class ConversationGeneration extends DurableObject<Env> {
   }
 
   /**
+   * The prompt state: as kept here, else read from D1 once (sends arriving meanwhile share the
+   * read). Null when there is no such conversation.
+   */
+  private async promptSource(conversationId: string): Promise<PromptSource | null> {
+    const held = this.promptState.get();
+    if (held) return held;
+    this.loading ??= loadPromptSource(this.db, conversationId, HISTORY_LIMIT)
+      .then((source) => {
+        if (source) {
+          this.promptState.replace(source);
+          this.learnOwner(source.conversation.user_id);
+        }
+        return source;
+      })
+      .finally(() => {
+        this.loading = null;
+      });
+    return this.loading;
+  }
+
+  /**
    * A retried send whose first request failed before its stream: that request's error (a
    * retry gets the same status and form as the first request, not a stream of `message.failed`).
    */
   private async failedBeforeStream(turn: Stored): Promise<TurnFailure | null> {
     const answer = turn.assistantMessage;
     if (!answer || (answer.status !== "failed" && answer.status !== "cancelled")) return null;
-    const kept = await this.ctx.storage.get<FailedBeforeStream>(failedBeforeStreamKey(answer.id));
-    return kept?.failure ?? null;
+    return this.preStreamFailures.get(answer.id);
   }
 
-  /** Drops the kept pre-stream failures kept before `before` (ms since the epoch). */
-  private async forgetFailuresBeforeStream(before: number): Promise<void> {
-    const kept = await this.ctx.storage.list<FailedBeforeStream>({ prefix: FAILED_BEFORE_STREAM_PREFIX });
-    const stale = [...kept].filter(([, value]) => value.at < before).map(([key]) => key);
-    for (let i = 0; i < stale.length; i += MAX_KEYS_PER_DELETE) {
-      await this.ctx.storage.delete(stale.slice(i, i + MAX_KEYS_PER_DELETE));
+  /**
+   * Waits until the sender's response can start: DashScope's 200 is in (with `deadlineMs`: or
+   * that long has passed since the commit), or the call has settled. Returns the HTTP error of a
+   * call that failed first; null when the response is a stream (or a 200), whose later failures
+   * arrive in it. Without a deadline (a `stream: false` turn), waits for the first byte.
+   */
+  private async responseStart(turn: Started, deadlineMs: number | null): Promise<TurnFailure | null> {
+    const active = this.active;
+    const claim = active?.generation === turn.generation ? active : null;
+    if (claim?.responded) return null;
+    if (!turn.call.failed) {
+      const waits: Promise<unknown>[] = [
+        deadlineMs === null ? turn.call.settled : turn.call.headersOrSettled,
+      ];
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (deadlineMs !== null)
+        waits.push(new Promise((resolve) => (timer = setTimeout(resolve, deadlineMs))));
+      await Promise.race(waits);
+      clearTimeout(timer);
     }
+    if (turn.call.failed) {
+      // The answer is stored `failed`/`cancelled` by its generation, which kept this error first.
+      await turn.generation.done;
+      const kept = await this.preStreamFailures.get(turn.generation.messageId);
+      return kept ?? failure(preStartError(turn.call.failed.error));
+    }
+    if (claim) claim.responded = true;
+    return null;
   }
 
   /**
@@ -327,35 +439,28 @@ export class ConversationGeneration extends DurableObject<Env> {
     });
   }
 
-  /** Decides what a send is: a retry of the turn in flight, a conflict, or a new turn. */
+  /** Decides what a send is (see {@link decideSend}) and opens a new turn. */
   private async turn(input: TurnInput): Promise<Started | Stored | TurnFailure> {
-    // Ownership before the slot: while a send is finding out who owns the conversation (its
-    // D1 batch), the others wait for the answer rather than be refused by a claim that may be a
-    // stranger's, which would also tell the stranger the conversation exists.
-    while (this.owner === null && this.deciding) await this.deciding;
-    // Another user's conversation must look like no conversation at all.
-    if (this.isForeign(input.userId)) return this.refuseForeign(input);
+    // Ownership before the slot: the owner is known from the prompt state (read from D1 once,
+    // shared by concurrent sends), so a stranger is refused before touching the slot, and is
+    // never told the conversation exists.
+    if (this.owner === null) await this.promptSource(input.conversationId);
+    // Unknown still: there is no such conversation, which must look the same.
+    if (this.owner === null) return this.refuseForeign(input);
     const active = this.active;
-    if (active) {
-      // Unreachable while the invariant holds (a claim made with the owner unknown is decided
-      // before anyone looks at it); kept so a stranger can never see a 409.
-      if (active.userId !== input.userId) return this.refuseForeign(input);
-      if (input.clientMessageId && input.clientMessageId === active.clientMessageId) {
-        if (input.requestHash !== active.requestHash) return failure(reusedId());
-        return active.ready;
-      }
-      if (input.clientMessageId) {
-        const stored = await findTurnByClientMessageId(
-          this.db,
-          input.userId,
-          input.conversationId,
-          input.clientMessageId,
-        );
-        if (stored) return this.storedTurn(stored, input);
-      }
-      return failure(
-        new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation."),
-      );
+    switch (decideSend(input, this.owner, active)) {
+      case "foreign":
+        return this.refuseForeign(input);
+      case "attach":
+        return active!.ready;
+      case "reused-id":
+        return failure(reusedId());
+      case "find-stored":
+        return (await this.storedSend(input)) ?? failure(turnInProgress());
+      case "busy":
+        return failure(turnInProgress());
+      case "new":
+        break;
     }
     // Claimed before the first await: the object is single-threaded, but awaits interleave.
     let settle!: (r: Started | Stored | TurnFailure) => void;
@@ -365,15 +470,6 @@ export class ConversationGeneration extends DurableObject<Env> {
       requestHash: input.requestHash,
       ready: new Promise((resolve) => (settle = resolve)),
     };
-    if (this.owner === null) {
-      let release!: () => void;
-      const deciding = new Promise<void>((resolve) => (release = resolve));
-      this.deciding = deciding;
-      claim.decided = () => {
-        if (this.deciding === deciding) this.deciding = null;
-        release();
-      };
-    }
     this.active = claim;
     let result: Started | Stored | TurnFailure;
     try {
@@ -382,11 +478,21 @@ export class ConversationGeneration extends DurableObject<Env> {
       result = failure(err);
     }
     if (!result.ok || result.kind === "stored") this.active = null;
-    // After the slot is free again: a waiting send must not find a stranger's claim in it.
-    claim.decided?.();
     // Concurrent retries of this same send get the same outcome.
     settle(result);
     return result;
+  }
+
+  /** The send stored earlier under the input's `client_message_id`, or null (one D1 round trip). */
+  private async storedSend(input: TurnInput): Promise<Stored | TurnFailure | null> {
+    if (!input.clientMessageId) return null;
+    const stored = await findTurnByClientMessageId(
+      this.db,
+      input.userId,
+      input.conversationId,
+      input.clientMessageId,
+    );
+    return stored ? this.storedTurn(stored, input) : null;
   }
 
   private storedTurn(
@@ -408,27 +514,88 @@ export class ConversationGeneration extends DurableObject<Env> {
     };
   }
 
+  /**
+   * Opens a turn: builds its prompt from the prompt state, starts the upstream call, and commits
+   * the turn to D1 concurrently (commit first while a quota refusal is remembered). A refused
+   * commit aborts the call; a stale state is replaced by the commit's fresh read and the turn is
+   * built again.
+   */
   private async open(input: TurnInput, claim: Active): Promise<Started | Stored | TurnFailure> {
     const config = loadConfig(this.env);
-    const now = Date.now();
     const tripsAtStart = this.metrics.d1RoundTrips;
+    let source = await this.promptSource(input.conversationId);
+    for (let attempt = 1; ; attempt++) {
+      if (!source || source.conversation.user_id !== input.userId) throw conversationNotFound();
+      const opened = await this.openFrom(source, input, claim, config, tripsAtStart);
+      if (!("kind" in opened) || opened.kind !== "stale") return opened;
+      source = opened.source;
+      this.promptState.replace(source);
+      if (attempt >= MAX_STALE_COMMITS)
+        throw new ApiError(
+          409,
+          "conflict",
+          "The conversation kept changing while this turn was stored; send it again.",
+        );
+    }
+  }
+
+  private async openFrom(
+    source: PromptSource,
+    input: TurnInput,
+    claim: Active,
+    config: Config,
+    tripsAtStart: number,
+  ): Promise<Started | Stored | TurnFailure | Extract<CommittedTurn, { kind: "stale" }>> {
+    const now = Date.now();
     const ids = { userId: input.userId, conversationId: input.conversationId };
-    // One message per tool result (ids ascending in the order they are stored), else the user's.
-    const messageIds = input.role === "tool" ? input.toolResults.map(() => newId()) : [newId()];
+    // A retry of a send stored here before is answered from D1, without calling DashScope (the
+    // log knows the sends of the retention period; an older one is caught by the commit).
+    if (input.clientMessageId && this.log.hasClientMessageId(input.clientMessageId)) {
+      const stored = await this.storedSend(input);
+      if (stored) return stored;
+    }
+    let prepared: PreparedTurn;
+    try {
+      // Invalid only in the light of the stored conversation: a 400 before anything is written.
+      prepared = prepareTurn(source, input, config);
+    } catch (err) {
+      // A retry of a send the conversation has moved past may no longer fit it (its tool
+      // results answer an older answer): it is still that send.
+      const stored = input.clientMessageId ? await this.storedSend(input) : null;
+      if (stored) return stored;
+      throw err;
+    }
+    // One message per tool result (ids ascending, in the order of the calls), else the user's.
+    const messageIds = input.role === "tool" ? prepared.toolResults.map(() => newId()) : [newId()];
     const userMessageId = messageIds.at(-1)!;
     const assistantMessageId = newId();
-    const revoke = () => revokeTurn(this.db, { ...ids, messageIds, assistantMessageId });
-    const lastResult = input.role === "tool" ? input.toolResults.at(-1)! : null;
+    const lastResult = prepared.toolResults.at(-1) ?? null;
     const day = utcDay(now);
+    const model = prepared.model;
 
-    // The rate limit is counted while the one D1 round trip before the upstream call is in
-    // flight: the two waits overlap instead of adding up.
+    const abort = new AbortController();
+    claim.messageId = assistantMessageId;
+    claim.abort = abort;
+    if (this.deleting) abort.abort(new AnswerStopped(this.deleting));
+    const client = createDashScopeClient(config);
+    const startCall = () => {
+      const call = new UpstreamCall(client, prepared.request, abort.signal);
+      // Settled by the answer (or by the abort below); never an unhandled rejection.
+      call.stream.catch(() => {});
+      return call;
+    };
+    // While a quota refusal is remembered, DashScope is called only after the commit reserved.
+    const commitFirst = this.quotaMemo.holds(input.userId, now);
+    let call = commitFirst ? null : startCall();
+    const tripsBeforeUpstream = this.metrics.d1RoundTrips - tripsAtStart;
+
+    // The rate limit is counted while the commit is in flight: the two waits overlap.
     const allowed = input.rateLimitTier
       ? withinRateLimit(this.env, input.rateLimitTier, input.userId)
       : Promise.resolve(true);
-    const last = this.log.lastSizes();
-    const beginning = beginTurn(this.db, {
+    const committing = commitTurn(this.db, {
       ...ids,
+      expectedVersion: source.conversation.version,
       userMessageId,
       assistantMessageId,
       role: input.role,
@@ -436,148 +603,149 @@ export class ConversationGeneration extends DurableObject<Env> {
         lastResult ? lastResult.content : input.role === "user" ? input.content : null,
       ),
       toolCallId: lastResult?.toolCallId ?? null,
-      earlierToolResults:
-        input.role === "tool"
-          ? input.toolResults.slice(0, -1).map((r, i) => ({
-              id: messageIds[i]!,
-              contentJson: JSON.stringify(r.content),
-              toolCallId: r.toolCallId,
-            }))
-          : [],
+      earlierToolResults: prepared.toolResults.slice(0, -1).map((r, i) => ({
+        id: messageIds[i]!,
+        contentJson: JSON.stringify(r.content),
+        toolCallId: r.toolCallId,
+      })),
       clientMessageId: input.clientMessageId,
       requestHash: input.requestHash,
-      turnModel: input.model,
-      defaultModel: config.defaultModel,
+      model,
       historyLimit: HISTORY_LIMIT,
       now,
       quota: {
         day,
         tokens: reservationTokens(
-          turnPromptEstimate(
-            last,
-            config.defaultSystemPrompt,
-            input.role === "tool" ? input.toolResults.map((r) => r.content) : [input.content],
-            input.parameters,
-          ),
-          input.parameters,
-          // The conversation's model is not read yet: the turn's, else the one of its latest answer.
-          input.model ?? last.model ?? config.defaultModel,
+          prepared.estimatedPromptTokens,
+          prepared.parameters,
+          model,
           config.defaultReplyTokens,
         ),
         defaultBudget: config.dailyTokenBudget,
         expiresAt: now + config.quotaReservationTtlMs,
       },
     });
-    const [began, withinLimit] = await Promise.all([beginning, allowed]);
-    if (began) this.learnOwner(input.userId);
+    const [committed, withinLimit] = await Promise.all([committing, allowed]);
+    // Nothing was relayed: a refused commit only has to take the call back.
+    const refuse = () => abort.abort(new Error("commit refused"));
+    if (!committed) {
+      refuse();
+      this.promptState.drop();
+      throw conversationNotFound();
+    }
+    if (committed.kind === "duplicate") {
+      refuse();
+      return this.storedTurn(committed, input);
+    }
+    if (committed.kind === "stale") {
+      refuse();
+      return committed;
+    }
     if (!withinLimit) {
-      // Over the limit: take back what the batch stored (the refused path pays a second round trip).
-      if (began?.kind === "new") await revoke();
+      refuse();
+      // Over the limit: take back what the commit stored (the refused path pays a second round trip).
+      if (committed.kind === "new") {
+        await revokeTurn(this.db, { ...ids, messageIds, assistantMessageId });
+        this.promptState.drop();
+      }
       throw rateLimited(config.rateLimitPerMinute[input.rateLimitTier!]);
     }
-    if (!began) throw conversationNotFound();
-    if (began.kind === "duplicate") return this.storedTurn(began, input);
-    if (began.kind === "refused") throw quotaRefusal(began.quota, now, "start new turns");
-    // The owner is known and the slot theirs: sends that waited to learn the owner go on now
-    // (a retry of this send attaches to it, another send is 409 `turn_in_progress`).
-    claim.decided?.();
-    const model = began.assistantMessage.model ?? config.defaultModel;
+    if (committed.kind === "refused") {
+      refuse();
+      this.quotaMemo.remember(input.userId, now);
+      throw quotaRefusal(committed.quota, now, "start new turns");
+    }
+    this.quotaMemo.forget(input.userId);
+    this.learnOwner(input.userId);
+    const { userMessage, toolMessages, assistantMessage } = committed;
+    this.promptState.advance({ before: source.conversation.version, after: committed.version }, () =>
+      this.promptState.putMessages(input.role === "tool" ? toolMessages : [userMessage]),
+    );
+    call ??= startCall();
+    return this.startAnswer({
+      input,
+      claim,
+      prepared,
+      call,
+      abort,
+      day,
+      model,
+      assistantMessage,
+      userMessage,
+      toolMessages,
+      tripsAtStart,
+      tripsBeforeUpstream,
+    });
+  }
+
+  /** The committed turn's answer: logged, published from `turn.started` on, generated here. */
+  private startAnswer(t: {
+    input: TurnInput;
+    claim: Active;
+    prepared: PreparedTurn;
+    call: UpstreamCall;
+    abort: AbortController;
+    day: string;
+    model: string;
+    assistantMessage: Message;
+    userMessage: Message;
+    toolMessages: Message[];
+    tripsAtStart: number;
+    tripsBeforeUpstream: number;
+  }): Started {
+    const { input, claim, prepared, call, day, model } = t;
+    const config = loadConfig(this.env);
+    const assistantMessageId = t.assistantMessage.id;
+    const answer = {
+      userId: input.userId,
+      conversationId: input.conversationId,
+      messageId: assistantMessageId,
+    };
     const ledger = (usage: TokenUsage | null, answerModel: string | null) =>
       ledgerEntry({ day, model, usage, pricedModel: answerModel }, config.modelPrices);
-
-    let prepared: PreparedTurn;
-    try {
-      prepared = prepareTurn(began, input, config);
-    } catch (err) {
-      // Invalid only in the light of the stored conversation: take the turn back.
-      await revoke();
-      throw err;
-    }
-    let { userMessage, toolMessages } = began;
-    if (prepared.toolResults.some((r, i) => r.toolCallId !== toolMessages[i]!.tool_call_id)) {
-      // Sent in another order than the calls: only now, with the answer read, is the order
-      // known. One more round trip, on this path only, stores them in call order.
-      const results = prepared.toolResults.map((r) => ({
-        contentJson: JSON.stringify(r.content),
-        toolCallId: r.toolCallId,
-      }));
-      try {
-        await reorderToolResults(this.db, { userId: input.userId, ids: messageIds, results });
-      } catch (err) {
-        await revoke();
-        throw err;
-      }
-      toolMessages = toolMessages.map((m, i) => ({
-        ...m,
-        content: prepared.toolResults[i]!.content,
-        tool_call_id: prepared.toolResults[i]!.toolCallId,
-      }));
-      userMessage = toolMessages.at(-1)!;
-    }
-
     this.log.begin({
       message_id: assistantMessageId,
       user_id: input.userId,
       conversation_id: input.conversationId,
-      user_message_id: userMessageId,
+      user_message_id: t.userMessage.id,
       client_message_id: input.clientMessageId,
       request_hash: input.requestHash,
-      started_at: now,
+      started_at: call.startedAt,
       prompt_estimate: prepared.estimatedPromptTokens,
       day,
       model,
     });
-    // Not awaited: the upstream call need not wait for the heartbeat to be scheduled.
+    // Not awaited: the answer need not wait for the heartbeat to be scheduled.
     this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_INTERVAL_MS).catch(logAlarmFailure);
-    const answer = { ...ids, messageId: assistantMessageId };
+    const tripsAtCommit = this.metrics.d1RoundTrips;
 
-    const abort = new AbortController();
-    claim.messageId = assistantMessageId;
-    claim.abort = abort;
-    if (this.deleting) abort.abort(new AnswerStopped(this.deleting));
-    let upstream: UpstreamStream;
-    try {
-      upstream = await createDashScopeClient(config).stream(prepared.request, { signal: abort.signal });
-    } catch (caught) {
-      const err = fromUpstreamFailure(caught);
-      if (abort.signal.aborted) {
-        const reason: unknown = abort.signal.reason;
-        const deleted = reason instanceof AnswerStopped && reason.error.code === DELETED.code;
-        const error: MessageError = deleted
-          ? DELETED
-          : { code: "cancelled", message: "The answer was stopped before it started." };
-        const refusal = deleted
-          ? new ApiError(409, "conversation_deleted", DELETED.message)
-          : stoppedBeforeStart();
-        await this.rememberFailedBeforeStream(assistantMessageId, refusal);
-        await this.recordFailure(answer, now, error, ledger(null, null), "cancelled");
-        throw refusal;
-      }
-      // Kept before the answer is stored as failed: a retry that finds it so gets this error.
-      await this.rememberFailedBeforeStream(assistantMessageId, err);
-      await this.recordFailure(answer, now, upstreamErrorBody(err), ledger(null, null), "failed");
-      throw err;
-    }
-
-    const beforeUpstream = this.metrics.d1RoundTrips - tripsAtStart;
     const generation = new AnswerGeneration({
       messageId: assistantMessageId,
-      placeholder: began.assistantMessage,
-      upstream,
-      abort,
+      placeholder: t.assistantMessage,
+      upstream: call.stream,
+      startedAt: call.startedAt,
+      abort: t.abort,
       cancelOnDisconnect: input.cancelOnDisconnect,
       pingIntervalMs: config.ssePingIntervalMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
       sink: {
-        persist: (outcome) => finishAnswer(this.db, answer, outcome, ledger(outcome.usage, outcome.model)),
+        persist: async (outcome) => {
+          if (call.failed && !claim.responded) {
+            // The sender gets this as its HTTP error; kept before the answer is stored as
+            // failed, so a retry that finds it so gets the same.
+            claim.preStartFailure = preStartError(call.failed.error);
+            await this.rememberFailedBeforeStream(assistantMessageId, claim.preStartFailure);
+          }
+          return this.finish(answer, outcome, ledger(outcome.usage, outcome.model));
+        },
         logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
     });
     claim.generation = generation;
     generation.start({
-      ...turnMessages({ userMessage, toolMessages }),
-      assistant_message: began.assistantMessage,
+      ...turnMessages({ userMessage: t.userMessage, toolMessages: t.toolMessages }),
+      assistant_message: t.assistantMessage,
     });
     void generation.done
       .then((message) => {
@@ -588,18 +756,20 @@ export class ConversationGeneration extends DurableObject<Env> {
           message.usage?.completion_tokens ?? 0,
         );
         this.metrics.lastTurn = {
-          beforeUpstream,
-          afterStream: this.metrics.d1RoundTrips - tripsAtStart - beforeUpstream,
+          beforeUpstream: t.tripsBeforeUpstream,
+          concurrent: tripsAtCommit - t.tripsAtStart - t.tripsBeforeUpstream,
+          afterStream: this.metrics.d1RoundTrips - tripsAtCommit,
         };
         this.recent = generation;
-        this.active = null;
+        if (this.active === claim) this.active = null;
         // One structured line per turn for Workers Logs (and the benchmarks); never content.
         logInfo("turn.finished", {
           message_id: message.id,
           status: message.status,
           model: message.model,
-          upstream_attempts: upstream.attempts,
+          upstream_attempts: generation.attempts,
           d1_round_trips_before_upstream: this.metrics.lastTurn.beforeUpstream,
+          d1_round_trips_concurrent: this.metrics.lastTurn.concurrent,
           d1_round_trips_after_stream: this.metrics.lastTurn.afterStream,
           history_included: prepared.historyIncluded,
           history_omitted: prepared.historyOmitted,
@@ -609,57 +779,35 @@ export class ConversationGeneration extends DurableObject<Env> {
       .catch((err: unknown) =>
         logError("turn.finish_failed", { message_id: assistantMessageId, error: err }),
       );
-    return { ok: true, kind: "live", generation, userMessage, toolMessages };
+    return {
+      ok: true,
+      kind: "live",
+      generation,
+      call,
+      userMessage: t.userMessage,
+      toolMessages: t.toolMessages,
+    };
   }
 
-  /**
-   * The error the sender of a turn gets when it fails before its stream, kept for its retries
-   * as long as the answer's events (one small entry per such answer; the stored answer alone
-   * cannot tell this failure from one that ended a stream, whose retries replay the stream).
-   */
+  /** Stores an answer's final state in D1 and applies it to the prompt state. */
+  private async finish(
+    answer: { userId: string; conversationId: string; messageId: string },
+    outcome: AnswerOutcome,
+    ledger: Parameters<typeof finishAnswer>[3],
+  ): Promise<Message | null> {
+    const { message, version } = await finishAnswer(this.db, answer, outcome, ledger);
+    this.promptState.advance(version, () => {
+      if (message) this.promptState.putMessages([message]);
+    });
+    return message;
+  }
+
   private async rememberFailedBeforeStream(assistantMessageId: string, err: unknown): Promise<void> {
     try {
-      const kept: FailedBeforeStream = { failure: failure(err), at: Date.now() };
-      await this.ctx.storage.put(failedBeforeStreamKey(assistantMessageId), kept);
+      await this.preStreamFailures.remember(assistantMessageId, err);
     } catch (storeErr) {
       // The retry then replays the answer's `message.failed`, as before this was kept.
       logError("answer.failure_store_failed", { message_id: assistantMessageId, error: storeErr });
-    }
-  }
-
-  /** An upstream error before the stream: the user message stays, the answer is `failed`. */
-  private async recordFailure(
-    answer: { userId: string; conversationId: string; messageId: string },
-    startedAt: number,
-    error: MessageError,
-    ledger: Parameters<typeof finishAnswer>[3],
-    status: "failed" | "cancelled",
-  ): Promise<void> {
-    const now = Date.now();
-    try {
-      const stored = await finishAnswer(
-        this.db,
-        answer,
-        {
-          status,
-          content: null,
-          reasoningContent: null,
-          toolCalls: null,
-          finishReason: null,
-          model: null,
-          usage: null,
-          error,
-          ttftMs: null,
-          durationMs: now - startedAt,
-          completedAt: now,
-        },
-        ledger,
-      );
-      if (stored) this.log.append(answer.messageId, terminalEvent(1, stored));
-      this.log.finish(answer.messageId, status, now);
-    } catch (storeErr) {
-      // The alarm closes the answer later from its log.
-      logError("answer.store_failed", { message_id: answer.messageId, error: storeErr });
     }
   }
 
@@ -672,40 +820,26 @@ export class ConversationGeneration extends DurableObject<Env> {
     for (const record of this.log.streaming()) {
       if (this.active?.generation?.messageId === record.message_id) continue;
       if (this.active && !this.active.generation) continue; // a turn is opening right now
-      await this.closeOrphan(record);
+      await closeOrphan(
+        {
+          log: this.log,
+          finish: (r, outcome) => this.finish(answerOf(r), outcome, this.orphanLedger(r, outcome)),
+          stored: (r) => getMessage(this.db, r.user_id, r.message_id),
+        },
+        record,
+      );
     }
   }
 
-  private async closeOrphan(record: AnswerRecord): Promise<void> {
-    const events = this.log.events(record.message_id, 0);
-    const now = Date.now();
-    const answer = {
-      userId: record.user_id,
-      conversationId: record.conversation_id,
-      messageId: record.message_id,
-    };
-    const outcome = answerOutcome(accumulateLoggedAnswer(events), {
-      status: "interrupted",
-      error: { code: "interrupted", message: "The answer was interrupted when its server restarted." },
-      estimatedPromptTokens: record.prompt_estimate,
-      ttftMs: null,
-      durationMs: now - record.started_at,
-      completedAt: now,
-    });
-    const usage = outcome.usage!;
+  private orphanLedger(record: AnswerRecord, outcome: AnswerOutcome) {
     const config = loadConfig(this.env);
-    const stored =
-      (await finishAnswer(
-        this.db,
-        answer,
-        outcome,
-        ledgerEntry({ day: record.day, model: record.model, usage }, config.modelPrices),
-      )) ?? (await getMessage(this.db, record.user_id, record.message_id));
-    const lastId = events.at(-1)?.id ?? record.last_event_id;
-    if (stored && stored.status !== "streaming")
-      this.log.append(record.message_id, terminalEvent(lastId + 1, stored));
-    this.log.finish(record.message_id, stored?.status ?? "interrupted", now, usage.completion_tokens);
+    return ledgerEntry({ day: record.day, model: record.model, usage: outcome.usage }, config.modelPrices);
   }
+}
+
+/** The answer an answer-log record is about. */
+function answerOf(record: AnswerRecord) {
+  return { userId: record.user_id, conversationId: record.conversation_id, messageId: record.message_id };
 }
 
 /** A turn's stored new messages as its reply names them (see {@link TurnMessages}). */
@@ -715,24 +849,24 @@ function turnMessages(turn: { userMessage: Message; toolMessages: Message[] }): 
     : { user_message: turn.userMessage };
 }
 
-/** The terminal event of a finished answer. */
-function terminalEvent(id: number, message: Message): LoggedEvent {
-  return {
-    id,
-    event: message.status === "completed" ? "message.completed" : "message.failed",
-    data: JSON.stringify({ message }),
-  };
-}
-
-/** The stored `error` of an answer whose upstream call failed before its stream. */
-function upstreamErrorBody(err: unknown): MessageError {
-  return err instanceof ApiError
-    ? { code: err.code, message: err.message }
-    : { code: "upstream_error", message: "The model provider could not be reached." };
+/**
+ * The HTTP error of a turn whose upstream call failed (or was aborted) before its response
+ * started: the mapped upstream error, or 409 for a stop (`conflict`) or a deletion
+ * (`conversation_deleted`).
+ */
+function preStartError(err: unknown): unknown {
+  if (err instanceof AnswerStopped)
+    return err.error.code === DELETED.code
+      ? new ApiError(409, "conversation_deleted", DELETED.message)
+      : stoppedBeforeStart();
+  return fromUpstreamFailure(err);
 }
 
 /** A send to a conversation that does not exist, or is not the sender's: the two look the same. */
 const conversationNotFound = () => new ApiError(404, "not_found", "Conversation not found.");
+
+const turnInProgress = () =>
+  new ApiError(409, "turn_in_progress", "An answer is still being generated in this conversation.");
 
 /** The stored `error` of an answer stopped by the deletion of its conversation. */
 const DELETED: MessageError = {

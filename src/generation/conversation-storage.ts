@@ -30,4 +30,19 @@ export const CONVERSATION_STORAGE_MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (message_id, first_seq)) WITHOUT ROWID`);
     },
   },
+  {
+    version: 2,
+    description: "prompt state: the conversation and its history window",
+    up(sql) {
+      // One row: the conversation fields a prompt is built from, its owner, and the D1
+      // conversation version they were read at (see `PromptState`).
+      sql.exec(`CREATE TABLE prompt_conversation (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, version INTEGER NOT NULL,
+        system_prompt TEXT, model TEXT, params_json TEXT NOT NULL)`);
+      // The newest finished messages of the active path, as D1 holds them (bounded).
+      sql.exec(`CREATE TABLE prompt_messages (
+        id TEXT PRIMARY KEY, parent_id TEXT, role TEXT NOT NULL, content_json TEXT,
+        tool_calls_json TEXT, tool_call_id TEXT, status TEXT NOT NULL) WITHOUT ROWID`);
+    },
+  },
 ];

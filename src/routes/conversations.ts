@@ -4,15 +4,9 @@ import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { jsonBody } from "../middleware/json-body";
 import { createConversationBody, updateConversationBody } from "../openapi/bodies";
-import {
-  type ArchivedFilter,
-  createConversation,
-  getConversation,
-  listConversations,
-  updateConversation,
-} from "../store/conversations";
+import { type ArchivedFilter, getConversation, listConversations } from "../store/conversations";
 import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
-import { isId } from "../store/ids";
+import { isId, newId } from "../store/ids";
 import { listMessages } from "../store/messages";
 import { parseConversationDefaults } from "./parameters";
 import { parseCursor, parsePageLimit } from "./validation";
@@ -49,7 +43,9 @@ function conversationId(id: string): string {
 export const conversationRoutes = new Hono<AppEnv>()
   .post("/conversations", jsonBody(createEnvelope), async (c) => {
     const { parameters, ...fields } = c.req.valid("json");
-    const conversation = await createConversation(c.env.DB, c.get("userId"), {
+    // Created by its object, which starts out holding its prompt state: the first turn reads nothing.
+    const id = newId();
+    const conversation = await ownerOf(c.env, id).createConversation(id, c.get("userId"), {
       ...fields,
       parameters: defaultsOf(parameters) ?? {},
     });
@@ -79,15 +75,15 @@ export const conversationRoutes = new Hono<AppEnv>()
     if (Object.values(patch).every((v) => v === undefined)) {
       throw invalidRequest("Provide at least one of title, system_prompt, model, parameters or archived.");
     }
-    const conversation = await updateConversation(c.env.DB, c.get("userId"), id, patch);
+    // Through the conversation's object, the single writer of its prompt state.
+    const conversation = await ownerOf(c.env, id).updateConversation(id, c.get("userId"), patch);
     if (!conversation) throw notFound("Conversation");
     return c.json(conversation);
   })
   .delete("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
     // Through the conversation's object, which stops an answer in flight before deleting.
-    const owner = c.env.CONVERSATION_GENERATION.get(c.env.CONVERSATION_GENERATION.idFromName(id));
-    const deleted = await owner.deleteConversation(id, c.get("userId"));
+    const deleted = await ownerOf(c.env, id).deleteConversation(id, c.get("userId"));
     if (!deleted) throw notFound("Conversation");
     return c.body(null, 204);
   })
@@ -99,3 +95,8 @@ export const conversationRoutes = new Hono<AppEnv>()
     if (!page) throw notFound("Conversation");
     return c.json(page);
   });
+
+/** The Durable Object that is the single writer of a conversation. */
+function ownerOf(env: AppEnv["Bindings"], conversationId: string) {
+  return env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conversationId));
+}

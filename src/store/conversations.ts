@@ -63,7 +63,8 @@ export async function createConversation(
   db: D1Database,
   userId: string,
   input: NewConversation,
-): Promise<Conversation> {
+  id: string = newId(),
+): Promise<ConversationRow> {
   const now = nowMs();
   const [, inserted] = await db.batch<ConversationRow>([
     db.prepare("INSERT OR IGNORE INTO users (id, created_at) VALUES (?, ?)").bind(userId, now),
@@ -73,7 +74,7 @@ export async function createConversation(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       )
       .bind(
-        newId(),
+        id,
         userId,
         input.title ?? null,
         input.system_prompt ?? null,
@@ -85,7 +86,7 @@ export async function createConversation(
   ]);
   const row = inserted?.results[0];
   if (!row) throw new Error("INSERT INTO conversations returned no row");
-  return conversationFromRow(row);
+  return row;
 }
 
 /**
@@ -137,15 +138,16 @@ export async function getConversation(
 }
 
 /**
- * Applies `patch` and bumps `updated_at` in one statement; `null` if the conversation is not
- * the user's. Archiving keeps the original `archived_at` when it is already archived.
+ * Applies `patch` and bumps `updated_at` in one round trip; `null` if the conversation is not
+ * the user's. Archiving keeps the original `archived_at` when it is already archived. With the
+ * updated row comes the conversation's version before the update (see `VersionStep`).
  */
 export async function updateConversation(
   db: D1Database,
   userId: string,
   id: string,
   patch: ConversationPatch,
-): Promise<Conversation | null> {
+): Promise<{ row: ConversationRow; version: { before: number; after: number } } | null> {
   const now = nowMs();
   const sets = ["updated_at = ?"];
   const binds: (string | number | null)[] = [now];
@@ -172,11 +174,21 @@ export async function updateConversation(
     sets.push("archived_at = NULL");
   }
   binds.push(id, userId);
-  const row = await db
-    .prepare(`UPDATE conversations SET ${sets.join(", ")} WHERE id = ? AND user_id = ? RETURNING *`)
-    .bind(...binds)
-    .first<ConversationRow>();
-  return row ? conversationFromRow(row) : null;
+  const version = () =>
+    db.prepare("SELECT version FROM conversations WHERE id = ? AND user_id = ?").bind(id, userId);
+  const [before, updated, after] = await db.batch<{ version: number } | ConversationRow>([
+    version(),
+    db
+      .prepare(`UPDATE conversations SET ${sets.join(", ")} WHERE id = ? AND user_id = ? RETURNING *`)
+      .bind(...binds),
+    version(),
+  ]);
+  const row = updated?.results[0] as ConversationRow | undefined;
+  const versionBefore = (before?.results[0] as { version: number } | undefined)?.version;
+  // RETURNING reports the row before the AFTER UPDATE trigger bumps its version: read it again.
+  const versionAfter = (after?.results[0] as { version: number } | undefined)?.version;
+  if (!row || versionBefore === undefined || versionAfter === undefined) return null;
+  return { row: { ...row, version: versionAfter }, version: { before: versionBefore, after: versionAfter } };
 }
 
 /**

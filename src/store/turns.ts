@@ -1,5 +1,5 @@
 import { messageFromRow } from "./messages";
-import { batch, type Query, query, selectValues, sql } from "./sql";
+import { batch, type Query, query, type Sql, selectValues, sql } from "./sql";
 import type { Message, MessageError, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
@@ -11,27 +11,77 @@ import {
 } from "./usage";
 
 /**
- * The SQL of a chat turn: one `batch()` before the upstream call, one after the stream closes.
- * A D1 batch is a single round trip and runs as one transaction, so each step is atomic.
+ * The SQL of a chat turn. The conversation's Durable Object keeps the prompt state (conversation
+ * fields and the history window) and reads it from D1 only when it has none
+ * ({@link loadPromptSource}); a turn then costs one `batch()` that commits it
+ * ({@link commitTurn}, concurrent with the upstream call) and one after the stream closes
+ * ({@link finishAnswer}). A D1 batch is a single round trip and runs as one transaction.
  */
 
-/** The conversation fields a turn needs. */
+/** The conversation fields a turn needs, with the owner and the version they were read at. */
 export interface TurnConversation {
   id: string;
+  user_id: string;
   system_prompt: string | null;
   model: string | null;
   params_json: string;
+  /** Bumped by trigger on every change to these fields or to the conversation's messages (migration 0005). */
+  version: number;
 }
 
 /** A history row as the turn reads it (newest first). */
 export type HistoryRow = Pick<
   MessageRow,
-  "id" | "role" | "content_json" | "tool_calls_json" | "tool_call_id" | "status"
+  "id" | "parent_id" | "role" | "content_json" | "tool_calls_json" | "tool_call_id" | "status"
 >;
 
-export interface BeginTurnInput {
+/** What a turn's prompt is built from: the conversation and its newest finished messages, newest first. */
+export interface PromptSource {
+  conversation: TurnConversation;
+  history: HistoryRow[];
+}
+
+const HISTORY_COLUMNS = sql`id, parent_id, role, content_json, tool_calls_json, tool_call_id, status`;
+
+function historyQuery(db: D1Database, conversationId: string, limit: number, when: Sql = sql`TRUE`) {
+  return query<HistoryRow>(
+    db,
+    sql`SELECT ${HISTORY_COLUMNS} FROM messages
+        WHERE conversation_id = ${conversationId} AND status != 'streaming' AND ${when}
+        ORDER BY id DESC LIMIT ${limit}`,
+  );
+}
+
+function conversationQuery(db: D1Database, conversationId: string) {
+  return query<TurnConversation>(
+    db,
+    sql`SELECT id, user_id, system_prompt, model, params_json, version FROM conversations
+        WHERE id = ${conversationId}`,
+  );
+}
+
+/**
+ * The prompt state of a conversation as D1 holds it (one round trip), whoever owns it: the
+ * caller compares `conversation.user_id`. Null when there is no such conversation.
+ */
+export async function loadPromptSource(
+  db: D1Database,
+  conversationId: string,
+  historyLimit: number,
+): Promise<PromptSource | null> {
+  const r = await batch(db, {
+    conversation: conversationQuery(db, conversationId),
+    history: historyQuery(db, conversationId, historyLimit),
+  });
+  const conversation = r.conversation.results[0];
+  return conversation ? { conversation, history: r.history.results } : null;
+}
+
+export interface CommitTurnInput {
   userId: string;
   conversationId: string;
+  /** The version the caller's prompt state was read at: the commit happens only if it still holds. */
+  expectedVersion: number;
   userMessageId: string;
   assistantMessageId: string;
   role: "user" | "tool";
@@ -40,33 +90,31 @@ export interface BeginTurnInput {
   toolCallId: string | null;
   /**
    * A send answering several tool calls: every result but the last (which is the new message
-   * above), oldest first, each stored as its own `tool` message before it. Ids ascend, below
+   * above), in call order, each stored as its own `tool` message before it. Ids ascend, below
    * `userMessageId`, so the history reads them in this order.
    */
   earlierToolResults: { id: string; contentJson: string; toolCallId: string }[];
   clientMessageId: string | null;
   /** Fingerprint of the send, stored with a `clientMessageId` to recognise retries. */
   requestHash: string | null;
-  /** The model the answer is asked of (turn, else conversation, else default; resolved by SQL). */
-  turnModel: string | null;
-  defaultModel: string;
-  /** At most this many history messages are read: keeps the turn's cost flat in long conversations. */
+  /** The model the answer is asked of (the turn's, else the conversation's, else the default). */
+  model: string;
+  /** The history read back when the version no longer holds (see `stale`). */
   historyLimit: number;
   now: number;
   /** The turn's worst case, reserved against the user's daily budget (the reservation's id is the answer's). */
   quota: { day: string; tokens: number; defaultBudget: number; expiresAt: number };
 }
 
-export type BeganTurn =
+export type CommittedTurn =
   | {
       kind: "new";
-      conversation: TurnConversation;
-      /** Newest first. */
-      history: HistoryRow[];
       userMessage: Message;
       /** A tool turn's results, oldest first (the last is `userMessage`); empty for a user message. */
       toolMessages: Message[];
       assistantMessage: Message;
+      /** The conversation's version after the commit. */
+      version: number;
     }
   | {
       /**
@@ -83,20 +131,29 @@ export type BeganTurn =
       userMessage: Message;
       toolMessages: Message[];
       assistantMessage: Message | null;
+    }
+  | {
+      /**
+       * The conversation changed since the caller's state was read: nothing was written, and
+       * `source` is the state as it is now (read in the same round trip).
+       */
+      kind: "stale";
+      source: PromptSource;
     };
 
 /**
- * Checks the conversation belongs to the user, reads its recent history, reserves the turn's
- * worst case against the user's daily budget, and stores the new message and the answer's
- * `streaming` placeholder, in one round trip. The conversation's `updated_at` moves when the
- * answer is finished ({@link finishAnswer}). The inserts are conditional on the ownership check
- * inside the same transaction, so a foreign or missing conversation writes nothing. Returns
- * `null` in that case.
+ * Commits a turn whose prompt was built from the conversation at `expectedVersion`: reserves
+ * the turn's worst case against the user's daily budget, and stores the new message and the
+ * answer's `streaming` placeholder, in one round trip. Every insert is conditional, inside the
+ * same transaction, on the reservation, which is made only for the user's own conversation, at
+ * the expected version, for a send not stored before, within the budget. Returns null for a
+ * missing or foreign conversation (nothing written).
  */
-export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<BeganTurn | null> {
+export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<CommittedTurn | null> {
   const { conversationId, userId, clientMessageId, now } = t;
-  const ownsConversation = sql`EXISTS (SELECT 1 FROM conversations
-                                       WHERE id = ${conversationId} AND user_id = ${userId})`;
+  const atVersion = sql`EXISTS (SELECT 1 FROM conversations
+                                WHERE id = ${conversationId} AND user_id = ${userId}
+                                  AND version = ${t.expectedVersion})`;
   // A retried send finds its first self and writes nothing.
   const notSentBefore = sql`(${clientMessageId} IS NULL OR NOT EXISTS
     (SELECT 1 FROM messages
@@ -104,28 +161,23 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
   const quota = { ...t.quota, userId, now };
   const earlierResults = JSON.stringify(t.earlierToolResults);
   const r = await batch(db, {
+    // Read before the inserts (whose triggers bump the version).
+    conversation: conversationQuery(db, conversationId),
+    stale: historyQuery(
+      db,
+      conversationId,
+      t.historyLimit,
+      sql`(SELECT version FROM conversations WHERE id = ${conversationId}) != ${t.expectedVersion}`,
+    ),
     earlier: earlierSendQuery(db, userId, conversationId, clientMessageId),
-    conversation: query<TurnConversation>(
-      db,
-      sql`SELECT id, system_prompt, model, params_json FROM conversations
-          WHERE id = ${conversationId} AND user_id = ${userId}`,
-    ),
-    history: query<HistoryRow>(
-      db,
-      sql`SELECT id, role, content_json, tool_calls_json, tool_call_id, status FROM messages
-          WHERE conversation_id = ${conversationId} AND user_id = ${userId} AND status != 'streaming'
-          ORDER BY id DESC LIMIT ${t.historyLimit}`,
-    ),
     quota: quotaStateQuery(db, quota),
-    // The reservation (its id is the answer's) is the gate: it is made only for the owner's
-    // conversation, for a send not stored before, within the budget; the inserts after it are
-    // conditional on it.
+    // The reservation (its id is the answer's) is the gate; the inserts after it depend on it.
     reservation: reservationQuery(
       db,
       t.assistantMessageId,
       quota,
       t.quota.expiresAt,
-      sql`${ownsConversation} AND ${notSentBefore}`,
+      sql`${atVersion} AND ${notSentBefore}`,
     ),
     // The earlier results, in one statement however many (each statement of a batch counts
     // against D1's queries per invocation: 50 on the Free plan), each the parent of the next.
@@ -155,7 +207,7 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
         id: t.userMessageId,
         conversation_id: conversationId,
         user_id: userId,
-        // The conversation's latest message.
+        // The conversation's latest message (the leaf of the state the prompt was built from).
         parent_id: sql`(SELECT id FROM messages WHERE conversation_id = ${conversationId}
                         ORDER BY id DESC LIMIT 1)`,
         role: t.role,
@@ -179,31 +231,34 @@ export async function beginTurn(db: D1Database, t: BeginTurnInput): Promise<Bega
         parent_id: t.userMessageId,
         role: "assistant",
         status: "streaming",
-        // The turn's model, else the conversation's, else the default.
-        model: sql`COALESCE(${t.turnModel}, (SELECT model FROM conversations WHERE id = ${conversationId}),
-                            ${t.defaultModel})`,
+        model: t.model,
         created_at: now,
       })}
       WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
       RETURNING *`,
     ),
+    version: query<{ version: number }>(
+      db,
+      sql`SELECT version FROM conversations WHERE id = ${conversationId}`,
+    ),
   });
   const conversation = r.conversation.results[0];
-  if (!conversation) return null;
+  if (!conversation || conversation.user_id !== userId) return null;
   const duplicate = duplicateOf(r.earlier.results, clientMessageId);
   if (duplicate) return { kind: "duplicate", ...duplicate };
+  if (conversation.version !== t.expectedVersion)
+    return { kind: "stale", source: { conversation, history: r.stale.results } };
   const userRow = r.userMessage.results[0];
   const assistantRow = r.assistantMessage.results[0];
   if (!userRow || !assistantRow) return { kind: "refused", quota: r.quota.results[0]! };
   return {
     kind: "new",
-    conversation,
-    history: r.history.results,
     userMessage: messageFromRow(userRow),
     // RETURNING gives rows in no set order.
     toolMessages:
       t.role === "tool" ? [...r.earlierToolResults.results, userRow].sort(byId).map(messageFromRow) : [],
     assistantMessage: messageFromRow(assistantRow),
+    version: r.version.results[0]!.version,
   };
 }
 
@@ -295,24 +350,6 @@ export async function revokeTurn(
   });
 }
 
-/**
- * Puts a tool turn's results, stored in the order the client sent them, into the order of the
- * calls: row `ids[i]` gets `results[i]` (ids ascending, as stored). Only the content and the call
- * answered move; the rows, their parents and the send's `client_message_id` stay.
- */
-export async function reorderToolResults(
-  db: D1Database,
-  t: { userId: string; ids: string[]; results: { contentJson: string; toolCallId: string }[] },
-): Promise<void> {
-  const rows = JSON.stringify(t.ids.map((id, i) => ({ id, ...t.results[i]! })));
-  await query(
-    db,
-    sql`UPDATE messages SET content_json = r.value ->> 'contentJson', tool_call_id = r.value ->> 'toolCallId'
-        FROM json_each(${rows}) AS r
-        WHERE messages.id = r.value ->> 'id' AND messages.user_id = ${t.userId} AND messages.role = 'tool'`,
-  ).statement.run();
-}
-
 /** The final state of an answer. */
 export interface AnswerOutcome {
   status: Exclude<MessageStatus, "streaming">;
@@ -329,17 +366,32 @@ export interface AnswerOutcome {
 }
 
 /**
+ * How a write moved a conversation's version: `before` it and `after` it, read in the write's
+ * own transaction (null when the conversation is gone). A holder of the prompt state at
+ * `before` may apply the write and move to `after`; any other holder's state is stale.
+ */
+export interface VersionStep {
+  before: number | null;
+  after: number | null;
+}
+
+/** The version of a conversation, as a statement of a batch. */
+export function versionQuery(db: D1Database, conversationId: string) {
+  return query<{ version: number }>(db, sql`SELECT version FROM conversations WHERE id = ${conversationId}`);
+}
+
+/**
  * Stores an answer's final state and bumps its conversation, atomically. Only an answer still
  * `streaming` is written, so an answer is finished exactly once even if two owners race
  * (the normal end and a recovery after a crash). Returns the stored message, or `null` when it
- * was already finished (or its conversation was deleted meanwhile).
+ * was already finished (or its conversation was deleted meanwhile), and the version step.
  */
 export async function finishAnswer(
   db: D1Database,
   a: { userId: string; conversationId: string; messageId: string },
   o: AnswerOutcome,
   ledger: LedgerEntry,
-): Promise<Message | null> {
+): Promise<{ message: Message | null; version: VersionStep }> {
   const u = o.usage;
   // Usage goes to the ledger once, in the same transaction; an answer without usage (it never
   // reached DashScope) only releases its reservation.
@@ -355,7 +407,8 @@ export async function finishAnswer(
         now: o.completedAt,
       })
     : { release: releaseQuery(db, a.messageId) };
-  const { answer } = await batch(db, {
+  const { before, answer, after } = await batch(db, {
+    before: versionQuery(db, a.conversationId),
     answer: query<MessageRow>(
       db,
       sql`UPDATE messages SET
@@ -388,7 +441,11 @@ export async function finishAnswer(
                         WHERE id = ${a.messageId} AND completed_at = ${o.completedAt})`,
     ),
     ...ledgerQueries,
+    after: versionQuery(db, a.conversationId),
   });
   const row = answer.results[0];
-  return row ? messageFromRow(row) : null;
+  return {
+    message: row ? messageFromRow(row) : null,
+    version: { before: before.results[0]?.version ?? null, after: after.results[0]?.version ?? null },
+  };
 }

@@ -30,6 +30,8 @@ export interface ConversationRow {
   updated_at: number;
   last_message_at: number | null;
   archived_at: number | null;
+  /** Bumped by trigger on every change to what a turn's prompt is built from (migration 0005). */
+  version: number;
 }
 
 /**
