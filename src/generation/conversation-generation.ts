@@ -26,6 +26,7 @@ import { AnswerGeneration, AnswerStopped, answerOutcome } from "./answer-generat
 import { AnswerLog, type AnswerRecord, type LoggedEvent } from "./answer-log";
 import { accumulateLoggedAnswer } from "./answer-recovery";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { terminalEventFrame } from "./event-data";
 import { StorageSchema } from "./storage-schema";
 import { failure, type TurnFailure } from "./turn-result";
 
@@ -717,11 +718,7 @@ function turnMessages(turn: { userMessage: Message; toolMessages: Message[] }): 
 
 /** The terminal event of a finished answer. */
 function terminalEvent(id: number, message: Message): LoggedEvent {
-  return {
-    id,
-    event: message.status === "completed" ? "message.completed" : "message.failed",
-    data: JSON.stringify({ message }),
-  };
+  return terminalEventFrame(id, message);
 }
 
 /** The stored `error` of an answer whose upstream call failed before its stream. */
