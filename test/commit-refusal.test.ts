@@ -108,7 +108,9 @@ it("a stale prompt state: the call built from it is abandoned, and the turn is b
     .run();
 
   const tag = newTag();
-  const { events } = await streamTurn(alice, conv.id, { content: `second [[stand-in echo ttft=200 tag=${tag}]]` });
+  const { events } = await streamTurn(alice, conv.id, {
+    content: `second [[stand-in echo ttft=200 tag=${tag}]]`,
+  });
   expect(events.at(-1)!.event).toBe("message.completed");
   const deltas = events.filter((e) => e.event === "message.delta");
   const answer = deltas.map((e) => (e.data as { content?: string }).content ?? "").join("");

@@ -23,7 +23,7 @@ type Operation = {
 type Doc = {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+  components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
   [key: string]: unknown;
 };
 
@@ -171,6 +171,12 @@ describe("/openapi.json", () => {
       "message.failed",
       "turn.started",
     ]);
+    // Every payload names its event: `type`, required, that event's name and nothing else.
+    for (const [name, schema] of Object.entries(stream["x-sse-events"] ?? {})) {
+      const component = doc.components.schemas[schema.$ref!.split("/").pop()!]!;
+      expect(component.properties?.type, name).toMatchObject({ const: name });
+      expect(component.required, name).toContain("type");
+    }
     const resumed = okContent(doc, "get", "/v1/messages/{id}/events", "text/event-stream");
     expect(resumed["x-sse-events"]).toEqual(stream["x-sse-events"]);
     const chunks = okContent(doc, "post", "/v1/chat/completions", "text/event-stream");
@@ -257,7 +263,7 @@ describe("component schemas come from the validating zod schemas", () => {
       ok: true,
       errors: null,
     });
-    expect(undocumented(doc, "TurnResult", started.events[0]!.data)).toEqual([]);
+    expect(undocumented(doc, "TurnStartedEvent", started.events[0]!.data)).toEqual([]);
   });
 
   it("real OpenAI-compatible responses validate against their components", async () => {

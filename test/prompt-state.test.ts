@@ -46,7 +46,11 @@ it("the object's prompt state follows the conversation in D1, version included",
   ).results.map((r) => r.id);
   await runInDurableObject(stub(conv.id), (_instance, state) => {
     const held = new PromptState(state.storage.sql, 200).get()!;
-    expect(held.conversation).toMatchObject({ system_prompt: "Hello.", version: d1!.version, user_id: alice });
+    expect(held.conversation).toMatchObject({
+      system_prompt: "Hello.",
+      version: d1!.version,
+      user_id: alice,
+    });
     expect(held.history.map((m) => m.id)).toEqual(ids);
   });
 });
@@ -65,7 +69,14 @@ it("the history window is bounded and follows the active path", async () => {
     });
     const history = Array.from({ length: 12 }, (_, i) => row(12 - i, 12 - i === 1 ? null : 11 - i));
     store.replace({
-      conversation: { id: "c", user_id: "u", version: 7, system_prompt: null, model: null, params_json: "{}" },
+      conversation: {
+        id: "c",
+        user_id: "u",
+        version: 7,
+        system_prompt: null,
+        model: null,
+        params_json: "{}",
+      },
       history,
     });
     expect(store.get()!.history.map((m) => m.id)).toEqual(["m012", "m011", "m010", "m009", "m008"]);

@@ -155,7 +155,7 @@ export class AnswerGeneration {
   }
 
   /** Publishes `turn.started` and starts relaying; returns at once. */
-  start(turnStarted: unknown): void {
+  start(turnStarted: object): void {
     this.events.publish("turn.started", turnStarted);
     void this.run();
   }

@@ -1,5 +1,6 @@
 import { decodeEvents } from "../sse/decode";
 import { eventText } from "../sse/encode";
+import { withEventType } from "./event-data";
 
 /**
  * The durable record of a conversation's answers, in its Durable Object's SQLite storage:
@@ -188,8 +189,10 @@ export class AnswerLog {
     for (const { sse } of rows) {
       for (const e of decodeEvents(sse)) {
         const id = Number(e.id);
+        if (id <= afterId) continue;
         // "message" is the event type SSE gives a frame without an `event:` line (ours all have one).
-        if (id > afterId) out.push({ id, event: e.event ?? "message", data: e.data });
+        const event = e.event ?? "message";
+        out.push({ id, event, data: withEventType(event, e.data) });
       }
     }
     return out;

@@ -35,13 +35,13 @@ import { utcDay } from "../store/usage";
 import { AnswerGeneration, AnswerStopped } from "./answer-generation";
 import { AnswerLog, type AnswerRecord } from "./answer-log";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { terminalEventFrame } from "./event-data";
 import { closeOrphan } from "./orphan-recovery";
 import { PreStreamFailures } from "./pre-stream-failures";
 import { PromptState } from "./prompt-state";
 import { QuotaRefusalMemo } from "./quota-memo";
 import { decideSend, type Send } from "./send-decision";
 import { StorageSchema } from "./storage-schema";
-import { terminalEvent } from "./terminal-event";
 import { failure, type TurnFailure } from "./turn-result";
 import { UpstreamCall } from "./upstream-call";
 
@@ -225,7 +225,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (events.length === 0 && record.last_event_id > afterId) {
       // The events were collected after the retention period: the terminal event stands for them.
       const message = await getMessage(this.db, userId, messageId);
-      events = message ? [terminalEvent(record.last_event_id, message)] : [];
+      events = message ? [terminalEventFrame(record.last_event_id, message)] : [];
     }
     return { ok: true, stream: replayStream(events) };
   }

@@ -1,5 +1,6 @@
 import { eventText } from "../sse/encode";
 import { Heartbeat } from "../sse/heartbeat";
+import { type AnswerEventName, type EventPayload, eventDataJson } from "./event-data";
 
 const encoder = new TextEncoder();
 
@@ -48,14 +49,15 @@ export class EventBroadcast {
   }
 
   /**
-   * Publishes an event to every follower; returns its id. With `defer`, followers get it at the
+   * Publishes an event to every follower; returns its id. Its data is `payload` with `type`, the
+   * event's name, as its first key ({@link eventDataJson}). With `defer`, followers get it at the
    * next `flush()`, together with the other deferred events: every write to a stream crosses
    * from the Durable Object to the Worker, so the events of one upstream read travel as one.
    */
-  publish(event: string, data: unknown, defer = false): number {
+  publish<P extends object>(event: AnswerEventName, payload: EventPayload<P>, defer = false): number {
     if (this.closed) throw new Error("publish after close");
     const id = this.events.length + 1;
-    const json = JSON.stringify(data);
+    const json = eventDataJson(event, payload);
     const text = eventText({ id, event, data: json });
     this.events.push(text);
     this.onPublish?.(id, event, json);

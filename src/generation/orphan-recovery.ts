@@ -4,7 +4,7 @@ import type { AnswerOutcome } from "../store/turns";
 import type { Message, MessageError } from "../store/types";
 import { answerOutcome } from "./answer-generation";
 import type { AnswerLog, AnswerRecord, LoggedEvent } from "./answer-log";
-import { terminalEvent } from "./terminal-event";
+import { terminalEventFrame } from "./event-data";
 
 /**
  * An answer as far as its logged events carry it, rebuilt by the accumulator a live answer uses.
@@ -57,7 +57,7 @@ export async function closeOrphan(owner: OrphanOwner, record: AnswerRecord): Pro
   const stored = (await owner.finish(record, outcome)) ?? (await owner.stored(record));
   const lastId = events.at(-1)?.id ?? record.last_event_id;
   if (stored && stored.status !== "streaming")
-    owner.log.append(record.message_id, terminalEvent(lastId + 1, stored));
+    owner.log.append(record.message_id, terminalEventFrame(lastId + 1, stored));
   owner.log.finish(
     record.message_id,
     stored?.status ?? "interrupted",

@@ -26,7 +26,7 @@ const answerStream = {
     schema: {
       type: "string",
       description:
-        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:`; `: ping` comments at least every 15 s. " +
+        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:` whose first key, `type`, is the event's name; `: ping` comments at least every 15 s. " +
         "Ends with exactly one `message.completed` or `message.failed`.",
     },
     "x-sse-events": {

@@ -46,9 +46,20 @@ export const openAiErrorBodySchema = z.object({
   }),
 });
 
-/** The payloads of the answer stream's events (`../shared/API.md`, "The answer stream"). */
+/**
+ * `type`, the first key of every event's data: the event's name, as on its `event:` line
+ * (`../shared/API.md` §2.1), so payloads are told apart from `data` alone.
+ */
+const eventType = <const N extends string>(name: N) =>
+  z.literal(name).describe(`The event's name, \`${name}\`, as on its \`event:\` line.`);
+
+/** The payloads of the answer stream's events (`../shared/API.md`, "The answer stream" and §2.1). */
 export const turnStartedEventSchema = z
-  .object({ ...turnMessagesShape(messageSchema), assistant_message: messageSchema })
+  .object({
+    type: eventType("turn.started"),
+    ...turnMessagesShape(messageSchema),
+    assistant_message: messageSchema,
+  })
   .describe("`turn.started`: the new messages and the answer are stored; the answer has status `streaming`.");
 
 export const toolCallFragmentSchema = z
@@ -66,6 +77,7 @@ export const toolCallFragmentSchema = z
 
 export const messageDeltaEventSchema = z
   .object({
+    type: eventType("message.delta"),
     message_id: timeOrderedId,
     content: z.string().optional(),
     reasoning_content: z.string().optional(),
@@ -74,11 +86,11 @@ export const messageDeltaEventSchema = z
   .describe("`message.delta`: incremental; tool-call fragments as DashScope sends them.");
 
 export const messageCompletedEventSchema = z
-  .object({ message: messageSchema })
+  .object({ type: eventType("message.completed"), message: messageSchema })
   .describe("`message.completed`: the final stored message, with `finish_reason` and `usage`.");
 
 export const messageFailedEventSchema = z
-  .object({ message: messageSchema })
+  .object({ type: eventType("message.failed"), message: messageSchema })
   .describe(
     "`message.failed`: the stored message (`failed`, `interrupted` or `cancelled`) with its `error`; partial content is kept.",
   );

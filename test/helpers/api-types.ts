@@ -5,7 +5,9 @@
 import type { z } from "zod";
 import type {
   chatCompletionSchema,
+  messageCompletedEventSchema,
   messageDeltaEventSchema,
+  messageFailedEventSchema,
   messageSchema,
   openAiErrorBodySchema,
   turnResultDocSchema,
@@ -30,3 +32,5 @@ export type UsageReport = z.infer<typeof usageReportSchema>;
 /** The answer stream's payloads (API.md "The answer stream"). */
 export type TurnStartedData = z.infer<typeof turnStartedEventSchema>;
 export type MessageDeltaData = z.infer<typeof messageDeltaEventSchema>;
+export type MessageCompletedData = z.infer<typeof messageCompletedEventSchema>;
+export type MessageFailedData = z.infer<typeof messageFailedEventSchema>;

@@ -1,7 +1,14 @@
 import { exports } from "cloudflare:workers";
 import { expect, inject } from "vitest";
 import type { Conversation, Message } from "../../src/store/types";
-import type { ApiMessage, ErrorBody, MessageDeltaData, TurnStartedData } from "./api-types";
+import type {
+  ApiMessage,
+  ErrorBody,
+  MessageCompletedData,
+  MessageDeltaData,
+  MessageFailedData,
+  TurnStartedData,
+} from "./api-types";
 import { authHeaders } from "./auth";
 
 export const BASE = "http://localhost/v1";
@@ -56,7 +63,8 @@ export async function expectError(res: Response, status: number, code: string, p
 export type SseEvent = { id: string | null } & (
   | { event: "turn.started"; data: TurnStartedData }
   | { event: "message.delta"; data: MessageDeltaData }
-  | { event: "message.completed" | "message.failed"; data: { message: ApiMessage } }
+  | { event: "message.completed"; data: MessageCompletedData }
+  | { event: "message.failed"; data: MessageFailedData }
 );
 
 const EVENT_NAMES: readonly string[] = [
