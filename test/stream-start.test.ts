@@ -48,7 +48,7 @@ class Wire {
     return this.text
       .split("\n\n")
       .filter((block) => block.trim() !== "")
-      .map((block) => (block.startsWith(":") ? ":ping" : /event: (\S+)/.exec(block)?.[1] ?? "?"));
+      .map((block) => (block.startsWith(":") ? ":ping" : (/event: (\S+)/.exec(block)?.[1] ?? "?")));
   }
 
   async rest(): Promise<string> {
@@ -162,7 +162,9 @@ it("an upstream error known before the response starts keeps its HTTP status, fo
   // The stored answer says the same.
   await eventually(async () => {
     const res = await call(alice, "GET", `/conversations/${conv.id}/messages`);
-    const { data } = (await res.json()) as { data: { role: string; status: string; error: { code: string } | null }[] };
+    const { data } = (await res.json()) as {
+      data: { role: string; status: string; error: { code: string } | null }[];
+    };
     const answer = data.find((m) => m.role === "assistant");
     return answer?.status === "failed" && answer.error?.code === error ? true : null;
   });

@@ -6,13 +6,7 @@ import { newId } from "../store/ids";
 import type { MessageUsage, TokenUsage } from "../store/types";
 import { type LedgerEntry, type QuotaState, secondsUntilNextUtcDay } from "../store/usage";
 import { costUsd } from "./pricing";
-import {
-  estimateMessageTokens,
-  estimateParameterTokens,
-  estimateTextTokens,
-  type PromptParameters,
-  replyReserve,
-} from "./tokens";
+import { estimateTextTokens, replyReserve } from "./tokens";
 
 /**
  * Usage and quota arithmetic, one home for every upstream call (conversation turns and
@@ -35,26 +29,6 @@ export function reservationTokens(
   const thinking = thinks(model, p.enable_thinking);
   const reply = replyReserve(p, thinking, defaultReplyTokens, Number.POSITIVE_INFINITY);
   return promptTokens + (reply.answer + reply.reasoning) * (p.n ?? 1);
-}
-
-/**
- * A turn's prompt estimate, known before any D1 read: the conversation's previous prompt plus
- * its previous answer (this turn's history, at most; the configured system prompt on a first
- * turn), the new messages (`newContents`: the user's, or each tool result), and the turn's own
- * tool definitions and response schema. A first
- * turn whose stored conversation (or default parameters) is larger than the conversation's
- * object knows is under-reserved by that much; the ledger still settles the real usage.
- */
-export function turnPromptEstimate(
-  last: { prompt: number; completion: number },
-  defaultSystemPrompt: string,
-  newContents: readonly unknown[],
-  parameters: PromptParameters,
-): number {
-  const base = last.prompt > 0 ? last.prompt + last.completion : estimateTextTokens(defaultSystemPrompt);
-  const prompt = estimateParameterTokens(parameters);
-  const messages = newContents.reduce<number>((n, content) => n + estimateMessageTokens({ content }), 0);
-  return base + messages + prompt.tools + prompt.responseFormat;
 }
 
 /**

@@ -69,20 +69,6 @@ export class AnswerLog {
     );
   }
 
-  /** Prompt and completion size and model of the latest finished answer (0s and null when there is none). */
-  lastSizes(): { prompt: number; completion: number; model: string | null } {
-    const row = this.storage.sql
-      .exec(
-        "SELECT prompt_estimate, completion_tokens, model FROM answers WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT 1",
-      )
-      .toArray()[0] as { prompt_estimate: number; completion_tokens: number; model: string } | undefined;
-    return {
-      prompt: row?.prompt_estimate ?? 0,
-      completion: row?.completion_tokens ?? 0,
-      model: row?.model ?? null,
-    };
-  }
-
   /** Queues an event for storage (written within {@link EVENT_FLUSH_INTERVAL_MS}). */
   append(messageId: string, e: LoggedEvent): void {
     this.pending.push({ messageId, e });
