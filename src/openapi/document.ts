@@ -26,7 +26,8 @@ const answerStream = {
     schema: {
       type: "string",
       description:
-        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:` whose first key, `type`, is the event's name; `: ping` comments at least every 15 s. " +
+        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:` whose first key, `type`, is the event's name; `: ping` comments at least every 15 s from the first byte on, also while the model has not sent its first token. " +
+        "A turn's stream starts once both messages are stored, as soon as the model's HTTP status is known and at most `STREAM_START_DEADLINE_MS` (1 s) later; a failure after that arrives as `message.failed` with the mapped `error.code`. " +
         "Ends with exactly one `message.completed` or `message.failed`.",
     },
     "x-sse-events": {
