@@ -38,13 +38,15 @@ async function seedMessages(userId: string, conversationId: string, count: numbe
   await env.DB.batch(
     ids.map((id, i) =>
       env.DB.prepare(
-        `INSERT INTO messages (id, conversation_id, user_id, role, content_json, status, created_at,
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at,
            prompt_tokens, completion_tokens, total_tokens)
-         VALUES (?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)`,
       ).bind(
         id,
         conversationId,
         userId,
+        // One path, as turns store it: each message follows the one before.
+        i === 0 ? null : ids[i - 1]!,
         i % 2 === 0 ? "user" : "assistant",
         JSON.stringify(`message ${i}`),
         base + i,

@@ -76,6 +76,7 @@ it("the history window is bounded and follows the active path", async () => {
         system_prompt: null,
         model: null,
         params_json: "{}",
+        active_leaf_id: null,
       },
       history,
     });

@@ -47,6 +47,12 @@ export type TurnInput = TurnMessage & {
   /** Fingerprint of the send (see `request-hash.ts`). */
   requestHash: string | null;
   model: string | null;
+  /**
+   * The message the new one follows: `undefined` for the active path's leaf; another message of
+   * the conversation starts a new branch (an edit; the model sees the path to it); `null` starts
+   * the tree anew (an edit of the first message). A user message only.
+   */
+  parentId?: string | null;
   /** This turn's parameters; they override the conversation's defaults. */
   parameters: GenerationParameters;
   stream: boolean;

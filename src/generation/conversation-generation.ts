@@ -5,7 +5,7 @@ import { fromUpstreamFailure } from "../chat/upstream-error";
 import { ledgerEntry, quotaRefusal, reservationTokens } from "../chat/usage";
 import { type Config, loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
-import { ApiError } from "../errors/api-error";
+import { ApiError, invalidRequest } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { replayStream } from "../sse/response";
@@ -14,10 +14,11 @@ import {
   conversationFromRow,
   createConversation,
   deleteConversation,
+  getConversation,
   type NewConversation,
   updateConversation,
 } from "../store/conversations";
-import { newId } from "../store/ids";
+import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
 import {
@@ -26,6 +27,7 @@ import {
   commitTurn,
   findTurnByClientMessageId,
   finishAnswer,
+  loadPath,
   loadPromptSource,
   type PromptSource,
   revokeTurn,
@@ -262,19 +264,36 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /**
    * Applies a PATCH to the user's conversation, keeping the prompt state current (the next turn
-   * uses the new system prompt, model and defaults). Null when the user has no such conversation.
+   * uses the new system prompt, model and defaults, or the path through `active_leaf_id`).
    */
   async updateConversation(
     conversationId: string,
     userId: string,
     patch: ConversationPatch,
-  ): Promise<Conversation | null> {
-    if (this.isForeign(userId)) return null;
+  ): Promise<{ ok: true; conversation: Conversation } | TurnFailure> {
+    const notFound = failure(conversationNotFound());
+    if (this.isForeign(userId)) return notFound;
+    if (patch.active_leaf_id !== undefined) {
+      const leaf = isId(patch.active_leaf_id)
+        ? await getMessage(this.db, userId, patch.active_leaf_id)
+        : null;
+      if (leaf?.conversation_id !== conversationId) {
+        if (!(await getConversation(this.db, userId, conversationId))) return notFound;
+        return failure(
+          invalidRequest("active_leaf_id is not a message of this conversation.", "active_leaf_id"),
+        );
+      }
+    }
     const updated = await updateConversation(this.db, userId, conversationId, patch);
-    if (!updated) return null;
+    if (!updated) return notFound;
     this.learnOwner(userId);
-    this.promptState.advance(updated.version, () => this.promptState.setConversation(updated.row));
-    return conversationFromRow(updated.row);
+    if (patch.active_leaf_id !== undefined) {
+      // Another path: read from D1 before the next turn.
+      this.promptState.drop();
+    } else {
+      this.promptState.advance(updated.version, () => this.promptState.setConversation(updated.row));
+    }
+    return { ok: true, conversation: conversationFromRow(updated.row) };
   }
 
   /**
@@ -554,10 +573,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       const stored = await this.storedSend(input);
       if (stored) return stored;
     }
+    // The path the new message follows: the active one, or the branch of an edit.
+    const branch = await this.branchOf(source, input);
     let prepared: PreparedTurn;
     try {
       // Invalid only in the light of the stored conversation: a 400 before anything is written.
-      prepared = prepareTurn(source, input, config);
+      prepared = prepareTurn(branch.source, input, config);
     } catch (err) {
       // A retry of a send the conversation has moved past may no longer fit it (its tool
       // results answer an older answer): it is still that send.
@@ -596,6 +617,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const committing = commitTurn(this.db, {
       ...ids,
       expectedVersion: source.conversation.version,
+      parentId: branch.parentId,
       userMessageId,
       assistantMessageId,
       role: input.role,
@@ -645,7 +667,12 @@ export class ConversationGeneration extends DurableObject<Env> {
       refuse();
       // Over the limit: take back what the commit stored (the refused path pays a second round trip).
       if (committed.kind === "new") {
-        await revokeTurn(this.db, { ...ids, messageIds, assistantMessageId });
+        await revokeTurn(this.db, {
+          ...ids,
+          messageIds,
+          assistantMessageId,
+          previousLeafId: source.conversation.active_leaf_id,
+        });
         this.promptState.drop();
       }
       throw rateLimited(config.rateLimitPerMinute[input.rateLimitTier!]);
@@ -658,9 +685,24 @@ export class ConversationGeneration extends DurableObject<Env> {
     this.quotaMemo.forget(input.userId);
     this.learnOwner(input.userId);
     const { userMessage, toolMessages, assistantMessage } = committed;
-    this.promptState.advance({ before: source.conversation.version, after: committed.version }, () =>
-      this.promptState.putMessages(input.role === "tool" ? toolMessages : [userMessage]),
-    );
+    const added = input.role === "tool" ? toolMessages : [userMessage];
+    if (branch.edit) {
+      // The edit's branch is the active path now.
+      this.promptState.replace({
+        conversation: {
+          ...source.conversation,
+          version: committed.version,
+          active_leaf_id: assistantMessage.id,
+        },
+        history: branch.source.history,
+      });
+      this.promptState.putMessages(added);
+    } else {
+      this.promptState.advance({ before: source.conversation.version, after: committed.version }, () => {
+        this.promptState.putMessages(added);
+        this.promptState.setActiveLeaf(assistantMessage.id);
+      });
+    }
     call ??= startCall();
     return this.startAnswer({
       input,
@@ -787,6 +829,34 @@ export class ConversationGeneration extends DurableObject<Env> {
       userMessage: t.userMessage,
       toolMessages: t.toolMessages,
     };
+  }
+
+  /**
+   * The path a turn's new message follows, and the prompt source built on it: the active path
+   * (the state as it is), or for an edit (`parentId` another message) the path root → parentId,
+   * cut from the window when it lies on the active path, else read from D1 (one round trip).
+   */
+  private async branchOf(
+    source: PromptSource,
+    input: TurnInput,
+  ): Promise<{ source: PromptSource; parentId: string | null; edit: boolean }> {
+    const leaf = source.conversation.active_leaf_id ?? source.history[0]?.id ?? null;
+    const parentId = input.parentId;
+    if (parentId === undefined || parentId === leaf) return { source, parentId: leaf, edit: false };
+    if (input.role !== "user") throw invalidRequest("parent_id is for a user message only.", "parent_id");
+    if (parentId === null) return { source: { ...source, history: [] }, parentId, edit: true };
+    const onPath = source.history.findIndex((m) => m.id === parentId);
+    const history =
+      onPath >= 0
+        ? source.history.slice(onPath)
+        : await loadPath(this.db, {
+            userId: input.userId,
+            conversationId: input.conversationId,
+            leaf: parentId,
+            limit: HISTORY_LIMIT,
+          });
+    if (!history) throw invalidRequest("parent_id is not a message of this conversation.", "parent_id");
+    return { source: { ...source, history }, parentId, edit: true };
   }
 
   /** Stores an answer's final state in D1 and applies it to the prompt state. */

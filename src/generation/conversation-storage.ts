@@ -38,7 +38,7 @@ export const CONVERSATION_STORAGE_MIGRATIONS: readonly Migration[] = [
       // conversation version they were read at (see `PromptState`).
       sql.exec(`CREATE TABLE prompt_conversation (
         id TEXT PRIMARY KEY, user_id TEXT NOT NULL, version INTEGER NOT NULL,
-        system_prompt TEXT, model TEXT, params_json TEXT NOT NULL)`);
+        system_prompt TEXT, model TEXT, params_json TEXT NOT NULL, active_leaf_id TEXT)`);
       // The newest finished messages of the active path, as D1 holds them (bounded).
       sql.exec(`CREATE TABLE prompt_messages (
         id TEXT PRIMARY KEY, parent_id TEXT, role TEXT NOT NULL, content_json TEXT,

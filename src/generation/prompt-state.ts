@@ -49,13 +49,15 @@ export class PromptState {
     this.drop();
     const c = source.conversation;
     this.sql.exec(
-      "INSERT INTO prompt_conversation (id, user_id, version, system_prompt, model, params_json) VALUES (?, ?, ?, ?, ?, ?)",
+      `INSERT INTO prompt_conversation (id, user_id, version, system_prompt, model, params_json, active_leaf_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
       c.id,
       c.user_id,
       c.version,
       c.system_prompt,
       c.model,
       c.params_json,
+      c.active_leaf_id,
     );
     for (const row of source.history.slice(0, this.historyLimit)) this.putMessage(row);
   }
@@ -98,6 +100,11 @@ export class PromptState {
         status: m.status,
       });
     }
+  }
+
+  /** Moves the active path's leaf (a new answer on it). */
+  setActiveLeaf(id: string): void {
+    this.sql.exec("UPDATE prompt_conversation SET active_leaf_id = ?", id);
   }
 
   /** Sets the conversation fields a prompt is built from. */

@@ -64,6 +64,12 @@ export const createConversationBody = z.strictObject({
 
 export const updateConversationBody = createConversationBody.extend({
   archived: z.boolean("must be true or false").optional(),
+  active_leaf_id: z
+    .string()
+    .optional()
+    .describe(
+      "Any message of the conversation: the active path becomes the path through it to its newest leaf (the leaf with the highest id below it).",
+    ),
 });
 
 const toolCallId = z.string().min(1).max(256);
@@ -107,6 +113,14 @@ export const turnBody = z.strictObject({
     .regex(CLIENT_MESSAGE_ID_PATTERN, "must be 1-128 letters, digits or ._:-")
     .optional()
     .describe("Makes the send retry-safe: the same id in the same conversation is answered once."),
+  parent_id: z
+    .string()
+    .nullable()
+    .optional()
+    .describe(
+      "The message the new user message follows. Absent: the active leaf. `null`: the root (an edit of the first message). " +
+        "Any other message than the active leaf starts a new branch (an edit): the model sees the path from the root to it, and nothing is deleted.",
+    ),
   model: model.optional(),
   parameters: parameters
     .optional()

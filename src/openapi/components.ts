@@ -31,6 +31,7 @@ import {
   messagePageDocSchema,
   messageSchema,
   openAiErrorBodySchema,
+  siblingsDocSchema,
   turnResultDocSchema,
   turnStartedEventSchema,
 } from "./schemas";
@@ -55,6 +56,7 @@ const COMPONENTS = {
   MessageUsage: messageUsageSchema,
   Message: messageSchema,
   MessagePage: messagePageDocSchema,
+  MessageSiblings: siblingsDocSchema,
   CreateTurnRequest: turnBody,
   TurnResult: turnResultDocSchema,
   TurnStartedEvent: turnStartedEventSchema,

@@ -176,8 +176,19 @@ function buildPaths(): Record<string, Record<string, unknown>> {
       get: {
         operationId: "listMessages",
         tags: ["Messages"],
-        summary: "List a conversation's messages, newest first",
-        parameters: pageParameters,
+        summary: "List the messages of a conversation's active path, newest first",
+        description:
+          "The path from the active leaf (`active_leaf_id`) up to the root, newest first; `leaf_id` lists the path ending at another message instead. Other branches are reached through `sibling_count` and `/v1/messages/{id}/siblings`.",
+        parameters: [
+          ...pageParameters,
+          {
+            name: "leaf_id",
+            in: "query",
+            required: false,
+            description: "List the path ending at this message of the conversation.",
+            schema: { type: "string" },
+          },
+        ],
         responses: {
           200: { description: "A page.", content: json("MessagePage") },
           ...errorResponses([400, 401, 404], "Error"),
@@ -218,6 +229,20 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         summary: "Get a message and its status (pollable)",
         responses: {
           200: { description: "The message.", content: json("Message") },
+          ...errorResponses([401, 404], "Error"),
+        },
+      },
+    },
+    "/v1/messages/{id}/siblings": {
+      parameters: [pathId("message")],
+      get: {
+        operationId: "listMessageSiblings",
+        tags: ["Messages"],
+        summary: "The versions at a message's point of the tree",
+        description:
+          "Every message with the same parent (edits of a user message, regenerated answers), oldest first, the message itself included.",
+        responses: {
+          200: { description: "The siblings.", content: json("MessageSiblings") },
           ...errorResponses([401, 404], "Error"),
         },
       },

@@ -30,6 +30,9 @@ export const messageSchema = storedMessageSchema.extend({ content: messageConten
 
 export const conversationPageDocSchema = pageSchema(conversationDocSchema);
 export const messagePageDocSchema = pageSchema(messageSchema);
+
+/** The versions at one point of a conversation's tree, oldest first. */
+export const siblingsDocSchema = z.object({ data: z.array(messageSchema) });
 export const turnResultDocSchema = turnResultOf(messageSchema);
 
 /** OpenAI's error envelope, used by `/v1/chat/completions` and `/v1/models`, and as a mid-stream error frame. */

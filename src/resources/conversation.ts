@@ -12,6 +12,11 @@ export const conversationSchema = z.object({
     .record(z.string(), jsonValueSchema)
     .describe("Default DashScope parameters of each turn; a turn's own `parameters` override them."),
   archived: z.boolean(),
+  active_leaf_id: timeOrderedId
+    .nullable()
+    .describe(
+      "The newest message of the active path (what message lists return and what the next turn follows); `null` before the first message.",
+    ),
   created_at: isoTime,
   updated_at: isoTime,
   last_message_at: isoTime.nullable(),

@@ -63,6 +63,16 @@ export const messageSchema = z.object({
     .catchall(jsonValueSchema)
     .nullable()
     .describe("Why the answer failed, was interrupted or cancelled."),
+  sibling_index: z
+    .int()
+    .min(0)
+    .describe(
+      "Its place (0-based, oldest first) among the versions at its point of the tree: the messages with its `parent_id`.",
+    ),
+  sibling_count: z
+    .int()
+    .min(1)
+    .describe("How many versions there are at its point of the tree (edits, regenerated answers)."),
   created_at: isoTime,
   completed_at: isoTime.nullable(),
 });

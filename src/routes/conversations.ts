@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import { invalidRequest, notFound } from "../errors/api-error";
+import { toApiError } from "../generation/turn-result";
 import { jsonBody } from "../middleware/json-body";
 import { createConversationBody, updateConversationBody } from "../openapi/bodies";
 import { type ArchivedFilter, getConversation, listConversations } from "../store/conversations";
@@ -73,12 +74,14 @@ export const conversationRoutes = new Hono<AppEnv>()
     const defaults = defaultsOf(parameters);
     const patch = { ...fields, parameters: defaults === null ? {} : defaults };
     if (Object.values(patch).every((v) => v === undefined)) {
-      throw invalidRequest("Provide at least one of title, system_prompt, model, parameters or archived.");
+      throw invalidRequest(
+        "Provide at least one of title, system_prompt, model, parameters, archived or active_leaf_id.",
+      );
     }
     // Through the conversation's object, the single writer of its prompt state.
-    const conversation = await ownerOf(c.env, id).updateConversation(id, c.get("userId"), patch);
-    if (!conversation) throw notFound("Conversation");
-    return c.json(conversation);
+    const updated = await ownerOf(c.env, id).updateConversation(id, c.get("userId"), patch);
+    if (!updated.ok) throw toApiError(updated);
+    return c.json(updated.conversation);
   })
   .delete("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
@@ -91,8 +94,11 @@ export const conversationRoutes = new Hono<AppEnv>()
     const id = conversationId(c.req.param("id"));
     const limit = parsePageLimit(c.req.query("limit"));
     const after = parseCursor(c.req.query("cursor"), decodeMessageCursor);
-    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit, after });
-    if (!page) throw notFound("Conversation");
+    const leafId = c.req.query("leaf_id");
+    if (leafId !== undefined && !isId(leafId))
+      throw invalidRequest("leaf_id is not a message id.", "leaf_id");
+    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit, after, leafId });
+    if (!page) throw notFound(leafId === undefined ? "Conversation" : "Message");
     return c.json(page);
   });
 

@@ -12,7 +12,7 @@ import { CLIENT_MESSAGE_ID_PATTERN, MAX_TOOL_RESULTS, toolResultBody, turnBody }
 import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
-import { getMessage } from "../store/messages";
+import { getMessage, listSiblings } from "../store/messages";
 import { parseConversationParameters } from "./parameters";
 
 /**
@@ -65,6 +65,12 @@ export const messageRoutes = new Hono<AppEnv>()
       if (partial) return c.json({ ...message, ...partial });
     }
     return c.json(message);
+  })
+  .get("/messages/:id/siblings", async (c) => {
+    const id = c.req.param("id");
+    const siblings = isId(id) ? await listSiblings(c.env.DB, c.get("userId"), id) : null;
+    if (!siblings) throw notFound("Message");
+    return c.json({ data: siblings });
   })
   .get("/messages/:id/events", async (c) => {
     const userId = c.get("userId");
@@ -133,7 +139,12 @@ async function parseTurn(
   // The fingerprint covers every result: the same id with another result is another send.
   const results = message.role === "tool" ? message.toolResults : [];
   const listed = message.role === "tool" && message.toolResultsField === "tool_results";
+  if (b.parent_id !== undefined && b.parent_id !== null && !isId(b.parent_id))
+    throw invalidRequest("parent_id is not a message of this conversation.", "parent_id");
+  if (b.parent_id !== undefined && message.role !== "user")
+    throw invalidRequest("parent_id is for a user message only.", "parent_id");
   const send = {
+    parent_id: b.parent_id,
     role: message.role,
     content: message.role === "user" ? message.content : listed ? undefined : results[0]!.content,
     tool_call_id: b.tool_call_id,
@@ -150,6 +161,7 @@ async function parseTurn(
     requestId,
     clientMessageId,
     requestHash: clientMessageId ? await requestHash(send) : null,
+    parentId: b.parent_id,
     model: b.model ?? null,
     parameters,
     stream: b.stream ?? true,

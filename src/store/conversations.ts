@@ -24,6 +24,8 @@ export interface ConversationPatch {
   model?: string | null;
   parameters?: Record<string, unknown>;
   archived?: boolean;
+  /** A message of the conversation: the active path moves to its newest leaf. */
+  active_leaf_id?: string;
 }
 
 /** Which conversations a list shows: `active` (not archived), `archived`, or `all`. */
@@ -48,6 +50,7 @@ export function conversationFromRow(row: ConversationRow): Conversation {
     model: row.model,
     parameters: parseWellFormedJson(row.params_json) as JsonObject,
     archived: row.archived_at !== null,
+    active_leaf_id: row.active_leaf_id ?? null,
     created_at: toIso(row.created_at),
     updated_at: toIso(row.updated_at),
     last_message_at: toIso(row.last_message_at),
@@ -166,6 +169,15 @@ export async function updateConversation(
   if (patch.parameters !== undefined) {
     sets.push("params_json = ?");
     binds.push(JSON.stringify(patch.parameters));
+  }
+  if (patch.active_leaf_id !== undefined) {
+    // The newest leaf below the given message (itself when it has no children); the caller has
+    // checked that it is a message of this conversation.
+    sets.push(`active_leaf_id = (WITH RECURSIVE below (id) AS (
+        SELECT id FROM messages WHERE id = ? AND conversation_id = conversations.id
+        UNION ALL SELECT m.id FROM messages AS m JOIN below ON m.parent_id = below.id
+      ) SELECT MAX(id) FROM below)`);
+    binds.push(patch.active_leaf_id);
   }
   if (patch.archived === true) {
     sets.push("archived_at = COALESCE(archived_at, ?)");

@@ -6,8 +6,21 @@ import type { Message, MessageError, MessagePage, MessageRow, StoredToolCall } f
 
 export type { Message, MessageRow } from "./types";
 
+/**
+ * `sibling_index` and `sibling_count` of the `messages` row named `alias` (a table alias, or
+ * `messages` itself in a RETURNING clause): among the messages of its conversation with the same
+ * parent (`IS`: roots are siblings too), served by `messages_by_parent`.
+ */
+export function siblingColumns(alias: string): string {
+  const same = `s.conversation_id = ${alias}.conversation_id AND s.parent_id IS ${alias}.parent_id`;
+  return `(SELECT COUNT(*) FROM messages AS s WHERE ${same} AND s.id < ${alias}.id) AS sibling_index,
+          (SELECT COUNT(*) FROM messages AS s WHERE ${same}) AS sibling_count`;
+}
+
 export interface ListMessagesOptions {
   limit: number;
+  /** The path ending at this message instead of the active one. */
+  leafId?: string;
   /** Where the page starts: the previous page's `next_cursor`, decoded (`decodeMessageCursor`). */
   after?: MessageCursor;
 }
@@ -43,6 +56,8 @@ export function messageFromRow(row: MessageRow): Message {
             estimated: row.usage_estimated === 1,
           },
     error: row.error_json === null ? null : (parseWellFormedJson(row.error_json) as MessageError),
+    sibling_index: row.sibling_index ?? 0,
+    sibling_count: row.sibling_count ?? 1,
     created_at: toIso(row.created_at),
     completed_at: toIso(row.completed_at),
   };
@@ -65,13 +80,15 @@ const isToolCallLike = (value: unknown): value is ToolCallLike =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
- * One page of a conversation's messages, newest first (ids are time-ordered), or `null` when
- * the conversation is not the user's (so the caller answers 404 rather than an empty page).
+ * One page of a conversation's active path, newest first: from its leaf (`options.leafId`, else
+ * the conversation's `active_leaf_id`, else its newest message) up through each message's
+ * parent; or `null` when the conversation (or the leaf) is not the user's, so the caller answers
+ * 404 rather than an empty page. A page after a cursor starts at the parent of the cursor's
+ * message. Messages off the path (other branches) are reached with `leafId` or
+ * `GET /v1/messages/{id}/siblings`.
  *
- * One round trip: a `batch()` of the ownership check and the page query. A batch runs as one
- * transaction, so the two reads are consistent; a join would instead lose the distinction
- * between "no such conversation" and "no messages yet". The page reads `limit + 1` rows from
- * `messages_by_conversation` to learn whether another page exists.
+ * One round trip: a `batch()` of the ownership check and the path walk (a recursive CTE of at
+ * most `limit + 1` steps up `parent_id`, each a primary-key lookup), consistent as one transaction.
  */
 export async function listMessages(
   db: D1Database,
@@ -79,20 +96,31 @@ export async function listMessages(
   conversationId: string,
   options: ListMessagesOptions,
 ): Promise<MessagePage | null> {
-  const before = options.after?.i ?? null;
-  const page = before
-    ? db
-        .prepare(
-          "SELECT * FROM messages WHERE conversation_id = ? AND user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(conversationId, userId, before, options.limit + 1)
-    : db
-        .prepare("SELECT * FROM messages WHERE conversation_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?")
-        .bind(conversationId, userId, options.limit + 1);
+  const cursor = options.after?.i ?? null;
+  const leaf = options.leafId ?? null;
+  const start = cursor
+    ? "(SELECT parent_id FROM messages WHERE id = ?1 AND conversation_id = ?2)"
+    : `COALESCE(?1, (SELECT active_leaf_id FROM conversations WHERE id = ?2),
+                (SELECT id FROM messages WHERE conversation_id = ?2 ORDER BY id DESC LIMIT 1))`;
+  const page = db
+    .prepare(
+      `WITH RECURSIVE path (id, depth) AS (
+         SELECT id, 0 FROM messages WHERE id = ${start} AND conversation_id = ?2 AND user_id = ?3
+         UNION ALL
+         SELECT m.parent_id, path.depth + 1 FROM path JOIN messages AS m ON m.id = path.id
+         WHERE m.parent_id IS NOT NULL AND path.depth < ?4
+       )
+       SELECT m.*, ${siblingColumns("m")} FROM path JOIN messages AS m ON m.id = path.id
+       ORDER BY path.depth LIMIT ?4`,
+    )
+    .bind(cursor ?? leaf, conversationId, userId, options.limit + 1);
   const [owned, rows] = await db.batch<unknown>([
     db
-      .prepare("SELECT 1 AS found FROM conversations WHERE id = ? AND user_id = ?")
-      .bind(conversationId, userId),
+      .prepare(
+        `SELECT 1 AS found FROM conversations WHERE id = ?1 AND user_id = ?2
+           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM messages WHERE id = ?3 AND conversation_id = ?1))`,
+      )
+      .bind(conversationId, userId, leaf),
     page,
   ]);
   if (!owned?.results.length) return null;
@@ -105,10 +133,31 @@ export async function listMessages(
   };
 }
 
+/**
+ * The messages at the same point of the tree as the user's message `messageId` (itself
+ * included), oldest first; null when it is not the user's.
+ */
+export async function listSiblings(
+  db: D1Database,
+  userId: string,
+  messageId: string,
+): Promise<Message[] | null> {
+  const { results } = await db
+    .prepare(
+      `SELECT m.*, ${siblingColumns("m")} FROM messages AS m
+       JOIN messages AS me ON me.id = ?1 AND me.user_id = ?2
+       WHERE m.conversation_id = me.conversation_id AND m.parent_id IS me.parent_id
+       ORDER BY m.id`,
+    )
+    .bind(messageId, userId)
+    .all<MessageRow>();
+  return results.length ? results.map(messageFromRow) : null;
+}
+
 /** The user's message, or `null` if it does not exist or belongs to someone else. */
 export async function getMessage(db: D1Database, userId: string, messageId: string): Promise<Message | null> {
   const row = await db
-    .prepare("SELECT * FROM messages WHERE id = ? AND user_id = ?")
+    .prepare(`SELECT m.*, ${siblingColumns("m")} FROM messages AS m WHERE m.id = ? AND m.user_id = ?`)
     .bind(messageId, userId)
     .first<MessageRow>();
   return row ? messageFromRow(row) : null;

@@ -1,5 +1,5 @@
-import { messageFromRow } from "./messages";
-import { batch, type Query, query, type Sql, selectValues, sql } from "./sql";
+import { messageFromRow, siblingColumns } from "./messages";
+import { batch, type Query, query, raw, type Sql, selectValues, sql } from "./sql";
 import type { Message, MessageError, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
 import {
   type LedgerEntry,
@@ -27,6 +27,8 @@ export interface TurnConversation {
   params_json: string;
   /** Bumped by trigger on every change to these fields or to the conversation's messages (migration 0005). */
   version: number;
+  /** The newest message of the active path (migration 0006); null: the newest message. */
+  active_leaf_id: string | null;
 }
 
 /** A history row as the turn reads it (newest first). */
@@ -43,19 +45,58 @@ export interface PromptSource {
 
 const HISTORY_COLUMNS = sql`id, parent_id, role, content_json, tool_calls_json, tool_call_id, status`;
 
-function historyQuery(db: D1Database, conversationId: string, limit: number, when: Sql = sql`TRUE`) {
+/**
+ * The finished messages of the path ending at `leaf` (default: the conversation's active leaf,
+ * else its newest message), newest first, at most `limit` steps up `parent_id` (a placeholder
+ * still `streaming` is stepped through, never returned), only when `when` holds.
+ */
+function historyQuery(
+  db: D1Database,
+  conversationId: string,
+  limit: number,
+  when: Sql = sql`TRUE`,
+  leaf: string | null = null,
+) {
   return query<HistoryRow>(
     db,
-    sql`SELECT ${HISTORY_COLUMNS} FROM messages
-        WHERE conversation_id = ${conversationId} AND status != 'streaming' AND ${when}
-        ORDER BY id DESC LIMIT ${limit}`,
+    sql`WITH RECURSIVE path (id, depth) AS (
+          SELECT id, 0 FROM messages
+          WHERE conversation_id = ${conversationId} AND ${when}
+            AND id = COALESCE(${leaf}, (SELECT active_leaf_id FROM conversations WHERE id = ${conversationId}),
+                              (SELECT id FROM messages WHERE conversation_id = ${conversationId} ORDER BY id DESC LIMIT 1))
+          UNION ALL
+          SELECT m.parent_id, path.depth + 1 FROM path JOIN messages AS m ON m.id = path.id
+          WHERE m.parent_id IS NOT NULL AND path.depth < ${limit}
+        )
+        SELECT ${HISTORY_COLUMNS} FROM path JOIN messages USING (id)
+        WHERE status != 'streaming' ORDER BY path.depth LIMIT ${limit}`,
   );
+}
+
+/**
+ * The finished messages of the user's path ending at `leaf`, newest first (at most `limit`); null
+ * when `leaf` is not a message of the user's conversation. For a turn that follows a message off
+ * the active path (an edit).
+ */
+export async function loadPath(
+  db: D1Database,
+  t: { userId: string; conversationId: string; leaf: string; limit: number },
+): Promise<HistoryRow[] | null> {
+  const r = await batch(db, {
+    leaf: query<{ id: string }>(
+      db,
+      sql`SELECT id FROM messages WHERE id = ${t.leaf} AND conversation_id = ${t.conversationId}
+            AND user_id = ${t.userId}`,
+    ),
+    history: historyQuery(db, t.conversationId, t.limit, sql`TRUE`, t.leaf),
+  });
+  return r.leaf.results.length ? r.history.results : null;
 }
 
 function conversationQuery(db: D1Database, conversationId: string) {
   return query<TurnConversation>(
     db,
-    sql`SELECT id, user_id, system_prompt, model, params_json, version FROM conversations
+    sql`SELECT id, user_id, system_prompt, model, params_json, version, active_leaf_id FROM conversations
         WHERE id = ${conversationId}`,
   );
 }
@@ -82,6 +123,11 @@ export interface CommitTurnInput {
   conversationId: string;
   /** The version the caller's prompt state was read at: the commit happens only if it still holds. */
   expectedVersion: number;
+  /**
+   * The message the new messages follow (the active leaf, or the one an edit or a regenerated
+   * answer follows); null: they start the conversation's tree (an edit of its first message).
+   */
+  parentId: string | null;
   userMessageId: string;
   assistantMessageId: string;
   role: "user" | "tool";
@@ -188,7 +234,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
         conversation_id: conversationId,
         user_id: userId,
         parent_id: sql`CASE r.key
-          WHEN 0 THEN (SELECT id FROM messages WHERE conversation_id = ${conversationId} ORDER BY id DESC LIMIT 1)
+          WHEN 0 THEN ${t.parentId}
           ELSE ${earlierResults} ->> ('$[' || (r.key - 1) || '].id') END`,
         role: "tool",
         content_json: sql`r.value ->> 'contentJson'`,
@@ -199,7 +245,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
       })}
       FROM json_each(${earlierResults}) AS r
       WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
-      RETURNING *`,
+      RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
     userMessage: query<MessageRow>(
       db,
@@ -207,9 +253,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
         id: t.userMessageId,
         conversation_id: conversationId,
         user_id: userId,
-        // The conversation's latest message (the leaf of the state the prompt was built from).
-        parent_id: sql`(SELECT id FROM messages WHERE conversation_id = ${conversationId}
-                        ORDER BY id DESC LIMIT 1)`,
+        parent_id: t.earlierToolResults.at(-1)?.id ?? t.parentId,
         role: t.role,
         content_json: t.contentJson,
         tool_call_id: t.toolCallId,
@@ -220,7 +264,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
         completed_at: now,
       })}
       WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
-      RETURNING *`,
+      RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
     assistantMessage: query<MessageRow>(
       db,
@@ -235,7 +279,13 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
         created_at: now,
       })}
       WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
-      RETURNING *`,
+      RETURNING *, ${raw(siblingColumns("messages"))}`,
+    ),
+    // The new answer is the active path's leaf (an edit makes its branch the active one).
+    activeLeaf: query(
+      db,
+      sql`UPDATE conversations SET active_leaf_id = ${t.assistantMessageId}
+          WHERE id = ${conversationId} AND EXISTS (SELECT 1 FROM messages WHERE id = ${t.assistantMessageId})`,
     ),
     version: query<{ version: number }>(
       db,
@@ -306,7 +356,8 @@ function earlierSendQuery(
           SELECT m.id, m.parent_id, m.role FROM messages AS m JOIN send ON m.id = send.parent_id
           WHERE send.role = 'tool' AND m.role = 'tool'
         )
-        SELECT * FROM messages WHERE conversation_id = ${conversationId} AND user_id = ${userId}
+        SELECT *, ${raw(siblingColumns("messages"))} FROM messages
+        WHERE conversation_id = ${conversationId} AND user_id = ${userId}
           AND ${clientMessageId} IS NOT NULL
           AND (id IN (SELECT id FROM send)
                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ${conversationId}
@@ -337,10 +388,22 @@ function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
  */
 export async function revokeTurn(
   db: D1Database,
-  t: { userId: string; conversationId: string; messageIds: string[]; assistantMessageId: string },
+  t: {
+    userId: string;
+    conversationId: string;
+    messageIds: string[];
+    assistantMessageId: string;
+    /** The active leaf before the turn, restored. */
+    previousLeafId: string | null;
+  },
 ): Promise<void> {
   const ids = JSON.stringify([...t.messageIds, t.assistantMessageId]);
   await batch(db, {
+    leaf: query(
+      db,
+      sql`UPDATE conversations SET active_leaf_id = ${t.previousLeafId}
+          WHERE id = ${t.conversationId} AND user_id = ${t.userId} AND active_leaf_id = ${t.assistantMessageId}`,
+    ),
     messages: query(
       db,
       sql`DELETE FROM messages WHERE id IN (SELECT value FROM json_each(${ids}))
@@ -429,7 +492,7 @@ export async function finishAnswer(
             duration_ms = ${o.durationMs},
             completed_at = ${o.completedAt}
           WHERE id = ${a.messageId} AND user_id = ${a.userId} AND status = 'streaming'
-          RETURNING *`,
+          RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
     conversation: query(
       db,

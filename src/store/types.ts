@@ -32,6 +32,8 @@ export interface ConversationRow {
   archived_at: number | null;
   /** Bumped by trigger on every change to what a turn's prompt is built from (migration 0005). */
   version: number;
+  /** The newest message of the active path (migration 0006); null: the newest message. */
+  active_leaf_id: string | null;
 }
 
 /**
@@ -64,6 +66,9 @@ export interface MessageRow extends Nullable<TokenUsage> {
   duration_ms: number | null;
   created_at: number;
   completed_at: number | null;
+  /** Selected with {@link SIBLING_COLUMNS}-style subqueries where the API returns the message. */
+  sibling_index?: number;
+  sibling_count?: number;
 }
 
 /**
