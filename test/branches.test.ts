@@ -3,10 +3,12 @@ import type { Message } from "../src/store/types";
 import {
   call,
   createConversation,
+  endMessage,
   expectError,
   listMessages,
   newTag,
   newUser,
+  readSse,
   standInRequests,
   startedData,
   streamTurn,
@@ -109,7 +111,10 @@ it("parent_id null edits the first message: the model sees no history", async ()
   const edited = await turn(alice, conv.id, `one, again [[stand-in tokens=2 tag=${tag}]]`, {
     parent_id: null,
   });
-  expect(await sentUpstream(tag, true)).toEqual(["system:Be brief.", expect.stringContaining("user:one, again")]);
+  expect(await sentUpstream(tag, true)).toEqual([
+    "system:Be brief.",
+    expect.stringContaining("user:one, again"),
+  ]);
   expect(edited.user).toMatchObject({ parent_id: null, sibling_index: 1, sibling_count: 2 });
   expect((await listMessages(alice, conv.id)).map((m) => m.id)).toEqual([edited.answer.id, edited.user.id]);
   expect((await get(alice, `/messages/${first.user.id}`)) as Message).toMatchObject({ sibling_count: 2 });
@@ -151,6 +156,76 @@ it("a parent_id that is not a message of the conversation is a 400 that stores n
   );
   await expectError(
     await call(newUser("bob"), "PATCH", `/conversations/${conv.id}`, { active_leaf_id: before[0]!.id }),
+    404,
+    "not_found",
+  );
+});
+
+it("regenerate adds a sibling answer, streamed like a turn, retry-safe, and becomes the active leaf", async () => {
+  const alice = newUser("alice");
+  const conv = await createConversation(alice);
+  const first = await turn(alice, conv.id, "one [[stand-in tokens=2]]");
+  const tag = newTag();
+  const second = await turn(alice, conv.id, `two [[stand-in tokens=3 tag=${tag}]]`);
+
+  const body = { client_message_id: `again-${tag}`, parameters: { temperature: 0.5 } };
+  const res = await call(alice, "POST", `/messages/${second.answer.id}/regenerate`, body);
+  const { events } = await readSse(res);
+  expect(events.at(-1)!.event).toBe("message.completed");
+  const started = startedData(events[0]);
+  expect(started.user_message.id).toBe(second.user.id);
+  const again = started.assistant_message;
+  expect(again).toMatchObject({ parent_id: second.user.id, sibling_index: 1, sibling_count: 2 });
+  // The model saw the path to the question, not the first answer to it.
+  const [, request] = await standInRequests(tag);
+  const roles = request!.body.messages.filter((m) => m.role !== "system").map((m) => m.role);
+  expect(roles).toEqual(["user", "assistant", "user"]);
+  expect(request!.body).toMatchObject({ temperature: 0.5 });
+
+  // A retry is the same regeneration; another body under its id is a conflict.
+  const retry = await readSse(await call(alice, "POST", `/messages/${second.answer.id}/regenerate`, body));
+  expect(retry.events).toEqual(events);
+  expect(await standInRequests(tag)).toHaveLength(2);
+  await expectError(
+    await call(alice, "POST", `/messages/${second.answer.id}/regenerate`, { ...body, parameters: {} }),
+    409,
+    "conflict",
+    "client_message_id",
+  );
+
+  const path = await listMessages(alice, conv.id);
+  expect(path.map((m) => m.id)).toEqual([again.id, second.user.id, first.answer.id, first.user.id]);
+  const siblings = (await get(alice, `/messages/${again.id}/siblings`)) as { data: Message[] };
+  expect(siblings.data.map((m) => m.id)).toEqual([second.answer.id, again.id]);
+  // The next turn follows the new answer.
+  const next = await turn(alice, conv.id, "three [[stand-in tokens=2]]");
+  expect(next.user.parent_id).toBe(again.id);
+});
+
+it("regenerate retries a failed answer, and refuses what is not an answer", async () => {
+  const alice = newUser("alice");
+  const conv = await createConversation(alice);
+  const failed = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+    content: "hi [[stand-in error=invalid_parameter fail_times=1]]",
+  });
+  expect(failed.status).toBe(400);
+  const [answer, question] = await listMessages(alice, conv.id);
+  expect(answer).toMatchObject({ role: "assistant", status: "failed" });
+
+  const { events } = await readSse(await call(alice, "POST", `/messages/${answer!.id}/regenerate`, {}));
+  expect(endMessage(events.at(-1))).toMatchObject({
+    status: "completed",
+    parent_id: question!.id,
+    sibling_count: 2,
+  });
+
+  await expectError(
+    await call(alice, "POST", `/messages/${question!.id}/regenerate`, {}),
+    400,
+    "invalid_request",
+  );
+  await expectError(
+    await call(newUser("bob"), "POST", `/messages/${answer!.id}/regenerate`, {}),
     404,
     "not_found",
   );

@@ -35,6 +35,13 @@ export type TurnMessage =
       toolResults: ToolResult[];
       /** The field they came in, named by errors: `tool_call_id` (one result) or `tool_results`. */
       toolResultsField: "tool_call_id" | "tool_results";
+    }
+  | {
+      /**
+       * A new answer to the message `parentId` already answered (a sibling of that answer): no
+       * new message; the model sees the path to `parentId`.
+       */
+      role: "regenerate";
     };
 
 /** A validated chat turn, as the route hands it to the conversation's owner. */
@@ -96,16 +103,21 @@ export function prepareTurn(source: PromptSource, input: TurnInput, config: Conf
   );
   const toolResults =
     input.role === "tool" ? inCallOrder(source.history, input.toolResults, input.toolResultsField) : [];
+  // A regenerated answer's question is the path's newest message (a tool turn's: its results).
+  const asked = input.role === "regenerate" ? askedOf(source.history) : 0;
+  const history = source.history.slice(asked);
   const newMessages: UpstreamMessage[] =
     input.role === "tool"
       ? toolResults.map((r) => ({ role: "tool", content: r.content, tool_call_id: r.toolCallId }))
-      : [{ role: "user", content: input.content }];
+      : input.role === "user"
+        ? [{ role: "user", content: input.content }]
+        : source.history.slice(0, asked).reverse().map(historyMessage).map(upstreamMessage);
   const prompt = estimateParameterTokens(parameters);
   let assembled: AssembledMessages;
   try {
     assembled = assembleMessages({
       systemPrompt: source.conversation.system_prompt ?? (config.defaultSystemPrompt || null),
-      history: source.history.map(historyMessage),
+      history: history.map(historyMessage),
       newMessages,
       parameterParts: [
         { label: "tool definitions", param: "parameters.tools", tokens: prompt.tools },
@@ -151,6 +163,30 @@ export function prepareTurn(source: PromptSource, input: TurnInput, config: Conf
     historyIncluded: assembled.includedIds.length,
     historyOmitted: assembled.omitted,
   };
+}
+
+/**
+ * How many of the path's newest messages a regenerated answer answers: the user message, or the
+ * tool results after the answer that called the tools. 400 when the path ends otherwise.
+ */
+function askedOf(newestFirst: HistoryRow[]): number {
+  const newest = newestFirst[0];
+  if (newest?.role === "user") return 1;
+  let results = 0;
+  while (newestFirst[results]?.role === "tool") results++;
+  if (results === 0)
+    throw invalidRequest("Only an answer to a user message or to tool results can be regenerated.");
+  return results;
+}
+
+/** A finished history message as the upstream request carries it. */
+function upstreamMessage(m: HistoryMessage): UpstreamMessage {
+  if (m.role === "tool") return { role: "tool", content: m.content, tool_call_id: m.tool_call_id ?? "" };
+  if (m.role === "assistant")
+    return m.tool_calls
+      ? { role: "assistant", content: m.content, tool_calls: m.tool_calls }
+      : { role: "assistant", content: m.content };
+  return { role: m.role, content: m.content };
 }
 
 /** The lower of the model's input limit and the request's `max_input_tokens`, or null when neither is set. */

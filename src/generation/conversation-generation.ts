@@ -685,7 +685,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     this.quotaMemo.forget(input.userId);
     this.learnOwner(input.userId);
     const { userMessage, toolMessages, assistantMessage } = committed;
-    const added = input.role === "tool" ? toolMessages : [userMessage];
+    const added = input.role === "tool" ? toolMessages : input.role === "user" ? [userMessage] : [];
     if (branch.edit) {
       // The edit's branch is the active path now.
       this.promptState.replace({
@@ -842,8 +842,12 @@ export class ConversationGeneration extends DurableObject<Env> {
   ): Promise<{ source: PromptSource; parentId: string | null; edit: boolean }> {
     const leaf = source.conversation.active_leaf_id ?? source.history[0]?.id ?? null;
     const parentId = input.parentId;
-    if (parentId === undefined || parentId === leaf) return { source, parentId: leaf, edit: false };
-    if (input.role !== "user") throw invalidRequest("parent_id is for a user message only.", "parent_id");
+    // A regenerated answer always starts a branch: a sibling of the answer it replaces.
+    const regenerate = input.role === "regenerate";
+    if (!regenerate && (parentId === undefined || parentId === leaf))
+      return { source, parentId: leaf, edit: false };
+    if (parentId === undefined) throw invalidRequest("A regenerated answer needs the message it answers.");
+    if (input.role === "tool") throw invalidRequest("parent_id is for a user message only.", "parent_id");
     if (parentId === null) return { source: { ...source, history: [] }, parentId, edit: true };
     const onPath = source.history.findIndex((m) => m.id === parentId);
     const history =

@@ -137,6 +137,15 @@ export const turnBody = z.strictObject({
     ),
 });
 
+/** `POST /v1/messages/{id}/regenerate`: a turn without a new message. */
+export const regenerateBody = turnBody.pick({
+  client_message_id: true,
+  model: true,
+  parameters: true,
+  stream: true,
+  cancel_on_disconnect: true,
+});
+
 export const createApiKeyBody = z.strictObject({
   name: label(MAX_KEY_NAME_CHARS)
     .nullable()

@@ -16,6 +16,7 @@ import {
   createApiKeyBody,
   createConversationBody,
   rateLimitBody,
+  regenerateBody,
   turnBody,
   updateConversationBody,
 } from "./bodies";
@@ -50,6 +51,7 @@ const COMPONENTS = {
   GenerationParameters: generationParametersSchema,
   MessageContent: messageContentSchema,
   CreateConversationRequest: createConversationBody,
+  RegenerateRequest: regenerateBody,
   UpdateConversationRequest: updateConversationBody,
   Conversation: conversationDocSchema,
   ConversationPage: conversationPageDocSchema,

@@ -233,6 +233,34 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         },
       },
     },
+    "/v1/messages/{id}/regenerate": {
+      parameters: [pathId("message")],
+      post: {
+        operationId: "regenerateMessage",
+        tags: ["Messages"],
+        summary: "Get another answer to the same message",
+        description:
+          "A new answer to the message the given answer answers (its sibling; also to retry a `failed` or `interrupted` answer), streamed like a turn: " +
+          "idempotent with `client_message_id`, stoppable, resumable, reserved and billed as a turn. The new answer becomes the active leaf; nothing is deleted.",
+        parameters: [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            description: "Same as `client_message_id` (they must agree when both are sent).",
+            schema: { type: "string", pattern: "^[A-Za-z0-9._:-]{1,128}$" },
+          },
+        ],
+        requestBody: jsonBody("RegenerateRequest"),
+        responses: {
+          200: {
+            description: "The answer stream, or the turn's messages when `stream` is false.",
+            content: { ...answerStream, ...json("TurnResult") },
+          },
+          ...errorResponses([400, 401, 404, 409, 413, 415, 429, 502, 504], "Error"),
+        },
+      },
+    },
     "/v1/messages/{id}/siblings": {
       parameters: [pathId("message")],
       get: {

@@ -8,7 +8,13 @@ import { invalidRequest, notFound } from "../errors/api-error";
 import { parseBody } from "../errors/invalid-request";
 import { toApiError } from "../generation/turn-result";
 import { jsonBody } from "../middleware/json-body";
-import { CLIENT_MESSAGE_ID_PATTERN, MAX_TOOL_RESULTS, toolResultBody, turnBody } from "../openapi/bodies";
+import {
+  CLIENT_MESSAGE_ID_PATTERN,
+  MAX_TOOL_RESULTS,
+  regenerateBody,
+  toolResultBody,
+  turnBody,
+} from "../openapi/bodies";
 import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
@@ -30,6 +36,9 @@ const turnEnvelope = turnBody.extend({
     .optional(),
 });
 
+/** The regenerate body's own fields; `parameters` are checked by the DashScope schema afterwards. */
+const regenerateEnvelope = regenerateBody.extend({ parameters: z.unknown().optional() });
+
 /** A turn: `POST /conversations/{id}/messages` (`../shared/API.md`); a message by id. */
 export const messageRoutes = new Hono<AppEnv>()
   .post("/conversations/:id/messages", jsonBody(turnEnvelope), async (c) => {
@@ -43,18 +52,35 @@ export const messageRoutes = new Hono<AppEnv>()
       c.req.header("idempotency-key"),
     );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
-
-    const owner = ownerOf(c.env, conversationId);
-    if (!input.stream) {
-      const result = await owner.runTurn(input);
-      if (!result.ok) throw toApiError(result);
-      const { ok: _, ...reply } = result;
-      const answer: TurnResult = reply;
-      return c.json(answer);
-    }
-    const result = await owner.startTurn(input);
-    if (!result.ok) throw toApiError(result);
-    return new Response(result.stream, { headers: SSE_HEADERS });
+    return answerTurn(c.env, input);
+  })
+  .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope), async (c) => {
+    const userId = c.get("userId");
+    const answer = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    if (answer.role !== "assistant" || answer.parent_id === null)
+      throw invalidRequest("Only an answer can be regenerated.");
+    const b = c.req.valid("json");
+    const parameters =
+      b.parameters === undefined || b.parameters === null ? {} : parseConversationParameters(b.parameters);
+    const clientMessageId = clientMessageIdOf(b.client_message_id, c.req.header("idempotency-key"));
+    const input: TurnInput = {
+      role: "regenerate",
+      parentId: answer.parent_id,
+      userId,
+      conversationId: answer.conversation_id,
+      requestId: c.get("requestId"),
+      clientMessageId,
+      // The fingerprint names what is regenerated: the same id for another answer is another send.
+      requestHash: clientMessageId
+        ? await requestHash({ regenerate: answer.id, model: b.model, parameters })
+        : null,
+      model: b.model ?? null,
+      parameters,
+      stream: b.stream ?? true,
+      cancelOnDisconnect: b.cancel_on_disconnect ?? false,
+      rateLimitTier: c.get("rateLimitTier") ?? null,
+    };
+    return answerTurn(c.env, input);
   })
   .get("/messages/:id", async (c) => {
     const userId = c.get("userId");
@@ -88,6 +114,32 @@ export const messageRoutes = new Hono<AppEnv>()
     const stopped = await ownerOf(c.env, message.conversation_id).stop(message.id, userId);
     return c.json(stopped ?? (await ownMessage(c.env.DB, userId, message.id)));
   });
+
+/** Runs a turn through its conversation's object: the answer stream, or the stored messages when `stream` is false. */
+async function answerTurn(env: AppEnv["Bindings"], input: TurnInput): Promise<Response> {
+  const owner = ownerOf(env, input.conversationId);
+  if (!input.stream) {
+    const result = await owner.runTurn(input);
+    if (!result.ok) throw toApiError(result);
+    const { ok: _, ...reply } = result;
+    const answer: TurnResult = reply;
+    return Response.json(answer);
+  }
+  const result = await owner.startTurn(input);
+  if (!result.ok) throw toApiError(result);
+  return new Response(result.stream, { headers: SSE_HEADERS });
+}
+
+/** The send's `client_message_id`, or the `Idempotency-Key` header (they must agree when both are sent). */
+function clientMessageIdOf(bodyId: string | undefined, idempotencyKey: string | undefined): string | null {
+  if (idempotencyKey !== undefined && !CLIENT_MESSAGE_ID_PATTERN.test(idempotencyKey)) {
+    throw invalidRequest("Idempotency-Key must be 1-128 letters, digits or ._:-", "Idempotency-Key");
+  }
+  if (idempotencyKey !== undefined && bodyId !== undefined && idempotencyKey !== bodyId) {
+    throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
+  }
+  return bodyId ?? idempotencyKey ?? null;
+}
 
 /** The caller's message, or 404 (also for another user's message and malformed ids). */
 async function ownMessage(db: D1Database, userId: string, id: string) {
@@ -125,17 +177,7 @@ async function parseTurn(
   const parameters =
     b.parameters === undefined || b.parameters === null ? {} : parseConversationParameters(b.parameters);
 
-  if (idempotencyKey !== undefined && !CLIENT_MESSAGE_ID_PATTERN.test(idempotencyKey)) {
-    throw invalidRequest("Idempotency-Key must be 1-128 letters, digits or ._:-", "Idempotency-Key");
-  }
-  if (
-    idempotencyKey !== undefined &&
-    b.client_message_id !== undefined &&
-    idempotencyKey !== b.client_message_id
-  ) {
-    throw invalidRequest("client_message_id and the Idempotency-Key header differ.", "client_message_id");
-  }
-  const clientMessageId = b.client_message_id ?? idempotencyKey ?? null;
+  const clientMessageId = clientMessageIdOf(b.client_message_id, idempotencyKey);
   // The fingerprint covers every result: the same id with another result is another send.
   const results = message.role === "tool" ? message.toolResults : [];
   const listed = message.role === "tool" && message.toolResultsField === "tool_results";

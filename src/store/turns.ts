@@ -128,9 +128,11 @@ export interface CommitTurnInput {
    * answer follows); null: they start the conversation's tree (an edit of its first message).
    */
   parentId: string | null;
+  /** The new user message's id (unused when regenerating). */
   userMessageId: string;
   assistantMessageId: string;
-  role: "user" | "tool";
+  /** `regenerate`: no new message; a new answer to `parentId`. */
+  role: "user" | "tool" | "regenerate";
   /** The new message's content, as JSON text. */
   contentJson: string;
   toolCallId: string | null;
@@ -206,6 +208,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
      WHERE conversation_id = ${conversationId} AND client_message_id = ${clientMessageId}))`;
   const quota = { ...t.quota, userId, now };
   const earlierResults = JSON.stringify(t.earlierToolResults);
+  const regenerate = t.role === "regenerate";
   const r = await batch(db, {
     // Read before the inserts (whose triggers bump the version).
     conversation: conversationQuery(db, conversationId),
@@ -249,22 +252,27 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
     ),
     userMessage: query<MessageRow>(
       db,
-      sql`INSERT INTO messages ${selectValues({
-        id: t.userMessageId,
-        conversation_id: conversationId,
-        user_id: userId,
-        parent_id: t.earlierToolResults.at(-1)?.id ?? t.parentId,
-        role: t.role,
-        content_json: t.contentJson,
-        tool_call_id: t.toolCallId,
-        status: "completed",
-        client_message_id: clientMessageId,
-        request_hash: t.requestHash,
-        created_at: now,
-        completed_at: now,
-      })}
-      WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
-      RETURNING *, ${raw(siblingColumns("messages"))}`,
+      regenerate
+        ? // The message answered again is there already.
+          sql`SELECT *, ${raw(siblingColumns("messages"))} FROM messages
+              WHERE id = ${t.parentId} AND conversation_id = ${conversationId}
+                AND EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})`
+        : sql`INSERT INTO messages ${selectValues({
+            id: t.userMessageId,
+            conversation_id: conversationId,
+            user_id: userId,
+            parent_id: t.earlierToolResults.at(-1)?.id ?? t.parentId,
+            role: t.role,
+            content_json: t.contentJson,
+            tool_call_id: t.toolCallId,
+            status: "completed",
+            client_message_id: clientMessageId,
+            request_hash: t.requestHash,
+            created_at: now,
+            completed_at: now,
+          })}
+          WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
+          RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
     assistantMessage: query<MessageRow>(
       db,
@@ -272,13 +280,16 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
         id: t.assistantMessageId,
         conversation_id: conversationId,
         user_id: userId,
-        parent_id: t.userMessageId,
+        parent_id: regenerate ? t.parentId : t.userMessageId,
         role: "assistant",
         status: "streaming",
         model: t.model,
+        // A regenerated answer is the send itself: retries find it by its id.
+        client_message_id: regenerate ? clientMessageId : null,
+        request_hash: regenerate ? t.requestHash : null,
         created_at: now,
       })}
-      WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})
+      WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
       RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
     // The new answer is the active path's leaf (an edit makes its branch the active one).
@@ -360,6 +371,8 @@ function earlierSendQuery(
         WHERE conversation_id = ${conversationId} AND user_id = ${userId}
           AND ${clientMessageId} IS NOT NULL
           AND (id IN (SELECT id FROM send)
+               OR id = (SELECT parent_id FROM messages WHERE conversation_id = ${conversationId}
+                          AND client_message_id = ${clientMessageId} AND role = 'assistant')
                OR parent_id = (SELECT id FROM messages WHERE conversation_id = ${conversationId}
                                                          AND client_message_id = ${clientMessageId}))
         ORDER BY id`,
@@ -371,6 +384,17 @@ const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id 
 function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
   const first = rows.find((m) => m.client_message_id === clientMessageId);
   if (!first) return null;
+  if (first.role === "assistant") {
+    // A regenerated answer: the send is the answer, asked by its parent.
+    const asked = rows.find((m) => m.id === first.parent_id);
+    if (!asked) return null;
+    return {
+      requestHash: first.request_hash,
+      userMessage: messageFromRow(asked),
+      toolMessages: asked.role === "tool" ? [messageFromRow(asked)] : [],
+      assistantMessage: messageFromRow(first),
+    };
+  }
   const answer = rows.find((m) => m.parent_id === first.id && m.role === "assistant");
   return {
     requestHash: first.request_hash,
