@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
 import type { TurnInput, TurnMessage } from "../chat/prepare-turn";
@@ -52,7 +52,7 @@ export const messageRoutes = new Hono<AppEnv>()
       c.req.header("idempotency-key"),
     );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
-    return answerTurn(c.env, input);
+    return answerTurn(c, input);
   })
   .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope), async (c) => {
     const userId = c.get("userId");
@@ -80,7 +80,7 @@ export const messageRoutes = new Hono<AppEnv>()
       cancelOnDisconnect: b.cancel_on_disconnect ?? false,
       rateLimitTier: c.get("rateLimitTier") ?? null,
     };
-    return answerTurn(c.env, input);
+    return answerTurn(c, input);
   })
   .get("/messages/:id", async (c) => {
     const userId = c.get("userId");
@@ -116,18 +116,19 @@ export const messageRoutes = new Hono<AppEnv>()
   });
 
 /** Runs a turn through its conversation's object: the answer stream, or the stored messages when `stream` is false. */
-async function answerTurn(env: AppEnv["Bindings"], input: TurnInput): Promise<Response> {
-  const owner = ownerOf(env, input.conversationId);
+async function answerTurn(c: Context<AppEnv>, input: TurnInput): Promise<Response> {
+  const owner = ownerOf(c.env, input.conversationId);
   if (!input.stream) {
     const result = await owner.runTurn(input);
     if (!result.ok) throw toApiError(result);
     const { ok: _, ...reply } = result;
     const answer: TurnResult = reply;
-    return Response.json(answer);
+    return c.json(answer);
   }
   const result = await owner.startTurn(input);
   if (!result.ok) throw toApiError(result);
-  return new Response(result.stream, { headers: SSE_HEADERS });
+  // Through the context, so the headers set for this request (x-request-id, rate limits) go too.
+  return c.body(result.stream, 200, SSE_HEADERS);
 }
 
 /** The send's `client_message_id`, or the `Idempotency-Key` header (they must agree when both are sent). */
