@@ -3,7 +3,7 @@ import { CompletionAccumulator, completionFromAccumulated } from "../dashscope/a
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { requiresStreaming } from "../dashscope/stream-only";
-import type { ChatCompletion } from "../dashscope/types";
+import type { ChatCompletion, Usage } from "../dashscope/types";
 import type { ApiError } from "../errors/api-error";
 import { logError, logInfo } from "../log/log";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
@@ -22,7 +22,7 @@ import {
 import { ReplyLimit } from "./reply-limit";
 import { estimateTextTokens } from "./tokens";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "./upstream-error";
-import { usageSummary } from "./usage";
+import { estimatedUsage, usageSummary } from "./usage";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -184,18 +184,46 @@ async function assembleChatCompletion(
     client.stream(forwardable(request, reservation), { signal: options.signal }),
   );
   const accumulator = new CompletionAccumulator();
+  const limit = new ReplyLimit(reservation.reply.roomTokens);
   let readError: unknown = null;
+  let cut = false;
   try {
     for await (const event of upstream.events()) {
       accumulator.push(event);
       // `[DONE]` or an error frame ends the answer; leaving the loop cancels whatever follows.
       if (event.type !== "chunk") break;
+      if (limit.addChunk(event.chunk) && event.chunk.choices.every((c) => !c.finish_reason)) {
+        // The granted room is used up: the answer ends here like a `max_tokens` cut.
+        cut = true;
+        break;
+      }
     }
   } catch (err) {
     readError = err;
   }
   const result = accumulator.finish();
   const completion = completionFromAccumulated(result);
+  if (cut) {
+    for (const choice of completion.choices) choice.finish_reason ??= "length";
+    const usage = estimatedUsage(reservation.promptEstimate, limit.generatedTokens);
+    // The usage chunk never came: the caller gets the estimate, marked as one.
+    const estimate: Usage & { estimated: true } = {
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: usage.completion_tokens,
+      total_tokens: usage.total_tokens,
+      estimated: true,
+    };
+    completion.usage = estimate;
+    finish(caller, reservation, {
+      model: result.model ?? request.model,
+      usage: null,
+      status: "completed",
+      outputTokens: limit.generatedTokens,
+      attempts: upstream.attempts,
+      errorCode: null,
+    });
+    return completion;
+  }
   // The caller's abort (the signal reaches the fetch) ends the read like a dropped connection.
   const cancelled = options.signal?.aborted === true && result.status !== "completed";
   let failure: ApiError | null = null;
