@@ -267,7 +267,9 @@ describe("a daily budget under parallel /v1/chat/completions calls", () => {
     const tag = newTag();
     const res = await call(user, "POST", "/chat/completions", {
       model: "qwq-plus",
-      messages: [{ role: "user", content: `Think long [[stand-in reasoning=20000 tokens=5 tag=${tag}]]` }],
+      messages: [
+        { role: "user", content: `Think long [[stand-in reasoning=5000 itl=1 tokens=5 tag=${tag}]]` },
+      ],
     });
     expect(res.status).toBe(200);
     const body = (await res.json()) as {
@@ -279,9 +281,48 @@ describe("a daily budget under parallel /v1/chat/completions calls", () => {
     const [sent] = await standInRequests(tag);
     expect(sent!.body).not.toHaveProperty("thinking_budget");
     expect(sent!.body).not.toHaveProperty("max_tokens");
-    expect(sent!.tokens_sent).toBeLessThan(20_000);
+    // The upstream was cancelled at the cut, not read to its end.
+    const ended = await eventually(async () => {
+      const [entry] = await standInRequests(tag);
+      return entry?.ended_at ? entry : null;
+    });
+    expect(ended.outcome).toBe("client_closed");
+    expect(ended.tokens_sent).toBeLessThan(5_000);
     const report = await settled(user);
     expect(report.totals.total_tokens).toBeLessThanOrEqual(3_000 + ONE_DELTA);
     expect(report.totals.total_tokens).toBe(body.usage.total_tokens);
+  });
+
+  it("streams upstream a non-streamed call whose partial grant a model of unknown maximum output cannot be told", async () => {
+    // qwen-turbo's maximum output is not in the table: a lowered max_tokens could be above it
+    // (a 400), so the call is streamed upstream, counted, and answered as one JSON body.
+    const user = await addUser(3_000);
+    const tag = newTag();
+    const res = await call(user, "POST", "/chat/completions", {
+      model: "qwen-turbo",
+      messages: [{ role: "user", content: `Write a lot [[stand-in tokens=5000 itl=1 tag=${tag}]]` }],
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      object: string;
+      choices: { finish_reason: string; message: { content: string } }[];
+      usage: { total_tokens: number; estimated?: boolean };
+    };
+    expect(body.object).toBe("chat.completion");
+    expect(body.choices.map((c) => c.finish_reason)).toEqual(["length"]);
+    expect(body.choices[0]!.message.content.length).toBeGreaterThan(0);
+    expect(body.usage.estimated).toBe(true);
+    const [sent] = await standInRequests(tag);
+    expect(sent!.stream).toBe(true);
+    expect(sent!.body).not.toHaveProperty("max_tokens");
+    // The upstream was cancelled at the cut, not read to its end.
+    const ended = await eventually(async () => {
+      const [entry] = await standInRequests(tag);
+      return entry?.ended_at ? entry : null;
+    });
+    expect(ended.outcome).toBe("client_closed");
+    expect(ended.tokens_sent).toBeLessThan(5_000);
+    const report = await settled(user);
+    expect(report.totals.total_tokens).toBeLessThanOrEqual(3_000 + ONE_DELTA);
   });
 });

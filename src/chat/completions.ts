@@ -133,8 +133,10 @@ function within(started: Promise<void>, ms: number): Promise<void> {
  * `reasoning_content`, complete `tool_calls` (a call's `""` arguments as `"{}"`, see
  * {@link emptyArgumentsAsObject}), `logprobs`, Omni `audio`; `usage`), after recording its usage.
  * A request DashScope accepts only as a stream ({@link requiresStreaming}: thinking, QwQ/QVQ/Omni
- * models, audio output) is streamed upstream and assembled into the body a non-streamed call
- * returns; any other is forwarded with `stream: false` and returned as it came. Rejects with an
+ * models, audio output), or whose partial grant DashScope cannot be told of (a model whose
+ * maximum output is unknown), is streamed upstream and assembled into the body a non-streamed
+ * call returns, cut at the grant like a `max_tokens` cut; any other is forwarded with
+ * `stream: false` (and the grant's `max_tokens`) and returned as it came. Rejects with an
  * `UpstreamError` when the upstream fails, also mid-stream while assembling, and with a 502/504
  * `ApiError` when an assembled stream breaks off or goes quiet.
  */
@@ -145,7 +147,8 @@ export async function completeChatCompletion(
   options: { signal?: AbortSignal } = {},
 ): Promise<ChatCompletion> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
-  if (requiresStreaming(request))
+  // A grant DashScope cannot be told of is enforced by counting the answer as it streams in.
+  if (requiresStreaming(request) || !reservation.reply.enforcedUpstream)
     return assembleChatCompletion(client, request, caller, reservation, options);
   const { completion, attempts } = await forward(caller, reservation, () =>
     client.complete(forwardable(request, reservation), { signal: options.signal }),

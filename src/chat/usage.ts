@@ -103,6 +103,12 @@ export interface GrantedReply {
    * whole chain of thought; the caller's own otherwise (absent when it set none).
    */
   thinkingBudget?: number;
+  /**
+   * Whether DashScope itself keeps the call within its grant: the grant holds the whole reply
+   * bounds, or every bound it lowers is sent upstream. When not, only counting what streams in
+   * enforces it (`ReplyLimit`), so a call that would not be streamed must be streamed upstream.
+   */
+  enforcedUpstream: boolean;
 }
 
 /**
@@ -126,7 +132,7 @@ export function grantedReply(
   const reasoningShare =
     bounds.reasoning > 0 ? Math.max(1, Math.floor((perChoice * bounds.reasoning) / whole)) : 0;
   const answerShare = Math.max(1, Math.min(bounds.answer, perChoice - reasoningShare));
-  const result: GrantedReply = { roomTokens };
+  const result: GrantedReply = { roomTokens, enforcedUpstream: true };
   if (p.max_tokens !== undefined) result.maxTokens = Math.min(p.max_tokens, answerShare);
   else if (answerShare < bounds.answer && knownMaxOutputTokens(model, config.modelMaxOutputTokens) !== null)
     result.maxTokens = answerShare;
@@ -137,6 +143,10 @@ export function grantedReply(
     result.thinkingBudget = Math.min(p.thinking_budget, reasoningShare);
   } else if (reasoningShare < bounds.reasoning && takesThinkingBudget(model)) {
     result.thinkingBudget = reasoningShare;
+  }
+  if (roomTokens < whole * n) {
+    result.enforcedUpstream =
+      result.maxTokens !== undefined && (bounds.reasoning === 0 || result.thinkingBudget !== undefined);
   }
   return result;
 }
