@@ -69,6 +69,8 @@ export async function streamChatCompletion(
     attempts = upstream.attempts;
     return upstream.body;
   });
+  // The event stream reads the rejection when it pulls; it may come before the first pull.
+  body.catch(() => {});
   let outputTokens = 0;
   return toOpenAiEventStream(body, {
     includeUsage: request.stream_options?.include_usage === true,
