@@ -489,49 +489,42 @@ describe("retry helpers", () => {
   });
 });
 
-describe("DashScopeClient.startStream", () => {
-  /** Resolves with which of `started` and `stream` settled first. */
-  const firstOf = (call: { started: Promise<void>; stream: Promise<unknown> }) =>
-    Promise.race([
-      call.started.then(
-        () => "started",
-        () => "started rejected",
-      ),
-      call.stream.then(
-        () => "stream",
-        () => "stream rejected",
-      ),
-    ]);
-
-  it("resolves `started` at DashScope's 200, before its first byte, and `stream` at the first byte", async () => {
-    const tag = newTag("start-headers");
+describe("DashScopeClient.stream's onHeaders", () => {
+  it("is called at DashScope's 200, before its first byte, which resolves the stream", async () => {
+    const tag = newTag("headers-first");
     const { client } = clientWith();
     const t0 = Date.now();
-    const call = client.startStream(chat(`headers_first ttft=600 tokens=2 tag=${tag}`));
-    expect(await firstOf(call)).toBe("started");
-    expect(Date.now() - t0).toBeLessThan(500);
-    const stream = await call.stream;
+    let headersAt: number | null = null;
+    const stream = await client.stream(chat(`headers_first ttft=600 tokens=2 tag=${tag}`), {
+      onHeaders: () => {
+        headersAt = Date.now() - t0;
+      },
+    });
+    expect(headersAt).not.toBeNull();
+    expect(headersAt!).toBeLessThan(500);
     expect(stream.firstByteAt - t0).toBeGreaterThanOrEqual(590);
     const text = await new Response(stream.body).text();
     expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true);
   });
 
-  it("rejects `started` with the failure when every attempt is refused before a 200", async () => {
-    const tag = newTag("start-refused");
+  it("is never called when every attempt is refused before a 200", async () => {
+    const tag = newTag("headers-refused");
     const { client } = clientWith();
-    const call = client.startStream(chat(`error=service_unavailable tag=${tag}`));
-    const error = await upstreamRejection(call.started);
-    expect([error.upstreamStatus, error.attempts]).toEqual([503, 3]);
-    expect(await rejection(call.stream)).toBeInstanceOf(UpstreamFailure);
+    let calls = 0;
+    const error = await upstreamRejection(
+      client.stream(chat(`error=service_unavailable tag=${tag}`), { onHeaders: () => calls++ }),
+    );
+    expect([error.upstreamStatus, error.attempts, calls]).toEqual([503, 3, 0]);
   });
 
-  it("keeps retrying after a 200 whose body never starts: `started` resolved, the outcome comes through `stream`", async () => {
-    const tag = newTag("start-then-retry");
+  it("is called again by a retry after a 200 whose body never started", async () => {
+    const tag = newTag("headers-then-retry");
     const { client } = clientWith({ firstByteTimeoutMs: 300 });
-    const call = client.startStream(chat(`fail_times=1 hang_body tokens=2 tag=${tag}`));
-    await call.started;
-    const stream = await call.stream;
-    expect(stream.attempts).toBe(2);
+    let calls = 0;
+    const stream = await client.stream(chat(`fail_times=1 hang_body tokens=2 tag=${tag}`), {
+      onHeaders: () => calls++,
+    });
+    expect([stream.attempts, calls]).toEqual([2, 2]);
     await stream.body.cancel();
     expect((await attemptsOf(tag)).map((e) => e.attempt)).toEqual([1, 2]);
   });

@@ -35,7 +35,7 @@ export interface CompletionCaller {
 }
 
 /** The client the completion is forwarded with (a {@link DashScopeClient} in production). */
-export type CompletionClient = Pick<DashScopeClient, "stream" | "startStream" | "complete">;
+export type CompletionClient = Pick<DashScopeClient, "stream" | "complete">;
 
 /**
  * Forwards a validated streaming request and returns the OpenAI-compatible event stream for the
@@ -62,10 +62,18 @@ export async function streamChatCompletion(
   const onCallerAbort = () => abort.abort(options.signal?.reason);
   if (options.signal?.aborted) onCallerAbort();
   else options.signal?.addEventListener("abort", onCallerAbort, { once: true });
-  const call = client.startStream(forwardable(request, reservation), { signal: abort.signal });
-  await forward(caller, reservation, () => within(call.started, options.startDeadlineMs));
+  let accepted!: () => void;
+  const headers = new Promise<void>((resolve) => (accepted = resolve));
+  const call = client.stream(forwardable(request, reservation), {
+    signal: abort.signal,
+    onHeaders: () => accepted(),
+  });
+  // DashScope's status is known at its 200's headers, or when the call settles first (a
+  // refusal after the retries, or a first byte).
+  const statusKnown = Promise.race([headers, call.then(() => {})]);
+  await forward(caller, reservation, () => within(statusKnown, options.startDeadlineMs));
   let attempts = 0;
-  const body = call.stream.then((upstream) => {
+  const body = call.then((upstream) => {
     attempts = upstream.attempts;
     return upstream.body;
   });
