@@ -198,8 +198,13 @@ describe("a daily budget under parallel /v1/chat/completions calls", () => {
     // add up to the budget at most, and a cut passes its grant by the one delta (a word of at
     // most a few tokens) that reached it.
     expect(total).toBeLessThanOrEqual(BUDGET + answered.length * ONE_DELTA);
-    // Answers longer than their grant end as a max_tokens cut would, with [DONE].
+    // Answers longer than their grant end as a max_tokens cut would, with [DONE], and are
+    // settled with an estimate marked as one (DashScope's usage chunk never came).
     for (const o of answered) expect(o.finishReasons).toEqual(["length"]);
+    const rows = await env.DB.prepare("SELECT status, estimated FROM usage_records WHERE user_id = ?")
+      .bind(user)
+      .all<{ status: string; estimated: number }>();
+    expect(rows.results).toEqual(answered.map(() => ({ status: "completed", estimated: 1 })));
     for (const request of await standInRequests(tag)) {
       // A full grant leaves qwen-plus its own default (its maximum output); a partial one is sent.
       const maxTokens = (request.body as { max_tokens?: number }).max_tokens;

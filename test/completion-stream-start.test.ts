@@ -176,4 +176,25 @@ describe("streamed /v1/chat/completions starts without waiting for the model", (
       return left.reservations === 0 && left.records === 1;
     });
   });
+
+  it("settles a call the client leaves mid-answer with estimated usage, and stops the upstream", async () => {
+    const user = newUser("start");
+    const tag = newTag();
+    const res = await call(user, "POST", "/chat/completions", ask(`tokens=400 itl=20 tag=${tag}`));
+    expect(res.status).toBe(200);
+    await readTimed(res, Date.now(), (f) => f.filter((x) => x.kind === "data").length >= 3);
+    const entry = await eventually(async () => {
+      const [e] = await standInRequests(tag);
+      return e?.ended_at ? e : null;
+    });
+    expect(entry.outcome).toBe("client_closed");
+    const record = await eventually(() =>
+      env.DB.prepare("SELECT status, estimated, completion_tokens FROM usage_records WHERE user_id = ?")
+        .bind(user)
+        .first<{ status: string; estimated: number; completion_tokens: number }>(),
+    );
+    expect(record).toMatchObject({ status: "cancelled", estimated: 1 });
+    expect(record.completion_tokens).toBeGreaterThan(0);
+    expect((await leftovers(user)).reservations).toBe(0);
+  });
 });
