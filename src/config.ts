@@ -23,6 +23,18 @@ export interface Config {
   modelMaxInputTokens: Record<string, number>;
   /** Tokens reserved for the reply when a turn sets no `max_tokens`. */
   defaultReplyTokens: number;
+  /**
+   * A call's answer bound without `max_tokens`, per choice, for a model missing from the table
+   * (`DEFAULT_MAX_OUTPUT_TOKENS`): what DashScope itself allows by default (its `max_tokens`
+   * default is the model's maximum output, PROTOCOL.md §6).
+   */
+  defaultMaxOutputTokens: number;
+  /** Maximum outputs that extend or override the built-in table (`MODEL_MAX_OUTPUT_TOKENS`, JSON). */
+  modelMaxOutputTokens: Record<string, number>;
+  /** A thinking call's reasoning bound without `thinking_budget`, per choice (`DEFAULT_MAX_REASONING_TOKENS`). */
+  defaultMaxReasoningTokens: number;
+  /** Maximum chains of thought that extend or override the built-in table (`MODEL_MAX_REASONING_TOKENS`, JSON). */
+  modelMaxReasoningTokens: Record<string, number>;
   upstreamFirstByteTimeoutMs: number;
   upstreamMaxAttempts: number;
   upstreamRetryBaseMs: number;
@@ -32,8 +44,10 @@ export interface Config {
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
   /**
-   * Longest wait, after a turn is stored, for DashScope's HTTP status before the answer stream
-   * starts anyway (its later failures then arrive as `message.failed`).
+   * Longest wait for DashScope's HTTP status before an answer stream starts anyway
+   * (`STREAM_START_DEADLINE_MS`): after a turn is stored (its later failures then arrive as
+   * `message.failed`), and for a streamed `/v1/chat/completions` once its quota is reserved (a
+   * failure known by then keeps its HTTP status, a later one arrives as an error frame).
    */
   streamStartDeadlineMs: number;
   /** How long an answer's events stay resumable after it ends. */
@@ -98,6 +112,13 @@ export function loadConfig(env: Partial<Env>): Config {
     modelContextTokens: parseContextTable(env.MODEL_CONTEXT_TOKENS, "MODEL_CONTEXT_TOKENS"),
     modelMaxInputTokens: parseContextTable(env.MODEL_MAX_INPUT_TOKENS, "MODEL_MAX_INPUT_TOKENS"),
     defaultReplyTokens: num(env.DEFAULT_REPLY_TOKENS, 8_192),
+    // The largest documented maximum output (qwen3-max, 65,536) and chain of thought (Qwen3-VL,
+    // 80K), PROTOCOL.md §7.1: a bound below a model's real one would cut answers DashScope would
+    // finish; one above it only reserves more while the call runs.
+    defaultMaxOutputTokens: num(env.DEFAULT_MAX_OUTPUT_TOKENS, 65_536),
+    modelMaxOutputTokens: parseContextTable(env.MODEL_MAX_OUTPUT_TOKENS, "MODEL_MAX_OUTPUT_TOKENS"),
+    defaultMaxReasoningTokens: num(env.DEFAULT_MAX_REASONING_TOKENS, 81_920),
+    modelMaxReasoningTokens: parseContextTable(env.MODEL_MAX_REASONING_TOKENS, "MODEL_MAX_REASONING_TOKENS"),
     upstreamFirstByteTimeoutMs: num(env.UPSTREAM_FIRST_BYTE_TIMEOUT_MS, 60_000),
     upstreamMaxAttempts: Math.max(1, num(env.UPSTREAM_MAX_ATTEMPTS, 3)),
     upstreamRetryBaseMs: num(env.UPSTREAM_RETRY_BASE_MS, 250),
@@ -110,7 +131,7 @@ export function loadConfig(env: Partial<Env>): Config {
     upstreamIdleTimeoutMs: num(env.UPSTREAM_IDLE_TIMEOUT_MS, 120_000),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
-    streamStartDeadlineMs: num(env.STREAM_START_DEADLINE_MS, 1_000),
+    streamStartDeadlineMs: Math.max(0, num(env.STREAM_START_DEADLINE_MS, 1_000)),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,
     dailyTokenBudget: /^unlimited$/i.test(env.DAILY_TOKEN_BUDGET ?? "")
       ? -1

@@ -488,3 +488,44 @@ describe("retry helpers", () => {
     await expect(sleeping).rejects.toBe(reason);
   });
 });
+
+describe("DashScopeClient.stream's onHeaders", () => {
+  it("is called at DashScope's 200, before its first byte, which resolves the stream", async () => {
+    const tag = newTag("headers-first");
+    const { client } = clientWith();
+    const t0 = Date.now();
+    let headersAt: number | null = null;
+    const stream = await client.stream(chat(`headers_first ttft=600 tokens=2 tag=${tag}`), {
+      onHeaders: () => {
+        headersAt = Date.now() - t0;
+      },
+    });
+    expect(headersAt).not.toBeNull();
+    expect(headersAt!).toBeLessThan(500);
+    expect(stream.firstByteAt - t0).toBeGreaterThanOrEqual(590);
+    const text = await new Response(stream.body).text();
+    expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
+  it("is never called when every attempt is refused before a 200", async () => {
+    const tag = newTag("headers-refused");
+    const { client } = clientWith();
+    let calls = 0;
+    const error = await upstreamRejection(
+      client.stream(chat(`error=service_unavailable tag=${tag}`), { onHeaders: () => calls++ }),
+    );
+    expect([error.upstreamStatus, error.attempts, calls]).toEqual([503, 3, 0]);
+  });
+
+  it("is called again by a retry after a 200 whose body never started", async () => {
+    const tag = newTag("headers-then-retry");
+    const { client } = clientWith({ firstByteTimeoutMs: 300 });
+    let calls = 0;
+    const stream = await client.stream(chat(`fail_times=1 hang_body tokens=2 tag=${tag}`), {
+      onHeaders: () => calls++,
+    });
+    expect([stream.attempts, calls]).toEqual([2, 2]);
+    await stream.body.cancel();
+    expect((await attemptsOf(tag)).map((e) => e.attempt)).toEqual([1, 2]);
+  });
+});

@@ -267,6 +267,36 @@ describe("plain text stream", () => {
     expect(capped.at(-1)!.choices[0]!.finish_reason).toBe("length");
   });
 
+  it("caps the chain of thought at thinking_budget, then answers as usual", async () => {
+    const chunks = chunksOf(
+      (
+        await streamText({
+          messages: userMessage("think [[stand-in reasoning=9 tokens=3]]"),
+          enable_thinking: true,
+          thinking_budget: 4,
+        })
+      ).text,
+    );
+    expect(chunks.filter((c) => c.choices[0]!.delta.reasoning_content)).toHaveLength(4);
+    expect(chunks.filter((c) => c.choices[0]!.delta.content)).toHaveLength(3);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe("stop");
+  });
+
+  it("headers_first sends the 200 at once and the first chunk ttft later", async () => {
+    const t0 = Date.now();
+    const res = await post({
+      model: "qwen-plus",
+      stream: true,
+      messages: userMessage("slow [[stand-in headers_first ttft=600 tokens=1]]"),
+    });
+    expect(res.status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(400);
+    const reader = res.body!.getReader();
+    await reader.read();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(590);
+    await reader.cancel();
+  });
+
   it("prompt_tokens grows with the prompt", async () => {
     const usageOf = async (content: string) =>
       chunksOf(

@@ -4,7 +4,16 @@ import { newId } from "../store/ids";
 import type { TokenUsage } from "../store/types";
 import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
 import { estimateRequestTokens } from "./tokens";
-import { estimatedUsage, ledgerEntry, quotaRefusal, reportedUsage, reservationTokens } from "./usage";
+import {
+  estimatedUsage,
+  type GrantedReply,
+  grantedReply,
+  ledgerEntry,
+  quotaRefusal,
+  replyBounds,
+  reportedUsage,
+  reservationAsk,
+} from "./usage";
 
 /**
  * The ledger and quota of `/v1/chat/completions`, exactly as for a conversation turn: the
@@ -17,12 +26,18 @@ export interface CompletionReservation {
   userId: string;
   day: string;
   promptEstimate: number;
+  /** Tokens reserved: the call's whole worst case, or what remained of the budget. */
+  granted: number;
+  /** What the call may generate, and the upstream parameters that tell DashScope so. */
+  reply: GrantedReply;
 }
 
 /**
  * Reserves the call's worst case: the prompt estimate of the whole request (messages, tool
- * definitions, response schema) plus the reply budget of every choice, reasoning included
- * whenever the model thinks.
+ * definitions, response schema) plus every choice's reply bounds (`replyBounds`: `max_tokens`
+ * or the model's maximum output, and the chain of thought whenever the model thinks); when the
+ * budget holds less, what remains of it, if that leaves each choice `MIN_REPLY_TOKENS`. Throws
+ * the 429 `quota_exceeded` (403 for a blocked user) of a refused reservation.
  */
 export async function reserveCompletion(
   db: D1Database,
@@ -32,21 +47,26 @@ export async function reserveCompletion(
   now = Date.now(),
 ): Promise<CompletionReservation> {
   const promptEstimate = estimateRequestTokens(request);
-  const reservation = { id: newId(), userId, day: utcDay(now), promptEstimate };
-  const { reserved, state } = await reserveQuota(
+  const id = newId();
+  const day = utcDay(now);
+  const bounds = replyBounds(request, request.model, config);
+  const ask = reservationAsk(promptEstimate, bounds, request.n ?? 1);
+  const { granted, state } = await reserveQuota(
     db,
-    reservation.id,
+    id,
     {
       userId,
-      day: reservation.day,
-      tokens: reservationTokens(promptEstimate, request, request.model, config.defaultReplyTokens),
+      day,
+      tokens: ask.wanted,
+      minimumTokens: ask.minimum,
       now,
       defaultBudget: config.dailyTokenBudget,
     },
     now + config.quotaReservationTtlMs,
   );
-  if (reserved) return reservation;
-  throw quotaRefusal(state, now, "make requests to the model");
+  if (granted === null) throw quotaRefusal(state, now, "make requests to the model");
+  const reply = grantedReply(granted, promptEstimate, request, request.model, bounds, config);
+  return { id, userId, day, promptEstimate, granted, reply };
 }
 
 /** How a call ended, for its usage record. */

@@ -3,7 +3,7 @@ import { CompletionAccumulator, completionFromAccumulated } from "../dashscope/a
 import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { requiresStreaming } from "../dashscope/stream-only";
-import type { ChatCompletion } from "../dashscope/types";
+import type { ChatCompletion, Usage } from "../dashscope/types";
 import type { ApiError } from "../errors/api-error";
 import { logError, logInfo } from "../log/log";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
@@ -19,9 +19,10 @@ import {
   upstreamReadError,
   upstreamTruncatedError,
 } from "./openai-stream";
+import { ReplyLimit } from "./reply-limit";
 import { estimateTextTokens } from "./tokens";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "./upstream-error";
-import { usageSummary } from "./usage";
+import { estimatedUsage, usageSummary } from "./usage";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -38,38 +39,102 @@ export type CompletionClient = Pick<DashScopeClient, "stream" | "complete">;
 
 /**
  * Forwards a validated streaming request and returns the OpenAI-compatible event stream for the
- * caller (see {@link toOpenAiEventStream}). The upstream always sends its usage chunk; it reaches
- * the caller only when the request asked for `stream_options.include_usage`, and its usage is
- * recorded for the caller either way once the stream ends. Rejects with an `UpstreamError` when
- * the upstream fails before its first byte.
+ * caller (see {@link toOpenAiEventStream}) without waiting for the model: it resolves once the
+ * reservation is made and DashScope's HTTP status is known, or `startDeadlineMs` after the call
+ * went out, whichever comes first. A failure known by then (every attempt refused, or a final
+ * refusal) rejects with its `UpstreamError` (the caller answers with its HTTP status); a later
+ * one, retries included, arrives as the stream's error frame. The stream pings from its first
+ * byte on. The granted reply room goes upstream as `max_tokens`/`thinking_budget` where
+ * DashScope takes them ({@link grantedReply}) and is enforced while streaming ({@link ReplyLimit}).
+ * The upstream always sends its usage chunk; it reaches the caller only when the request asked
+ * for `stream_options.include_usage`, and its usage is recorded for the caller either way once
+ * the stream ends (estimated, and marked so, when it never came).
  */
 export async function streamChatCompletion(
   client: CompletionClient,
   request: ChatCompletionRequest,
   caller: CompletionCaller,
-  options: { pingIntervalMs: number; signal?: AbortSignal },
+  options: { pingIntervalMs: number; startDeadlineMs: number; signal?: AbortSignal },
 ): Promise<ReadableStream<Uint8Array>> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
-  const upstream = await forward(caller, reservation, () =>
-    client.stream(forwardable(request), { signal: options.signal }),
-  );
+  // Aborted when the client goes away, also before the upstream's first byte.
+  const abort = new AbortController();
+  const onCallerAbort = () => abort.abort(options.signal?.reason);
+  if (options.signal?.aborted) onCallerAbort();
+  else options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+  let accepted!: () => void;
+  const headers = new Promise<void>((resolve) => (accepted = resolve));
+  const call = client.stream(forwardable(request, reservation), {
+    signal: abort.signal,
+    onHeaders: () => accepted(),
+  });
+  // DashScope's status is known at its 200's headers, or when the call settles first (a
+  // refusal after the retries, or a first byte).
+  const statusKnown = Promise.race([headers, call.then(() => {})]);
+  await forward(caller, reservation, () => within(statusKnown, options.startDeadlineMs));
+  let attempts = 0;
+  const body = call.then((upstream) => {
+    attempts = upstream.attempts;
+    return upstream.body;
+  });
+  // The event stream reads the rejection when it pulls; it may come before the first pull.
+  body.catch(() => {});
   let outputTokens = 0;
-  return toOpenAiEventStream(upstream.body, {
+  return toOpenAiEventStream(body, {
     includeUsage: request.stream_options?.include_usage === true,
     pingIntervalMs: options.pingIntervalMs,
     idleTimeoutMs: caller.config.upstreamIdleTimeoutMs,
+    limit: { reply: new ReplyLimit(reservation.reply.roomTokens), promptTokens: reservation.promptEstimate },
     onOutput: (text) => {
       outputTokens += estimateTextTokens(text);
     },
-    onEnd: (outcome: OpenAiStreamOutcome) =>
+    onEnd: (outcome: OpenAiStreamOutcome) => {
+      options.signal?.removeEventListener("abort", onCallerAbort);
+      if (outcome.status === "cancelled" && !abort.signal.aborted) abort.abort(new Error("client went away"));
+      if (!outcome.opened) {
+        // Failed or cancelled before DashScope's first byte: nothing was generated.
+        logInfo("completion.finished", {
+          request_id: caller.requestId,
+          status: outcome.status,
+          model: request.model,
+          upstream_attempts: null,
+          error_code: outcome.error?.code ?? null,
+          usage: null,
+        });
+        caller.waitUntil(
+          settleCompletion(caller.db, caller.config, reservation, null).catch(logSettleError(caller)),
+        );
+        return;
+      }
       finish(caller, reservation, {
         model: outcome.model ?? request.model,
-        usage: usageSummary(outcome.usage),
+        usage: outcome.cut ? null : usageSummary(outcome.usage),
         status: outcome.status,
         outputTokens,
-        attempts: upstream.attempts,
+        attempts,
         errorCode: outcome.error?.code ?? null,
-      }),
+      });
+    },
+  });
+}
+
+/**
+ * Resolves when `started` does or after `ms`, whichever is first; rejects when `started` rejects
+ * first. The timer is cleared either way, so nothing outlives the wait.
+ */
+function within(started: Promise<void>, ms: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    started.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
 }
 
@@ -78,8 +143,10 @@ export async function streamChatCompletion(
  * `reasoning_content`, complete `tool_calls` (a call's `""` arguments as `"{}"`, see
  * {@link emptyArgumentsAsObject}), `logprobs`, Omni `audio`; `usage`), after recording its usage.
  * A request DashScope accepts only as a stream ({@link requiresStreaming}: thinking, QwQ/QVQ/Omni
- * models, audio output) is streamed upstream and assembled into the body a non-streamed call
- * returns; any other is forwarded with `stream: false` and returned as it came. Rejects with an
+ * models, audio output), or whose partial grant DashScope cannot be told of (a model whose
+ * maximum output is unknown), is streamed upstream and assembled into the body a non-streamed
+ * call returns, cut at the grant like a `max_tokens` cut; any other is forwarded with
+ * `stream: false` (and the grant's `max_tokens`) and returned as it came. Rejects with an
  * `UpstreamError` when the upstream fails, also mid-stream while assembling, and with a 502/504
  * `ApiError` when an assembled stream breaks off or goes quiet.
  */
@@ -90,10 +157,11 @@ export async function completeChatCompletion(
   options: { signal?: AbortSignal } = {},
 ): Promise<ChatCompletion> {
   const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
-  if (requiresStreaming(request))
+  // A grant DashScope cannot be told of is enforced by counting the answer as it streams in.
+  if (requiresStreaming(request) || !reservation.reply.enforcedUpstream)
     return assembleChatCompletion(client, request, caller, reservation, options);
   const { completion, attempts } = await forward(caller, reservation, () =>
-    client.complete(forwardable(request), { signal: options.signal }),
+    client.complete(forwardable(request, reservation), { signal: options.signal }),
   );
   for (const choice of completion.choices) {
     if (Array.isArray(choice.message?.tool_calls))
@@ -126,21 +194,49 @@ async function assembleChatCompletion(
   options: { signal?: AbortSignal },
 ): Promise<ChatCompletion> {
   const upstream = await forward(caller, reservation, () =>
-    client.stream(forwardable(request), { signal: options.signal }),
+    client.stream(forwardable(request, reservation), { signal: options.signal }),
   );
   const accumulator = new CompletionAccumulator();
+  const limit = new ReplyLimit(reservation.reply.roomTokens);
   let readError: unknown = null;
+  let cut = false;
   try {
     for await (const event of upstream.events()) {
       accumulator.push(event);
       // `[DONE]` or an error frame ends the answer; leaving the loop cancels whatever follows.
       if (event.type !== "chunk") break;
+      if (limit.addChunk(event.chunk) && event.chunk.choices.every((c) => !c.finish_reason)) {
+        // The granted room is used up: the answer ends here like a `max_tokens` cut.
+        cut = true;
+        break;
+      }
     }
   } catch (err) {
     readError = err;
   }
   const result = accumulator.finish();
   const completion = completionFromAccumulated(result);
+  if (cut) {
+    for (const choice of completion.choices) choice.finish_reason ??= "length";
+    const usage = estimatedUsage(reservation.promptEstimate, limit.generatedTokens);
+    // The usage chunk never came: the caller gets the estimate, marked as one.
+    const estimate: Usage & { estimated: true } = {
+      prompt_tokens: usage.prompt_tokens,
+      completion_tokens: usage.completion_tokens,
+      total_tokens: usage.total_tokens,
+      estimated: true,
+    };
+    completion.usage = estimate;
+    finish(caller, reservation, {
+      model: result.model ?? request.model,
+      usage: null,
+      status: "completed",
+      outputTokens: limit.generatedTokens,
+      attempts: upstream.attempts,
+      errorCode: null,
+    });
+    return completion;
+  }
   // The caller's abort (the signal reaches the fetch) ends the read like a dropped connection.
   const cancelled = options.signal?.aborted === true && result.status !== "completed";
   let failure: ApiError | null = null;
@@ -175,18 +271,27 @@ function estimateOutputTokens(completion: ChatCompletion): number {
 /**
  * The request as DashScope takes it: a history tool call with `""` arguments (what a client
  * assembles from a streamed call without arguments, passed through as DashScope sent it) is sent
- * with `"{}"`, which DashScope accepts where it rejects `""`.
+ * with `"{}"`, which DashScope accepts where it rejects `""`; and the reservation's reply limits
+ * (`max_tokens`, `thinking_budget`, see {@link grantedReply}) replace the caller's, which they
+ * never exceed.
  */
-function forwardable(request: ChatCompletionRequest): ChatCompletionRequestBody {
-  let changed = false;
+function forwardable(
+  request: ChatCompletionRequest,
+  reservation: CompletionReservation,
+): ChatCompletionRequestBody {
   const messages = request.messages.map((message) => {
     if (message.role !== "assistant" || !message.tool_calls) return message;
     const calls = emptyArgumentsAsObject(message.tool_calls);
     if (calls === message.tool_calls) return message;
-    changed = true;
     return { ...message, tool_calls: calls };
   });
-  return (changed ? { ...request, messages } : request) as ChatCompletionRequestBody;
+  const { maxTokens, thinkingBudget } = reservation.reply;
+  return {
+    ...request,
+    messages,
+    ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
+    ...(thinkingBudget !== undefined ? { thinking_budget: thinkingBudget } : {}),
+  } as ChatCompletionRequestBody;
 }
 
 /** Calls upstream; a failure before any answer releases the reservation (nothing to bill). */

@@ -37,6 +37,52 @@ export const MODEL_MAX_INPUT_TOKENS: Readonly<Record<string, number>> = {
   "qwen3-vl-flash": 260_096,
 };
 
+/**
+ * The most answer tokens a model writes per choice (`max_tokens`' upper bound and DashScope's
+ * default for it, PROTOCOL.md §6, §7.1), where documented. A model missing from the table gets
+ * `DEFAULT_MAX_OUTPUT_TOKENS`. Only models listed here (or configured) are ever sent a
+ * `max_tokens` they did not ask for: a value above a model's limit is a 400 (`Range of
+ * max_tokens should be [1, N]`).
+ */
+export const MODEL_MAX_OUTPUT_TOKENS: Readonly<Record<string, number>> = {
+  "qwen-max": 8_192,
+  "qwen-plus": 32_768,
+  "qwen-flash": 32_768,
+  "qwen3-max": 65_536,
+  "qwen3-vl-plus": 32_768,
+  "qwen3-vl-flash": 32_768,
+  "qwen-omni-turbo": 2_048,
+  "qwen2.5-omni-7b": 2_048,
+};
+
+/**
+ * The longest chain of thought of a thinking model per choice (`thinking_budget`'s upper bound),
+ * where documented (PROTOCOL.md §7.1); others get `DEFAULT_MAX_REASONING_TOKENS`.
+ */
+export const MODEL_MAX_REASONING_TOKENS: Readonly<Record<string, number>> = {
+  "qwen3-vl-plus": 81_920,
+  "qwen3-vl-flash": 81_920,
+};
+
+/**
+ * `model`'s maximum output per choice: configured (`overrides`), else the table's entry; null
+ * when neither knows the model.
+ */
+export function knownMaxOutputTokens(model: string, overrides: Record<string, number> = {}): number | null {
+  const configured = Object.hasOwn(overrides, model) ? overrides[model] : undefined;
+  return configured ?? modelEntry(MODEL_MAX_OUTPUT_TOKENS, model) ?? null;
+}
+
+/** `model`'s maximum chain of thought per choice: configured, else the table's, else `fallback`. */
+export function maxReasoningTokensFor(
+  model: string,
+  fallback: number,
+  overrides: Record<string, number> = {},
+): number {
+  const configured = Object.hasOwn(overrides, model) ? overrides[model] : undefined;
+  return configured ?? modelEntry(MODEL_MAX_REASONING_TOKENS, model) ?? fallback;
+}
+
 /** The context window of `model` in tokens; `overrides` (configuration) win over the table. */
 export function contextTokensFor(
   model: string,

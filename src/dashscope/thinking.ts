@@ -28,3 +28,14 @@ export function thinks(model: string, enableThinking: boolean | undefined): bool
   if (THINKING_ONLY_MODEL.test(model)) return true;
   return enableThinking ?? THINKING_BY_DEFAULT_MODEL.test(model);
 }
+
+/**
+ * Whether DashScope takes a `thinking_budget` for `model`: the hybrid models whose thinking is
+ * switched by `enable_thinking` (PROTOCOL.md §2.6 names `thinking_budget` next to it). The
+ * thinking-only models (QwQ, QVQ, `-thinking` variants, DeepSeek-R1) ignore `enable_thinking`
+ * and some reject parameters of the switch, so none of our own is sent to them; their chain
+ * of thought is bounded while streaming instead.
+ */
+export function takesThinkingBudget(model: string): boolean {
+  return !THINKING_ONLY_MODEL.test(model);
+}

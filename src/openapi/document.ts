@@ -47,7 +47,11 @@ const completionStream = {
       description:
         "OpenAI's chunk stream: `data: <ChatCompletionChunk>` events, then `data: [DONE]`. A failure after the stream started " +
         "is one `data: <OpenAIError>` event instead of `[DONE]` (the SDKs raise it as `APIError`). The usage chunk " +
-        "(`choices: []`) is sent only when `stream_options.include_usage` is true.",
+        "(`choices: []`) is sent only when `stream_options.include_usage` is true. The response starts (200, headers and a " +
+        "`: ping` comment) once DashScope accepted the request, and at the latest `STREAM_START_DEADLINE_MS` (1 s) after " +
+        "it was sent, before the first token; `: ping` comments follow whenever nothing was sent for 15 s. An answer that " +
+        'reaches the reply room its quota reservation granted ends like a `max_tokens` cut: `finish_reason: "length"`, ' +
+        'the usage chunk (when asked for) with `"estimated": true`, then `[DONE]`.',
     },
     "x-sse-events": { message: { oneOf: [ref("ChatCompletionChunk"), ref("OpenAIError")] } },
     "x-sse-terminator": "[DONE]",

@@ -109,6 +109,12 @@ const upstreamUsageSchema = z
       .loose()
       .nullable()
       .optional(),
+    estimated: z
+      .literal(true)
+      .optional()
+      .describe(
+        "Present when the answer was ended at the call's granted reply room before DashScope reported usage: the counts are edge-chat's estimate.",
+      ),
   })
   .loose();
 

@@ -77,6 +77,7 @@ export const openaiRoutes = new Hono<AppEnv>()
     if (request.stream === true) {
       const stream = await streamChatCompletion(client, request, caller, {
         pingIntervalMs: config.ssePingIntervalMs,
+        startDeadlineMs: config.streamStartDeadlineMs,
       });
       return new Response(stream, { headers: SSE_HEADERS });
     }

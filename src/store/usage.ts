@@ -1,5 +1,5 @@
 import type { UsageCounters, UsageReport } from "../resources/usage";
-import { batch, type Query, query, type Sql, selectValues, sql, values } from "./sql";
+import { batch, type Query, query, type Sql, sql, values } from "./sql";
 import type { MessageUsage } from "./types";
 
 /**
@@ -16,7 +16,14 @@ export interface QuotaCheck {
   userId: string;
   /** UTC day, YYYY-MM-DD. */
   day: string;
+  /** Tokens the call asks for (its whole worst case). */
   tokens: number;
+  /**
+   * The fewest tokens the call accepts: when less than {@link tokens} fits in what remains of
+   * the budget, it is granted what remains, if that is at least this. Absent: {@link tokens}
+   * (all or nothing).
+   */
+  minimumTokens?: number;
   now: number;
   /** The configured default budget ({@link UNLIMITED_BUDGET} for none). */
   defaultBudget: number;
@@ -52,9 +59,13 @@ export function quotaStateQuery(db: D1Database, q: QuotaCheck): Query<QuotaState
 }
 
 /**
- * Reserves `q.tokens` for `id` if the user is not blocked and they fit the day's budget after
- * what was used and what live reservations hold, and `gate` (a further SQL condition) holds; no
- * row is written otherwise. Every reservation is made here.
+ * Reserves for `id` what the call may spend: `q.tokens`, or when less remains of the day's
+ * budget (after what was used and what live reservations hold), all that remains, provided that
+ * is at least `q.minimumTokens` (default `q.tokens`); an unlimited budget grants `q.tokens`. Made
+ * only if the user is not blocked and `gate` (a further SQL condition) holds; no row is written
+ * otherwise. The check and the insert are one statement, so parallel calls never share the same
+ * remainder. Returns the reservation's row (`tokens`: the grant) when one was made. Every
+ * reservation is made here.
  */
 export function reservationQuery(
   db: D1Database,
@@ -62,32 +73,39 @@ export function reservationQuery(
   q: QuotaCheck,
   expiresAt: number,
   gate: Sql = sql`TRUE`,
-): Query<never> {
+): Query<{ tokens: number }> {
+  const minimum = q.minimumTokens ?? q.tokens;
   return query(
     db,
-    sql`INSERT INTO quota_reservations
-        ${selectValues({ id, user_id: q.userId, day: q.day, tokens: q.tokens, expires_at: expiresAt })}
+    sql`INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at)
+        SELECT id, user_id, day, granted, expires_at FROM (
+          SELECT ${id} AS id, ${q.userId} AS user_id, ${q.day} AS day, ${expiresAt} AS expires_at,
+                 CASE WHEN ${budget(q)} < 0 THEN ${q.tokens}
+                      ELSE MIN(${q.tokens}, ${budget(q)} - ${used(q)} - ${reserved(q)}) END AS granted
+        )
         WHERE ${gate}
           AND ${blockedAt(q)} IS NULL
-          AND (${budget(q)} < 0 OR ${used(q)} + ${reserved(q)} + ${q.tokens} <= ${budget(q)})`,
+          AND granted >= ${minimum}
+        RETURNING tokens`,
   );
 }
 
 /**
- * Reserves quota for a request outside a conversation (one round trip). Returns the state
- * and whether the reservation was made.
+ * Reserves quota for a request outside a conversation (one round trip, see
+ * {@link reservationQuery}). Returns the state before the reservation and the tokens granted
+ * (`null`: refused).
  */
 export async function reserveQuota(
   db: D1Database,
   id: string,
   q: QuotaCheck,
   expiresAt: number,
-): Promise<{ reserved: boolean; state: QuotaState }> {
+): Promise<{ granted: number | null; state: QuotaState }> {
   const { state, reservation } = await batch(db, {
     state: quotaStateQuery(db, q),
     reservation: reservationQuery(db, id, q, expiresAt),
   });
-  return { reserved: (reservation.meta.changes ?? 0) > 0, state: state.results[0]! };
+  return { granted: reservation.results[0]?.tokens ?? null, state: state.results[0]! };
 }
 
 export interface Settlement {

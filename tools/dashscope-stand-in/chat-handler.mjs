@@ -194,6 +194,7 @@ export async function handleChatCompletions(req, res, raw, options) {
       includeUsage: body.stream_options?.include_usage === true,
       ttftMs,
       itlMs,
+      headersFirst: directive.headers_first === true,
       fault,
       signal: abort.signal,
     });

@@ -52,11 +52,12 @@ function chunkEvent(envelope, choices, usage) {
  * Headers go out together with the first chunk, after the time-to-first-token delay.
  * @param {{ res: import("node:http").ServerResponse, entry: import("./request-log.mjs").LogEntry,
  *   plans: import("./scenarios/plan.mjs").ChoicePlan[], envelope: { chatId: string, created: number, model: string, requestId: string },
- *   usage: unknown, includeUsage: boolean, ttftMs: number, itlMs: number, fault: StreamFault | null, signal: AbortSignal }} opts
+ *   usage: unknown, includeUsage: boolean, ttftMs: number, itlMs: number, headersFirst?: boolean, fault: StreamFault | null, signal: AbortSignal }} opts
  * @returns {Promise<"completed" | "client_closed" | "disconnected" | "midstream_error">}
  */
 export async function streamChoices(opts) {
-  const { res, entry, plans, envelope, usage, includeUsage, ttftMs, itlMs, fault, signal } = opts;
+  const { res, entry, plans, envelope, usage, includeUsage, ttftMs, itlMs, headersFirst, fault, signal } =
+    opts;
   /** @type {Array<[import("./scenarios/plan.mjs").ChoicePlan, import("./scenarios/plan.mjs").Step]>} */
   const order = [];
   const longest = Math.max(...plans.map((p) => p.steps.length));
@@ -67,13 +68,21 @@ export async function streamChoices(opts) {
     }
   }
 
+  const writeHeaders = () => {
+    res.writeHead(200, {
+      "content-type": "text/event-stream;charset=UTF-8",
+      "cache-control": "no-cache",
+      "x-request-id": envelope.requestId,
+    });
+    // Node holds written headers until the first body write; flushing sends them now.
+    res.flushHeaders();
+    entry.status = 200;
+  };
+  // `headers_first`: the 200 goes out at once and the first chunk `ttft` later (a model whose
+  // gateway answers before it generates); otherwise the headers wait for the first chunk.
+  if (headersFirst) writeHeaders();
   if (!(await sleep(ttftMs, signal))) return "client_closed";
-  res.writeHead(200, {
-    "content-type": "text/event-stream;charset=UTF-8",
-    "cache-control": "no-cache",
-    "x-request-id": envelope.requestId,
-  });
-  entry.status = 200;
+  if (!headersFirst) writeHeaders();
 
   let contentSent = 0;
   let deltasSent = 0;

@@ -92,7 +92,11 @@ function planChoice(ctx, index, toolCalls) {
   let reasoning = "";
   if (thinking) {
     steps.push({ kind: "role", delta: { content: null, role: "assistant", reasoning_content: "" } });
-    const reasoningTokens = wordTokens(prng, intOption(directive, "reasoning", DEFAULT_REASONING_TOKENS));
+    // `thinking_budget` caps the chain of thought; the answer follows as usual (PROTOCOL.md §2.6).
+    const budget =
+      Number.isInteger(body.thinking_budget) && body.thinking_budget >= 0 ? body.thinking_budget : null;
+    const wanted = intOption(directive, "reasoning", DEFAULT_REASONING_TOKENS);
+    const reasoningTokens = wordTokens(prng, budget === null ? wanted : Math.min(wanted, budget));
     for (const token of withLoneSurrogate(reasoningTokens, directive, LONE_LOW_SURROGATE)) {
       steps.push({ kind: "reasoning", delta: { content: null, reasoning_content: token } });
       reasoning += token;
