@@ -1,3 +1,4 @@
+import { ReplyLimit } from "../chat/reply-limit";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "../chat/upstream-error";
 import { estimateAnswerUsage, reportedUsage, usageSummary } from "../chat/usage";
 import { type AccumulatedCompletion, CompletionAccumulator } from "../dashscope/accumulator";
@@ -38,6 +39,12 @@ export interface AnswerGenerationOptions {
   cancelOnDisconnect: boolean;
   /** Estimated prompt tokens, for usage when DashScope reports none (stop, cut-off). */
   estimatedPromptTokens: number;
+  /**
+   * Reply tokens the answer's quota reservation holds beyond its prompt: an answer that reaches
+   * them (counted with {@link ReplyLimit}, erring high) ends there like a `max_tokens` cut
+   * (`completed`, `finish_reason: "length"`, estimated usage). Absent: no limit.
+   */
+  replyRoomTokens?: number;
   /**
    * The longest wait for the next upstream event before the answer ends as `interrupted` with
    * `upstream_timeout` (see {@link IdleWatchdog}); `0` waits forever.
@@ -93,6 +100,9 @@ export class AnswerGeneration {
   private ttftMs: number | null = null;
   private watchdog: IdleWatchdog | null = null;
   private attemptCount = 0;
+  private readonly replyLimit: ReplyLimit;
+  /** Set when the answer reached its reply room and was cut. */
+  private cut = false;
 
   constructor(private readonly o: AnswerGenerationOptions) {
     this.events = new EventBroadcast(
@@ -102,6 +112,7 @@ export class AnswerGeneration {
     );
     this.now = o.now ?? Date.now;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.replyLimit = new ReplyLimit(o.replyRoomTokens ?? Number.POSITIVE_INFINITY);
   }
 
   get messageId(): string {
@@ -182,8 +193,16 @@ export class AnswerGeneration {
         if (events.length > 0) watchdog.progress();
         for (const event of events) {
           this.accumulator.push(event);
-          if (event.type === "chunk") this.relay(event, upstream.startedAt);
-          else if (event.type === "error") {
+          if (event.type === "chunk") {
+            this.relay(event, upstream.startedAt);
+            if (this.replyLimit.addChunk(event.chunk)) {
+              // The reservation holds no more: end here, as DashScope ends at `max_tokens`.
+              this.cut = true;
+              this.events.flush(true);
+              await upstream.cancel();
+              break reading;
+            }
+          } else if (event.type === "error") {
             this.events.flush(true);
             await upstream.cancel();
             break reading;
@@ -251,6 +270,18 @@ export class AnswerGeneration {
 
   private outcome(result: AccumulatedCompletion, readError: unknown): AnswerOutcome {
     const completedAt = this.now();
+    if (this.cut) {
+      const choice = result.choices[0];
+      if (choice) choice.finish_reason = "length";
+      return answerOutcome(result, {
+        status: "completed",
+        error: null,
+        estimatedPromptTokens: this.o.estimatedPromptTokens,
+        ttftMs: this.ttftMs,
+        durationMs: completedAt - this.o.startedAt,
+        completedAt,
+      });
+    }
     let status: AnswerOutcome["status"] = result.status === "completed" ? "completed" : "interrupted";
     let error: MessageError | null = null;
     if (status !== "completed") {

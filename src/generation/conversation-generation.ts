@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type PreparedTurn, prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { fromUpstreamFailure } from "../chat/upstream-error";
-import { ledgerEntry, quotaRefusal, reservationTokens } from "../chat/usage";
+import { ledgerEntry, quotaRefusal, replyBounds, reservationAsk } from "../chat/usage";
 import { type Config, loadConfig } from "../config";
 import { createDashScopeClient } from "../dashscope/client";
 import { ApiError, invalidRequest } from "../errors/api-error";
@@ -606,6 +606,13 @@ export class ConversationGeneration extends DurableObject<Env> {
       return call;
     };
     // While a quota refusal is remembered, DashScope is called only after the commit reserved.
+    // The reservation: the prompt as it will be sent, and the whole reply it may generate (the
+    // model's maximum output and chain of thought unless the turn bounds them); a budget that
+    // cannot hold it all grants what is left, and the answer is cut there (`ReplyLimit`).
+    const ask = reservationAsk(
+      prepared.estimatedPromptTokens,
+      replyBounds(prepared.parameters, model, config),
+    );
     const commitFirst = this.quotaMemo.holds(input.userId, now);
     let call = commitFirst ? null : startCall();
     const tripsBeforeUpstream = this.metrics.d1RoundTrips - tripsAtStart;
@@ -637,19 +644,15 @@ export class ConversationGeneration extends DurableObject<Env> {
       now,
       quota: {
         day,
-        tokens: reservationTokens(
-          prepared.estimatedPromptTokens,
-          prepared.parameters,
-          model,
-          config.defaultReplyTokens,
-        ),
+        tokens: ask.wanted,
+        minimumTokens: ask.minimum,
         defaultBudget: config.dailyTokenBudget,
         expiresAt: now + config.quotaReservationTtlMs,
       },
     });
     const [committed, withinLimit] = await Promise.all([committing, allowed]);
     // Nothing was relayed: a refused commit only has to take the call back.
-    const refuse = () => abort.abort(new Error("commit refused"));
+    const refuse = () => abort.abort(new Error(CALL_ABANDONED));
     if (!committed) {
       refuse();
       this.promptState.drop();
@@ -717,6 +720,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       toolMessages,
       tripsAtStart,
       tripsBeforeUpstream,
+      grantedTokens: committed.grantedTokens,
     });
   }
 
@@ -732,6 +736,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     assistantMessage: Message;
     userMessage: Message;
     toolMessages: Message[];
+    grantedTokens: number;
     tripsAtStart: number;
     tripsBeforeUpstream: number;
   }): Started {
@@ -771,6 +776,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       pingIntervalMs: config.ssePingIntervalMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
+      replyRoomTokens: t.grantedTokens - prepared.estimatedPromptTokens,
       sink: {
         persist: async (outcome) => {
           if (call.failed && !claim.responded) {
@@ -935,6 +941,13 @@ function preStartError(err: unknown): unknown {
       : stoppedBeforeStart();
   return fromUpstreamFailure(err);
 }
+
+/**
+ * The abort reason of an upstream call whose turn's commit refused. Aborted while its request
+ * body is still being sent (a large prompt), workerd also reports the reason once as an uncaught
+ * exception from inside its fetch: the line carries this text (test/support/workerd-log-filter.mjs).
+ */
+const CALL_ABANDONED = "upstream call abandoned: the turn's commit refused";
 
 /** A send to a conversation that does not exist, or is not the sender's: the two look the same. */
 const conversationNotFound = () => new ApiError(404, "not_found", "Conversation not found.");

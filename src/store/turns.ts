@@ -150,8 +150,11 @@ export interface CommitTurnInput {
   /** The history read back when the version no longer holds (see `stale`). */
   historyLimit: number;
   now: number;
-  /** The turn's worst case, reserved against the user's daily budget (the reservation's id is the answer's). */
-  quota: { day: string; tokens: number; defaultBudget: number; expiresAt: number };
+  /**
+   * The turn's worst case (`tokens`), reserved against the user's daily budget (the reservation's
+   * id is the answer's): as much of it as the budget holds, refused below `minimumTokens`.
+   */
+  quota: { day: string; tokens: number; minimumTokens: number; defaultBudget: number; expiresAt: number };
 }
 
 export type CommittedTurn =
@@ -163,6 +166,8 @@ export type CommittedTurn =
       assistantMessage: Message;
       /** The conversation's version after the commit. */
       version: number;
+      /** Tokens the reservation holds (at least `quota.minimumTokens`, at most `quota.tokens`). */
+      grantedTokens: number;
     }
   | {
       /**
@@ -320,6 +325,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
       t.role === "tool" ? [...r.earlierToolResults.results, userRow].sort(byId).map(messageFromRow) : [],
     assistantMessage: messageFromRow(assistantRow),
     version: r.version.results[0]!.version,
+    grantedTokens: r.reservation.results[0]?.tokens ?? t.quota.tokens,
   };
 }
 

@@ -32,6 +32,13 @@ const EXPECTED = [
       /^exception = rust\/worker\/ffi\.rs:\d+: disconnected: (Connection refused|client error \(SendRequest\))/,
     followUps: { next: NETWORK_LOST, count: 2 },
   },
+  // A turn whose commit refuses aborts the upstream call it started at once; when that call's
+  // request body (a prompt of hundreds of kilobytes) is still being sent, workerd reports the
+  // abort reason once more from inside its fetch (`CALL_ABANDONED` in conversation-generation.ts).
+  {
+    pattern:
+      /^uncaught exception; exception = workerd\/jsg\/value\.h:\d+: failed: jsg\.Error: upstream call abandoned: the turn's commit refused$/m,
+  },
   // A test client cancels an answer's SSE response, as a phone that goes away does.
   { pattern: /^exception = kj\/async-io\.c\+\+:\d+: disconnected: abortRead\(\) has been called/ },
   // Tests abort a conversation's Durable Object on purpose (`state.abort(...)` with these
