@@ -161,7 +161,7 @@ describe("daily quotas", () => {
     const day = new Date().toISOString().slice(0, 10);
     const hold = (id: string, expiresAt: number) =>
       env.DB.prepare(
-        "INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9000, ?)",
+        "INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9900, ?)",
       )
         .bind(id, alice, day, expiresAt)
         .run();

@@ -7,7 +7,7 @@ import type { MessageUsage, TokenUsage } from "../store/types";
 import { type LedgerEntry, type QuotaState, secondsUntilNextUtcDay } from "../store/usage";
 import { knownMaxOutputTokens, maxReasoningTokensFor } from "./models";
 import { costUsd } from "./pricing";
-import { estimateTextTokens, replyReserve } from "./tokens";
+import { estimateTextTokens } from "./tokens";
 
 /**
  * Usage and quota arithmetic, one home for every upstream call (conversation turns and
@@ -149,22 +149,6 @@ export function grantedReply(
       result.maxTokens !== undefined && (bounds.reasoning === 0 || result.thinkingBudget !== undefined);
   }
   return result;
-}
-
-/**
- * Tokens a call reserves against the user's daily budget until its usage is settled: the
- * prompt estimate plus, for each of its `n` choices, the reply's uncapped worst case
- * ({@link replyReserve}: the answer, and the reasoning whenever `model` thinks).
- */
-export function reservationTokens(
-  promptTokens: number,
-  p: { max_tokens?: number; thinking_budget?: number; enable_thinking?: boolean; n?: number },
-  model: string,
-  defaultReplyTokens: number,
-): number {
-  const thinking = thinks(model, p.enable_thinking);
-  const reply = replyReserve(p, thinking, defaultReplyTokens, Number.POSITIVE_INFINITY);
-  return promptTokens + (reply.answer + reply.reasoning) * (p.n ?? 1);
 }
 
 /**

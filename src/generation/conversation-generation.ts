@@ -721,6 +721,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       tripsAtStart,
       tripsBeforeUpstream,
       grantedTokens: committed.grantedTokens,
+      wantedTokens: ask.wanted,
     });
   }
 
@@ -737,6 +738,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     userMessage: Message;
     toolMessages: Message[];
     grantedTokens: number;
+    /** The whole reply bounds' reservation, of which `grantedTokens` was granted. */
+    wantedTokens: number;
     tripsAtStart: number;
     tripsBeforeUpstream: number;
   }): Started {
@@ -776,7 +779,10 @@ export class ConversationGeneration extends DurableObject<Env> {
       pingIntervalMs: config.ssePingIntervalMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       estimatedPromptTokens: prepared.estimatedPromptTokens,
-      replyRoomTokens: t.grantedTokens - prepared.estimatedPromptTokens,
+      // A whole grant holds every bound DashScope keeps itself (`max_tokens`, the model's
+      // maxima); only a partial one needs counting what streams in, which errs high.
+      replyRoomTokens:
+        t.grantedTokens < t.wantedTokens ? t.grantedTokens - prepared.estimatedPromptTokens : undefined,
       sink: {
         persist: async (outcome) => {
           if (call.failed && !claim.responded) {
