@@ -26,7 +26,9 @@ CREATE TRIGGER users_sync_epoch AFTER INSERT ON users WHEN NEW.sync_epoch IS NUL
   UPDATE users SET sync_epoch = lower(hex(randomblob(8))) WHERE id = NEW.id;
 END;
 
--- The snapshot and the account export walk a user's messages by conversation, then id.
+-- The snapshot and the account export walk a user's conversations by id, each followed by its
+-- messages by id.
+CREATE INDEX conversations_by_user_id ON conversations (user_id, id);
 CREATE INDEX messages_by_user_conversation ON messages (user_id, conversation_id, id);
 
 -- julianday('now') is the statement's time with millisecond precision; epoch ms is

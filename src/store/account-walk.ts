@@ -40,8 +40,8 @@ export const siblingColumns = (alias: string) => {
  * walk order, after `after` (from the start when `null`); only conversation `conversationId`
  * and its messages when it is given.
  *
- * One round trip: the next `limit + 1` conversations (primary key) and the next `limit + 1`
- * messages (`messages_by_user_conversation`) in one `batch()`, which is one transaction, so a
+ * One round trip: the next `limit + 1` conversations (`conversations_by_user_id`) and the next
+ * `limit + 1` messages (`messages_by_user_conversation`) in one `batch()`, which is one transaction, so a
  * message's conversation is read in the same state as the message. Merged, the first `limit`
  * are the page. Pages are separate transactions: a walk shows each row as it was when its page
  * was read, never a row twice, and (keyset, not OFFSET) never skips a row that existed
@@ -68,19 +68,23 @@ export function walkQueries(
 ) {
   const c = after?.c ?? "";
   const m = after?.m ?? "";
-  const only = conversationId ?? null;
+  // Each variant a range scan of one index, with no sort step (EXPLAIN QUERY PLAN).
+  const conversationRange =
+    conversationId === undefined ? sql`id > ${c}` : sql`id = ${conversationId} AND id > ${c}`;
+  const messageRange =
+    conversationId === undefined
+      ? sql`(m.conversation_id, m.id) > (${c}, ${m})`
+      : sql`m.conversation_id = ${conversationId} AND m.id > ${c === conversationId ? m : ""}`;
   return {
     conversations: query<ConversationRow>(
       db,
-      sql`SELECT * FROM conversations
-          WHERE user_id = ${userId} AND id > ${c} AND (${only} IS NULL OR id = ${only})
+      sql`SELECT * FROM conversations WHERE user_id = ${userId} AND ${conversationRange}
           ORDER BY id LIMIT ${limit + 1}`,
     ),
     messages: query<MessageRow>(
       db,
       sql`SELECT m.*, ${raw(siblingColumns("m"))} FROM messages AS m
-          WHERE m.user_id = ${userId} AND (m.conversation_id, m.id) > (${c}, ${m})
-            AND (${only} IS NULL OR m.conversation_id = ${only})
+          WHERE m.user_id = ${userId} AND ${messageRange}
           ORDER BY m.conversation_id, m.id LIMIT ${limit + 1}`,
     ),
   };
