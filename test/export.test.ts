@@ -1,5 +1,5 @@
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
 import { EXPORT_PAGE_ITEMS } from "../src/routes/export";
 import { newId } from "../src/store/ids";
@@ -92,6 +92,8 @@ async function seedAccounts() {
   return { alice, bob, conversations, bobConv };
 }
 
+afterEach(() => vi.restoreAllMocks());
+
 describe("account export", () => {
   it("exports 1,002 messages as one valid JSON document, streamed in several chunks, with only the caller's data", async () => {
     const { alice, conversations, bobConv } = await seedAccounts();
@@ -131,6 +133,7 @@ describe("account export", () => {
 
   it("is written as it is read: each chunk is sent before the next page is read from D1", async () => {
     const { alice } = await seedAccounts();
+    const log = vi.spyOn(console, "log");
     let roundTrips = 0;
     // The Worker's own app with its D1 binding counted (store/round-trips.ts): every batch() is one.
     const counted = { ...env, DB: countRoundTrips(env.DB, () => roundTrips++) };
@@ -146,6 +149,19 @@ describe("account export", () => {
     // Worker had read k - 1 pages, and not one more.
     expect(seen).toEqual(Array.from({ length: chunks }, (_, k) => Math.min(k, pages)));
     expect(roundTrips).toBe(pages);
+    // The operator's line says the same, with the request it belongs to.
+    const line = log.mock.calls
+      .map((args) => String(args[0]))
+      .filter((text) => text.includes('"export.finished"'))
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((l) => l.user_id === alice);
+    expect(line).toMatchObject({
+      kind: "export.account",
+      pages,
+      conversations: 4,
+      messages: 1002,
+      request_id: res.headers.get("x-request-id"),
+    });
   });
 
   it("of an account without conversations is an empty document", async () => {

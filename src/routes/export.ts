@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors/api-error";
+import { currentLogContext, type LogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { readWalkPage, type WalkPage, type WalkPosition } from "../store/account-walk";
 import { isId } from "../store/ids";
@@ -141,17 +142,23 @@ async function* accountDocument(
 /**
  * `document`'s chunks, and a log line when it ends: `export.finished` with its pages (D1 round
  * trips), conversations and messages, or `export.failed` (the client then has a cut-off body).
+ * The stream's reads run outside the request's log context, so the lines carry the context of
+ * the call (a default parameter is evaluated when the generator is created, in the handler).
  */
-async function* logged(kind: string, document: AsyncGenerator<string, Progress>): AsyncGenerator<string> {
+async function* logged(
+  kind: string,
+  document: AsyncGenerator<string, Progress>,
+  context: LogContext = currentLogContext(),
+): AsyncGenerator<string> {
   try {
     let next = await document.next();
     while (!next.done) {
       yield next.value;
       next = await document.next();
     }
-    logInfo("export.finished", { kind, ...next.value });
+    logInfo("export.finished", { ...context, kind, ...next.value });
   } catch (err) {
-    logError("export.failed", { kind, error: err });
+    logError("export.failed", { ...context, kind, error: err });
     throw err;
   }
 }
