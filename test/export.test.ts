@@ -197,6 +197,9 @@ describe("conversation export", () => {
     expect(doc.conversation).toEqual(await (await call(alice, "GET", `/conversations/${conv.id}`)).json());
     expect(doc.messages.map((m) => m.id)).toEqual([...ids, sibling]);
     expect(doc.messages.at(-1)).toEqual(await (await call(alice, "GET", `/messages/${sibling}`)).json());
+    // Both versions at that point of the tree, as the API counts them.
+    expect(doc.messages[2]).toMatchObject({ id: ids[2], sibling_index: 0, sibling_count: 2 });
+    expect(doc.messages.at(-1)).toMatchObject({ sibling_index: 1, sibling_count: 2 });
   });
 
   it("is 404 for another user's conversation, a deleted one and a malformed id", async () => {

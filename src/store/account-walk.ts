@@ -1,6 +1,6 @@
 import { raw } from "sql-template-tag";
 import { conversationFromRow } from "./conversations";
-import { messageFromRow } from "./messages";
+import { messageFromRow, siblingColumns } from "./messages";
 import { batch, query, sql } from "./sql";
 import type { Conversation, ConversationRow, Message, MessageRow } from "./types";
 
@@ -24,16 +24,6 @@ export interface WalkPage {
   /** Where the next page starts; `null` after the last item. */
   next: WalkPosition | null;
 }
-
-/**
- * `sibling_index` and `sibling_count` of the `messages` row aliased `alias`: its position among
- * the messages of its conversation with the same parent (`IS`: roots are siblings too).
- */
-export const siblingColumns = (alias: string) => {
-  const same = `s.conversation_id = ${alias}.conversation_id AND s.parent_id IS ${alias}.parent_id`;
-  return `(SELECT COUNT(*) FROM messages AS s WHERE ${same} AND s.id < ${alias}.id) AS sibling_index,
-          (SELECT COUNT(*) FROM messages AS s WHERE ${same}) AS sibling_count`;
-};
 
 /**
  * One page of up to `limit` items of the user's conversations and messages (every branch), in

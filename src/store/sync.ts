@@ -1,9 +1,9 @@
 import { raw } from "sql-template-tag";
 import type { Change, SyncPage } from "../resources/sync";
-import { siblingColumns, type WalkItem, walkPageOf, walkQueries } from "./account-walk";
+import { type WalkItem, walkPageOf, walkQueries } from "./account-walk";
 import { conversationFromRow } from "./conversations";
 import { encodeSyncCursor, type SyncCursor } from "./cursor";
-import { messageFromRow } from "./messages";
+import { messageFromRow, siblingColumns } from "./messages";
 import { batch, query, sql } from "./sql";
 import type { ConversationRow, MessageRow } from "./types";
 
