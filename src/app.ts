@@ -10,9 +10,11 @@ import { adminRoutes } from "./routes/admin";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
 import { docsRoutes } from "./routes/docs";
+import { exportRoutes } from "./routes/export";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
 import { openAiErrorEnvelope, openaiRoutes } from "./routes/openai";
+import { syncRoutes } from "./routes/sync";
 import { usageRoutes } from "./routes/usage";
 
 /** The edge-chat HTTP API (`../shared/API.md`): composition only; behaviour lives in the modules. */
@@ -42,5 +44,7 @@ app.route("/v1", messageRoutes);
 app.route("/v1", openaiRoutes);
 app.route("/v1", apiKeyRoutes);
 app.route("/v1", usageRoutes);
+app.route("/v1", exportRoutes);
+app.route("/v1", syncRoutes);
 // Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
 app.route("/admin/v1", adminRoutes);

@@ -56,6 +56,8 @@ export interface Config {
   dailyTokenBudget: number;
   /** A reservation not settled by then (its answer's owner vanished) stops counting. */
   quotaReservationTtlMs: number;
+  /** How long the change log of `GET /v1/sync` keeps a change; an older `since` is 410 `sync_expired`. */
+  syncRetentionMs: number;
   /** Prices extending or overriding the built-in table (`MODEL_PRICES`, JSON). */
   modelPrices: Record<string, ModelPrice>;
   auth: {
@@ -137,6 +139,7 @@ export function loadConfig(env: Partial<Env>): Config {
       ? -1
       : num(env.DAILY_TOKEN_BUDGET, 1_000_000),
     quotaReservationTtlMs: num(env.QUOTA_RESERVATION_TTL_SECONDS, 7_200) * 1000,
+    syncRetentionMs: num(env.SYNC_RETENTION_DAYS, 30) * 86_400_000,
     modelPrices: parseJsonObject<ModelPrice>(env.MODEL_PRICES, "MODEL_PRICES", (v) =>
       Array.isArray((v as ModelPrice)?.tiers),
     ),

@@ -50,6 +50,9 @@ const CONTRACT_ROUTES = [
   "GET /v1/messages/{id}/events",
   "POST /v1/messages/{id}/stop",
   "GET /v1/usage",
+  "GET /v1/conversations/{id}/export",
+  "GET /v1/account/export",
+  "GET /v1/sync",
   "POST /v1/chat/completions",
   "GET /v1/models",
 ];
@@ -234,6 +237,27 @@ describe("component schemas come from the validating zod schemas", () => {
 
     const notFound = await call(user, "GET", "/conversations/nope");
     expect(componentValidator(ajv, "Error")(await notFound.json())).toEqual({ ok: true, errors: null });
+  });
+
+  it("real exports and sync pages validate against their components", async () => {
+    const user = newUser("oas");
+    const conversation = await createConversation(user, { title: "Doc" });
+    const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const one = await (await call(user, "GET", `/conversations/${conversation.id}/export`)).json();
+    expect(componentValidator(ajv, "ConversationExport")(one)).toEqual({ ok: true, errors: null });
+    const all = await (await call(user, "GET", "/account/export")).json();
+    expect(componentValidator(ajv, "AccountExport")(all)).toEqual({ ok: true, errors: null });
+
+    const snapshot = (await (await call(user, "GET", "/sync")).json()) as { next_since: string };
+    expect(componentValidator(ajv, "SyncPage")(snapshot)).toEqual({ ok: true, errors: null });
+    expect((await call(user, "DELETE", `/conversations/${conversation.id}`)).status).toBe(204);
+    const changes = await (await call(user, "GET", `/sync?since=${snapshot.next_since}`)).json();
+    expect(changes).toMatchObject({ changes: [{ op: "delete", data: null }] });
+    expect(componentValidator(ajv, "SyncPage")(changes)).toEqual({ ok: true, errors: null });
   });
 
   it("a tool turn answering parallel calls: its request and turn.started validate against their components", async () => {

@@ -10,6 +10,7 @@ const ERROR_STATUS = {
   conflict: 409,
   turn_in_progress: 409,
   conversation_deleted: 409,
+  sync_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   content_filtered: 422,

@@ -21,9 +21,12 @@ import {
   updateConversationBody,
 } from "./bodies";
 import {
+  accountExportDocSchema,
+  changeDocSchema,
   chatCompletionChunkSchema,
   chatCompletionSchema,
   conversationDocSchema,
+  conversationExportDocSchema,
   conversationPageDocSchema,
   healthSchema,
   messageCompletedEventSchema,
@@ -33,6 +36,7 @@ import {
   messageSchema,
   openAiErrorBodySchema,
   siblingsDocSchema,
+  syncPageDocSchema,
   turnResultDocSchema,
   turnStartedEventSchema,
 } from "./schemas";
@@ -66,6 +70,10 @@ const COMPONENTS = {
   MessageCompletedEvent: messageCompletedEventSchema,
   MessageFailedEvent: messageFailedEventSchema,
   UsageReport: usageReportSchema,
+  ConversationExport: conversationExportDocSchema,
+  AccountExport: accountExportDocSchema,
+  Change: changeDocSchema,
+  SyncPage: syncPageDocSchema,
   ChatCompletionRequest: chatCompletionRequestSchema,
   ChatCompletion: chatCompletionSchema,
   ChatCompletionChunk: chatCompletionChunkSchema,

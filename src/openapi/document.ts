@@ -18,6 +18,7 @@ import {
 } from "../dashscope/schema";
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
+import { exportSyncPaths } from "./export-sync-paths";
 import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
@@ -332,6 +333,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         },
       },
     },
+    ...exportSyncPaths(),
     ...accountPaths(),
     "/v1/chat/completions": {
       post: {
@@ -417,6 +419,7 @@ export function openApiDocument(): OpenApiDocument {
     tags: [
       { name: "Conversations" },
       { name: "Messages" },
+      { name: "Export and sync" },
       { name: "Usage" },
       { name: "API keys" },
       { name: "Operators" },

@@ -9,6 +9,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   403: "Not allowed with this credential.",
   404: "Not found; another user's resource is also 404.",
   409: "Conflict (`turn_in_progress` while the conversation is answering; `conversation_deleted` when it was deleted while the answer was opening).",
+  410: "The sync token can no longer be continued (older than the change log's retention, or from before an account deletion): sync again without `since` for a snapshot.",
   413: "The request body is too large.",
   415: "The request body is not declared as JSON (`Content-Type: application/json`, UTF-8).",
   422: "Blocked by the model provider's content moderation.",

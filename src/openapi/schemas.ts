@@ -11,12 +11,14 @@ import { generationParametersSchema, messageContentSchema } from "../dashscope/s
 import { pageSchema, timeOrderedId } from "../resources/common";
 import { conversationSchema } from "../resources/conversation";
 import { errorCodeSchema } from "../resources/errors";
+import { accountExportOf, conversationExportOf } from "../resources/export";
 import {
   messageSchema as storedMessageSchema,
   storedToolCallSchema,
   turnMessagesShape,
   turnResultOf,
 } from "../resources/message";
+import { changeOf, syncPageOf } from "../resources/sync";
 
 /** A conversation, its `parameters` described as DashScope's generation parameters. */
 export const conversationDocSchema = conversationSchema.extend({
@@ -34,6 +36,10 @@ export const messagePageDocSchema = pageSchema(messageSchema);
 /** The versions at one point of a conversation's tree, oldest first. */
 export const siblingsDocSchema = z.object({ data: z.array(messageSchema) });
 export const turnResultDocSchema = turnResultOf(messageSchema);
+export const conversationExportDocSchema = conversationExportOf(conversationDocSchema, messageSchema);
+export const accountExportDocSchema = accountExportOf(conversationDocSchema, messageSchema);
+export const changeDocSchema = changeOf(conversationDocSchema, messageSchema);
+export const syncPageDocSchema = syncPageOf(changeDocSchema);
 
 /** OpenAI's error envelope, used by `/v1/chat/completions` and `/v1/models`, and as a mid-stream error frame. */
 export const openAiErrorBodySchema = z.object({

@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   "conflict",
   "turn_in_progress",
   "conversation_deleted",
+  "sync_expired",
   "payload_too_large",
   "unsupported_media_type",
   "content_filtered",

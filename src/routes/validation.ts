@@ -6,14 +6,19 @@ export const MAX_PAGE_LIMIT = 100;
 export const DEFAULT_PAGE_LIMIT = 20;
 
 /**
- * Parses the `limit` query value of a list route: a plain decimal integer from 1 to
- * {@link MAX_PAGE_LIMIT}, {@link DEFAULT_PAGE_LIMIT} when absent; anything else is 400 (param `limit`).
+ * Parses the `limit` query value of a list route: a plain decimal integer from 1 to `max`
+ * ({@link MAX_PAGE_LIMIT}), `fallback` ({@link DEFAULT_PAGE_LIMIT}) when absent; anything else is
+ * 400 (param `limit`).
  */
-export function parsePageLimit(raw: string | undefined): number {
-  if (raw === undefined || raw === "") return DEFAULT_PAGE_LIMIT;
+export function parsePageLimit(
+  raw: string | undefined,
+  max = MAX_PAGE_LIMIT,
+  fallback = DEFAULT_PAGE_LIMIT,
+): number {
+  if (raw === undefined || raw === "") return fallback;
   const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= MAX_PAGE_LIMIT)) {
-    throw invalidRequest(`limit must be an integer from 1 to ${MAX_PAGE_LIMIT}.`, "limit");
+  if (!(n >= 1 && n <= max)) {
+    throw invalidRequest(`limit must be an integer from 1 to ${max}.`, "limit");
   }
   return n;
 }

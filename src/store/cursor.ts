@@ -19,6 +19,20 @@ export interface MessageCursor {
   i: string;
 }
 
+/**
+ * A position in the user's change log (`GET /v1/sync`'s `since`): the user's sync epoch
+ * (`users.sync_epoch`, `""` before the user had a row) and the last change seen. While a
+ * snapshot is being paged, also the last item it returned: conversation `c` and, within it,
+ * message `m` (`""`: the conversation itself); `s` is then the log's head when the snapshot began.
+ */
+export interface SyncCursor {
+  k: "s";
+  e: string;
+  s: number;
+  c?: string;
+  m?: string;
+}
+
 /** Longest cursor we attempt to decode; real ones are well under 100 characters. */
 const MAX_CURSOR_CHARS = 512;
 
@@ -33,7 +47,17 @@ const messageCursorSchema = z.strictObject({
   i: z.string().min(1).max(100),
 });
 
-function encode(value: ConversationCursor | MessageCursor): string {
+const syncCursorSchema = z
+  .strictObject({
+    k: z.literal("s"),
+    e: z.string().max(64),
+    s: z.int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    c: z.string().min(1).max(100).optional(),
+    m: z.string().max(100).optional(),
+  })
+  .refine((v) => (v.c === undefined) === (v.m === undefined));
+
+function encode(value: ConversationCursor | MessageCursor | SyncCursor): string {
   const bytes = new TextEncoder().encode(JSON.stringify(value));
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -74,4 +98,14 @@ export function encodeMessageCursor(id: string): string {
 /** Decodes a message-list cursor; `null` for anything else (the route answers 400). */
 export function decodeMessageCursor(cursor: string): MessageCursor | null {
   return decode(cursor, messageCursorSchema);
+}
+
+/** A sync token (`next_since`). */
+export function encodeSyncCursor(cursor: Omit<SyncCursor, "k">): string {
+  return encode({ k: "s", ...cursor });
+}
+
+/** Decodes a sync token; `null` for anything else (the route answers 400). */
+export function decodeSyncCursor(cursor: string): SyncCursor | null {
+  return decode(cursor, syncCursorSchema);
 }
