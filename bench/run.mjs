@@ -11,9 +11,12 @@ import { checkTargets } from "./lib/targets.mjs";
 import { runConcurrency } from "./scenarios/concurrency.mjs";
 import { runFootprint } from "./scenarios/footprint.mjs";
 import { runHistory } from "./scenarios/history.mjs";
+import { runMemory } from "./scenarios/memory.mjs";
 import { summarizeRoundTrips } from "./scenarios/round-trips.mjs";
 import { runStreamCost } from "./scenarios/stream-cost.mjs";
+import { runTimeline } from "./scenarios/timeline.mjs";
 import { runTtft } from "./scenarios/ttft.mjs";
+import { runTtftD1 } from "./scenarios/ttft-d1.mjs";
 import { runWholeTurn } from "./scenarios/whole-turn.mjs";
 
 /*
@@ -29,9 +32,12 @@ mkdirSync(outDir, { recursive: true });
 
 const SCENARIO_RUNNERS = {
   ttft: runTtft,
+  "ttft-d1": runTtftD1,
+  timeline: runTimeline,
   "whole-turn": runWholeTurn,
   concurrency: runConcurrency,
   history: runHistory,
+  memory: runMemory,
   "stream-cost": runStreamCost,
   footprint: runFootprint,
 };
@@ -44,7 +50,12 @@ log("building the Worker (wrangler deploy --dry-run)");
 const build = opts.reuseBuild
   ? previousBuild(path.join(outDir, "build"))
   : await buildWorker(root, path.join(outDir, "build"));
-const h = await startHarness({ root, scriptPath: build.scriptPath });
+const h = await startHarness({
+  root,
+  scriptPath: build.scriptPath,
+  timeline: opts.scenarios.includes("timeline"),
+  inspector: opts.scenarios.includes("memory"),
+});
 log(`workerd pid ${h.workerdPid}; edge-chat at ${h.edgeOrigin}, pass-through at ${h.passthroughUrl}`);
 
 const sections = [];

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { startStandIn } from "../../tools/dashscope-stand-in/server.mjs";
@@ -16,12 +17,40 @@ import { readWorkerConfig } from "./worker-config.mjs";
 
 const STAND_IN_API_KEY = "sk-bench-stand-in";
 const EDGE = "edge-chat";
+const EDGE_TIMELINE = "edge-chat-timeline";
 const PASSTHROUGH = "passthrough";
+/**
+ * `: ping` interval of the timeline Worker, short enough that pings show within the 5 s first-token
+ * wait of the timeline scenario (deployed: SSE_PING_INTERVAL_MS = 15,000 in wrangler.toml).
+ */
+export const TIMELINE_PING_INTERVAL_MS = 1000;
 
 /**
- * @param {{ root: string, scriptPath: string }} options root of the repository; the built Worker bundle
+ * The bundle's modules for Miniflare: the bench entry (bench/workers/edge-chat-entry.mjs, which wraps
+ * `DB` to add a settable delay to every D1 call) placed next to the bundle, which it imports as `./index.js`.
  */
-export async function startHarness({ root, scriptPath }) {
+function edgeModules(root, scriptPath) {
+  const buildDir = path.dirname(scriptPath);
+  return {
+    modulesRoot: buildDir,
+    modules: [
+      {
+        type: "ESModule",
+        path: path.join(buildDir, "bench-entry.mjs"),
+        contents: readFileSync(path.join(root, "bench/workers/edge-chat-entry.mjs"), "utf8"),
+      },
+      { type: "ESModule", path: path.join(buildDir, "index.js"), contents: readFileSync(scriptPath, "utf8") },
+    ],
+  };
+}
+
+/**
+ * @param {{ root: string, scriptPath: string, timeline?: boolean, inspector?: boolean }} options root of
+ *   the repository; the built Worker bundle; whether to run a second edge-chat Worker with a short ping
+ *   interval (its own D1, KV and Durable Objects) for the timeline scenario; whether to open workerd's
+ *   V8 inspector (on a free port) for heap snapshots
+ */
+export async function startHarness({ root, scriptPath, timeline = false, inspector = false }) {
   const config = readWorkerConfig(path.join(root, "wrangler.toml"));
   const standIn = await startStandIn({ host: "127.0.0.1", port: 0, apiKey: STAND_IN_API_KEY });
   const auth = await createDevAuth();
@@ -40,37 +69,42 @@ export async function startHarness({ root, scriptPath }) {
     compatibilityDate: config.compatibilityDate,
     compatibilityFlags: config.compatibilityFlags,
   };
+  const edgeWorker = (name, extraBindings) => ({
+    name,
+    ...edgeModules(root, scriptPath),
+    ...runtime,
+    d1Databases: { DB: `${name}-db` },
+    kvNamespaces: { CACHE: `${name}-kv` },
+    durableObjects: {
+      CONVERSATION_GENERATION: { className: "ConversationGeneration", useSQLite: true },
+    },
+    // The limiter runs on every turn, as deployed, but never refuses the bench's one user.
+    ratelimits: {
+      RATE_LIMIT_STANDARD: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+      RATE_LIMIT_RELAXED: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
+      RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 1_000_000, period: 60 } },
+    },
+    bindings: {
+      ...config.vars,
+      // The bench measures overhead; one user sends thousands of turns, so no daily budget
+      // (the quota reservation still runs in every turn's first batch).
+      DAILY_TOKEN_BUDGET: "unlimited",
+      DASHSCOPE_BASE_URL: standIn.baseUrl,
+      DASHSCOPE_API_KEY: STAND_IN_API_KEY,
+      AUTH_DEV_JWKS: auth.jwksJson,
+      ...extraBindings,
+    },
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+  });
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       handleStructuredLogs: onLog,
+      ...(inspector ? { inspectorPort: 0 } : {}),
       workers: [
-        {
-          name: EDGE,
-          modules: true,
-          scriptPath,
-          ...runtime,
-          d1Databases: ["DB"],
-          kvNamespaces: ["CACHE"],
-          durableObjects: {
-            CONVERSATION_GENERATION: { className: "ConversationGeneration", useSQLite: true },
-          },
-          // The limiter runs on every turn, as deployed, but never refuses the bench's one user.
-          ratelimits: {
-            RATE_LIMIT_STANDARD: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
-            RATE_LIMIT_RELAXED: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
-            RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 1_000_000, period: 60 } },
-          },
-          bindings: {
-            ...config.vars,
-            // The bench measures overhead; one user sends thousands of turns, so no daily budget
-            // (the quota reservation still runs in every turn's first batch).
-            DAILY_TOKEN_BUDGET: "unlimited",
-            DASHSCOPE_BASE_URL: standIn.baseUrl,
-            DASHSCOPE_API_KEY: STAND_IN_API_KEY,
-            AUTH_DEV_JWKS: auth.jwksJson,
-          },
-          unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
-        },
+        edgeWorker(EDGE, {}),
+        ...(timeline
+          ? [edgeWorker(EDGE_TIMELINE, { SSE_PING_INTERVAL_MS: String(TIMELINE_PING_INTERVAL_MS) })]
+          : []),
         {
           name: PASSTHROUGH,
           modules: true,
@@ -90,9 +124,14 @@ export async function startHarness({ root, scriptPath }) {
   const passthroughUrl = (await mf.unsafeGetDirectURL(PASSTHROUGH)).href;
   const db = await mf.getD1Database("DB", EDGE);
   await applyMigrations(db, path.join(root, "migrations"));
+  const timelineOrigin = timeline ? (await mf.unsafeGetDirectURL(EDGE_TIMELINE)).origin : null;
+  if (timeline)
+    await applyMigrations(await mf.getD1Database("DB", EDGE_TIMELINE), path.join(root, "migrations"));
 
   const harness = {
     config,
+    /** The inspector's WebSocket URL of the edge-chat isolate, or null without `inspector`. */
+    edgeInspectorUrl: inspector ? `ws://${(await mf.getInspectorURL()).host}/core:user:${EDGE}` : null,
     standIn,
     auth,
     db,
@@ -103,6 +142,17 @@ export async function startHarness({ root, scriptPath }) {
     standInAuth: { authorization: `Bearer ${STAND_IN_API_KEY}`, "content-type": "application/json" },
     passthroughUrl,
     edgeOrigin,
+    /** Origin of the edge-chat Worker with the short ping interval, or null when not started. */
+    timelineOrigin,
+    /**
+     * Sets the delay added to every D1 call of the edge-chat Worker at `origin` and its Durable
+     * Objects (bench/workers/edge-chat-entry.mjs).
+     */
+    async setD1Delay(ms, origin = edgeOrigin) {
+      const res = await jsonRequest("POST", `${origin}/__bench/d1-delay`, {}, { ms });
+      if (res.status !== 200 || res.json?.ms !== ms)
+        throw new Error(`setting the D1 delay: HTTP ${res.status} ${JSON.stringify(res.json)}`);
+    },
     /** Headers of a call to edge-chat as `userId`. */
     async edgeHeaders(userId, requestId) {
       return {
@@ -111,12 +161,12 @@ export async function startHarness({ root, scriptPath }) {
         ...(requestId ? { "x-request-id": requestId } : {}),
       };
     },
-    /** Creates `count` conversations for `userId`; returns their ids. */
-    async createConversations(userId, count) {
+    /** Creates `count` conversations for `userId` (on the Worker at `origin`); returns their ids. */
+    async createConversations(userId, count, origin = edgeOrigin) {
       const ids = [];
       const headers = await harness.edgeHeaders(userId);
       for (let i = 0; i < count; i++) {
-        const res = await jsonRequest("POST", `${edgeOrigin}/v1/conversations`, headers, {});
+        const res = await jsonRequest("POST", `${origin}/v1/conversations`, headers, {});
         if (res.status !== 201)
           throw new Error(`creating a conversation: HTTP ${res.status} ${JSON.stringify(res.json)}`);
         ids.push(res.json.id);

@@ -1,7 +1,17 @@
 import { parseArgs } from "node:util";
 
 /** Every scenario, in the order the table shows them. */
-export const SCENARIOS = ["ttft", "whole-turn", "concurrency", "history", "stream-cost", "footprint"];
+export const SCENARIOS = [
+  "ttft",
+  "ttft-d1",
+  "timeline",
+  "whole-turn",
+  "concurrency",
+  "memory",
+  "history",
+  "stream-cost",
+  "footprint",
+];
 
 /**
  * Bench options from flags and environment:
