@@ -146,8 +146,6 @@ export class ConversationGeneration extends DurableObject<Env> {
   private readonly preStreamFailures: PreStreamFailures;
   private readonly quotaMemo = new QuotaRefusalMemo();
   private active: Active | null = null;
-  /** The last finished answer, kept in memory so resuming it costs no storage read. */
-  private recent: AnswerGeneration | null = null;
   /**
    * The user owning this object's conversation, once known (kept in storage): anyone else is
    * refused before touching the turn slot. Null while unknown.
@@ -328,7 +326,6 @@ export class ConversationGeneration extends DurableObject<Env> {
       this.log.forget();
       this.promptState.drop();
       await this.preStreamFailures.forget(Number.POSITIVE_INFINITY);
-      this.recent = null;
     }
     return deleted;
   }
@@ -447,9 +444,23 @@ export class ConversationGeneration extends DurableObject<Env> {
     return failure(conversationNotFound());
   }
 
+  /**
+   * Event text held in memory for resume (see {@link EventBroadcast.textLength}): only the answer being
+   * generated holds any. A finished answer is replayed from the answer log, so an idle object keeps
+   * none: with each idle object keeping its last answer's events, a 1,000-token answer cost 258 KiB
+   * of isolate heap per object, and a 100-token one 36 KiB (BENCHMARKS.md, memory).
+   */
+  get heldEventText(): number {
+    return this.inMemory().reduce((n, g) => n + g.events.textLength, 0);
+  }
+
+  /** The answers this object holds in memory, and follows or stops without the log. */
+  private inMemory(): AnswerGeneration[] {
+    return this.active?.generation ? [this.active.generation] : [];
+  }
+
   private liveGeneration(messageId: string): AnswerGeneration | null {
-    for (const g of [this.active?.generation, this.recent]) if (g && g.messageId === messageId) return g;
-    return null;
+    return this.inMemory().find((g) => g.messageId === messageId) ?? null;
   }
 
   private followLive(generation: AnswerGeneration, afterId: number): ReadableStream<Uint8Array> {
@@ -814,7 +825,6 @@ export class ConversationGeneration extends DurableObject<Env> {
           concurrent: tripsAtCommit - t.tripsAtStart - t.tripsBeforeUpstream,
           afterStream: this.metrics.d1RoundTrips - tripsAtCommit,
         };
-        this.recent = generation;
         if (this.active === claim) this.active = null;
         // One structured line per turn for Workers Logs (and the benchmarks); never content.
         logInfo("turn.finished", {

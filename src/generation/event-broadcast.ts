@@ -13,6 +13,8 @@ const encoder = new TextEncoder();
 export class EventBroadcast {
   /** SSE text of every event; encoded once per write, not once per event. */
   private readonly events: string[] = [];
+  /** Total length of `events` (see {@link textLength}). */
+  private eventsLength = 0;
   /** Events published with `defer`, sent to followers as one write by `flush()`. */
   private pending: string[] = [];
   private readonly followers = new Set<ReadableStreamDefaultController<Uint8Array>>();
@@ -43,6 +45,15 @@ export class EventBroadcast {
     return this.closed;
   }
 
+  /**
+   * UTF-16 code units of event text this broadcast holds for replay: its events' bytes for ASCII
+   * text (V8 keeps Latin-1 strings at one byte per unit, others at two). It grows by about 100
+   * per `message.delta`, and stays with the broadcast as long as anything references it.
+   */
+  get textLength(): number {
+    return this.eventsLength;
+  }
+
   /** Number of streams currently following. */
   get followerCount(): number {
     return this.followers.size;
@@ -60,6 +71,7 @@ export class EventBroadcast {
     const json = eventDataJson(event, payload);
     const text = eventText({ id, event, data: json });
     this.events.push(text);
+    this.eventsLength += text.length;
     this.onPublish?.(id, event, json);
     this.pending.push(text);
     if (!defer) this.flush(true);
