@@ -111,6 +111,11 @@ const report = [
 
 console.log(report);
 writeFileSync(path.join(outDir, "latest.md"), report);
+// The raw figures too, for comparing runs (before and after a change) without re-reading tables.
+writeFileSync(
+  path.join(outDir, "latest.json"),
+  `${JSON.stringify({ startedAt, loadAtStart, metrics }, null, 2)}\n`,
+);
 log(`written to ${path.relative(root, path.join(outDir, "latest.md"))}`);
 if (failures.length) {
   log(`scenarios that failed: ${failures.join(", ")}`);

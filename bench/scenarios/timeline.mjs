@@ -31,7 +31,8 @@ export async function runTimeline(h) {
   const [conversationId] = await h.createConversations(user, 1, origin);
   const headers = await h.edgeHeaders(user);
   const rows = [];
-  const metrics = {};
+  // API.md §2.1: the stream starts no later than this after both messages are stored (default 1,000).
+  const metrics = { "timeline.deadlineMs": Number(h.config.vars.STREAM_START_DEADLINE_MS ?? 1000) };
   try {
     for (const delay of D1_DELAYS_MS) {
       await h.setD1Delay(delay, origin);
