@@ -1,17 +1,8 @@
 /**
  * A minimal Chrome DevTools Protocol client for workerd's V8 inspector (Miniflare `inspectorPort`):
- * lists the isolates, takes a heap snapshot of one. Node 22's global WebSocket speaks to it.
+ * takes a heap snapshot of one isolate. workerd serves one per Worker at `ws://HOST:PORT/core:user:<name>`
+ * (listed at `http://HOST:PORT/json/list`). Node 22's global WebSocket speaks to it.
  */
-
-/**
- * The inspector targets: one per Worker isolate (`core:user:<worker name>`).
- * @param {URL} inspectorUrl `ws://127.0.0.1:PORT` from `mf.getInspectorURL()`
- * @returns {Promise<Array<{ id: string, title: string, webSocketDebuggerUrl: string }>>}
- */
-export async function listTargets(inspectorUrl) {
-  const res = await fetch(`http://${inspectorUrl.host}/json/list`);
-  return res.json();
-}
 
 /**
  * Opens a CDP session on `wsUrl`.

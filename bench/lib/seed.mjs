@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
-import path from "node:path";
+import { readD1Migrations } from "@cloudflare/vitest-plugin";
 
 /** D1 setup for the bench: schema migrations, and long conversations written straight into the table. */
 
@@ -10,29 +9,14 @@ const STATEMENTS_PER_BATCH = 50;
 const MESSAGE_CHARS = 200;
 
 /**
- * Splits a migration file into statements: `--` comments dropped, split at `;` ending a line.
- * Enough for our migrations (no `;` or `--` inside string literals).
+ * Applies every `migrations/*.sql` in name order. The files are split into statements by the
+ * reader the tests use (`readD1Migrations` of @cloudflare/vitest-plugin, which keeps a trigger's
+ * `BEGIN … END` whole); a split at every `;` broke the triggers of 0005 and later.
  */
-export function splitSql(text) {
-  return text
-    .split("\n")
-    .map((line) => line.replace(/--.*$/, ""))
-    .join("\n")
-    .split(/;\s*(?:\n|$)/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-/** Applies every `migrations/*.sql` in name order. */
 export async function applyMigrations(db, migrationsDir) {
-  const files = readdirSync(migrationsDir)
-    .filter((f) => f.endsWith(".sql"))
-    .sort();
-  for (const file of files) {
-    const statements = splitSql(readFileSync(path.join(migrationsDir, file), "utf8"));
-    await db.batch(statements.map((s) => db.prepare(s)));
-  }
-  return files;
+  const migrations = await readD1Migrations(migrationsDir);
+  for (const { queries } of migrations) await db.batch(queries.map((q) => db.prepare(q)));
+  return migrations.map((m) => m.name);
 }
 
 const hex = (n, width) => n.toString(16).padStart(width, "0");
