@@ -37,6 +37,7 @@ import { utcDay } from "../store/usage";
 import { AnswerGeneration, AnswerStopped } from "./answer-generation";
 import { AnswerLog, type AnswerRecord } from "./answer-log";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { firstExchange, titleConversation } from "./conversation-title";
 import { terminalEventFrame } from "./event-data";
 import { closeOrphan } from "./orphan-recovery";
 import { PreStreamFailures } from "./pre-stream-failures";
@@ -839,6 +840,15 @@ export class ConversationGeneration extends DurableObject<Env> {
           history_omitted: prepared.historyOmitted,
           usage: message.usage,
         });
+        // Titles an untitled conversation after its first completed answer, off the turn's path
+        // (env.DB: its round trips are no turn's, so the turn metrics leave them out).
+        const exchange = firstExchange(this.promptState.get(), t.userMessage, message);
+        if (exchange) {
+          const { userId, conversationId } = input;
+          this.ctx.waitUntil(
+            titleConversation({ db: this.env.DB, config, userId, conversationId, ...exchange }),
+          );
+        }
       })
       .catch((err: unknown) =>
         logError("turn.finish_failed", { message_id: assistantMessageId, error: err }),
