@@ -12,60 +12,79 @@ process.env.WRANGLER_LOG ??= "warn";
 // The /docs viewer is a static asset that wrangler's build command copies before dev and deploy.
 buildDocsAssets(import.meta.dirname);
 
+/**
+ * A project of Worker tests, inside workerd against real local D1/KV/DO and the stand-in, with
+ * `bindings` on top of the common ones.
+ */
+function workersProject(name: string, files: { include: string[]; exclude?: string[] }, bindings = {}) {
+  return {
+    plugins: [
+      cloudflareTest(async ({ inject }) => {
+        const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+        return {
+          wrangler: { configPath: "./wrangler.toml" },
+          miniflare: {
+            bindings: {
+              // The DashScope stand-in started by test/global-setup.ts.
+              DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
+              DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
+              TEST_MIGRATIONS: migrations,
+              // A model whose window a test can fill with a few kilobytes; its input limit is the stand-in's.
+              MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
+              MODEL_MAX_INPUT_TOKENS: JSON.stringify({ "qwen-tiny-context": 2048 }),
+              SSE_PING_INTERVAL_MS: "300",
+              // Long enough for the slowest chunk gap of the other tests (0.8 s), short enough for
+              // test/upstream-idle-timeout.test.ts to wait it out.
+              UPSTREAM_IDLE_TIMEOUT_MS: "2000",
+              // The identity provider stand-in started by test/global-setup.ts.
+              AUTH_JWKS_URL: inject<string>("authJwksUrl"),
+              AUTH_ISSUER: inject<string>("authIssuer"),
+              AUTH_AUDIENCE: inject<string>("authAudience"),
+              // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
+              AUTH_DEV_JWKS: "",
+              AUTH_DEV_HOSTS: "",
+              // Operator routes (test/admin.test.ts); at least 32 characters.
+              ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
+              // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
+              RATE_LIMIT_STRICT_PER_MINUTE: "3",
+              ...bindings,
+            },
+            ratelimits: {
+              RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
+            },
+          },
+        };
+      }),
+    ],
+    test: {
+      name,
+      globalSetup: ["./test/global-setup.ts"],
+      setupFiles: ["./test/apply-migrations.ts"],
+      include: files.include,
+      exclude: [...configDefaults.exclude, "test/node/**", ...(files.exclude ?? [])],
+      testTimeout: 20_000,
+      hookTimeout: 30_000,
+    },
+  };
+}
+
+/** The title tests: generated titles on, as in production (wrangler.toml's TITLE_MODEL). */
+const TITLE_TESTS = "test/titles.test.ts";
+
 export default defineConfig({
   test: {
     // The Worker logs a line per turn; show logs only for failing tests.
     silent: "passed-only",
     projects: [
-      {
-        // Everything about the Worker, inside workerd against real local D1/KV/DO and the stand-in.
-        plugins: [
-          cloudflareTest(async ({ inject }) => {
-            const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
-            return {
-              wrangler: { configPath: "./wrangler.toml" },
-              miniflare: {
-                bindings: {
-                  // The DashScope stand-in started by test/global-setup.ts.
-                  DASHSCOPE_BASE_URL: inject<string>("standInBaseUrl"),
-                  DASHSCOPE_API_KEY: inject<string>("standInApiKey"),
-                  TEST_MIGRATIONS: migrations,
-                  // A model whose window a test can fill with a few kilobytes; its input limit is the stand-in's.
-                  MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072 }),
-                  MODEL_MAX_INPUT_TOKENS: JSON.stringify({ "qwen-tiny-context": 2048 }),
-                  SSE_PING_INTERVAL_MS: "300",
-                  // Long enough for the slowest chunk gap of the other tests (0.8 s), short enough for
-                  // test/upstream-idle-timeout.test.ts to wait it out.
-                  UPSTREAM_IDLE_TIMEOUT_MS: "2000",
-                  // The identity provider stand-in started by test/global-setup.ts.
-                  AUTH_JWKS_URL: inject<string>("authJwksUrl"),
-                  AUTH_ISSUER: inject<string>("authIssuer"),
-                  AUTH_AUDIENCE: inject<string>("authAudience"),
-                  // A developer's .dev.vars may carry a dev JWKS; tests never use it implicitly.
-                  AUTH_DEV_JWKS: "",
-                  AUTH_DEV_HOSTS: "",
-                  // Operator routes (test/admin.test.ts); at least 32 characters.
-                  ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
-                  // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
-                  RATE_LIMIT_STRICT_PER_MINUTE: "3",
-                },
-                ratelimits: {
-                  RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
-                },
-              },
-            };
-          }),
-        ],
-        test: {
-          name: "workers",
-          globalSetup: ["./test/global-setup.ts"],
-          setupFiles: ["./test/apply-migrations.ts"],
-          include: ["test/**/*.test.ts"],
-          exclude: [...configDefaults.exclude, "test/node/**"],
-          testTimeout: 20_000,
-          hookTimeout: 30_000,
-        },
-      },
+      // Everything about the Worker. A title call after an untitled conversation's first answer
+      // would add a request to the stand-in's log, a record to the ledger and a change to the sync
+      // log of nearly every test's conversation, at a moment no test waits for: titles are off here.
+      workersProject(
+        "workers",
+        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS] },
+        { TITLE_MODEL: "off" },
+      ),
+      workersProject("titles", { include: [TITLE_TESTS] }),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load
         // TypeScript's parser, which workerd's test runner cannot (no file system; a 9 MB module).

@@ -16,9 +16,10 @@ export interface Config {
   defaultModel: string;
   /**
    * The model that titles an untitled conversation after its first completed answer
-   * (`TITLE_MODEL`): a cheap one that answers non-streamed calls.
+   * (`TITLE_MODEL`): a cheap one that answers non-streamed calls. `null` (`TITLE_MODEL = "off"`):
+   * conversations are not titled.
    */
-  titleModel: string;
+  titleModel: string | null;
   defaultSystemPrompt: string;
   /** Context window assumed for a model missing from the model table, in tokens. */
   defaultContextTokens: number;
@@ -114,9 +115,9 @@ export function loadConfig(env: Partial<Env>): Config {
     dashscopeBaseUrl: (env.DASHSCOPE_BASE_URL || DEFAULT_BASE_URL).replace(/\/+$/, ""),
     dashscopeApiKey: env.DASHSCOPE_API_KEY ?? "",
     defaultModel: env.DEFAULT_MODEL || "qwen-plus",
-    // qwen-flash: USD 0.05 in / 0.40 out per 1M tokens (chat/pricing.ts), an eighth of qwen-plus's
-    // 0.40 / 1.20, and it answers non-streamed calls with thinking off by default (PROTOCOL.md §2.6).
-    titleModel: env.TITLE_MODEL || "qwen-flash",
+    // qwen-flash: USD 0.05 in / 0.40 out per 1M tokens against qwen-plus's 0.40 / 1.20
+    // (chat/pricing.ts), and it answers non-streamed calls, thinking off by default (PROTOCOL.md §2.6).
+    titleModel: /^off$/i.test(env.TITLE_MODEL ?? "") ? null : env.TITLE_MODEL || "qwen-flash",
     defaultSystemPrompt: env.DEFAULT_SYSTEM_PROMPT ?? "You are a helpful assistant.",
     defaultContextTokens: num(env.DEFAULT_CONTEXT_TOKENS, 131_072),
     modelContextTokens: parseContextTable(env.MODEL_CONTEXT_TOKENS, "MODEL_CONTEXT_TOKENS"),

@@ -843,10 +843,18 @@ export class ConversationGeneration extends DurableObject<Env> {
         // Titles an untitled conversation after its first completed answer, off the turn's path
         // (env.DB: its round trips are no turn's, so the turn metrics leave them out).
         const exchange = firstExchange(this.promptState.get(), t.userMessage, message);
-        if (exchange) {
+        const titleModel = config.titleModel;
+        if (exchange && titleModel !== null) {
           const { userId, conversationId } = input;
           this.ctx.waitUntil(
-            titleConversation({ db: this.env.DB, config, userId, conversationId, ...exchange }),
+            titleConversation({
+              db: this.env.DB,
+              config,
+              model: titleModel,
+              userId,
+              conversationId,
+              ...exchange,
+            }),
           );
         }
       })

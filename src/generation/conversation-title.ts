@@ -98,6 +98,8 @@ export type TitleOutcome =
 export interface TitleJob extends FirstExchange {
   db: D1Database;
   config: Config;
+  /** The title model (`config.titleModel`, when titles are on). */
+  model: string;
   userId: string;
   conversationId: string;
   /** The client to call DashScope with; one for `config` by default. */
@@ -107,7 +109,7 @@ export interface TitleJob extends FirstExchange {
 /**
  * Titles the conversation from its first exchange, if it still has no title and was never
  * attempted: claims the call and reserves its worst case (prompt estimate plus
- * {@link TITLE_MAX_TOKENS}, all or nothing) in one D1 round trip, calls `config.titleModel`
+ * {@link TITLE_MAX_TOKENS}, all or nothing) in one D1 round trip, calls `job.model`
  * non-streamed, then writes the sanitized title (`WHERE title IS NULL`) and settles the usage
  * to the user's ledger with the conversation's id, in one more. A failed call releases its
  * reservation. Never rejects: every failure is logged and reported as the outcome.
@@ -124,8 +126,7 @@ export async function titleConversation(job: TitleJob): Promise<TitleOutcome> {
 }
 
 async function runTitleJob(job: TitleJob): Promise<TitleOutcome> {
-  const { db, config, userId, conversationId } = job;
-  const model = config.titleModel;
+  const { db, config, model, userId, conversationId } = job;
   const request = titleRequest(model, job);
   const promptEstimate = estimateRequestTokens(request);
   const ask = reservationAsk(promptEstimate, replyBounds(request, model, config));
