@@ -6,6 +6,7 @@ import { requireAuth } from "./middleware/auth";
 import { onError, onNotFound } from "./middleware/error-handler";
 import { logContext } from "./middleware/log-context";
 import { rateLimitTurns } from "./middleware/rate-limit";
+import { accountRoutes } from "./routes/account";
 import { adminRoutes } from "./routes/admin";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
@@ -46,5 +47,6 @@ app.route("/v1", apiKeyRoutes);
 app.route("/v1", usageRoutes);
 app.route("/v1", exportRoutes);
 app.route("/v1", syncRoutes);
+app.route("/v1", accountRoutes);
 // Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
 app.route("/admin/v1", adminRoutes);

@@ -1,5 +1,5 @@
 import { logError } from "../log/log";
-import { type ApiKeyRow, findApiKeyByHash, touchApiKey } from "../store/api-keys";
+import { type ApiKeyRow, apiKeyCacheKey, findApiKeyByHash, touchApiKey } from "../store/api-keys";
 import { invalidToken } from "./auth-errors";
 
 /*
@@ -53,9 +53,6 @@ export async function sha256Hex(text: string): Promise<string> {
   for (const byte of digest) hex += byte.toString(16).padStart(2, "0");
   return hex;
 }
-
-/** The KV key of a key's cached lookup. */
-export const apiKeyCacheKey = (keyHash: string): string => `apikey:${keyHash}`;
 
 /** Makes a new random key with its display prefix and hash. */
 export async function generateApiKey(): Promise<NewApiKey> {

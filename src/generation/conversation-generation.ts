@@ -331,6 +331,24 @@ export class ConversationGeneration extends DurableObject<Env> {
     return deleted;
   }
 
+  /**
+   * Account deletion (`DELETE /v1/account`): as {@link deleteConversation} (an answer in flight is
+   * stopped, the D1 row deleted if it is still there), then empties this object's storage whether
+   * or not the row was still there (the account deletion deletes its rows itself), alarm
+   * included; only the empty schema is made again, as for a new object, so this instance keeps
+   * answering (every id 404). Another user's conversation is left alone.
+   */
+  async purge(conversationId: string, userId: string): Promise<void> {
+    if (this.isForeign(userId)) return;
+    await this.deleteConversation(conversationId, userId);
+    this.log.forget();
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    new StorageSchema(this.ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
+    this.owner = null;
+    this.recent = null;
+  }
+
   /** What has been received so far of an answer being generated here, or null. */
   partial(messageId: string, userId: string): ReturnType<AnswerGeneration["partial"]> | null {
     if (this.isForeign(userId)) return null;

@@ -5,6 +5,7 @@ import {
   messageContentSchema,
   modalitiesSchema,
 } from "../dashscope/schema";
+import { accountDeletionSchema } from "../resources/account";
 import { apiKeyListSchema, apiKeySchema, createdApiKeySchema } from "../resources/api-key";
 import { errorBodySchema } from "../resources/errors";
 import { messageUsageSchema } from "../resources/message";
@@ -83,6 +84,7 @@ const COMPONENTS = {
   ApiKey: apiKeySchema,
   CreatedApiKey: createdApiKeySchema,
   ApiKeyList: apiKeyListSchema,
+  AccountDeletion: accountDeletionSchema,
   UserLimits: userLimitsSchema,
   SetBudgetRequest: budgetBody,
   SetRateLimitRequest: rateLimitBody,

@@ -421,6 +421,7 @@ export function openApiDocument(): OpenApiDocument {
       { name: "Messages" },
       { name: "Export and sync" },
       { name: "Usage" },
+      { name: "Account" },
       { name: "API keys" },
       { name: "Operators" },
       { name: "OpenAI-compatible" },

@@ -1,11 +1,13 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
-import { apiKeyCacheKey, generateApiKey, hasApiKeyBearer } from "../auth/api-keys";
+import { generateApiKey } from "../auth/api-keys";
 import { ApiError, notFound } from "../errors/api-error";
 import { jsonBody } from "../middleware/json-body";
+import { requireSignInToken } from "../middleware/sign-in-token";
 import { createApiKeyBody } from "../openapi/bodies";
 import type { ApiKeyList, CreatedApiKey } from "../resources/api-key";
 import {
+  apiKeyCacheKey,
   apiKeyFromRow,
   insertApiKey,
   listApiKeys,
@@ -15,20 +17,10 @@ import {
 import { isId } from "../store/ids";
 import { toIso } from "../store/time";
 
-/**
- * Keys are for servers acting for the user; they must not mint or revoke keys, or a leaked key
- * could outlive its own revocation. Creating and revoking needs the user's sign-in token.
- */
-const requireSignInToken: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (hasApiKeyBearer(c.req.header("authorization"))) {
-    throw new ApiError(
-      403,
-      "forbidden",
-      "API keys cannot create or revoke API keys; use the app's sign-in token.",
-    );
-  }
-  await next();
-};
+/** Keys are for servers acting for the user; they must not mint or revoke keys. */
+const signInTokenOnly = requireSignInToken(
+  "API keys cannot create or revoke API keys; use the app's sign-in token.",
+);
 
 /**
  * API key routes, mounted at `/v1` behind auth: `POST /api-keys {name?}` → 201 with the key
@@ -38,7 +30,7 @@ const requireSignInToken: MiddlewareHandler<AppEnv> = async (c, next) => {
  */
 export const apiKeyRoutes = new Hono<AppEnv>()
   // A create request may have no body at all (no name).
-  .post("/api-keys", requireSignInToken, jsonBody(createApiKeyBody, { optional: true }), async (c) => {
+  .post("/api-keys", signInTokenOnly, jsonBody(createApiKeyBody, { optional: true }), async (c) => {
     const { name } = c.req.valid("json");
     const made = await generateApiKey();
     const inserted = await insertApiKey(c.env.DB, c.get("userId"), {
@@ -72,7 +64,7 @@ export const apiKeyRoutes = new Hono<AppEnv>()
     const list: ApiKeyList = { data: rows.map(apiKeyFromRow) };
     return c.json(list);
   })
-  .delete("/api-keys/:id", requireSignInToken, async (c) => {
+  .delete("/api-keys/:id", signInTokenOnly, async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("API key");
     const row = await revokeApiKey(c.env.DB, c.get("userId"), id);

@@ -19,6 +19,9 @@ export const MAX_ACTIVE_KEYS_PER_USER = 20;
 /** Most keys a list returns (newest first); revoked keys beyond it drop off the list. */
 export const MAX_LISTED_KEYS = 100;
 
+/** The KV key of a key's cached lookup (`auth/api-keys.ts`), by the key's SHA-256 hex. */
+export const apiKeyCacheKey = (keyHash: string): string => `apikey:${keyHash}`;
+
 /** Maps a row to the listed shape. */
 export function apiKeyFromRow(row: ApiKeyRow): ApiKeyView {
   return {
