@@ -6,7 +6,7 @@ import {
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { deleteAccount } from "../src/generation/account-deletion";
+import { deleteAccount, purgeAccountDeletion } from "../src/generation/account-deletion";
 import worker from "../src/index";
 import type { SyncPage } from "../src/resources/sync";
 import type { UsageReport } from "../src/resources/usage";
@@ -156,6 +156,8 @@ describe("DELETE /v1/account", () => {
     expect(await deleteAccountVia(alice)).toEqual({
       deleted: { conversations: 2, messages: 6, files: 0, api_keys: 2 },
     });
+    // A snapshot taken right after the 202 stays good while the purge runs.
+    const after = await snapshotToken(alice);
 
     // At once, before any purge: lists are empty, every id is 404, every key is 401.
     expect(await listConversations(alice)).toEqual([]);
@@ -200,6 +202,7 @@ describe("DELETE /v1/account", () => {
     for (const conv of [first, second])
       expect(await objectStorage(conv.id)).toEqual({ rows: 0, entries: 0, alarm: null });
     expect((await objectStorage(bobs.id)).rows).toBeGreaterThan(0);
+    expect((await call(alice, "GET", `/sync?since=${encodeURIComponent(after)}`)).status).toBe(200);
     // The key stays refused once its cached lookup is gone.
     await expectError(await withKey(used.key, "GET", "/conversations"), 401, "unauthorized");
 
@@ -335,6 +338,18 @@ describe("DELETE /v1/account", () => {
       "forbidden",
     );
     await expectError(await call(alice, "POST", "/api-keys", {}), 403, "forbidden");
+  });
+
+  it("the purge after the 202 does not hide again: a snapshot taken meanwhile stays good", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    await turn(alice, conv.id, "one [[stand-in tokens=3]]");
+    // What the route does, step by step: hide, answer, then purge.
+    const { deletion } = await deleteAccount(env, alice);
+    const token = await snapshotToken(alice);
+    expect(await purgeAccountDeletion(env, deletion, Date.now() + 20_000)).toBe(true);
+    expect((await call(alice, "GET", `/sync?since=${encodeURIComponent(token)}`)).status).toBe(200);
+    expect(await objectStorage(conv.id)).toEqual({ rows: 0, entries: 0, alarm: null });
   });
 
   describe("a purge cut off after the account was hidden", () => {

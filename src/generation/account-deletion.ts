@@ -58,8 +58,10 @@ export async function deleteAccount(
   env: Env,
   userId: string,
 ): Promise<{ deletion: AccountDeletionRow; deleted: DeletedCounts }> {
-  const { deletion, streaming } = await beginAccountDeletion(env.DB, userId, nowMs(), DELETION_LEASE_MS);
-  await hide(env, deletion, streaming);
+  const begun = await beginAccountDeletion(env.DB, userId, nowMs(), DELETION_LEASE_MS);
+  // Hidden now: the purge that follows must not hide again (a second new sync epoch would expire
+  // the tokens of a snapshot taken after the 202).
+  const deletion = { ...begun.deletion, hidden_at: await hide(env, begun.deletion, begun.streaming) };
   await forgetApiKeys(env, deletion);
   const { conversations, messages, files, api_keys } = deletion;
   logInfo("account.deletion_hidden", { user_id: userId, deletion_id: deletion.id, conversations, messages });
@@ -133,8 +135,9 @@ export async function purgeUnfinishedAccountDeletions(
  * Removes the account from D1's reads: answers in flight are stopped first (so each settles its
  * usage while its rows exist, and every stream of it ends with `message.failed`), then the
  * messages go in bounded statements, then the conversations with the sync epoch in one batch.
+ * Returns when it was hidden (epoch ms).
  */
-async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly string[]): Promise<void> {
+async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly string[]): Promise<number> {
   const stopped = await eachBounded(streaming, (id) =>
     ownerOf(env, id).deleteConversation(id, deletion.user_id),
   );
@@ -149,7 +152,9 @@ async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly 
   let deleted: number;
   do deleted = await deleteDeletionMessages(env.DB, deletion, MESSAGES_PER_STATEMENT);
   while (deleted === MESSAGES_PER_STATEMENT);
-  await finishHiding(env.DB, deletion, nowMs());
+  const hiddenAt = nowMs();
+  await finishHiding(env.DB, deletion, hiddenAt);
+  return hiddenAt;
 }
 
 /**
