@@ -49,9 +49,9 @@ export interface DeletedCounts {
 /**
  * Hides everything of `userId` and returns what it found: stops the answers in flight (each
  * through its conversation's object, which settles the answer's usage and deletes the
- * conversation), deletes the API keys, every message and conversation from D1 and their cached
- * key lookups from KV (at this location; others follow within KV's propagation delay, about a
- * minute), and starts a new sync epoch. Then the caller runs {@link purgeAccountDeletion} in the
+ * conversation), deletes the API keys, every message and conversation from D1 and the keys'
+ * cached lookups from KV (at this location; elsewhere a cached lookup lasts as for a revoked key:
+ * up to `API_KEY_CACHE_TTL_SECONDS` plus KV's propagation delay), and starts a new sync epoch. Then the caller runs {@link purgeAccountDeletion} in the
  * background (its lease is the caller's).
  */
 export async function deleteAccount(
@@ -62,7 +62,7 @@ export async function deleteAccount(
   // Hidden now: the purge that follows must not hide again (a second new sync epoch would expire
   // the tokens of a snapshot taken after the 202).
   const deletion = { ...begun.deletion, hidden_at: await hide(env, begun.deletion, begun.streaming) };
-  await forgetApiKeys(env, deletion);
+  await forgetApiKeys(env, deletion, false);
   const { conversations, messages, files, api_keys } = deletion;
   logInfo("account.deletion_hidden", { user_id: userId, deletion_id: deletion.id, conversations, messages });
   return { deletion, deleted: { conversations, messages, files, api_keys } };
@@ -83,7 +83,7 @@ export async function purgeAccountDeletion(
   try {
     if (deletion.hidden_at === null)
       await hide(env, deletion, await streamingConversations(env.DB, deletion));
-    if (!(await forgetApiKeys(env, deletion))) {
+    if (!(await forgetApiKeys(env, deletion, true))) {
       await releaseAccountDeletion(env.DB, deletion.id);
       return false;
     }
@@ -158,16 +158,20 @@ async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly 
 }
 
 /**
- * Deletes the cached lookups of the deletion's API keys from KV, crossing each off; returns
- * whether none is left (a failed delete is left for the next run).
+ * Deletes the cached lookups of the deletion's API keys from KV; returns whether every delete
+ * succeeded. With `crossOff`, each deleted one is crossed off (a failed one is left for the next
+ * run). The request deletes them without crossing off, and the purge after it deletes them once
+ * more: a request that read a key from D1 just before the keys were deleted may cache its lookup
+ * again after the first delete (the race of a revoked key, README "API keys").
  */
-async function forgetApiKeys(env: Env, deletion: AccountDeletionRow): Promise<boolean> {
-  for (;;) {
-    const hashes = await deletionItems(env.DB, deletion.id, "api_key", ITEMS_PER_STEP);
+async function forgetApiKeys(env: Env, deletion: AccountDeletionRow, crossOff: boolean): Promise<boolean> {
+  for (let after = ""; ; ) {
+    const hashes = await deletionItems(env.DB, deletion.id, "api_key", ITEMS_PER_STEP, after);
     if (hashes.length === 0) return true;
     const done = await eachBounded(hashes, (hash) => env.CACHE.delete(apiKeyCacheKey(hash)));
-    await dropDeletionItems(env.DB, deletion.id, "api_key", done);
+    if (crossOff) await dropDeletionItems(env.DB, deletion.id, "api_key", done);
     if (done.length < hashes.length) return false;
+    after = hashes.at(-1)!;
   }
 }
 

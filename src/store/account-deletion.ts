@@ -136,16 +136,18 @@ export async function finishHiding(db: D1Database, deletion: AccountDeletionRow,
   });
 }
 
-/** Up to `limit` of the deletion's items of `kind` still to purge. */
+/** Up to `limit` of the deletion's items of `kind` still to purge, after `after` in `ref` order. */
 export async function deletionItems(
   db: D1Database,
   deletionId: string,
   kind: DeletionItemKind,
   limit: number,
+  after = "",
 ): Promise<string[]> {
   const { results } = await query<{ ref: string }>(
     db,
-    sql`SELECT ref FROM account_deletion_items WHERE deletion_id = ${deletionId} AND kind = ${kind}
+    sql`SELECT ref FROM account_deletion_items
+        WHERE deletion_id = ${deletionId} AND kind = ${kind} AND ref > ${after}
         ORDER BY ref LIMIT ${limit}`,
   ).statement.all<{ ref: string }>();
   return results.map((row) => row.ref);
