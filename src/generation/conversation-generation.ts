@@ -346,7 +346,6 @@ export class ConversationGeneration extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     new StorageSchema(this.ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.owner = null;
-    this.recent = null;
   }
 
   /** What has been received so far of an answer being generated here, or null. */
