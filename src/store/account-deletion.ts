@@ -5,7 +5,7 @@ import { resetSyncEpochQueries } from "./sync";
 import { utcDay } from "./usage";
 
 /*
- * Account deletion (`DELETE /v1/account`, migration 0009). The user's rows are deleted from D1
+ * Account deletion (`DELETE /v1/account`, migration 0010). The user's rows are deleted from D1
  * before the request answers (bounded statements, then one batch that deletes the conversations
  * and starts a new sync epoch); what lives outside D1 (each conversation's Durable Object storage,
  * each API key's cached lookup in KV) is listed in `account_deletion_items` in the first batch and
