@@ -15,6 +15,7 @@ import { exportRoutes } from "./routes/export";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
 import { openAiErrorEnvelope, openaiRoutes } from "./routes/openai";
+import { searchRoutes } from "./routes/search";
 import { syncRoutes } from "./routes/sync";
 import { usageRoutes } from "./routes/usage";
 
@@ -48,5 +49,6 @@ app.route("/v1", usageRoutes);
 app.route("/v1", exportRoutes);
 app.route("/v1", syncRoutes);
 app.route("/v1", accountRoutes);
+app.route("/v1", searchRoutes);
 // Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
 app.route("/admin/v1", adminRoutes);

@@ -33,6 +33,17 @@ export interface SyncCursor {
   m?: string;
 }
 
+/**
+ * Position after the last hit of a search page: its score and the id of the message or
+ * conversation (title) it is. The score depends only on the hit's text and the query
+ * (`search.ts`), so it is the same on every page.
+ */
+export interface SearchCursor {
+  k: "q";
+  s: number;
+  i: string;
+}
+
 /** Longest cursor we attempt to decode; real ones are well under 100 characters. */
 const MAX_CURSOR_CHARS = 512;
 
@@ -57,7 +68,13 @@ const syncCursorSchema = z
   })
   .refine((v) => (v.c === undefined) === (v.m === undefined));
 
-function encode(value: ConversationCursor | MessageCursor | SyncCursor): string {
+const searchCursorSchema = z.strictObject({
+  k: z.literal("q"),
+  s: z.number().nonnegative(),
+  i: z.string().min(1).max(100),
+});
+
+function encode(value: ConversationCursor | MessageCursor | SyncCursor | SearchCursor): string {
   const bytes = new TextEncoder().encode(JSON.stringify(value));
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -108,4 +125,14 @@ export function encodeSyncCursor(cursor: Omit<SyncCursor, "k">): string {
 /** Decodes a sync token; `null` for anything else (the route answers 400). */
 export function decodeSyncCursor(cursor: string): SyncCursor | null {
   return decode(cursor, syncCursorSchema);
+}
+
+/** Cursor for search results, after the hit with this score and message or conversation id. */
+export function encodeSearchCursor(score: number, id: string): string {
+  return encode({ k: "q", s: score, i: id });
+}
+
+/** Decodes a search cursor; `null` for anything else (the route answers 400). */
+export function decodeSearchCursor(cursor: string): SearchCursor | null {
+  return decode(cursor, searchCursorSchema);
 }

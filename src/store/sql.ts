@@ -7,7 +7,7 @@ import sql, { join, type RawValue, raw, type Sql } from "sql-template-tag";
  * twice is bound twice; D1 allows 100 bound parameters per statement
  * (developers.cloudflare.com/d1/platform/limits/). `undefined` is not a D1 value: pass `null`.
  */
-export { raw, type Sql, sql };
+export { join, raw, type Sql, sql };
 
 /**
  * `(a, b) VALUES (?, ?)`: a row to insert, each value written beside its column's name. A value
