@@ -49,6 +49,7 @@ const CONTRACT_ROUTES = [
   "GET /v1/messages/{id}",
   "GET /v1/messages/{id}/events",
   "POST /v1/messages/{id}/stop",
+  "GET /v1/search",
   "GET /v1/usage",
   "GET /v1/conversations/{id}/export",
   "GET /v1/account/export",
@@ -258,6 +259,30 @@ describe("component schemas come from the validating zod schemas", () => {
     const changes = await (await call(user, "GET", `/sync?since=${snapshot.next_since}`)).json();
     expect(changes).toMatchObject({ changes: [{ op: "delete", data: null }] });
     expect(componentValidator(ajv, "SyncPage")(changes)).toEqual({ ok: true, errors: null });
+  });
+
+  it("a real search page, with a title hit and a message hit, validates against its component", async () => {
+    const user = newUser("oas");
+    const conversation = await createConversation(user, { title: "Heron sightings" });
+    const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: "a grey heron [[stand-in tokens=2]]",
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const page = (await (await call(user, "GET", "/search?q=heron&limit=1")).json()) as {
+      data: Record<string, unknown>[];
+      next_cursor: string | null;
+    };
+    expect(componentValidator(ajv, "SearchPage")(page)).toEqual({ ok: true, errors: null });
+    expect(page.next_cursor).not.toBeNull();
+    const next = (await (await call(user, "GET", `/search?q=heron&cursor=${page.next_cursor}`)).json()) as {
+      data: Record<string, unknown>[];
+    };
+    expect(componentValidator(ajv, "SearchPage")(next)).toEqual({ ok: true, errors: null });
+    const hits = [...page.data, ...next.data];
+    expect(hits.map((hit) => hit.message_id === null)).toContain(true);
+    expect(hits.map((hit) => hit.message_id === null)).toContain(false);
+    for (const hit of hits) expect(undocumented(doc, "SearchHit", hit)).toEqual([]);
   });
 
   it("a tool turn answering parallel calls: its request and turn.started validate against their components", async () => {

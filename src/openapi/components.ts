@@ -10,6 +10,7 @@ import { apiKeyListSchema, apiKeySchema, createdApiKeySchema } from "../resource
 import { errorBodySchema } from "../resources/errors";
 import { messageUsageSchema } from "../resources/message";
 import { modelListSchema, modelSchema } from "../resources/model";
+import { searchHitSchema, searchPageSchema } from "../resources/search";
 import { usageReportSchema } from "../resources/usage";
 import { userLimitsSchema } from "../resources/user-limits";
 import {
@@ -70,6 +71,8 @@ const COMPONENTS = {
   MessageDeltaEvent: messageDeltaEventSchema,
   MessageCompletedEvent: messageCompletedEventSchema,
   MessageFailedEvent: messageFailedEventSchema,
+  SearchHit: searchHitSchema,
+  SearchPage: searchPageSchema,
   UsageReport: usageReportSchema,
   ConversationExport: conversationExportDocSchema,
   AccountExport: accountExportDocSchema,

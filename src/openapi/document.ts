@@ -16,6 +16,7 @@ import {
   MAX_PARAMETERS_BYTES,
   MAX_TOOLS,
 } from "../dashscope/schema";
+import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, SHORT_QUERY_SCAN_LIMIT } from "../store/search";
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { exportSyncPaths } from "./export-sync-paths";
@@ -321,6 +322,36 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         },
       },
     },
+    "/v1/search": {
+      get: {
+        operationId: "search",
+        tags: ["Search"],
+        summary: "Search the caller's messages and conversation titles",
+        description:
+          "Finds the caller's user and assistant messages (their text, not reasoning or tool calls) and conversation titles " +
+          "containing every term of `q`, in any language: each term is matched as a substring, case-insensitively, so " +
+          "Chinese and Japanese need no spaces (`天气`, `東京タワー`). Best match first (more occurrences in a shorter " +
+          "text), then newest. A deleted conversation never appears; archived ones do. Pages never repeat or skip a hit " +
+          "while the texts are unchanged. Queries whose terms all have fewer than 3 characters look through the caller's " +
+          `newest ${SHORT_QUERY_SCAN_LIMIT} messages and titles only.`,
+        parameters: [
+          {
+            name: "q",
+            in: "query",
+            required: true,
+            description:
+              `Terms separated by spaces, or \`"…"\` for a phrase with spaces; every character is literal (no operators). ` +
+              `At most ${MAX_SEARCH_QUERY_LENGTH} UTF-16 code units after trimming and ${MAX_SEARCH_TERMS} terms.`,
+            schema: { type: "string", minLength: 1, maxLength: MAX_SEARCH_QUERY_LENGTH },
+          },
+          ...pageParameters,
+        ],
+        responses: {
+          200: { description: "A page of hits.", content: json("SearchPage") },
+          ...errorResponses([400, 401], "Error"),
+        },
+      },
+    },
     "/v1/usage": {
       get: {
         operationId: "getUsage",
@@ -419,6 +450,7 @@ export function openApiDocument(): OpenApiDocument {
     tags: [
       { name: "Conversations" },
       { name: "Messages" },
+      { name: "Search" },
       { name: "Export and sync" },
       { name: "Usage" },
       { name: "Account" },

@@ -23,7 +23,7 @@ export const searchHitSchema = z.object({
   created_at: isoTime.describe("When the message was sent; for a title, when the conversation was created."),
 });
 
-const searchPageSchema = pageSchema(searchHitSchema);
+export const searchPageSchema = pageSchema(searchHitSchema);
 
 export type SearchHit = z.infer<typeof searchHitSchema>;
 export type SearchPage = z.infer<typeof searchPageSchema>;

@@ -2,22 +2,19 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { invalidRequest } from "../errors/api-error";
 import { decodeSearchCursor } from "../store/cursor";
-import { MAX_SEARCH_TERMS, search, searchTerms } from "../store/search";
+import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, search, searchTerms } from "../store/search";
 import { parseCursor, parsePageLimit } from "./validation";
-
-/** Longest `q`, in UTF-16 code units, after trimming. */
-export const MAX_QUERY_LENGTH = 256;
 
 /**
  * The terms of the `q` query value: required, not blank after trimming, at most
- * {@link MAX_QUERY_LENGTH} code units and {@link MAX_SEARCH_TERMS} terms; anything else is 400
+ * {@link MAX_SEARCH_QUERY_LENGTH} code units and {@link MAX_SEARCH_TERMS} terms; anything else is 400
  * (param `q`).
  */
 function parseQuery(raw: string | undefined): string[] {
   const q = raw?.trim() ?? "";
   if (q === "") throw invalidRequest("q is required and must not be blank.", "q");
-  if (q.length > MAX_QUERY_LENGTH) {
-    throw invalidRequest(`q must be at most ${MAX_QUERY_LENGTH} characters.`, "q");
+  if (q.length > MAX_SEARCH_QUERY_LENGTH) {
+    throw invalidRequest(`q must be at most ${MAX_SEARCH_QUERY_LENGTH} characters.`, "q");
   }
   const terms = searchTerms(q);
   if (terms.length === 0) throw invalidRequest("q has no search terms.", "q");

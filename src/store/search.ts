@@ -12,6 +12,9 @@ export type { SearchHit, SearchPage } from "../resources/search";
  * a hit contains every term.
  */
 
+/** Longest query, in UTF-16 code units after trimming. */
+export const MAX_SEARCH_QUERY_LENGTH = 256;
+
 /** Most terms in one query: each costs up to 3 bound values, and D1 allows 100 per statement. */
 export const MAX_SEARCH_TERMS = 16;
 
