@@ -94,14 +94,16 @@ CREATE TRIGGER search_conversations_delete AFTER DELETE ON conversations BEGIN
   DELETE FROM search_docs WHERE conversation_id = OLD.id;
 END;
 
--- What is already stored, oldest first.
-INSERT INTO search_docs (user_id, conversation_id, message_id, ref_id, role, created_at)
+-- What is already stored, oldest first. Written to be run again without harm (a text already
+-- indexed is left alone), which test/search.test.ts does.
+INSERT OR IGNORE INTO search_docs (user_id, conversation_id, message_id, ref_id, role, created_at)
 SELECT user_id, id, NULL, id, NULL, created_at FROM conversations
 WHERE title IS NOT NULL AND title <> '' ORDER BY id;
-INSERT INTO search_docs (user_id, conversation_id, message_id, ref_id, role, created_at)
+INSERT OR IGNORE INTO search_docs (user_id, conversation_id, message_id, ref_id, role, created_at)
 SELECT user_id, conversation_id, id, id, role, created_at FROM search_message_text
 WHERE body <> '' ORDER BY id;
 INSERT INTO search_text (rowid, body)
 SELECT d.doc_id, coalesce(t.body, c.title) FROM search_docs d
 LEFT JOIN search_message_text t ON t.id = d.message_id
-LEFT JOIN conversations c ON d.message_id IS NULL AND c.id = d.conversation_id;
+LEFT JOIN conversations c ON d.message_id IS NULL AND c.id = d.conversation_id
+WHERE NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = d.doc_id);

@@ -302,6 +302,38 @@ describe("GET /v1/search", () => {
     expect(indexed?.body).toBe(answer.content);
   });
 
+  it("the migration indexes the rows stored before it, once", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice, { title: "Older ptarmigan trip" });
+    await send(alice, conv.id, "we saw a ptarmigan 雷鸟 on the ridge", "[[stand-in echo]]");
+    const before = await searchAll(alice, "ptarmigan");
+    expect(before.hits).toHaveLength(3);
+    // As if these rows had been stored before migration 0007: not in the index.
+    await env.DB.batch([
+      env.DB.prepare(
+        "DELETE FROM search_text WHERE rowid IN (SELECT doc_id FROM search_docs WHERE user_id = ?)",
+      ).bind(alice),
+      env.DB.prepare("DELETE FROM search_docs WHERE user_id = ?").bind(alice),
+    ]);
+    expect((await searchAll(alice, "ptarmigan")).hits).toEqual([]);
+
+    // The migration's own statements that index what is stored.
+    const migration = env.TEST_MIGRATIONS.find((m) => m.name.startsWith("0007_"));
+    const backfill = (migration?.queries ?? []).filter((q) => /^\s*(--[^\n]*\n\s*)*INSERT\b/.test(q));
+    expect(backfill).toHaveLength(3);
+    const run = () => env.DB.batch(backfill.map((q) => env.DB.prepare(q)));
+    await run();
+    await run();
+
+    const after = await searchAll(alice, "ptarmigan");
+    expect(after.hits).toEqual(before.hits);
+    expect((await searchAll(alice, "雷鸟")).hits).toHaveLength(2);
+    const counts = await env.DB.prepare(
+      "SELECT (SELECT count(*) FROM search_docs) AS docs, (SELECT count(*) FROM search_text) AS texts",
+    ).first<{ docs: number; texts: number }>();
+    expect(counts?.texts).toBe(counts?.docs);
+  });
+
   it("answers hostile queries with 200 or 400, never 500, and validates q, limit and cursor", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice, { title: 'quote " star * colon : dash - NEAR( paren' });
