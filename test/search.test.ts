@@ -74,13 +74,14 @@ describe("GET /v1/search", () => {
   it("finds a two-character Chinese word inside a sentence, and three or more characters through the index", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    const hit = await send(alice, conv.id, "今天天气很好，我们去公园散步吧");
+    const hit = await send(alice, conv.id, "🎉 今天天气很好，我们去公园散步吧");
     await send(alice, conv.id, "明天会下雨，记得带伞");
 
     const two = await searchAll(alice, "天气");
     expect(two.hits.map((h) => h.message_id)).toEqual([hit.user_message.id]);
     expect(highlighted(two.hits[0]!)).toEqual(["天气"]);
-    expect(two.hits[0]!.highlights).toEqual([[2, 4]]);
+    // README's example: 🎉 is 2 code units, and 天天气 holds 天气 once, at its second 天.
+    expect(two.hits[0]!.highlights).toEqual([[5, 7]]);
 
     const three = await searchAll(alice, "去公园");
     expect(three.hits.map((h) => h.message_id)).toEqual([hit.user_message.id]);
