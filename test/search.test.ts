@@ -88,6 +88,10 @@ describe("GET /v1/search", () => {
     // Two short terms together: both must occur.
     expect((await searchAll(alice, "天气 下雨")).hits).toEqual([]);
     expect((await searchAll(alice, "下雨 带伞")).hits).toHaveLength(1);
+    // A short and a long term: the index finds the long one, the short one filters.
+    const mixed = await searchAll(alice, "天气 公园散");
+    expect(mixed.hits.map((h) => h.message_id)).toEqual([hit.user_message.id]);
+    expect(highlighted(mixed.hits[0]!)).toEqual(["天气", "公园散"]);
     // A single character.
     expect((await searchAll(alice, "伞")).hits).toHaveLength(1);
   });

@@ -32,7 +32,10 @@ export function foldCase(text: string): string {
   return folded;
 }
 
-/** Every non-overlapping occurrence of each term in `text`, case-insensitively, sorted and merged. */
+/**
+ * Every non-overlapping occurrence of each term in `text`, case-insensitively, as `[start, end)`
+ * sorted, with overlapping or touching ranges merged into one.
+ */
 export function findMatches(text: string, terms: readonly string[]): [number, number][] {
   const folded = foldCase(text);
   const ranges: [number, number][] = [];
