@@ -363,6 +363,14 @@ describe("GET /v1/search", () => {
       "\\",
       "%",
       "_",
+      "\u0000abc",
+      "a\u0000",
+      "🎉",
+      "🎉🎉🎉",
+      "e\u0301",
+      '"""',
+      "'; DROP TABLE messages; --",
+      "   padded   ",
     ];
     for (const q of hostile) {
       const res = await call(alice, "GET", `/search?q=${encodeURIComponent(q)}`);
@@ -381,6 +389,8 @@ describe("GET /v1/search", () => {
 
     await expectError(await call(alice, "GET", "/search"), 400, "invalid_request", "q");
     await expectError(await call(alice, "GET", "/search?q="), 400, "invalid_request", "q");
+    await expectError(await call(alice, "GET", "/search?q=abc%00def"), 400, "invalid_request", "q");
+    expect((await call(alice, "GET", "/search?q=star%09colon%0Adash")).status).toBe(200);
     await expectError(await call(alice, "GET", "/search?q=%20%20%09"), 400, "invalid_request", "q");
     await expectError(await call(alice, "GET", `/search?q=${"x".repeat(257)}`), 400, "invalid_request", "q");
     expect((await call(alice, "GET", `/search?q=${"x".repeat(256)}`)).status).toBe(200);

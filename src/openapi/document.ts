@@ -341,7 +341,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
             required: true,
             description:
               `Terms separated by spaces, or \`"…"\` for a phrase with spaces; every character is literal (no operators). ` +
-              `At most ${MAX_SEARCH_QUERY_LENGTH} UTF-16 code units after trimming and ${MAX_SEARCH_TERMS} terms.`,
+              `At most ${MAX_SEARCH_QUERY_LENGTH} UTF-16 code units after trimming and ${MAX_SEARCH_TERMS} terms; no control characters but tab and line breaks.`,
             schema: { type: "string", minLength: 1, maxLength: MAX_SEARCH_QUERY_LENGTH },
           },
           ...pageParameters,

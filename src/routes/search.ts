@@ -3,18 +3,24 @@ import type { AppEnv } from "../app-env";
 import { invalidRequest } from "../errors/api-error";
 import { decodeSearchCursor } from "../store/cursor";
 import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, search, searchTerms } from "../store/search";
+import { hasControlCharacter, MULTILINE_WHITESPACE } from "../text/control-characters";
 import { parseCursor, parsePageLimit } from "./validation";
 
 /**
  * The terms of the `q` query value: required, not blank after trimming, at most
- * {@link MAX_SEARCH_QUERY_LENGTH} code units and {@link MAX_SEARCH_TERMS} terms; anything else is 400
- * (param `q`).
+ * {@link MAX_SEARCH_QUERY_LENGTH} code units and {@link MAX_SEARCH_TERMS} terms, no control
+ * character but tab and line breaks; anything else is 400 (param `q`).
  */
 function parseQuery(raw: string | undefined): string[] {
   const q = raw?.trim() ?? "";
   if (q === "") throw invalidRequest("q is required and must not be blank.", "q");
   if (q.length > MAX_SEARCH_QUERY_LENGTH) {
     throw invalidRequest(`q must be at most ${MAX_SEARCH_QUERY_LENGTH} characters.`, "q");
+  }
+  // A NUL would end the FTS5 query string early (D1: "unterminated string"); no control
+  // character has a use in a search.
+  if (hasControlCharacter(q, MULTILINE_WHITESPACE)) {
+    throw invalidRequest("q must not contain control characters.", "q");
   }
   const terms = searchTerms(q);
   if (terms.length === 0) throw invalidRequest("q has no search terms.", "q");

@@ -35,7 +35,7 @@ const TRIGRAM = 3;
 export function searchTerms(q: string): string[] {
   const terms: string[] = [];
   for (const m of q.matchAll(/"([^"]*\S[^"]*)"|(\S+)/gu)) {
-    const term = m[1] ?? m[2];
+    const term = m[1]?.trim() ?? m[2];
     if (term !== undefined && !terms.includes(term)) terms.push(term);
   }
   return terms;
