@@ -4,7 +4,7 @@ import { encodeSearchCursor, type SearchCursor } from "./cursor";
 import { join, query, raw, type Sql, sql } from "./sql";
 import { toIso } from "./time";
 
-export type { SearchHit, SearchPage } from "../resources/search";
+export type { SearchPage } from "../resources/search";
 
 /**
  * Search over a user's messages and conversation titles (migration 0007; src/store/SCHEMA.md,
