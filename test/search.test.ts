@@ -401,6 +401,19 @@ describe("GET /v1/search", () => {
       "invalid_request",
       "q",
     );
+    // The most terms, all short (the statement with the most bound values: D1 allows 100), with a cursor.
+    const sixteen = Array.from(
+      { length: 16 },
+      (_, i) => `${String.fromCharCode(97 + i)}${i % 2 ? "é" : "x"}`,
+    ).join(" ");
+    const cursor = btoa(JSON.stringify({ k: "s", s: 1.5, i: conv.id })).replace(/=+$/, "");
+    expect(
+      (await call(alice, "GET", `/search?q=${encodeURIComponent(sixteen)}&cursor=${cursor}`)).status,
+    ).toBe(200);
+    const longTerms = sixteen.replace(/ /g, "z ");
+    expect(
+      (await call(alice, "GET", `/search?q=${encodeURIComponent(longTerms)}&cursor=${cursor}`)).status,
+    ).toBe(200);
     await expectError(await call(alice, "GET", "/search?q=kiwi&limit=0"), 400, "invalid_request", "limit");
     await expectError(await call(alice, "GET", "/search?q=kiwi&limit=101"), 400, "invalid_request", "limit");
     await expectError(
