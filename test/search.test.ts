@@ -406,7 +406,7 @@ describe("GET /v1/search", () => {
       { length: 16 },
       (_, i) => `${String.fromCharCode(97 + i)}${i % 2 ? "é" : "x"}`,
     ).join(" ");
-    const cursor = btoa(JSON.stringify({ k: "s", s: 1.5, i: conv.id })).replace(/=+$/, "");
+    const cursor = btoa(JSON.stringify({ k: "q", s: 1.5, i: conv.id })).replace(/=+$/, "");
     expect(
       (await call(alice, "GET", `/search?q=${encodeURIComponent(sixteen)}&cursor=${cursor}`)).status,
     ).toBe(200);
