@@ -184,6 +184,21 @@ describe("GET /v1/search", () => {
     expect(left.results.map((r) => r.n)).toEqual([0, 0]);
   });
 
+  it("finds nothing of a deleted account, and leaves none of its texts in the index", async () => {
+    const carol = newUser("carol");
+    const conv = await createConversation(carol, { title: "cassowary diary" });
+    await send(carol, conv.id, "a cassowary 鹤鸵 crossed the road", "[[stand-in echo]]");
+    expect((await searchAll(carol, "cassowary")).hits).toHaveLength(3);
+
+    expect((await call(carol, "DELETE", "/account")).status).toBe(202);
+    expect((await searchAll(carol, "cassowary")).hits).toEqual([]);
+    expect((await searchAll(carol, "鹤鸵")).hits).toEqual([]);
+    const left = await env.DB.prepare("SELECT count(*) AS n FROM search_docs WHERE user_id = ?")
+      .bind(carol)
+      .first<{ n: number }>();
+    expect(left?.n).toBe(0);
+  });
+
   it("a cascade from conversations fires the messages' delete trigger in D1", async () => {
     // The conversation's own trigger also removes its texts; this shows the message trigger
     // alone would, for a message deleted with its conversation (ON DELETE CASCADE).
