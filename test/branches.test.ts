@@ -127,7 +127,14 @@ it("a parent_id that is not a message of the conversation is a 400 that stores n
   await turn(alice, conv.id, "one [[stand-in tokens=2]]");
   const elsewhere = await turn(alice, other.id, "elsewhere [[stand-in tokens=2]]");
   const before = await listMessages(alice, conv.id);
-  for (const parent_id of [elsewhere.answer.id, "not-an-id", "01a22cac-4d83-713f-a48a-db3131c53f16"]) {
+  // Another conversation's answer, malformed and unknown ids, and a user message (a user
+  // message follows an answer).
+  for (const parent_id of [
+    elsewhere.answer.id,
+    "not-an-id",
+    "01a22cac-4d83-713f-a48a-db3131c53f16",
+    before.at(-1)!.id,
+  ]) {
     await expectError(
       await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "x", parent_id }),
       400,
@@ -212,7 +219,8 @@ it("regenerate retries a failed answer, and refuses what is not an answer", asyn
   const [answer, question] = await listMessages(alice, conv.id);
   expect(answer).toMatchObject({ role: "assistant", status: "failed" });
 
-  const { events } = await readSse(await call(alice, "POST", `/messages/${answer!.id}/regenerate`, {}));
+  // Every field is optional: no body at all.
+  const { events } = await readSse(await call(alice, "POST", `/messages/${answer!.id}/regenerate`));
   expect(endMessage(events.at(-1))).toMatchObject({
     status: "completed",
     parent_id: question!.id,

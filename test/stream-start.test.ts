@@ -54,6 +54,11 @@ class Wire {
   async rest(): Promise<string> {
     return this.until(() => false);
   }
+
+  /** Hangs up, as a phone that goes away does. */
+  async cancel(): Promise<void> {
+    await this.reader.cancel().catch(() => {});
+  }
 }
 
 const send = (userId: string, conversationId: string, body: Record<string, unknown>) =>
@@ -111,6 +116,28 @@ it("pings flow through upstream retries and a long first-token wait, then the an
   expect(order.slice(1, firstDelta).filter((x) => x === ":ping").length).toBeGreaterThanOrEqual(3);
   expect(order.filter((x) => x !== ":ping").at(-1)).toBe("message.completed");
   expect((await standInRequests(tag)).map((r) => r.attempt)).toEqual([1, 2, 3]);
+});
+
+it("cancel_on_disconnect stops an answer whose last listener leaves during the first-token wait", async () => {
+  const alice = newUser("alice");
+  const conv = await createConversation(alice);
+  const tag = newTag();
+  const wire = new Wire(
+    await send(alice, conv.id, {
+      content: `hi [[stand-in headers_first ttft=4000 tokens=3 tag=${tag}]]`,
+      cancel_on_disconnect: true,
+    }),
+  );
+  await wire.until((t) => t.includes("event: turn.started"));
+  const messageId = startedData(parseSse(wire.text).events[0]).assistant_message.id;
+  await wire.cancel();
+  const stopped = await eventually(async () => {
+    const res = await call(alice, "GET", `/messages/${messageId}`);
+    const message = (await res.json()) as { status: string; error: { code: string } | null };
+    return message.status === "streaming" ? null : message;
+  });
+  expect(stopped).toMatchObject({ status: "cancelled", error: { code: "cancelled" } });
+  await eventually(async () => ((await standInRequests(tag))[0]?.outcome === "client_closed" ? true : null));
 });
 
 it("resuming during the first-byte wait gives turn.started and the live tail", async () => {

@@ -917,6 +917,14 @@ export class ConversationGeneration extends DurableObject<Env> {
             limit: HISTORY_LIMIT,
           });
     if (!history) throw invalidRequest("parent_id is not a message of this conversation.", "parent_id");
+    // A user message follows an answer (the one the edited message followed); a regenerated
+    // answer follows the message it answers, as the route found it.
+    const parent = history[0];
+    if (!regenerate && (parent?.id !== parentId || parent.role !== "assistant"))
+      throw invalidRequest(
+        "parent_id must be a finished answer of this conversation (the one the edited message followed), or null for the first message.",
+        "parent_id",
+      );
     return { source: { ...source, history }, parentId, edit: true };
   }
 

@@ -184,7 +184,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Messages"],
         summary: "List the messages of a conversation's active path, newest first",
         description:
-          "The path from the active leaf (`active_leaf_id`) up to the root, newest first; `leaf_id` lists the path ending at another message instead. Other branches are reached through `sibling_count` and `/v1/messages/{id}/siblings`.",
+          "The path from the active leaf (`active_leaf_id`) up to the root, newest first; `leaf_id` lists the path ending at another message instead. A `cursor` continues the path it was issued for. Other branches are reached through `sibling_count` and `/v1/messages/{id}/siblings`.",
         parameters: [
           ...pageParameters,
           {

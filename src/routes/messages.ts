@@ -54,7 +54,7 @@ export const messageRoutes = new Hono<AppEnv>()
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
     return answerTurn(c, input);
   })
-  .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope), async (c) => {
+  .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope, { optional: true }), async (c) => {
     const userId = c.get("userId");
     const answer = await ownMessage(c.env.DB, userId, c.req.param("id"));
     if (answer.role !== "assistant" || answer.parent_id === null)
