@@ -47,6 +47,8 @@ function workersProject(name: string, files: { include: string[]; exclude?: stri
               ADMIN_TOKEN: "test-admin-token-0123456789abcdef0123456789",
               // The strict tier is tiny in tests, so a test can exceed it without waiting a minute.
               RATE_LIMIT_STRICT_PER_MINUTE: "3",
+              // Uploads over the limit without building 7 MiB bodies (test/files.test.ts).
+              MAX_FILE_BYTES: "65536",
               ...bindings,
             },
             ratelimits: {

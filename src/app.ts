@@ -12,6 +12,7 @@ import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
 import { docsRoutes } from "./routes/docs";
 import { exportRoutes } from "./routes/export";
+import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
 import { openAiErrorEnvelope, openaiRoutes } from "./routes/openai";
@@ -50,5 +51,6 @@ app.route("/v1", exportRoutes);
 app.route("/v1", syncRoutes);
 app.route("/v1", accountRoutes);
 app.route("/v1", searchRoutes);
+app.route("/v1", fileRoutes);
 // Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
 app.route("/admin/v1", adminRoutes);

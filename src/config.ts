@@ -47,6 +47,8 @@ export interface Config {
   /** Longest wait for the next event of an upstream stream once it has started; `0`: no limit. */
   upstreamIdleTimeoutMs: number;
   maxBodyBytes: number;
+  /** Largest upload of `POST /v1/files`, in bytes (`MAX_FILE_BYTES`, default 7 MiB). */
+  maxFileBytes: number;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
   /**
@@ -141,6 +143,7 @@ export function loadConfig(env: Partial<Env>): Config {
     // limit for a whole non-streamed answer (PROTOCOL §3, RequestTimeOut).
     upstreamIdleTimeoutMs: num(env.UPSTREAM_IDLE_TIMEOUT_MS, 120_000),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
+    maxFileBytes: num(env.MAX_FILE_BYTES, 7_340_032),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     streamStartDeadlineMs: Math.max(0, num(env.STREAM_START_DEADLINE_MS, 1_000)),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,

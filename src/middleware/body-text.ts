@@ -10,13 +10,31 @@ import { ApiError, invalidRequest } from "../errors/api-error";
  * bytes, stops reading at the limit, and buffers the body to hand it on as a new request.
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const bytes = await readBodyBytes(request, maxBytes);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw invalidRequest("The request body is not valid UTF-8.");
+  }
+}
+
+/**
+ * The bytes of a request body, read with a size limit as {@link readBodyText} reads them: counted
+ * as they arrive, 413 (`tooLarge`, by default `payload_too_large` naming `maxBytes`) past the
+ * limit, with the rest of the body read and thrown away.
+ */
+export async function readBodyBytes(
+  request: Request,
+  maxBytes: number,
+  tooLarge: () => ApiError = () => bodyTooLarge(maxBytes),
+): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   if (declared > maxBytes) {
     await discardBody(request.body?.getReader() ?? null, 0);
-    throw tooLarge(maxBytes);
+    throw tooLarge();
   }
   const body = request.body;
-  if (!body) return "";
+  if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
@@ -26,7 +44,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     size += value.byteLength;
     if (size > maxBytes) {
       await discardBody(reader, size);
-      throw tooLarge(maxBytes);
+      throw tooLarge();
     }
     parts.push(value);
   }
@@ -36,11 +54,7 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     bytes.set(p, offset);
     offset += p.byteLength;
   }
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    throw invalidRequest("The request body is not valid UTF-8.");
-  }
+  return bytes;
 }
 
 /**
@@ -83,5 +97,5 @@ export async function discardBody(
  */
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-const tooLarge = (maxBytes: number) =>
+const bodyTooLarge = (maxBytes: number) =>
   new ApiError(413, "payload_too_large", `The request body exceeds the limit of ${maxBytes} bytes.`);

@@ -8,6 +8,7 @@ import {
 import { accountDeletionSchema } from "../resources/account";
 import { apiKeyListSchema, apiKeySchema, createdApiKeySchema } from "../resources/api-key";
 import { errorBodySchema } from "../resources/errors";
+import { fileSchema } from "../resources/file";
 import { messageUsageSchema } from "../resources/message";
 import { modelListSchema, modelSchema } from "../resources/model";
 import { searchHitSchema, searchPageSchema } from "../resources/search";
@@ -88,6 +89,7 @@ const COMPONENTS = {
   CreatedApiKey: createdApiKeySchema,
   ApiKeyList: apiKeyListSchema,
   AccountDeletion: accountDeletionSchema,
+  File: fileSchema,
   UserLimits: userLimitsSchema,
   SetBudgetRequest: budgetBody,
   SetRateLimitRequest: rateLimitBody,

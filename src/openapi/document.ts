@@ -20,6 +20,7 @@ import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, SHORT_QUERY_SCAN_LIMIT } fro
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { exportSyncPaths } from "./export-sync-paths";
+import { filePaths } from "./file-paths";
 import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
@@ -366,6 +367,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
     },
     ...exportSyncPaths(),
     ...accountPaths(),
+    ...filePaths(),
     "/v1/chat/completions": {
       post: {
         operationId: "createChatCompletion",
@@ -450,6 +452,7 @@ export function openApiDocument(): OpenApiDocument {
     tags: [
       { name: "Conversations" },
       { name: "Messages" },
+      { name: "Files" },
       { name: "Search" },
       { name: "Export and sync" },
       { name: "Usage" },

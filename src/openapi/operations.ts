@@ -11,7 +11,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   409: "Conflict (`turn_in_progress` while the conversation is answering; `conversation_deleted` when it was deleted while the answer was opening).",
   410: "The sync token can no longer be continued (older than the change log's retention, or from before an account deletion): sync again without `since` for a snapshot.",
   413: "The request body is too large.",
-  415: "The request body is not declared as JSON (`Content-Type: application/json`, UTF-8).",
+  415: "The request body is not declared as JSON (`Content-Type: application/json`, UTF-8); for an upload, the file is not an image of a supported kind.",
   422: "Blocked by the model provider's content moderation.",
   429: "Rate limited or quota exhausted; see `Retry-After`.",
   500: "Internal error.",
