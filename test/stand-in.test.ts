@@ -22,6 +22,11 @@ interface ErrorBody {
   request_id?: string;
   id?: string;
 }
+/** What the stand-in recorded of one image part (tools/dashscope-stand-in/image-parts.mjs). */
+type ImagePart = { message: number; part: number } & (
+  | { kind: "data_url"; media_type: string; bytes: number; sha256: string }
+  | { kind: "url"; url: string; media_type: null; bytes: null; sha256: null }
+);
 interface SseEvent {
   id?: string;
   event?: string;
@@ -35,6 +40,7 @@ interface LogEntry {
   stream: boolean;
   include_usage: boolean;
   body: Record<string, unknown> | null;
+  images: ImagePart[];
   authorized: boolean;
   attempt: number;
   status: number | null;
@@ -910,6 +916,95 @@ describe("errors before the stream", () => {
     expect(((await over.json()) as ErrorBody).error.message).toBe(
       "<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 2048]",
     );
+  });
+});
+
+describe("image parts", () => {
+  /** SHA-256 hex, computed here independently of the stand-in. */
+  const sha256Hex = async (bytes: Uint8Array) =>
+    [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+      .map((b) => b.toString(16).padStart(2, "0"))
+      .join("");
+  const base64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+  const imagePart = (url: string) => ({ type: "image_url", image_url: { url } });
+
+  it("logs each image part of each message: a data URL decoded and hashed, a URL as given", async () => {
+    const tag = uniqueTag("images");
+    const png = crypto.getRandomValues(new Uint8Array(3_000));
+    png.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const jpeg = crypto.getRandomValues(new Uint8Array(1_234));
+    jpeg.set([0xff, 0xd8, 0xff]);
+    const res = await post({
+      model: "qwen-plus",
+      messages: [
+        {
+          role: "user",
+          content: [imagePart(`data:image/png;base64,${base64(png)}`), { type: "text", text: "a" }],
+        },
+        { role: "assistant", content: "b" },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: `c [[stand-in tag=${tag}]]` },
+            imagePart("https://example.com/cat.jpg"),
+            imagePart(`data:image/jpeg;base64,${base64(jpeg)}`),
+          ],
+        },
+      ],
+    });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+    const [entry] = await logFor(tag);
+    expect(entry?.images).toEqual([
+      {
+        message: 0,
+        part: 0,
+        kind: "data_url",
+        media_type: "image/png",
+        bytes: 3_000,
+        sha256: await sha256Hex(png),
+      },
+      {
+        message: 2,
+        part: 1,
+        kind: "url",
+        url: "https://example.com/cat.jpg",
+        media_type: null,
+        bytes: null,
+        sha256: null,
+      },
+      {
+        message: 2,
+        part: 2,
+        kind: "data_url",
+        media_type: "image/jpeg",
+        bytes: 1_234,
+        sha256: await sha256Hex(jpeg),
+      },
+    ]);
+  });
+
+  it("refuses a data URL longer than 10,485,760 characters as DashScope does, and takes one of exactly that length", async () => {
+    const prefix = "data:image/png;base64,";
+    const dataUrl = (chars: number) => prefix + "A".repeat(chars - prefix.length);
+    const send = (url: string) =>
+      post({
+        model: "qwen-plus",
+        messages: [{ role: "user", content: [imagePart(url), { type: "text", text: "hi" }] }],
+      });
+    const over = await send(dataUrl(10_485_761));
+    expect(over.status).toBe(400);
+    const body = (await over.json()) as ErrorBody;
+    expect(body.error).toEqual({
+      code: "invalid_parameter_error",
+      message: "Exceeded limit on max bytes per data-uri item : 10485760",
+      param: null,
+      type: "invalid_request_error",
+    });
+    expect(body.request_id).toMatch(UUID);
+    const atLimit = await send(dataUrl(10_485_760));
+    expect(atLimit.status).toBe(200);
+    await atLimit.body?.cancel();
   });
 });
 

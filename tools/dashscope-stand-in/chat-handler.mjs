@@ -3,6 +3,7 @@ import { sendCompletion } from "./completion.mjs";
 import { deterministicCreated, deterministicUuid, sha256Hex } from "./determinism.mjs";
 import { intOption, parseDirective } from "./directives.mjs";
 import { DEFAULT_FAILURE, invalidParameter, NAMED_ERRORS, namedError } from "./errors.mjs";
+import { imageParts } from "./image-parts.mjs";
 import { thinksFor } from "./model-modes.mjs";
 import { finishEntry } from "./request-log.mjs";
 import { planChoices, usageFor } from "./scenarios/plan.mjs";
@@ -51,6 +52,7 @@ export async function handleChatCompletions(req, res, raw, options) {
     stream: body?.stream === true,
     include_usage: body?.stream_options?.include_usage === true,
     body,
+    images: imageParts(body),
     directive,
     request_id: requestId,
     authorized: isAuthorized(req.headers.authorization, options.apiKey),

@@ -8,7 +8,7 @@ const MAX_TRACKED_BODIES = 10_000;
 
 /**
  * @typedef {{ seq: number, tag: string | null, model: string | null, stream: boolean, include_usage: boolean,
- *   body: unknown, directive: Record<string, unknown>, request_id: string, authorized: boolean, attempt: number,
+ *   body: unknown, images: import("./image-parts.mjs").ImagePart[], directive: Record<string, unknown>, request_id: string, authorized: boolean, attempt: number,
  *   status: number | null, outcome: null | "completed" | "error" | "client_closed" | "disconnected" | "midstream_error" | "hanging",
  *   started_at: number, ended_at: number | null, tokens_sent: number }} LogEntry
  */

@@ -1,4 +1,5 @@
 import { contentText } from "./directives.mjs";
+import { hasOversizedDataUrl, MAX_DATA_URL_CHARS } from "./image-parts.mjs";
 import { isStreamOnlyModel, isThinkingOnlyModel } from "./model-modes.mjs";
 
 /**
@@ -24,6 +25,9 @@ export const MESSAGES = Object.freeze({
     '<400> InternalError.Algo.InvalidParameter: The "function.arguments" parameter of the code model must be in JSON format.',
   thinkingOnlyNeedsStream: "parameter.enable_thinking only support stream call",
   // The captured body ends the message with a space (PROTOCOL.md §2.6, CAPTURE id=4573151401).
+  // As the live service answers a data URL over its limit (PROTOCOL.md §4; reported verbatim in
+  // github.com/QwenLM/qwen-code issue 1880, 2026-02, as "400 Exceeded limit on max bytes per data-uri item : 10485760").
+  dataUrlTooLong: `Exceeded limit on max bytes per data-uri item : ${MAX_DATA_URL_CHARS}`,
   streamOnlyModel:
     "This model only support stream mode, please enable the stream parameter to access the model. ",
 });
@@ -40,6 +44,7 @@ export function validateRequest(body, { thinking }) {
   if (typeof body.model !== "string" || body.model === "") return MESSAGES.modelMissing;
   if (body.messages === undefined) return MESSAGES.messagesMissing;
   if (!Array.isArray(body.messages) || body.messages.length === 0) return MESSAGES.messagesEmpty;
+  if (hasOversizedDataUrl(body)) return MESSAGES.dataUrlTooLong;
   if (body.temperature !== undefined && body.temperature !== null) {
     const t = body.temperature;
     if (typeof t !== "number" || !(t >= 0 && t < 2)) return MESSAGES.temperature;
