@@ -1,9 +1,10 @@
 import { env, exports } from "cloudflare:workers";
+import OpenAI, { toFile } from "openai";
 import { describe, expect, it } from "vitest";
 import type { FileView } from "../src/resources/file";
 import { fileObjectKey } from "../src/store/files";
 import { BASE, expectError, newUser } from "./helpers/api";
-import { authHeaders } from "./helpers/auth";
+import { authHeaders, tokenFor } from "./helpers/auth";
 
 // POST/GET/DELETE /v1/files against the real local R2 bucket and D1. vitest.config.ts sets
 // MAX_FILE_BYTES to 65,536 for these tests (wrangler.toml keeps the 7 MiB default).
@@ -104,6 +105,24 @@ describe("POST /v1/files", () => {
     const object = await env.FILES.get(fileObjectKey(file.id));
     expect(object?.key).toBe(`files/${file.id}`);
     expect(new Uint8Array((await object?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(bytes);
+  });
+
+  it("takes the openai SDK's files.create upload", async () => {
+    const user = newUser("files");
+    const sdk = new OpenAI({
+      baseURL: "http://localhost/v1",
+      apiKey: await tokenFor(user),
+      maxRetries: 0,
+      fetch: (url, init) => exports.default.fetch(url as string, init as RequestInit),
+    });
+    const bytes = fileOf(JPEG_HEAD);
+    const uploaded = await sdk.files.create({
+      file: await toFile(bytes, "IMG_0003.jpg", { type: "image/jpeg" }),
+      purpose: "vision",
+    });
+    expect(uploaded).toMatchObject({ object: "file", filename: "IMG_0003.jpg", bytes: bytes.byteLength });
+    const meta = (await (await send(user, "GET", `/files/${uploaded.id}`)).json()) as FileView;
+    expect(meta).toMatchObject({ content_type: "image/jpeg", sha256: await sha256Hex(bytes) });
   });
 
   it("stores raw bytes, named by ?filename=", async () => {

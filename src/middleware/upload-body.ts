@@ -1,4 +1,5 @@
 import { ApiError, invalidRequest } from "../errors/api-error";
+import { MAX_FILENAME_LENGTH } from "../resources/file";
 import { readBodyBytes } from "./body-text";
 
 /** An upload as the client sent it: the bytes and the file name it gave, if any. */
@@ -15,8 +16,6 @@ export interface Upload {
  * `MAX_FILE_BYTES` exactly.
  */
 const MULTIPART_FRAMING_BYTES = 16_384;
-/** Longest file name kept, in UTF-16 code units (most file systems stop at 255). */
-export const MAX_FILENAME_LENGTH = 255;
 
 const MULTIPART = /^multipart\/form-data\s*(;|$)/i;
 

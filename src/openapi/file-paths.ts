@@ -1,5 +1,5 @@
 /** Operations of the file routes (`/v1/files`, `../shared/API.md` §2.4). */
-import { MAX_FILENAME_LENGTH } from "../middleware/upload-body";
+import { MAX_FILENAME_LENGTH } from "../resources/file";
 import { errorResponses, json, pathId } from "./operations";
 
 const IMAGE_TYPES = [

@@ -104,6 +104,6 @@ export async function deleteFile(
     .first<{ id: string }>();
   if (!hidden) return false;
   await bucket.delete(fileObjectKey(id));
-  await db.prepare("DELETE FROM files WHERE id = ?").bind(id).run();
+  await db.prepare("DELETE FROM files WHERE id = ? AND user_id = ?").bind(id, userId).run();
   return true;
 }
