@@ -303,10 +303,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
       sql`UPDATE conversations SET active_leaf_id = ${t.assistantMessageId}
           WHERE id = ${conversationId} AND EXISTS (SELECT 1 FROM messages WHERE id = ${t.assistantMessageId})`,
     ),
-    version: query<{ version: number }>(
-      db,
-      sql`SELECT version FROM conversations WHERE id = ${conversationId}`,
-    ),
+    version: versionQuery(db, conversationId),
   });
   const conversation = r.conversation.results[0];
   if (!conversation || conversation.user_id !== userId) return null;
