@@ -49,6 +49,8 @@ function workersProject(name: string, files: { include: string[]; exclude?: stri
               RATE_LIMIT_STRICT_PER_MINUTE: "3",
               // Uploads over the limit without building 7 MiB bodies (test/files.test.ts).
               MAX_FILE_BYTES: "65536",
+              // test/cors.test.ts; the second entry as an operator might write it (trailing slash, upper case).
+              CORS_ALLOWED_ORIGINS: "https://app.example.test, http://LOCALHOST:5173/",
               ...bindings,
             },
             ratelimits: {

@@ -3,6 +3,7 @@ import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { loadConfig } from "./config";
 import { requireAuth } from "./middleware/auth";
+import { corsForAllowedOrigins } from "./middleware/cors";
 import { onError, onNotFound } from "./middleware/error-handler";
 import { logContext } from "./middleware/log-context";
 import { rateLimitTurns } from "./middleware/rate-limit";
@@ -29,6 +30,8 @@ app.use("*", async (c, next) => {
   c.set("config", loadConfig(c.env));
   await next();
 });
+// Before every route and auth: a browser's preflight carries no credentials.
+app.use("*", corsForAllowedOrigins);
 app.onError(onError);
 app.notFound(onNotFound);
 

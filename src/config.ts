@@ -84,6 +84,11 @@ export interface Config {
   adminToken: string;
   /** Requests per minute of each rate-limit tier, as configured on the tier's binding. */
   rateLimitPerMinute: Record<RateLimitTier, number>;
+  /**
+   * Browser origins allowed to call the API across origins (`CORS_ALLOWED_ORIGINS`, comma-separated
+   * `scheme://host[:port]`); empty: none (the default); `"*"`: any origin.
+   */
+  corsAllowedOrigins: readonly string[] | "*";
 }
 
 /** Rate-limit tiers; each is a Workers Rate Limiting binding (`RATE_LIMIT_<TIER>`). */
@@ -171,6 +176,7 @@ export function loadConfig(env: Partial<Env>): Config {
       relaxed: num(env.RATE_LIMIT_RELAXED_PER_MINUTE, 600),
       strict: num(env.RATE_LIMIT_STRICT_PER_MINUTE, 10),
     },
+    corsAllowedOrigins: parseOrigins(env.CORS_ALLOWED_ORIGINS),
   };
   cache.set(env, config);
   return config;
@@ -206,4 +212,26 @@ function parseJsonObject<T>(
     logError("config.invalid", { message: `${name} is not a JSON object; ignoring it` });
     return {};
   }
+}
+
+/**
+ * `CORS_ALLOWED_ORIGINS`: each entry as the origin a browser sends (`new URL(entry).origin`, so a
+ * trailing slash or an upper-case host still matches); an entry that is not an http(s) origin is
+ * ignored (and logged). A `*` entry allows every origin.
+ */
+function parseOrigins(list: string | undefined): readonly string[] | "*" {
+  const entries = (list ?? "")
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (entries.includes("*")) return "*";
+  const origins: string[] = [];
+  for (const entry of entries) {
+    const url = URL.parse(entry);
+    if (url && (url.protocol === "https:" || url.protocol === "http:") && url.pathname === "/" && !url.search)
+      origins.push(url.origin);
+    else
+      logError("config.invalid", { message: `CORS_ALLOWED_ORIGINS: ${entry} is not an origin; ignoring it` });
+  }
+  return origins;
 }
