@@ -77,7 +77,9 @@ describe("conversation lifecycle", () => {
       last_message_at: null,
     });
     expect(created.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
-    expect(new Date(created.created_at).toISOString()).toBe(created.created_at);
+    // ISO 8601 UTC in whole seconds (API.md §2.5; test/timestamps.test.ts checks every resource).
+    expect(created.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect(`${new Date(created.created_at).toISOString().slice(0, 19)}Z`).toBe(created.created_at);
     expect(created.updated_at).toBe(created.created_at);
 
     const got = await call(alice, "GET", `/conversations/${created.id}`);

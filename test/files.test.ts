@@ -245,9 +245,11 @@ describe("POST /v1/files", () => {
       media_type: "image/png",
       bytes: 8_000,
       sha256: file.sha256,
-      created_at: Date.parse(file.created_at),
+      created_at: expect.any(Number),
       deleted_at: null,
     });
+    // The stored milliseconds, shown cut to the whole second.
+    expect(Math.floor(Number(row?.created_at) / 1000) * 1000).toBe(Date.parse(file.created_at));
     // Nothing of that size anywhere in the row, in any encoding.
     const stored = await env.DB.prepare(
       "SELECT SUM(LENGTH(CAST(name AS BLOB)) + LENGTH(media_type) + LENGTH(sha256)) AS n FROM files WHERE user_id = ?",

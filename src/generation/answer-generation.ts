@@ -8,6 +8,7 @@ import { DashScopeEventDecoder } from "../dashscope/stream";
 import type { ChunkDelta, StreamEvent } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
 import { logError } from "../log/log";
+import { toIso } from "../store/time";
 import type { AnswerOutcome } from "../store/turns";
 import type { Message, MessageError } from "../store/types";
 import { completeToolCalls } from "../text/tool-call-arguments";
@@ -341,7 +342,7 @@ export class AnswerGeneration {
       finish_reason: outcome.finishReason,
       usage: outcome.usage,
       error: outcome.error,
-      completed_at: new Date(outcome.completedAt).toISOString(),
+      completed_at: toIso(outcome.completedAt),
     };
   }
 }

@@ -95,6 +95,9 @@ const COMPONENTS = {
   SetRateLimitRequest: rateLimitBody,
 } as const satisfies Record<string, z.ZodType>;
 
+/** A time as the API writes it: `YYYY-MM-DDTHH:mm:ssZ`, no fractional seconds, no offset. */
+const ISO_SECONDS_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$";
+
 /** The name of a component, checked: a typo in a `$ref` fails at build time, not in a client generator. */
 export type ComponentName = keyof typeof COMPONENTS;
 
@@ -119,8 +122,13 @@ export function buildComponentSchemas(): Record<string, JsonSchema> {
     uri: (id) => `#/components/schemas/${id}`,
     override: (ctx) => {
       // zod adds a regex next to `format`; the format alone is the conventional, readable form.
-      if (ctx.jsonSchema.format === "date-time" || ctx.jsonSchema.format === "date")
-        delete ctx.jsonSchema.pattern;
+      if (ctx.jsonSchema.format === "date") delete ctx.jsonSchema.pattern;
+      // Every time is whole seconds in UTC (resources/common.ts `isoTime`): `format: date-time`
+      // (RFC 3339) allows fractions and offsets, so a short pattern says what is sent.
+      if (ctx.jsonSchema.format === "date-time") {
+        ctx.jsonSchema.pattern = ISO_SECONDS_PATTERN;
+        ctx.jsonSchema.examples = ["2026-11-30T09:15:04Z"];
+      }
       // `modalities` is a z.custom check (fixed tuples), which has no JSON Schema of its own.
       if (ctx.zodSchema === modalitiesSchema) {
         ctx.jsonSchema.oneOf = [

@@ -1,7 +1,9 @@
 import * as z from "zod";
 
-/** A time as the API writes it. */
-export const isoTime = z.iso.datetime().describe("ISO 8601, UTC");
+/** A time as the API writes it (`store/time.ts`, `toIso`): whole seconds, UTC. */
+export const isoTime = z.iso
+  .datetime({ precision: 0 })
+  .describe("ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.");
 
 /** The id of a conversation or message. */
 export const timeOrderedId = z.string().describe("Opaque, time-ordered id");
