@@ -19,6 +19,7 @@ import { messageRoutes } from "./routes/messages";
 import { openAiErrorEnvelope, openaiRoutes } from "./routes/openai";
 import { searchRoutes } from "./routes/search";
 import { syncRoutes } from "./routes/sync";
+import { uiConversationRoutes } from "./routes/ui-conversations";
 import { usageRoutes } from "./routes/usage";
 
 /** The edge-chat HTTP API (`../shared/API.md`): composition only; behaviour lives in the modules. */
@@ -45,6 +46,8 @@ app.use("/v1/*", requireAuth);
 // Turns cost money: per-user requests per minute (POSTs only; GETs on these paths pass).
 app.use("/v1/conversations/:id/messages", rateLimitTurns({ deferToTurn: true }));
 app.use("/v1/chat/completions", rateLimitTurns());
+// The AI SDK's useChat (API.md §2.5): its sends are turns.
+app.use("/v1/ui/conversations", rateLimitTurns({ deferToTurn: true }));
 app.route("/v1", conversationRoutes);
 app.route("/v1", messageRoutes);
 app.route("/v1", openaiRoutes);
@@ -55,5 +58,6 @@ app.route("/v1", syncRoutes);
 app.route("/v1", accountRoutes);
 app.route("/v1", searchRoutes);
 app.route("/v1", fileRoutes);
+app.route("/v1", uiConversationRoutes);
 // Operator routes: the admin token only, never a user's JWT or API key (and not under /v1).
 app.route("/admin/v1", adminRoutes);

@@ -47,6 +47,11 @@ export interface Config {
   /** Longest wait for the next event of an upstream stream once it has started; `0`: no limit. */
   upstreamIdleTimeoutMs: number;
   maxBodyBytes: number;
+  /**
+   * Body limit of `POST /v1/ui/conversations` (`MAX_UI_CHAT_BODY_BYTES`, default 32 MiB): the AI
+   * SDK's `useChat` posts the whole history with each send; only the last message is kept.
+   */
+  maxUiChatBodyBytes: number;
   /** Largest upload of `POST /v1/files`, in bytes (`MAX_FILE_BYTES`, default 7 MiB). */
   maxFileBytes: number;
   /** Interval of `: ping` comments on answer streams. */
@@ -148,6 +153,7 @@ export function loadConfig(env: Partial<Env>): Config {
     // limit for a whole non-streamed answer (PROTOCOL §3, RequestTimeOut).
     upstreamIdleTimeoutMs: num(env.UPSTREAM_IDLE_TIMEOUT_MS, 120_000),
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
+    maxUiChatBodyBytes: num(env.MAX_UI_CHAT_BODY_BYTES, 33_554_432),
     maxFileBytes: num(env.MAX_FILE_BYTES, 7_340_032),
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     streamStartDeadlineMs: Math.max(0, num(env.STREAM_START_DEADLINE_MS, 1_000)),

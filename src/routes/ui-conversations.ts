@@ -1,0 +1,161 @@
+import { type Context, Hono } from "hono";
+import type { AppEnv } from "../app-env";
+import type { TurnInput } from "../chat/prepare-turn";
+import { requestHash } from "../chat/request-hash";
+import type { GenerationParameters } from "../dashscope/schema/parameters";
+import { invalidRequest, notFound } from "../errors/api-error";
+import { parseBody } from "../errors/invalid-request";
+import { toApiError } from "../generation/turn-result";
+import { readUiChatBody } from "../middleware/ui-chat-body";
+import { SSE_HEADERS } from "../sse/response";
+import { editClientMessageId, findClientMessage, findStreamingAnswer } from "../store/client-messages";
+import { isId } from "../store/ids";
+import { listMessages } from "../store/messages";
+import {
+  parseUiMessage,
+  toolResultsOf,
+  type UiMessage,
+  uiChatRequestSchema,
+  userContentOf,
+} from "../ui/chat-request";
+import { UI_MESSAGE_STREAM_HEADER } from "../ui/chunks";
+import { uiMessageStream } from "../ui/ui-message-stream";
+import { toUiMessages } from "../ui/ui-messages";
+import { parseConversationParameters } from "./parameters";
+
+/** Headers of a UI message stream: an event stream, marked as the AI SDK's protocol asks. */
+const UI_STREAM_HEADERS = { ...SSE_HEADERS, ...UI_MESSAGE_STREAM_HEADER };
+
+/** Most messages of the active path `GET /ui/conversations/{id}/messages` returns (the newest). */
+const HYDRATION_LIMIT = 1000;
+
+/**
+ * The Vercel AI SDK's `useChat` with no adapter (`../shared/API.md` §2.5): its chat request in,
+ * the UI message stream out (`ui/`), over the same turns as `POST /conversations/{id}/messages`.
+ */
+export const uiConversationRoutes = new Hono<AppEnv>()
+  .post("/ui/conversations", async (c) => {
+    const body = await readUiChatBody(c);
+    const request = parseBody(uiChatRequestSchema, body.fields);
+    if (!isId(request.id)) throw notFound("Conversation");
+    const message = parseUiMessage(body.message, body.messageField);
+    const parameters =
+      request.parameters === undefined || request.parameters === null
+        ? {}
+        : parseConversationParameters(request.parameters);
+    const input = await turnOf(c, {
+      conversationId: request.id,
+      trigger: request.trigger ?? "submit-message",
+      messageId: request.messageId ?? null,
+      message,
+      field: body.messageField,
+      model: request.model ?? null,
+      parameters,
+    });
+    const result = await ownerOf(c.env, request.id).startTurn(input);
+    if (!result.ok) throw toApiError(result);
+    return c.body(uiMessageStream(result.stream), 200, UI_STREAM_HEADERS);
+  })
+  .get("/ui/conversations/:id/stream", async (c) => {
+    const id = c.req.param("id");
+    if (!isId(id)) throw notFound("Conversation");
+    const userId = c.get("userId");
+    const answerId = await findStreamingAnswer(c.env.DB, userId, id);
+    if (answerId === undefined) throw notFound("Conversation");
+    if (answerId === null) return c.body(null, 204);
+    // From its first event: the AI SDK's resume replays an answer from its `start` chunk.
+    const result = await ownerOf(c.env, id).follow(answerId, userId, 0);
+    if (!result.ok) throw toApiError(result);
+    return c.body(uiMessageStream(result.stream), 200, UI_STREAM_HEADERS);
+  })
+  .get("/ui/conversations/:id/messages", async (c) => {
+    const id = c.req.param("id");
+    if (!isId(id)) throw notFound("Conversation");
+    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit: HYDRATION_LIMIT });
+    if (!page) throw notFound("Conversation");
+    return c.json({ data: toUiMessages(page.data.toReversed()) });
+  });
+
+interface UiSend {
+  conversationId: string;
+  trigger: "submit-message" | "regenerate-message";
+  messageId: string | null;
+  message: UiMessage;
+  field: string;
+  model: string | null;
+  parameters: GenerationParameters;
+}
+
+/**
+ * The turn a chat request asks for, from its last message:
+ * - an assistant message: the outputs the app added to its calls, as `tool_results`;
+ * - `regenerate-message` (the last message is the user's): a new answer to that message, or,
+ *   when it was never stored (its send failed before), the send itself;
+ * - `submit-message` with `messageId` naming the last message: an edit, a new branch beside it
+ *   (its parent is the edited message's);
+ * - otherwise a send, the message's `id` as `client_message_id`.
+ * The `client_message_id`s make retries safe: an edit's is `<id>:edit:<hash of the edit>`, tool
+ * outputs' `tools.<hash of the call ids>`; a regenerate has none (asking twice is asking twice).
+ */
+async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
+  const userId = c.get("userId");
+  const { conversationId, message, field, model, parameters } = send;
+  const common = {
+    userId,
+    conversationId,
+    requestId: c.get("requestId"),
+    model,
+    parameters,
+    stream: true,
+    cancelOnDisconnect: false,
+    rateLimitTier: c.get("rateLimitTier") ?? null,
+  };
+  if (message.role === "assistant") {
+    if (send.trigger === "regenerate-message")
+      throw invalidRequest(
+        "A regenerate request ends with the user message answered again.",
+        `${field}.role`,
+      );
+    const results = toolResultsOf(message, field);
+    const callIds = results.map((r) => r.tool_call_id).sort();
+    return {
+      ...common,
+      role: "tool",
+      toolResults: results.map((r) => ({ toolCallId: r.tool_call_id, content: r.content })),
+      toolResultsField: "tool_results",
+      clientMessageId: `tools.${(await requestHash(callIds)).slice(0, 32)}`,
+      requestHash: await requestHash({ ui: "tool", tool_results: results, model, parameters }),
+    };
+  }
+  const regenerate = send.trigger === "regenerate-message";
+  const edit = !regenerate && send.messageId === message.id;
+  const stored =
+    regenerate || edit ? await findClientMessage(c.env.DB, userId, conversationId, message.id) : null;
+  if (regenerate && stored) {
+    return { ...common, role: "regenerate", parentId: stored.id, clientMessageId: null, requestHash: null };
+  }
+  const content = userContentOf(message, field);
+  if (edit && stored) {
+    const hash = await requestHash({ ui: "edit", parent_id: stored.parent_id, content, model, parameters });
+    return {
+      ...common,
+      role: "user",
+      content,
+      parentId: stored.parent_id,
+      clientMessageId: editClientMessageId(message.id, hash.slice(0, 24)),
+      requestHash: hash,
+    };
+  }
+  return {
+    ...common,
+    role: "user",
+    content,
+    clientMessageId: message.id,
+    requestHash: await requestHash({ ui: "send", content, model, parameters }),
+  };
+}
+
+/** The Durable Object owning a conversation's answers. */
+function ownerOf(env: AppEnv["Bindings"], conversationId: string) {
+  return env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conversationId));
+}
