@@ -77,7 +77,8 @@ async function send(
     body: options.body,
   });
   const last = messages.at(-1);
-  return readAll(stream, last?.role === "assistant" ? last : undefined);
+  // readUIMessageStream builds on the message it is given in place: the caller's stays as sent.
+  return readAll(stream, last?.role === "assistant" ? structuredClone(last) : undefined);
 }
 
 const textOf = (m: UIMessage) => m.parts.map((p) => (p.type === "text" ? p.text : "")).join("");
@@ -110,7 +111,7 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(chunks[0]).toEqual({
       type: "start",
       messageId: answer!.id,
-      messageMetadata: { conversation_id: conv.id, user_message_id: asked!.id },
+      messageMetadata: { conversation_id: conv.id, message_id: answer!.id, user_message_id: asked!.id },
     });
     expect(chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "stop" });
     expect(message.metadata).toMatchObject({
@@ -154,5 +155,206 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(reasoningOf(message)).toBe(answer!.reasoning_content);
     expect(reasoningOf(message).split(" ")).toHaveLength(4);
     expect(textOf(message)).toBe(answer!.content);
+  });
+
+  it("shows tool calls, and sends the outputs addToolOutput adds as tool results", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const asked = userMessage(`Weather in Hangzhou? [[stand-in tool=get_weather tokens=3 tag=${tag}]]`);
+    const first = await send(transport, conv.id, [asked]);
+    const types = first.chunks.map((c) => c.type);
+    expect(types).toContain("tool-input-start");
+    expect(types).toContain("tool-input-delta");
+    expect(types.indexOf("tool-input-available")).toBeGreaterThan(types.lastIndexOf("tool-input-delta"));
+    expect(first.chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "tool-calls" });
+    const [callAnswer] = await listMessages(user, conv.id);
+    const storedCall = callAnswer!.tool_calls![0]!;
+    const part = first.message.parts.find((p) => p.type === "tool-get_weather");
+    expect(part).toMatchObject({
+      type: "tool-get_weather",
+      toolCallId: storedCall.id,
+      state: "input-available",
+      input: JSON.parse(storedCall.function.arguments),
+    });
+
+    // What addToolOutput leaves in the message; the automatic send posts it with its id.
+    const withOutput: UIMessage = {
+      ...first.message,
+      parts: first.message.parts.map((p) =>
+        p.type === "tool-get_weather" ? { ...p, state: "output-available", output: { celsius: 18 } } : p,
+      ) as UIMessage["parts"],
+    };
+    const second = await send(transport, conv.id, [asked, withOutput], { messageId: withOutput.id });
+    expect(second.errors).toEqual([]);
+    const [answer, result] = await listMessages(user, conv.id);
+    expect(result).toMatchObject({ role: "tool", tool_call_id: storedCall.id, content: '{"celsius":18}' });
+    // The answer continues the same UI message as its next step, under its id; the metadata names the answer.
+    expect(second.message.id).toBe(first.message.id);
+    expect(second.message.metadata).toMatchObject({ message_id: answer!.id, status: "completed" });
+    expect(second.message.parts.map((p) => p.type)).toEqual([
+      "step-start",
+      "tool-get_weather",
+      "step-start",
+      "text",
+    ]);
+    expect(second.message.parts[1]).toMatchObject({ state: "output-available", output: { celsius: 18 } });
+    expect(textOf(second.message)).toBe(answer!.content);
+    const upstream = await standInRequests(tag);
+    expect(upstream).toHaveLength(2);
+    expect(upstream[1]!.body.messages.at(-1)).toMatchObject({
+      role: "tool",
+      tool_call_id: storedCall.id,
+      content: '{"celsius":18}',
+    });
+
+    // The automatic send retried: the same results are the same turn.
+    const again = await send(transport, conv.id, [asked, withOutput], { messageId: withOutput.id });
+    expect(again.message.metadata).toMatchObject({ message_id: answer!.id });
+    expect(await standInRequests(tag)).toHaveLength(2);
+    expect(await listMessages(user, conv.id)).toHaveLength(4);
+  });
+
+  it("resumes after a dropped connection: reconnectToStream replays the answer from its start", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const abort = new AbortController();
+    const stream = await transport.sendMessages({
+      chatId: conv.id,
+      messages: [userMessage(`Long [[stand-in tokens=12 itl=100 tag=${tag}]]`)],
+      trigger: "submit-message",
+      messageId: undefined,
+      abortSignal: abort.signal,
+    });
+    const reader = stream.getReader();
+    const seen: UIMessageChunk[] = [];
+    while (!seen.some((c) => c.type === "text-delta")) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error("the stream ended before its text");
+      seen.push(value);
+    }
+    abort.abort();
+    await reader.cancel().catch(() => {});
+
+    const resumed = await transport.reconnectToStream({ chatId: conv.id });
+    expect(resumed).not.toBeNull();
+    const { chunks, message } = await readAll(resumed!);
+    expect(chunks[0]).toEqual(seen[0]);
+    expect(chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "stop" });
+    const [answer] = await listMessages(user, conv.id);
+    expect(message.id).toBe(answer!.id);
+    expect(textOf(message)).toBe(answer!.content);
+    expect(textOf(message).split(" ")).toHaveLength(12);
+    // Nothing in flight any more: 204, which the transport reads as nothing to resume.
+    expect(await transport.reconnectToStream({ chatId: conv.id })).toBeNull();
+    expect(await standInRequests(tag)).toHaveLength(1);
+  });
+
+  it("is 204 when nothing is in flight, 404 for another user's or an unknown conversation", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const idle = await call(user, "GET", `/ui/conversations/${conv.id}/stream`);
+    expect(idle.status).toBe(204);
+    expect(await idle.text()).toBe("");
+    await expectError(
+      await call(newUser("other"), "GET", `/ui/conversations/${conv.id}/stream`),
+      404,
+      "not_found",
+    );
+    await expectError(await call(user, "GET", "/ui/conversations/nope/stream"), 404, "not_found");
+    await expectError(
+      await call(newUser("other"), "GET", `/ui/conversations/${conv.id}/messages`),
+      404,
+      "not_found",
+    );
+  });
+
+  it("a retried send with the same message id does not ask twice", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const asked = userMessage(`Once [[stand-in tokens=4 tag=${tag}]]`);
+    const first = await send(transport, conv.id, [asked]);
+    const retry = await send(transport, conv.id, [asked]);
+    expect(retry.message.id).toBe(first.message.id);
+    expect(textOf(retry.message)).toBe(textOf(first.message));
+    expect(await standInRequests(tag)).toHaveLength(1);
+    expect(await listMessages(user, conv.id)).toHaveLength(2);
+    // The same id with other content is another message: refused, nothing stored.
+    await expectError(
+      await call(user, "POST", "/ui/conversations", {
+        id: conv.id,
+        messages: [{ ...asked, parts: [{ type: "text", text: "something else" }] }],
+        trigger: "submit-message",
+      }),
+      409,
+      "conflict",
+    );
+    expect(await listMessages(user, conv.id)).toHaveLength(2);
+  });
+
+  it("regenerate asks again: a sibling of the answer", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const asked = userMessage(`Again [[stand-in tokens=3 tag=${tag}]]`);
+    const first = await send(transport, conv.id, [asked]);
+    // useChat's regenerate() drops the answer and posts the rest with the answer's id.
+    const second = await send(transport, conv.id, [asked], {
+      trigger: "regenerate-message",
+      messageId: first.message.id,
+    });
+    expect(second.message.id).not.toBe(first.message.id);
+    const [answer, question] = await listMessages(user, conv.id);
+    expect(answer!.id).toBe(second.message.id);
+    expect(answer).toMatchObject({ parent_id: question!.id, sibling_index: 1, sibling_count: 2 });
+    expect(await standInRequests(tag)).toHaveLength(2);
+  });
+
+  it("sendMessage with an existing messageId edits: a new branch beside the message", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const transport = await transportFor(user);
+    const firstQuestion = userMessage("First [[stand-in tokens=2]]");
+    const firstAnswer = await send(transport, conv.id, [firstQuestion]);
+    const asked = userMessage("Second [[stand-in tokens=2]]");
+    const before = await send(transport, conv.id, [firstQuestion, firstAnswer.message, asked]);
+    const [, original] = await listMessages(user, conv.id);
+
+    const edited: UIMessage = {
+      ...asked,
+      parts: [{ type: "text", text: "Second, edited [[stand-in tokens=3]]" }],
+    };
+    const after = await send(transport, conv.id, [firstQuestion, firstAnswer.message, edited], {
+      messageId: asked.id,
+    });
+    expect(after.message.id).not.toBe(before.message.id);
+    const path = await listMessages(user, conv.id);
+    expect(path).toHaveLength(4);
+    const [answer, question] = path;
+    expect(answer!.id).toBe(after.message.id);
+    expect(question).toMatchObject({
+      content: "Second, edited [[stand-in tokens=3]]",
+      parent_id: original!.parent_id,
+      sibling_index: 1,
+      sibling_count: 2,
+    });
+    // The edit retried is the same edit.
+    const retried = await send(transport, conv.id, [firstQuestion, firstAnswer.message, edited], {
+      messageId: asked.id,
+    });
+    expect(retried.message.id).toBe(after.message.id);
+    // Regenerating after the edit answers the edited message, which the client still calls asked.id.
+    const regenerated = await send(transport, conv.id, [firstQuestion, firstAnswer.message, edited], {
+      trigger: "regenerate-message",
+      messageId: after.message.id,
+    });
+    const [newest] = await listMessages(user, conv.id);
+    expect(newest).toMatchObject({ id: regenerated.message.id, parent_id: question!.id, sibling_count: 2 });
   });
 });

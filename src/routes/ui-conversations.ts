@@ -54,7 +54,9 @@ export const uiConversationRoutes = new Hono<AppEnv>()
     });
     const result = await ownerOf(c.env, request.id).startTurn(input);
     if (!result.ok) throw toApiError(result);
-    return c.body(uiMessageStream(result.stream), 200, UI_STREAM_HEADERS);
+    // An answer to tool results is the next step of the client's message holding the calls.
+    const continues = message.role === "assistant" ? message.id : null;
+    return c.body(uiMessageStream(result.stream, continues), 200, UI_STREAM_HEADERS);
   })
   .get("/ui/conversations/:id/stream", async (c) => {
     const id = c.req.param("id");

@@ -18,6 +18,11 @@ export type UiFinishReason = "stop" | "length" | "content-filter" | "tool-calls"
  */
 export interface UiMessageMetadata {
   conversation_id?: string;
+  /**
+   * The stored answer streamed (for `POST /v1/messages/{id}/stop`): the message's own id, except
+   * in an answer to tool results, which continues the UI message of the calls under its id.
+   */
+  message_id?: string;
   /** The stored message the answer follows: the user message (a tool turn's last result). */
   user_message_id?: string;
   status?: MessageStatus;

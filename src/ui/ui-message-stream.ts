@@ -3,7 +3,8 @@
  * `message.delta`, `message.completed` / `message.failed`) as the Vercel AI SDK's UI message stream,
  * which `useChat` and `readUIMessageStream` read (`../shared/ai-sdk/UI-MESSAGE-STREAM.md`).
  *
- * One answer is one step: `start` (its `messageId` is the stored answer's id), `start-step`,
+ * One answer is one step: `start` (its `messageId` is the stored answer's id, or the id of the
+ * message an answer to tool results continues), `start-step`,
  * reasoning, text and tool-call parts as the deltas arrive, then on the terminal event whatever
  * the stored answer holds beyond what was streamed, `tool-input-available` for each complete call,
  * `finish-step`, `finish` with the outcome as message metadata, an `error` (failed, interrupted)
@@ -16,9 +17,17 @@ import { SseDecoder } from "../sse/decode";
 import { commentBytes, eventBytes } from "../sse/encode";
 import type { UiChunk, UiFinishReason } from "./chunks";
 
-/** The answer stream as UI message stream bytes; cancelling the result cancels `answer`. */
-export function uiMessageStream(answer: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const translator = new UiMessageTranslator();
+/**
+ * The answer stream as UI message stream bytes; cancelling the result cancels `answer`.
+ * `continues`: the id of the client's assistant message this answer continues (an answer to tool
+ * results is the next step of the message holding the calls, as the AI SDK's own server keeps
+ * it), for the `start` chunk; otherwise the answer's own id.
+ */
+export function uiMessageStream(
+  answer: ReadableStream<Uint8Array>,
+  continues: string | null = null,
+): ReadableStream<Uint8Array> {
+  const translator = new UiMessageTranslator(continues);
   let decoder: SseDecoder | null = null;
   return answer.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -97,6 +106,9 @@ export class UiMessageTranslator {
   private reasoning = "";
   private readonly calls = new Map<number, PendingCall>();
 
+  /** `continues`: the UI message id for `start` (see {@link uiMessageStream}); null for the answer's own. */
+  constructor(private readonly continues: string | null = null) {}
+
   /** The chunks of one event (`name` and its JSON `data`); an event it cannot read ends the stream with `error`. */
   event(name: string, data: string): UiChunk[] {
     let payload: unknown;
@@ -112,9 +124,10 @@ export class UiMessageTranslator {
         return [
           {
             type: "start",
-            messageId: p.data.assistant_message.id,
+            messageId: this.continues ?? p.data.assistant_message.id,
             messageMetadata: {
               conversation_id: p.data.assistant_message.conversation_id,
+              message_id: p.data.assistant_message.id,
               user_message_id: p.data.user_message.id,
             },
           },

@@ -4,7 +4,8 @@
  * shape the UI message stream ({@link ./ui-message-stream}) gives the same answers while they
  * stream, so a hydrated chat and a live one look alike: an answer is a step (`step-start`,
  * reasoning, text, tool parts); an answer to tool results continues the assistant message of the
- * calls as its next step, under the newest answer's id, and each result is its call's output.
+ * calls as its next step (under the first answer's id, as the live stream keeps it), and each
+ * result is its call's output. `metadata.message_id` is the newest answer's id.
  */
 import type { JsonValue } from "../resources/json";
 import type { Message } from "../resources/message";
@@ -46,6 +47,7 @@ export function toUiMessages(path: readonly Message[]): UiMessageView[] {
       const parts = answerParts(m);
       const metadata: UiMessageMetadata = {
         conversation_id: m.conversation_id,
+        message_id: m.id,
         status: m.status,
         finish_reason: m.finish_reason,
         model: m.model,
@@ -53,7 +55,6 @@ export function toUiMessages(path: readonly Message[]): UiMessageView[] {
         error: m.error,
       };
       if (previous?.role === "tool" && current?.role === "assistant") {
-        current.id = m.id;
         current.parts.push(...parts);
         current.metadata = metadata;
       } else {
