@@ -17,7 +17,6 @@ import {
   BASE,
   call,
   createConversation,
-  eventually,
   expectError,
   listMessages,
   newTag,
@@ -356,5 +355,236 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     });
     const [newest] = await listMessages(user, conv.id);
     expect(newest).toMatchObject({ id: regenerated.message.id, parent_id: question!.id, sibling_count: 2 });
+  });
+
+  it("hydrates useChat: the active path as UIMessages, oldest first, as the stream built them", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });
+    const transport = await transportFor(user);
+    const thinking = userMessage("Think [[stand-in thinking reasoning=3 tokens=2]]");
+    const thought = await send(transport, conv.id, [thinking]);
+    const asked = userMessage("Weather? [[stand-in tool=get_weather tokens=2]]");
+    const called = await send(transport, conv.id, [thinking, thought.message, asked]);
+    const withOutput = structuredClone(called.message);
+    withOutput.parts = withOutput.parts.map((p) =>
+      p.type === "tool-get_weather" ? { ...p, state: "output-available", output: "18 degrees" } : p,
+    ) as UIMessage["parts"];
+    const answered = await send(transport, conv.id, [thinking, thought.message, asked, withOutput], {
+      messageId: withOutput.id,
+    });
+
+    const res = await call(user, "GET", `/ui/conversations/${conv.id}/messages`);
+    expect(res.status).toBe(200);
+    const { data } = (await res.json()) as { data: UIMessage[] };
+    // The AI SDK's own validation of UIMessage objects.
+    const messages = await validateUIMessages({ messages: data });
+    const stored = (await listMessages(user, conv.id)).toReversed();
+    expect(messages.map((m) => [m.id, m.role])).toEqual([
+      [stored[0]!.id, "user"],
+      [thought.message.id, "assistant"],
+      [stored[2]!.id, "user"],
+      [answered.message.id, "assistant"],
+    ]);
+    expect(messages[0]!.parts).toEqual([
+      {
+        type: "text",
+        text: thinking.parts[0]!.type === "text" ? thinking.parts[0]!.text : "",
+        state: "done",
+      },
+    ]);
+    const partsWithout = (m: UIMessage) =>
+      m.parts.map((p) => {
+        const { providerMetadata: _, ...rest } = p as UIMessage["parts"][number] & {
+          providerMetadata?: unknown;
+        };
+        return rest;
+      });
+    expect(partsWithout(messages[1]!)).toEqual(partsWithout(thought.message));
+    expect(partsWithout(messages[3]!)).toEqual(partsWithout(answered.message));
+    expect(messages[3]!.metadata).toMatchObject({ message_id: stored[5]!.id, status: "completed" });
+  });
+
+  it("takes a history over the 1 MiB JSON body limit, and reads only its last message", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const tag = newTag();
+    // Earlier messages are not read: not even their shape is checked.
+    const history = Array.from({ length: 300 }, (_, i) => ({
+      id: `old${i}`,
+      role: "nobody",
+      parts: "x".repeat(8000),
+    }));
+    const body = JSON.stringify({
+      id: conv.id,
+      messages: [...history, userMessage(`Last [[stand-in tokens=2 tag=${tag}]]`)],
+      trigger: "submit-message",
+    });
+    expect(body.length).toBeGreaterThan(2 * 1_048_576);
+    const res = await call(user, "POST", "/ui/conversations", body);
+    expect(res.status).toBe(200);
+    await res.text();
+    const [upstream] = await standInRequests(tag);
+    expect(upstream!.body.messages.filter((m) => m.role === "user")).toEqual([
+      { role: "user", content: `Last [[stand-in tokens=2 tag=${tag}]]` },
+    ]);
+  });
+
+  it("takes the {id, message} shape of the AI SDK's resume guide", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: API,
+      headers: await authHeaders(user),
+      fetch: (url, init) => exports.default.fetch(url as string, init as RequestInit),
+      prepareSendMessagesRequest: ({ id, messages }) => ({ body: { id, message: messages.at(-1) } }),
+    });
+    const { message } = await send(transport, conv.id, [userMessage("One [[stand-in tokens=3]]")]);
+    const [answer] = await listMessages(user, conv.id);
+    expect(message.id).toBe(answer!.id);
+    expect(textOf(message)).toBe(answer!.content);
+  });
+
+  it("sends an image file part as an image_url part", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const url =
+      "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    await send(transport, conv.id, [
+      {
+        id: "photo1",
+        role: "user",
+        parts: [
+          { type: "file", mediaType: "image/png", url },
+          { type: "text", text: `What is this? [[stand-in tokens=2 tag=${tag}]]` },
+        ],
+      },
+    ]);
+    const [upstream] = await standInRequests(tag);
+    expect(upstream!.body.messages.at(-1)).toEqual({
+      role: "user",
+      content: [
+        { type: "image_url", image_url: { url } },
+        { type: "text", text: `What is this? [[stand-in tokens=2 tag=${tag}]]` },
+      ],
+    });
+  });
+
+  it("refuses bad requests with the JSON error and stores nothing", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const post = (body: unknown, init?: RequestInit) => call(user, "POST", "/ui/conversations", body, init);
+    await expectError(await post("{"), 400, "invalid_request");
+    await expectError(await post("[1]"), 400, "invalid_request");
+    await expectError(await post({ id: conv.id, messages: [] }), 400, "invalid_request", "messages");
+    await expectError(
+      await post({
+        id: conv.id,
+        messages: [{ id: "a1", role: "user", parts: [{ type: "source-url", url: "x" }] }],
+      }),
+      400,
+      "invalid_request",
+      "messages.0.parts.0.type",
+    );
+    await expectError(
+      await post({ id: conv.id, messages: [userMessage("hi", "has:colon")] }),
+      400,
+      "invalid_request",
+      "messages.0.id",
+    );
+    await expectError(
+      await post({
+        id: conv.id,
+        message: {
+          id: "a2",
+          role: "user",
+          parts: [{ type: "file", mediaType: "application/pdf", url: "https://example.com/a.pdf" }],
+        },
+      }),
+      400,
+      "invalid_request",
+      "message.parts.0.mediaType",
+    );
+    await expectError(
+      await post({ id: conv.id, messages: [userMessage("hi")], trigger: "continue" }),
+      400,
+      "invalid_request",
+      "trigger",
+    );
+    await expectError(
+      await exports.default.fetch(API, {
+        method: "POST",
+        headers: { ...(await authHeaders(user)), "content-type": "text/plain" },
+        body: JSON.stringify({ id: conv.id, messages: [userMessage("hi")] }),
+      }),
+      415,
+      "unsupported_media_type",
+    );
+    await expectError(
+      await post({ id: crypto.randomUUID(), messages: [userMessage("hi")] }),
+      404,
+      "not_found",
+    );
+    await expectError(
+      await call(newUser("other"), "POST", "/ui/conversations", {
+        id: conv.id,
+        messages: [userMessage("hi")],
+      }),
+      404,
+      "not_found",
+    );
+    expect(await listMessages(user, conv.id)).toEqual([]);
+  });
+
+  it("regenerating a message that was never stored sends it (useChat's retry after a failed send)", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const transport = await transportFor(user);
+    const asked = userMessage("Lost [[stand-in tokens=2]]");
+    const { message } = await send(transport, conv.id, [asked], { trigger: "regenerate-message" });
+    const [answer, question] = await listMessages(user, conv.id);
+    expect(message.id).toBe(answer!.id);
+    expect(question!.content).toBe("Lost [[stand-in tokens=2]]");
+  });
+
+  it("ends a failed answer with finish and an error chunk, a stopped one with abort", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const transport = await transportFor(user);
+    const failed = await send(transport, conv.id, [
+      userMessage(`x [[stand-in tokens=8 midstream=openai after=3]]`),
+    ]);
+    expect(failed.chunks.slice(-3).map((c) => c.type)).toEqual(["finish-step", "finish", "error"]);
+    const [failedAnswer] = await listMessages(user, conv.id);
+    expect(failedAnswer!.status).not.toBe("completed");
+    expect(failed.chunks.at(-2)).toMatchObject({
+      finishReason: "error",
+      messageMetadata: { status: failedAnswer!.status, error: failedAnswer!.error },
+    });
+    expect(failed.chunks.at(-1)).toEqual({ type: "error", errorText: failedAnswer!.error!.message });
+    expect(failed.errors).toHaveLength(1);
+    expect(textOf(failed.message).split(" ")).toHaveLength(3);
+
+    const stream = await transport.sendMessages({
+      chatId: conv.id,
+      messages: [userMessage("y [[stand-in tokens=40 itl=100]]")],
+      trigger: "submit-message",
+      messageId: undefined,
+      abortSignal: undefined,
+    });
+    const reader = stream.getReader();
+    const first = await reader.read();
+    expect(first.value).toMatchObject({ type: "start" });
+    const answerId = (first.value as { messageId: string }).messageId;
+    expect((await call(user, "POST", `/messages/${answerId}/stop`)).status).toBe(200);
+    const rest: UIMessageChunk[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest.push(value);
+    }
+    expect(rest.slice(-3).map((c) => c.type)).toEqual(["finish-step", "finish", "abort"]);
+    expect(rest.at(-2)).toMatchObject({ finishReason: "other", messageMetadata: { status: "cancelled" } });
   });
 });

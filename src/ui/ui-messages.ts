@@ -14,7 +14,8 @@ import type { UiMessageMetadata } from "./chunks";
 
 type UiPart =
   | { type: "step-start" }
-  | { type: "text" | "reasoning"; text: string; state: "done" }
+  | { type: "text"; text: string; state: "done" }
+  | { type: "reasoning"; id: string; text: string; state: "done" }
   | { type: "file"; mediaType: string; url: string }
   | UiToolPart;
 
@@ -77,7 +78,9 @@ export function toUiMessages(path: readonly Message[]): UiMessageView[] {
 /** One answer as a step. */
 function answerParts(m: Message): UiPart[] {
   const parts: UiPart[] = [{ type: "step-start" }];
-  if (m.reasoning_content) parts.push({ type: "reasoning", text: m.reasoning_content, state: "done" });
+  // The id the stream gives it: reasoning comes first in an answer (DashScope streams it first).
+  if (m.reasoning_content)
+    parts.push({ type: "reasoning", id: "reasoning-0", text: m.reasoning_content, state: "done" });
   const text = typeof m.content === "string" ? m.content : textOf(m.content);
   if (text) parts.push({ type: "text", text, state: "done" });
   for (const call of m.tool_calls ?? []) {
