@@ -12,6 +12,7 @@ import {
   type UIMessageChunk,
   validateUIMessages,
 } from "ai";
+import Ajv2020 from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import {
   BASE,
@@ -586,5 +587,51 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     }
     expect(rest.slice(-3).map((c) => c.type)).toEqual(["finish-step", "finish", "abort"]);
     expect(rest.at(-2)).toMatchObject({ finishReason: "other", messageMetadata: { status: "cancelled" } });
+  });
+
+  it("every chunk of real streams, and a real hydration, match the OpenAPI document", async () => {
+    const doc = (await (await exports.default.fetch("http://localhost/openapi.json")).json()) as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content: Record<string, DocContent> }> }>
+      >;
+    };
+    type DocContent = { schema: object; "x-sse-events"?: { message: object } };
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const chunkSchema =
+      doc.paths["/v1/ui/conversations"]!.post!.responses["200"]!.content["text/event-stream"]!;
+    const validChunk = ajv.compile(chunkSchema["x-sse-events"]!.message);
+    const resumed =
+      doc.paths["/v1/ui/conversations/{id}/stream"]!.get!.responses["200"]!.content["text/event-stream"]!;
+    expect(resumed["x-sse-events"]).toEqual(chunkSchema["x-sse-events"]);
+    const validHydration = ajv.compile(
+      doc.paths["/v1/ui/conversations/{id}/messages"]!.get!.responses["200"]!.content["application/json"]!
+        .schema,
+    );
+
+    const user = newUser("ui");
+    const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });
+    const transport = await transportFor(user);
+    const chunks: UIMessageChunk[] = [];
+    const thought = await send(transport, conv.id, [
+      userMessage("a [[stand-in thinking reasoning=2 tokens=2]]"),
+    ]);
+    chunks.push(...thought.chunks);
+    const asked = userMessage("b [[stand-in tool=get_weather]]");
+    const called = await send(transport, conv.id, [asked]);
+    chunks.push(...called.chunks);
+    const failed = await send(transport, conv.id, [
+      userMessage("c [[stand-in tokens=5 midstream=openai after=2]]"),
+    ]);
+    chunks.push(...failed.chunks);
+    const types = new Set(chunks.map((c) => c.type));
+    for (const type of ["reasoning-delta", "text-delta", "tool-input-delta", "tool-input-available", "error"])
+      expect(types).toContain(type);
+    for (const c of chunks)
+      expect(validChunk(c), `${JSON.stringify(c)}: ${ajv.errorsText(validChunk.errors)}`).toBe(true);
+
+    const res = await call(user, "GET", `/ui/conversations/${conv.id}/messages`);
+    const hydrated = await res.json();
+    expect(validHydration(hydrated), ajv.errorsText(validHydration.errors)).toBe(true);
   });
 });

@@ -22,6 +22,7 @@ import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { exportSyncPaths } from "./export-sync-paths";
 import { filePaths } from "./file-paths";
 import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
+import { uiPaths } from "./ui-paths";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
 const answerStream = {
@@ -368,6 +369,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
     ...exportSyncPaths(),
     ...accountPaths(),
     ...filePaths(),
+    ...uiPaths(),
     "/v1/chat/completions": {
       post: {
         operationId: "createChatCompletion",
@@ -453,6 +455,7 @@ export function openApiDocument(): OpenApiDocument {
       { name: "Conversations" },
       { name: "Messages" },
       { name: "Files" },
+      { name: "AI SDK" },
       { name: "Search" },
       { name: "Export and sync" },
       { name: "Usage" },
