@@ -6,7 +6,12 @@
  */
 import { exports } from "cloudflare:workers";
 import {
+  AbstractChat,
+  type ChatInit,
+  type ChatState,
+  type ChatStatus,
   DefaultChatTransport,
+  lastAssistantMessageIsCompleteWithToolCalls,
   readUIMessageStream,
   type UIMessage,
   type UIMessageChunk,
@@ -18,6 +23,7 @@ import {
   BASE,
   call,
   createConversation,
+  eventually,
   expectError,
   listMessages,
   newTag,
@@ -28,6 +34,30 @@ import { authHeaders } from "./helpers/auth";
 import { WEATHER_TOOL } from "./helpers/tools";
 
 const API = `${BASE}/ui/conversations`;
+
+/** `useChat`'s state without React: what `@ai-sdk/react`'s `ReactChatState` keeps, in plain fields. */
+class PlainChatState implements ChatState<UIMessage> {
+  status: ChatStatus = "ready";
+  error: Error | undefined = undefined;
+  constructor(public messages: UIMessage[]) {}
+  pushMessage = (message: UIMessage) => {
+    this.messages = [...this.messages, message];
+  };
+  popMessage = () => {
+    this.messages = this.messages.slice(0, -1);
+  };
+  replaceMessage = (index: number, message: UIMessage) => {
+    this.messages = this.messages.with(index, this.snapshot(message));
+  };
+  snapshot = <T>(thing: T): T => structuredClone(thing);
+}
+
+/** The chat `useChat` drives (`AbstractChat`, the class `@ai-sdk/react`'s `Chat` extends), as a plain object. */
+class PlainChat extends AbstractChat<UIMessage> {
+  constructor(init: ChatInit<UIMessage>) {
+    super({ ...init, state: new PlainChatState(init.messages ?? []) });
+  }
+}
 
 /** The transport an Expo app would configure, its requests going to the Worker under test. */
 async function transportFor(userId: string) {
@@ -633,5 +663,90 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     const res = await call(user, "GET", `/ui/conversations/${conv.id}/messages`);
     const hydrated = await res.json();
     expect(validHydration(hydrated), ajv.errorsText(validHydration.errors)).toBe(true);
+  });
+
+  it("the AI SDK's chat (what useChat runs): send, tool call answered automatically, drop, resume, edit, regenerate", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });
+    const errors: Error[] = [];
+    const chat = new PlainChat({
+      id: conv.id,
+      transport: await transportFor(user),
+      sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls,
+      onToolCall: ({ toolCall }) => {
+        // A client-side tool: answered in the app, sent back automatically.
+        void chat.addToolOutput({
+          tool: toolCall.toolName,
+          toolCallId: toolCall.toolCallId,
+          output: "sunny",
+        });
+      },
+      onError: (e) => errors.push(e),
+    });
+
+    await chat.sendMessage({ text: "Hi [[stand-in tokens=3]]" });
+    expect(chat.status).toBe("ready");
+    expect(chat.messages.map((m) => m.role)).toEqual(["user", "assistant"]);
+    const [firstAnswer, firstQuestion] = await listMessages(user, conv.id);
+    expect(chat.messages[1]!.id).toBe(firstAnswer!.id);
+    expect(textOf(chat.messages[1]!)).toBe(firstAnswer!.content);
+
+    // A tool call, answered by onToolCall and sent back without the app doing anything more.
+    await chat.sendMessage({ text: "Weather? [[stand-in tool=get_weather tokens=2]]" });
+    await eventually(async () => chat.status === "ready" && (await listMessages(user, conv.id)).length === 6);
+    expect(chat.messages.map((m) => m.role)).toEqual(["user", "assistant", "user", "assistant"]);
+    const toolAnswer = chat.messages[3]!;
+    expect(toolAnswer.parts.map((p) => p.type)).toEqual([
+      "step-start",
+      "tool-get_weather",
+      "step-start",
+      "text",
+    ]);
+    expect(toolAnswer.parts[1]).toMatchObject({ state: "output-available", output: "sunny" });
+    const stored = await listMessages(user, conv.id);
+    expect(stored[1]).toMatchObject({ role: "tool", content: "sunny" });
+    expect(textOf(toolAnswer)).toBe(stored[0]!.content);
+
+    // The app is hydrated from the server: the same messages.
+    const hydrated = (await (await call(user, "GET", `/ui/conversations/${conv.id}/messages`)).json()) as {
+      data: UIMessage[];
+    };
+    expect(hydrated.data.map((m) => m.id)).toEqual(
+      chat.messages
+        .map((m) => m.id)
+        .with(0, firstQuestion!.id)
+        .with(2, stored[3]!.id),
+    );
+    expect(hydrated.data[3]!.parts.map((p) => p.type)).toEqual(toolAnswer.parts.map((p) => p.type));
+
+    // Edit the first question: a branch; the chat shows the new path.
+    await chat.sendMessage({ text: "Hello instead [[stand-in tokens=2]]", messageId: chat.messages[0]!.id });
+    expect(chat.messages).toHaveLength(2);
+    const [edited, editedQuestion] = await listMessages(user, conv.id);
+    expect(chat.messages[1]!.id).toBe(edited!.id);
+    expect(editedQuestion).toMatchObject({
+      content: "Hello instead [[stand-in tokens=2]]",
+      sibling_count: 2,
+    });
+
+    // Regenerate it.
+    await chat.regenerate();
+    const [regenerated] = await listMessages(user, conv.id);
+    expect(chat.messages[1]!.id).toBe(regenerated!.id);
+    expect(regenerated).toMatchObject({ parent_id: editedQuestion!.id, sibling_count: 2 });
+
+    // A long answer whose connection drops: the chat resumes it and ends with the stored answer.
+    const sending = chat.sendMessage({ text: "Long [[stand-in tokens=15 itl=80]]" });
+    await eventually(async () => chat.messages.length === 4 && textOf(chat.messages[3]!).length > 0);
+    await chat.stop(); // useChat's stop only closes the connection: the answer goes on.
+    await sending;
+    await chat.resumeStream();
+    expect(chat.status).toBe("ready");
+    const [long] = await listMessages(user, conv.id);
+    expect(long!.status).toBe("completed");
+    expect(chat.messages).toHaveLength(4);
+    expect(chat.messages[3]!.id).toBe(long!.id);
+    expect(textOf(chat.messages[3]!)).toBe(long!.content);
+    expect(errors).toEqual([]);
   });
 });
