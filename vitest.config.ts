@@ -51,6 +51,8 @@ function workersProject(name: string, files: { include: string[]; exclude?: stri
               MAX_FILE_BYTES: "65536",
               // test/cors.test.ts; the second entry as an operator might write it (trailing slash, upper case).
               CORS_ALLOWED_ORIGINS: "https://app.example.test, http://LOCALHOST:5173/",
+              // useChat's body over the limit without building 32 MiB (test/ui-chat.test.ts).
+              MAX_UI_CHAT_BODY_BYTES: "4194304",
               ...bindings,
             },
             ratelimits: {

@@ -4,7 +4,7 @@
  * (`exports.default.fetch` as its `fetch`), and `readUIMessageStream` builds the messages
  * `useChat` would show.
  */
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import {
   AbstractChat,
   type ChatInit,
@@ -458,6 +458,35 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(upstream!.body.messages.filter((m) => m.role === "user")).toEqual([
       { role: "user", content: `Last [[stand-in tokens=2 tag=${tag}]]` },
     ]);
+  });
+
+  it("refuses a body over MAX_UI_CHAT_BODY_BYTES, also one sent in chunks without a length", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const limit = Number(env.MAX_UI_CHAT_BODY_BYTES);
+    const history = Array.from({ length: 50 }, (_, i) =>
+      userMessage("x".repeat(Math.ceil(limit / 50)), `m${i}`),
+    );
+    const body = JSON.stringify({ id: conv.id, messages: [...history, userMessage("Last")] });
+    expect(body.length).toBeGreaterThan(limit);
+    await expectError(await call(user, "POST", "/ui/conversations", body), 413, "payload_too_large");
+    const bytes = new TextEncoder().encode(body);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 65_536) controller.enqueue(bytes.slice(i, i + 65_536));
+        controller.close();
+      },
+    });
+    await expectError(
+      await exports.default.fetch(API, {
+        method: "POST",
+        headers: { ...(await authHeaders(user)), "content-type": "application/json" },
+        body: chunked,
+      }),
+      413,
+      "payload_too_large",
+    );
+    expect(await listMessages(user, conv.id)).toEqual([]);
   });
 
   it("takes the {id, message} shape of the AI SDK's resume guide", async () => {
