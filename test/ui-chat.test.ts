@@ -31,7 +31,7 @@ import {
   standInRequests,
 } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
-import { WEATHER_TOOL } from "./helpers/tools";
+import { TIME_TOOL, WEATHER_TOOL } from "./helpers/tools";
 
 const API = `${BASE}/ui/conversations`;
 
@@ -245,6 +245,38 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(await standInRequests(tag)).toHaveLength(2);
     expect(await listMessages(user, conv.id)).toHaveLength(4);
   });
+
+  it.each(["pattern1", "pattern2", "pattern3", "pattern4"])(
+    "streams parallel tool calls cut as DashScope cuts them (%s)",
+    async (pattern) => {
+      const user = newUser("ui");
+      const conv = await createConversation(user, {
+        parameters: { tools: [WEATHER_TOOL, TIME_TOOL], parallel_tool_calls: true },
+      });
+      const transport = await transportFor(user);
+      const { chunks, message, errors } = await send(transport, conv.id, [
+        userMessage(`Both [[stand-in tool_call calls=2 fragments=${pattern}]]`),
+      ]);
+      expect(errors).toEqual([]);
+      const [answer] = await listMessages(user, conv.id);
+      expect(answer!.tool_calls).toHaveLength(2);
+      for (const call of answer!.tool_calls!) {
+        const streamed = chunks
+          .filter((c) => c.type === "tool-input-delta" && c.toolCallId === call.id)
+          .map((c) => (c.type === "tool-input-delta" ? c.inputTextDelta : ""))
+          .join("");
+        expect(JSON.parse(streamed || "{}")).toEqual(JSON.parse(call.function.arguments));
+        expect(chunks.filter((c) => c.type === "tool-input-start" && c.toolCallId === call.id)).toEqual([
+          { type: "tool-input-start", toolCallId: call.id, toolName: call.function.name },
+        ]);
+        expect(message.parts.find((p) => "toolCallId" in p && p.toolCallId === call.id)).toMatchObject({
+          type: `tool-${call.function.name}`,
+          state: "input-available",
+          input: JSON.parse(call.function.arguments),
+        });
+      }
+    },
+  );
 
   it("resumes after a dropped connection: reconnectToStream replays the answer from its start", async () => {
     const user = newUser("ui");
