@@ -278,6 +278,32 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     },
   );
 
+  it("a call cut off by max_tokens (from useChat's body) ends as tool-input-error, the answer as length", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });
+    const tag = newTag();
+    const transport = await transportFor(user);
+    const { chunks, message } = await send(
+      transport,
+      conv.id,
+      [userMessage(`Cut [[stand-in tool=get_weather tag=${tag}]]`)],
+      { body: { parameters: { max_tokens: 2 } } },
+    );
+    const [upstream] = await standInRequests(tag);
+    expect(upstream!.body.max_tokens).toBe(2);
+    const [answer] = await listMessages(user, conv.id);
+    expect(answer).toMatchObject({ finish_reason: "length", tool_calls: null });
+    const start = chunks.find((c) => c.type === "tool-input-start");
+    expect(start).toBeDefined();
+    const toolCallId = start!.type === "tool-input-start" ? start!.toolCallId : "";
+    expect(chunks.find((c) => c.type === "tool-input-error")).toMatchObject({
+      toolCallId,
+      toolName: "get_weather",
+    });
+    expect(chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "length" });
+    expect(message.parts.find((p) => "toolCallId" in p)).toMatchObject({ state: "output-error" });
+  });
+
   it("resumes after a dropped connection: reconnectToStream replays the answer from its start", async () => {
     const user = newUser("ui");
     const conv = await createConversation(user);
