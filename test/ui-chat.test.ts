@@ -19,6 +19,7 @@ import {
 } from "ai";
 import Ajv2020 from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
+import { UiMessageTranslator } from "../src/ui/ui-message-stream";
 import {
   BASE,
   call,
@@ -302,6 +303,46 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     });
     expect(chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "length" });
     expect(message.parts.find((p) => "toolCallId" in p)).toMatchObject({ state: "output-error" });
+  });
+
+  it("a terminal event alone (deltas past their retention) still gives the whole answer", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const res = await call(user, "POST", `/conversations/${conv.id}/messages`, {
+      content: "x [[stand-in thinking reasoning=3 tokens=4]]",
+    });
+    const events = (await res.text())
+      .split("\n\n")
+      .map((block) => ({
+        event: /^event: (.*)$/m.exec(block)?.[1],
+        data: /^data: (.*)$/m.exec(block)?.[1],
+      }))
+      .filter((e): e is { event: string; data: string } => e.event !== undefined && e.data !== undefined);
+    const started = events.find((e) => e.event === "turn.started")!;
+    const completed = events.find((e) => e.event === "message.completed")!;
+    const translator = new UiMessageTranslator();
+    const chunks = [
+      ...translator.event(started.event, started.data),
+      ...translator.event(completed.event, completed.data),
+    ];
+    const { message: stored } = JSON.parse(completed.data) as {
+      message: { content: string; reasoning_content: string };
+    };
+    expect(chunks.map((c) => c.type)).toEqual([
+      "start",
+      "start-step",
+      "reasoning-start",
+      "reasoning-delta",
+      "reasoning-end",
+      "text-start",
+      "text-delta",
+      "text-end",
+      "finish-step",
+      "finish",
+    ]);
+    expect(chunks[3]).toMatchObject({ delta: stored.reasoning_content });
+    expect(chunks[6]).toMatchObject({ delta: stored.content });
+    expect(translator.done).toBe(true);
   });
 
   it("resumes after a dropped connection: reconnectToStream replays the answer from its start", async () => {
