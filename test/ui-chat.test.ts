@@ -155,18 +155,21 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(await standInRequests(tag)).toHaveLength(1);
   });
 
-  it("answers with the protocol's header and ends with [DONE]", async () => {
+  it("answers with the protocol's header, keeps the connection alive with comments, ends with [DONE]", async () => {
     const user = newUser("ui");
     const conv = await createConversation(user);
+    // The first token after 1 s: pings (every 300 ms in tests) go out meanwhile.
     const res = await call(user, "POST", "/ui/conversations", {
       id: conv.id,
-      messages: [userMessage("Hi [[stand-in tokens=2]]")],
+      messages: [userMessage("Hi [[stand-in tokens=2 ttft=1000 headers_first]]")],
       trigger: "submit-message",
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-vercel-ai-ui-message-stream")).toBe("v1");
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
-    const frames = (await res.text()).split("\n\n").filter((f) => f.startsWith("data: "));
+    const text = await res.text();
+    expect(text).toContain(": ping\n\n");
+    const frames = text.split("\n\n").filter((f) => f.startsWith("data: "));
     expect(frames.at(-1)).toBe("data: [DONE]");
     expect(frames.filter((f) => f === "data: [DONE]")).toHaveLength(1);
   });
