@@ -490,6 +490,41 @@ describe("useChat's transport against /v1/ui/conversations", () => {
     expect(newest).toMatchObject({ id: regenerated.message.id, parent_id: question!.id, sibling_count: 2 });
   });
 
+  it("a hydrated message edited, then shown again on its first branch, is still that message", async () => {
+    const user = newUser("ui");
+    const conv = await createConversation(user);
+    const transport = await transportFor(user);
+    await send(transport, conv.id, [userMessage("Original [[stand-in tokens=2]]")]);
+    const hydrate = async () =>
+      (
+        (await (await call(user, "GET", `/ui/conversations/${conv.id}/messages`)).json()) as {
+          data: UIMessage[];
+        }
+      ).data;
+    const [question, firstAnswer] = await hydrate();
+    // Edited under the stored id the hydration gave it: the edit keeps that id in the client.
+    const edited: UIMessage = {
+      ...question!,
+      parts: [{ type: "text", text: "Edited [[stand-in tokens=2]]" }],
+    };
+    await send(transport, conv.id, [edited], { messageId: question!.id });
+    const again = await send(transport, conv.id, [edited], { trigger: "regenerate-message" });
+    const [editAnswer, editQuestion] = await listMessages(user, conv.id);
+    expect(again.message.id).toBe(editAnswer!.id);
+    expect(editAnswer!.parent_id).toBe(editQuestion!.id);
+    expect(editQuestion!.content).toBe("Edited [[stand-in tokens=2]]");
+
+    // Back on the first branch, hydrated again: the same id names the original, by its content.
+    expect(
+      (await call(user, "PATCH", `/conversations/${conv.id}`, { active_leaf_id: firstAnswer!.id })).status,
+    ).toBe(200);
+    const [original] = await hydrate();
+    expect(original).toEqual(question);
+    const regenerated = await send(transport, conv.id, [original!], { trigger: "regenerate-message" });
+    const [newest] = await listMessages(user, conv.id);
+    expect(newest).toMatchObject({ id: regenerated.message.id, parent_id: question!.id, sibling_count: 2 });
+  });
+
   it("hydrates useChat: the active path as UIMessages, oldest first, as the stream built them", async () => {
     const user = newUser("ui");
     const conv = await createConversation(user, { parameters: { tools: [WEATHER_TOOL] } });

@@ -1,16 +1,17 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import type { TurnInput } from "../chat/prepare-turn";
-import { requestHash } from "../chat/request-hash";
+import { canonicalJson, requestHash } from "../chat/request-hash";
+import type { MessageContent } from "../dashscope/schema/content";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { parseBody } from "../errors/invalid-request";
 import { toApiError } from "../generation/turn-result";
 import { readUiChatBody } from "../middleware/ui-chat-body";
 import { SSE_HEADERS } from "../sse/response";
-import { editClientMessageId, findClientMessage, findStreamingAnswer } from "../store/client-messages";
+import { editClientMessageId, findClientMessages, findStreamingAnswer } from "../store/client-messages";
 import { isId } from "../store/ids";
-import { listMessages } from "../store/messages";
+import { listMessages, type Message } from "../store/messages";
 import {
   parseUiMessage,
   toolResultsOf,
@@ -129,14 +130,16 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
       requestHash: await requestHash({ ui: "tool", tool_results: results, model, parameters }),
     };
   }
+  const content = userContentOf(message, field);
   const regenerate = send.trigger === "regenerate-message";
   const edit = !regenerate && send.messageId === message.id;
   const stored =
-    regenerate || edit ? await findClientMessage(c.env.DB, userId, conversationId, message.id) : null;
+    regenerate || edit
+      ? storedVersion(await findClientMessages(c.env.DB, userId, conversationId, message.id), content)
+      : null;
   if (regenerate && stored) {
     return { ...common, role: "regenerate", parentId: stored.id, clientMessageId: null, requestHash: null };
   }
-  const content = userContentOf(message, field);
   if (edit && stored) {
     const hash = await requestHash({ ui: "edit", parent_id: stored.parent_id, content, model, parameters });
     return {
@@ -155,6 +158,17 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
     clientMessageId: message.id,
     requestHash: await requestHash({ ui: "send", content, model, parameters }),
   };
+}
+
+/**
+ * Which stored version a client's message is. `useChat` keeps a message's id through an edit, so
+ * in the session that edited it the id names the edit, while a chat hydrated later shows the
+ * original under its own stored id (and the edit under the edit's): the newest version with the
+ * content the client holds, else the newest.
+ */
+function storedVersion(versions: Message[], content: MessageContent): Message | null {
+  const sent = canonicalJson(content);
+  return versions.find((m) => canonicalJson(m.content) === sent) ?? versions[0] ?? null;
 }
 
 /** The Durable Object owning a conversation's answers. */

@@ -7,36 +7,39 @@ import type { Message, MessageRow } from "./types";
 
 /**
  * The `client_message_id` of an edit of the message a client calls `clientId`:
- * `<clientId>:edit:<suffix>`. {@link findClientMessage} finds the newest such edit.
+ * `<clientId>:edit:<suffix>`. {@link findClientMessages} finds the edits too.
  */
 export const editClientMessageId = (clientId: string, suffix: string): string => `${clientId}:edit:${suffix}`;
 
 /**
- * The newest user message of the caller's conversation that `clientId` names: the message with
- * that id, the one sent with that `client_message_id`, or an edit of it
- * ({@link editClientMessageId}); null when there is none. One round trip, served by
+ * The user messages of the caller's conversation that `clientId` may name, newest first: the
+ * message with that id, the one sent with that `client_message_id`, and the edits of it
+ * ({@link editClientMessageId}); at most {@link MAX_CANDIDATES}. One round trip, served by
  * `messages_client_id` (`conversation_id, client_message_id`) and the primary key.
  */
-export async function findClientMessage(
+export async function findClientMessages(
   db: D1Database,
   userId: string,
   conversationId: string,
   clientId: string,
-): Promise<Message | null> {
+): Promise<Message[]> {
   const edits = editClientMessageId(clientId, "");
-  const row = await db
+  const { results } = await db
     .prepare(
       `SELECT m.*, ${siblingColumns("m")} FROM messages AS m
        WHERE m.conversation_id = ?1 AND m.user_id = ?2 AND m.role = 'user'
          AND (m.id = ?3 OR m.client_message_id = ?3
               OR (m.client_message_id >= ?4 AND m.client_message_id < ?5))
-       ORDER BY m.id DESC LIMIT 1`,
+       ORDER BY m.id DESC LIMIT ?6`,
     )
     // ";" follows ":" in ASCII: the range holds exactly the ids that start with `edits`.
-    .bind(conversationId, userId, clientId, edits, `${edits.slice(0, -1)};`)
-    .first<MessageRow>();
-  return row ? messageFromRow(row) : null;
+    .bind(conversationId, userId, clientId, edits, `${edits.slice(0, -1)};`, MAX_CANDIDATES)
+    .all<MessageRow>();
+  return results.map(messageFromRow);
 }
+
+/** Most versions of one client message {@link findClientMessages} returns. */
+const MAX_CANDIDATES = 50;
 
 /**
  * The answer being generated in the caller's conversation (the newest `streaming` one), `null`
