@@ -4,6 +4,8 @@ import { startStandIn } from "../tools/dashscope-stand-in/server.mjs";
 import { startJwksServer } from "./support/jwks-server.mjs";
 
 const STAND_IN_API_KEY = "sk-stand-in-test-key";
+/** Explicit and implicit TTL of the context-cache stand-in: short, so a test can wait one out. */
+const CACHE_STAND_IN_TTL_MS = 3_000;
 /** Issuer and audience the test Worker accepts (test/helpers/auth.ts signs tokens with them). */
 const AUTH_ISSUER = "https://issuer.test/";
 const AUTH_AUDIENCE = "edge-chat-test";
@@ -14,6 +16,15 @@ export default async function setup(project: TestProject) {
   project.provide("standInBaseUrl", standIn.baseUrl);
   project.provide("standInApiKey", STAND_IN_API_KEY);
   project.provide("standInControlUrl", standIn.origin);
+  // Its own process-wide cache: no other test's requests can hit or evict what these tests create.
+  const cacheStandIn = await startStandIn({
+    host: "127.0.0.1",
+    port: 0,
+    cacheTtlMs: CACHE_STAND_IN_TTL_MS,
+    implicitCacheTtlMs: CACHE_STAND_IN_TTL_MS,
+  });
+  project.provide("standInCacheOrigin", cacheStandIn.origin);
+  project.provide("standInCacheTtlMs", CACHE_STAND_IN_TTL_MS);
 
   // The identity provider stand-in: a JWKS server plus the private keys tests sign with.
   const jwks = await startJwksServer({ host: "127.0.0.1", port: 0 });
@@ -25,6 +36,7 @@ export default async function setup(project: TestProject) {
   project.provide("authEs256PrivateJwk", JSON.stringify(jwks.es256PrivateJwk));
   return async () => {
     await standIn.close();
+    await cacheStandIn.close();
     await jwks.close();
   };
 }

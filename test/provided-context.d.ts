@@ -8,6 +8,12 @@ declare module "vitest" {
     standInBaseUrl: string;
     standInApiKey: string;
     standInControlUrl: string;
+    /**
+     * A second stand-in for the context-cache tests (test/context-cache.test.ts): any `sk-` key is
+     * accepted (the cache is per key), TTLs short enough to wait out ({@link standInCacheTtlMs}).
+     */
+    standInCacheOrigin: string;
+    standInCacheTtlMs: number;
     /** The identity provider stand-in (test/support/jwks-server.mjs). */
     authJwksOrigin: string;
     authJwksUrl: string;

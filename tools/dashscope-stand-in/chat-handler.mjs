@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { sendCompletion } from "./completion.mjs";
+import { reportCacheUsage } from "./context-cache.mjs";
 import { deterministicCreated, deterministicUuid, sha256Hex } from "./determinism.mjs";
 import { intOption, parseDirective } from "./directives.mjs";
 import { DEFAULT_FAILURE, invalidParameter, NAMED_ERRORS, namedError } from "./errors.mjs";
@@ -18,7 +19,8 @@ const FAULT_KEYS = ["error", "midstream", "disconnect", "hang", "hang_body", "st
 
 /**
  * @typedef {{ apiKey: string | undefined, ttftMs: number, interTokenMs: number, log: boolean,
- *   requestLog: ReturnType<typeof import("./request-log.mjs").createRequestLog> }} HandlerOptions
+ *   requestLog: ReturnType<typeof import("./request-log.mjs").createRequestLog>,
+ *   contextCache: ReturnType<typeof import("./context-cache.mjs").createContextCache> }} HandlerOptions
  */
 
 /**
@@ -152,6 +154,8 @@ export async function handleChatCompletions(req, res, raw, options) {
       ids: { chatUuid, created: envelope.created },
     });
     const usage = usageFor(plans, promptTokens, { thinking, audio: wantsAudio(body) });
+    // Context cache (context-cache.mjs), per API key; Omni answers keep their own usage shape.
+    if (!wantsAudio(body)) reportCacheUsage(usage, options.contextCache.lookup(bearerToken(req), body));
     const ttftMs = intOption(directive, "ttft", options.ttftMs);
     const itlMs = intOption(directive, "itl", options.interTokenMs);
 
@@ -201,6 +205,11 @@ export async function handleChatCompletions(req, res, raw, options) {
       signal: abort.signal,
     });
   }
+}
+
+/** The bearer token of an authorized request. @param {import("node:http").IncomingMessage} req */
+function bearerToken(req) {
+  return /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
 }
 
 /**

@@ -5,8 +5,9 @@ import { startStandIn } from "./server.mjs";
 /**
  * CLI for `npm run stand-in`:
  *   --port 8790 --host 127.0.0.1 --api-key sk-... --ttft-ms 0 --inter-token-ms 0 [--quiet]
+ *   [--cache-ttl-ms 300000] [--implicit-cache-ttl-ms 300000]
  * Each flag falls back to an environment variable: STAND_IN_PORT, STAND_IN_HOST, STAND_IN_API_KEY,
- * STAND_IN_TTFT_MS, STAND_IN_INTER_TOKEN_MS. Without an API key any `sk-` bearer token is accepted.
+ * STAND_IN_TTFT_MS, STAND_IN_INTER_TOKEN_MS, STAND_IN_CACHE_TTL_MS, STAND_IN_IMPLICIT_CACHE_TTL_MS. Without an API key any `sk-` bearer token is accepted.
  */
 
 const DEFAULT_PORT = 8790;
@@ -18,6 +19,8 @@ const { values } = parseArgs({
     "api-key": { type: "string" },
     "ttft-ms": { type: "string" },
     "inter-token-ms": { type: "string" },
+    "cache-ttl-ms": { type: "string" },
+    "implicit-cache-ttl-ms": { type: "string" },
     quiet: { type: "boolean", default: false },
   },
 });
@@ -51,6 +54,13 @@ const standIn = await startStandIn({
     "inter-token-ms",
   ),
   log: !values.quiet,
+  cacheTtlMs: intSetting(values["cache-ttl-ms"], process.env.STAND_IN_CACHE_TTL_MS, 300_000, "cache-ttl-ms"),
+  implicitCacheTtlMs: intSetting(
+    values["implicit-cache-ttl-ms"],
+    process.env.STAND_IN_IMPLICIT_CACHE_TTL_MS,
+    300_000,
+    "implicit-cache-ttl-ms",
+  ),
 });
 
 console.log(`DashScope stand-in listening: ${standIn.baseUrl}`);

@@ -1,5 +1,7 @@
 import http from "node:http";
+import { handleCacheControl } from "./cache-control-api.mjs";
 import { handleChatCompletions } from "./chat-handler.mjs";
+import { createContextCache } from "./context-cache.mjs";
 import { handleControl } from "./control-api.mjs";
 import { createRequestLog } from "./request-log.mjs";
 
@@ -21,9 +23,11 @@ const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Starts the stand-in.
- * @param {{ host?: string, port?: number, apiKey?: string, ttftMs?: number, interTokenMs?: number, log?: boolean }} [options]
+ * @param {{ host?: string, port?: number, apiKey?: string, ttftMs?: number, interTokenMs?: number, log?: boolean,
+ *   cacheTtlMs?: number, implicitCacheTtlMs?: number }} [options]
  *   `apiKey` empty or undefined accepts any `sk-` bearer token; `ttftMs`/`interTokenMs` are default delays
- *   (overridable per request with the `ttft=`/`itl=` directives); `log` prints one line per request.
+ *   (overridable per request with the `ttft=`/`itl=` directives); `log` prints one line per request;
+ *   `cacheTtlMs`/`implicitCacheTtlMs` are the context cache's explicit and implicit TTLs (default 5 minutes).
  * @returns {Promise<StandIn>}
  */
 export async function startStandIn({
@@ -33,9 +37,12 @@ export async function startStandIn({
   ttftMs = 0,
   interTokenMs = 0,
   log = false,
+  cacheTtlMs,
+  implicitCacheTtlMs,
 } = {}) {
   const requestLog = createRequestLog();
-  const handlerOptions = { apiKey: apiKey || undefined, ttftMs, interTokenMs, log, requestLog };
+  const contextCache = createContextCache({ explicitTtlMs: cacheTtlMs, implicitTtlMs: implicitCacheTtlMs });
+  const handlerOptions = { apiKey: apiKey || undefined, ttftMs, interTokenMs, log, requestLog, contextCache };
   /** @type {Set<import("node:net").Socket>} */
   const sockets = new Set();
 
@@ -67,6 +74,7 @@ export async function startStandIn({
       });
       return;
     }
+    if (handleCacheControl(req, res, url, contextCache)) return;
     if (handleControl(req, res, url, requestLog, (err) => failRequest(res, err))) return;
     if (url.pathname !== CHAT_PATH) {
       sendJson(res, 404, {
