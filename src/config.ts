@@ -6,7 +6,17 @@ import { logError } from "./log/log";
  */
 export interface ModelPrice {
   /** Ascending by `upToPromptTokens`; the last tier may omit it. */
-  tiers: { upToPromptTokens?: number; input: number; output: number; cachedInput?: number }[];
+  tiers: {
+    upToPromptTokens?: number;
+    input: number;
+    output: number;
+    /** Implicit context-cache hits; default 20% of `input` (PROTOCOL.md §8). */
+    cachedInput?: number;
+    /** Explicit context-cache hits; default 10% of `input` (§8). */
+    explicitCachedInput?: number;
+    /** Tokens written to the explicit context cache; default 125% of `input` (§8). */
+    cacheCreationInput?: number;
+  }[];
 }
 
 /** Runtime configuration with every default in one place (README "Configuration" mirrors this). */
@@ -73,6 +83,12 @@ export interface Config {
   syncRetentionMs: number;
   /** Prices extending or overriding the built-in table (`MODEL_PRICES`, JSON). */
   modelPrices: Record<string, ModelPrice>;
+  /**
+   * Models (and their snapshots) that take explicit context-cache markers, `cache_control` on a
+   * content block (`EXPLICIT_CACHE_MODELS`, comma-separated, `none` for none; PROTOCOL.md §8).
+   * Elsewhere a marker buys nothing: only the implicit cache applies.
+   */
+  explicitCacheModels: readonly string[];
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -104,6 +120,13 @@ export const DEFAULT_RATE_LIMIT_TIER: RateLimitTier = "standard";
 
 /** KV rejects an `expirationTtl` below 60 seconds. */
 const KV_MIN_TTL_SECONDS = 60;
+
+/**
+ * Models with explicit caching on the CACHE page's list (alibabacloud.com/help/en/model-studio/
+ * context-cache, 2026; qwen3-coder-plus since 2025-09-11 per Alibaba's service notice). The list
+ * changes; `EXPLICIT_CACHE_MODELS` replaces it.
+ */
+const DEFAULT_EXPLICIT_CACHE_MODELS = "qwen3-max,qwen-plus,qwen-flash,qwen3-coder-plus,qwen3-coder-flash";
 
 export const DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1";
 
@@ -166,6 +189,12 @@ export function loadConfig(env: Partial<Env>): Config {
     modelPrices: parseJsonObject<ModelPrice>(env.MODEL_PRICES, "MODEL_PRICES", (v) =>
       Array.isArray((v as ModelPrice)?.tiers),
     ),
+    explicitCacheModels: /^none$/i.test(env.EXPLICIT_CACHE_MODELS ?? "")
+      ? []
+      : (env.EXPLICIT_CACHE_MODELS || DEFAULT_EXPLICIT_CACHE_MODELS)
+          .split(",")
+          .map((m) => m.trim())
+          .filter((m) => m !== ""),
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",

@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { newId } from "../store/ids";
-import type { TokenUsage } from "../store/types";
+import type { CacheUsage, TokenUsage } from "../store/types";
 import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
 import { estimateRequestTokens } from "./tokens";
 import {
@@ -75,6 +75,8 @@ export interface CompletionOutcome {
   model: string;
   /** DashScope's usage; `null` when the call ended before the usage chunk. */
   usage: TokenUsage | null;
+  /** The explicit-cache part of that usage (`cacheUsage` in chat/usage.ts), for the cost. */
+  cache?: CacheUsage;
   status: "completed" | "failed" | "cancelled";
   /** Estimated tokens of what was received, for a call without usage. */
   outputTokens: number;
@@ -101,7 +103,10 @@ export async function settleCompletion(
     conversationId: null,
     status: outcome.status,
     usage,
-    ...ledgerEntry({ day: reservation.day, model: outcome.model, usage }, config.modelPrices),
+    ...ledgerEntry(
+      { day: reservation.day, model: outcome.model, usage, cache: outcome.cache },
+      config.modelPrices,
+    ),
     now,
   });
 }

@@ -22,7 +22,7 @@ import {
 import { ReplyLimit } from "./reply-limit";
 import { estimateTextTokens } from "./tokens";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "./upstream-error";
-import { estimatedUsage, usageSummary } from "./usage";
+import { cacheUsage, estimatedUsage, usageSummary } from "./usage";
 
 /** Who is calling, where their usage goes, and how to keep work alive after the response. */
 export interface CompletionCaller {
@@ -109,6 +109,7 @@ export async function streamChatCompletion(
       finish(caller, reservation, {
         model: outcome.model ?? request.model,
         usage: outcome.cut ? null : usageSummary(outcome.usage),
+        cache: cacheUsage(outcome.cut ? null : outcome.usage),
         status: outcome.status,
         outputTokens,
         attempts,
@@ -170,6 +171,7 @@ export async function completeChatCompletion(
   finish(caller, reservation, {
     model: typeof completion.model === "string" ? completion.model : request.model,
     usage: usageSummary(completion.usage ?? null),
+    cache: cacheUsage(completion.usage ?? null),
     status: "completed",
     outputTokens: estimateOutputTokens(completion),
     attempts,
@@ -246,6 +248,7 @@ async function assembleChatCompletion(
   finish(caller, reservation, {
     model: result.model ?? request.model,
     usage: usageSummary(result.usage),
+    cache: cacheUsage(result.usage),
     status: failure ? "failed" : cancelled ? "cancelled" : "completed",
     outputTokens: estimateOutputTokens(completion),
     attempts: upstream.attempts,

@@ -1,14 +1,24 @@
 /**
  * Estimated cost of an answer from a price table (USD per million tokens, PROTOCOL.md §7.2).
- * DashScope bills the whole request at the tier chosen by its input size; cached input tokens
- * (implicit context cache hits) cost a fraction of the input price.
+ * DashScope bills the whole request at the tier chosen by its input size; context-cache hits
+ * cost a fraction of the input price and explicit-cache creation a surcharge (§8), so
+ *
+ *   cost = (prompt − cached − created)·input + cached·hit + created·creation + completion·output
+ *
+ * with `hit` the implicit or the explicit hit price by the call's cache type.
  */
 import type { ModelPrice } from "../config";
-import type { TokenUsage } from "../store/types";
+import type { CacheUsage, TokenUsage } from "../store/types";
 import { modelEntry } from "./models";
 
-/** Share of the input price billed for implicit cache hits. */
+/** Share of the input price billed for implicit cache hits (§8). */
 export const CACHED_INPUT_SHARE = 0.2;
+/** Share of the input price billed for explicit cache hits (§8). */
+export const EXPLICIT_CACHED_INPUT_SHARE = 0.1;
+/** Share of the input price billed for tokens written to the explicit cache (§8). */
+export const CACHE_CREATION_INPUT_SHARE = 1.25;
+/** A call that created nothing in the explicit cache. */
+const NO_EXPLICIT_CACHE: CacheUsage = { creation_tokens: 0, explicit: false };
 const MILLION = 1_000_000;
 
 /** International list prices, USD per 1M tokens. Override or extend with `MODEL_PRICES`. */
@@ -31,11 +41,15 @@ export function priceFor(model: string, overrides: Record<string, ModelPrice> = 
   return modelEntry({ ...MODEL_PRICES, ...overrides }, model) ?? null;
 }
 
-/** Cost in USD of one answer's usage; 0 for a model without a price. */
+/**
+ * Cost in USD of one answer's usage; 0 for a model without a price. `cache` says what of the
+ * prompt was written to the explicit cache and which hit price applies (implicit by default).
+ */
 export function costUsd(
   model: string,
   usage: TokenUsage,
   overrides: Record<string, ModelPrice> = {},
+  cache: CacheUsage = NO_EXPLICIT_CACHE,
 ): number {
   const price = priceFor(model, overrides);
   if (!price || price.tiers.length === 0) return 0;
@@ -43,10 +57,15 @@ export function costUsd(
     price.tiers.find((t) => t.upToPromptTokens === undefined || usage.prompt_tokens <= t.upToPromptTokens) ??
     price.tiers.at(-1)!;
   const cached = Math.min(usage.cached_tokens, usage.prompt_tokens);
-  const cachedPrice = tier.cachedInput ?? tier.input * CACHED_INPUT_SHARE;
+  const created = Math.min(cache.creation_tokens, usage.prompt_tokens - cached);
+  const cachedPrice = cache.explicit
+    ? (tier.explicitCachedInput ?? tier.input * EXPLICIT_CACHED_INPUT_SHARE)
+    : (tier.cachedInput ?? tier.input * CACHED_INPUT_SHARE);
+  const creationPrice = tier.cacheCreationInput ?? tier.input * CACHE_CREATION_INPUT_SHARE;
   const cost =
-    ((usage.prompt_tokens - cached) * tier.input +
+    ((usage.prompt_tokens - cached - created) * tier.input +
       cached * cachedPrice +
+      created * creationPrice +
       usage.completion_tokens * tier.output) /
     MILLION;
   return Math.round(cost * 1e9) / 1e9;

@@ -3,7 +3,7 @@ import { takesThinkingBudget, thinks } from "../dashscope/thinking";
 import type { Usage } from "../dashscope/types";
 import { ApiError } from "../errors/api-error";
 import { newId } from "../store/ids";
-import type { MessageUsage, TokenUsage } from "../store/types";
+import type { CacheUsage, MessageUsage, TokenUsage } from "../store/types";
 import { type LedgerEntry, type QuotaState, secondsUntilNextUtcDay } from "../store/usage";
 import { knownMaxOutputTokens, maxReasoningTokensFor } from "./models";
 import { costUsd } from "./pricing";
@@ -212,15 +212,34 @@ export function estimateAnswerUsage(
  * call without usage, and a fresh settle id.
  */
 export function ledgerEntry(
-  e: { day: string; model: string; usage: TokenUsage | null; pricedModel?: string | null },
+  e: {
+    day: string;
+    model: string;
+    usage: TokenUsage | null;
+    pricedModel?: string | null;
+    /** The call's explicit-cache report ({@link cacheUsage}); absent: none. */
+    cache?: CacheUsage | undefined;
+  },
   prices: Record<string, ModelPrice>,
 ): LedgerEntry {
   return {
     day: e.day,
     model: e.model,
     settleId: newId(),
-    costUsd: e.usage ? costUsd(e.pricedModel ?? e.model, e.usage, prices) : 0,
+    costUsd: e.usage ? costUsd(e.pricedModel ?? e.model, e.usage, prices, e.cache) : 0,
   };
+}
+
+/**
+ * What DashScope's usage says of the explicit context cache (PROTOCOL.md §8): tokens written to
+ * it (`prompt_tokens_details.cache_creation_input_tokens`) and whether the call used it
+ * (`cache_type: "ephemeral"`, sent with explicit creations; a call that created tokens used it
+ * too). Absent details: no creation, implicit hits.
+ */
+export function cacheUsage(u: Usage | null): CacheUsage {
+  const details = u?.prompt_tokens_details;
+  const created = detailCount(details, "cache_creation_input_tokens");
+  return { creation_tokens: created, explicit: details?.cache_type === "ephemeral" || created > 0 };
 }
 
 /**

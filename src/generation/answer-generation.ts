@@ -1,6 +1,6 @@
 import { ReplyLimit } from "../chat/reply-limit";
 import { fromUpstreamFailure, upstreamErrorFromStreamError } from "../chat/upstream-error";
-import { estimateAnswerUsage, reportedUsage, usageSummary } from "../chat/usage";
+import { cacheUsage, estimateAnswerUsage, reportedUsage, usageSummary } from "../chat/usage";
 import { type AccumulatedCompletion, CompletionAccumulator } from "../dashscope/accumulator";
 import type { UpstreamStream } from "../dashscope/client";
 import { IdleWatchdog, UpstreamIdleTimeout } from "../dashscope/idle-watchdog";
@@ -400,6 +400,7 @@ export function answerOutcome(result: AccumulatedCompletion, ending: AnswerEndin
           choice?.reasoning_content,
           choice?.tool_calls.length ? choice.tool_calls : null,
         ),
+    cache: cacheUsage(result.usage),
     error: ending.error,
     ttftMs: ending.ttftMs,
     durationMs: ending.durationMs,

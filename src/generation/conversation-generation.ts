@@ -32,7 +32,7 @@ import {
   type PromptSource,
   revokeTurn,
 } from "../store/turns";
-import type { Conversation, Message, MessageError, TokenUsage } from "../store/types";
+import type { Conversation, Message, MessageError } from "../store/types";
 import { utcDay } from "../store/usage";
 import { AnswerGeneration, AnswerStopped } from "./answer-generation";
 import { AnswerLog, type AnswerRecord } from "./answer-log";
@@ -780,8 +780,11 @@ export class ConversationGeneration extends DurableObject<Env> {
       conversationId: input.conversationId,
       messageId: assistantMessageId,
     };
-    const ledger = (usage: TokenUsage | null, answerModel: string | null) =>
-      ledgerEntry({ day, model, usage, pricedModel: answerModel }, config.modelPrices);
+    const ledger = (outcome: AnswerOutcome) =>
+      ledgerEntry(
+        { day, model, usage: outcome.usage, pricedModel: outcome.model, cache: outcome.cache },
+        config.modelPrices,
+      );
     this.log.begin({
       message_id: assistantMessageId,
       user_id: input.userId,
@@ -820,7 +823,7 @@ export class ConversationGeneration extends DurableObject<Env> {
             claim.preStartFailure = preStartError(call.failed.error);
             await this.rememberFailedBeforeStream(assistantMessageId, claim.preStartFailure);
           }
-          return this.finish(answer, outcome, ledger(outcome.usage, outcome.model));
+          return this.finish(answer, outcome, ledger(outcome));
         },
         logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
@@ -972,7 +975,10 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   private orphanLedger(record: AnswerRecord, outcome: AnswerOutcome) {
     const config = loadConfig(this.env);
-    return ledgerEntry({ day: record.day, model: record.model, usage: outcome.usage }, config.modelPrices);
+    return ledgerEntry(
+      { day: record.day, model: record.model, usage: outcome.usage, cache: outcome.cache },
+      config.modelPrices,
+    );
   }
 }
 

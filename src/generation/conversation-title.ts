@@ -1,5 +1,6 @@
 import { estimateRequestTokens, estimateTextTokens } from "../chat/tokens";
 import {
+  cacheUsage,
   estimatedUsage,
   ledgerEntry,
   replyBounds,
@@ -172,7 +173,10 @@ async function runTitleJob(job: TitleJob): Promise<TitleOutcome> {
       conversationId,
       status: "completed",
       usage,
-      ...ledgerEntry({ day, model, usage, pricedModel }, config.modelPrices),
+      ...ledgerEntry(
+        { day, model, usage, pricedModel, cache: cacheUsage(completion.usage ?? null) },
+        config.modelPrices,
+      ),
       now: settledAt,
     },
   );

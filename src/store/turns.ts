@@ -1,6 +1,14 @@
 import { messageFromRow, siblingColumns } from "./messages";
 import { batch, type Query, query, raw, type Sql, selectValues, sql } from "./sql";
-import type { Message, MessageError, MessageRow, MessageStatus, MessageUsage, StoredToolCall } from "./types";
+import type {
+  CacheUsage,
+  Message,
+  MessageError,
+  MessageRow,
+  MessageStatus,
+  MessageUsage,
+  StoredToolCall,
+} from "./types";
 import {
   type LedgerEntry,
   type QuotaState,
@@ -449,6 +457,8 @@ export interface AnswerOutcome {
   finishReason: string | null;
   model: string | null;
   usage: MessageUsage | null;
+  /** The explicit-cache part of DashScope's usage report, for the cost; absent without one. */
+  cache?: CacheUsage;
   error: MessageError | null;
   ttftMs: number | null;
   durationMs: number | null;

@@ -83,4 +83,15 @@ export interface TokenUsage {
   reasoning_tokens: number;
 }
 
+/**
+ * What a call's cost needs of DashScope's context-cache report beyond `cached_tokens` (PROTOCOL.md
+ * §8): the input tokens written to the explicit cache (`cache_creation_input_tokens`, billed at
+ * 125% of input), and whether the call used the explicit cache (`cache_type: "ephemeral"`; its
+ * hits are billed at 10% of input, implicit hits at 20%). Priced into the ledger's cost, not stored.
+ */
+export interface CacheUsage {
+  creation_tokens: number;
+  explicit: boolean;
+}
+
 type Nullable<T> = { [K in keyof T]: T[K] | null };
