@@ -15,6 +15,7 @@ import { runMemory } from "./scenarios/memory.mjs";
 import { summarizeRoundTrips } from "./scenarios/round-trips.mjs";
 import { runStreamCost } from "./scenarios/stream-cost.mjs";
 import { runTimeline } from "./scenarios/timeline.mjs";
+import { runTokenEconomy } from "./scenarios/token-economy.mjs";
 import { runTtft } from "./scenarios/ttft.mjs";
 import { runTtftD1 } from "./scenarios/ttft-d1.mjs";
 import { runWholeTurn } from "./scenarios/whole-turn.mjs";
@@ -40,6 +41,7 @@ const SCENARIO_RUNNERS = {
   memory: runMemory,
   "stream-cost": runStreamCost,
   footprint: runFootprint,
+  "token-economy": runTokenEconomy,
 };
 
 const startedAt = Date.now();

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { startStandIn } from "../../tools/dashscope-stand-in/server.mjs";
+import { TOKEN_ECONOMY_MODEL, TOKEN_ECONOMY_WINDOW } from "../scenarios/token-economy.mjs";
 import { createDevAuth } from "./auth.mjs";
 import { findWorkerdPid } from "./proc.mjs";
 import { applyMigrations } from "./seed.mjs";
@@ -89,6 +90,11 @@ export async function startHarness({ root, scriptPath, timeline = false, inspect
       // The bench measures overhead; one user sends thousands of turns, so no daily budget
       // (the quota reservation still runs in every turn's first batch).
       DAILY_TOKEN_BUDGET: "unlimited",
+      // The token-economy scenario's model: qwen-plus (by its family) with a 16k-token window.
+      MODEL_CONTEXT_TOKENS: JSON.stringify({
+        ...JSON.parse(config.vars.MODEL_CONTEXT_TOKENS || "{}"),
+        [TOKEN_ECONOMY_MODEL]: TOKEN_ECONOMY_WINDOW,
+      }),
       DASHSCOPE_BASE_URL: standIn.baseUrl,
       DASHSCOPE_API_KEY: STAND_IN_API_KEY,
       AUTH_DEV_JWKS: auth.jwksJson,

@@ -11,6 +11,7 @@ export const SCENARIOS = [
   "history",
   "stream-cost",
   "footprint",
+  "token-economy",
 ];
 
 /**
