@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MODEL_PRICES } from "../src/chat/pricing";
+import { costUsd, MODEL_PRICES } from "../src/chat/pricing";
 import { loadConfig } from "../src/config";
 import { call, createConversation, endMessage, eventually, newUser, streamTurn } from "./helpers/api";
 import type { ChatCompletion } from "./helpers/api-types";
@@ -123,5 +123,43 @@ describe("context-cache prices in the ledger", () => {
       ((usage.prompt_tokens - usage.cached_tokens) * input + usage.cached_tokens * input * 0.2 + 7 * output) /
       1e6;
     expect(row.cost_usd).toBeCloseTo(expected, 12);
+  });
+});
+
+describe("cache prices in config", () => {
+  it("MODEL_PRICES sets a tier's cache prices; unset ones are the documented shares of its input", () => {
+    const usage = {
+      prompt_tokens: 10_000,
+      completion_tokens: 100,
+      total_tokens: 10_100,
+      cached_tokens: 4_000,
+      reasoning_tokens: 0,
+    };
+    const explicit = { creation_tokens: 3_000, explicit: true };
+    const prices = loadConfig({
+      MODEL_PRICES: JSON.stringify({
+        "model-a": { tiers: [{ input: 2, output: 8, explicitCachedInput: 0.5, cacheCreationInput: 3 }] },
+        "model-b": { tiers: [{ input: 2, output: 8 }] },
+      }),
+    }).modelPrices;
+    expect(costUsd("model-a", usage, prices, explicit)).toBeCloseTo(
+      (3_000 * 2 + 4_000 * 0.5 + 3_000 * 3 + 100 * 8) / 1e6,
+      12,
+    );
+    expect(costUsd("model-b", usage, prices, explicit)).toBeCloseTo(
+      (3_000 * 2 + 4_000 * 0.2 + 3_000 * 2.5 + 100 * 8) / 1e6,
+      12,
+    );
+    // Implicit hits (no explicit cache): 20% of input, nothing created.
+    expect(costUsd("model-b", usage, prices)).toBeCloseTo((6_000 * 2 + 4_000 * 0.4 + 100 * 8) / 1e6, 12);
+  });
+
+  it("EXPLICIT_CACHE_MODELS lists the models that take markers", () => {
+    expect(loadConfig({ EXPLICIT_CACHE_MODELS: " qwen3-max, qwen-plus ,," }).explicitCacheModels).toEqual([
+      "qwen3-max",
+      "qwen-plus",
+    ]);
+    expect(loadConfig({ EXPLICIT_CACHE_MODELS: "none" }).explicitCacheModels).toEqual([]);
+    expect(loadConfig({ EXPLICIT_CACHE_MODELS: "" }).explicitCacheModels).toContain("qwen-plus");
   });
 });
