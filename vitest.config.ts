@@ -1,5 +1,6 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import type { ProvidedContext } from "vitest";
 import { configDefaults, defineConfig } from "vitest/config";
 import { buildDocsAssets } from "./scripts/build-docs-assets.mjs";
 import { dropExpectedWorkerdLogs } from "./test/support/workerd-log-filter.mjs";
@@ -12,11 +13,28 @@ process.env.WRANGLER_LOG ??= "warn";
 // The /docs viewer is a static asset that wrangler's build command copies before dev and deploy.
 buildDocsAssets(import.meta.dirname);
 
+/** What a project adds to the common Worker test setup. */
+interface ProjectExtras {
+  /** Global setups run after test/global-setup.ts. */
+  globalSetup?: string[];
+  /** Bindings made from what the global setups provide. */
+  injected?: (
+    inject: <K extends keyof ProvidedContext>(key: K) => ProvidedContext[K],
+  ) => Record<string, string>;
+  /** Queue consumers overriding wrangler.toml's (by queue name). */
+  queueConsumers?: Record<string, Record<string, string | number>>;
+}
+
 /**
  * A project of Worker tests, inside workerd against real local D1/KV/DO and the stand-in, with
  * `bindings` on top of the common ones.
  */
-function workersProject(name: string, files: { include: string[]; exclude?: string[] }, bindings = {}) {
+function workersProject(
+  name: string,
+  files: { include: string[]; exclude?: string[] },
+  bindings = {},
+  extras: ProjectExtras = {},
+) {
   return {
     plugins: [
       cloudflareTest(async ({ inject }) => {
@@ -54,17 +72,19 @@ function workersProject(name: string, files: { include: string[]; exclude?: stri
               // useChat's body over the limit without building 32 MiB (test/ui-chat.test.ts).
               MAX_UI_CHAT_BODY_BYTES: "4194304",
               ...bindings,
+              ...extras.injected?.(inject),
             },
             ratelimits: {
               RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
             },
+            ...(extras.queueConsumers ? { queueConsumers: extras.queueConsumers } : {}),
           },
         };
       }),
     ],
     test: {
       name,
-      globalSetup: ["./test/global-setup.ts"],
+      globalSetup: ["./test/global-setup.ts", ...(extras.globalSetup ?? [])],
       setupFiles: ["./test/apply-migrations.ts"],
       include: files.include,
       exclude: [...configDefaults.exclude, "test/node/**", ...(files.exclude ?? [])],
@@ -76,6 +96,11 @@ function workersProject(name: string, files: { include: string[]; exclude?: stri
 
 /** The title tests: generated titles on, as in production (wrangler.toml's TITLE_MODEL). */
 const TITLE_TESTS = "test/titles.test.ts";
+/**
+ * The webhook tests: WEBHOOK_URL set (the receiver of test/support/webhook-receiver.mjs), so every
+ * answer of that project is announced; elsewhere webhooks are off and nothing reaches the queue.
+ */
+const WEBHOOK_TESTS = "test/webhooks.test.ts";
 
 export default defineConfig({
   test: {
@@ -87,10 +112,35 @@ export default defineConfig({
       // log of nearly every test's conversation, at a moment no test waits for: titles are off here.
       workersProject(
         "workers",
-        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS] },
+        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, WEBHOOK_TESTS] },
         { TITLE_MODEL: "off" },
       ),
       workersProject("titles", { include: [TITLE_TESTS] }),
+      workersProject(
+        "webhooks",
+        { include: [WEBHOOK_TESTS] },
+        // Retries 1 s, 2 s, 4 s apart instead of 10 s, 20 s, 40 s.
+        { TITLE_MODEL: "off", WEBHOOK_RETRY_BASE_SECONDS: "1" },
+        {
+          globalSetup: ["./test/support/webhook-receiver-setup.ts"],
+          injected: (inject) => ({
+            WEBHOOK_URL: inject("webhookUrl"),
+            WEBHOOK_SECRET: inject("webhookSecret"),
+          }),
+          // wrangler.toml's consumers, with no batching wait and 4 attempts instead of 11, so a
+          // webhook dies within seconds (1 + 2 + 4 s of backoff).
+          queueConsumers: {
+            "edge-chat-webhooks": {
+              maxBatchSize: 10,
+              maxBatchTimeout: 0,
+              maxRetries: 3,
+              retryDelay: 1,
+              deadLetterQueue: "edge-chat-webhooks-dead",
+            },
+            "edge-chat-webhooks-dead": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
+          },
+        },
+      ),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load
         // TypeScript's parser, which workerd's test runner cannot (no file system; a 9 MB module).

@@ -110,6 +110,12 @@ export interface Config {
    * `scheme://host[:port]`); empty: none (the default); `"*"`: any origin.
    */
   corsAllowedOrigins: readonly string[] | "*";
+  /**
+   * Webhooks when an answer ends (README "Webhooks"): where they are POSTed (`WEBHOOK_URL`; ""
+   * = off, nothing is recorded), the Standard Webhooks signing secret (`WEBHOOK_SECRET`,
+   * `whsec_` + base64; secret), and the first retry's delay in seconds, doubled per attempt.
+   */
+  webhook: { url: string; secret: string; retryBaseSeconds: number };
 }
 
 /** Rate-limit tiers; each is a Workers Rate Limiting binding (`RATE_LIMIT_<TIER>`). */
@@ -212,6 +218,11 @@ export function loadConfig(env: Partial<Env>): Config {
       strict: num(env.RATE_LIMIT_STRICT_PER_MINUTE, 10),
     },
     corsAllowedOrigins: parseOrigins(env.CORS_ALLOWED_ORIGINS),
+    webhook: {
+      url: env.WEBHOOK_URL ?? "",
+      secret: env.WEBHOOK_SECRET ?? "",
+      retryBaseSeconds: Math.max(1, num(env.WEBHOOK_RETRY_BASE_SECONDS, 10)),
+    },
   };
   cache.set(env, config);
   return config;

@@ -1,15 +1,27 @@
 import { app } from "./app";
 import { PURGE_RUN_MS, purgeUnfinishedAccountDeletions } from "./generation/account-deletion";
+import { deliverWebhooks, recordDeadWebhooks } from "./webhooks/delivery";
+import { feedUnsentWebhooks } from "./webhooks/outbox-feed";
 
 export { ConversationGeneration } from "./generation/conversation-generation";
+
+/** The webhook queue's dead-letter queue (wrangler.toml `[[queues.consumers]]`). */
+const WEBHOOK_DEAD_LETTER_QUEUE = "edge-chat-webhooks-dead";
 
 export default {
   fetch: app.fetch,
   /**
    * The cron (wrangler.toml `[triggers]`): continues account purges that were cut off (their run
-   * died, or the account was too large for one run), so a deletion completes without a retry.
+   * died, or the account was too large for one run), so a deletion completes without a retry; and
+   * puts on the webhook queue the outbox rows their objects did not send.
    */
-  scheduled(_controller, env, ctx) {
+  scheduled(controller, env, ctx) {
     ctx.waitUntil(purgeUnfinishedAccountDeletions(env, null, Date.now() + PURGE_RUN_MS));
+    ctx.waitUntil(feedUnsentWebhooks(env, controller.scheduledTime));
+  },
+  /** The webhook queue (deliveries) and its dead-letter queue (failures recorded). */
+  async queue(batch, env) {
+    if (batch.queue === WEBHOOK_DEAD_LETTER_QUEUE) await recordDeadWebhooks(batch, env);
+    else await deliverWebhooks(batch, env);
   },
 } satisfies ExportedHandler<Env>;

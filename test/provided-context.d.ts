@@ -22,5 +22,12 @@ declare module "vitest" {
     /** Private JWKs (JSON) of the published test keys; `kid` and `alg` included. */
     authRs256PrivateJwk: string;
     authEs256PrivateJwk: string;
+    /**
+     * The webhook receiver (test/support/webhook-receiver.mjs), "webhooks" project only: where the
+     * Worker POSTs, its control origin, and the signing secret both sides use.
+     */
+    webhookUrl: string;
+    webhookReceiverOrigin: string;
+    webhookSecret: string;
   }
 }

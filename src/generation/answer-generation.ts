@@ -104,6 +104,7 @@ export class AnswerGeneration {
   private readonly replyLimit: ReplyLimit;
   /** Set when the answer reached its reply room and was cut. */
   private cut = false;
+  private terminalReach = 0;
 
   constructor(private readonly o: AnswerGenerationOptions) {
     this.events = new EventBroadcast(
@@ -127,6 +128,16 @@ export class AnswerGeneration {
 
   get cancelOnDisconnect(): boolean {
     return this.o.cancelOnDisconnect;
+  }
+
+  /**
+   * Whether the terminal event (`message.completed`/`message.failed`) was written to at least one
+   * open stream when it was published (the webhook's `delivered`; see
+   * {@link EventBroadcast.lastWriteReach}). False until then, and for an answer nobody followed
+   * at its end (the app in the background, or a `stream: false` send, whose response carries it).
+   */
+  get delivered(): boolean {
+    return this.terminalReach > 0;
   }
 
   /** Whether the final answer is stored and the terminal event published. */
@@ -225,6 +236,8 @@ export class AnswerGeneration {
   private async end(outcome: AnswerOutcome): Promise<void> {
     const message = await this.store(outcome);
     this.events.publish(outcome.status === "completed" ? "message.completed" : "message.failed", { message });
+    // Not deferred: the publish wrote it to the followers just now.
+    this.terminalReach = this.events.lastWriteReach;
     this.events.close();
     this.resolveDone(message);
   }

@@ -34,6 +34,8 @@ import {
 } from "../store/turns";
 import type { Conversation, Message, MessageError } from "../store/types";
 import { utcDay } from "../store/usage";
+import type { OutboxEntry } from "../store/webhook-outbox";
+import { queueAnswerWebhook } from "../webhooks/outbox-feed";
 import { AnswerGeneration, AnswerStopped } from "./answer-generation";
 import { AnswerLog, type AnswerRecord } from "./answer-log";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
@@ -156,6 +158,11 @@ export class ConversationGeneration extends DurableObject<Env> {
   private loading: Promise<PromptSource | null> | null = null;
   /** Set while a deletion stops this conversation's answer: a turn opening meanwhile is aborted too. */
   private deleting: MessageError | null = null;
+  /**
+   * The outbox entries of answers this object stored (by message id), until their webhook is put
+   * on the queue: after the terminal event was published, once `delivered` is known.
+   */
+  private readonly storedWebhooks = new Map<string, OutboxEntry>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -847,6 +854,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           afterStream: this.metrics.d1RoundTrips - tripsAtCommit,
         };
         if (this.active === claim) this.active = null;
+        this.queueWebhook(assistantMessageId, generation.delivered);
         // One structured line per turn for Workers Logs (and the benchmarks); never content.
         logInfo("turn.finished", {
           message_id: message.id,
@@ -931,17 +939,52 @@ export class ConversationGeneration extends DurableObject<Env> {
     return { source: { ...source, history }, parentId, edit: true };
   }
 
-  /** Stores an answer's final state in D1 and applies it to the prompt state. */
+  /**
+   * Stores an answer's final state in D1 and applies it to the prompt state. With `WEBHOOK_URL`
+   * set, its webhook is recorded in the outbox in the same batch (so a stored answer is announced
+   * even if this object dies next: the cron sends what was not sent), and kept here for
+   * {@link queueWebhook}.
+   */
   private async finish(
     answer: { userId: string; conversationId: string; messageId: string },
     outcome: AnswerOutcome,
     ledger: Parameters<typeof finishAnswer>[3],
   ): Promise<Message | null> {
-    const { message, version } = await finishAnswer(this.db, answer, outcome, ledger);
+    const webhook: OutboxEntry | null = loadConfig(this.env).webhook.url
+      ? {
+          id: newId(),
+          type: outcome.status === "completed" ? "message.completed" : "message.failed",
+          data: {
+            user_id: answer.userId,
+            conversation_id: answer.conversationId,
+            message_id: answer.messageId,
+            status: outcome.status,
+            finish_reason: outcome.finishReason,
+            usage: outcome.usage,
+          },
+          createdAt: outcome.completedAt,
+        }
+      : null;
+    const { message, version } = await finishAnswer(this.db, answer, outcome, ledger, webhook);
+    if (message && webhook) this.storedWebhooks.set(answer.messageId, webhook);
     this.promptState.advance(version, () => {
       if (message) this.promptState.putMessages([message]);
     });
     return message;
+  }
+
+  /**
+   * Puts the webhook of an answer this object stored on the queue (not awaited by the answer):
+   * `delivered` says whether its terminal event was written to an open stream. Nothing to do when
+   * webhooks are off, or when the storing batch's result was lost (a retried store found the answer
+   * finished): the row is in the outbox, and the cron sends it.
+   */
+  private queueWebhook(messageId: string, delivered: boolean): void {
+    const webhook = this.storedWebhooks.get(messageId);
+    if (!webhook) return;
+    this.storedWebhooks.delete(messageId);
+    // env.DB: these round trips are after the answer, no turn's (the turn metrics leave them out).
+    this.ctx.waitUntil(queueAnswerWebhook(this.env, webhook, delivered));
   }
 
   private async rememberFailedBeforeStream(assistantMessageId: string, err: unknown): Promise<void> {
@@ -970,6 +1013,8 @@ export class ConversationGeneration extends DurableObject<Env> {
         },
         record,
       );
+      // Its streams died with the object that generated it: no stream got its end.
+      this.queueWebhook(record.message_id, false);
     }
   }
 

@@ -21,6 +21,9 @@ export class EventBroadcast {
   private closed = false;
   private readonly heartbeat: Heartbeat;
 
+  /** Streams the last write reached (see {@link lastWriteReach}). */
+  private lastReach = 0;
+
   private lastSend = Number.NEGATIVE_INFINITY;
   private sendTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -52,6 +55,16 @@ export class EventBroadcast {
    */
   get textLength(): number {
     return this.eventsLength;
+  }
+
+  /**
+   * How many streams the last write to followers was handed to: each one's `enqueue` succeeded,
+   * i.e. its reader had not gone away as far as this object knows. A reader's cancel crosses from
+   * the Worker to the Durable Object asynchronously, so a client that has just hung up may still
+   * count. After a non-deferred {@link publish}, the streams that event was written to.
+   */
+  get lastWriteReach(): number {
+    return this.lastReach;
   }
 
   /** Number of streams currently following. */
@@ -105,7 +118,9 @@ export class EventBroadcast {
     if (!force) this.lastSend = now;
     const bytes = encoder.encode(this.pending.length === 1 ? this.pending[0]! : this.pending.join(""));
     this.pending = [];
-    for (const follower of this.followers) this.send(follower, bytes);
+    let reached = 0;
+    for (const follower of this.followers) if (this.send(follower, bytes)) reached++;
+    this.lastReach = reached;
   }
 
   /**
@@ -151,12 +166,15 @@ export class EventBroadcast {
     this.followers.clear();
   }
 
-  private send(follower: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array): void {
+  /** Writes to one stream; false when its reader is gone. */
+  private send(follower: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array): boolean {
     try {
       follower.enqueue(bytes);
+      return true;
     } catch {
       // The reader went away between cancel() and here.
       this.followers.delete(follower);
+      return false;
     }
   }
 }

@@ -25,10 +25,16 @@ const WRITERS: Readonly<Record<LogLevel, (line: string) => void>> = {
 
 /**
  * Credentials that must never reach a log even inside an error text: bearer headers, JWTs
- * (three base64url parts, the first `eyJ`, i.e. `{"`), edge-chat API keys (`ec_` + 43) and
- * DashScope keys (`sk-…`).
+ * (three base64url parts, the first `eyJ`, i.e. `{"`), edge-chat API keys (`ec_` + 43),
+ * DashScope keys (`sk-…`) and Standard Webhooks secrets (`whsec_` + base64).
  */
-const SECRETS = [/\bBearer\s+\S+/gi, /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, /\bec_[\w-]{43}\b/g, /\bsk-[\w-]{4,}/g];
+const SECRETS = [
+  /\bBearer\s+\S+/gi,
+  /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g,
+  /\bec_[\w-]{43}\b/g,
+  /\bsk-[\w-]{4,}/g,
+  /\bwhsec_[\w+/=]+/g,
+];
 
 /** `text` with anything shaped like a credential replaced by `[redacted]`. */
 function redactSecrets(text: string): string {

@@ -17,6 +17,7 @@ import {
   reservationQuery,
   settlementQueries,
 } from "./usage";
+import { type OutboxEntry, outboxInsertQuery } from "./webhook-outbox";
 
 /**
  * The SQL of a chat turn. The conversation's Durable Object keeps the prompt state (conversation
@@ -485,12 +486,15 @@ export function versionQuery(db: D1Database, conversationId: string) {
  * `streaming` is written, so an answer is finished exactly once even if two owners race
  * (the normal end and a recovery after a crash). Returns the stored message, or `null` when it
  * was already finished (or its conversation was deleted meanwhile), and the version step.
+ * With `webhook`, the answer's webhook is recorded in the outbox in the same transaction, only
+ * when this call stored the answer (see {@link outboxInsertQuery}).
  */
 export async function finishAnswer(
   db: D1Database,
   a: { userId: string; conversationId: string; messageId: string },
   o: AnswerOutcome,
   ledger: LedgerEntry,
+  webhook: OutboxEntry | null = null,
 ): Promise<{ message: Message | null; version: VersionStep }> {
   const u = o.usage;
   // Usage goes to the ledger once, in the same transaction; an answer without usage (it never
@@ -541,6 +545,16 @@ export async function finishAnswer(
                         WHERE id = ${a.messageId} AND completed_at = ${o.completedAt})`,
     ),
     ...ledgerQueries,
+    ...(webhook
+      ? {
+          webhook: outboxInsertQuery(
+            db,
+            webhook,
+            sql`EXISTS (SELECT 1 FROM messages WHERE id = ${a.messageId} AND status = ${o.status}
+                                                 AND completed_at = ${o.completedAt})`,
+          ),
+        }
+      : {}),
     after: versionQuery(db, a.conversationId),
   });
   const row = answer.results[0];

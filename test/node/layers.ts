@@ -33,8 +33,9 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["generation/", "auth/"],
   // The domain rules: prompt assembly, tokens, models and prices, usage and quotas, the
   // OpenAI-compatible output, and DashScope's failures mapped to our errors. The Vercel AI SDK's
-  // chat request and UI message stream, translated from and to edge-chat's turns.
-  ["chat/", "ui/"],
+  // chat request and UI message stream, translated from and to edge-chat's turns. Webhooks when
+  // an answer ends: the outbox fed to the queue, the queue's consumers (signed deliveries, dead letters).
+  ["chat/", "ui/", "webhooks/"],
   // Our HTTP error envelope; Hono's environment type for routes and middleware.
   ["errors/", "app-env.ts"],
   // DashScope's protocol (request schema, client, stream decoding, typed failures); D1 and KV
