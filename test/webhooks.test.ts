@@ -1,11 +1,15 @@
 import {
   createExecutionContext,
   createScheduledController,
+  runDurableObjectAlarm,
   runInDurableObject,
   waitOnExecutionContext,
 } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormatsModule, { type FormatsPlugin } from "ajv-formats";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
+import { EVENT_FLUSH_INTERVAL_MS } from "../src/generation/answer-log";
 import worker from "../src/index";
 import type { WebhookEvent } from "../src/resources/webhook";
 import { retryDelaySeconds } from "../src/webhooks/delivery";
@@ -73,6 +77,25 @@ function acknowledged(conversationId: string, timeoutMs = 10_000): Promise<Attem
   }, timeoutMs);
 }
 
+// ajv-formats is CommonJS: its default import is the plugin or a namespace holding it (test/openapi.test.ts).
+const formatsImport: FormatsPlugin | { default: FormatsPlugin } = addFormatsModule;
+const addFormats = "default" in formatsImport ? formatsImport.default : formatsImport;
+
+/** Whether `value` is a `WebhookEvent` as the OpenAPI document (/openapi.json) describes it. */
+async function documentedWebhook(value: unknown, type: string) {
+  const doc = (await (await exports.default.fetch("http://localhost/openapi.json")).json()) as {
+    webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
+  };
+  expect(doc.webhooks[type]?.post.requestBody.content["application/json"]?.schema).toEqual({
+    $ref: "#/components/schemas/WebhookEvent",
+  });
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addSchema(doc, "openapi");
+  const validate = ajv.getSchema("openapi#/components/schemas/WebhookEvent")!;
+  return { ok: validate(value) as boolean, errors: validate.errors };
+}
+
 async function outboxRow(messageId: string): Promise<OutboxRow | null> {
   return env.DB.prepare("SELECT * FROM webhook_outbox WHERE message_id = ?")
     .bind(messageId)
@@ -112,6 +135,10 @@ describe("webhooks", () => {
       },
     });
     expect(answer.usage?.completion_tokens).toBe(4);
+    expect(await documentedWebhook(hook!.event, "message.completed")).toEqual({ ok: true, errors: null });
+    expect(
+      (await documentedWebhook({ ...hook!.event, type: "message.started" }, "message.completed")).ok,
+    ).toBe(false);
     // The webhook-id is the outbox row's id; the row says it was queued, and delivered.
     const row = await eventually(async () => {
       const r = await outboxRow(answer.id);
@@ -215,6 +242,55 @@ describe("webhooks", () => {
     expect(ids.size).toBe(10);
   });
 
+  it("a regenerated answer is announced like any other", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const first = await foregroundTurn(alice, conv.id, "hi [[stand-in tokens=3]]");
+    await acknowledged(conv.id);
+    const res = await call(alice, "POST", `/messages/${first.id}/regenerate`, {});
+    expect(res.status).toBe(200);
+    const again = await eventually(async () => {
+      const [m] = await listMessages(alice, conv.id);
+      return m && m.id !== first.id && m.status !== "streaming" ? m : null;
+    });
+    await res.body?.cancel();
+    const hooks = await eventually(async () => {
+      const seen = await attempts(conv.id);
+      return seen.length === 2 ? seen : null;
+    });
+    expect(hooks.map((h) => [h.event.data.message_id, h.status, h.verified])).toEqual([
+      [first.id, 204, true],
+      [again.id, 204, true],
+    ]);
+    expect(hooks[0]!.webhook_id).not.toBe(hooks[1]!.webhook_id);
+  });
+
+  it("an answer whose owner died is announced, as interrupted and not delivered, once the object is back", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const stream = await openTurn(alice, conv.id, { content: "long [[stand-in tokens=200 itl=30]]" });
+    const messageId = startedData(await stream.next()).assistant_message.id;
+    expect((await stream.next())?.event).toBe("message.delta");
+    await new Promise((r) => setTimeout(r, 3 * EVENT_FLUSH_INTERVAL_MS));
+    const id = env.CONVERSATION_GENERATION.idFromName(conv.id);
+    await runInDurableObject(env.CONVERSATION_GENERATION.get(id), (_instance, state) =>
+      state.abort("owner killed by the test"),
+    ).catch(() => {});
+    await stream.rest().catch(() => {});
+    expect(await runDurableObjectAlarm(env.CONVERSATION_GENERATION.get(id))).toBe(true);
+
+    const [hook, ...more] = await acknowledged(conv.id);
+    expect(more).toEqual([]);
+    expect(hook!.verified).toBe(true);
+    expect(hook!.event.type).toBe("message.failed");
+    expect(hook!.event.data).toMatchObject({
+      message_id: messageId,
+      status: "interrupted",
+      delivered: false,
+    });
+    expect(hook!.event.data.usage).toMatchObject({ estimated: true });
+  });
+
   it("a failed answer is announced as message.failed", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
@@ -242,6 +318,7 @@ describe("webhooks", () => {
         delivered: false,
       },
     });
+    expect(await documentedWebhook(hook!.event, "message.failed")).toEqual({ ok: true, errors: null });
   });
 
   it("a webhook whose queue send failed after the answer was stored is sent by the cron", async () => {

@@ -14,6 +14,7 @@ import { modelListSchema, modelSchema } from "../resources/model";
 import { searchHitSchema, searchPageSchema } from "../resources/search";
 import { usageReportSchema } from "../resources/usage";
 import { userLimitsSchema } from "../resources/user-limits";
+import { webhookEventSchema } from "../resources/webhook";
 import {
   budgetBody,
   createApiKeyBody,
@@ -93,6 +94,7 @@ const COMPONENTS = {
   UserLimits: userLimitsSchema,
   SetBudgetRequest: budgetBody,
   SetRateLimitRequest: rateLimitBody,
+  WebhookEvent: webhookEventSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 /** A time as the API writes it: `YYYY-MM-DDTHH:mm:ssZ`, no fractional seconds, no offset. */

@@ -23,6 +23,7 @@ import { exportSyncPaths } from "./export-sync-paths";
 import { filePaths } from "./file-paths";
 import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
 import { uiPaths } from "./ui-paths";
+import { webhookOperations } from "./webhooks";
 
 /** The answer stream of a turn (and its resumption): named events with JSON data. */
 const answerStream = {
@@ -464,8 +465,10 @@ export function openApiDocument(): OpenApiDocument {
       { name: "Operators" },
       { name: "OpenAI-compatible" },
       { name: "Meta" },
+      { name: "Webhooks", description: "What edge-chat POSTs to `WEBHOOK_URL` (README, Webhooks)." },
     ],
     paths: buildPaths(),
+    webhooks: webhookOperations(),
     components: {
       securitySchemes: {
         bearerAuth: {
