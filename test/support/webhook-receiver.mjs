@@ -12,11 +12,11 @@ import { Webhook } from "standardwebhooks";
  * - `POST /__hooks/fail?conversation_id=…&times=N`: the next N attempts for that conversation get
  *   500 (`times=-1`: every attempt).
  * - `GET /__hooks/attempts?conversation_id=…`: the attempts for that conversation, in arrival
- *   order: `{ webhook_id, status, verified, headers, event }`.
+ *   order: `{ webhook_id, status, verified, headers, body, event }` (`body` as received).
  */
 export async function startWebhookReceiver({ host = "127.0.0.1", port = 0, secret }) {
   const webhook = new Webhook(secret);
-  /** @type {{ conversation_id: string | null, webhook_id: string | null, status: number, verified: boolean, headers: Record<string, string>, event: unknown }[]} */
+  /** @type {{ conversation_id: string | null, webhook_id: string | null, status: number, verified: boolean, headers: Record<string, string>, body: string, event: unknown }[]} */
   const attempts = [];
   /** @type {Map<string, number>} conversation → failures left (-1: always). */
   const failures = new Map();
@@ -61,6 +61,7 @@ export async function startWebhookReceiver({ host = "127.0.0.1", port = 0, secre
           status,
           verified,
           headers,
+          body,
           event,
         });
         return send(status);
