@@ -119,6 +119,13 @@ async function outboxRow(messageId: string): Promise<OutboxRow | null> {
     .first<OutboxRow>();
 }
 
+/** One run of the Worker's cron, as scheduled for `scheduledTime`. */
+async function cron(scheduledTime: number): Promise<void> {
+  const ctx = createExecutionContext();
+  worker.scheduled(createScheduledController({ cron: "*/10 * * * *", scheduledTime }), env, ctx);
+  await waitOnExecutionContext(ctx);
+}
+
 /** A streamed turn read to its end (a client in the foreground); returns the stored answer. */
 async function foregroundTurn(userId: string, conversationId: string, content: string) {
   const { events } = await streamTurn(userId, conversationId, { content });
@@ -373,11 +380,6 @@ describe("webhooks", () => {
     expect(await outboxRow(answer.id)).toMatchObject({ sent_at: null });
 
     // A cron run within the minute leaves it to its object; the next one sends it.
-    const cron = async (scheduledTime: number) => {
-      const ctx = createExecutionContext();
-      worker.scheduled(createScheduledController({ cron: "*/10 * * * *", scheduledTime }), env, ctx);
-      await waitOnExecutionContext(ctx);
-    };
     await cron(Date.now());
     expect(await outboxRow(answer.id)).toMatchObject({ sent_at: null });
     await cron(Date.now() + 61_000);
@@ -389,6 +391,41 @@ describe("webhooks", () => {
     expect(hook!.webhook_id).toBe(row!.id);
     // The cron sends what the row says.
     expect(hook!.event.data).toMatchObject({ message_id: answer.id, status: "completed", delivered: true });
+  });
+
+  it("a webhook whose object died between storing the answer and the send is sent by the cron", async () => {
+    const alice = newUser("alice");
+    const conv = await createConversation(alice);
+    const id = env.CONVERSATION_GENERATION.idFromName(conv.id);
+    // The object's queue send never returns, so it is still sending when it dies.
+    await runInDurableObject(env.CONVERSATION_GENERATION.get(id), (instance) => {
+      const stuck = {
+        metrics: () => env.WEBHOOKS.metrics(),
+        send: () => new Promise<never>(() => {}),
+        sendBatch: () => new Promise<never>(() => {}),
+      } satisfies Queue;
+      expect(Reflect.set(instance, "env", { ...env, WEBHOOKS: stuck })).toBe(true);
+    });
+    const stream = await openTurn(alice, conv.id, { content: "hi [[stand-in tokens=3]]" });
+    const messageId = startedData(await stream.next()).assistant_message.id;
+    await stream.rest();
+    // The send comes right after `delivered` is set on the row: the object dies in it (or just
+    // before it), either way after the answer and its outbox row were committed.
+    await eventually(async () => (await outboxRow(messageId))?.delivered === 1);
+    await runInDurableObject(env.CONVERSATION_GENERATION.get(id), (_instance, state) =>
+      state.abort("owner killed by the test"),
+    ).catch(() => {});
+    const row = await outboxRow(messageId);
+    expect(row).toMatchObject({ type: "message.completed", sent_at: null });
+    expect(await attempts(conv.id)).toEqual([]);
+
+    await cron(Date.now() + 61_000);
+    const [hook, ...more] = await acknowledged(conv.id);
+    expect(more).toEqual([]);
+    expect(hook!.verified).toBe(true);
+    expect(hook!.webhook_id).toBe(row!.id);
+    // Its stream got the end, and the row says so.
+    expect(hook!.event.data).toMatchObject({ message_id: messageId, status: "completed", delivered: true });
   });
 
   it("a webhook the receiver never takes is dead-lettered after its last attempt and marked dead", async () => {
