@@ -53,8 +53,8 @@ export interface DeletedCounts {
 /**
  * Hides everything of `userId` and returns what it found: stops the answers in flight (each
  * through its conversation's object, which settles the answer's usage and deletes the
- * conversation), deletes the API keys, every message and conversation from D1 and the keys'
- * cached lookups from KV (at this location; elsewhere a cached lookup lasts as for a revoked key:
+ * conversation), hides the files (404 from then on), deletes the API keys, every message and
+ * conversation from D1 and the keys' cached lookups from KV (at this location; elsewhere a cached lookup lasts as for a revoked key:
  * up to `API_KEY_CACHE_TTL_SECONDS` plus KV's propagation delay), and starts a new sync epoch.
  * Then the caller runs {@link purgeAccountDeletion} in the background (its lease is the caller's).
  */

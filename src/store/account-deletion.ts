@@ -9,7 +9,9 @@ import { utcDay } from "./usage";
  * before the request answers (bounded statements, then one batch that deletes the conversations
  * and starts a new sync epoch); what lives outside D1 (each conversation's Durable Object storage,
  * each API key's cached lookup in KV) is listed in `account_deletion_items` in the first batch and
- * crossed off as it is purged, so a purge cut off anywhere is completed by the next run.
+ * crossed off as it is purged, so a purge cut off anywhere is completed by the next run. The
+ * user's files are hidden in the first batch (`deleted_at`) and purged from R2 and D1 afterwards:
+ * a hidden row is its own item.
  */
 
 /** A row of `account_deletions`. */
