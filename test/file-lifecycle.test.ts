@@ -303,6 +303,8 @@ describe("exports", () => {
       await upload(alice),
     ];
     const conv = await conversationWith(alice, b, a);
+    // A second message of it refers to `a` again: listed once all the same.
+    await referToFileFixture(alice, await turn(alice, conv.id, "again [[stand-in tokens=3]]"), a.id);
     await conversationWith(alice, c);
     const bobFile = await upload(bob);
     await conversationWith(bob, bobFile);

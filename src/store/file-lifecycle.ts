@@ -1,4 +1,3 @@
-import { empty } from "sql-template-tag";
 import type { FileView } from "../resources/file";
 import { type FileRow, fileFromRow, fileObjectKey } from "./files";
 import { query, sql } from "./sql";
@@ -144,15 +143,16 @@ export async function listLiveFiles(
   limit: number,
   conversationId?: string,
 ): Promise<FileView[]> {
-  const referred =
+  // A conversation's walk is driven by its references (message_files_by_conversation, in file_id
+  // order), so it costs its own files, not all of the user's; a file two messages refer to once.
+  const text =
     conversationId === undefined
-      ? empty
-      : sql`AND id IN (SELECT file_id FROM message_files
-                       WHERE conversation_id = ${conversationId} AND user_id = ${userId} AND file_id > ${after})`;
-  const { results } = await query<FileRow>(
-    db,
-    sql`SELECT * FROM files WHERE user_id = ${userId} AND deleted_at IS NULL AND id > ${after} ${referred}
-        ORDER BY id LIMIT ${limit}`,
-  ).statement.all<FileRow>();
+      ? sql`SELECT * FROM files WHERE user_id = ${userId} AND deleted_at IS NULL AND id > ${after}
+            ORDER BY id LIMIT ${limit}`
+      : sql`SELECT f.* FROM message_files AS m JOIN files AS f ON f.id = m.file_id
+            WHERE m.conversation_id = ${conversationId} AND m.user_id = ${userId} AND m.file_id > ${after}
+              AND f.user_id = ${userId} AND f.deleted_at IS NULL
+            GROUP BY m.file_id ORDER BY m.file_id LIMIT ${limit}`;
+  const { results } = await query<FileRow>(db, text).statement.all<FileRow>();
   return results.map(fileFromRow);
 }
