@@ -64,6 +64,11 @@ export interface Config {
   maxUiChatBodyBytes: number;
   /** Largest upload of `POST /v1/files`, in bytes (`MAX_FILE_BYTES`, default 7 MiB). */
   maxFileBytes: number;
+  /**
+   * How long an upload no message refers to is kept before the cron deletes it
+   * (`UNATTACHED_FILE_TTL_HOURS`, default 24), in ms.
+   */
+  unattachedFileTtlMs: number;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
   /**
@@ -184,6 +189,7 @@ export function loadConfig(env: Partial<Env>): Config {
     maxBodyBytes: num(env.MAX_BODY_BYTES, 1_048_576),
     maxUiChatBodyBytes: num(env.MAX_UI_CHAT_BODY_BYTES, 33_554_432),
     maxFileBytes: num(env.MAX_FILE_BYTES, 7_340_032),
+    unattachedFileTtlMs: Math.max(0, num(env.UNATTACHED_FILE_TTL_HOURS, 24)) * 3_600_000,
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     streamStartDeadlineMs: Math.max(0, num(env.STREAM_START_DEADLINE_MS, 1_000)),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,

@@ -4,6 +4,7 @@ import {
   beginAccountDeletion,
   claimAccountDeletion,
   deleteDeletionMessages,
+  deletionFiles,
   deletionItems,
   dropDeletionItems,
   finishAccountDeletion,
@@ -13,6 +14,7 @@ import {
   unfinishedAccountDeletions,
 } from "../store/account-deletion";
 import { apiKeyCacheKey } from "../store/api-keys";
+import { purgeHiddenFiles } from "../store/file-lifecycle";
 import { nowMs } from "../store/time";
 
 /*
@@ -33,6 +35,8 @@ export const PURGE_RUN_MS = 20_000;
 const MESSAGES_PER_STATEMENT = 1000;
 /** Items read per step (at most 90: crossing them off binds each one, D1 takes 100 values). */
 const ITEMS_PER_STEP = 50;
+/** Files purged per step: one R2 delete call and one D1 statement. */
+const FILES_PER_STEP = 100;
 /** Durable Objects (or KV entries) purged at once: Workers keep 6 connections open per request. */
 const CONCURRENCY = 6;
 /** Deletions one cron run looks at. */
@@ -49,8 +53,8 @@ export interface DeletedCounts {
 /**
  * Hides everything of `userId` and returns what it found: stops the answers in flight (each
  * through its conversation's object, which settles the answer's usage and deletes the
- * conversation), deletes the API keys, every message and conversation from D1 and the keys'
- * cached lookups from KV (at this location; elsewhere a cached lookup lasts as for a revoked key:
+ * conversation), hides the files (404 from then on), deletes the API keys, every message and
+ * conversation from D1 and the keys' cached lookups from KV (at this location; elsewhere a cached lookup lasts as for a revoked key:
  * up to `API_KEY_CACHE_TTL_SECONDS` plus KV's propagation delay), and starts a new sync epoch.
  * Then the caller runs {@link purgeAccountDeletion} in the background (its lease is the caller's).
  */
@@ -64,14 +68,21 @@ export async function deleteAccount(
   const deletion = { ...begun.deletion, hidden_at: await hide(env, begun.deletion, begun.streaming) };
   await forgetApiKeys(env, deletion, false);
   const { conversations, messages, files, api_keys } = deletion;
-  logInfo("account.deletion_hidden", { user_id: userId, deletion_id: deletion.id, conversations, messages });
+  logInfo("account.deletion_hidden", {
+    user_id: userId,
+    deletion_id: deletion.id,
+    conversations,
+    messages,
+    files,
+  });
   return { deletion, deleted: { conversations, messages, files, api_keys } };
 }
 
 /**
  * Continues a deletion this run holds (see {@link claimAccountDeletion}): whatever of hiding is
  * left (a request cut off halfway), the API keys' cached lookups, each conversation's object
- * (its answer in flight stopped, its storage emptied), then the ledger before the deletion's day.
+ * (its answer in flight stopped, its storage emptied), the files (R2 objects, then rows), then the
+ * ledger before the deletion's day.
  * Stops starting new steps at `deadline` (epoch ms) and gives the lease up; every step is
  * idempotent, so the next run picks up where this one stopped. Returns whether it finished.
  */
@@ -94,6 +105,17 @@ export async function purgeAccountDeletion(
       await dropDeletionItems(env.DB, deletion.id, "conversation", done);
       // A failed object is left for the next run rather than retried in a loop here.
       if (done.length < ids.length || Date.now() >= deadline) {
+        await releaseAccountDeletion(env.DB, deletion.id);
+        return false;
+      }
+    }
+    // The files hidden when the deletion began: R2 objects, then rows; a row is its own item
+    // (it is gone once purged), so a run cut off here resumes at the first one left.
+    for (;;) {
+      const ids = await deletionFiles(env.DB, deletion, FILES_PER_STEP);
+      if (ids.length === 0) break;
+      await purgeHiddenFiles(env.DB, env.FILES, ids);
+      if (Date.now() >= deadline) {
         await releaseAccountDeletion(env.DB, deletion.id);
         return false;
       }

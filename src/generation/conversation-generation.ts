@@ -18,6 +18,7 @@ import {
   type NewConversation,
   updateConversation,
 } from "../store/conversations";
+import { purgeHiddenFiles, R2_DELETE_KEYS } from "../store/file-lifecycle";
 import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
@@ -64,6 +65,12 @@ export const HISTORY_LIMIT = 200;
  * behind its object's back at every attempt could exhaust them.
  */
 const MAX_STALE_COMMITS = 3;
+
+/**
+ * Files a conversation's delete purges itself (one R2 delete call); the rest of a conversation
+ * with more is finished by the cron's sweep of hidden files, so the delete stays bounded.
+ */
+const FILES_PURGED_INLINE = R2_DELETE_KEYS;
 
 /** The send holding the conversation's one turn slot, from its claim until its answer ends. */
 interface Active extends Send {
@@ -329,13 +336,33 @@ export class ConversationGeneration extends DurableObject<Env> {
         this.deleting = null;
       }
     }
-    const deleted = await deleteConversation(this.db, userId, conversationId);
+    const { deleted, hiddenFiles } = await deleteConversation(this.db, userId, conversationId);
     if (deleted) {
       this.log.forget();
       this.promptState.drop();
       await this.preStreamFailures.forget(Number.POSITIVE_INFINITY);
     }
+    await this.purgeFiles(userId, conversationId, hiddenFiles);
     return deleted;
+  }
+
+  /**
+   * Deletes the R2 objects and rows of the files the conversation's delete hid (the files no other
+   * conversation refers to). The conversation is gone whatever happens here: a failure, or more
+   * files than {@link FILES_PURGED_INLINE}, is left to the cron's sweep of hidden files.
+   */
+  private async purgeFiles(userId: string, conversationId: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    try {
+      await purgeHiddenFiles(this.db, this.env.FILES, ids.slice(0, FILES_PURGED_INLINE));
+    } catch (err) {
+      logError("conversation.files_purge_failed", {
+        user_id: userId,
+        conversation_id: conversationId,
+        message: `${ids.length} file(s) hidden; the cron's sweep deletes them`,
+        error: err,
+      });
+    }
   }
 
   /**

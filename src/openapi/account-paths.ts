@@ -26,11 +26,11 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         summary: "Delete the caller's account and everything in it",
         description:
           "Needs the user's sign-in token: an API key cannot delete the account (403). Before the 202, every conversation, " +
-          "message (every branch) and API key of the caller is gone from every read: lists are empty, old ids are 404, the " +
+          "message (every branch), uploaded file and API key of the caller is gone from every read: lists are empty, old ids are 404, the " +
           "API keys are 401 (where another location still caches a key's lookup: as for a revoked key, up to " +
           "`API_KEY_CACHE_TTL_SECONDS` plus KV's propagation delay), an answer in flight is stopped (its streams end with `message.failed`, `conversation_deleted`), " +
-          "and a sync token from before is `410 sync_expired`. The rest (each conversation's answer logs, cached key " +
-          "lookups, the usage ledger before today) is purged in the background; a purge cut off is completed by a retry " +
+          "and a sync token from before is `410 sync_expired`. The rest (each conversation's answer logs, the files' bytes, " +
+          "cached key lookups, the usage ledger before today) is purged in the background; a purge cut off is completed by a retry " +
           "or by the server on its own. Kept: the operator's settings for the user (a blocked user stays blocked; the " +
           "daily token budget and rate-limit tier stay) and today's usage, which still counts against the daily budget. " +
           "Afterwards the same user starts afresh. Repeating the call is safe: it deletes what is left (202 with zero " +

@@ -24,10 +24,11 @@ export function exportSyncPaths(): Record<string, Record<string, unknown>> {
         tags: ["Export and sync"],
         summary: "Export a conversation with every branch",
         description:
-          "The conversation and every message of every branch, oldest first (by id), as `GET /v1/messages/{id}` returns them. " +
+          "The conversation and every message of every branch, oldest first (by id), as `GET /v1/messages/{id}` returns them, " +
+          "then the files its messages refer to (File objects, by id; the bytes are at `GET /v1/files/{id}/content`). " +
           "Written while it is read, page by page.",
         responses: {
-          200: download("The conversation and its messages.", "ConversationExport"),
+          200: download("The conversation, its messages and its files.", "ConversationExport"),
           ...errorResponses([401, 404], "Error"),
         },
       },
@@ -38,7 +39,8 @@ export function exportSyncPaths(): Record<string, Record<string, unknown>> {
         tags: ["Export and sync"],
         summary: "Export everything of the caller as one JSON document",
         description:
-          "Every conversation (oldest first) with every message of every branch (oldest first), streamed: the document is " +
+          "Every conversation (oldest first) with every message of every branch (oldest first), then every live file of the " +
+          "caller (File objects, by id, attached to a message or not), streamed: the document is " +
           "written while the account is read page by page, so it has no size limit. A body cut off before its end (the " +
           "connection failed, or a read failed on the server) is not valid JSON: retry the export. Pages are read one after " +
           "another, so a conversation changed during the export shows as it was when its page was read.",

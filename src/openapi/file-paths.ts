@@ -72,6 +72,10 @@ export function filePaths(): Record<string, Record<string, unknown>> {
         operationId: "deleteFile",
         tags: ["Files"],
         summary: "Delete a file and its bytes",
+        description:
+          "Deletes the file even while messages refer to it: the messages keep their file part, and the file is gone " +
+          "(404 here, absent from exports). Files are also deleted with the last conversation referring to them, with " +
+          "the account, and, when no message refers to them, `UNATTACHED_FILE_TTL_HOURS` after the upload.",
         responses: { 204: { description: "Deleted." }, ...errorResponses([401, 404], "Error") },
       },
     },

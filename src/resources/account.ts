@@ -10,7 +10,7 @@ export const accountDeletionSchema = z.object({
   deleted: z.object({
     conversations: count("Conversations deleted."),
     messages: count("Messages deleted, every branch."),
-    files: count("Files deleted (always 0 until files exist, ../shared/API.md §2.4)."),
+    files: count("Uploaded files deleted (metadata and bytes), attached to a message or not."),
     api_keys: count("API keys deleted, revoked ones included."),
   }),
 });

@@ -4,12 +4,13 @@ import { notFound } from "../errors/api-error";
 import { currentLogContext, type LogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
 import { readWalkPage, type WalkPage, type WalkPosition } from "../store/account-walk";
+import { listLiveFiles } from "../store/file-lifecycle";
 import { isId } from "../store/ids";
 import { nowMs, toIso } from "../store/time";
 import { textStream } from "../text/text-stream";
 
 /**
- * Items (conversations and messages) read per D1 round trip. A message is at most about the
+ * Items (conversations and messages, then files) read per D1 round trip. A message is at most about the
  * request body limit (`MAX_BODY_BYTES`, 1 MiB) of text, so a page holds at most ~100 MiB in the
  * worst case and a few hundred KiB in practice; Workers have 128 MB of memory per isolate
  * (developers.cloudflare.com/workers/platform/limits/).
@@ -25,7 +26,9 @@ const attachment = (name: string, at: number) =>
  * written as they are read, page by page ({@link EXPORT_PAGE_ITEMS} items per D1 round trip),
  * never held whole in memory. Messages are every branch, oldest first, as `GET /v1/messages/{id}`
  * returns them. The pages are separate reads: a conversation changed during an export shows as
- * it was when its page was read.
+ * it was when its page was read. Files (`../shared/API.md` §2.4 File objects, the metadata; the
+ * bytes stay at `GET /v1/files/{id}/content`) come after the messages: the conversation's are the
+ * live files its messages refer to, the account's are all the caller's live files.
  */
 export const exportRoutes = new Hono<AppEnv>()
   .get("/conversations/:id/export", async (c) => {
@@ -60,6 +63,7 @@ interface Progress {
   pages: number;
   conversations: number;
   messages: number;
+  files: number;
 }
 
 /** The pages of a walk from `first` on: `first` as it is, then each next one read when asked for. */
@@ -80,14 +84,14 @@ async function* pages(
   }
 }
 
-/** `{conversation, messages}`, one chunk per page. */
+/** `{conversation, messages, files}`, one chunk per page. */
 async function* conversationDocument(
   db: D1Database,
   userId: string,
   conversationId: string,
   first: WalkPage,
 ): AsyncGenerator<string, Progress> {
-  const progress: Progress = { pages: 0, conversations: 0, messages: 0 };
+  const progress: Progress = { pages: 0, conversations: 0, messages: 0, files: 0 };
   let out = "";
   for await (const page of pages(db, userId, first, progress, conversationId)) {
     for (const item of page.items) {
@@ -101,7 +105,7 @@ async function* conversationDocument(
     yield out;
     out = "";
   }
-  yield "]}";
+  yield* filesList(db, userId, progress, [`],"files":[`, "]}"], conversationId);
   return progress;
 }
 
@@ -111,7 +115,7 @@ async function* accountDocument(
   userId: string,
   exportedAt: string,
 ): AsyncGenerator<string, Progress> {
-  const progress: Progress = { pages: 0, conversations: 0, messages: 0 };
+  const progress: Progress = { pages: 0, conversations: 0, messages: 0, files: 0 };
   yield `{"user_id":${JSON.stringify(userId)},"exported_at":${JSON.stringify(exportedAt)},"conversations":[`;
   let open: string | null = null;
   let inOpen = 0;
@@ -135,13 +139,41 @@ async function* accountDocument(
     yield out;
     out = "";
   }
-  yield `${open !== null ? "]}" : ""}],"files":[]}`;
+  yield* filesList(db, userId, progress, [`${open !== null ? "]}" : ""}],"files":[`, "]}"]);
   return progress;
 }
 
 /**
+ * The File objects of the user's live files (only those conversation `conversationId` refers to
+ * when it is given), by id, comma-separated, between `open` and `close`: one chunk per page of
+ * {@link EXPORT_PAGE_ITEMS}, each sent before the next page is read.
+ */
+async function* filesList(
+  db: D1Database,
+  userId: string,
+  progress: Progress,
+  [open, close]: [string, string],
+  conversationId?: string,
+): AsyncGenerator<string> {
+  let out = open;
+  for (let after = ""; ; ) {
+    const files = await listLiveFiles(db, userId, after, EXPORT_PAGE_ITEMS, conversationId);
+    progress.pages++;
+    out += (progress.files && files.length ? "," : "") + files.map((file) => JSON.stringify(file)).join(",");
+    progress.files += files.length;
+    if (files.length < EXPORT_PAGE_ITEMS) {
+      yield out + close;
+      return;
+    }
+    yield out;
+    out = "";
+    after = files.at(-1)!.id;
+  }
+}
+
+/**
  * `document`'s chunks, and a log line when it ends: `export.finished` with its pages (D1 round
- * trips), conversations and messages, or `export.failed` (the client then has a cut-off body).
+ * trips), conversations, messages and files, or `export.failed` (the client then has a cut-off body).
  * The stream's reads run outside the request's log context, so the lines carry the context of
  * the call (a default parameter is evaluated when the generator is created, in the handler).
  */

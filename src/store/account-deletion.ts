@@ -9,7 +9,9 @@ import { utcDay } from "./usage";
  * before the request answers (bounded statements, then one batch that deletes the conversations
  * and starts a new sync epoch); what lives outside D1 (each conversation's Durable Object storage,
  * each API key's cached lookup in KV) is listed in `account_deletion_items` in the first batch and
- * crossed off as it is purged, so a purge cut off anywhere is completed by the next run.
+ * crossed off as it is purged, so a purge cut off anywhere is completed by the next run. The
+ * user's files are hidden in the first batch (`deleted_at`) and purged from R2 and D1 afterwards:
+ * a hidden row is its own item.
  */
 
 /** A row of `account_deletions`. */
@@ -39,9 +41,9 @@ const streamingOf = (userId: string, deletionId: string) =>
 
 /**
  * Starts deleting `userId`'s account, in one batch (one transaction): records the deletion with
- * the counts of what it found (conversations, messages, API keys; `files` is 0 until files
- * exist), lists the conversations and the API keys' hashes still to purge outside D1, and deletes
- * the API keys, so a key is refused from this commit on wherever its lookup is not cached.
+ * the counts of what it found (conversations, messages, live files, API keys), lists the
+ * conversations and the API keys' hashes still to purge outside D1, deletes the API keys, so a key
+ * is refused from this commit on wherever its lookup is not cached, and hides the user's files.
  * The deletion is leased to the caller for `leaseMs`. Also returns the conversations with an
  * answer in flight, to stop first.
  */
@@ -62,7 +64,7 @@ export async function beginAccountDeletion(
         keep_from_day: utcDay(now),
         conversations: sql`(SELECT COUNT(*) FROM conversations WHERE user_id = ${userId})`,
         messages: sql`(SELECT COUNT(*) FROM messages WHERE user_id = ${userId})`,
-        files: 0,
+        files: sql`(SELECT COUNT(*) FROM files WHERE user_id = ${userId} AND deleted_at IS NULL)`,
         api_keys: sql`(SELECT COUNT(*) FROM api_keys WHERE user_id = ${userId})`,
         lease_until: now + leaseMs,
       })} RETURNING *`,
@@ -78,6 +80,11 @@ export async function beginAccountDeletion(
           SELECT ${id}, 'api_key', key_hash FROM api_keys WHERE user_id = ${userId}`,
     ),
     deleteKeys: query(db, sql`DELETE FROM api_keys WHERE user_id = ${userId}`),
+    // Hidden (404) from this commit on; the purge deletes their objects and rows (deletionFiles).
+    hideFiles: query(
+      db,
+      sql`UPDATE files SET deleted_at = ${now} WHERE user_id = ${userId} AND deleted_at IS NULL`,
+    ),
     streaming: query<{ conversation_id: string }>(db, streamingOf(userId, id)),
   });
   const deletion = r.deletion.results[0];
@@ -131,9 +138,34 @@ export async function finishHiding(db: D1Database, deletion: AccountDeletionRow,
       sql`DELETE FROM conversations WHERE user_id = ${deletion.user_id} AND id IN (
             SELECT ref FROM account_deletion_items WHERE deletion_id = ${deletion.id} AND kind = 'conversation')`,
     ),
+    // Small rows (four ids each), deleted with their conversations: a file of the account is
+    // never kept alive by a reference from a conversation that is gone.
+    messageFiles: query(
+      db,
+      sql`DELETE FROM message_files WHERE user_id = ${deletion.user_id} AND conversation_id IN (
+            SELECT ref FROM account_deletion_items WHERE deletion_id = ${deletion.id} AND kind = 'conversation')`,
+    ),
     ...resetSyncEpochQueries(db, deletion.user_id),
     hidden: query(db, sql`UPDATE account_deletions SET hidden_at = ${now} WHERE id = ${deletion.id}`),
   });
+}
+
+/**
+ * Up to `limit` of the user's hidden files (`deleted_at` set: by {@link beginAccountDeletion}, or
+ * by a delete of the user's that was cut off), by id (`files_by_user`). Files uploaded after the
+ * deletion are live and not among them.
+ */
+export async function deletionFiles(
+  db: D1Database,
+  deletion: AccountDeletionRow,
+  limit: number,
+): Promise<string[]> {
+  const { results } = await query<{ id: string }>(
+    db,
+    sql`SELECT id FROM files WHERE user_id = ${deletion.user_id} AND deleted_at IS NOT NULL
+        ORDER BY id LIMIT ${limit}`,
+  ).statement.all<{ id: string }>();
+  return results.map((row) => row.id);
 }
 
 /** Up to `limit` of the deletion's items of `kind` still to purge, after `after` in `ref` order. */

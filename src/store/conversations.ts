@@ -1,6 +1,8 @@
 import { parseWellFormedJson } from "../text/well-formed";
 import { type ConversationCursor, encodeConversationCursor } from "./cursor";
+import { detachConversationFilesQueries } from "./file-lifecycle";
 import { newId } from "./ids";
+import { batch, query, sql } from "./sql";
 import { nowMs, toIso } from "./time";
 import type { Conversation, ConversationPage, ConversationRow, JsonObject } from "./types";
 
@@ -205,12 +207,24 @@ export async function updateConversation(
 
 /**
  * Deletes the user's conversation; its messages go with it (`ON DELETE CASCADE`, which D1
- * enforces: foreign keys are always on). Returns whether a conversation was deleted.
+ * enforces: foreign keys are always on). In the same batch (one transaction), the files only this
+ * conversation refers to are hidden and its `message_files` rows deleted
+ * (`detachConversationFilesQueries`). Returns whether a conversation was deleted and the hidden
+ * files, whose R2 objects and rows the caller deletes next (`purgeHiddenFiles`; the cron finishes
+ * what a cut-off caller left).
  */
-export async function deleteConversation(db: D1Database, userId: string, id: string): Promise<boolean> {
-  const result = await db
-    .prepare("DELETE FROM conversations WHERE id = ? AND user_id = ?")
-    .bind(id, userId)
-    .run();
-  return result.meta.changes > 0;
+export async function deleteConversation(
+  db: D1Database,
+  userId: string,
+  id: string,
+): Promise<{ deleted: boolean; hiddenFiles: string[] }> {
+  const files = detachConversationFilesQueries(db, userId, id, nowMs());
+  const r = await batch(db, {
+    ...files,
+    conversation: query(db, sql`DELETE FROM conversations WHERE id = ${id} AND user_id = ${userId}`),
+  });
+  return {
+    deleted: r.conversation.meta.changes > 0,
+    hiddenFiles: r.hide.results.map((row) => row.id),
+  };
 }

@@ -86,9 +86,11 @@ export async function findFile(db: D1Database, userId: string, id: string): Prom
 }
 
 /**
- * Deletes the user's file `id`: hides the row (`deleted_at`), removes the R2 object, then the row.
- * Returns whether the user had such a file. A run cut off after the first step leaves a hidden
- * row naming an object that may still exist; it is never served again.
+ * Deletes the user's file `id`, even while messages refer to it (the user asked for it to go):
+ * hides the row (`deleted_at`) and deletes the `message_files` rows naming it in one batch, then
+ * removes the R2 object, then the row. The messages keep their file part; the file is simply gone
+ * (src/store/SCHEMA.md, "File lifecycle"). Returns whether the user had such a file. A run cut off
+ * after the first step leaves a hidden row, never served again, which the cron's sweep finishes.
  */
 export async function deleteFile(
   db: D1Database,
@@ -96,13 +98,15 @@ export async function deleteFile(
   userId: string,
   id: string,
 ): Promise<boolean> {
-  const hidden = await db
-    .prepare(
-      "UPDATE files SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING id",
-    )
-    .bind(nowMs(), id, userId)
-    .first<{ id: string }>();
-  if (!hidden) return false;
+  const [hidden] = await db.batch<{ id: string }>([
+    db
+      .prepare(
+        "UPDATE files SET deleted_at = ? WHERE id = ? AND user_id = ? AND deleted_at IS NULL RETURNING id",
+      )
+      .bind(nowMs(), id, userId),
+    db.prepare("DELETE FROM message_files WHERE file_id = ? AND user_id = ?").bind(id, userId),
+  ]);
+  if (!hidden?.results[0]) return false;
   await bucket.delete(fileObjectKey(id));
   await db.prepare("DELETE FROM files WHERE id = ? AND user_id = ?").bind(id, userId).run();
   return true;
