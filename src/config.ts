@@ -69,6 +69,14 @@ export interface Config {
    * (`UNATTACHED_FILE_TTL_HOURS`, default 24), in ms.
    */
   unattachedFileTtlMs: number;
+  /** Most images (file parts and data-URL images) one message may carry (`MAX_FILES_PER_MESSAGE`). */
+  maxFilesPerMessage: number;
+  /**
+   * Where DashScope fetches uploaded images from (`FILE_URL_BASE`, this Worker's public origin)
+   * with a short-lived signed URL, and the HMAC key that signs it (`FILE_URL_SECRET`, a secret).
+   * `null` unless both are set: images then go upstream as base64 data URLs read from R2.
+   */
+  fileUrls: { base: string; secret: string; ttlSeconds: number } | null;
   /** Interval of `: ping` comments on answer streams. */
   ssePingIntervalMs: number;
   /**
@@ -190,6 +198,19 @@ export function loadConfig(env: Partial<Env>): Config {
     maxUiChatBodyBytes: num(env.MAX_UI_CHAT_BODY_BYTES, 33_554_432),
     maxFileBytes: num(env.MAX_FILE_BYTES, 7_340_032),
     unattachedFileTtlMs: Math.max(0, num(env.UNATTACHED_FILE_TTL_HOURS, 24)) * 3_600_000,
+    // Four photos: in data URL mode a turn holds each image as base64 text (4/3 of its bytes) in
+    // the request it builds and sends, and every later turn resends a message's images, so four
+    // at MAX_FILE_BYTES (28 MiB, 37 MiB of base64) bound a turn's image memory within the
+    // Worker's 128 MB (BENCHMARKS.md, photos). Four also covers a typical "these photos" pick.
+    maxFilesPerMessage: Math.max(1, num(env.MAX_FILES_PER_MESSAGE, 4)),
+    fileUrls:
+      env.FILE_URL_BASE && env.FILE_URL_SECRET
+        ? {
+            base: env.FILE_URL_BASE.replace(/\/+$/, ""),
+            secret: env.FILE_URL_SECRET,
+            ttlSeconds: Math.max(1, num(env.FILE_URL_TTL_SECONDS, 600)),
+          }
+        : null,
     ssePingIntervalMs: num(env.SSE_PING_INTERVAL_MS, 15_000),
     streamStartDeadlineMs: Math.max(0, num(env.STREAM_START_DEADLINE_MS, 1_000)),
     eventLogRetentionMs: num(env.EVENT_LOG_RETENTION_SECONDS, 86_400) * 1000,

@@ -19,6 +19,47 @@ export const MODEL_CONTEXT_TOKENS: Readonly<Record<string, number>> = {
   "qwen2.5-omni-7b": 32_768,
 };
 
+/** How a vision model turns an image into tokens (see `imageTokens` in `tokens.ts`). */
+export interface ImageTokenRule {
+  /** The side of the pixel square that makes one token: 28 (Qwen2.5-VL, QVQ, Omni) or 32 (Qwen3-VL). */
+  patchPixels: number;
+  /** The most tokens one image takes by default (its `max_pixels`), without `vl_high_resolution_images`. */
+  maxTokens: number;
+}
+
+/**
+ * The models that can see images (Qwen-VL, QVQ, Qwen-Omni, and the natively multimodal Qwen3.5
+ * and Qwen3.6), by family, and how each counts an image. Any other model (qwen-plus, qwen-max,
+ * qwen3-max, qwen-flash, …) takes text only: DashScope answers an image part with `input content
+ * must be a string` (PROTOCOL.md §4), so a turn or request with an image for one is a 400 here
+ * first. Families resolve like the tables above (`qwen3-vl-plus-2025-09-23` → `qwen3-vl`).
+ *
+ * Alibaba's vision guide ("image token" section, Model Studio, 2025): one token per 32×32 px for
+ * Qwen3-VL (and the 2025-07/08 qwen-vl-plus/max snapshots), per 28×28 px for Qwen2.5-VL and QVQ,
+ * plus 2 tokens around each image; at least 4 tokens, at most `max_pixels` (Qwen3-VL's default
+ * 2,621,440 px = 2,560 tokens; Qwen2.5-VL's 1,003,520 px = 1,280 tokens), or 16,384 tokens with
+ * `vl_high_resolution_images`. Qwen-Omni: 28×28 px, 4..1,280 tokens (PROTOCOL.md §4.1). Qwen3.5
+ * and Qwen3.6 are taken to count as Qwen3-VL with the smaller patch, which errs high.
+ */
+export const VISION_MODELS: Readonly<Record<string, ImageTokenRule>> = {
+  "qwen3-vl": { patchPixels: 32, maxTokens: 2_560 },
+  "qwen3.5": { patchPixels: 28, maxTokens: 2_560 },
+  "qwen3.6": { patchPixels: 28, maxTokens: 2_560 },
+  "qwen-vl": { patchPixels: 28, maxTokens: 1_280 },
+  "qwen2.5-vl": { patchPixels: 28, maxTokens: 1_280 },
+  "qwen2-vl": { patchPixels: 28, maxTokens: 1_280 },
+  qvq: { patchPixels: 28, maxTokens: 1_280 },
+  "qwen-omni": { patchPixels: 28, maxTokens: 1_280 },
+  "qwen2.5-omni": { patchPixels: 28, maxTokens: 1_280 },
+  "qwen3-omni": { patchPixels: 28, maxTokens: 1_280 },
+  "qwen3.5-omni": { patchPixels: 28, maxTokens: 1_280 },
+};
+
+/** How `model` counts images, or null when it cannot see images. */
+export function imageRuleFor(model: string): ImageTokenRule | null {
+  return modelEntry(VISION_MODELS, model) ?? null;
+}
+
 /**
  * The most prompt tokens a model takes, where DashScope documents a limit below the window
  * (the N of `Range of input length should be [1, N]`, PROTOCOL.md §7.1). Sending more is a 400

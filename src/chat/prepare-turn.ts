@@ -1,14 +1,16 @@
 import type { Config, RateLimitTier } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
-import type { MessageContent, TextPart } from "../dashscope/schema/content";
+import type { TextPart } from "../dashscope/schema/content";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { parseGenerationParameters } from "../dashscope/schema/parse";
 import { findRuleIssues, type RuleInput } from "../dashscope/schema/rules";
 import { thinks } from "../dashscope/thinking";
 import type { ToolCall } from "../dashscope/types";
 import { invalidRequest } from "../errors/api-error";
+import type { FileRef } from "../store/file-lookup";
 import type { HistoryRow, PromptSource } from "../store/turns";
 import { completeToolCalls } from "../text/tool-call-arguments";
+import type { TurnContent } from "./file-parts";
 import {
   type AssembledMessages,
   answerableToolCalls,
@@ -17,7 +19,8 @@ import {
   type HistoryMessage,
   type UpstreamMessage,
 } from "./history";
-import { contextTokensFor, maxInputTokensFor } from "./models";
+import { cannotSeeImages, hasImage } from "./images";
+import { contextTokensFor, imageRuleFor, maxInputTokensFor } from "./models";
 import { estimateParameterTokens, replyReserve } from "./tokens";
 
 /** A tool's output answering one call of the conversation's latest answer. */
@@ -28,7 +31,13 @@ export interface ToolResult {
 
 /** What a turn sends: a user message, or the results answering the latest answer's tool calls. */
 export type TurnMessage =
-  | { role: "user"; content: MessageContent }
+  | {
+      role: "user";
+      /** As stored: file parts stay references; a data URL image becomes one when the turn stores it. */
+      content: TurnContent;
+      /** The caller's files the content's file parts name, each once (checked by `checkTurnImages`). */
+      files: FileRef[];
+    }
   | {
       role: "tool";
       /** As the client sent them: at least one, each call at most once, in any order. */
@@ -90,10 +99,16 @@ export interface PreparedTurn {
  * message. Throws a 400 `ApiError` when the result breaks a rule that only the stored context
  * could reveal; nothing has been written then.
  */
-export function prepareTurn(source: PromptSource, input: TurnInput, config: Config): PreparedTurn {
+export function prepareTurn(
+  source: PromptSource,
+  input: TurnInput,
+  config: Config,
+  files: ReadonlyMap<string, FileRef> = new Map(),
+): PreparedTurn {
   const defaults = storedDefaults(source.conversation.params_json, source.conversation.id);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
   const model = input.model ?? source.conversation.model ?? config.defaultModel;
+  const imageRule = imageRuleFor(model);
   const contextTokens = contextTokensFor(model, config.defaultContextTokens, config.modelContextTokens);
   const reply = replyReserve(
     parameters,
@@ -130,7 +145,11 @@ export function prepareTurn(source: PromptSource, input: TurnInput, config: Conf
       contextTokens,
       model,
       inputLimit: inputLimit(model, parameters.max_input_tokens, config),
-      media: { highResolutionImages: parameters.vl_high_resolution_images === true },
+      media: {
+        highResolutionImages: parameters.vl_high_resolution_images === true,
+        imageRule,
+        files: new Map([...files.values()].map((f) => [f.id, dimensionsOf(f)])),
+      },
     });
   } catch (err) {
     if (err instanceof ContextOverflowError) {
@@ -147,6 +166,7 @@ export function prepareTurn(source: PromptSource, input: TurnInput, config: Conf
     throw err;
   }
 
+  if (imageRule === null && assembled.messages.some((m) => hasImage(m.content))) throw cannotSeeImages(model);
   const request = { model, messages: assembled.messages, ...parameters } as ChatCompletionRequestBody;
   const issue = findRuleIssues({ ...(request as unknown as RuleInput), stream: true })[0];
   if (issue) {
@@ -276,4 +296,9 @@ function storedDefaults(json: string, conversationId: string): GenerationParamet
     `This conversation's default parameters can no longer be used: ${parsed.error.message} Replace them with PATCH /v1/conversations/${conversationId}.`,
     parsed.error.param || "parameters",
   );
+}
+
+/** An upload's pixel size, when its row has one. */
+function dimensionsOf(file: FileRef) {
+  return file.width !== null && file.height !== null ? { width: file.width, height: file.height } : null;
 }

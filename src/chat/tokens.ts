@@ -1,3 +1,6 @@
+import { dataUrlImageDimensions, type ImageDimensions } from "./image-dimensions";
+import type { ImageTokenRule } from "./models";
+
 /**
  * Cheap, conservative token estimates of everything a request sends as prompt, for budgeting
  * history and reserving quota. Qwen's tokenizer yields about four Latin characters per token
@@ -9,13 +12,24 @@ const LATIN_CHARS_PER_TOKEN = 4;
 export const MESSAGE_OVERHEAD_TOKENS = 4;
 /** The chat template's reply priming (`<|im_start|>assistant\n`), once per request. */
 export const REQUEST_OVERHEAD_TOKENS = 3;
+/** `<|vision_start|>` and `<|vision_end|>` around each image ("+ 2" in Alibaba's image token formula). */
+const IMAGE_MARKER_TOKENS = 2;
+/** The fewest tokens an image takes (its `min_pixels` is 4 patches). */
+const MIN_IMAGE_TOKENS = 4;
+/** The cap on an image's tokens with `vl_high_resolution_images: true` (PROTOCOL.md §4). */
+const HIGH_RESOLUTION_MAX_TOKENS = 16_384;
 /**
- * An image at the default pixel cap: 1 token per 28×28 px, at most 1,280 tokens (PROTOCOL.md
- * §4.1). Without decoding the image, every image is assumed to reach the cap.
+ * How images are counted when the model's own rule is not given: 1 token per 28×28 px, at most
+ * 1,280 tokens (PROTOCOL.md §4.1).
  */
-export const IMAGE_TOKENS = 1_280;
-/** An image with `vl_high_resolution_images: true`, whose cap rises to 16,384 tokens (PROTOCOL.md §4). */
-export const HIGH_RESOLUTION_IMAGE_TOKENS = 16_384;
+const DEFAULT_IMAGE_RULE: ImageTokenRule = { patchPixels: 28, maxTokens: 1_280 };
+/**
+ * An image of unknown size at the default pixel cap (1,280 tokens and its 2 markers): every
+ * image whose size cannot be read is assumed to reach the cap.
+ */
+export const IMAGE_TOKENS = DEFAULT_IMAGE_RULE.maxTokens + IMAGE_MARKER_TOKENS;
+/** An image of unknown size with `vl_high_resolution_images: true`, whose cap rises to 16,384 tokens. */
+export const HIGH_RESOLUTION_IMAGE_TOKENS = HIGH_RESOLUTION_MAX_TOKENS + IMAGE_MARKER_TOKENS;
 /**
  * Audio (25 tokens per second, PROTOCOL.md §4.1) and a video file (frames sampled at `fps`)
  * have a length we cannot know without fetching them; each counts as one image at the cap.
@@ -28,6 +42,41 @@ export const MEDIA_PART_TOKENS = IMAGE_TOKENS;
 export interface MediaOptions {
   /** `vl_high_resolution_images`: every image (and video frame) may take 16,384 tokens. */
   highResolutionImages?: boolean;
+  /** How the model counts an image (`imageRuleFor`); the 28 px, 1,280-token rule when absent. */
+  imageRule?: ImageTokenRule | null;
+  /**
+   * The pixel size of each uploaded file a `file` part names (null: unknown, as for files
+   * uploaded before sizes were kept); a file missing here counts as an image at the cap.
+   */
+  files?: ReadonlyMap<string, ImageDimensions | null>;
+}
+
+/**
+ * The tokens of one image of `size` pixels (null: unknown, counted at the cap), by Alibaba's
+ * rule for Qwen-VL (see `VISION_MODELS`): each side rounded to whole patches, the area scaled
+ * into [4, cap] patches keeping the aspect ratio, one token per patch, plus the two markers.
+ */
+export function imageTokens(size: ImageDimensions | null, media: MediaOptions = {}): number {
+  const rule = media.imageRule ?? DEFAULT_IMAGE_RULE;
+  const cap = media.highResolutionImages ? HIGH_RESOLUTION_MAX_TOKENS : rule.maxTokens;
+  if (!size) return cap + IMAGE_MARKER_TOKENS;
+  const f = rule.patchPixels;
+  const { width, height } = size;
+  let h = Math.max(f, Math.round(height / f) * f);
+  let w = Math.max(f, Math.round(width / f) * f);
+  const maxPixels = cap * f * f;
+  const minPixels = MIN_IMAGE_TOKENS * f * f;
+  if (h * w > maxPixels) {
+    const beta = Math.sqrt((height * width) / maxPixels);
+    h = Math.max(f, Math.floor(height / beta / f) * f);
+    w = Math.max(f, Math.floor(width / beta / f) * f);
+  } else if (h * w < minPixels) {
+    const beta = Math.sqrt(minPixels / (height * width));
+    h = Math.ceil((height * beta) / f) * f;
+    w = Math.ceil((width * beta) / f) * f;
+  }
+  const tokens = Math.min(cap, Math.max(MIN_IMAGE_TOKENS, (h * w) / (f * f)));
+  return tokens + IMAGE_MARKER_TOKENS;
 }
 
 /** Estimated tokens of a text. */
@@ -47,23 +96,41 @@ export function estimateJsonTokens(value: unknown): number {
 }
 
 /**
- * Estimated tokens of a message's content (a string or content parts): text as text, each image
- * (and each frame of a `video` list) at the image cap, audio and video files as one image.
+ * Estimated tokens of a message's content (a string or content parts): text as text; an image
+ * (`image_url`, or a `file` part naming an upload) by its pixel size where known (a data URL's
+ * header, the upload's stored size), else at the cap; each frame of a `video` list at the cap;
+ * audio and video files as one image.
  */
 export function estimateContentTokens(content: unknown, media: MediaOptions = {}): number {
   if (content == null) return 0;
   if (typeof content === "string") return estimateTextTokens(content);
   if (!Array.isArray(content)) return estimateJsonTokens(content);
-  const image = media.highResolutionImages ? HIGH_RESOLUTION_IMAGE_TOKENS : IMAGE_TOKENS;
+  const image = imageTokens(null, media);
   let total = 0;
   for (const part of content as unknown[]) {
-    const p = (part ?? {}) as { type?: unknown; text?: unknown; video?: unknown };
+    const p = (part ?? {}) as {
+      type?: unknown;
+      text?: unknown;
+      video?: unknown;
+      image_url?: { url?: unknown };
+      file?: { file_id?: unknown };
+    };
     if (p.type === "text") total += estimateTextTokens(typeof p.text === "string" ? p.text : "");
-    else if (p.type === "image_url") total += image;
-    else if (p.type === "video" && Array.isArray(p.video)) total += image * p.video.length;
+    else if (p.type === "image_url") total += imageUrlTokens(p.image_url?.url, media);
+    else if (p.type === "file") {
+      const id = p.file?.file_id;
+      const size = typeof id === "string" ? media.files?.get(id) : undefined;
+      total += imageTokens(size ?? null, media);
+    } else if (p.type === "video" && Array.isArray(p.video)) total += image * p.video.length;
     else total += MEDIA_PART_TOKENS;
   }
   return total;
+}
+
+/** An `image_url` part: a data URL by the size its header states, any other URL at the cap. */
+function imageUrlTokens(url: unknown, media: MediaOptions): number {
+  const size = typeof url === "string" && url.startsWith("data:") ? dataUrlImageDimensions(url) : null;
+  return imageTokens(size, media);
 }
 
 /** Estimated tokens of one chat message as sent upstream. */
@@ -116,11 +183,12 @@ export function estimateRequestTokens(
     messages: readonly Parameters<typeof estimateMessageTokens>[0][];
     vl_high_resolution_images?: boolean;
   },
+  media: Omit<MediaOptions, "highResolutionImages"> = {},
 ): number {
-  const media = { highResolutionImages: request.vl_high_resolution_images === true };
+  const options = { ...media, highResolutionImages: request.vl_high_resolution_images === true };
   const parts = estimateParameterTokens(request);
   return (
-    request.messages.reduce((n, m) => n + estimateMessageTokens(m, media), 0) +
+    request.messages.reduce((n, m) => n + estimateMessageTokens(m, options), 0) +
     parts.tools +
     parts.responseFormat +
     REQUEST_OVERHEAD_TOKENS

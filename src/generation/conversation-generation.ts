@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
+import type { TurnContent } from "../chat/file-parts";
 import { type PreparedTurn, prepareTurn, type TurnInput } from "../chat/prepare-turn";
 import { rateLimited, withinRateLimit } from "../chat/rate-limit";
 import { fromUpstreamFailure } from "../chat/upstream-error";
 import { ledgerEntry, quotaRefusal, replyBounds, reservationAsk } from "../chat/usage";
 import { type Config, loadConfig } from "../config";
-import { createDashScopeClient } from "../dashscope/client";
+import { type ChatCompletionRequestBody, createDashScopeClient } from "../dashscope/client";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import { type LogContext, withLogContext } from "../log/context";
 import { logError, logInfo } from "../log/log";
@@ -48,6 +49,7 @@ import { PromptState } from "./prompt-state";
 import { QuotaRefusalMemo } from "./quota-memo";
 import { decideSend, type Send } from "./send-decision";
 import { StorageSchema } from "./storage-schema";
+import { hasFileParts, storeInlineImages, turnFiles, withImages } from "./turn-files";
 import { failure, type TurnFailure } from "./turn-result";
 import { UpstreamCall } from "./upstream-call";
 
@@ -84,6 +86,11 @@ interface Active extends Send {
   responded?: boolean;
   /** The HTTP error the sender gets for a call that failed before the response started. */
   preStartFailure?: unknown;
+}
+
+/** A turn's data URL images, stored as files by its first attempt (`storeInlineImages`). */
+interface InlineImages {
+  stored?: Promise<{ content: TurnContent; fileIds: string[] }>;
 }
 
 /** The object's key-value storage: the conversation's owner. */
@@ -606,9 +613,11 @@ export class ConversationGeneration extends DurableObject<Env> {
     const config = loadConfig(this.env);
     const tripsAtStart = this.metrics.d1RoundTrips;
     let source = await this.promptSource(input.conversationId);
+    // The message's data URL images are stored as files once, whatever attempt commits.
+    const inline: InlineImages = {};
     for (let attempt = 1; ; attempt++) {
       if (!source || source.conversation.user_id !== input.userId) throw conversationNotFound();
-      const opened = await this.openFrom(source, input, claim, config, tripsAtStart);
+      const opened = await this.openFrom(source, input, claim, config, tripsAtStart, inline);
       if (!("kind" in opened) || opened.kind !== "stale") return opened;
       source = opened.source;
       this.promptState.replace(source);
@@ -627,6 +636,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     claim: Active,
     config: Config,
     tripsAtStart: number,
+    inline: InlineImages,
   ): Promise<Started | Stored | TurnFailure | Extract<CommittedTurn, { kind: "stale" }>> {
     const now = Date.now();
     const ids = { userId: input.userId, conversationId: input.conversationId };
@@ -638,10 +648,17 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     // The path the new message follows: the active one, or the branch of an edit.
     const branch = await this.branchOf(source, input);
+    // The files the prompt names (a D1 read only when the history has file parts).
+    const files = await turnFiles(
+      this.db,
+      input.userId,
+      branch.source.history,
+      input.role === "user" ? input.files : [],
+    );
     let prepared: PreparedTurn;
     try {
       // Invalid only in the light of the stored conversation: a 400 before anything is written.
-      prepared = prepareTurn(branch.source, input, config);
+      prepared = prepareTurn(branch.source, input, config, files);
     } catch (err) {
       // A retry of a send the conversation has moved past may no longer fit it (its tool
       // results answer an older answer): it is still that send.
@@ -656,14 +673,23 @@ export class ConversationGeneration extends DurableObject<Env> {
     const lastResult = prepared.toolResults.at(-1) ?? null;
     const day = utcDay(now);
     const model = prepared.model;
+    // What the message stores: its data URL images as files (no D1 row holds image bytes).
+    if (input.role === "user")
+      inline.stored ??= storeInlineImages(this.db, this.env.FILES, input.userId, input.content);
+    const stored = input.role === "user" ? await inline.stored! : null;
+    // File parts become images: R2 reads (or signed URLs) run alongside the commit below; the
+    // call starts once they are in. A turn without files starts its call at once, as before.
+    const withFiles = hasFileParts(prepared.request)
+      ? withImages(prepared.request, files, this.env, config)
+      : null;
 
     const abort = new AbortController();
     claim.messageId = assistantMessageId;
     claim.abort = abort;
     if (this.deleting) abort.abort(new AnswerStopped(this.deleting));
     const client = createDashScopeClient(config);
-    const startCall = () => {
-      const call = new UpstreamCall(client, prepared.request, abort.signal);
+    const startCall = (request: ChatCompletionRequestBody) => {
+      const call = new UpstreamCall(client, request, abort.signal);
       // Settled by the answer (or by the abort below); never an unhandled rejection.
       call.stream.catch(() => {});
       return call;
@@ -677,7 +703,15 @@ export class ConversationGeneration extends DurableObject<Env> {
       replyBounds(prepared.parameters, model, config),
     );
     const commitFirst = this.quotaMemo.holds(input.userId, now);
-    let call = commitFirst ? null : startCall();
+    let call: UpstreamCall | null = null;
+    let calling: Promise<void> = Promise.resolve();
+    if (!commitFirst) {
+      if (withFiles)
+        calling = withFiles.then((request) => {
+          call = startCall(request);
+        });
+      else call = startCall(prepared.request);
+    }
     const tripsBeforeUpstream = this.metrics.d1RoundTrips - tripsAtStart;
 
     // The rate limit is counted while the commit is in flight: the two waits overlap.
@@ -691,9 +725,8 @@ export class ConversationGeneration extends DurableObject<Env> {
       userMessageId,
       assistantMessageId,
       role: input.role,
-      contentJson: JSON.stringify(
-        lastResult ? lastResult.content : input.role === "user" ? input.content : null,
-      ),
+      contentJson: JSON.stringify(lastResult ? lastResult.content : stored ? stored.content : null),
+      fileIds: input.role === "user" ? [...input.files.map((f) => f.id), ...(stored?.fileIds ?? [])] : [],
       toolCallId: lastResult?.toolCallId ?? null,
       earlierToolResults: prepared.toolResults.slice(0, -1).map((r, i) => ({
         id: messageIds[i]!,
@@ -769,7 +802,8 @@ export class ConversationGeneration extends DurableObject<Env> {
         this.promptState.setActiveLeaf(assistantMessage.id);
       });
     }
-    call ??= startCall();
+    await calling;
+    call ??= startCall(withFiles ? await withFiles : prepared.request);
     return this.startAnswer({
       input,
       claim,

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
+import { imageDimensions } from "../chat/image-dimensions";
 import { imageMediaType } from "../chat/image-media-type";
 import { ApiError, notFound } from "../errors/api-error";
 import { readUpload } from "../middleware/upload-body";
@@ -33,6 +34,7 @@ export const fileRoutes = new Hono<AppEnv>()
       name: upload.filename ?? DEFAULT_FILENAME,
       mediaType,
       bytes: upload.bytes,
+      dimensions: imageDimensions(upload.bytes),
     });
     const file: FileView = fileFromRow(row);
     return c.json(file, 201);

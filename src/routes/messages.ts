@@ -1,9 +1,11 @@
 import { type Context, Hono } from "hono";
 import * as z from "zod";
 import type { AppEnv } from "../app-env";
+import { turnContentSchema } from "../chat/file-parts";
 import type { TurnInput, TurnMessage } from "../chat/prepare-turn";
 import { requestHash } from "../chat/request-hash";
-import { messageContentSchema, textContentSchema } from "../dashscope/schema";
+import { checkTurnImages } from "../chat/turn-images";
+import { textContentSchema } from "../dashscope/schema";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { parseBody } from "../errors/invalid-request";
 import { toApiError } from "../generation/turn-result";
@@ -52,6 +54,8 @@ export const messageRoutes = new Hono<AppEnv>()
       c.req.header("idempotency-key"),
     );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
+    if (input.role === "user")
+      input.files = await checkTurnImages(c.env.DB, input.userId, input.content, c.get("config"));
     return answerTurn(c, input);
   })
   .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope, { optional: true }), async (c) => {
@@ -222,10 +226,11 @@ function turnMessage(b: z.infer<typeof turnEnvelope>): TurnMessage {
     if (b.tool_results !== undefined)
       throw invalidRequest('tool_results is only for role "tool".', "tool_results");
     if (b.content === undefined) throw invalidRequest("content is required.", "content");
-    const content = parseBody(messageContentSchema, b.content, "content");
+    const content = parseBody(turnContentSchema, b.content, "content");
     if (typeof content === "string" && content.trim() === "")
       throw invalidRequest("content must not be empty.", "content");
-    return { role, content };
+    // The files are looked up once the whole body is known valid (`checkTurnImages`).
+    return { role, content, files: [] };
   }
   if (b.tool_results === undefined) {
     if (b.content === undefined) throw invalidRequest("content is required.", "content");

@@ -10,6 +10,9 @@ export interface FileRow {
   media_type: string;
   bytes: number;
   sha256: string;
+  /** Pixel size from the image's header (migration 0013); null when unknown (uploaded before it). */
+  width: number | null;
+  height: number | null;
   created_at: number;
   deleted_at: number | null;
 }
@@ -45,7 +48,13 @@ export async function createFile(
   db: D1Database,
   bucket: R2Bucket,
   userId: string,
-  file: { name: string; mediaType: string; bytes: Uint8Array },
+  file: {
+    name: string;
+    mediaType: string;
+    bytes: Uint8Array;
+    /** The pixel size its header states, if known. */
+    dimensions: { width: number; height: number } | null;
+  },
 ): Promise<FileRow> {
   const row: FileRow = {
     id: newId(),
@@ -54,6 +63,8 @@ export async function createFile(
     media_type: file.mediaType,
     bytes: file.bytes.byteLength,
     sha256: await sha256Hex(file.bytes),
+    width: file.dimensions?.width ?? null,
+    height: file.dimensions?.height ?? null,
     created_at: nowMs(),
     deleted_at: null,
   };
@@ -65,10 +76,20 @@ export async function createFile(
   try {
     await db
       .prepare(
-        `INSERT INTO files (id, user_id, name, media_type, bytes, sha256, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO files (id, user_id, name, media_type, bytes, sha256, width, height, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .bind(row.id, row.user_id, row.name, row.media_type, row.bytes, row.sha256, row.created_at)
+      .bind(
+        row.id,
+        row.user_id,
+        row.name,
+        row.media_type,
+        row.bytes,
+        row.sha256,
+        row.width,
+        row.height,
+        row.created_at,
+      )
       .run();
   } catch (err) {
     await bucket.delete(key);

@@ -144,6 +144,11 @@ export interface CommitTurnInput {
   role: "user" | "tool" | "regenerate";
   /** The new message's content, as JSON text. */
   contentJson: string;
+  /**
+   * The uploaded files the new user message's `file` parts name (each once): one
+   * `message_files` row each (migration 0012), written with the message.
+   */
+  fileIds: readonly string[];
   toolCallId: string | null;
   /**
    * A send answering several tool calls: every result but the last (which is the new message
@@ -288,6 +293,18 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
           WHERE EXISTS (SELECT 1 FROM quota_reservations WHERE id = ${t.assistantMessageId})
           RETURNING *, ${raw(siblingColumns("messages"))}`,
     ),
+    // Only a turn that refers to files has this statement: the others' batch is as it was.
+    ...(t.fileIds.length > 0 && !regenerate
+      ? {
+          messageFiles: query(
+            db,
+            sql`INSERT OR IGNORE INTO message_files (message_id, file_id, conversation_id, user_id)
+                SELECT ${t.userMessageId}, f.value, ${conversationId}, ${userId}
+                FROM json_each(${JSON.stringify(t.fileIds)}) AS f
+                WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})`,
+          ),
+        }
+      : {}),
     assistantMessage: query<MessageRow>(
       db,
       sql`INSERT INTO messages ${selectValues({
