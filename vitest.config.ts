@@ -101,6 +101,8 @@ const TITLE_TESTS = "test/titles.test.ts";
  * answer of that project is announced; elsewhere webhooks are off and nothing reaches the queue.
  */
 const WEBHOOK_TESTS = "test/webhooks.test.ts";
+/** The signed file URL tests: DashScope is given URLs of the Worker's file content route (FILE_URL_BASE). */
+const FILE_URL_TESTS = "test/signed-file-urls.test.ts";
 
 export default defineConfig({
   test: {
@@ -140,6 +142,21 @@ export default defineConfig({
             "edge-chat-webhooks-dead": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 3 },
           },
         },
+      ),
+        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, FILE_URL_TESTS] },
+        { TITLE_MODEL: "off" },
+      ),
+      workersProject("titles", { include: [TITLE_TESTS] }),
+      workersProject(
+        "file-urls",
+        { include: [FILE_URL_TESTS] },
+        {
+          TITLE_MODEL: "off",
+          FILE_URL_SECRET: "test-file-url-secret-0123456789abcdef0123",
+          FILE_URL_TTL_SECONDS: "600",
+        },
+        // The relay started by test/global-setup.ts stands for the Worker's public origin.
+        { injected: (inject) => ({ FILE_URL_BASE: inject("fileUrlRelayOrigin") }) },
       ),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load

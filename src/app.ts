@@ -13,6 +13,7 @@ import { apiKeyRoutes } from "./routes/api-keys";
 import { conversationRoutes } from "./routes/conversations";
 import { docsRoutes } from "./routes/docs";
 import { exportRoutes } from "./routes/export";
+import { signedFileContent } from "./routes/file-content";
 import { fileRoutes } from "./routes/files";
 import { healthRoutes } from "./routes/health";
 import { messageRoutes } from "./routes/messages";
@@ -42,6 +43,8 @@ app.route("/", docsRoutes);
 app.use("/v1/chat/completions", openAiErrorEnvelope);
 app.use("/v1/models", openAiErrorEnvelope);
 app.use("/v1/models/*", openAiErrorEnvelope);
+// A signed file URL (FILE_URL_BASE) is served without a bearer token; any other request goes on.
+app.get("/v1/files/:id/content", signedFileContent);
 app.use("/v1/*", requireAuth);
 // Turns cost money: per-user requests per minute (POSTs only; GETs on these paths pass).
 app.use("/v1/conversations/:id/messages", rateLimitTurns({ deferToTurn: true }));

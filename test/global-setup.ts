@@ -1,6 +1,7 @@
 import type { TestProject } from "vitest/node";
 // @ts-expect-error plain ESM module without type declarations
 import { startStandIn } from "../tools/dashscope-stand-in/server.mjs";
+import { startFileUrlRelay } from "./support/file-url-relay.mjs";
 import { startJwksServer } from "./support/jwks-server.mjs";
 
 const STAND_IN_API_KEY = "sk-stand-in-test-key";
@@ -34,9 +35,13 @@ export default async function setup(project: TestProject) {
   project.provide("authAudience", AUTH_AUDIENCE);
   project.provide("authRs256PrivateJwk", JSON.stringify(jwks.rs256PrivateJwk));
   project.provide("authEs256PrivateJwk", JSON.stringify(jwks.es256PrivateJwk));
+  // The public origin of signed file URLs (test/signed-file-urls.test.ts).
+  const relay = await startFileUrlRelay({ host: "127.0.0.1", port: 0 });
+  project.provide("fileUrlRelayOrigin", relay.origin);
   return async () => {
     await standIn.close();
     await cacheStandIn.close();
     await jwks.close();
+    await relay.close();
   };
 }

@@ -29,5 +29,7 @@ declare module "vitest" {
     webhookUrl: string;
     webhookReceiverOrigin: string;
     webhookSecret: string;
+    /** The relay that gives the Worker a public origin for signed file URLs (test/support/file-url-relay.mjs). */
+    fileUrlRelayOrigin: string;
   }
 }

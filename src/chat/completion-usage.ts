@@ -3,6 +3,8 @@ import type { ChatCompletionRequest } from "../dashscope/schema";
 import { newId } from "../store/ids";
 import type { CacheUsage, TokenUsage } from "../store/types";
 import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
+import { type CompletionFiles, withFileParts } from "./completion-files";
+import { imageRuleFor } from "./models";
 import { estimateRequestTokens } from "./tokens";
 import {
   estimatedUsage,
@@ -45,8 +47,21 @@ export async function reserveCompletion(
   userId: string,
   request: ChatCompletionRequest,
   now = Date.now(),
+  files: CompletionFiles | null = null,
 ): Promise<CompletionReservation> {
-  const promptEstimate = estimateRequestTokens(request);
+  // Images by their pixel size and the model's rule: an upload's stored size, a data URL's header.
+  const promptEstimate = estimateRequestTokens(
+    { ...request, messages: withFileParts(request.messages, files?.parts ?? []) },
+    {
+      imageRule: imageRuleFor(request.model),
+      files: new Map(
+        [...(files?.files.values() ?? [])].map((f) => [
+          f.id,
+          f.width !== null && f.height !== null ? { width: f.width, height: f.height } : null,
+        ]),
+      ),
+    },
+  );
   const id = newId();
   const day = utcDay(now);
   const bounds = replyBounds(request, request.model, config);

@@ -7,12 +7,14 @@ import type { ChatCompletion, Usage } from "../dashscope/types";
 import type { ApiError } from "../errors/api-error";
 import { logError, logInfo } from "../log/log";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
+import { type CompletionFiles, withFileParts } from "./completion-files";
 import {
   type CompletionOutcome,
   type CompletionReservation,
   reserveCompletion,
   settleCompletion,
 } from "./completion-usage";
+import { sendableMessages } from "./file-images";
 import {
   type OpenAiStreamOutcome,
   toOpenAiEventStream,
@@ -54,9 +56,15 @@ export async function streamChatCompletion(
   client: CompletionClient,
   request: ChatCompletionRequest,
   caller: CompletionCaller,
-  options: { pingIntervalMs: number; startDeadlineMs: number; signal?: AbortSignal },
+  options: {
+    pingIntervalMs: number;
+    startDeadlineMs: number;
+    signal?: AbortSignal;
+    /** The request's file parts (checked by `checkCompletionFiles`), turned into images here. */
+    files?: CompletionFiles | null;
+  },
 ): Promise<ReadableStream<Uint8Array>> {
-  const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+  const { reservation, messages } = await reserveWithImages(request, caller, options.files ?? null);
   // Aborted when the client goes away, also before the upstream's first byte.
   const abort = new AbortController();
   const onCallerAbort = () => abort.abort(options.signal?.reason);
@@ -64,7 +72,7 @@ export async function streamChatCompletion(
   else options.signal?.addEventListener("abort", onCallerAbort, { once: true });
   let accepted!: () => void;
   const headers = new Promise<void>((resolve) => (accepted = resolve));
-  const call = client.stream(forwardable(request, reservation), {
+  const call = client.stream(forwardable(request, messages, reservation), {
     signal: abort.signal,
     onHeaders: () => accepted(),
   });
@@ -155,14 +163,14 @@ export async function completeChatCompletion(
   client: CompletionClient,
   request: ChatCompletionRequest,
   caller: CompletionCaller,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; files?: CompletionFiles | null } = {},
 ): Promise<ChatCompletion> {
-  const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+  const { reservation, messages } = await reserveWithImages(request, caller, options.files ?? null);
   // A grant DashScope cannot be told of is enforced by counting the answer as it streams in.
   if (requiresStreaming(request) || !reservation.reply.enforcedUpstream)
-    return assembleChatCompletion(client, request, caller, reservation, options);
+    return assembleChatCompletion(client, request, messages, caller, reservation, options);
   const { completion, attempts } = await forward(caller, reservation, () =>
-    client.complete(forwardable(request, reservation), { signal: options.signal }),
+    client.complete(forwardable(request, messages, reservation), { signal: options.signal }),
   );
   for (const choice of completion.choices) {
     if (Array.isArray(choice.message?.tool_calls))
@@ -191,12 +199,13 @@ export async function completeChatCompletion(
 async function assembleChatCompletion(
   client: CompletionClient,
   request: ChatCompletionRequest,
+  messages: readonly unknown[],
   caller: CompletionCaller,
   reservation: CompletionReservation,
   options: { signal?: AbortSignal },
 ): Promise<ChatCompletion> {
   const upstream = await forward(caller, reservation, () =>
-    client.stream(forwardable(request, reservation), { signal: options.signal }),
+    client.stream(forwardable(request, messages, reservation), { signal: options.signal }),
   );
   const accumulator = new CompletionAccumulator();
   const limit = new ReplyLimit(reservation.reply.roomTokens);
@@ -280,9 +289,12 @@ function estimateOutputTokens(completion: ChatCompletion): number {
  */
 function forwardable(
   request: ChatCompletionRequest,
+  sent: readonly unknown[],
   reservation: CompletionReservation,
 ): ChatCompletionRequestBody {
-  const messages = request.messages.map((message) => {
+  const messages = request.messages.map((message, i) => {
+    // A message whose file parts became images (`reserveWithImages`) is sent as such.
+    if (sent[i] !== message) return sent[i];
     if (message.role !== "assistant" || !message.tool_calls) return message;
     const calls = emptyArgumentsAsObject(message.tool_calls);
     if (calls === message.tool_calls) return message;
@@ -295,6 +307,27 @@ function forwardable(
     ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
     ...(thinkingBudget !== undefined ? { thinking_budget: thinkingBudget } : {}),
   } as ChatCompletionRequestBody;
+}
+
+/**
+ * Reserves the call's quota and, alongside (R2 reads and D1 overlap), turns its file parts into
+ * the images DashScope reads: the request's messages as they are sent (the same objects where
+ * nothing changed).
+ */
+async function reserveWithImages(
+  request: ChatCompletionRequest,
+  caller: CompletionCaller,
+  files: CompletionFiles | null,
+): Promise<{ reservation: CompletionReservation; messages: readonly unknown[] }> {
+  if (!files || files.parts.length === 0) {
+    const reservation = await reserveCompletion(caller.db, caller.config, caller.userId, request);
+    return { reservation, messages: request.messages };
+  }
+  const [reservation, messages] = await Promise.all([
+    reserveCompletion(caller.db, caller.config, caller.userId, request, Date.now(), files),
+    sendableMessages(withFileParts(request.messages, files.parts), files.files, files.bucket, caller.config),
+  ]);
+  return { reservation, messages };
 }
 
 /** Calls upstream; a failure before any answer releases the reservation (nothing to bill). */

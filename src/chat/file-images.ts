@@ -1,4 +1,5 @@
 import type { Config } from "../config";
+import { logError } from "../log/log";
 import { type FileRef, readFileBytes } from "../store/file-lookup";
 import { fileIdsIn, filePartSchema } from "./file-parts";
 import { signedFileUrl } from "./file-urls";
@@ -71,4 +72,44 @@ export async function fileImages(
       return url === null || !source.files.has(id) ? DELETED_IMAGE : NOT_RESENT_IMAGE;
     });
   };
+}
+
+/**
+ * `messages` with each file part turned into the image DashScope reads ({@link fileImages}), for
+ * a turn or a `/v1/chat/completions` request: data URLs within `MAX_FILES_PER_MESSAGE` ×
+ * `MAX_FILE_BYTES` (the most one message may carry), or signed URLs. Never rejects, so it may run
+ * alongside a D1 write: when R2 fails, every file part becomes a deleted file's note, logged.
+ */
+export async function sendableMessages<M extends { content?: unknown }>(
+  messages: readonly M[],
+  files: ReadonlyMap<string, FileRef>,
+  bucket: R2Bucket,
+  config: Pick<Config, "fileUrls" | "maxFilesPerMessage" | "maxFileBytes">,
+): Promise<M[]> {
+  let map: (content: unknown) => unknown;
+  try {
+    map = await fileImages(
+      messages.map((m) => m.content),
+      {
+        files,
+        bucket,
+        urls: config.fileUrls,
+        inlineBudgetBytes: config.maxFilesPerMessage * config.maxFileBytes,
+        now: Date.now(),
+      },
+    );
+  } catch (err) {
+    logError("file_images.failed", { error: err });
+    map = (content) =>
+      Array.isArray(content)
+        ? (content as unknown[]).map((part) =>
+            filePartSchema.safeParse(part).success ? DELETED_IMAGE : part,
+          )
+        : content;
+  }
+  return messages.map((m) => {
+    const content = map(m.content);
+    // The same object where nothing changed: callers tell sent messages from their own by it.
+    return content === m.content ? m : { ...m, content };
+  });
 }

@@ -48,7 +48,7 @@ export function filePartsOf(content: TurnContent, prefix = "content"): FilePartR
 
 /** Whether stored content (a message row's parsed `content`) has a file part: a cheap test before parsing. */
 export function mentionsFilePart(contentJson: string | null): boolean {
-  return contentJson !== null && contentJson.includes('"type":"file"');
+  return contentJson?.includes('"type":"file"') === true;
 }
 
 /** The file ids a stored content (parsed JSON, any shape) names in its file parts. */

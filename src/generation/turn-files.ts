@@ -1,10 +1,9 @@
-import { fileImages } from "../chat/file-images";
+import { sendableMessages } from "../chat/file-images";
 import { fileIdsIn, mentionsFilePart, type TurnContent } from "../chat/file-parts";
 import { imageDimensions } from "../chat/image-dimensions";
 import { decodeImageDataUrl } from "../chat/inline-images";
 import type { Config } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
-import { logError } from "../log/log";
 import { type FileRef, findUserFiles } from "../store/file-lookup";
 import { createFile } from "../store/files";
 import type { HistoryRow } from "../store/turns";
@@ -71,39 +70,18 @@ export function hasFileParts(request: ChatCompletionRequestBody): boolean {
   return request.messages.some((m) => fileIdsIn((m as { content?: unknown }).content).length > 0);
 }
 
-/**
- * The request with each file part turned into the image DashScope reads (`fileImages`): a data URL
- * read from R2 or a signed URL. Never rejects, so it may run alongside the turn's commit: an R2
- * read that fails leaves its part as a deleted file's note, logged.
- */
+/** The turn's request with its file parts turned into images (`sendableMessages`). */
 export async function withImages(
   request: ChatCompletionRequestBody,
   files: ReadonlyMap<string, FileRef>,
   env: { FILES: R2Bucket },
   config: Config,
 ): Promise<ChatCompletionRequestBody> {
-  const messages = request.messages as { content?: unknown }[];
-  let map: (content: unknown) => unknown;
-  try {
-    map = await fileImages(
-      messages.map((m) => m.content),
-      {
-        files,
-        bucket: env.FILES,
-        urls: config.fileUrls,
-        inlineBudgetBytes: config.maxFilesPerMessage * config.maxFileBytes,
-        now: Date.now(),
-      },
-    );
-  } catch (err) {
-    logError("turn.file_images_failed", { error: err });
-    map = await fileImages([], {
-      files: new Map(),
-      bucket: env.FILES,
-      urls: null,
-      inlineBudgetBytes: 0,
-      now: 0,
-    });
-  }
-  return { ...request, messages: messages.map((m) => ({ ...m, content: map(m.content) })) };
+  const messages = await sendableMessages(
+    request.messages as { content?: unknown }[],
+    files,
+    env.FILES,
+    config,
+  );
+  return { ...request, messages };
 }

@@ -5,8 +5,9 @@ import { imageMediaType } from "../chat/image-media-type";
 import { ApiError, notFound } from "../errors/api-error";
 import { readUpload } from "../middleware/upload-body";
 import type { FileView } from "../resources/file";
-import { createFile, deleteFile, fileFromRow, fileObjectKey, findFile } from "../store/files";
+import { createFile, deleteFile, fileFromRow, findFile } from "../store/files";
 import { isId } from "../store/ids";
+import { fileContentResponse } from "./file-content";
 
 /** The name of a file uploaded without one. */
 const DEFAULT_FILENAME = "upload";
@@ -50,20 +51,8 @@ export const fileRoutes = new Hono<AppEnv>()
     const id = c.req.param("id");
     const row = isId(id) ? await findFile(c.env.DB, c.get("userId"), id) : null;
     if (!row) throw notFound("File");
-    const object = await c.env.FILES.get(fileObjectKey(row.id));
-    // Deleted between the two reads.
-    if (!object) throw notFound("File");
-    return new Response(object.body, {
-      headers: {
-        "content-type": row.media_type,
-        "content-length": String(object.size),
-        etag: object.httpEtag,
-        // The bytes never change under an id; only the owner may read them.
-        "cache-control": "private, max-age=31536000, immutable",
-        // An image is shown, never sniffed into something else.
-        "x-content-type-options": "nosniff",
-      },
-    });
+    // The bytes never change under an id; only the owner may read them.
+    return fileContentResponse(c.env.FILES, row, "private, max-age=31536000, immutable");
   })
   .delete("/files/:id", async (c) => {
     const id = c.req.param("id");

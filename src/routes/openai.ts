@@ -1,6 +1,8 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
+import { type CompletionFiles, checkCompletionFiles } from "../chat/completion-files";
 import { type CompletionCaller, completeChatCompletion, streamChatCompletion } from "../chat/completions";
+import { type RequestFilePart, takeFileParts } from "../chat/file-parts";
 import { listModels } from "../chat/model-list";
 import { dropEmptyClientFields } from "../chat/openai-client-fields";
 import { toOpenAiErrorBody } from "../chat/openai-error";
@@ -49,10 +51,16 @@ export const openAiErrorEnvelope: MiddlewareHandler<AppEnv> = async (c, next) =>
  * The DashScope request of `POST /chat/completions` (its nesting, size and cross-field rules
  * included), after the empty fields the OpenAI SDKs echo back on assistant messages are dropped.
  */
-function parseCompletionRequest(body: unknown): ChatCompletionRequest {
-  const parsed = parseChatCompletionRequest(dropEmptyClientFields(body));
+function parseCompletionRequest(body: unknown): {
+  request: ChatCompletionRequest;
+  fileParts: RequestFilePart[];
+} {
+  // File parts are edge-chat's, not DashScope's: taken out (checked) before the schema sees the body.
+  const taken = takeFileParts(dropEmptyClientFields(body));
+  if ("error" in taken) throw toInvalidRequest(taken.error);
+  const parsed = parseChatCompletionRequest(taken.body);
   if (!parsed.ok) throw toInvalidRequest(parsed.error);
-  return parsed.value;
+  return { request: parsed.value, fileParts: taken.parts };
 }
 
 /**
@@ -65,7 +73,9 @@ function parseCompletionRequest(body: unknown): ChatCompletionRequest {
 export const openaiRoutes = new Hono<AppEnv>()
   .post("/chat/completions", jsonBody(parseCompletionRequest), async (c) => {
     const config = c.get("config");
-    const request = c.req.valid("json");
+    const { request, fileParts } = c.req.valid("json");
+    const userFiles = await checkCompletionFiles(c.env.DB, c.get("userId"), request, fileParts, config);
+    const files: CompletionFiles = { parts: fileParts, files: userFiles, bucket: c.env.FILES };
     const caller: CompletionCaller = {
       userId: c.get("userId"),
       requestId: c.get("requestId"),
@@ -78,10 +88,11 @@ export const openaiRoutes = new Hono<AppEnv>()
       const stream = await streamChatCompletion(client, request, caller, {
         pingIntervalMs: config.ssePingIntervalMs,
         startDeadlineMs: config.streamStartDeadlineMs,
+        files,
       });
       return new Response(stream, { headers: SSE_HEADERS });
     }
-    return c.json(await completeChatCompletion(client, request, caller));
+    return c.json(await completeChatCompletion(client, request, caller, { files }));
   })
   .get("/models", (c) => {
     const list: ModelList = { object: "list", data: listModels(c.get("config")) };

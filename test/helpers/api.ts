@@ -147,6 +147,19 @@ export interface UpstreamRequestBody {
   [field: string]: unknown;
 }
 
+/** What the stand-in saw of one image part (`ImagePart` in tools/dashscope-stand-in/image-parts.mjs). */
+export interface StandInImage {
+  /** 0-based indexes into `messages` and the message's `content`. */
+  message: number;
+  part: number;
+  kind: "data_url" | "url";
+  url?: string;
+  media_type: string | null;
+  bytes: number | null;
+  /** Of the decoded data URL, or of the body fetched from the URL (null when it could not be fetched). */
+  sha256: string | null;
+}
+
 /** One entry of the stand-in's request log (`LogEntry` in tools/dashscope-stand-in/request-log.mjs). */
 export interface StandInRequest {
   seq: number;
@@ -155,6 +168,7 @@ export interface StandInRequest {
   stream: boolean;
   include_usage: boolean;
   body: UpstreamRequestBody;
+  images: StandInImage[];
   directive: Record<string, unknown>;
   request_id: string;
   authorized: boolean;

@@ -4,7 +4,7 @@ import { reportCacheUsage } from "./context-cache.mjs";
 import { deterministicCreated, deterministicUuid, sha256Hex } from "./determinism.mjs";
 import { intOption, parseDirective } from "./directives.mjs";
 import { DEFAULT_FAILURE, invalidParameter, NAMED_ERRORS, namedError } from "./errors.mjs";
-import { imageParts } from "./image-parts.mjs";
+import { fetchUrlImages, imageParts } from "./image-parts.mjs";
 import { thinksFor } from "./model-modes.mjs";
 import { finishEntry } from "./request-log.mjs";
 import { planChoices, usageFor } from "./scenarios/plan.mjs";
@@ -121,6 +121,17 @@ export async function handleChatCompletions(req, res, raw, options) {
             : null;
       if (errorName !== null)
         return sendError(namedError(errorName in NAMED_ERRORS ? errorName : DEFAULT_FAILURE, errorCtx));
+    }
+
+    // DashScope downloads an image given by URL before the model runs; a failed download is a 400.
+    const download = await fetchUrlImages(entry.images);
+    if (download) {
+      return sendError(
+        invalidParameter(
+          `<400> InternalError.Algo.InvalidParameter: Failed to download multimodal content: ${download.url} (HTTP ${download.status})`,
+          requestId,
+        ),
+      );
     }
 
     const thinking = thinksFor(body) || directive.thinking === true;

@@ -3,7 +3,7 @@ import { sha256Hex } from "./determinism.mjs";
 /**
  * What the stand-in saw of each image part (`{"type":"image_url","image_url":{"url":…}}`, PROTOCOL.md §4),
  * so a test can prove the model got the exact bytes a client uploaded: a data URL is decoded and hashed;
- * an http(s) URL is recorded as given, never fetched.
+ * an http(s) URL is fetched, as DashScope downloads it, and its body hashed ({@link fetchUrlImages}).
  */
 
 /** DashScope's limit on one data URL, in characters: `Exceeded limit on max bytes per data-uri item : 10485760` (PROTOCOL.md §4). */
@@ -11,7 +11,7 @@ export const MAX_DATA_URL_CHARS = 10_485_760;
 
 /**
  * @typedef {{ message: number, part: number, kind: "data_url", media_type: string, bytes: number, sha256: string }
- *   | { message: number, part: number, kind: "url", url: string, media_type: null, bytes: null, sha256: null }} ImagePart
+ *   | { message: number, part: number, kind: "url", url: string, media_type: string | null, bytes: number | null, sha256: string | null }} ImagePart
  *   `message` and `part` are 0-based indexes into `messages` and the message's `content` array.
  */
 
@@ -69,4 +69,42 @@ export function imageParts(body) {
  */
 export function hasOversizedDataUrl(body) {
   return imageUrls(body).some(({ url }) => url.length > MAX_DATA_URL_CHARS && /^data:/i.test(url));
+}
+
+/** How long one image download may take before it counts as unreachable. */
+const FETCH_TIMEOUT_MS = 5_000;
+
+/**
+ * Downloads each http(s) image of `images` (all at once) and records what came: the response's media
+ * type, byte count and SHA-256. Returns the first URL whose server answered with an error status, which
+ * DashScope reports as a failed download (a 400); null when none did. A URL that cannot be reached at all
+ * (no network here: DNS fails for `example.com` in the tests) stays recorded as given, with null fields,
+ * and the request is answered anyway.
+ * @param {ImagePart[]} images updated in place
+ * @returns {Promise<{ url: string, status: number } | null>}
+ */
+export async function fetchUrlImages(images) {
+  /** @type {{ url: string, status: number } | null} */
+  let failed = null;
+  await Promise.all(
+    images.map(async (image) => {
+      if (image.kind !== "url" || !/^https?:\/\//i.test(image.url)) return;
+      let res;
+      try {
+        res = await fetch(image.url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+      } catch {
+        return;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        failed ??= { url: image.url, status: res.status };
+        return;
+      }
+      const bytes = Buffer.from(await res.arrayBuffer());
+      image.media_type = (res.headers.get("content-type") ?? "").split(";")[0]?.trim() || null;
+      image.bytes = bytes.length;
+      image.sha256 = sha256Hex(bytes);
+    }),
+  );
+  return failed;
 }
