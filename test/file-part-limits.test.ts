@@ -1,0 +1,82 @@
+import { env } from "cloudflare:workers";
+import { expect, it } from "vitest";
+import {
+  call,
+  createConversation,
+  expectError,
+  listMessages,
+  newTag,
+  newUser,
+  standInRequests,
+  streamTurn,
+} from "./helpers/api";
+import { dataUrl, filePart, jpegOf, pngOf, upload, VISION_MODEL } from "./helpers/images";
+
+// MAX_FILES_PER_MESSAGE (4 by default, as in these tests): images per message, file parts and
+// base64 data URLs together; one more is a 400 naming `content`, with nothing stored.
+const MAX_FILES_PER_MESSAGE = 4;
+
+async function uploads(userId: string, n: number) {
+  return Promise.all(Array.from({ length: n }, (_, i) => upload(userId, jpegOf(100 + i, 100))));
+}
+
+it("a turn with one image too many is 400 naming content; at the limit it is answered", async () => {
+  const alice = newUser("alice");
+  const files = await uploads(alice, MAX_FILES_PER_MESSAGE + 1);
+  const conv = await createConversation(alice, { model: VISION_MODEL });
+
+  const tag = newTag();
+  const over = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+    content: [{ type: "text", text: `many [[stand-in tag=${tag}]]` }, ...files.map((f) => filePart(f.id))],
+  });
+  const error = await expectError(over, 400, "invalid_request", "content");
+  expect(error.message).toContain(`at most ${MAX_FILES_PER_MESSAGE} images`);
+  expect(await standInRequests(tag)).toEqual([]);
+  expect(await listMessages(alice, conv.id)).toEqual([]);
+
+  // Data URLs count too: three files and two inline images are five.
+  const mixed = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+    content: [
+      ...files.slice(0, 3).map((f) => filePart(f.id)),
+      { type: "image_url", image_url: { url: dataUrl("image/png", pngOf(10, 10, 200)) } },
+      { type: "image_url", image_url: { url: dataUrl("image/png", pngOf(20, 20, 200)) } },
+    ],
+  });
+  await expectError(mixed, 400, "invalid_request", "content");
+  const stored = await env.DB.prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
+    .bind(alice)
+    .first<{ n: number }>();
+  expect(stored!.n).toBe(MAX_FILES_PER_MESSAGE + 1);
+
+  const atLimit = newTag();
+  const { events } = await streamTurn(alice, conv.id, {
+    content: [
+      { type: "text", text: `four [[stand-in tokens=2 tag=${atLimit}]]` },
+      ...files.slice(0, MAX_FILES_PER_MESSAGE).map((f) => filePart(f.id)),
+    ],
+  });
+  expect(events.at(-1)!.event).toBe("message.completed");
+  const [req] = await standInRequests(atLimit);
+  expect(req!.images.map((i) => i.sha256)).toEqual(
+    files.slice(0, MAX_FILES_PER_MESSAGE).map((f) => f.sha256),
+  );
+});
+
+it("/v1/chat/completions: one file part too many in a message is 400 naming that message's content", async () => {
+  const alice = newUser("alice");
+  const files = await uploads(alice, MAX_FILES_PER_MESSAGE + 1);
+  const tag = newTag();
+  const res = await call(alice, "POST", "/chat/completions", {
+    model: VISION_MODEL,
+    messages: [
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "hello" },
+      {
+        role: "user",
+        content: [{ type: "text", text: `[[stand-in tag=${tag}]]` }, ...files.map((f) => filePart(f.id))],
+      },
+    ],
+  });
+  await expectError(res, 400, "invalid_request", "messages.2.content");
+  expect(await standInRequests(tag)).toEqual([]);
+});
