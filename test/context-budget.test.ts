@@ -140,10 +140,11 @@ describe("the history budget counts everything sent to the model", () => {
   ])(
     "%s count in history: an older one is dropped instead of overflowing the model's input",
     async (_, parameters, part) => {
-      // qwen-max: 30,720 input tokens; each of these parts is estimated at more than half of that.
+      // qwen-omni-turbo: 30,720 input tokens (qwen-max's limit too, but it takes no images); each of
+      // these parts is estimated at more than half of that.
       const alice = newUser("alice");
       const conv = await createConversation(alice, {
-        model: "qwen-max",
+        model: "qwen-omni-turbo",
         parameters: { max_tokens: 1024, ...parameters },
       });
       const first = await completedTurn(alice, conv.id, {

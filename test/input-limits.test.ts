@@ -172,6 +172,8 @@ describe("media URLs that point at non-public addresses are a 400 and never forw
   it("public hosts and addresses still pass", async () => {
     const alice = newUser("alice");
     const { res } = await turn(alice, {
+      // A model that reads images (qwen-plus, the default, refuses them).
+      model: "qwen3-vl-plus",
       content: [
         { type: "text", text: "what is this? [[stand-in tokens=2]]" },
         { type: "image_url", image_url: { url: "https://example.com/cat.png" } },

@@ -3,7 +3,8 @@ import { sha256Hex } from "./determinism.mjs";
 /**
  * What the stand-in saw of each image part (`{"type":"image_url","image_url":{"url":…}}`, PROTOCOL.md §4),
  * so a test can prove the model got the exact bytes a client uploaded: a data URL is decoded and hashed;
- * an http(s) URL is fetched, as DashScope downloads it, and its body hashed ({@link fetchUrlImages}).
+ * an http(s) URL of this machine is downloaded, as DashScope downloads it, and its body hashed
+ * ({@link fetchUrlImages}); any other URL is recorded as given.
  */
 
 /** DashScope's limit on one data URL, in characters: `Exceeded limit on max bytes per data-uri item : 10485760` (PROTOCOL.md §4). */
@@ -75,11 +76,12 @@ export function hasOversizedDataUrl(body) {
 const FETCH_TIMEOUT_MS = 5_000;
 
 /**
- * Downloads each http(s) image of `images` (all at once) and records what came: the response's media
- * type, byte count and SHA-256. Returns the first URL whose server answered with an error status, which
- * DashScope reports as a failed download (a 400); null when none did. A URL that cannot be reached at all
- * (no network here: DNS fails for `example.com` in the tests) stays recorded as given, with null fields,
- * and the request is answered anyway.
+ * Downloads each http(s) image of `images` served by this machine (all at once), as DashScope downloads
+ * an image given by URL, and records what came: the response's media type, byte count and SHA-256. Only
+ * loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`: a test's own servers) are fetched; any other URL
+ * stays recorded as given, with null fields, so no test depends on the internet. Returns the first URL
+ * whose server answered with an error status, which DashScope reports as a failed download (a 400); null
+ * when none did. A loopback URL that cannot be reached at all is recorded as given too.
  * @param {ImagePart[]} images updated in place
  * @returns {Promise<{ url: string, status: number } | null>}
  */
@@ -88,7 +90,7 @@ export async function fetchUrlImages(images) {
   let failed = null;
   await Promise.all(
     images.map(async (image) => {
-      if (image.kind !== "url" || !/^https?:\/\//i.test(image.url)) return;
+      if (image.kind !== "url" || !isLoopbackUrl(image.url)) return;
       let res;
       try {
         res = await fetch(image.url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
@@ -107,4 +109,15 @@ export async function fetchUrlImages(images) {
     }),
   );
   return failed;
+}
+
+/**
+ * @param {string} url
+ * @returns {boolean}
+ */
+function isLoopbackUrl(url) {
+  const parsed = URL.parse(url);
+  if (!parsed || !/^https?:$/.test(parsed.protocol)) return false;
+  const host = parsed.hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
