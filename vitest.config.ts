@@ -114,7 +114,7 @@ export default defineConfig({
       // log of nearly every test's conversation, at a moment no test waits for: titles are off here.
       workersProject(
         "workers",
-        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, WEBHOOK_TESTS] },
+        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, WEBHOOK_TESTS, FILE_URL_TESTS] },
         { TITLE_MODEL: "off" },
       ),
       workersProject("titles", { include: [TITLE_TESTS] }),
@@ -143,10 +143,6 @@ export default defineConfig({
           },
         },
       ),
-        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, FILE_URL_TESTS] },
-        { TITLE_MODEL: "off" },
-      ),
-      workersProject("titles", { include: [TITLE_TESTS] }),
       workersProject(
         "file-urls",
         { include: [FILE_URL_TESTS] },

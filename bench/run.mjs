@@ -12,6 +12,7 @@ import { runConcurrency } from "./scenarios/concurrency.mjs";
 import { runFootprint } from "./scenarios/footprint.mjs";
 import { runHistory } from "./scenarios/history.mjs";
 import { runMemory } from "./scenarios/memory.mjs";
+import { runPhotos } from "./scenarios/photos.mjs";
 import { summarizeRoundTrips } from "./scenarios/round-trips.mjs";
 import { runStreamCost } from "./scenarios/stream-cost.mjs";
 import { runTimeline } from "./scenarios/timeline.mjs";
@@ -42,6 +43,7 @@ const SCENARIO_RUNNERS = {
   "stream-cost": runStreamCost,
   footprint: runFootprint,
   "token-economy": runTokenEconomy,
+  photos: runPhotos,
 };
 
 const startedAt = Date.now();

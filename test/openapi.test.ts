@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import { call, createConversation, endMessage, newTag, newUser, readSse, startedData } from "./helpers/api";
 import type { TurnResult } from "./helpers/api-types";
+import { filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
 
 /** The parts of an OpenAPI 3.1 media type these tests read (`x-sse-events`: see src/openapi/document.ts). */
 type MediaType = {
@@ -212,6 +213,27 @@ describe("component schemas come from the validating zod schemas", () => {
       const res = await call(newUser("oas"), "POST", "/chat/completions", bad);
       expect(res.status, JSON.stringify(bad)).toBe(400);
     }
+  });
+
+  it("a file part validates in a turn, in a stored message and in a chat completion request", async () => {
+    const user = newUser("oas");
+    const file = await upload(user, jpegOf(64, 64));
+    const content = [{ type: "text", text: `see [[stand-in tokens=2 tag=${newTag()}]]` }, filePart(file.id)];
+    expect(componentValidator(ajv, "CreateTurnRequest")({ content }).ok).toBe(true);
+    expect(componentValidator(ajv, "CreateTurnRequest")({ content: [{ type: "file", file: {} }] }).ok).toBe(
+      false,
+    );
+    const request = { model: VISION_MODEL, messages: [{ role: "user", content }] };
+    expect(componentValidator(ajv, "ChatCompletionRequest")(request).ok).toBe(true);
+
+    const conversation = await createConversation(user, { model: VISION_MODEL });
+    const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content,
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const messages = await (await call(user, "GET", `/conversations/${conversation.id}/messages`)).json();
+    expect(componentValidator(ajv, "MessagePage")(messages)).toEqual({ ok: true, errors: null });
   });
 
   it("a real Conversation, message page and turn result validate against their components", async () => {

@@ -76,6 +76,7 @@ export async function startHarness({ root, scriptPath, timeline = false, inspect
     ...runtime,
     d1Databases: { DB: `${name}-db` },
     kvNamespaces: { CACHE: `${name}-kv` },
+    r2Buckets: { FILES: `${name}-files` },
     durableObjects: {
       CONVERSATION_GENERATION: { className: "ConversationGeneration", useSQLite: true },
     },

@@ -12,6 +12,7 @@ export const SCENARIOS = [
   "stream-cost",
   "footprint",
   "token-economy",
+  "photos",
 ];
 
 /**

@@ -4,8 +4,9 @@
  * live here, below the routes, because both the routes and the document import them.
  */
 import * as z from "zod";
+import { turnContentSchema } from "../chat/file-parts";
 import { RATE_LIMIT_TIERS } from "../config";
-import { generationParametersSchema, messageContentSchema, textContentSchema } from "../dashscope/schema";
+import { generationParametersSchema, textContentSchema } from "../dashscope/schema";
 import { UNLIMITED_BUDGET } from "../store/usage";
 import { hasControlCharacter, MULTILINE_WHITESPACE } from "../text/control-characters";
 
@@ -89,10 +90,10 @@ export const turnBody = z.strictObject({
         "or its only call with `tool_call_id` and `content`. Default `user`.",
     ),
   content: z
-    .union([messageContentSchema, textContentSchema])
+    .union([turnContentSchema, textContentSchema])
     .optional()
     .describe(
-      "A string or content parts as DashScope accepts them (a tool result: text only). Required, except beside `tool_results`.",
+      "A string or content parts as DashScope accepts them, or `file` parts naming uploaded images (a tool result: text only). Required, except beside `tool_results`.",
     ),
   tool_call_id: toolCallId
     .optional()

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { filePartSchema, turnContentSchema } from "../chat/file-parts";
 import {
   chatCompletionRequestSchema,
   generationParametersSchema,
@@ -57,7 +58,16 @@ const COMPONENTS = {
   OpenAIError: openAiErrorBodySchema,
   Health: healthSchema,
   GenerationParameters: generationParametersSchema,
-  MessageContent: messageContentSchema,
+  FileContentPart: filePartSchema.describe(
+    "An uploaded image (`POST /v1/files`) in a message: the OpenAI SDKs' file part. The message stores this reference; " +
+      "DashScope gets the image as an `image_url` (a base64 data URL, or a short-lived signed URL). `file_id` must be a " +
+      "live file of the caller, else 400 naming the part.",
+  ),
+  MessageContent: turnContentSchema.describe(
+    "A string, or content parts: DashScope's (`text`, `image_url`, `input_audio`, `video`, `video_url`) and `file` parts " +
+      "naming uploaded images (at most `MAX_FILES_PER_MESSAGE` images per message). A base64 `image_url` in a turn is " +
+      "stored as a file and read back as a `file` part.",
+  ),
   CreateConversationRequest: createConversationBody,
   RegenerateRequest: regenerateBody,
   UpdateConversationRequest: updateConversationBody,
@@ -130,6 +140,12 @@ export function buildComponentSchemas(): Record<string, JsonSchema> {
       if (ctx.jsonSchema.format === "date-time") {
         ctx.jsonSchema.pattern = ISO_SECONDS_PATTERN;
         ctx.jsonSchema.examples = ["2026-11-30T09:15:04Z"];
+      }
+      // A user message of /v1/chat/completions (DashScope's schema, which knows no file part) takes
+      // file parts too: its content is the API's MessageContent.
+      if (ctx.zodSchema === messageContentSchema) {
+        for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
+        ctx.jsonSchema.$ref = "#/components/schemas/MessageContent";
       }
       // `modalities` is a z.custom check (fixed tuples), which has no JSON Schema of its own.
       if (ctx.zodSchema === modalitiesSchema) {

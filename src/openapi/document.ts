@@ -210,7 +210,9 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         description:
           "With `stream: true` (default) the answer is a `text/event-stream` of the events in `x-sse-events`; with `stream: false`, " +
           "the stored user and assistant messages once the answer is complete (a tool turn adds its results as `tool_messages`). " +
-          'A tool turn answers every call of the latest answer: `{role: "tool", tool_results: [{tool_call_id, content}, …]}`.',
+          'A tool turn answers every call of the latest answer: `{role: "tool", tool_results: [{tool_call_id, content}, …]}`. ' +
+          "A photo is a `file` part naming an upload (`FileContentPart`): stored as that reference, sent to the model as the " +
+          "image in this turn and every later one whose history holds it; the model must see images (400 naming `model`).",
         parameters: [
           {
             name: "Idempotency-Key",
@@ -381,7 +383,9 @@ function buildPaths(): Record<string, Record<string, unknown>> {
           "OpenAI-compatible completion or chunk stream, passed through. A request DashScope answers only as a stream " +
           "(thinking, QwQ/QVQ/Qwen-Omni models, audio output) without `stream: true` is streamed upstream and returned as " +
           "the `chat.completion` a non-streamed call returns. Errors use OpenAI's envelope, so the official SDKs " +
-          "raise their usual exceptions.",
+          "raise their usual exceptions. A `user` message may carry `file` parts naming the caller's uploads " +
+          "(`FileContentPart`); they go upstream as images and the files stay unattached. A model that cannot see " +
+          "images is a 400 naming `model` for any image.",
         requestBody: jsonBody("ChatCompletionRequest"),
         responses: {
           200: {

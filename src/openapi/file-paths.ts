@@ -85,12 +85,33 @@ export function filePaths(): Record<string, Record<string, unknown>> {
         operationId: "getFileContent",
         tags: ["Files"],
         summary: "A file's bytes, with their media type",
+        description:
+          "The owner's, with a bearer token; or anyone's holding a signed URL (`expires` and `signature`, made for " +
+          "DashScope when the deployment sets `FILE_URL_BASE` and `FILE_URL_SECRET`), without a token until it expires.",
+        // A signed URL is its own credential.
+        security: [{ bearerAuth: [] }, {}],
+        parameters: [
+          {
+            name: "expires",
+            in: "query",
+            required: false,
+            description: "A signed URL's end, in Unix seconds.",
+            schema: { type: "string", pattern: "^[0-9]{1,12}$" },
+          },
+          {
+            name: "signature",
+            in: "query",
+            required: false,
+            description: "HMAC-SHA256 (hex) under `FILE_URL_SECRET` of `<id>.<expires>`.",
+            schema: { type: "string", pattern: "^[0-9a-f]{64}$" },
+          },
+        ],
         responses: {
           200: {
             description: "The bytes exactly as uploaded.",
             content: Object.fromEntries(IMAGE_TYPES.map((type) => [type, { schema: binary }])),
           },
-          ...errorResponses([401, 404], "Error"),
+          ...errorResponses([401, 403, 404], "Error"),
         },
       },
     },

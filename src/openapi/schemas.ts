@@ -7,7 +7,8 @@
  * with (`bodies.ts`).
  */
 import * as z from "zod";
-import { generationParametersSchema, messageContentSchema } from "../dashscope/schema";
+import { turnContentSchema } from "../chat/file-parts";
+import { generationParametersSchema } from "../dashscope/schema";
 import { pageSchema, timeOrderedId } from "../resources/common";
 import { conversationSchema } from "../resources/conversation";
 import { errorCodeSchema } from "../resources/errors";
@@ -27,8 +28,8 @@ export const conversationDocSchema = conversationSchema.extend({
   ),
 });
 
-/** A message, its `content` described as DashScope's message content. */
-export const messageSchema = storedMessageSchema.extend({ content: messageContentSchema.nullable() });
+/** A message, its `content` described as the API's message content (DashScope's parts and file parts). */
+export const messageSchema = storedMessageSchema.extend({ content: turnContentSchema.nullable() });
 
 export const conversationPageDocSchema = pageSchema(conversationDocSchema);
 export const messagePageDocSchema = pageSchema(messageSchema);
