@@ -59,7 +59,8 @@ export interface MediaOptions {
 export function imageTokens(size: ImageDimensions | null, media: MediaOptions = {}): number {
   const rule = media.imageRule ?? DEFAULT_IMAGE_RULE;
   const cap = media.highResolutionImages ? HIGH_RESOLUTION_MAX_TOKENS : rule.maxTokens;
-  if (!size) return cap + IMAGE_MARKER_TOKENS;
+  if (!size)
+    return media.highResolutionImages ? HIGH_RESOLUTION_IMAGE_TOKENS : rule.maxTokens + IMAGE_MARKER_TOKENS;
   const f = rule.patchPixels;
   const { width, height } = size;
   let h = Math.max(f, Math.round(height / f) * f);

@@ -88,4 +88,3 @@ export const textContentSchema = z.union(
 );
 
 export type TextPart = z.infer<typeof textPartSchema>;
-export type MessageContent = z.infer<typeof messageContentSchema>;
