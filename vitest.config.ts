@@ -71,6 +71,9 @@ function workersProject(
               CORS_ALLOWED_ORIGINS: "https://app.example.test, http://LOCALHOST:5173/",
               // useChat's body over the limit without building 32 MiB (test/ui-chat.test.ts).
               MAX_UI_CHAT_BODY_BYTES: "4194304",
+              // Image bytes per message and request in data URL mode, small enough for
+              // test/file-part-limits.test.ts to exceed with a few uploads.
+              MAX_INLINE_IMAGE_BYTES: "150000",
               ...bindings,
               ...extras.injected?.(inject),
             },

@@ -72,6 +72,12 @@ export interface Config {
   /** Most images (file parts and data-URL images) one message may carry (`MAX_FILES_PER_MESSAGE`). */
   maxFilesPerMessage: number;
   /**
+   * Data URL mode (no `fileUrls`): the most image bytes one request to DashScope carries
+   * (`MAX_INLINE_IMAGE_BYTES`): a message's own images above it are a 413; older images of the
+   * history past it are not sent again.
+   */
+  maxInlineImageBytes: number;
+  /**
    * Where DashScope fetches uploaded images from (`FILE_URL_BASE`, this Worker's public origin)
    * with a short-lived signed URL, and the HMAC key that signs it (`FILE_URL_SECRET`, a secret).
    * `null` unless both are set: images then go upstream as base64 data URLs read from R2.
@@ -198,11 +204,14 @@ export function loadConfig(env: Partial<Env>): Config {
     maxUiChatBodyBytes: num(env.MAX_UI_CHAT_BODY_BYTES, 33_554_432),
     maxFileBytes: num(env.MAX_FILE_BYTES, 7_340_032),
     unattachedFileTtlMs: Math.max(0, num(env.UNATTACHED_FILE_TTL_HOURS, 24)) * 3_600_000,
-    // Four photos: in data URL mode a turn holds each image as base64 text (4/3 of its bytes) in
-    // the request it builds and sends, and every later turn resends a message's images, so four
-    // at MAX_FILE_BYTES (28 MiB, 37 MiB of base64) bound a turn's image memory within the
-    // Worker's 128 MB (BENCHMARKS.md, photos). Four also covers a typical "these photos" pick.
+    // Four photos: a typical "these photos" pick from a phone's gallery. What bounds memory is
+    // MAX_INLINE_IMAGE_BYTES below, not the count.
     maxFilesPerMessage: Math.max(1, num(env.MAX_FILES_PER_MESSAGE, 4)),
+    // 16 MiB: in data URL mode a turn holds an image about five times while it builds and sends
+    // the request (the bytes read from R2, the base64 data URL, the request's JSON text and its
+    // UTF-8 body: 1 + 3 × 4/3), so 16 MiB of images is about 80 MB of a Worker's 128 MB
+    // (BENCHMARKS.md, photos: one 5 MiB photo raised the isolate's memory by 39 MiB).
+    maxInlineImageBytes: Math.max(0, num(env.MAX_INLINE_IMAGE_BYTES, 16_777_216)),
     fileUrls:
       env.FILE_URL_BASE && env.FILE_URL_SECRET
         ? {

@@ -80,3 +80,43 @@ it("/v1/chat/completions: one file part too many in a message is 400 naming that
   await expectError(res, 400, "invalid_request", "messages.2.content");
   expect(await standInRequests(tag)).toEqual([]);
 });
+
+// MAX_INLINE_IMAGE_BYTES (150,000 in these tests; 16 MiB by default): with data URLs, a message's
+// images together, and the images one request carries (newest first).
+const MAX_INLINE_IMAGE_BYTES = 150_000;
+
+it("a message whose images together exceed MAX_INLINE_IMAGE_BYTES is 413 naming content", async () => {
+  const alice = newUser("alice");
+  const files = await Promise.all([1, 2, 3].map((i) => upload(alice, jpegOf(100 * i, 100, 60_000))));
+  expect(files.reduce((n, f) => n + f.bytes, 0)).toBeGreaterThan(MAX_INLINE_IMAGE_BYTES);
+  const conv = await createConversation(alice, { model: VISION_MODEL });
+  const tag = newTag();
+  const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {
+    content: [{ type: "text", text: `[[stand-in tag=${tag}]]` }, ...files.map((f) => filePart(f.id))],
+  });
+  await expectError(res, 413, "payload_too_large", "content");
+  expect(await standInRequests(tag)).toEqual([]);
+  expect(await listMessages(alice, conv.id)).toEqual([]);
+});
+
+it("a later turn resends the newest images within MAX_INLINE_IMAGE_BYTES; an older one reads as a note", async () => {
+  const alice = newUser("alice");
+  const [a, b, c] = await Promise.all([1, 2, 3].map((i) => upload(alice, jpegOf(100 * i, 100, 60_000))));
+  const conv = await createConversation(alice, { model: VISION_MODEL });
+  await streamTurn(alice, conv.id, {
+    content: [filePart(a!.id), filePart(b!.id), { type: "text", text: "two [[stand-in tokens=2]]" }],
+  });
+  const tag = newTag();
+  const { events } = await streamTurn(alice, conv.id, {
+    content: [filePart(c!.id), { type: "text", text: `one more [[stand-in tokens=2 tag=${tag}]]` }],
+  });
+  expect(events.at(-1)!.event).toBe("message.completed");
+  const [req] = await standInRequests(tag);
+  // 60,000 + 60,000 fit in 150,000; the third (the oldest message's second) does not.
+  expect(req!.images.map((i) => i.sha256)).toEqual([a!.sha256, c!.sha256]);
+  const older = req!.body.messages.find((m) => m.role === "user")!;
+  expect((older.content as { type: string; text?: string }[])[1]).toEqual({
+    type: "text",
+    text: "[an earlier image, not sent again]",
+  });
+});

@@ -5,6 +5,7 @@ import { type FileRef, findUserFiles } from "../store/file-lookup";
 import type { RequestFilePart } from "./file-parts";
 import { cannotSeeImages, hasImage } from "./images";
 import { imageRuleFor } from "./models";
+import { checkInlineBytes } from "./turn-images";
 
 /** The file parts of a `/v1/chat/completions` request and the caller's files they name. */
 export interface CompletionFiles {
@@ -26,7 +27,7 @@ export async function checkCompletionFiles(
   userId: string,
   request: ChatCompletionRequest,
   parts: readonly RequestFilePart[],
-  config: Pick<Config, "maxFilesPerMessage">,
+  config: Pick<Config, "maxFilesPerMessage" | "maxInlineImageBytes" | "fileUrls">,
 ): Promise<Map<string, FileRef>> {
   if (imageRuleFor(request.model) === null && request.messages.some((m) => hasImage(m.content)))
     throw cannotSeeImages(request.model);
@@ -44,6 +45,10 @@ export async function checkCompletionFiles(
   const files = new Map((await findUserFiles(db, userId, ids)).map((f) => [f.id, f]));
   const missing = parts.find((p) => !files.has(p.fileId));
   if (missing) throw invalidRequest(`${missing.param} is not a file you uploaded.`, missing.param);
+  for (const m of perMessage.keys()) {
+    const bytes = parts.filter((p) => p.message === m).reduce((n, p) => n + files.get(p.fileId)!.bytes, 0);
+    checkInlineBytes(bytes, config, `messages.${m}.content`);
+  }
   return files;
 }
 

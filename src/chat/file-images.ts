@@ -76,15 +76,15 @@ export async function fileImages(
 
 /**
  * `messages` with each file part turned into the image DashScope reads ({@link fileImages}), for
- * a turn or a `/v1/chat/completions` request: data URLs within `MAX_FILES_PER_MESSAGE` ×
- * `MAX_FILE_BYTES` (the most one message may carry), or signed URLs. Never rejects, so it may run
+ * a turn or a `/v1/chat/completions` request: data URLs within `MAX_INLINE_IMAGE_BYTES` (newest
+ * first), or signed URLs. Never rejects, so it may run
  * alongside a D1 write: when R2 fails, every file part becomes a deleted file's note, logged.
  */
 export async function sendableMessages<M extends { content?: unknown }>(
   messages: readonly M[],
   files: ReadonlyMap<string, FileRef>,
   bucket: R2Bucket,
-  config: Pick<Config, "fileUrls" | "maxFilesPerMessage" | "maxFileBytes">,
+  config: Pick<Config, "fileUrls" | "maxInlineImageBytes">,
 ): Promise<M[]> {
   let map: (content: unknown) => unknown;
   try {
@@ -94,7 +94,7 @@ export async function sendableMessages<M extends { content?: unknown }>(
         files,
         bucket,
         urls: config.fileUrls,
-        inlineBudgetBytes: config.maxFilesPerMessage * config.maxFileBytes,
+        inlineBudgetBytes: config.maxInlineImageBytes,
         now: Date.now(),
       },
     );
