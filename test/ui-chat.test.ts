@@ -645,7 +645,8 @@ describe("useChat's transport against /v1/ui/conversations", () => {
 
   it("sends an image file part as an image_url part", async () => {
     const user = newUser("ui");
-    const conv = await createConversation(user);
+    // A model that reads images (the default, qwen-plus, refuses them).
+    const conv = await createConversation(user, { model: "qwen3-vl-plus" });
     const tag = newTag();
     const transport = await transportFor(user);
     const url =

@@ -1,8 +1,9 @@
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
+import { type TurnContent, turnContentSchema } from "../chat/file-parts";
 import type { TurnInput } from "../chat/prepare-turn";
 import { canonicalJson, requestHash } from "../chat/request-hash";
-import type { MessageContent } from "../dashscope/schema/content";
+import { checkTurnImages } from "../chat/turn-images";
 import type { GenerationParameters } from "../dashscope/schema/parameters";
 import { invalidRequest, notFound } from "../errors/api-error";
 import { parseBody } from "../errors/invalid-request";
@@ -53,6 +54,8 @@ export const uiConversationRoutes = new Hono<AppEnv>()
       model: request.model ?? null,
       parameters,
     });
+    if (input.role === "user")
+      input.files = await checkTurnImages(c.env.DB, input.userId, input.content, c.get("config"));
     const result = await ownerOf(c.env, request.id).startTurn(input);
     if (!result.ok) throw toApiError(result);
     // An answer to tool results is the next step of the client's message holding the calls.
@@ -130,7 +133,7 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
       requestHash: await requestHash({ ui: "tool", tool_results: results, model, parameters }),
     };
   }
-  const content = userContentOf(message, field);
+  const content = parseBody(turnContentSchema, userContentOf(message, field), `${field}.parts`);
   const regenerate = send.trigger === "regenerate-message";
   const edit = !regenerate && send.messageId === message.id;
   const stored =
@@ -146,6 +149,7 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
       ...common,
       role: "user",
       content,
+      files: [],
       parentId: stored.parent_id,
       clientMessageId: editClientMessageId(message.id, hash.slice(0, 24)),
       requestHash: hash,
@@ -155,6 +159,8 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
     ...common,
     role: "user",
     content,
+    // The files are looked up once the whole send is known valid (`checkTurnImages`).
+    files: [],
     clientMessageId: message.id,
     requestHash: await requestHash({ ui: "send", content, model, parameters }),
   };
@@ -166,7 +172,7 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
  * original under its own stored id (and the edit under the edit's): the newest version with the
  * content the client holds, else the newest.
  */
-function storedVersion(versions: Message[], content: MessageContent): Message | null {
+function storedVersion(versions: Message[], content: TurnContent): Message | null {
   const sent = canonicalJson(content);
   return versions.find((m) => canonicalJson(m.content) === sent) ?? versions[0] ?? null;
 }

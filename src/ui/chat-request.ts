@@ -4,8 +4,7 @@
  * what edge-chat sends: only the last message is read (`../shared/API.md` §2.5).
  */
 import * as z from "zod";
-import { messageContentSchema, textContentSchema } from "../dashscope/schema";
-import type { MessageContent } from "../dashscope/schema/content";
+import { textContentSchema } from "../dashscope/schema";
 import { invalidRequest } from "../errors/api-error";
 import { parseBody } from "../errors/invalid-request";
 
@@ -58,9 +57,10 @@ export function parseUiMessage(value: unknown, field: string): UiMessage {
  * A user message's content: its text and file parts in order (one text part alone is a string).
  * A file part is an uploaded file (`edge-chat-file:<id>`) or an image by `data:` or `https:` URL
  * (an `image_url` part). `data-*` and `step-start` parts are the app's or the SDK's own and are
- * skipped; any other part is 400.
+ * skipped; any other part is 400. The route validates the result as a turn's content
+ * (`turnContentSchema`, which takes the file part) and names errors `<field>.parts`.
  */
-export function userContentOf(message: UiMessage, field: string): MessageContent {
+export function userContentOf(message: UiMessage, field: string): string | ContentPart[] {
   const parts: ContentPart[] = [];
   message.parts.forEach((part, i) => {
     const param = `${field}.parts.${i}`;
@@ -78,11 +78,10 @@ export function userContentOf(message: UiMessage, field: string): MessageContent
   });
   if (parts.length === 0) throw invalidRequest("The message has no text and no file.", `${field}.parts`);
   const only = parts[0];
-  const content = parts.length === 1 && only?.type === "text" ? only.text : parts;
-  return parseBody(messageContentSchema, content, `${field}.parts`);
+  return parts.length === 1 && only?.type === "text" ? only.text : parts;
 }
 
-/** A content part as a turn takes it (validated by `messageContentSchema` once assembled). */
+/** A content part as a turn takes it (validated by `turnContentSchema` once assembled). */
 type ContentPart =
   | { type: "text"; text: string }
   | { type: "file"; file: { file_id: string } }
