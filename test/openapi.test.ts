@@ -16,15 +16,26 @@ type MediaType = {
   schema?: { $ref?: string };
   "x-sse-events"?: Record<string, { $ref?: string; oneOf?: unknown[] }>;
 };
+type Header = { schema?: { type?: string } };
 type Operation = {
   security?: unknown[];
-  responses: Record<string, { content?: Record<string, MediaType> }>;
+  responses: Record<string, { content?: Record<string, MediaType>; headers?: Record<string, Header> }>;
 };
 /** The parts of the document these tests read; the rest is carried along for the validators. */
 type Doc = {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
+  components: {
+    schemas: Record<
+      string,
+      {
+        properties?: Record<string, unknown>;
+        required?: string[];
+        oneOf?: { $ref: string }[];
+        discriminator?: { propertyName: string; mapping?: Record<string, string> };
+      }
+    >;
+  };
   [key: string]: unknown;
 };
 
@@ -168,26 +179,97 @@ describe("/openapi.json", () => {
     }
   });
 
-  it("describes the answer stream's events with their payload schemas", () => {
-    const stream = okContent(doc, "post", "/v1/conversations/{id}/messages", "text/event-stream");
-    expect(Object.keys(stream["x-sse-events"] ?? {}).sort()).toEqual([
+  it("describes the answer stream as a oneOf of the event payloads, discriminated by type", () => {
+    const answerEvent = doc.components.schemas.AnswerEvent!;
+    expect(answerEvent.discriminator?.propertyName).toBe("type");
+    const mapping = answerEvent.discriminator?.mapping ?? {};
+    expect(Object.keys(mapping).sort()).toEqual([
       "message.completed",
       "message.delta",
       "message.failed",
       "turn.started",
     ]);
+    expect(answerEvent.oneOf?.map((v) => v.$ref).sort()).toEqual(Object.values(mapping).sort());
     // Every payload names its event: `type`, required, that event's name and nothing else.
-    for (const [name, schema] of Object.entries(stream["x-sse-events"] ?? {})) {
-      const component = doc.components.schemas[schema.$ref!.split("/").pop()!]!;
+    for (const [name, $ref] of Object.entries(mapping)) {
+      const component = doc.components.schemas[$ref.split("/").pop()!]!;
       expect(component.properties?.type, name).toMatchObject({ const: name });
       expect(component.required, name).toContain("type");
     }
-    const resumed = okContent(doc, "get", "/v1/messages/{id}/events", "text/event-stream");
-    expect(resumed["x-sse-events"]).toEqual(stream["x-sse-events"]);
+    // The send routes offer both response types (chosen by `stream`); resumption streams only.
+    for (const [method, path] of [
+      ["post", "/v1/conversations/{id}/messages"],
+      ["post", "/v1/messages/{id}/regenerate"],
+      ["get", "/v1/messages/{id}/events"],
+    ] as const) {
+      const stream = okContent(doc, method, path, "text/event-stream");
+      expect(stream.schema?.$ref, path).toBe("#/components/schemas/AnswerEvent");
+      expect(stream["x-sse-events"], path).toBeUndefined();
+      const content = Object.keys(doc.paths[path]![method]!.responses["200"]!.content ?? {}).sort();
+      expect(content, path).toEqual(
+        method === "get" ? ["text/event-stream"] : ["application/json", "text/event-stream"],
+      );
+    }
+    expect(okContent(doc, "post", "/v1/conversations/{id}/messages", "application/json").schema?.$ref).toBe(
+      "#/components/schemas/TurnResult",
+    );
     const chunks = okContent(doc, "post", "/v1/chat/completions", "text/event-stream");
     expect(chunks["x-sse-events"]?.message?.oneOf).toContainEqual({
       $ref: "#/components/schemas/ChatCompletionChunk",
     });
+  });
+
+  it("documents WWW-Authenticate on 401, Retry-After on 429 and the rate-limit headers where they are sent", () => {
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const method of HTTP_METHODS) {
+        const op = item[method];
+        if (!op) continue;
+        if (op.responses["401"])
+          expect(op.responses["401"].headers, `${method} ${path}`).toHaveProperty("WWW-Authenticate");
+        if (op.responses["429"])
+          expect(op.responses["429"].headers, `${method} ${path}`).toHaveProperty("Retry-After");
+      }
+    }
+    for (const path of ["/v1/conversations/{id}/messages", "/v1/chat/completions"]) {
+      const responses = doc.paths[path]!.post!.responses;
+      expect(Object.keys(responses["200"]!.headers ?? {}).sort(), path).toEqual([
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-reset-requests",
+      ]);
+      expect(Object.keys(responses["429"]!.headers ?? {}).sort(), path).toEqual([
+        "Retry-After",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+      ]);
+    }
+  });
+
+  it("the documented headers are the ones real responses carry", async () => {
+    const user = newUser("oas");
+    const conversation = await createConversation(user);
+    const turn = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=2 tag=${newTag()}]]`,
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const documented = Object.keys(
+      doc.paths["/v1/conversations/{id}/messages"]!.post!.responses["200"]!.headers!,
+    );
+    for (const name of documented) expect(turn.headers.get(name), name).toMatch(/^\S+$/);
+    const unauthorized = await exports.default.fetch("http://localhost/v1/conversations");
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get("WWW-Authenticate")).toBe("Bearer");
+  });
+
+  it("modalities is an array of an enum, not a tuple schema", () => {
+    const params = doc.components.schemas.GenerationParameters as { properties: Record<string, unknown> };
+    expect(params.properties.modalities).toMatchObject({
+      type: "array",
+      items: { enum: ["text", "audio"] },
+      contains: { const: "text" },
+    });
+    expect(JSON.stringify(params.properties.modalities)).not.toMatch(/prefixItems|oneOf/);
   });
 });
 
@@ -381,17 +463,21 @@ describe("component schemas come from the validating zod schemas", () => {
       content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
     });
     const text = await res.text();
-    const events =
-      okContent(doc, "post", "/v1/conversations/{id}/messages", "text/event-stream")["x-sse-events"] ?? {};
+    const mapping = doc.components.schemas.AnswerEvent?.discriminator?.mapping ?? {};
     let seen = 0;
     for (const block of text.split("\n\n")) {
       const name = /^event: (.+)$/m.exec(block)?.[1];
       const data = /^data: (.+)$/m.exec(block)?.[1];
       if (!name || !data) continue;
-      const ref = events[name]?.$ref;
+      const ref = mapping[name];
       if (!ref) throw new Error(`no schema for event ${name}`);
       const component = ref.split("/").pop()!;
       expect(componentValidator(ajv, component)(JSON.parse(data)), name).toEqual({
+        ok: true,
+        errors: null,
+      });
+      // The union validates it too, through the discriminator's one matching branch.
+      expect(componentValidator(ajv, "AnswerEvent")(JSON.parse(data)), name).toEqual({
         ok: true,
         errors: null,
       });

@@ -27,6 +27,7 @@ import {
 } from "./bodies";
 import {
   accountExportDocSchema,
+  answerEventSchema,
   changeDocSchema,
   chatCompletionChunkSchema,
   chatCompletionSchema,
@@ -83,6 +84,7 @@ const COMPONENTS = {
   MessageDeltaEvent: messageDeltaEventSchema,
   MessageCompletedEvent: messageCompletedEventSchema,
   MessageFailedEvent: messageFailedEventSchema,
+  AnswerEvent: answerEventSchema,
   SearchHit: searchHitSchema,
   SearchPage: searchPageSchema,
   UsageReport: usageReportSchema,
@@ -109,6 +111,14 @@ const COMPONENTS = {
 
 /** A time as the API writes it: `YYYY-MM-DDTHH:mm:ssZ`, no fractional seconds, no offset. */
 const ISO_SECONDS_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$";
+
+/** The components of the answer stream's events, the variants of `AnswerEvent`. */
+const ANSWER_EVENT_COMPONENTS = [
+  "TurnStartedEvent",
+  "MessageDeltaEvent",
+  "MessageCompletedEvent",
+  "MessageFailedEvent",
+] as const satisfies readonly (keyof typeof COMPONENTS)[];
 
 /** The name of a component, checked: a typo in a `$ref` fails at build time, not in a client generator. */
 export type ComponentName = keyof typeof COMPONENTS;
@@ -147,12 +157,31 @@ export function buildComponentSchemas(): Record<string, JsonSchema> {
         for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
         ctx.jsonSchema.$ref = "#/components/schemas/MessageContent";
       }
-      // `modalities` is a z.custom check (fixed tuples), which has no JSON Schema of its own.
+      // `modalities` is a z.custom check (exactly `["text"]` or `["text", "audio"]`), which has no
+      // JSON Schema of its own. An array of the enum (not a tuple schema: generators turn
+      // `prefixItems` into broken tuple types) that must contain "text"; the order rule is in words.
       if (ctx.zodSchema === modalitiesSchema) {
-        ctx.jsonSchema.oneOf = [
-          { type: "array", prefixItems: [{ const: "text" }], items: false, minItems: 1 },
-          { type: "array", prefixItems: [{ const: "text" }, { const: "audio" }], items: false, minItems: 2 },
-        ];
+        Object.assign(ctx.jsonSchema, {
+          type: "array",
+          items: { type: "string", enum: ["text", "audio"] },
+          minItems: 1,
+          maxItems: 2,
+          uniqueItems: true,
+          contains: { const: "text" },
+          description: 'Output modalities: exactly `["text"]` or `["text", "audio"]`, in that order.',
+        });
+      }
+      // The event union: the discriminator (OpenAPI 3.1) lets generators switch on `type`.
+      if (ctx.zodSchema === answerEventSchema) {
+        ctx.jsonSchema.discriminator = {
+          propertyName: "type",
+          mapping: Object.fromEntries(
+            ANSWER_EVENT_COMPONENTS.map((name) => {
+              const type = COMPONENTS[name].shape.type.value;
+              return [type, `#/components/schemas/${name}`];
+            }),
+          ),
+        };
       }
     },
   });

@@ -6,8 +6,10 @@
  * while zod v4 emits JSON Schema 2020-12 natively, which is exactly OpenAPI 3.1's schema dialect.
  * `test/openapi.test.ts` fails when a registered route has no operation here.
  *
- * Server-sent event streams have no schema vocabulary in OpenAPI 3.1; their event payloads are
- * components, listed per response under the `x-sse-events` extension (event name → schema).
+ * Server-sent event streams have no vocabulary of their own in OpenAPI 3.1: a `text/event-stream`
+ * response's schema is that of one event's `data` (the answer stream: `AnswerEvent`, a
+ * discriminated `oneOf`). The OpenAI-compatible chunk stream, whose last event is not JSON, keeps
+ * its payloads in the `x-sse-events` extension.
  */
 import {
   MAX_CONTENT_PARTS,
@@ -21,27 +23,41 @@ import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
 import { exportSyncPaths } from "./export-sync-paths";
 import { filePaths } from "./file-paths";
-import { errorResponses, json, jsonBody, pageParameters, pathId, usageRangeParameters } from "./operations";
+import {
+  errorResponses,
+  json,
+  jsonBody,
+  pageParameters,
+  pathId,
+  rateLimitHeaders,
+  usageRangeParameters,
+} from "./operations";
 import { uiPaths } from "./ui-paths";
 import { webhookOperations } from "./webhooks";
 
-/** The answer stream of a turn (and its resumption): named events with JSON data. */
+/**
+ * The answer stream of a turn (and its resumption). The schema is that of one event's `data`,
+ * `AnswerEvent`: a `oneOf` discriminated by `type`, the event's name, which is how SSE-aware
+ * generators (hey-api's `client.sse`, Speakeasy, OpenAPI 3.2's `itemSchema`) type each event.
+ */
 const answerStream = {
   "text/event-stream": {
     schema: {
-      type: "string",
+      ...ref("AnswerEvent"),
       description:
-        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:` whose first key, `type`, is the event's name; `: ping` comments at least every 15 s from the first byte on, also while the model has not sent its first token. " +
+        "Server-sent events, each with `event:`, a per-answer increasing `id:` and JSON `data:` (this schema) whose first key, `type`, is the event's name; `: ping` comments at least every 15 s from the first byte on, also while the model has not sent its first token. " +
         "A turn's stream starts once both messages are stored, as soon as the model's HTTP status is known and at most `STREAM_START_DEADLINE_MS` (1 s) later; a failure after that arrives as `message.failed` with the mapped `error.code`. " +
-        "Ends with exactly one `message.completed` or `message.failed`.",
-    },
-    "x-sse-events": {
-      "turn.started": ref("TurnStartedEvent"),
-      "message.delta": ref("MessageDeltaEvent"),
-      "message.completed": ref("MessageCompletedEvent"),
-      "message.failed": ref("MessageFailedEvent"),
+        "Ends with exactly one `message.completed` or `message.failed`; reconnect to `/v1/messages/{id}/events` with the last `id:` seen (`Last-Event-ID`) to resume.",
     },
   },
+};
+
+/** The 200 of a send (turn or regenerate): the stream or the stored messages, chosen by `stream`. */
+const sendResponse = {
+  description:
+    "By the body's `stream`: with `stream: true` (the default) `text/event-stream`, the answer's events (`AnswerEvent` each); " +
+    "with `stream: false` `application/json`, the turn's stored messages (`TurnResult`) once the answer is complete.",
+  content: { ...answerStream, ...json("TurnResult") },
 };
 
 /** The OpenAI-compatible chunk stream. */
@@ -208,7 +224,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         tags: ["Messages"],
         summary: "Send a message and get the answer",
         description:
-          "With `stream: true` (default) the answer is a `text/event-stream` of the events in `x-sse-events`; with `stream: false`, " +
+          "With `stream: true` (default) the answer is a `text/event-stream` of `AnswerEvent`s; with `stream: false`, " +
           "the stored user and assistant messages once the answer is complete (a tool turn adds its results as `tool_messages`). " +
           'A tool turn answers every call of the latest answer: `{role: "tool", tool_results: [{tool_call_id, content}, …]}`. ' +
           "A photo is a `file` part naming an upload (`FileContentPart`): stored as that reference, sent to the model as the " +
@@ -224,11 +240,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         ],
         requestBody: jsonBody("CreateTurnRequest"),
         responses: {
-          200: {
-            description: "The answer stream, or the turn's messages when `stream` is false.",
-            content: { ...answerStream, ...json("TurnResult") },
-          },
-          ...errorResponses([400, 401, 404, 409, 413, 415, 422, 429, 502, 504], "Error"),
+          200: { ...sendResponse, headers: rateLimitHeaders },
+          ...errorResponses([400, 401, 404, 409, 413, 415, 422, 429, 502, 504], "Error", {
+            rateLimited: true,
+          }),
         },
       },
     },
@@ -264,10 +279,7 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         ],
         requestBody: jsonBody("RegenerateRequest"),
         responses: {
-          200: {
-            description: "The answer stream, or the turn's messages when `stream` is false.",
-            content: { ...answerStream, ...json("TurnResult") },
-          },
+          200: sendResponse,
           ...errorResponses([400, 401, 404, 409, 413, 415, 429, 502, 504], "Error"),
         },
       },
@@ -390,9 +402,10 @@ function buildPaths(): Record<string, Record<string, unknown>> {
         responses: {
           200: {
             description: "A completion, or a chunk stream when `stream` is true.",
+            headers: rateLimitHeaders,
             content: { ...json("ChatCompletion"), ...completionStream },
           },
-          ...errorResponses([400, 401, 413, 415, 422, 429, 502, 504], "OpenAIError"),
+          ...errorResponses([400, 401, 413, 415, 422, 429, 502, 504], "OpenAIError", { rateLimited: true }),
         },
       },
     },

@@ -32,13 +32,58 @@ const retryAfterHeader = {
   "Retry-After": { description: "Seconds to wait before retrying.", schema: { type: "integer", minimum: 1 } },
 };
 
-/** The error responses of an operation (500 always included), in `envelope`. */
-export function errorResponses(statuses: ErrorStatus[], envelope: Envelope): Record<string, unknown> {
+/** The RFC 6750 challenge of every 401 (src/auth/auth-errors.ts). */
+const wwwAuthenticateHeader = {
+  "WWW-Authenticate": {
+    description:
+      'The bearer challenge (RFC 6750): `Bearer` when no credentials were sent, else `Bearer error="invalid_request"` or `Bearer error="invalid_token"`.',
+    schema: { type: "string" },
+  },
+};
+
+/**
+ * The per-user request limit's headers, in OpenAI's style, on every response of a rate-limited
+ * route (src/middleware/rate-limit.ts); the binding tells no remaining count, so
+ * `x-ratelimit-remaining-requests` is sent on its 429 only (where it is 0).
+ */
+export const rateLimitHeaders = {
+  "x-ratelimit-limit-requests": {
+    description: "The caller's requests per minute on this route (their tier's limit).",
+    schema: { type: "integer", minimum: 1 },
+  },
+  "x-ratelimit-reset-requests": {
+    description: "Longest time until the limit's window resets, as a duration (`1m0s`).",
+    schema: { type: "string" },
+  },
+};
+const rateLimitedHeaders = {
+  ...rateLimitHeaders,
+  "x-ratelimit-remaining-requests": {
+    description: "`0`, on the 429 `rate_limited` only.",
+    schema: { type: "integer", minimum: 0 },
+  },
+};
+
+/**
+ * The error responses of an operation (500 always included), in `envelope`, with the headers each
+ * carries: `WWW-Authenticate` on 401, `Retry-After` on 429, and with `rateLimited` (a route under
+ * the per-user request limit) the rate-limit headers on 429 too.
+ */
+export function errorResponses(
+  statuses: ErrorStatus[],
+  envelope: Envelope,
+  options: { rateLimited?: boolean } = {},
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const status of [...statuses, 500] as const) {
+    const headers = {
+      ...(options.rateLimited && status === 429 ? rateLimitedHeaders : {}),
+      ...(status === 401 ? wwwAuthenticateHeader : {}),
+      ...(status === 429 ? retryAfterHeader : {}),
+    };
     out[String(status)] = {
       description: statusText(status),
-      ...(status === 429 ? { headers: retryAfterHeader } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
       content: { "application/json": { schema: ref(envelope) } },
     };
   }

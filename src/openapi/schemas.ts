@@ -105,6 +105,22 @@ export const messageFailedEventSchema = z
     "`message.failed`: the stored message (`failed`, `interrupted` or `cancelled`) with its `error`; partial content is kept.",
   );
 
+/**
+ * The `data` of any answer-stream event, told apart by `type` (each variant's `type` is a literal).
+ * In the document it is `AnswerEvent`: a `oneOf` with a `discriminator` on `type`, which code
+ * generators turn into a tagged union (hey-api: `({ type: "turn.started" } & TurnStartedEvent) | …`).
+ */
+export const answerEventSchema = z
+  .discriminatedUnion("type", [
+    turnStartedEventSchema,
+    messageDeltaEventSchema,
+    messageCompletedEventSchema,
+    messageFailedEventSchema,
+  ])
+  .describe(
+    "The `data` of one answer-stream event; `type` is the event's name (the `event:` line) and selects the payload.",
+  );
+
 const upstreamUsageSchema = z
   .object({
     prompt_tokens: z.int(),
