@@ -20,6 +20,15 @@ function isAnswerEvent(value: unknown): value is AnswerEvent {
   );
 }
 
+/** `data` parsed, or null when it is not JSON (not an answer event: skipped, not a dropped connection). */
+function parseJson(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return null;
+  }
+}
+
 /** How a stream (re)connects: the first request, and the resumption once the answer's id is known. */
 export interface StreamRequests {
   /**
@@ -126,7 +135,7 @@ export class AnswerStream implements AsyncIterable<AnswerEvent> {
         try {
           for await (const message of sseEvents(response.body)) {
             if (this.lastEventId !== null && Number(message.id) <= Number(this.lastEventId)) continue;
-            const data: unknown = JSON.parse(message.data);
+            const data = parseJson(message.data);
             if (!isAnswerEvent(data)) continue;
             this.lastEventId = message.id ?? this.lastEventId;
             failures = 0;
