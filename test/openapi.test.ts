@@ -253,10 +253,19 @@ describe("/openapi.json", () => {
       stream: false,
     });
     expect(turn.status).toBe(200);
+    const streamed = await call(user, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `again [[stand-in tokens=2 tag=${newTag()}]]`,
+    });
+    expect(streamed.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    await streamed.text();
     const documented = Object.keys(
       doc.paths["/v1/conversations/{id}/messages"]!.post!.responses["200"]!.headers!,
     );
-    for (const name of documented) expect(turn.headers.get(name), name).toMatch(/^\S+$/);
+    expect(documented.length).toBeGreaterThan(0);
+    for (const name of documented) {
+      expect(turn.headers.get(name), name).toMatch(/^\S+$/);
+      expect(streamed.headers.get(name), name).toMatch(/^\S+$/);
+    }
     const unauthorized = await exports.default.fetch("http://localhost/v1/conversations");
     expect(unauthorized.status).toBe(401);
     expect(unauthorized.headers.get("WWW-Authenticate")).toBe("Bearer");
