@@ -222,11 +222,11 @@ export type Conversation = {
      */
     active_leaf_id: string | null;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     updated_at: string;
     last_message_at: string | null;
@@ -301,7 +301,7 @@ export type Message = {
      */
     sibling_count: number;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
     completed_at: string | null;
@@ -566,7 +566,7 @@ export type AccountExport = {
      */
     user_id: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     exported_at: string;
     /**
@@ -593,11 +593,11 @@ export type AccountExport = {
          */
         active_leaf_id: string | null;
         /**
-         * ISO 8601, UTC
+         * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
          */
         created_at: string;
         /**
-         * ISO 8601, UTC
+         * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
          */
         updated_at: string;
         last_message_at: string | null;
@@ -940,7 +940,7 @@ export type ApiKey = {
      */
     prefix: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
     last_used_at: string | null;
@@ -956,7 +956,7 @@ export type CreatedApiKey = {
      */
     key: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
 };
@@ -1009,7 +1009,7 @@ export type File = {
      */
     sha256: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
 };
@@ -1020,7 +1020,7 @@ export type UserLimits = {
      */
     id: string;
     /**
-     * ISO 8601, UTC
+     * ISO 8601 in UTC, whole seconds (no fractional part): `2026-11-30T09:15:04Z`.
      */
     created_at: string;
     /**
