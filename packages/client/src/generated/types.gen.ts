@@ -2491,6 +2491,221 @@ export type GetFileContentResponses = {
 
 export type GetFileContentResponse = GetFileContentResponses[keyof GetFileContentResponses];
 
+export type SendUiChatData = {
+    body: {
+        /**
+         * The conversation's id.
+         */
+        id: string;
+        /**
+         * Only the last element is read.
+         */
+        messages?: Array<unknown>;
+        message?: {
+            id: string;
+            role: 'user' | 'assistant';
+            parts: Array<{
+                type: string;
+            }>;
+            /**
+             * `message.metadata` of the answer: `start` carries `conversation_id`, `message_id` (the stored answer, for `POST /v1/messages/{id}/stop`) and `user_message_id`; `finish` the outcome (`status`, `finish_reason`, `model`, `usage`, `error`), which the AI SDK merges into it.
+             */
+            metadata?: {
+                conversation_id?: string;
+                message_id?: string;
+                user_message_id?: string;
+                status?: 'streaming' | 'completed' | 'cancelled' | 'interrupted' | 'failed';
+                finish_reason?: string | null;
+                model?: string | null;
+                /**
+                 * The answer's token usage, as `Message.usage`.
+                 */
+                usage?: {
+                    [key: string]: unknown;
+                } | null;
+                error?: {
+                    [key: string]: unknown;
+                } | null;
+            };
+        };
+        trigger?: 'submit-message' | 'regenerate-message';
+        messageId?: string | null;
+        model?: string;
+        parameters?: {
+            [key: string]: unknown;
+        } | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/v1/ui/conversations';
+};
+
+export type SendUiChatErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Not found; another user's resource is also 404. Code: `not_found`.
+     */
+    404: Error;
+    /**
+     * Conflict (`turn_in_progress` while the conversation is answering; `conversation_deleted` when it was deleted while the answer was opening). Codes: `conflict`, `turn_in_progress`, `conversation_deleted`.
+     */
+    409: Error;
+    /**
+     * The request body is too large. Code: `payload_too_large`.
+     */
+    413: Error;
+    /**
+     * The request body is not declared as JSON (`Content-Type: application/json`, UTF-8); for an upload, the file is not an image of a supported kind. Code: `unsupported_media_type`.
+     */
+    415: Error;
+    /**
+     * Blocked by the model provider's content moderation. Code: `content_filtered`.
+     */
+    422: Error;
+    /**
+     * Rate limited or quota exhausted; see `Retry-After`. Codes: `rate_limited`, `quota_exceeded`.
+     */
+    429: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+    /**
+     * The model provider failed. Code: `upstream_error`.
+     */
+    502: Error;
+    /**
+     * The model provider did not answer in time. Code: `upstream_timeout`.
+     */
+    504: Error;
+};
+
+export type SendUiChatError = SendUiChatErrors[keyof SendUiChatErrors];
+
+export type SendUiChatResponses = {
+    /**
+     * The AI SDK's UI message stream (header `x-vercel-ai-ui-message-stream: v1`): `data: <chunk>` frames, then `data: [DONE]`; `: ping` comments keep it alive. One answer is one step: `start` (its `messageId` is the stored answer's id; an answer to tool results keeps the id of the message it continues), `start-step`, `reasoning-*` and `text-*` parts as they stream, `tool-input-start`/`-delta` while a call's arguments arrive and `tool-input-available` once complete, `finish-step`, `finish` with the outcome as message metadata, then `error` for a failed or interrupted answer or `abort` for a stopped one.
+     */
+    200: string;
+};
+
+export type SendUiChatResponse = SendUiChatResponses[keyof SendUiChatResponses];
+
+export type ResumeUiChatData = {
+    body?: never;
+    path: {
+        /**
+         * The conversation's id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/ui/conversations/{id}/stream';
+};
+
+export type ResumeUiChatErrors = {
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Not found; another user's resource is also 404. Code: `not_found`.
+     */
+    404: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+};
+
+export type ResumeUiChatError = ResumeUiChatErrors[keyof ResumeUiChatErrors];
+
+export type ResumeUiChatResponses = {
+    /**
+     * The AI SDK's UI message stream (header `x-vercel-ai-ui-message-stream: v1`): `data: <chunk>` frames, then `data: [DONE]`; `: ping` comments keep it alive. One answer is one step: `start` (its `messageId` is the stored answer's id; an answer to tool results keeps the id of the message it continues), `start-step`, `reasoning-*` and `text-*` parts as they stream, `tool-input-start`/`-delta` while a call's arguments arrive and `tool-input-available` once complete, `finish-step`, `finish` with the outcome as message metadata, then `error` for a failed or interrupted answer or `abort` for a stopped one.
+     */
+    200: string;
+    /**
+     * No answer is being generated.
+     */
+    204: void;
+};
+
+export type ResumeUiChatResponse = ResumeUiChatResponses[keyof ResumeUiChatResponses];
+
+export type ListUiMessagesData = {
+    body?: never;
+    path: {
+        /**
+         * The conversation's id.
+         */
+        id: string;
+    };
+    query?: never;
+    url: '/v1/ui/conversations/{id}/messages';
+};
+
+export type ListUiMessagesErrors = {
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Not found; another user's resource is also 404. Code: `not_found`.
+     */
+    404: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+};
+
+export type ListUiMessagesError = ListUiMessagesErrors[keyof ListUiMessagesErrors];
+
+export type ListUiMessagesResponses = {
+    /**
+     * The messages.
+     */
+    200: {
+        data: Array<{
+            id: string;
+            role: 'user' | 'assistant';
+            parts: Array<{
+                type: string;
+            }>;
+            /**
+             * `message.metadata` of the answer: `start` carries `conversation_id`, `message_id` (the stored answer, for `POST /v1/messages/{id}/stop`) and `user_message_id`; `finish` the outcome (`status`, `finish_reason`, `model`, `usage`, `error`), which the AI SDK merges into it.
+             */
+            metadata?: {
+                conversation_id?: string;
+                message_id?: string;
+                user_message_id?: string;
+                status?: 'streaming' | 'completed' | 'cancelled' | 'interrupted' | 'failed';
+                finish_reason?: string | null;
+                model?: string | null;
+                /**
+                 * The answer's token usage, as `Message.usage`.
+                 */
+                usage?: {
+                    [key: string]: unknown;
+                } | null;
+                error?: {
+                    [key: string]: unknown;
+                } | null;
+            };
+        }>;
+    };
+};
+
+export type ListUiMessagesResponse = ListUiMessagesResponses[keyof ListUiMessagesResponses];
+
 export type CreateChatCompletionData = {
     body: ChatCompletionRequest;
     path?: never;
