@@ -8,8 +8,9 @@
  *
  * Server-sent event streams have no vocabulary of their own in OpenAPI 3.1: a `text/event-stream`
  * response's schema is that of one event's `data` (the answer stream: `AnswerEvent`, a
- * discriminated `oneOf`). The OpenAI-compatible chunk stream, whose last event is not JSON, keeps
- * its payloads in the `x-sse-events` extension.
+ * discriminated `oneOf`). The OpenAI-compatible chunk stream and the UI message stream
+ * (`./ui-paths.ts`), whose last event (`[DONE]`) is not JSON, keep their payloads in the
+ * `x-sse-events` extension.
  */
 import {
   MAX_CONTENT_PARTS,
