@@ -4,6 +4,8 @@ export type ClientOptions = {
     baseUrl: `${string}://${string}` | (string & {});
 };
 
+export type Webhooks = AnswerCompletedWebhookWebhookRequest | AnswerFailedWebhookWebhookRequest;
+
 export type Error = {
     error: {
         code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error';
@@ -1049,6 +1051,41 @@ export type SetRateLimitRequest = {
      * `null` restores the default tier.
      */
     tier: 'standard' | 'relaxed' | 'strict' | null;
+};
+
+export type WebhookEvent = {
+    /**
+     * `message.completed` for a completed answer; `message.failed` for any other end.
+     */
+    type: 'message.completed' | 'message.failed';
+    /**
+     * When the answer ended (its `completed_at`); ISO 8601, UTC.
+     */
+    timestamp: string;
+    data: {
+        /**
+         * The owner of the conversation (the identity provider's `sub`).
+         */
+        user_id: string;
+        /**
+         * Opaque, time-ordered id
+         */
+        conversation_id: string;
+        /**
+         * The answer (an assistant message).
+         */
+        message_id: string;
+        status: 'completed' | 'cancelled' | 'interrupted' | 'failed';
+        finish_reason: string | null;
+        /**
+         * `null` when the answer never reached the model.
+         */
+        usage: MessageUsage | null;
+        /**
+         * True when the terminal event (`message.completed` or `message.failed`) was written to at least one answer stream that was open when the answer ended, i.e. an app was reading it. False: no stream was open (the app was in the background, closed or offline), or the answer was closed after a restart. Send a push when false.
+         */
+        delivered: boolean;
+    };
 };
 
 export type GetHealthData = {
@@ -2829,3 +2866,21 @@ export type GetModelResponses = {
 };
 
 export type GetModelResponse = GetModelResponses[keyof GetModelResponses];
+
+export type AnswerCompletedWebhookWebhookPayload = WebhookEvent;
+
+export type AnswerCompletedWebhookWebhookRequest = {
+    body: AnswerCompletedWebhookWebhookPayload;
+    key: 'message.completed';
+    path?: never;
+    query?: never;
+};
+
+export type AnswerFailedWebhookWebhookPayload = WebhookEvent;
+
+export type AnswerFailedWebhookWebhookRequest = {
+    body: AnswerFailedWebhookWebhookPayload;
+    key: 'message.failed';
+    path?: never;
+    query?: never;
+};
