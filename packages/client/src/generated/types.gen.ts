@@ -111,6 +111,19 @@ export type GenerationParameters = {
     enable_code_interpreter?: boolean;
 };
 
+/**
+ * An uploaded image (`POST /v1/files`) in a message: the OpenAI SDKs' file part. The message stores this reference; DashScope gets the image as an `image_url` (a base64 data URL, or a short-lived signed URL). `file_id` must be a live file of the caller, else 400 naming the part.
+ */
+export type FileContentPart = {
+    type: 'file';
+    file: {
+        file_id: string;
+    };
+};
+
+/**
+ * A string, or content parts: DashScope's (`text`, `image_url`, `input_audio`, `video`, `video_url`) and `file` parts naming uploaded images (at most `MAX_FILES_PER_MESSAGE` images per message). A base64 `image_url` in a turn is stored as a file and read back as a `file` part.
+ */
 export type MessageContent = string | Array<{
     type: 'text';
     text: string;
@@ -149,6 +162,11 @@ export type MessageContent = string | Array<{
     };
     cache_control?: {
         type: 'ephemeral';
+    };
+} | {
+    type: 'file';
+    file: {
+        file_id: string;
     };
 }>;
 
@@ -265,7 +283,51 @@ export type Message = {
     conversation_id: string;
     parent_id: string | null;
     role: 'system' | 'user' | 'assistant' | 'tool';
-    content: MessageContent | null;
+    content: string | Array<{
+        type: 'text';
+        text: string;
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'image_url';
+        image_url: {
+            url: string;
+            detail?: 'auto' | 'low' | 'high';
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'input_audio';
+        input_audio: {
+            data: string;
+            format: 'wav' | 'mp3' | 'aac' | 'amr' | '3gp' | '3gpp';
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'video';
+        video: Array<string>;
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'video_url';
+        video_url: {
+            url: string;
+            fps?: number;
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'file';
+        file: {
+            file_id: string;
+        };
+    }> | null;
     reasoning_content: string | null;
     tool_calls: Array<{
         id: string;
@@ -327,9 +389,53 @@ export type CreateTurnRequest = {
      */
     role?: 'user' | 'tool';
     /**
-     * A string or content parts as DashScope accepts them (a tool result: text only). Required, except beside `tool_results`.
+     * A string or content parts as DashScope accepts them, or `file` parts naming uploaded images (a tool result: text only). Required, except beside `tool_results`.
      */
-    content?: MessageContent | string | Array<{
+    content?: string | Array<{
+        type: 'text';
+        text: string;
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'image_url';
+        image_url: {
+            url: string;
+            detail?: 'auto' | 'low' | 'high';
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'input_audio';
+        input_audio: {
+            data: string;
+            format: 'wav' | 'mp3' | 'aac' | 'amr' | '3gp' | '3gpp';
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'video';
+        video: Array<string>;
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'video_url';
+        video_url: {
+            url: string;
+            fps?: number;
+        };
+        cache_control?: {
+            type: 'ephemeral';
+        };
+    } | {
+        type: 'file';
+        file: {
+            file_id: string;
+        };
+    }> | string | Array<{
         type: 'text';
         text: string;
         cache_control?: {
@@ -560,6 +666,10 @@ export type ConversationExport = {
      * Every message of every branch, oldest first (by id).
      */
     messages: Array<Message>;
+    /**
+     * The live files the conversation's messages refer to, by id (metadata; the bytes are at `GET /v1/files/{id}/content`).
+     */
+    files: Array<File>;
 };
 
 export type AccountExport = {
@@ -609,9 +719,9 @@ export type AccountExport = {
         messages: Array<Message>;
     }>;
     /**
-     * Always empty until files exist (../shared/API.md §2.4).
+     * Every live file of the caller, attached to a message or not, by id (metadata; the bytes are at `GET /v1/files/{id}/content`).
      */
-    files: Array<unknown>;
+    files: Array<File>;
 };
 
 export type Change = {
@@ -978,7 +1088,7 @@ export type AccountDeletion = {
          */
         messages: number;
         /**
-         * Files deleted (always 0 until files exist, ../shared/API.md §2.4).
+         * Uploaded files deleted (metadata and bytes), attached to a message or not.
          */
         files: number;
         /**
@@ -1866,7 +1976,7 @@ export type ExportConversationError = ExportConversationErrors[keyof ExportConve
 
 export type ExportConversationResponses = {
     /**
-     * The conversation and its messages.
+     * The conversation, its messages and its files.
      */
     200: ConversationExport;
 };
@@ -2498,7 +2608,16 @@ export type GetFileContentData = {
          */
         id: string;
     };
-    query?: never;
+    query?: {
+        /**
+         * A signed URL's end, in Unix seconds.
+         */
+        expires?: string;
+        /**
+         * HMAC-SHA256 (hex) under `FILE_URL_SECRET` of `<id>.<expires>`.
+         */
+        signature?: string;
+    };
     url: '/v1/files/{id}/content';
 };
 
@@ -2507,6 +2626,10 @@ export type GetFileContentErrors = {
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
+    /**
+     * Not allowed with this credential. Code: `forbidden`.
+     */
+    403: Error;
     /**
      * Not found; another user's resource is also 404. Code: `not_found`.
      */
