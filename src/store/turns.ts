@@ -301,6 +301,9 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
             sql`INSERT OR IGNORE INTO message_files (message_id, file_id, conversation_id, user_id)
                 SELECT ${t.userMessageId}, f.value, ${conversationId}, ${userId}
                 FROM json_each(${JSON.stringify(t.fileIds)}) AS f
+                -- A file hidden since the turn checked it (deleted, or swept as unattached) gets
+                -- no reference: it goes, and the history shows it as deleted.
+                JOIN files ON files.id = f.value AND files.user_id = ${userId} AND files.deleted_at IS NULL
                 WHERE EXISTS (SELECT 1 FROM messages WHERE id = ${t.userMessageId})`,
           ),
         }
@@ -461,6 +464,12 @@ export async function revokeTurn(
       db,
       sql`DELETE FROM messages WHERE id IN (SELECT value FROM json_each(${ids}))
             AND conversation_id = ${t.conversationId} AND user_id = ${t.userId}`,
+    ),
+    // The revoked message's file references go with it, so its files count as unattached again.
+    messageFiles: query(
+      db,
+      sql`DELETE FROM message_files WHERE message_id IN (SELECT value FROM json_each(${ids}))
+            AND user_id = ${t.userId}`,
     ),
     reservation: releaseQuery(db, t.assistantMessageId),
   });
