@@ -108,6 +108,14 @@ export interface Config {
    * Elsewhere a marker buys nothing: only the implicit cache applies.
    */
   explicitCacheModels: readonly string[];
+  /**
+   * Block layout of history (`HISTORY_FOLD`, `"<at>/<to>"` in percent of the prompt budget,
+   * default `90/50`; `off`: drop the oldest messages one at a time): when the prompt with the
+   * current block of history would pass `at`, the turn folds down to `to` (`chat/history.ts`).
+   */
+  historyFold: { at: number; to: number } | null;
+  /** Newest user turns a fold keeps verbatim whenever they fit the window (`MIN_VERBATIM_TURNS`, 6). */
+  minVerbatimTurns: number;
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -237,6 +245,8 @@ export function loadConfig(env: Partial<Env>): Config {
           .split(",")
           .map((m) => m.trim())
           .filter((m) => m !== ""),
+    historyFold: parseHistoryFold(env.HISTORY_FOLD),
+    minVerbatimTurns: Math.max(0, num(env.MIN_VERBATIM_TURNS, 6)),
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",
@@ -316,4 +326,18 @@ function parseOrigins(list: string | undefined): readonly string[] | "*" {
       logError("config.invalid", { message: `CORS_ALLOWED_ORIGINS: ${entry} is not an origin; ignoring it` });
   }
   return origins;
+}
+
+/**
+ * `HISTORY_FOLD`: `"<at>/<to>"` in percent, 0 < to ≤ at ≤ 100, as shares (`"90/50"` → 0.9, 0.5);
+ * `off` turns the block layout off. Anything else is ignored (and logged) for the default.
+ */
+function parseHistoryFold(value: string | undefined): { at: number; to: number } | null {
+  if (/^off$/i.test(value ?? "")) return null;
+  const match = /^\s*(\d{1,3})\s*\/\s*(\d{1,3})\s*$/.exec(value ?? "");
+  const at = Number(match?.[1]);
+  const to = Number(match?.[2]);
+  if (match && to > 0 && to <= at && at <= 100) return { at: at / 100, to: to / 100 };
+  if (value) logError("config.invalid", { message: `HISTORY_FOLD is not "<at>/<to>" or "off"; using 90/50` });
+  return { at: 0.9, to: 0.5 };
 }

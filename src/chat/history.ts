@@ -49,6 +49,23 @@ export interface AssembleInput {
   inputLimit?: { tokens: number; label: string } | null;
   /** How media parts of the messages are counted. */
   media?: MediaOptions;
+  /**
+   * Block layout (`chat/fold-layout.ts`): history is dropped in blocks from a stored start rather
+   * than one message per turn. Without it, the oldest messages that do not fit are dropped.
+   */
+  layout?: FoldLayout;
+}
+
+/** How history is dropped in blocks (see {@link assembleMessages}). */
+export interface FoldLayout {
+  /** Fold when the prompt with the whole current block would exceed this share of the budget (0.9). */
+  foldAt: number;
+  /** A fold keeps the newest history that fits in this share of the budget (0.5). */
+  foldTo: number;
+  /** Newest user turns kept by a fold even beyond `foldTo`, as long as they fit the budget. */
+  minVerbatimTurns: number;
+  /** The first stored message of the current block (ids of the path), or null before any fold. */
+  start: string | null;
 }
 
 export interface AssembledMessages {
@@ -59,6 +76,11 @@ export interface AssembledMessages {
   omitted: number;
   /** Estimated prompt tokens of the whole request: `messages`, the parameter parts and the reply priming. */
   estimatedTokens: number;
+  /**
+   * With a layout: the first stored message of the block sent (null when the whole history is
+   * sent), and whether this turn moved it (a fold).
+   */
+  block?: { start: string | null; folded: boolean };
 }
 
 /** Why a turn cannot be assembled at all; `param` names the request field to change. */
@@ -115,16 +137,25 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
 
   const chosen: Unit[] = [...required];
   let omitted = input.history.length - units.reduce((n, u) => n + u.ids.length, 0);
-  let full = false;
-  for (const unit of units) {
-    if (unit.required) continue;
-    if (!full && used + unit.tokens <= budget) {
+  const optional = units.filter((u) => !u.required);
+  const layout = input.layout;
+  let block: AssembledMessages["block"];
+  let take: number;
+  if (layout) {
+    const laid = blockOf(optional, layout, used, budget);
+    take = laid.take;
+    block = { start: laid.start, folded: laid.folded };
+  } else {
+    take = 0;
+    let room = used;
+    while (take < optional.length && room + optional[take]!.tokens <= budget)
+      room += optional[take++]!.tokens;
+  }
+  for (const [i, unit] of optional.entries()) {
+    if (i < take) {
       chosen.push(unit);
       used += unit.tokens;
-    } else {
-      full = true;
-      omitted += unit.ids.length;
-    }
+    } else omitted += unit.ids.length;
   }
   // Newest first, as the units came.
   chosen.sort((a, b) => units.indexOf(a) - units.indexOf(b));
@@ -136,7 +167,42 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
     includedIds.push(...chosen[i]!.ids);
   }
   messages.push(...input.newMessages);
-  return { messages, includedIds, omitted, estimatedTokens: used };
+  return { messages, includedIds, omitted, estimatedTokens: used, ...(block ? { block } : {}) };
+}
+
+/**
+ * The history units (newest first, none required) a block layout sends, and the block's start.
+ * The current block (from `layout.start`, or the whole history before any fold) is sent whole
+ * while the prompt stays within `foldAt` of the budget; beyond, the turn folds: it keeps the
+ * newest units that fit in `foldTo` of the budget (and, past that, up to `minVerbatimTurns` user
+ * turns as long as they fit the budget at all), and their oldest message starts the next block.
+ * Between folds every prompt is the previous one plus the new exchange: a byte-identical prefix,
+ * which is what the context cache bills at a fraction (PROTOCOL.md §8). Units are whole tool
+ * exchanges, so a fold never splits one.
+ */
+function blockOf(
+  optional: Unit[],
+  layout: FoldLayout,
+  used: number,
+  budget: number,
+): { take: number; start: string | null; folded: boolean } {
+  const found = layout.start === null ? -1 : optional.findIndex((u) => u.ids.includes(layout.start!));
+  const current = found >= 0 ? found + 1 : optional.length;
+  const whole = optional.slice(0, current).reduce((n, u) => n + u.tokens, used);
+  if (whole <= layout.foldAt * budget)
+    return { take: current, start: found >= 0 ? layout.start : null, folded: false };
+  let take = 0;
+  let room = used;
+  let turns = 0;
+  const fits = (limit: number) => take < optional.length && room + optional[take]!.tokens <= limit;
+  const add = () => {
+    const unit = optional[take++]!;
+    room += unit.tokens;
+    if (unit.messages[0]?.role === "user") turns++;
+  };
+  while (fits(layout.foldTo * budget)) add();
+  while (turns < layout.minVerbatimTurns && fits(budget)) add();
+  return { take, start: take > 0 ? optional[take - 1]!.ids[0]! : null, folded: true };
 }
 
 /** The turn's new messages as one part of the prompt; `param` is the field that carried them. */

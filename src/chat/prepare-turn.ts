@@ -11,6 +11,7 @@ import type { FileRef } from "../store/file-lookup";
 import type { HistoryRow, PromptSource } from "../store/turns";
 import { completeToolCalls } from "../text/tool-call-arguments";
 import type { TurnContent } from "./file-parts";
+import { explicitCachePays, markPrefixes } from "./cache-markers";
 import {
   type AssembledMessages,
   answerableToolCalls,
@@ -90,7 +91,18 @@ export interface PreparedTurn {
   estimatedPromptTokens: number;
   historyIncluded: number;
   historyOmitted: number;
+  /**
+   * The block of history sent (with `HISTORY_FOLD` on): its first stored message, the message
+   * that ends its stable prefix (`anchor`, where the explicit marker goes), and whether this turn
+   * folded (then the caller records the new block). Null with the layout off.
+   */
+  block: { start: string | null; anchor: string | null; folded: boolean } | null;
+  /** How many `cache_control` markers the request carries (0 unless the model takes them and they pay). */
+  cacheMarkers: number;
 }
+
+/** The blocks recorded for a conversation: first message id → the id that ends its stable prefix. */
+export type BlockStarts = ReadonlyMap<string, string>;
 
 /**
  * Builds the DashScope request of a turn from the conversation's prompt state (`source`, as the
@@ -104,6 +116,7 @@ export function prepareTurn(
   input: TurnInput,
   config: Config,
   files: ReadonlyMap<string, FileRef> = new Map(),
+  blocks: BlockStarts = new Map(),
 ): PreparedTurn {
   const defaults = storedDefaults(source.conversation.params_json, source.conversation.id);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
@@ -128,6 +141,8 @@ export function prepareTurn(
         ? [{ role: "user", content: input.content }]
         : source.history.slice(0, asked).reverse().map(historyMessage).map(upstreamMessage);
   const prompt = estimateParameterTokens(parameters);
+  // The path's current block: the newest recorded block start on it (each branch has its own).
+  const start = config.historyFold ? (history.find((m) => blocks.has(m.id))?.id ?? null) : null;
   let assembled: AssembledMessages;
   try {
     assembled = assembleMessages({
@@ -150,6 +165,16 @@ export function prepareTurn(
         imageRule,
         files: new Map([...files.values()].map((f) => [f.id, dimensionsOf(f)])),
       },
+      ...(config.historyFold
+        ? {
+            layout: {
+              foldAt: config.historyFold.at,
+              foldTo: config.historyFold.to,
+              minVerbatimTurns: config.minVerbatimTurns,
+              start,
+            },
+          }
+        : {}),
     });
   } catch (err) {
     if (err instanceof ContextOverflowError) {
@@ -167,7 +192,8 @@ export function prepareTurn(
   }
 
   if (imageRule === null && assembled.messages.some((m) => hasImage(m.content))) throw cannotSeeImages(model);
-  const request = { model, messages: assembled.messages, ...parameters } as ChatCompletionRequestBody;
+    const laid = layoutOf(assembled, newMessages.length, blocks, explicitCachePays(model, config));
+  const request = { model, messages: laid.messages, ...parameters } as ChatCompletionRequestBody;
   const issue = findRuleIssues({ ...(request as unknown as RuleInput), stream: true })[0];
   if (issue) {
     const [head] = issue.path;
@@ -182,7 +208,35 @@ export function prepareTurn(
     estimatedPromptTokens: assembled.estimatedTokens,
     historyIncluded: assembled.includedIds.length,
     historyOmitted: assembled.omitted,
+    block: laid.block,
+    cacheMarkers: laid.markers,
   };
+}
+
+/**
+ * The block sent and its explicit-cache markers. The block's anchor is the newest history message
+ * of the turn that opened it (a fold): the end of a prefix every later prompt of the block repeats
+ * byte for byte, so its marker stays put until the next fold. A second marker ends the history of
+ * this turn: the next turn repeats that prefix too and hits it through DashScope's lookback (the
+ * ≤ 20 blocks before a marker, PROTOCOL.md §8), so each turn creates (at 125%) only what it added.
+ */
+function layoutOf(
+  assembled: AssembledMessages,
+  newCount: number,
+  blocks: BlockStarts,
+  mark: boolean,
+): { messages: UpstreamMessage[]; block: PreparedTurn["block"]; markers: number } {
+  if (!assembled.block) return { messages: assembled.messages, block: null, markers: 0 };
+  const { start, folded } = assembled.block;
+  const ids = assembled.includedIds;
+  const newest = ids.at(-1) ?? null;
+  const anchor = folded ? newest : start === null ? null : (blocks.get(start) ?? null);
+  const block = { start, anchor, folded };
+  if (!mark) return { messages: assembled.messages, block, markers: 0 };
+  const first = assembled.messages.length - newCount - ids.length;
+  const at = (id: string | null) => (id === null || !ids.includes(id) ? [] : [first + ids.indexOf(id)]);
+  const marked = markPrefixes(assembled.messages, [...new Set([...at(anchor), ...at(newest)])]);
+  return { messages: marked.messages, block, markers: marked.marked.length };
 }
 
 /**

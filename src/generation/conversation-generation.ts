@@ -45,6 +45,7 @@ import { firstExchange, titleConversation } from "./conversation-title";
 import { terminalEventFrame } from "./event-data";
 import { closeOrphan } from "./orphan-recovery";
 import { PreStreamFailures } from "./pre-stream-failures";
+import { PromptBlocks } from "./prompt-blocks";
 import { PromptState } from "./prompt-state";
 import { QuotaRefusalMemo } from "./quota-memo";
 import { decideSend, type Send } from "./send-decision";
@@ -160,6 +161,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private readonly db: D1Database;
   private readonly log: AnswerLog;
   private readonly promptState: PromptState;
+  private readonly promptBlocks: PromptBlocks;
   private readonly preStreamFailures: PreStreamFailures;
   private readonly quotaMemo = new QuotaRefusalMemo();
   private active: Active | null = null;
@@ -184,6 +186,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     new StorageSchema(ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     this.promptState = new PromptState(ctx.storage.sql, HISTORY_LIMIT);
+    this.promptBlocks = new PromptBlocks(ctx.storage.sql);
     this.preStreamFailures = new PreStreamFailures(ctx.storage);
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
@@ -658,7 +661,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     let prepared: PreparedTurn;
     try {
       // Invalid only in the light of the stored conversation: a 400 before anything is written.
-      prepared = prepareTurn(branch.source, input, config, files);
+      prepared = prepareTurn(branch.source, input, config, files, this.promptBlocks.all());
     } catch (err) {
       // A retry of a send the conversation has moved past may no longer fit it (its tool
       // results answer an older answer): it is still that send.
@@ -783,6 +786,10 @@ export class ConversationGeneration extends DurableObject<Env> {
     }
     this.quotaMemo.forget(input.userId);
     this.learnOwner(input.userId);
+    // A fold opens the block the path's next turns repeat (recorded once the turn is stored).
+    const block = prepared.block;
+    if (block?.folded && block.start !== null && block.anchor !== null)
+      this.promptBlocks.record(block.start, block.anchor);
     const { userMessage, toolMessages, assistantMessage } = committed;
     const added = input.role === "tool" ? toolMessages : input.role === "user" ? [userMessage] : [];
     if (branch.edit) {

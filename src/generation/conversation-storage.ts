@@ -45,4 +45,14 @@ export const CONVERSATION_STORAGE_MIGRATIONS: readonly Migration[] = [
         tool_calls_json TEXT, tool_call_id TEXT, status TEXT NOT NULL) WITHOUT ROWID`);
     },
   },
+  {
+    version: 3,
+    description: "prompt blocks: where each history block starts and its stable prefix ends",
+    up(sql) {
+      // One row per fold (`PromptBlocks`): the block's first message and its anchor, the newest
+      // history message of the folding turn (the end of the prefix the block's prompts repeat).
+      sql.exec(`CREATE TABLE prompt_blocks (
+        start_id TEXT PRIMARY KEY, anchor_id TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID`);
+    },
+  },
 ];
