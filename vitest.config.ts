@@ -50,7 +50,10 @@ function workersProject(
               // A model whose window a test can fill with a few kilobytes; its input limit is the stand-in's.
               // qwen-plus-window-6k: qwen-plus (explicit cache markers, its prices) with a 6k window
               // (test/history-blocks.test.ts).
-              MODEL_CONTEXT_TOKENS: JSON.stringify({ "qwen-tiny-context": 3072, "qwen-plus-window-6k": 6144 }),
+              MODEL_CONTEXT_TOKENS: JSON.stringify({
+                "qwen-tiny-context": 3072,
+                "qwen-plus-window-6k": 6144,
+              }),
               MODEL_MAX_INPUT_TOKENS: JSON.stringify({ "qwen-tiny-context": 2048 }),
               SSE_PING_INTERVAL_MS: "300",
               // Long enough for the slowest chunk gap of the other tests (0.8 s), short enough for

@@ -58,6 +58,7 @@ const h = await startHarness({
   root,
   scriptPath: build.scriptPath,
   timeline: opts.scenarios.includes("timeline"),
+  dropOldest: opts.scenarios.includes("token-economy"),
   inspector: opts.scenarios.includes("memory") || opts.scenarios.includes("photos"),
 });
 log(`workerd pid ${h.workerdPid}; edge-chat at ${h.edgeOrigin}, pass-through at ${h.passthroughUrl}`);

@@ -39,7 +39,10 @@ const prose = (label: string, chars: number) =>
 
 /** One non-streamed turn; returns the completed answer. */
 async function turn(userId: string, conversationId: string, body: Record<string, unknown>): Promise<Answer> {
-  const res = await call(userId, "POST", `/conversations/${conversationId}/messages`, { ...body, stream: false });
+  const res = await call(userId, "POST", `/conversations/${conversationId}/messages`, {
+    ...body,
+    stream: false,
+  });
   const json = (await res.json()) as { assistant_message: Answer };
   expect(res.status, JSON.stringify(json)).toBe(200);
   expect(json.assistant_message.status).toBe("completed");
@@ -102,7 +105,9 @@ describe("history in blocks", () => {
     }
     // A fold drops several turns at once, then the block grows again one turn at a time.
     for (const f of folds) {
-      const dropped = bodies[f - 1]!.messages.filter((m) => m.role === "user").length + 1 -
+      const dropped =
+        bodies[f - 1]!.messages.filter((m) => m.role === "user").length +
+        1 -
         bodies[f]!.messages.filter((m) => m.role === "user").length;
       expect(dropped).toBeGreaterThanOrEqual(3);
     }
@@ -174,8 +179,13 @@ describe("history in blocks", () => {
       bodies.push(await bodyOf(tag));
     }
     // Markers aside, consecutive prompts of a block still repeat the previous one.
-    const bare = (b: UpstreamRequestBody) => ({ ...b, messages: b.messages.map((m) => ({ ...m, content: textOf(m) })) });
-    const folds = bodies.flatMap((b, i) => (i > 0 && !extendsPrompt(bare(bodies[i - 1]!), bare(b)) ? [i] : []));
+    const bare = (b: UpstreamRequestBody) => ({
+      ...b,
+      messages: b.messages.map((m) => ({ ...m, content: textOf(m) })),
+    });
+    const folds = bodies.flatMap((b, i) =>
+      i > 0 && !extendsPrompt(bare(bodies[i - 1]!), bare(b)) ? [i] : [],
+    );
     expect(folds.length).toBeGreaterThanOrEqual(1);
     const first = folds[0]!;
     const block = bodies.slice(first, folds[1] ?? TURNS);

@@ -19,6 +19,8 @@ import { readWorkerConfig } from "./worker-config.mjs";
 const STAND_IN_API_KEY = "sk-bench-stand-in";
 const EDGE = "edge-chat";
 const EDGE_TIMELINE = "edge-chat-timeline";
+/** edge-chat with its history layout off (`HISTORY_FOLD=off`): the token-economy scenario's "drop oldest". */
+const EDGE_DROP_OLDEST = "edge-chat-drop-oldest";
 const PASSTHROUGH = "passthrough";
 /**
  * `: ping` interval of the timeline Worker, short enough that pings show within the 5 s first-token
@@ -49,9 +51,16 @@ function edgeModules(root, scriptPath) {
  * @param {{ root: string, scriptPath: string, timeline?: boolean, inspector?: boolean }} options root of
  *   the repository; the built Worker bundle; whether to run a second edge-chat Worker with a short ping
  *   interval (its own D1, KV and Durable Objects) for the timeline scenario; whether to open workerd's
- *   V8 inspector (on a free port) for heap snapshots
+ *   V8 inspector (on a free port) for heap snapshots; whether to run an edge-chat Worker with
+ *   `HISTORY_FOLD=off` (its own D1, KV and Durable Objects) for the token-economy scenario
  */
-export async function startHarness({ root, scriptPath, timeline = false, inspector = false }) {
+export async function startHarness({
+  root,
+  scriptPath,
+  timeline = false,
+  inspector = false,
+  dropOldest = false,
+}) {
   const config = readWorkerConfig(path.join(root, "wrangler.toml"));
   const standIn = await startStandIn({ host: "127.0.0.1", port: 0, apiKey: STAND_IN_API_KEY });
   const auth = await createDevAuth();
@@ -112,6 +121,7 @@ export async function startHarness({ root, scriptPath, timeline = false, inspect
         ...(timeline
           ? [edgeWorker(EDGE_TIMELINE, { SSE_PING_INTERVAL_MS: String(TIMELINE_PING_INTERVAL_MS) })]
           : []),
+        ...(dropOldest ? [edgeWorker(EDGE_DROP_OLDEST, { HISTORY_FOLD: "off" })] : []),
         {
           name: PASSTHROUGH,
           modules: true,
@@ -134,6 +144,13 @@ export async function startHarness({ root, scriptPath, timeline = false, inspect
   const timelineOrigin = timeline ? (await mf.unsafeGetDirectURL(EDGE_TIMELINE)).origin : null;
   if (timeline)
     await applyMigrations(await mf.getD1Database("DB", EDGE_TIMELINE), path.join(root, "migrations"));
+  const dropOldestWorker = dropOldest
+    ? {
+        origin: (await mf.unsafeGetDirectURL(EDGE_DROP_OLDEST)).origin,
+        db: await mf.getD1Database("DB", EDGE_DROP_OLDEST),
+      }
+    : null;
+  if (dropOldestWorker) await applyMigrations(dropOldestWorker.db, path.join(root, "migrations"));
 
   const harness = {
     config,
@@ -151,6 +168,8 @@ export async function startHarness({ root, scriptPath, timeline = false, inspect
     edgeOrigin,
     /** Origin of the edge-chat Worker with the short ping interval, or null when not started. */
     timelineOrigin,
+    /** The edge-chat Worker with `HISTORY_FOLD=off` (`{ origin, db }`), or null when not started. */
+    dropOldestWorker,
     /**
      * Sets the delay added to every D1 call of the edge-chat Worker at `origin` and its Durable
      * Objects (bench/workers/edge-chat-entry.mjs).

@@ -26,8 +26,19 @@ const SHARE = { implicitHit: 0.2, explicitHit: 0.1, creation: 1.25 };
 
 /**
  * @typedef {{ turn: number, sent: boolean, promptTokens: number, cachedTokens: number, inputCostUsd: number,
- *   carriesFact: boolean }} TurnRecord
+ *   carriesFact: boolean, folded?: boolean }} TurnRecord
+ * `folded`: the prompt does not start with the whole previous prompt (markers aside): history was dropped.
  */
+
+/** A body's messages as text, `cache_control` markers left out (they are not prompt text). */
+function promptText(body) {
+  return body.messages.map((m) => ({
+    ...m,
+    content: Array.isArray(m.content)
+      ? m.content.map(({ cache_control: _marker, ...part }) => part)
+      : m.content,
+  }));
+}
 
 /** Billed input cost of one call from DashScope's usage (§7.2's formula). */
 function inputCost(usage) {
@@ -44,10 +55,14 @@ function inputCost(usage) {
   );
 }
 
-/** The upstream body the stand-in logged for `tag` (the prompt as sent). */
+/**
+ * The upstream body the stand-in logged for `tag` (the prompt as sent). Only the turn's own call:
+ * the title call after turn 1 quotes the user message, directive and tag included.
+ */
 function loggedBody(h, tag) {
   const log = h.standIn.requests;
-  for (let i = log.length - 1; i >= 0; i--) if (log[i].tag === tag) return log[i].body;
+  for (let i = log.length - 1; i >= 0; i--)
+    if (log[i].tag === tag && log[i].body.model === TOKEN_ECONOMY_MODEL) return log[i].body;
   throw new Error(`no upstream request tagged ${tag}`);
 }
 
@@ -59,23 +74,25 @@ const directive = (step, tag) => `[[stand-in tokens=${step.answerTokens} tag=${t
  * oldest messages that do not fit; a Worker with another prompt layout is measured the same way.
  * The input cost is the ledger's: its cost less the output at the output price.
  */
-function workerStrategy(name, note) {
+function workerStrategy(name, note, workerOf = (h) => ({ origin: h.edgeOrigin, db: h.db })) {
   return {
     name,
     note,
     async run(h, script) {
+      const { origin, db } = workerOf(h);
       const slug = name.replace(/\W+/g, "-");
       const user = `bench-token-economy-${slug}`;
-      const [conversationId] = await h.createConversations(user, 1);
+      const [conversationId] = await h.createConversations(user, 1, origin);
       const headers = await h.edgeHeaders(user);
       /** @type {TurnRecord[]} */
       const records = [];
+      let previous = null;
       for (const step of script) {
         // Tags (and so upstream bodies, and the stand-in's answers) are the same every run.
         const tag = `te-${slug}-${step.turn}`;
         const res = await jsonRequest(
           "POST",
-          `${h.edgeOrigin}/v1/conversations/${conversationId}/messages`,
+          `${origin}/v1/conversations/${conversationId}/messages`,
           headers,
           {
             content: `${step.text} ${directive(step, tag)}`,
@@ -87,18 +104,24 @@ function workerStrategy(name, note) {
         const answer = res.json?.assistant_message;
         if (res.status !== 200 || answer?.status !== "completed")
           throw new Error(`turn ${step.turn}: HTTP ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
-        const row = await h.db
+        const row = await db
           .prepare("SELECT cost_usd, completion_tokens FROM usage_records WHERE id = ?")
           .bind(answer.id)
           .first();
         if (!row) throw new Error(`turn ${step.turn}: no usage record`);
+        const body = loggedBody(h, tag);
+        const prompt = promptText(body);
+        const folded =
+          previous !== null && JSON.stringify(prompt.slice(0, previous.length)) !== JSON.stringify(previous);
+        previous = prompt;
         records.push({
+          folded,
           turn: step.turn,
           sent: true,
           promptTokens: answer.usage.prompt_tokens,
           cachedTokens: answer.usage.cached_tokens,
           inputCostUsd: row.cost_usd - (row.completion_tokens * PRICE.output) / 1e6,
-          carriesFact: JSON.stringify(loggedBody(h, tag).messages).includes(FACT),
+          carriesFact: JSON.stringify(body.messages).includes(FACT),
         });
       }
       return records;
@@ -161,8 +184,16 @@ const sendEverything = {
 /** The strategies, in the table's order. */
 const STRATEGIES = [
   workerStrategy(
-    "drop oldest (edge-chat today)",
-    "a real Worker turn each time; history that does not fit is dropped oldest first",
+    "drop oldest (edge-chat before blocks)",
+    "a real Worker turn each time, on a Worker with `HISTORY_FOLD=off`: history that does not fit is dropped oldest first",
+    (h) => {
+      if (!h.dropOldestWorker) throw new Error("the harness was started without the drop-oldest Worker");
+      return h.dropOldestWorker;
+    },
+  ),
+  workerStrategy(
+    "edge-chat layout",
+    "a real Worker turn each time, as deployed (`HISTORY_FOLD` 90/50, `MIN_VERBATIM_TURNS` 6): history folds in blocks at 90% of the budget down to 50%; qwen-plus is in `EXPLICIT_CACHE_MODELS`, so the block's anchor and the newest history message carry `cache_control`",
   ),
   sendEverything,
 ];
@@ -211,6 +242,14 @@ export async function runTokenEconomy(h) {
     const later = records.slice(fitTurns).filter((r) => r.sent);
     const laterHits = later.filter((r) => r.cachedTokens > 0).length;
     metrics[`tokenEconomy.${key}.hitShareAfterFit`] = later.length ? laterHits / later.length : Number.NaN;
+    const firstFold = records.findIndex((r) => r.folded);
+    const afterFold = firstFold < 0 ? [] : records.slice(firstFold + 1).filter((r) => r.sent);
+    const afterFoldHits = afterFold.filter((r) => r.cachedTokens > 0).length;
+    metrics[`tokenEconomy.${key}.firstFoldTurn`] = firstFold < 0 ? null : firstFold + 1;
+    metrics[`tokenEconomy.${key}.hitShareAfterFirstFold`] = afterFold.length
+      ? afterFoldHits / afterFold.length
+      : Number.NaN;
+    metrics[`tokenEconomy.${key}.folds`] = records.filter((r) => r.folded).length;
     rows.push([
       strategy.name,
       `${all.sent} of ${records.length}`,
@@ -221,6 +260,9 @@ export async function runTokenEconomy(h) {
       last.sent ? (last.carriesFact ? "yes" : "no") : "not sent",
       `${first.promptTokens.toLocaleString("en")} / ${first.cachedTokens.toLocaleString("en")} / ${usd(first.inputCostUsd)} / ${pct(first.hitShare)}`,
       later.length ? `${laterHits} of ${later.length}` : "—",
+      firstFold < 0
+        ? "—"
+        : `turn ${firstFold + 1}; ${records.filter((r) => r.folded).length} folds; ${afterFoldHits} of ${afterFold.length} (${pct(afterFoldHits / afterFold.length)})`,
     ]);
   }
   const markdown = section(
@@ -237,12 +279,14 @@ export async function runTokenEconomy(h) {
         `turn ${TURNS} carries the fact`,
         `first ${fitTurns} turns: prompt / cached / input / hit share`,
         `turns with a hit after turn ${fitTurns}`,
+        "first fold; folds; turns with a hit after the first fold",
       ],
       rows,
     ),
     [
       ...STRATEGIES.map((s) => `${s.name}: ${s.note}.`),
       `"First ${fitTurns} turns" compares the strategies over the turns all of them sent.`,
+      `A fold is a turn whose prompt does not start with the whole previous prompt (markers aside). Billed input of edge-chat's layout: ${pct(metrics["tokenEconomy.edge-chat.inputCostUsd"] / metrics["tokenEconomy.drop.inputCostUsd"])} of drop oldest's (target ≤ 35%); turns with a hit after its first fold: ${pct(metrics["tokenEconomy.edge-chat.hitShareAfterFirstFold"])} (target ≥ 90%).`,
     ],
   );
   metrics["tokenEconomy.fitTurns"] = fitTurns;
