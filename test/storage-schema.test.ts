@@ -23,7 +23,14 @@ const stub = (name: string) => env.CONVERSATION_GENERATION.get(env.CONVERSATION_
 
 /** Makes an object's storage what an object created before versioning holds: the old tables, a row each, no version record. */
 function makeUnversioned(sql: SqlStorage): void {
-  for (const t of ["answer_events", "answers", "schema_migrations", "prompt_conversation", "prompt_messages"])
+  for (const t of [
+    "answer_events",
+    "answers",
+    "schema_migrations",
+    "prompt_conversation",
+    "prompt_messages",
+    "prompt_blocks",
+  ])
     sql.exec(`DROP TABLE IF EXISTS ${t}`);
   for (const ddl of UNVERSIONED_DDL) sql.exec(ddl);
   sql.exec(
@@ -50,6 +57,7 @@ it("a fresh object's storage is at the latest version", async () => {
     expect(tables(state.storage.sql)).toEqual([
       "answer_events",
       "answers",
+      "prompt_blocks",
       "prompt_conversation",
       "prompt_messages",
       "schema_migrations",
