@@ -30,14 +30,17 @@ const SHARE = { implicitHit: 0.2, explicitHit: 0.1, creation: 1.25 };
  * `folded`: the prompt does not start with the whole previous prompt (markers aside): history was dropped.
  */
 
-/** A body's messages as text, `cache_control` markers left out (they are not prompt text). */
+/**
+ * A body's messages as the model reads them: `cache_control` markers left out (they are not prompt
+ * text), and a content of text parts only as its one string (a marker turns a string into a part).
+ */
 function promptText(body) {
-  return body.messages.map((m) => ({
-    ...m,
-    content: Array.isArray(m.content)
-      ? m.content.map(({ cache_control: _marker, ...part }) => part)
-      : m.content,
-  }));
+  return body.messages.map((m) => {
+    if (!Array.isArray(m.content)) return m;
+    const parts = m.content.map(({ cache_control: _marker, ...part }) => part);
+    const text = parts.every((p) => p.type === "text") ? parts.map((p) => p.text).join("") : null;
+    return { ...m, content: text ?? parts };
+  });
 }
 
 /** Billed input cost of one call from DashScope's usage (§7.2's formula). */
