@@ -11,12 +11,14 @@ import type { UsageRecordRow } from "./helpers/db-rows";
 // implicit hits 20% of input, explicit hits 10%, explicit creation 125%.
 
 const MODEL = "qwen-plus";
+/** A priced model without explicit cache markers. */
+const IMPLICIT_MODEL = "qwen-max";
 
 /** qwen-plus's input and output prices (USD per 1M tokens) as configured: the built-in table under MODEL_PRICES. */
-function configuredPrices(): { input: number; output: number } {
-  const price = loadConfig(env).modelPrices[MODEL] ?? MODEL_PRICES[MODEL];
+function configuredPrices(model = MODEL): { input: number; output: number } {
+  const price = loadConfig(env).modelPrices[model] ?? MODEL_PRICES[model];
   const tier = price?.tiers[0];
-  if (!tier || price.tiers.length !== 1) throw new Error(`expected one price tier for ${MODEL}`);
+  if (!tier || price.tiers.length !== 1) throw new Error(`expected one price tier for ${model}`);
   return { input: tier.input, output: tier.output };
 }
 
@@ -108,7 +110,9 @@ describe("context-cache prices in the ledger", () => {
 
   it("a conversation turn reports implicit hits in its usage and costs them at 20% of input", async () => {
     const user = newUser("cache-turn");
-    const conv = await createConversation(user);
+    // qwen-max: priced, and not in EXPLICIT_CACHE_MODELS (qwen-plus is, so its turns carry markers
+    // and get explicit hits instead, test/history-blocks.test.ts).
+    const conv = await createConversation(user, { model: IMPLICIT_MODEL });
     await streamTurn(user, conv.id, { content: `${prose(4000)} [[stand-in tokens=5]]` });
     const { events } = await streamTurn(user, conv.id, { content: "And then? [[stand-in tokens=7]]" });
     const usage = endMessage(events.at(-1)).usage!;
@@ -118,7 +122,7 @@ describe("context-cache prices in the ledger", () => {
     const rows = await recordOf(user, 2);
     const row = rows[1]!;
     expect(row.cached_tokens).toBe(usage.cached_tokens);
-    const { input, output } = configuredPrices();
+    const { input, output } = configuredPrices(IMPLICIT_MODEL);
     const expected =
       ((usage.prompt_tokens - usage.cached_tokens) * input + usage.cached_tokens * input * 0.2 + 7 * output) /
       1e6;

@@ -410,11 +410,17 @@ describe("GET /v1/models", () => {
     expect(list.object).toBe("list");
     const ids = list.data.map((m) => m.id);
     expect(new Set(ids).size).toBe(ids.length);
-    // `qwen-tiny-context` is configured for the test Worker (MODEL_CONTEXT_TOKENS in vitest.config.ts).
+    // `qwen-tiny-context` and `qwen-plus-window-6k` are configured for the test Worker
+    // (MODEL_CONTEXT_TOKENS in vitest.config.ts).
     expect(ids).toEqual(
-      expect.arrayContaining([...Object.keys(MODEL_CONTEXT_TOKENS), "qwen-tiny-context", "qwen-plus"]),
+      expect.arrayContaining([
+        ...Object.keys(MODEL_CONTEXT_TOKENS),
+        "qwen-tiny-context",
+        "qwen-plus-window-6k",
+        "qwen-plus",
+      ]),
     );
-    expect(ids).toHaveLength(Object.keys(MODEL_CONTEXT_TOKENS).length + 1);
+    expect(ids).toHaveLength(Object.keys(MODEL_CONTEXT_TOKENS).length + 2);
     for (const model of list.data) {
       expect(model).toEqual({
         id: model.id,
