@@ -10,8 +10,8 @@ import { invalidRequest } from "../errors/api-error";
 import type { FileRef } from "../store/file-lookup";
 import type { HistoryRow, PromptSource } from "../store/turns";
 import { completeToolCalls } from "../text/tool-call-arguments";
-import type { TurnContent } from "./file-parts";
 import { explicitCachePays, markPrefixes } from "./cache-markers";
+import type { TurnContent } from "./file-parts";
 import {
   type AssembledMessages,
   answerableToolCalls,
@@ -192,7 +192,7 @@ export function prepareTurn(
   }
 
   if (imageRule === null && assembled.messages.some((m) => hasImage(m.content))) throw cannotSeeImages(model);
-    const laid = layoutOf(assembled, newMessages.length, blocks, explicitCachePays(model, config));
+  const laid = layoutOf(assembled, newMessages.length, blocks, explicitCachePays(model, config));
   const request = { model, messages: laid.messages, ...parameters } as ChatCompletionRequestBody;
   const issue = findRuleIssues({ ...(request as unknown as RuleInput), stream: true })[0];
   if (issue) {
