@@ -1,0 +1,62 @@
+/**
+ * User shards: every user's rows live in one D1 database, chosen from the user id.
+ *
+ * The shard bindings are `DB` (shard 0), `DB_1`, `DB_2`, … in `wrangler.toml`, read in that order
+ * up to the first missing number. One binding (`DB` alone) is the default and behaves as a single
+ * database.
+ *
+ * The shard of a user is Jump Consistent Hash (Lamping & Veach, "A Fast, Minimal Memory,
+ * Consistent Hash Algorithm", 2014, arXiv:1406.2294) of a 64-bit FNV-1a hash of the user id's UTF-8
+ * bytes: going from N to N+1 shards moves ~1/(N+1) of the users, all of them to the new shard, and
+ * none between the old ones.
+ */
+
+/** The shard databases of this deployment, shard 0 (`DB`) first. */
+export function shardDatabases(env: Cloudflare.Env): D1Database[] {
+  const shards: D1Database[] = [env.DB];
+  // Extra shards are bound by name (`DB_1`, …) and are not in the generated Env type unless
+  // wrangler.toml lists them, so they are read as plain properties and checked for the D1 shape.
+  const bindings: Record<string, unknown> = { ...env };
+  for (let i = 1; ; i++) {
+    const binding = bindings[`DB_${i}`];
+    if (!isD1Database(binding)) return shards;
+    shards.push(binding);
+  }
+}
+
+function isD1Database(value: unknown): value is D1Database {
+  return typeof value === "object" && value !== null && "prepare" in value && "batch" in value;
+}
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const MASK_64 = (1n << 64n) - 1n;
+const encoder = new TextEncoder();
+
+/** 64-bit FNV-1a of the UTF-8 bytes of `text` (FNV: http://www.isthe.com/chongo/tech/comp/fnv/). */
+export function fnv1a64(text: string): bigint {
+  let hash = FNV_OFFSET;
+  for (const byte of encoder.encode(text)) {
+    hash ^= BigInt(byte);
+    hash = (hash * FNV_PRIME) & MASK_64;
+  }
+  return hash;
+}
+
+/** Jump Consistent Hash: the bucket in [0, buckets) of a 64-bit key (arXiv:1406.2294, Figure 1). */
+export function jumpHash(key: bigint, buckets: number): number {
+  let b = -1;
+  let j = 0;
+  let k = key;
+  while (j < buckets) {
+    b = j;
+    k = (k * 2862933555777941757n + 1n) & MASK_64;
+    j = Math.floor((b + 1) * (2 ** 31 / (Number(k >> 33n) + 1)));
+  }
+  return b;
+}
+
+/** The index of the shard that holds `userId`'s rows among `count` shards. */
+export function shardIndex(userId: string, count: number): number {
+  return count <= 1 ? 0 : jumpHash(fnv1a64(userId), count);
+}
