@@ -34,6 +34,7 @@ function workersProject(
   files: { include: string[]; exclude?: string[] },
   bindings = {},
   extras: ProjectExtras = {},
+  shards = TEST_SHARDS,
 ) {
   return {
     plugins: [
@@ -82,6 +83,10 @@ function workersProject(
               ...bindings,
               ...extras.injected?.(inject),
             },
+            // The user shards (src/store/shards.ts): `DB` and `DB_1` unless the project runs on one.
+            d1Databases: Object.fromEntries(
+              Array.from({ length: shards }, (_, i) => [i === 0 ? "DB" : `DB_${i}`, `edge-chat-${i}`]),
+            ),
             ratelimits: {
               RATE_LIMIT_STRICT: { namespace_id: "1003", simple: { limit: 3, period: 60 } },
             },
@@ -101,6 +106,15 @@ function workersProject(
     },
   };
 }
+
+/**
+ * How many local D1 shards the Worker tests bind: two, so every test runs with users spread over
+ * two databases; `TEST_SHARDS=1 npm test` runs the suite on one, as a one-database deployment.
+ */
+const TEST_SHARDS = Number(process.env.TEST_SHARDS ?? 2);
+
+/** The shard tests, also run on one shard by the `one-shard` project. */
+const SHARD_TESTS = "test/shards.test.ts";
 
 /** The title tests: generated titles on, as in production (wrangler.toml's TITLE_MODEL). */
 const TITLE_TESTS = "test/titles.test.ts";
@@ -162,6 +176,8 @@ export default defineConfig({
         // The relay started by test/global-setup.ts stands for the Worker's public origin.
         { injected: (inject) => ({ FILE_URL_BASE: inject("fileUrlRelayOrigin") }) },
       ),
+      // The shard test again with the one binding a default deployment has.
+      workersProject("one-shard", { include: [SHARD_TESTS] }, { TITLE_MODEL: "off" }, {}, 1),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load
         // TypeScript's parser, which workerd's test runner cannot (no file system; a 9 MB module).

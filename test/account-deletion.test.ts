@@ -26,6 +26,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { countUserRows } from "./helpers/rows";
+import { dbOf } from "./helpers/shards";
 
 // API.md §2.3: DELETE /v1/account (JWT only) → 202 {deleted:{conversations, messages, files,
 // api_keys}}: everything of the caller hidden at once and purged in the background (D1, each
@@ -97,9 +98,10 @@ async function listConversations(userId: string): Promise<Conversation[]> {
 
 /** Whether every deletion of the user is finished (the background purge ran to its end). */
 async function purged(userId: string): Promise<boolean> {
-  const row = await env.DB.prepare(
-    "SELECT COUNT(*) AS n, SUM(finished_at IS NULL) AS open FROM account_deletions WHERE user_id = ?",
-  )
+  const row = await dbOf(userId)
+    .prepare(
+      "SELECT COUNT(*) AS n, SUM(finished_at IS NULL) AS open FROM account_deletions WHERE user_id = ?",
+    )
     .bind(userId)
     .first<{ n: number; open: number | null }>();
   return row!.n > 0 && row!.open === 0;
@@ -191,9 +193,10 @@ describe("DELETE /v1/account", () => {
     await eventually(() => purged(alice));
     for (const table of ["conversations", "messages", "api_keys"] as const)
       expect(await countUserRows(table, alice)).toBe(0);
-    const items = await env.DB.prepare(
-      "SELECT COUNT(*) AS n FROM account_deletion_items WHERE deletion_id IN (SELECT id FROM account_deletions WHERE user_id = ?)",
-    )
+    const items = await dbOf(alice)
+      .prepare(
+        "SELECT COUNT(*) AS n FROM account_deletion_items WHERE deletion_id IN (SELECT id FROM account_deletions WHERE user_id = ?)",
+      )
       .bind(alice)
       .first<{ n: number }>();
     expect(items!.n).toBe(0);
@@ -244,9 +247,8 @@ describe("DELETE /v1/account", () => {
     await eventually(() => purged(alice));
     expect(await objectStorage(conv.id)).toEqual({ rows: 0, entries: 0, alarm: null });
     // What was generated was billed, and the record stays (today's), detached from the conversation.
-    const record = await env.DB.prepare(
-      "SELECT conversation_id, completion_tokens FROM usage_records WHERE id = ?",
-    )
+    const record = await dbOf(alice)
+      .prepare("SELECT conversation_id, completion_tokens FROM usage_records WHERE id = ?")
       .bind(messageId)
       .first<{ conversation_id: string | null; completion_tokens: number }>();
     expect(record).toMatchObject({ conversation_id: null });
@@ -265,15 +267,19 @@ describe("DELETE /v1/account", () => {
     const spent = await usage();
     expect(spent.total_tokens).toBeGreaterThan(0);
     // An earlier day's ledger, which the purge deletes.
-    await env.DB.batch([
-      env.DB.prepare(
-        "INSERT INTO usage_daily (user_id, day, model, requests, total_tokens) VALUES (?, '2020-01-01', 'qwen-plus', 1, 5)",
-      ).bind(alice),
-      env.DB.prepare(
-        `INSERT INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens, completion_tokens,
+    await dbOf(alice).batch([
+      dbOf(alice)
+        .prepare(
+          "INSERT INTO usage_daily (user_id, day, model, requests, total_tokens) VALUES (?, '2020-01-01', 'qwen-plus', 1, 5)",
+        )
+        .bind(alice),
+      dbOf(alice)
+        .prepare(
+          `INSERT INTO usage_records (id, user_id, conversation_id, model, status, day, prompt_tokens, completion_tokens,
            total_tokens, cached_tokens, reasoning_tokens, cost_usd, settled_by, created_at)
          VALUES (?, ?, ?, 'qwen-plus', 'completed', '2020-01-01', 3, 2, 5, 0, 0, 0, 'old', 0)`,
-      ).bind(crypto.randomUUID(), alice, conv.id),
+        )
+        .bind(crypto.randomUUID(), alice, conv.id),
     ]);
     // A budget of exactly what was spent today: nothing is left of it.
     expect(
@@ -301,9 +307,10 @@ describe("DELETE /v1/account", () => {
       "quota_exceeded",
     );
     // Earlier days are purged.
-    const old = await env.DB.prepare(
-      "SELECT (SELECT COUNT(*) FROM usage_daily WHERE user_id = ?1 AND day < '2021-01-01') + (SELECT COUNT(*) FROM usage_records WHERE user_id = ?1 AND day < '2021-01-01') AS n",
-    )
+    const old = await dbOf(alice)
+      .prepare(
+        "SELECT (SELECT COUNT(*) FROM usage_daily WHERE user_id = ?1 AND day < '2021-01-01') + (SELECT COUNT(*) FROM usage_records WHERE user_id = ?1 AND day < '2021-01-01') AS n",
+      )
       .bind(alice)
       .first<{ n: number }>();
     expect(old!.n).toBe(0);
@@ -369,7 +376,8 @@ describe("DELETE /v1/account", () => {
       expect((await objectStorage(conv.id)).rows).toBeGreaterThan(0);
       expect(await purged(userId)).toBe(false);
       // The run that held it died: its lease runs out.
-      await env.DB.prepare("UPDATE account_deletions SET lease_until = 0 WHERE id = ?")
+      await dbOf(userId)
+        .prepare("UPDATE account_deletions SET lease_until = 0 WHERE id = ?")
         .bind(deletion.id)
         .run();
       return conv;

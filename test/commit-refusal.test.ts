@@ -12,6 +12,7 @@ import {
   standInRequests,
   streamTurn,
 } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 /*
  * A turn starts its upstream call at once and commits to D1 concurrently; a commit that refuses
@@ -26,7 +27,7 @@ const setBudget = (userId: string, tokens: number | null) =>
   });
 
 const ledger = async (userId: string) =>
-  (await env.DB.prepare("SELECT id FROM usage_records WHERE user_id = ?").bind(userId).all()).results;
+  (await dbOf(userId).prepare("SELECT id FROM usage_records WHERE user_id = ?").bind(userId).all()).results;
 
 /** The stand-in saw the tagged calls end without sending a token (or never saw them). */
 async function expectAbandoned(tag: string): Promise<StandInRequest[]> {
@@ -81,7 +82,7 @@ it("a conversation deleted behind its object's back: 404, the call aborted, noth
   const alice = newUser("alice");
   const conv = await createConversation(alice);
   await streamTurn(alice, conv.id, { content: "first [[stand-in tokens=3]]" });
-  await env.DB.prepare("DELETE FROM conversations WHERE id = ?").bind(conv.id).run();
+  await dbOf(alice).prepare("DELETE FROM conversations WHERE id = ?").bind(conv.id).run();
 
   const tag = newTag();
   await expectError(
@@ -92,7 +93,8 @@ it("a conversation deleted behind its object's back: 404, the call aborted, noth
     "not_found",
   );
   await expectAbandoned(tag);
-  const { results } = await env.DB.prepare("SELECT id FROM messages WHERE conversation_id = ?")
+  const { results } = await dbOf(alice)
+    .prepare("SELECT id FROM messages WHERE conversation_id = ?")
     .bind(conv.id)
     .all();
   expect(results).toEqual([]);
@@ -103,7 +105,8 @@ it("a stale prompt state: the call built from it is abandoned, and the turn is b
   const conv = await createConversation(alice, { system_prompt: "You are the old prompt." });
   await streamTurn(alice, conv.id, { content: "first [[stand-in tokens=3]]" });
   // A change made without the conversation's object (a script, a restore): the version moves.
-  await env.DB.prepare("UPDATE conversations SET system_prompt = ? WHERE id = ?")
+  await dbOf(alice)
+    .prepare("UPDATE conversations SET system_prompt = ? WHERE id = ?")
     .bind("You are the new prompt.", conv.id)
     .run();
 

@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MIN_REPLY_TOKENS } from "../src/chat/usage";
 import { call, eventually, newTag, newUser, standInRequests } from "./helpers/api";
 import type { OpenAiErrorBody, UsageReport } from "./helpers/api-types";
+import { dbOf } from "./helpers/shards";
 
 /**
  * Issue 12 fault 4 on `POST /v1/chat/completions`: parallel calls of one user against a small
@@ -22,7 +22,8 @@ const ONE_DELTA = 8;
 
 const addUser = async (budget: number) => {
   const user = newUser("budget");
-  await env.DB.prepare("INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)")
+  await dbOf(user)
+    .prepare("INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)")
     .bind(user, Date.now(), budget)
     .run();
   return user;
@@ -30,7 +31,8 @@ const addUser = async (budget: number) => {
 
 const reservations = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
+    await dbOf(userId)
+      .prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
       .bind(userId)
       .first<{ n: number }>()
   )?.n ?? 0;
@@ -201,7 +203,8 @@ describe("a daily budget under parallel /v1/chat/completions calls", () => {
     // Answers longer than their grant end as a max_tokens cut would, with [DONE], and are
     // settled with an estimate marked as one (DashScope's usage chunk never came).
     for (const o of answered) expect(o.finishReasons).toEqual(["length"]);
-    const rows = await env.DB.prepare("SELECT status, estimated FROM usage_records WHERE user_id = ?")
+    const rows = await dbOf(user)
+      .prepare("SELECT status, estimated FROM usage_records WHERE user_id = ?")
       .bind(user)
       .all<{ status: string; estimated: number }>();
     expect(rows.results).toEqual(answered.map(() => ({ status: "completed", estimated: 1 })));

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, eventually, newTag, newUser, standInRequests } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 /**
  * Issue 12 deliverable 6 on streamed `POST /v1/chat/completions`: the 200 and its SSE headers go
@@ -54,10 +54,12 @@ const ask = (directives: string, extra: Record<string, unknown> = {}) => ({
 });
 
 const leftovers = async (userId: string) => {
-  const reservations = await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
+  const reservations = await dbOf(userId)
+    .prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
     .bind(userId)
     .first<{ n: number }>();
-  const records = await env.DB.prepare("SELECT COUNT(*) AS n FROM usage_records WHERE user_id = ?")
+  const records = await dbOf(userId)
+    .prepare("SELECT COUNT(*) AS n FROM usage_records WHERE user_id = ?")
     .bind(userId)
     .first<{ n: number }>();
   return { reservations: reservations!.n, records: records!.n };
@@ -189,7 +191,8 @@ describe("streamed /v1/chat/completions starts without waiting for the model", (
     });
     expect(entry.outcome).toBe("client_closed");
     const record = await eventually(() =>
-      env.DB.prepare("SELECT status, estimated, completion_tokens FROM usage_records WHERE user_id = ?")
+      dbOf(user)
+        .prepare("SELECT status, estimated, completion_tokens FROM usage_records WHERE user_id = ?")
         .bind(user)
         .first<{ status: string; estimated: number; completion_tokens: number }>(),
     );

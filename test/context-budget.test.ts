@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -12,6 +11,7 @@ import {
   standInRequests,
   streamTurn,
 } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 // The turn's budget against the stand-in, which (like DashScope) rejects a request whose whole
 // prompt — messages, tool definitions, a response schema, media — exceeds the model's input limit.
@@ -247,7 +247,7 @@ describe("a turn fails only for its own parts, and the 400 says which to shrink"
 
 describe("quota reservations count the whole prompt", () => {
   const setBudget = (userId: string, tokens: number) =>
-    env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
+    dbOf(userId).prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
 
   it("/v1/chat/completions reserves its tool definitions: over the budget is 429 before the upstream call", async () => {
     const alice = newUser("alice");

@@ -1,8 +1,9 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newId } from "../src/store/ids";
 import type { Conversation, Message } from "../src/store/types";
 import { BASE, call, createConversation, expectError, newUser } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 /** A user id of its own for each test, so tests sharing the local D1 cannot see each other's rows. */
 const user = newUser;
@@ -25,7 +26,8 @@ async function listAll(userId: string, query = "", limit = 100): Promise<Convers
 }
 
 async function countConversations(userId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM conversations WHERE user_id = ?")
+  const row = await dbOf(userId)
+    .prepare("SELECT COUNT(*) AS n FROM conversations WHERE user_id = ?")
     .bind(userId)
     .first<{ n: number }>();
   return row!.n;
@@ -35,25 +37,27 @@ async function countConversations(userId: string): Promise<number> {
 async function seedMessages(userId: string, conversationId: string, count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => newId());
   const base = Date.now();
-  await env.DB.batch(
+  await dbOf(userId).batch(
     ids.map((id, i) =>
-      env.DB.prepare(
-        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at,
+      dbOf(userId)
+        .prepare(
+          `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at,
            prompt_tokens, completion_tokens, total_tokens)
          VALUES (?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?)`,
-      ).bind(
-        id,
-        conversationId,
-        userId,
-        // One path, as turns store it: each message follows the one before.
-        i === 0 ? null : ids[i - 1]!,
-        i % 2 === 0 ? "user" : "assistant",
-        JSON.stringify(`message ${i}`),
-        base + i,
-        i % 2 === 0 ? null : 10 + i,
-        i % 2 === 0 ? null : 5,
-        i % 2 === 0 ? null : 15 + i,
-      ),
+        )
+        .bind(
+          id,
+          conversationId,
+          userId,
+          // One path, as turns store it: each message follows the one before.
+          i === 0 ? null : ids[i - 1]!,
+          i % 2 === 0 ? "user" : "assistant",
+          JSON.stringify(`message ${i}`),
+          base + i,
+          i % 2 === 0 ? null : 10 + i,
+          i % 2 === 0 ? null : 5,
+          i % 2 === 0 ? null : 15 + i,
+        ),
     ),
   );
   return ids;
@@ -124,7 +128,8 @@ describe("conversation lifecycle", () => {
       archived: false,
     });
     await create(alice, { title: "second" });
-    const users = await env.DB.prepare("SELECT COUNT(*) AS n FROM users WHERE id = ?")
+    const users = await dbOf(alice)
+      .prepare("SELECT COUNT(*) AS n FROM users WHERE id = ?")
       .bind(alice)
       .first<{ n: number }>();
     expect(users!.n).toBe(1);
@@ -160,7 +165,8 @@ describe("archiving", () => {
     expect(await archived.json()).toMatchObject({ id: old.id, archived: true, title: "old" });
 
     const archivedAt = async () =>
-      (await env.DB.prepare("SELECT archived_at FROM conversations WHERE id = ?")
+      (await dbOf(alice)
+        .prepare("SELECT archived_at FROM conversations WHERE id = ?")
         .bind(old.id)
         .first<{ archived_at: number }>())!.archived_at;
     const firstArchivedAt = await archivedAt();
@@ -437,7 +443,8 @@ describe("messages", () => {
     await seedMessages(alice, doomed.id, 4);
     await seedMessages(alice, other.id, 2);
     const count = async (id: string) =>
-      (await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+      (await dbOf(alice)
+        .prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
         .bind(id)
         .first<{ n: number }>())!.n;
     expect(await count(doomed.id)).toBe(4);

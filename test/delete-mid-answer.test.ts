@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import {
   call,
@@ -15,10 +14,15 @@ import {
   startedData,
 } from "./helpers/api";
 import type { UsageRecordRow } from "./helpers/db-rows";
+import { dbOf, rowsOnAllShards } from "./helpers/shards";
 
 const ledger = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<UsageRecordRow>())
-    .results;
+  (
+    await dbOf(userId)
+      .prepare("SELECT * FROM usage_records WHERE user_id = ?")
+      .bind(userId)
+      .all<UsageRecordRow>()
+  ).results;
 
 it("deleting a conversation mid-answer stops the answer, bills what was generated and ends every stream", async () => {
   const alice = newUser("alice");
@@ -64,10 +68,8 @@ it("deleting a conversation mid-answer stops the answer, bills what was generate
   await expectError(await call(alice, "GET", `/conversations/${conv.id}`), 404, "not_found");
   await expectError(await call(alice, "GET", `/messages/${messageId}`), 404, "not_found");
   await expectError(await resume(alice, messageId), 404, "not_found");
-  const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
-    .bind(conv.id)
-    .first<{ n: number }>();
-  expect(rows!.n).toBe(0);
+  const rows = await rowsOnAllShards("SELECT id FROM messages WHERE conversation_id = ?", conv.id);
+  expect(rows).toHaveLength(0);
 });
 
 it("a conversation deleted after its answer ended is deleted as before, its answer's events with it", async () => {

@@ -4,6 +4,7 @@ import { app } from "../src/app";
 import { EXPORT_PAGE_ITEMS } from "../src/routes/export";
 import { newId } from "../src/store/ids";
 import { countRoundTrips } from "../src/store/round-trips";
+import { shardDatabases } from "../src/store/shards";
 import type { Conversation, Message } from "../src/store/types";
 import {
   BASE,
@@ -15,6 +16,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
+import { dbOf } from "./helpers/shards";
 import { parseStrictJson } from "./helpers/strict-json";
 
 // API.md §2.3: GET /v1/conversations/{id}/export → {conversation, messages} (every branch, oldest
@@ -33,21 +35,23 @@ async function seedMessages(userId: string, conversationId: string, count: numbe
   const ids = Array.from({ length: count }, () => newId());
   const now = Date.now();
   const statements = ids.map((id, i) =>
-    env.DB.prepare(
-      `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at, completed_at)
+    dbOf(userId)
+      .prepare(
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at, completed_at)
        VALUES (?, ?, ?, ?, ?, ?, 'completed', ?, ?)`,
-    ).bind(
-      id,
-      conversationId,
-      userId,
-      i === 0 ? null : ids[i - 1]!,
-      i % 2 === 0 ? "user" : "assistant",
-      JSON.stringify(`${label} message ${i} — 你好 🌍`),
-      now + i,
-      now + i,
-    ),
+      )
+      .bind(
+        id,
+        conversationId,
+        userId,
+        i === 0 ? null : ids[i - 1]!,
+        i % 2 === 0 ? "user" : "assistant",
+        JSON.stringify(`${label} message ${i} — 你好 🌍`),
+        now + i,
+        now + i,
+      ),
   );
-  for (let i = 0; i < statements.length; i += 100) await env.DB.batch(statements.slice(i, i + 100));
+  for (let i = 0; i < statements.length; i += 100) await dbOf(userId).batch(statements.slice(i, i + 100));
   return ids;
 }
 
@@ -136,7 +140,12 @@ describe("account export", () => {
     const log = vi.spyOn(console, "log");
     let roundTrips = 0;
     // The Worker's own app with its D1 binding counted (store/round-trips.ts): every batch() is one.
-    const counted = { ...env, DB: countRoundTrips(env.DB, () => roundTrips++) };
+    // Every shard is counted (the account's rows are on one of them).
+    const shards = shardDatabases(env).map((db, i) => [
+      i === 0 ? "DB" : `DB_${i}`,
+      countRoundTrips(db, () => roundTrips++),
+    ]);
+    const counted = { ...env, ...Object.fromEntries(shards) };
     const res = await app.request(`${BASE}/account/export`, { headers: await authHeaders(alice) }, counted);
     expect(res.status).toBe(200);
     const seen: number[] = [];
@@ -182,10 +191,11 @@ describe("conversation export", () => {
     const ids = await seedMessages(alice, conv.id, 2 * EXPORT_PAGE_ITEMS + 7, "paged");
     // A second branch: a sibling of the third message (as an edit stores it).
     const sibling = newId();
-    await env.DB.prepare(
-      `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at)
+    await dbOf(alice)
+      .prepare(
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at)
        VALUES (?, ?, ?, ?, 'user', '"edited"', 'completed', ?)`,
-    )
+      )
       .bind(sibling, conv.id, alice, ids[1]!, Date.now())
       .run();
     const other = await createConversation(alice, { title: "Other" });

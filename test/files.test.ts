@@ -5,6 +5,7 @@ import type { FileView } from "../src/resources/file";
 import { fileObjectKey } from "../src/store/files";
 import { BASE, expectError, newUser } from "./helpers/api";
 import { authHeaders, tokenFor } from "./helpers/auth";
+import { dbOf } from "./helpers/shards";
 
 // POST/GET/DELETE /v1/files against the real local R2 bucket and D1. vitest.config.ts sets
 // MAX_FILE_BYTES to 65,536 for these tests (wrangler.toml keeps the 7 MiB default).
@@ -58,7 +59,8 @@ async function created(res: Response): Promise<FileView> {
 }
 
 async function fileRowCount(userId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
+  const row = await dbOf(userId)
+    .prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
     .bind(userId)
     .first<{ n: number }>();
   return row?.n ?? 0;
@@ -237,7 +239,7 @@ describe("POST /v1/files", () => {
     const user = newUser("files");
     const bytes = fileOf(PNG_HEAD, 8_000);
     const file = await created(await uploadForm(user, bytes, "cat.png", "image/png"));
-    const row = await env.DB.prepare("SELECT * FROM files WHERE id = ?").bind(file.id).first();
+    const row = await dbOf(user).prepare("SELECT * FROM files WHERE id = ?").bind(file.id).first();
     expect(row).toEqual({
       id: file.id,
       user_id: user,
@@ -254,9 +256,10 @@ describe("POST /v1/files", () => {
     // The stored milliseconds, shown cut to the whole second.
     expect(Math.floor(Number(row?.created_at) / 1000) * 1000).toBe(Date.parse(file.created_at));
     // Nothing of that size anywhere in the row, in any encoding.
-    const stored = await env.DB.prepare(
-      "SELECT SUM(LENGTH(CAST(name AS BLOB)) + LENGTH(media_type) + LENGTH(sha256)) AS n FROM files WHERE user_id = ?",
-    )
+    const stored = await dbOf(user)
+      .prepare(
+        "SELECT SUM(LENGTH(CAST(name AS BLOB)) + LENGTH(media_type) + LENGTH(sha256)) AS n FROM files WHERE user_id = ?",
+      )
       .bind(user)
       .first<{ n: number }>();
     expect(stored?.n).toBeLessThan(200);

@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH, MAX_PARAMETERS_BYTES } from "../src/dashscope/schema";
 import { call, createConversation, expectError, newTag, newUser, standInRequests } from "./helpers/api";
 import { countUserRows } from "./helpers/rows";
+import { dbOf } from "./helpers/shards";
 
 /** `{"a":{"a":…1…}}` nested `levels` deep, as text (6 bytes a level: 50,000 levels fit the body limit). */
 const nested = (levels: number) => `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`;
@@ -162,7 +162,8 @@ describe("deeply nested JSON is a clear 400 wherever parameters enter", () => {
   it("a conversation stored with unusable defaults before these limits gets a 400 naming them, not a failed answer", async () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice);
-    await env.DB.prepare("UPDATE conversations SET params_json = ? WHERE id = ?")
+    await dbOf(alice)
+      .prepare("UPDATE conversations SET params_json = ? WHERE id = ?")
       .bind(toolParameters(DEEP), conv.id)
       .run();
     const res = await call(alice, "POST", `/conversations/${conv.id}/messages`, {

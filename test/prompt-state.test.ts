@@ -4,6 +4,7 @@ import { expect, it } from "vitest";
 import { PromptState } from "../src/generation/prompt-state";
 import type { HistoryRow } from "../src/store/turns";
 import { call, createConversation, newTag, newUser, standInRequests, streamTurn } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 const stub = (id: string) => env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(id));
 
@@ -36,11 +37,13 @@ it("the object's prompt state follows the conversation in D1, version included",
   await streamTurn(alice, conv.id, { content: "two [[stand-in tokens=3]]" });
   await call(alice, "PATCH", `/conversations/${conv.id}`, { system_prompt: "Hello." });
 
-  const d1 = await env.DB.prepare("SELECT system_prompt, version FROM conversations WHERE id = ?")
+  const d1 = await dbOf(alice)
+    .prepare("SELECT system_prompt, version FROM conversations WHERE id = ?")
     .bind(conv.id)
     .first<{ system_prompt: string; version: number }>();
   const ids = (
-    await env.DB.prepare("SELECT id FROM messages WHERE conversation_id = ? ORDER BY id DESC")
+    await dbOf(alice)
+      .prepare("SELECT id FROM messages WHERE conversation_id = ? ORDER BY id DESC")
       .bind(conv.id)
       .all<{ id: string }>()
   ).results.map((r) => r.id);

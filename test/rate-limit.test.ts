@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createConversation, eventually, expectError, newUser } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 
 /** The strict tier's limit in tests (vitest.config.ts overrides the binding's `simple.limit`). */
 const STRICT_LIMIT = 3;
@@ -112,7 +113,7 @@ describe("rate limits", () => {
     // cached one is gone: not on the request's path (which takes the default tier meanwhile, so
     // the turn's only D1 round trip before the upstream call stays its batch) but after it,
     // into KV; the next request has it.
-    await env.DB.prepare("UPDATE users SET rate_limit_tier = 'strict' WHERE id = ?").bind(plain).run();
+    await dbOf(plain).prepare("UPDATE users SET rate_limit_tier = 'strict' WHERE id = ?").bind(plain).run();
     await env.CACHE.delete(`ratetier:${plain}`);
     const meanwhile = await turn(plain, conv.id);
     expect(meanwhile.headers.get("x-ratelimit-limit-requests")).toBe("60");

@@ -4,6 +4,7 @@ import { ReplyLimit } from "../src/chat/reply-limit";
 import { grantedReply, MIN_REPLY_TOKENS, replyBounds, reservationAsk } from "../src/chat/usage";
 import { loadConfig } from "../src/config";
 import { reserveQuota, utcDay } from "../src/store/usage";
+import { dbOf } from "./helpers/shards";
 
 const config = loadConfig(env);
 
@@ -124,9 +125,8 @@ describe("ReplyLimit", () => {
 describe("reserveQuota", () => {
   const user = async (budget: number | null, blocked = false) => {
     const id = `reserve-${crypto.randomUUID()}`;
-    await env.DB.prepare(
-      "INSERT INTO users (id, created_at, daily_token_budget, blocked_at) VALUES (?, ?, ?, ?)",
-    )
+    await dbOf(id)
+      .prepare("INSERT INTO users (id, created_at, daily_token_budget, blocked_at) VALUES (?, ?, ?, ?)")
       .bind(id, Date.now(), budget, blocked ? Date.now() : null)
       .run();
     return id;
@@ -134,7 +134,7 @@ describe("reserveQuota", () => {
   const reserve = (userId: string, tokens: number, minimumTokens?: number) => {
     const now = Date.now();
     return reserveQuota(
-      env.DB,
+      dbOf(userId),
       crypto.randomUUID(),
       { userId, day: utcDay(now), tokens, minimumTokens, now, defaultBudget: 1_000_000 },
       now + 60_000,

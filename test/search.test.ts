@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { SearchHit, SearchPage } from "../src/resources/search";
 import { call, createConversation, expectError, newUser } from "./helpers/api";
 import type { TurnResult } from "./helpers/api-types";
+import { dbOf } from "./helpers/shards";
 
 /** Sends a user message (the stand-in answers with `answer`'s directive) and waits for the answer. */
 async function send(userId: string, conversationId: string, text: string, answer = "[[stand-in tokens=2]]") {
@@ -176,9 +177,10 @@ describe("GET /v1/search", () => {
       expect(hits.some((h) => h.conversation_id === gone.id)).toBe(false);
     }
     expect((await searchAll(alice, "pelican")).hits.length).toBe(2);
-    const left = await env.DB.prepare(
-      "SELECT count(*) AS n FROM search_docs WHERE conversation_id = ? UNION ALL SELECT count(*) FROM search_text WHERE body LIKE '%on the pier%'",
-    )
+    const left = await dbOf(alice)
+      .prepare(
+        "SELECT count(*) AS n FROM search_docs WHERE conversation_id = ? UNION ALL SELECT count(*) FROM search_text WHERE body LIKE '%on the pier%'",
+      )
       .bind(gone.id)
       .all<{ n: number }>();
     expect(left.results.map((r) => r.n)).toEqual([0, 0]);
@@ -193,7 +195,8 @@ describe("GET /v1/search", () => {
     expect((await call(carol, "DELETE", "/account")).status).toBe(202);
     expect((await searchAll(carol, "cassowary")).hits).toEqual([]);
     expect((await searchAll(carol, "鹤鸵")).hits).toEqual([]);
-    const left = await env.DB.prepare("SELECT count(*) AS n FROM search_docs WHERE user_id = ?")
+    const left = await dbOf(carol)
+      .prepare("SELECT count(*) AS n FROM search_docs WHERE user_id = ?")
       .bind(carol)
       .first<{ n: number }>();
     expect(left?.n).toBe(0);
@@ -206,18 +209,23 @@ describe("GET /v1/search", () => {
     const conv = await createConversation(alice);
     const turn = await send(alice, conv.id, "cascade check flamingo");
     const probe = `probe_${crypto.randomUUID().replace(/-/g, "")}`;
-    await env.DB.batch([
-      env.DB.prepare(`CREATE TABLE ${probe} (id TEXT)`),
-      env.DB.prepare(
+    await dbOf(alice).batch([
+      dbOf(alice).prepare(`CREATE TABLE ${probe} (id TEXT)`),
+      dbOf(alice).prepare(
         `CREATE TRIGGER ${probe}_t AFTER DELETE ON messages WHEN OLD.conversation_id = '${conv.id}' BEGIN INSERT INTO ${probe} VALUES (OLD.id); END`,
       ),
     ]);
     try {
       expect((await call(alice, "DELETE", `/conversations/${conv.id}`)).status).toBe(204);
-      const { results } = await env.DB.prepare(`SELECT id FROM ${probe} ORDER BY id`).all<{ id: string }>();
+      const { results } = await dbOf(alice)
+        .prepare(`SELECT id FROM ${probe} ORDER BY id`)
+        .all<{ id: string }>();
       expect(results.map((r) => r.id)).toEqual([turn.user_message.id, turn.assistant_message!.id].sort());
     } finally {
-      await env.DB.batch([env.DB.prepare(`DROP TRIGGER ${probe}_t`), env.DB.prepare(`DROP TABLE ${probe}`)]);
+      await dbOf(alice).batch([
+        dbOf(alice).prepare(`DROP TRIGGER ${probe}_t`),
+        dbOf(alice).prepare(`DROP TABLE ${probe}`),
+      ]);
     }
   });
 
@@ -314,9 +322,8 @@ describe("GET /v1/search", () => {
     const answer = turn.assistant_message!;
     expect(answer.reasoning_content?.length).toBeGreaterThan(0);
     expect(typeof answer.content).toBe("string");
-    const indexed = await env.DB.prepare(
-      "SELECT t.body FROM search_docs d JOIN search_text t ON t.rowid = d.doc_id WHERE d.ref_id = ?",
-    )
+    const indexed = await dbOf(alice)
+      .prepare("SELECT t.body FROM search_docs d JOIN search_text t ON t.rowid = d.doc_id WHERE d.ref_id = ?")
       .bind(answer.id)
       .first<{ body: string }>();
     expect(indexed?.body).toBe(answer.content);
@@ -329,11 +336,11 @@ describe("GET /v1/search", () => {
     const before = await searchAll(alice, "ptarmigan");
     expect(before.hits).toHaveLength(3);
     // As if these rows had been stored before migration 0007: not in the index.
-    await env.DB.batch([
-      env.DB.prepare(
-        "DELETE FROM search_text WHERE rowid IN (SELECT doc_id FROM search_docs WHERE user_id = ?)",
-      ).bind(alice),
-      env.DB.prepare("DELETE FROM search_docs WHERE user_id = ?").bind(alice),
+    await dbOf(alice).batch([
+      dbOf(alice)
+        .prepare("DELETE FROM search_text WHERE rowid IN (SELECT doc_id FROM search_docs WHERE user_id = ?)")
+        .bind(alice),
+      dbOf(alice).prepare("DELETE FROM search_docs WHERE user_id = ?").bind(alice),
     ]);
     expect((await searchAll(alice, "ptarmigan")).hits).toEqual([]);
 
@@ -341,16 +348,18 @@ describe("GET /v1/search", () => {
     const migration = env.TEST_MIGRATIONS.find((m) => m.name.startsWith("0007_"));
     const backfill = (migration?.queries ?? []).filter((q) => /^\s*(--[^\n]*\n\s*)*INSERT\b/.test(q));
     expect(backfill).toHaveLength(3);
-    const run = () => env.DB.batch(backfill.map((q) => env.DB.prepare(q)));
+    const run = () => dbOf(alice).batch(backfill.map((q) => dbOf(alice).prepare(q)));
     await run();
     await run();
 
     const after = await searchAll(alice, "ptarmigan");
     expect(after.hits).toEqual(before.hits);
     expect((await searchAll(alice, "雷鸟")).hits).toHaveLength(2);
-    const counts = await env.DB.prepare(
-      "SELECT (SELECT count(*) FROM search_docs) AS docs, (SELECT count(*) FROM search_text) AS texts",
-    ).first<{ docs: number; texts: number }>();
+    const counts = await dbOf(alice)
+      .prepare(
+        "SELECT (SELECT count(*) FROM search_docs) AS docs, (SELECT count(*) FROM search_text) AS texts",
+      )
+      .first<{ docs: number; texts: number }>();
     expect(counts?.texts).toBe(counts?.docs);
   });
 

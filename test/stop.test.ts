@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -16,6 +15,7 @@ import {
   startedData,
 } from "./helpers/api";
 import type { ApiMessage, TurnResult } from "./helpers/api-types";
+import { dbOf } from "./helpers/shards";
 
 describe("stopping an answer", () => {
   it("aborts the upstream request, stores the partial answer as cancelled and ends every open stream", async () => {
@@ -131,7 +131,8 @@ describe("stopping before the model's first byte", () => {
       (await standInRequests(tag))[0]?.outcome === "client_closed" ? true : null,
     );
     expect(
-      await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
+      await dbOf(alice)
+        .prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
         .bind(alice)
         .first("n"),
     ).toBe(0);

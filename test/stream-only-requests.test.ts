@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { ChatCompletion, ChatCompletionChunk, ToolCallFragment } from "../src/dashscope/types";
 import type { Message } from "../src/store/types";
 import { call, createConversation, eventually, newTag, newUser, standInRequests } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 import { EITHER_WAY_KINDS, STREAM_ONLY_KINDS } from "./helpers/stream-only-requests";
 
 // Requests DashScope accepts only with `stream: true` (thinking, QwQ/QVQ/Omni models, audio output;
@@ -110,12 +110,13 @@ async function upstreamRequest(tag: string): Promise<LoggedRequest> {
 
 const records = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
+    await dbOf(userId)
+      .prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
       .bind(userId)
       .all<Row>()
   ).results;
 const reservations = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<Row>())
+  (await dbOf(userId).prepare("SELECT * FROM quota_reservations WHERE user_id = ?").bind(userId).all<Row>())
     .results;
 
 /** The user's usage records once every reservation is settled (settling runs after the response). */

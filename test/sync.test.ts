@@ -1,4 +1,4 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Change, SyncPage } from "../src/resources/sync";
 import { newId } from "../src/store/ids";
@@ -15,6 +15,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 import { parseStrictJson } from "./helpers/strict-json";
 import { WEATHER_TOOL } from "./helpers/tools";
 
@@ -87,7 +88,8 @@ async function snapshot(userId: string, limit = 7) {
 
 /** The server's state as the rest of the API shows it (not through /v1/sync). */
 async function serverState(userId: string) {
-  const { results: ids } = await env.DB.prepare("SELECT id FROM messages WHERE user_id = ? ORDER BY id")
+  const { results: ids } = await dbOf(userId)
+    .prepare("SELECT id FROM messages WHERE user_id = ? ORDER BY id")
     .bind(userId)
     .all<{ id: string }>();
   const res = await call(userId, "GET", "/conversations?archived=all&limit=100");
@@ -102,9 +104,8 @@ async function serverState(userId: string) {
 
 /** The user's log rows, oldest first (test inspection). */
 async function logOf(userId: string) {
-  const { results } = await env.DB.prepare(
-    "SELECT seq, type, op, id, conversation_id FROM changes WHERE user_id = ? ORDER BY seq",
-  )
+  const { results } = await dbOf(userId)
+    .prepare("SELECT seq, type, op, id, conversation_id FROM changes WHERE user_id = ? ORDER BY seq")
     .bind(userId)
     .all<{ seq: number; type: string; op: string; id: string; conversation_id: string }>();
   return results;
@@ -230,15 +231,19 @@ describe("the change log", () => {
     const final = log.findLastIndex((r) => r.id === answer.id);
     expect(log[final + 1]).toEqual(log.at(-1));
     // Every message write bumped the conversation's version; none of those bumps is in the log.
-    const { version } = (await env.DB.prepare("SELECT version FROM conversations WHERE id = ?")
+    const { version } = (await dbOf(alice)
+      .prepare("SELECT version FROM conversations WHERE id = ?")
       .bind(conv.id)
       .first<{ version: number }>())!;
     expect(version).toBeGreaterThanOrEqual(3);
     expect(log.filter((r) => r.type === "conversation").length).toBeLessThan(version);
     // Other updates of a message are not changes a client needs.
-    await env.DB.prepare("UPDATE messages SET ttft_ms = 1 WHERE id = ?").bind(answer.id).run();
+    await dbOf(alice).prepare("UPDATE messages SET ttft_ms = 1 WHERE id = ?").bind(answer.id).run();
     expect(await logOf(alice)).toEqual(log);
-    await env.DB.prepare("UPDATE conversations SET version = version + 1 WHERE id = ?").bind(conv.id).run();
+    await dbOf(alice)
+      .prepare("UPDATE conversations SET version = version + 1 WHERE id = ?")
+      .bind(conv.id)
+      .run();
     expect(await logOf(alice)).toEqual(log);
   });
 
@@ -250,10 +255,11 @@ describe("the change log", () => {
     const before = (await logOf(alice)).length;
     // A second answer to the same user message, as a regenerate stores it.
     const sibling = newId();
-    await env.DB.prepare(
-      `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at)
+    await dbOf(alice)
+      .prepare(
+        `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at)
        VALUES (?, ?, ?, ?, 'assistant', '"again"', 'completed', ?)`,
-    )
+      )
       .bind(sibling, conv.id, alice, user.id, Date.now())
       .run();
     const added = (await logOf(alice)).slice(before);
@@ -309,7 +315,8 @@ describe("sync tokens", () => {
     const conv = await createConversation(alice);
     // Up to date: a token is good however old while nothing changed after it.
     const fresh = (await syncPage(alice, null, 100)).next_since;
-    await env.DB.prepare("UPDATE changes SET created_at = created_at - ? WHERE user_id = ?")
+    await dbOf(alice)
+      .prepare("UPDATE changes SET created_at = created_at - ? WHERE user_id = ?")
       .bind(31 * 86_400_000, alice)
       .run();
     await expectError(await call(alice, "GET", `/sync?since=${token}`), 410, "sync_expired", "since");
@@ -330,11 +337,11 @@ describe("sync tokens", () => {
     await createConversation(alice);
     const client = await snapshot(alice);
     const old = client.since!;
-    await resetSyncEpoch(env.DB, alice);
+    await resetSyncEpoch(dbOf(alice), alice);
     await expectError(await call(alice, "GET", `/sync?since=${old}`), 410, "sync_expired", "since");
     // A token of the right shape for a position past the log's head.
     const decoded = JSON.parse(atob(old.replace(/-/g, "+").replace(/_/g, "/"))) as { e: string; s: number };
-    const epoch = (await env.DB.prepare("SELECT sync_epoch FROM users WHERE id = ?").bind(alice).first<{
+    const epoch = (await dbOf(alice).prepare("SELECT sync_epoch FROM users WHERE id = ?").bind(alice).first<{
       sync_epoch: string;
     }>())!.sync_epoch;
     expect(epoch).not.toBe(decoded.e);

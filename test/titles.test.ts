@@ -16,6 +16,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
+import { dbOf } from "./helpers/shards";
 
 /*
  * The title call quotes the conversation's first exchange in its one user message, so the
@@ -59,13 +60,15 @@ const titleRequests = async (tag: string) =>
   (await standInRequests(tag)).filter((r) => r.model === titleModel);
 const records = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
+    await dbOf(userId)
+      .prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
       .bind(userId)
       .all<UsageRecordRow>()
   ).results;
 const reservations = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+    await dbOf(userId)
+      .prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
       .bind(userId)
       .all<ReservationRow>()
   ).results;
@@ -227,7 +230,7 @@ describe("generated titles", () => {
       content: `hi [[stand-in tokens=3 itl=300 tag=${tag}]]`,
     });
     expect(startedData(await reader.next()).assistant_message.status).toBe("streaming");
-    await env.DB.prepare("UPDATE users SET daily_token_budget = 10 WHERE id = ?").bind(erin).run();
+    await dbOf(erin).prepare("UPDATE users SET daily_token_budget = 10 WHERE id = ?").bind(erin).run();
     const events = await reader.rest();
     const answer = endMessage(events.at(-1));
     expect(answer).toMatchObject({ status: "completed", finish_reason: "stop" });

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { newId } from "../src/store/ids";
 import { objectArguments } from "../src/text/tool-call-arguments";
@@ -16,6 +15,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 import { TIME_TOOL, WEATHER_TOOL } from "./helpers/tools";
 
 // API.md §2.2: a stored or replayed tool call's `arguments` is always JSON object text. DashScope
@@ -88,12 +88,12 @@ describe("a tool call without arguments", () => {
     // The exchange as an earlier version stored it: the call's arguments verbatim, "".
     const now = Date.now();
     const [userId, answerId, resultId] = [newId(), newId(), newId()];
-    const insert = env.DB.prepare(
+    const insert = dbOf(alice).prepare(
       `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, tool_calls_json,
                              tool_call_id, status, finish_reason, created_at, completed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?, ?, ?)`,
     );
-    await env.DB.batch([
+    await dbOf(alice).batch([
       insert.bind(userId, conv.id, alice, null, "user", '"What time is it?"', null, null, null, now, now),
       insert.bind(
         answerId,

@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, createConversation, endMessage, eventually, newTag, newUser, readSse } from "./helpers/api";
 import type { UsageReport } from "./helpers/api-types";
+import { dbOf } from "./helpers/shards";
 
 /**
  * Issue 12 fault 4 on the conversation API: parallel turns of one user in 20 conversations
@@ -19,7 +19,8 @@ const ONE_DELTA = 8;
 
 const addUser = async (budget: number) => {
   const user = newUser("budget");
-  await env.DB.prepare("INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)")
+  await dbOf(user)
+    .prepare("INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)")
     .bind(user, Date.now(), budget)
     .run();
   return user;
@@ -27,7 +28,8 @@ const addUser = async (budget: number) => {
 
 async function settled(userId: string): Promise<UsageReport> {
   await eventually(async () => {
-    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
+    const row = await dbOf(userId)
+      .prepare("SELECT COUNT(*) AS n FROM quota_reservations WHERE user_id = ?")
       .bind(userId)
       .first<{ n: number }>();
     return row?.n === 0;
@@ -132,7 +134,8 @@ describe("a daily budget under parallel turns", () => {
     expect(answered.length).toBeGreaterThan(1);
     // An answer longer than its grant ends as a max_tokens cut would, settled with an estimate.
     expect(answered.some((o) => o.finishReason === "length")).toBe(true);
-    const rows = await env.DB.prepare("SELECT status, estimated FROM usage_records WHERE user_id = ?")
+    const rows = await dbOf(user)
+      .prepare("SELECT status, estimated FROM usage_records WHERE user_id = ?")
       .bind(user)
       .all<{ status: string; estimated: number }>();
     expect(rows.results.every((r) => r.status === "completed")).toBe(true);

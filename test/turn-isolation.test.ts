@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import {
   call,
@@ -10,6 +9,7 @@ import {
   standInRequests,
   streamTurn,
 } from "./helpers/api";
+import { rowsOnAllShards } from "./helpers/shards";
 
 it("another user's conversation and messages are 404 on the turn routes, and nothing is written", async () => {
   const alice = newUser("alice");
@@ -31,10 +31,11 @@ it("another user's conversation and messages are 404 on the turn routes, and not
   );
   await expectError(await call(bob, "GET", `/messages/${aliceAnswer.id}`), 404, "not_found");
   expect(await standInRequests(tag)).toHaveLength(0);
-  const rows = await env.DB.prepare("SELECT user_id FROM messages WHERE conversation_id = ?")
-    .bind(conv.id)
-    .all<{ user_id: string }>();
-  expect(rows.results.map((r) => r.user_id)).toEqual([alice, alice]);
+  const rows = await rowsOnAllShards<{ user_id: string }>(
+    "SELECT user_id FROM messages WHERE conversation_id = ?",
+    conv.id,
+  );
+  expect(rows.map((r) => r.user_id)).toEqual([alice, alice]);
 
   // The owner sees it.
   const own = await call(alice, "GET", `/messages/${aliceAnswer.id}`);

@@ -1,13 +1,10 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Conversation } from "../src/store/types";
 import { call, createConversation, expectError, listMessages, newUser } from "./helpers/api";
+import { rowsOnAllShards } from "./helpers/shards";
 
 async function countRows(conversationId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
-    .bind(conversationId)
-    .first<{ n: number }>();
-  return row!.n;
+  return (await rowsOnAllShards("SELECT id FROM messages WHERE conversation_id = ?", conversationId)).length;
 }
 
 describe("a turn with bad input is a clear 400 and stores nothing", () => {

@@ -11,16 +11,22 @@ import {
   streamTurn,
 } from "./helpers/api";
 import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
+import { dbOf } from "./helpers/shards";
 
 // vitest.config.ts sets UPSTREAM_IDLE_TIMEOUT_MS to 2000 (and pings clients every 300 ms).
 const IDLE_TIMEOUT_MS = Number(env.UPSTREAM_IDLE_TIMEOUT_MS);
 
 const records = async (userId: string) =>
-  (await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ?").bind(userId).all<UsageRecordRow>())
-    .results;
+  (
+    await dbOf(userId)
+      .prepare("SELECT * FROM usage_records WHERE user_id = ?")
+      .bind(userId)
+      .all<UsageRecordRow>()
+  ).results;
 const reservations = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+    await dbOf(userId)
+      .prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
       .bind(userId)
       .all<ReservationRow>()
   ).results;

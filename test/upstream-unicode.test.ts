@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Message } from "../src/store/types";
 import { call, createConversation, newUser, resume } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 import { parseStrictJson, parseStrictSse } from "./helpers/strict-json";
 
 /**
@@ -118,15 +118,13 @@ describe("rows stored before requests were checked are read back well-formed", (
     });
     expect(res.status).toBe(200);
     const { user_message } = (await res.json()) as { user_message: Message };
-    await env.DB.batch([
-      env.DB.prepare("UPDATE messages SET content_json = ? WHERE id = ?").bind(
-        '"old \\ud83d text"',
-        user_message.id,
-      ),
-      env.DB.prepare("UPDATE conversations SET params_json = ? WHERE id = ?").bind(
-        '{"stop":"\\udc00"}',
-        conv.id,
-      ),
+    await dbOf(alice).batch([
+      dbOf(alice)
+        .prepare("UPDATE messages SET content_json = ? WHERE id = ?")
+        .bind('"old \\ud83d text"', user_message.id),
+      dbOf(alice)
+        .prepare("UPDATE conversations SET params_json = ? WHERE id = ?")
+        .bind('{"stop":"\\udc00"}', conv.id),
     ]);
     expect((await strictMessage(alice, user_message.id)).content).toBe(`old ${REPLACEMENT} text`);
     await strictList(alice, conv.id);

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -14,21 +13,24 @@ import {
 } from "./helpers/api";
 import type { ChatCompletion, ErrorBody, OpenAiErrorBody, UsageReport } from "./helpers/api-types";
 import type { ReservationRow, UsageRecordRow } from "./helpers/db-rows";
+import { dbOf } from "./helpers/shards";
 
 const records = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
+    await dbOf(userId)
+      .prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at")
       .bind(userId)
       .all<UsageRecordRow>()
   ).results;
 const reservations = async (userId: string) =>
   (
-    await env.DB.prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
+    await dbOf(userId)
+      .prepare("SELECT * FROM quota_reservations WHERE user_id = ?")
       .bind(userId)
       .all<ReservationRow>()
   ).results;
 const setBudget = (userId: string, tokens: number | null) =>
-  env.DB.prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
+  dbOf(userId).prepare("UPDATE users SET daily_token_budget = ? WHERE id = ?").bind(tokens, userId).run();
 const usage = async (userId: string, query = "") => {
   const res = await call(userId, "GET", `/usage${query}`);
   expect(res.status).toBe(200);
@@ -160,9 +162,10 @@ describe("daily quotas", () => {
     await setBudget(alice, 10_000);
     const day = new Date().toISOString().slice(0, 10);
     const hold = (id: string, expiresAt: number) =>
-      env.DB.prepare(
-        "INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9900, ?)",
-      )
+      dbOf(alice)
+        .prepare(
+          "INSERT INTO quota_reservations (id, user_id, day, tokens, expires_at) VALUES (?, ?, ?, 9900, ?)",
+        )
         .bind(id, alice, day, expiresAt)
         .run();
     await hold("orphan-live", Date.now() + 60_000);
@@ -174,7 +177,8 @@ describe("daily quotas", () => {
       429,
       "quota_exceeded",
     );
-    await env.DB.prepare("UPDATE quota_reservations SET expires_at = ? WHERE id = 'orphan-live'")
+    await dbOf(alice)
+      .prepare("UPDATE quota_reservations SET expires_at = ? WHERE id = 'orphan-live'")
       .bind(Date.now() - 1)
       .run();
     const { events } = await streamTurn(alice, conv.id, {
@@ -194,13 +198,14 @@ describe("daily quotas", () => {
       "quota_exceeded",
     );
     await setBudget(alice, null);
-    await env.DB.prepare("UPDATE users SET blocked_at = ? WHERE id = ?").bind(Date.now(), alice).run();
+    await dbOf(alice).prepare("UPDATE users SET blocked_at = ? WHERE id = ?").bind(Date.now(), alice).run();
     await expectError(
       await call(alice, "POST", `/conversations/${conv.id}/messages`, { content: "hi" }),
       403,
       "forbidden",
     );
-    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
+    const count = await dbOf(alice)
+      .prepare("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?")
       .bind(conv.id)
       .first<{ n: number }>();
     expect(count!.n).toBe(0);

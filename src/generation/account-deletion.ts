@@ -15,6 +15,7 @@ import {
 } from "../store/account-deletion";
 import { apiKeyCacheKey } from "../store/api-keys";
 import { purgeHiddenFiles } from "../store/file-lifecycle";
+import { allShards, userDb } from "../store/shards";
 import { nowMs } from "../store/time";
 
 /*
@@ -62,7 +63,7 @@ export async function deleteAccount(
   env: Env,
   userId: string,
 ): Promise<{ deletion: AccountDeletionRow; deleted: DeletedCounts }> {
-  const begun = await beginAccountDeletion(env.DB, userId, nowMs(), DELETION_LEASE_MS);
+  const begun = await beginAccountDeletion(userDb(env, userId), userId, nowMs(), DELETION_LEASE_MS);
   // Hidden now: the purge that follows must not hide again (a second new sync epoch would expire
   // the tokens of a snapshot taken after the 202).
   const deletion = { ...begun.deletion, hidden_at: await hide(env, begun.deletion, begun.streaming) };
@@ -91,36 +92,36 @@ export async function purgeAccountDeletion(
   deletion: AccountDeletionRow,
   deadline: number,
 ): Promise<boolean> {
+  const db = userDb(env, deletion.user_id);
   try {
-    if (deletion.hidden_at === null)
-      await hide(env, deletion, await streamingConversations(env.DB, deletion));
+    if (deletion.hidden_at === null) await hide(env, deletion, await streamingConversations(db, deletion));
     if (!(await forgetApiKeys(env, deletion, true))) {
-      await releaseAccountDeletion(env.DB, deletion.id);
+      await releaseAccountDeletion(db, deletion.id);
       return false;
     }
     for (;;) {
-      const ids = await deletionItems(env.DB, deletion.id, "conversation", ITEMS_PER_STEP);
+      const ids = await deletionItems(db, deletion.id, "conversation", ITEMS_PER_STEP);
       if (ids.length === 0) break;
       const done = await eachBounded(ids, (id) => ownerOf(env, id).purge(id, deletion.user_id));
-      await dropDeletionItems(env.DB, deletion.id, "conversation", done);
+      await dropDeletionItems(db, deletion.id, "conversation", done);
       // A failed object is left for the next run rather than retried in a loop here.
       if (done.length < ids.length || Date.now() >= deadline) {
-        await releaseAccountDeletion(env.DB, deletion.id);
+        await releaseAccountDeletion(db, deletion.id);
         return false;
       }
     }
     // The files hidden when the deletion began: R2 objects, then rows; a row is its own item
     // (it is gone once purged), so a run cut off here resumes at the first one left.
     for (;;) {
-      const ids = await deletionFiles(env.DB, deletion, FILES_PER_STEP);
+      const ids = await deletionFiles(db, deletion, FILES_PER_STEP);
       if (ids.length === 0) break;
-      await purgeHiddenFiles(env.DB, env.FILES, ids);
+      await purgeHiddenFiles(db, env.FILES, ids);
       if (Date.now() >= deadline) {
-        await releaseAccountDeletion(env.DB, deletion.id);
+        await releaseAccountDeletion(db, deletion.id);
         return false;
       }
     }
-    await finishAccountDeletion(env.DB, deletion, nowMs());
+    await finishAccountDeletion(db, deletion, nowMs());
     logInfo("account.deletion_purged", { user_id: deletion.user_id, deletion_id: deletion.id });
     return true;
   } catch (err) {
@@ -130,25 +131,45 @@ export async function purgeAccountDeletion(
       message: "an account purge step failed; the next run continues it",
       error: err,
     });
-    await releaseAccountDeletion(env.DB, deletion.id).catch(() => undefined);
+    await releaseAccountDeletion(db, deletion.id).catch(() => undefined);
     return false;
   }
 }
 
 /**
  * Continues unfinished deletions that no run holds, oldest first, until `deadline`: the user's
- * (a retried `DELETE /v1/account`), or everyone's (`userId` null: the cron, which also takes over
- * the deletions whose run died, once their lease has expired).
+ * (a retried `DELETE /v1/account`, on the user's shard), or everyone's (`userId` null: the cron,
+ * which also takes over the deletions whose run died, once their lease has expired), on every
+ * shard at once, at most {@link DELETIONS_PER_RUN} per shard; a failing shard does not hold up
+ * the others.
  */
 export async function purgeUnfinishedAccountDeletions(
   env: Env,
   userId: string | null,
   deadline: number,
 ): Promise<void> {
-  const ids = await unfinishedAccountDeletions(env.DB, userId, nowMs(), DELETIONS_PER_RUN);
+  if (userId !== null) return purgeOnShard(env, userDb(env, userId), userId, deadline);
+  const runs = await Promise.allSettled(allShards(env).map((db) => purgeOnShard(env, db, null, deadline)));
+  runs.forEach((run, shard) => {
+    if (run.status === "rejected")
+      logError("account.deletion_scan_failed", {
+        shard,
+        message: "listing a shard's unfinished account deletions failed; the next run retries it",
+        error: run.reason,
+      });
+  });
+}
+
+async function purgeOnShard(
+  env: Env,
+  db: D1Database,
+  userId: string | null,
+  deadline: number,
+): Promise<void> {
+  const ids = await unfinishedAccountDeletions(db, userId, nowMs(), DELETIONS_PER_RUN);
   for (const id of ids) {
     if (Date.now() >= deadline) return;
-    const claimed = await claimAccountDeletion(env.DB, id, nowMs(), DELETION_LEASE_MS);
+    const claimed = await claimAccountDeletion(db, id, nowMs(), DELETION_LEASE_MS);
     if (claimed) await purgeAccountDeletion(env, claimed, deadline);
   }
 }
@@ -172,10 +193,11 @@ async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly 
     });
   }
   let deleted: number;
-  do deleted = await deleteDeletionMessages(env.DB, deletion, MESSAGES_PER_STATEMENT);
+  const db = userDb(env, deletion.user_id);
+  do deleted = await deleteDeletionMessages(db, deletion, MESSAGES_PER_STATEMENT);
   while (deleted === MESSAGES_PER_STATEMENT);
   const hiddenAt = nowMs();
-  await finishHiding(env.DB, deletion, hiddenAt);
+  await finishHiding(db, deletion, hiddenAt);
   return hiddenAt;
 }
 
@@ -187,11 +209,12 @@ async function hide(env: Env, deletion: AccountDeletionRow, streaming: readonly 
  * again after the first delete (the race of a revoked key, README "API keys").
  */
 async function forgetApiKeys(env: Env, deletion: AccountDeletionRow, crossOff: boolean): Promise<boolean> {
+  const db = userDb(env, deletion.user_id);
   for (let after = ""; ; ) {
-    const hashes = await deletionItems(env.DB, deletion.id, "api_key", ITEMS_PER_STEP, after);
+    const hashes = await deletionItems(db, deletion.id, "api_key", ITEMS_PER_STEP, after);
     if (hashes.length === 0) return true;
     const done = await eachBounded(hashes, (hash) => env.CACHE.delete(apiKeyCacheKey(hash)));
-    if (crossOff) await dropDeletionItems(env.DB, deletion.id, "api_key", done);
+    if (crossOff) await dropDeletionItems(db, deletion.id, "api_key", done);
     if (done.length < hashes.length) return false;
     after = hashes.at(-1)!;
   }

@@ -23,6 +23,7 @@ import { purgeHiddenFiles, R2_DELETE_KEYS } from "../store/file-lifecycle";
 import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { countRoundTrips } from "../store/round-trips";
+import { userDb } from "../store/shards";
 import {
   type AnswerOutcome,
   type CommittedTurn,
@@ -158,7 +159,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     d1RoundTrips: 0,
     lastTurn: { beforeUpstream: 0, concurrent: 0, afterStream: 0 },
   };
-  private readonly db: D1Database;
+  /** Each shard this object has used, wrapped to count its round trips (see {@link db}). */
+  private readonly shards = new Map<D1Database, D1Database>();
   private readonly log: AnswerLog;
   private readonly promptState: PromptState;
   private readonly promptBlocks: PromptBlocks;
@@ -170,8 +172,8 @@ export class ConversationGeneration extends DurableObject<Env> {
    * refused before touching the turn slot. Null while unknown.
    */
   private owner: string | null = null;
-  /** The prompt state's read from D1 in flight, shared by the sends waiting for it. */
-  private loading: Promise<PromptSource | null> | null = null;
+  /** The prompt state's read from D1 in flight (from `userId`'s shard), shared by the sends waiting for it. */
+  private loading: { userId: string; source: Promise<PromptSource | null> } | null = null;
   /** Set while a deletion stops this conversation's answer: a turn opening meanwhile is aborted too. */
   private deleting: MessageError | null = null;
   /**
@@ -182,7 +184,6 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.db = countRoundTrips(env.DB, () => this.metrics.d1RoundTrips++);
     new StorageSchema(ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     this.promptState = new PromptState(ctx.storage.sql, HISTORY_LIMIT);
@@ -249,7 +250,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     let events = this.log.events(messageId, afterId);
     if (events.length === 0 && record.last_event_id > afterId) {
       // The events were collected after the retention period: the terminal event stands for them.
-      const message = await getMessage(this.db, userId, messageId);
+      const message = await getMessage(this.db(userId), userId, messageId);
       events = message ? [terminalEventFrame(record.last_event_id, message)] : [];
     }
     return { ok: true, stream: replayStream(events) };
@@ -279,7 +280,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     userId: string,
     input: NewConversation,
   ): Promise<Conversation> {
-    const row = await createConversation(this.db, userId, input, conversationId);
+    const row = await createConversation(this.db(userId), userId, input, conversationId);
     this.learnOwner(userId);
     this.promptState.replace({ conversation: row, history: [] });
     return conversationFromRow(row);
@@ -298,16 +299,16 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (this.isForeign(userId)) return notFound;
     if (patch.active_leaf_id !== undefined) {
       const leaf = isId(patch.active_leaf_id)
-        ? await getMessage(this.db, userId, patch.active_leaf_id)
+        ? await getMessage(this.db(userId), userId, patch.active_leaf_id)
         : null;
       if (leaf?.conversation_id !== conversationId) {
-        if (!(await getConversation(this.db, userId, conversationId))) return notFound;
+        if (!(await getConversation(this.db(userId), userId, conversationId))) return notFound;
         return failure(
           invalidRequest("active_leaf_id is not a message of this conversation.", "active_leaf_id"),
         );
       }
     }
-    const updated = await updateConversation(this.db, userId, conversationId, patch);
+    const updated = await updateConversation(this.db(userId), userId, conversationId, patch);
     if (!updated) return notFound;
     this.learnOwner(userId);
     if (patch.active_leaf_id !== undefined) {
@@ -346,7 +347,7 @@ export class ConversationGeneration extends DurableObject<Env> {
         this.deleting = null;
       }
     }
-    const { deleted, hiddenFiles } = await deleteConversation(this.db, userId, conversationId);
+    const { deleted, hiddenFiles } = await deleteConversation(this.db(userId), userId, conversationId);
     if (deleted) {
       this.log.forget();
       this.promptState.drop();
@@ -364,7 +365,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async purgeFiles(userId: string, conversationId: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     try {
-      await purgeHiddenFiles(this.db, this.env.FILES, ids.slice(0, FILES_PURGED_INLINE));
+      await purgeHiddenFiles(this.db(userId), this.env.FILES, ids.slice(0, FILES_PURGED_INLINE));
     } catch (err) {
       logError("conversation.files_purge_failed", {
         user_id: userId,
@@ -438,21 +439,42 @@ export class ConversationGeneration extends DurableObject<Env> {
    * The prompt state: as kept here, else read from D1 once (sends arriving meanwhile share the
    * read). Null when there is no such conversation.
    */
-  private async promptSource(conversationId: string): Promise<PromptSource | null> {
+  private async promptSource(conversationId: string, userId: string): Promise<PromptSource | null> {
     const held = this.promptState.get();
     if (held) return held;
-    this.loading ??= loadPromptSource(this.db, conversationId, HISTORY_LIMIT)
-      .then((source) => {
-        if (source) {
-          this.promptState.replace(source);
-          this.learnOwner(source.conversation.user_id);
-        }
-        return source;
-      })
-      .finally(() => {
-        this.loading = null;
-      });
-    return this.loading;
+    // Read from the sender's shard: the conversation is found only there if the sender owns it.
+    if (this.loading?.userId === userId) return this.loading.source;
+    const loading = {
+      userId,
+      source: loadPromptSource(this.db(userId), conversationId, HISTORY_LIMIT)
+        .then((source) => {
+          if (source) {
+            this.promptState.replace(source);
+            this.learnOwner(source.conversation.user_id);
+          }
+          return source;
+        })
+        .finally(() => {
+          if (this.loading === loading) this.loading = null;
+        }),
+    };
+    this.loading = loading;
+    return loading.source;
+  }
+
+  /**
+   * `userId`'s shard (store/shards.ts `userDb`), its round trips counted in {@link metrics}. The
+   * owner of the conversation is known on every call (the route passes the user), so the
+   * conversation's rows are always read and written on its owner's shard.
+   */
+  private db(userId: string): D1Database {
+    const shard = userDb(this.env, userId);
+    let counted = this.shards.get(shard);
+    if (!counted) {
+      counted = countRoundTrips(shard, () => this.metrics.d1RoundTrips++);
+      this.shards.set(shard, counted);
+    }
+    return counted;
   }
 
   /**
@@ -536,7 +558,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     // Ownership before the slot: the owner is known from the prompt state (read from D1 once,
     // shared by concurrent sends), so a stranger is refused before touching the slot, and is
     // never told the conversation exists.
-    if (this.owner === null) await this.promptSource(input.conversationId);
+    if (this.owner === null) await this.promptSource(input.conversationId, input.userId);
     // Unknown still: there is no such conversation, which must look the same.
     if (this.owner === null) return this.refuseForeign(input);
     const active = this.active;
@@ -579,7 +601,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async storedSend(input: TurnInput): Promise<Stored | TurnFailure | null> {
     if (!input.clientMessageId) return null;
     const stored = await findTurnByClientMessageId(
-      this.db,
+      this.db(input.userId),
       input.userId,
       input.conversationId,
       input.clientMessageId,
@@ -615,7 +637,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   private async open(input: TurnInput, claim: Active): Promise<Started | Stored | TurnFailure> {
     const config = loadConfig(this.env);
     const tripsAtStart = this.metrics.d1RoundTrips;
-    let source = await this.promptSource(input.conversationId);
+    let source = await this.promptSource(input.conversationId, input.userId);
     // The message's data URL images are stored as files once, whatever attempt commits.
     const inline: InlineImages = {};
     for (let attempt = 1; ; attempt++) {
@@ -653,7 +675,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const branch = await this.branchOf(source, input);
     // The files the prompt names (a D1 read only when the history has file parts).
     const files = await turnFiles(
-      this.db,
+      this.db(input.userId),
       input.userId,
       branch.source.history,
       input.role === "user" ? input.files : [],
@@ -678,7 +700,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const model = prepared.model;
     // What the message stores: its data URL images as files (no D1 row holds image bytes).
     if (input.role === "user")
-      inline.stored ??= storeInlineImages(this.db, this.env.FILES, input.userId, input.content);
+      inline.stored ??= storeInlineImages(this.db(input.userId), this.env.FILES, input.userId, input.content);
     const stored = input.role === "user" ? await inline.stored! : null;
     // File parts become images: R2 reads (or signed URLs) run alongside the commit below; the
     // call starts once they are in. A turn without files starts its call at once, as before.
@@ -721,7 +743,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const allowed = input.rateLimitTier
       ? withinRateLimit(this.env, input.rateLimitTier, input.userId)
       : Promise.resolve(true);
-    const committing = commitTurn(this.db, {
+    const committing = commitTurn(this.db(input.userId), {
       ...ids,
       expectedVersion: source.conversation.version,
       parentId: branch.parentId,
@@ -769,7 +791,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       refuse();
       // Over the limit: take back what the commit stored (the refused path pays a second round trip).
       if (committed.kind === "new") {
-        await revokeTurn(this.db, {
+        await revokeTurn(this.db(input.userId), {
           ...ids,
           messageIds,
           assistantMessageId,
@@ -937,14 +959,14 @@ export class ConversationGeneration extends DurableObject<Env> {
           usage: message.usage,
         });
         // Titles an untitled conversation after its first completed answer, off the turn's path
-        // (env.DB: its round trips are no turn's, so the turn metrics leave them out).
+        // (the shard uncounted: its round trips are no turn's, so the turn metrics leave them out).
         const exchange = firstExchange(this.promptState.get(), t.userMessage, message);
         const titleModel = config.titleModel;
         if (exchange && titleModel !== null) {
           const { userId, conversationId } = input;
           this.ctx.waitUntil(
             titleConversation({
-              db: this.env.DB,
+              db: userDb(this.env, userId),
               config,
               model: titleModel,
               userId,
@@ -989,7 +1011,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const history =
       onPath >= 0
         ? source.history.slice(onPath)
-        : await loadPath(this.db, {
+        : await loadPath(this.db(input.userId), {
             userId: input.userId,
             conversationId: input.conversationId,
             leaf: parentId,
@@ -1033,7 +1055,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           createdAt: outcome.completedAt,
         }
       : null;
-    const { message, version } = await finishAnswer(this.db, answer, outcome, ledger, webhook);
+    const { message, version } = await finishAnswer(this.db(answer.userId), answer, outcome, ledger, webhook);
     if (message && webhook) this.storedWebhooks.set(answer.messageId, webhook);
     this.promptState.advance(version, () => {
       if (message) this.promptState.putMessages([message]);
@@ -1051,7 +1073,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     const webhook = this.storedWebhooks.get(messageId);
     if (!webhook) return;
     this.storedWebhooks.delete(messageId);
-    // env.DB: these round trips are after the answer, no turn's (the turn metrics leave them out).
+    // Uncounted: these round trips are after the answer, no turn's (the turn metrics leave them out).
     this.ctx.waitUntil(queueAnswerWebhook(this.env, webhook, delivered));
   }
 
@@ -1077,7 +1099,7 @@ export class ConversationGeneration extends DurableObject<Env> {
         {
           log: this.log,
           finish: (r, outcome) => this.finish(answerOf(r), outcome, this.orphanLedger(r, outcome)),
-          stored: (r) => getMessage(this.db, r.user_id, r.message_id),
+          stored: (r) => getMessage(this.db(r.user_id), r.user_id, r.message_id),
         },
         record,
       );

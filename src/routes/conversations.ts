@@ -9,6 +9,7 @@ import { type ArchivedFilter, getConversation, listConversations } from "../stor
 import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
 import { isId, newId } from "../store/ids";
 import { listMessages } from "../store/messages";
+import { userDb } from "../store/shards";
 import { parseConversationDefaults } from "./parameters";
 import { parseCursor, parsePageLimit } from "./validation";
 
@@ -59,11 +60,19 @@ export const conversationRoutes = new Hono<AppEnv>()
       rawArchived === undefined || rawArchived === "" ? "active" : ARCHIVED_FILTERS.get(rawArchived);
     if (!archived) throw invalidRequest("archived must be true, false or all.", "archived");
     const after = parseCursor(c.req.query("cursor"), decodeConversationCursor);
-    const page = await listConversations(c.env.DB, c.get("userId"), { limit, after, archived });
+    const page = await listConversations(userDb(c.env, c.get("userId")), c.get("userId"), {
+      limit,
+      after,
+      archived,
+    });
     return c.json(page);
   })
   .get("/conversations/:id", async (c) => {
-    const conversation = await getConversation(c.env.DB, c.get("userId"), conversationId(c.req.param("id")));
+    const conversation = await getConversation(
+      userDb(c.env, c.get("userId")),
+      c.get("userId"),
+      conversationId(c.req.param("id")),
+    );
     if (!conversation) throw notFound("Conversation");
     return c.json(conversation);
   })
@@ -97,7 +106,11 @@ export const conversationRoutes = new Hono<AppEnv>()
     const leafId = c.req.query("leaf_id");
     if (leafId !== undefined && !isId(leafId))
       throw invalidRequest("leaf_id is not a message id.", "leaf_id");
-    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit, after, leafId });
+    const page = await listMessages(userDb(c.env, c.get("userId")), c.get("userId"), id, {
+      limit,
+      after,
+      leafId,
+    });
     if (!page) throw notFound(leafId === undefined ? "Conversation" : "Message");
     return c.json(page);
   });

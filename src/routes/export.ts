@@ -6,6 +6,7 @@ import { logError, logInfo } from "../log/log";
 import { readWalkPage, type WalkPage, type WalkPosition } from "../store/account-walk";
 import { listLiveFiles } from "../store/file-lifecycle";
 import { isId } from "../store/ids";
+import { userDb } from "../store/shards";
 import { nowMs, toIso } from "../store/time";
 import { textStream } from "../text/text-stream";
 
@@ -34,7 +35,7 @@ export const exportRoutes = new Hono<AppEnv>()
   .get("/conversations/:id/export", async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
-    const db = c.env.DB;
+    const db = userDb(c.env, c.get("userId"));
     const userId = c.get("userId");
     // Read before the response starts, so a missing conversation is a 404, not a cut-off 200.
     const first = await readWalkPage(db, userId, null, EXPORT_PAGE_ITEMS, id);
@@ -51,7 +52,7 @@ export const exportRoutes = new Hono<AppEnv>()
   })
   .get("/account/export", (c) => {
     const at = nowMs();
-    const document = accountDocument(c.env.DB, c.get("userId"), toIso(at));
+    const document = accountDocument(userDb(c.env, c.get("userId")), c.get("userId"), toIso(at));
     return c.body(textStream(logged("export.account", document)), 200, {
       "content-type": "application/json; charset=utf-8",
       "content-disposition": attachment("account", at),

@@ -8,6 +8,7 @@ import type { FileView } from "../resources/file";
 import { createFile, deleteFile, fileFromRow, findFile } from "../store/files";
 import { isId } from "../store/ids";
 import { fileContentResponse } from "./file-content";
+import { userDb } from "../store/shards";
 
 /** The name of a file uploaded without one. */
 const DEFAULT_FILENAME = "upload";
@@ -31,7 +32,7 @@ export const fileRoutes = new Hono<AppEnv>()
         "file",
       );
     }
-    const row = await createFile(c.env.DB, c.env.FILES, c.get("userId"), {
+    const row = await createFile(userDb(c.env, c.get("userId")), c.env.FILES, c.get("userId"), {
       name: upload.filename ?? DEFAULT_FILENAME,
       mediaType,
       bytes: upload.bytes,
@@ -42,20 +43,21 @@ export const fileRoutes = new Hono<AppEnv>()
   })
   .get("/files/:id", async (c) => {
     const id = c.req.param("id");
-    const row = isId(id) ? await findFile(c.env.DB, c.get("userId"), id) : null;
+    const row = isId(id) ? await findFile(userDb(c.env, c.get("userId")), c.get("userId"), id) : null;
     if (!row) throw notFound("File");
     const file: FileView = fileFromRow(row);
     return c.json(file);
   })
   .get("/files/:id/content", async (c) => {
     const id = c.req.param("id");
-    const row = isId(id) ? await findFile(c.env.DB, c.get("userId"), id) : null;
+    const row = isId(id) ? await findFile(userDb(c.env, c.get("userId")), c.get("userId"), id) : null;
     if (!row) throw notFound("File");
     // The bytes never change under an id; only the owner may read them.
     return fileContentResponse(c.env.FILES, row, "private, max-age=31536000, immutable");
   })
   .delete("/files/:id", async (c) => {
     const id = c.req.param("id");
-    if (!isId(id) || !(await deleteFile(c.env.DB, c.env.FILES, c.get("userId"), id))) throw notFound("File");
+    if (!isId(id) || !(await deleteFile(userDb(c.env, c.get("userId")), c.env.FILES, c.get("userId"), id)))
+      throw notFound("File");
     return c.body(null, 204);
   });

@@ -21,6 +21,7 @@ import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage, listSiblings } from "../store/messages";
+import { userDb } from "../store/shards";
 import { parseConversationParameters } from "./parameters";
 
 /**
@@ -60,7 +61,7 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope, { optional: true }), async (c) => {
     const userId = c.get("userId");
-    const answer = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    const answer = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
     if (answer.role !== "assistant" || answer.parent_id === null)
       throw invalidRequest("Only an answer can be regenerated.");
     const b = c.req.valid("json");
@@ -88,7 +89,7 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .get("/messages/:id", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
     if (message.status === "streaming") {
       // The stored row has no content until the answer ends: ask its owner what has arrived.
       const partial = await ownerOf(c.env, message.conversation_id).partial(message.id, userId);
@@ -98,13 +99,15 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .get("/messages/:id/siblings", async (c) => {
     const id = c.req.param("id");
-    const siblings = isId(id) ? await listSiblings(c.env.DB, c.get("userId"), id) : null;
+    const siblings = isId(id)
+      ? await listSiblings(userDb(c.env, c.get("userId")), c.get("userId"), id)
+      : null;
     if (!siblings) throw notFound("Message");
     return c.json({ data: siblings });
   })
   .get("/messages/:id/events", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
     if (message.role !== "assistant") throw notFound("Message");
     const after = parseAfter(c.req.query("after") ?? c.req.header("last-event-id"));
     const result = await ownerOf(c.env, message.conversation_id).follow(message.id, userId, after);
@@ -113,10 +116,10 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .post("/messages/:id/stop", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(c.env.DB, userId, c.req.param("id"));
+    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
     if (message.status !== "streaming") return c.json(message);
     const stopped = await ownerOf(c.env, message.conversation_id).stop(message.id, userId);
-    return c.json(stopped ?? (await ownMessage(c.env.DB, userId, message.id)));
+    return c.json(stopped ?? (await ownMessage(userDb(c.env, userId), userId, message.id)));
   });
 
 /** Runs a turn through its conversation's object: the answer stream, or the stored messages when `stream` is false. */

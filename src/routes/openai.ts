@@ -13,6 +13,7 @@ import { toInvalidRequest } from "../errors/invalid-request";
 import { jsonBody } from "../middleware/json-body";
 import type { ModelList } from "../resources/model";
 import { SSE_HEADERS } from "../sse/response";
+import { userDb } from "../store/shards";
 
 /**
  * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's
@@ -79,7 +80,7 @@ export const openaiRoutes = new Hono<AppEnv>()
     const caller: CompletionCaller = {
       userId: c.get("userId"),
       requestId: c.get("requestId"),
-      db: c.env.DB,
+      db: userDb(c.env, c.get("userId")),
       config,
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     };

@@ -11,8 +11,11 @@
  * none between the old ones.
  */
 
+/** What the shard functions read of a Worker's env: `DB`, and `DB_1`, … when bound. */
+export type ShardEnv = Pick<Env, "DB">;
+
 /** The shard databases of this deployment, shard 0 (`DB`) first. */
-export function shardDatabases(env: Cloudflare.Env): D1Database[] {
+export function shardDatabases(env: ShardEnv): D1Database[] {
   const shards: D1Database[] = [env.DB];
   // Extra shards are bound by name (`DB_1`, …) and are not in the generated Env type unless
   // wrangler.toml lists them, so they are read as plain properties and checked for the D1 shape.
@@ -59,4 +62,46 @@ export function jumpHash(key: bigint, buckets: number): number {
 /** The index of the shard that holds `userId`'s rows among `count` shards. */
 export function shardIndex(userId: string, count: number): number {
   return count <= 1 ? 0 : jumpHash(fnv1a64(userId), count);
+}
+
+/** Shard lists by `env` object: reading the bindings copies `env`, once per isolate and env. */
+const shardLists = new WeakMap<object, D1Database[]>();
+
+function shardsOf(env: ShardEnv): D1Database[] {
+  let shards = shardLists.get(env);
+  if (!shards) {
+    shards = shardDatabases(env);
+    shardLists.set(env, shards);
+  }
+  return shards;
+}
+
+/** How many shards this deployment has. */
+export function shardCount(env: ShardEnv): number {
+  return shardsOf(env).length;
+}
+
+/** Every shard database, shard 0 first, for work that spans users (crons, operator views). */
+export function allShards(env: ShardEnv): readonly D1Database[] {
+  return shardsOf(env);
+}
+
+/** A user's 64-bit routing hash: what {@link shardIndex} hashes, 16 lowercase hex digits. */
+export function routingHash(userId: string): string {
+  return fnv1a64(userId).toString(16).padStart(16, "0");
+}
+
+/**
+ * The database of the user whose routing hash is `hash` ({@link routingHash}). The one place that
+ * decides where a user lives: every user's query reaches D1 through here (or {@link userDb}),
+ * so a reshard changes this function alone (store/SCHEMA.md "Shards").
+ */
+export function routedDb(env: ShardEnv, hash: bigint): D1Database {
+  const shards = shardsOf(env);
+  return shards[shards.length <= 1 ? 0 : jumpHash(hash, shards.length)]!;
+}
+
+/** The database holding `userId`'s rows (their shard). */
+export function userDb(env: ShardEnv, userId: string): D1Database {
+  return routedDb(env, fnv1a64(userId));
 }
