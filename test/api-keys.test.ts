@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { ApiKeyView } from "../src/resources/api-key";
 import { BASE, call, createConversation, eventually, expectError, newUser } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
+import { dbOf } from "./helpers/shards";
 
 interface CreatedKey {
   id: string;
@@ -67,7 +68,7 @@ describe("API keys", () => {
     const alice = newUser("alice");
     const conv = await createConversation(alice, { title: "made with a JWT" });
     const created = await createKey(alice, { name: "backend" });
-    expect(created.key).toMatch(/^ec_[A-Za-z0-9_-]{43}$/);
+    expect(created.key).toMatch(/^ec_[A-Za-z0-9_-]{43}_[0-9a-f]{16}$/);
     expect(created.prefix).toBe(created.key.slice(0, 11));
     expect(created.name).toBe("backend");
 
@@ -143,7 +144,8 @@ describe("API keys", () => {
   it("stores only the key's SHA-256 in D1", async () => {
     const alice = newUser("alice");
     const { id, key } = await createKey(alice);
-    const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?")
+    const row = await dbOf(alice)
+      .prepare("SELECT * FROM api_keys WHERE id = ?")
       .bind(id)
       .first<Record<string, unknown>>();
     expect(row).not.toBeNull();
@@ -161,7 +163,7 @@ describe("API keys", () => {
     expect((await withKey(key, "GET", "/conversations")).status).toBe(200);
     expect(await cachedLookup(key)).toMatchObject({ user_id: alice, key_id: id, revoked: false });
     // With the row gone from D1, only the cached lookup can still vouch for the key.
-    await env.DB.prepare("DELETE FROM api_keys WHERE id = ?").bind(id).run();
+    await dbOf(alice).prepare("DELETE FROM api_keys WHERE id = ?").bind(id).run();
     expect((await withKey(key, "GET", "/conversations")).status).toBe(200);
     // Once the cached entry is gone, D1 is asked again and the key is unknown.
     await env.CACHE.delete(`apikey:${await sha256Hex(key)}`);

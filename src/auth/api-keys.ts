@@ -1,9 +1,13 @@
 import { logError } from "../log/log";
 import { type ApiKeyRow, apiKeyCacheKey, findApiKeyByHash, touchApiKey } from "../store/api-keys";
+import { fnv1a64, routingHash } from "../store/shards";
 import { invalidToken } from "./auth-errors";
 
 /*
- * API keys for server-to-server use: `ec_` + 32 random bytes in base64url (43 characters).
+ * API keys for server-to-server use: `ec_` + 32 random bytes in base64url (43 characters) + `_` +
+ * the owner's routing hash (16 hex digits, store/shards.ts `routingHash`), which names the shard
+ * holding the key without a lookup (store/SCHEMA.md "Shards"). Keys made before shards have no
+ * routing hash and are looked up on every shard at once.
  * The recognisable prefix lets auth tell a key from a JWT without parsing it, and lets secret
  * scanners spot leaked keys. D1 stores only the SHA-256 of the key; a key's lookup is cached in
  * KV under `apikey:<sha256 hex>`, so authenticating with a warm key costs one KV read.
@@ -26,7 +30,8 @@ export const LAST_USED_INTERVAL_MS = 3_600_000;
 /** Isolate memory of keys whose use was recorded; cleared when it grows past this. */
 const MAX_TOUCHED_KEYS = 10_000;
 
-const API_KEY_PATTERN = /^ec_[A-Za-z0-9_-]{43}$/;
+/** A key; group 1 is the routing hash (absent in keys made before shards). */
+const API_KEY_PATTERN = /^ec_[A-Za-z0-9_-]{43}(?:_([0-9a-f]{16}))?$/;
 const API_KEY_BEARER = /^\s*Bearer[ ]+ec_/i;
 
 /** A key's lookup as cached in KV. */
@@ -54,20 +59,25 @@ export async function sha256Hex(text: string): Promise<string> {
   return hex;
 }
 
-/** Makes a new random key with its display prefix and hash. */
-export async function generateApiKey(): Promise<NewApiKey> {
+/** Makes a new random key for `userId` (its routing hash at the end) with its display prefix and hash. */
+export async function generateApiKey(userId: string): Promise<NewApiKey> {
   const bytes = crypto.getRandomValues(new Uint8Array(API_KEY_RANDOM_BYTES));
   const base64url = btoa(String.fromCharCode(...bytes))
     .replace(/\+/g, "-")
     .replace(/\//g, "_")
     .replace(/=+$/, "");
-  const key = API_KEY_PREFIX + base64url;
+  const key = `${API_KEY_PREFIX}${base64url}_${routingHash(userId)}`;
   return { key, prefix: key.slice(0, API_KEY_DISPLAY_CHARS), keyHash: await sha256Hex(key) };
 }
 
 /** What {@link authenticateApiKey} reads and writes. */
 export interface ApiKeyAuthDeps {
-  db: D1Database;
+  shards: {
+    /** The database of the user with this routing hash (store/shards.ts `routedDb`). */
+    routed: (routingHash: bigint) => D1Database;
+    /** Every shard: where a key without a routing hash is looked for. */
+    all: readonly D1Database[];
+  };
   kv: Pick<KVNamespace, "get" | "put">;
   /** Lifetime of a cached lookup of an existing key, in seconds (at least 60). */
   cacheTtlSeconds: number;
@@ -88,12 +98,14 @@ export async function authenticateApiKey(
   token: string,
   deps: ApiKeyAuthDeps,
 ): Promise<{ userId: string; keyId: string }> {
-  if (!API_KEY_PATTERN.test(token)) throw invalidToken("The API key is malformed.");
+  const match = API_KEY_PATTERN.exec(token);
+  if (!match) throw invalidToken("The API key is malformed.");
+  const hint = match[1];
   const keyHash = await sha256Hex(token);
   const cacheKey = apiKeyCacheKey(keyHash);
   let record = await deps.kv.get<CachedApiKey>(cacheKey, "json");
   if (record === null) {
-    const row = await findApiKeyByHash(deps.db, keyHash);
+    const row = await findKey(deps.shards, keyHash, hint === undefined ? null : BigInt(`0x${hint}`));
     record = row ? cachedRecord(row) : { unknown: true };
     const expirationTtl = row ? deps.cacheTtlSeconds : NEGATIVE_CACHE_TTL_SECONDS;
     deps.waitUntil(deps.kv.put(cacheKey, JSON.stringify(record), { expirationTtl }).catch(logKvFailure));
@@ -108,9 +120,26 @@ export async function authenticateApiKey(
   if (now - seen >= LAST_USED_INTERVAL_MS) {
     if (touchedAt.size >= MAX_TOUCHED_KEYS) touchedAt.clear();
     touchedAt.set(record.key_id, now);
-    deps.waitUntil(touchApiKey(deps.db, record.key_id, now, now - LAST_USED_INTERVAL_MS).catch(logD1Failure));
+    const db = deps.shards.routed(fnv1a64(record.user_id));
+    deps.waitUntil(touchApiKey(db, record.key_id, now, now - LAST_USED_INTERVAL_MS).catch(logD1Failure));
   }
   return { userId: record.user_id, keyId: record.key_id };
+}
+
+/**
+ * The key's row: one read on its owner's shard when the key carries a routing hash; otherwise
+ * (a key made before shards) one read on every shard at once, so one round trip of latency.
+ * A failed shard fails the lookup (a 500) rather than calling an existing key unknown, which
+ * would be cached as unknown for a minute.
+ */
+async function findKey(
+  shards: ApiKeyAuthDeps["shards"],
+  keyHash: string,
+  hash: bigint | null,
+): Promise<ApiKeyRow | null> {
+  if (hash !== null) return findApiKeyByHash(shards.routed(hash), keyHash);
+  const rows = await Promise.all(shards.all.map((db) => findApiKeyByHash(db, keyHash)));
+  return rows.find((row) => row !== null) ?? null;
 }
 
 function cachedRecord(row: ApiKeyRow): CachedApiKey {

@@ -17,6 +17,7 @@ import { type Config, loadConfig } from "../config";
 import { ApiError } from "../errors/api-error";
 import { addLogContext } from "../log/context";
 import { logError } from "../log/log";
+import { allShards, routedDb } from "../store/shards";
 
 /** Production auth needs all three; without them every request is refused (fail closed). */
 function productionConfigured(auth: Config["auth"]): boolean {
@@ -43,7 +44,7 @@ export const requireAuth: MiddlewareHandler<AppEnv> = async (c, next) => {
   const header = c.req.header("authorization");
   if (hasApiKeyBearer(header)) {
     const { userId } = await authenticateApiKey(bearerToken(header), {
-      db: c.env.DB,
+      shards: { routed: (hash) => routedDb(c.env, hash), all: allShards(c.env) },
       kv: c.env.CACHE,
       cacheTtlSeconds: config.apiKeyCacheTtlSeconds,
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),

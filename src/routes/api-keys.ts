@@ -15,6 +15,7 @@ import {
   revokeApiKey,
 } from "../store/api-keys";
 import { isId } from "../store/ids";
+import { userDb } from "../store/shards";
 import { toIso } from "../store/time";
 
 /** Keys are for servers acting for the user; they must not mint or revoke keys. */
@@ -32,8 +33,8 @@ export const apiKeyRoutes = new Hono<AppEnv>()
   // A create request may have no body at all (no name).
   .post("/api-keys", signInTokenOnly, jsonBody(createApiKeyBody, { optional: true }), async (c) => {
     const { name } = c.req.valid("json");
-    const made = await generateApiKey();
-    const inserted = await insertApiKey(c.env.DB, c.get("userId"), {
+    const made = await generateApiKey(c.get("userId"));
+    const inserted = await insertApiKey(userDb(c.env, c.get("userId")), c.get("userId"), {
       name: name ?? null,
       prefix: made.prefix,
       keyHash: made.keyHash,
@@ -60,14 +61,14 @@ export const apiKeyRoutes = new Hono<AppEnv>()
     return c.json(created, 201);
   })
   .get("/api-keys", async (c) => {
-    const rows = await listApiKeys(c.env.DB, c.get("userId"));
+    const rows = await listApiKeys(userDb(c.env, c.get("userId")), c.get("userId"));
     const list: ApiKeyList = { data: rows.map(apiKeyFromRow) };
     return c.json(list);
   })
   .delete("/api-keys/:id", signInTokenOnly, async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("API key");
-    const row = await revokeApiKey(c.env.DB, c.get("userId"), id);
+    const row = await revokeApiKey(userDb(c.env, c.get("userId")), c.get("userId"), id);
     if (!row) throw notFound("API key");
     // Other locations keep their cached lookup until it expires (API_KEY_CACHE_TTL_SECONDS).
     await c.env.CACHE.delete(apiKeyCacheKey(row.key_hash));
