@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import { call, createConversation, expectError, newUser } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
+import { dbOf } from "./helpers/shards";
 
 const ADMIN = "http://localhost/admin/v1";
 const adminToken = () => env.ADMIN_TOKEN!;
@@ -77,9 +78,8 @@ describe("operator routes", () => {
       }
     }
     // None of those writes happened.
-    const row = await env.DB.prepare(
-      "SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?",
-    )
+    const row = await dbOf(alice)
+      .prepare("SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?")
       .bind(alice)
       .first();
     expect(row).toEqual({ daily_token_budget: null, rate_limit_tier: null, blocked_at: null });
@@ -171,9 +171,8 @@ describe("operator routes", () => {
     await asAdmin("POST", `/users/${bob}/block`);
     expect((await limitsOf(bob)).blocked_at).toBe(shown.blocked_at);
 
-    const row = await env.DB.prepare(
-      "SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?",
-    )
+    const row = await dbOf(bob)
+      .prepare("SELECT daily_token_budget, rate_limit_tier, blocked_at FROM users WHERE id = ?")
       .bind(bob)
       .first();
     expect(row).toEqual({
@@ -262,15 +261,19 @@ describe("operator routes", () => {
 
   it("read any user's usage", async () => {
     const frank = newUser("frank");
-    await env.DB.batch([
-      env.DB.prepare(
-        `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd)
+    await dbOf(frank).batch([
+      dbOf(frank)
+        .prepare(
+          `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd)
          VALUES (?, '2026-03-02', 'qwen-plus', 2, 100, 50, 150, 10, 0, 0.25)`,
-      ).bind(frank),
-      env.DB.prepare(
-        `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd)
+        )
+        .bind(frank),
+      dbOf(frank)
+        .prepare(
+          `INSERT INTO usage_daily (user_id, day, model, requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_usd)
          VALUES (?, '2026-03-05', 'qwen-plus', 1, 10, 5, 15, 0, 0, 0.5)`,
-      ).bind(frank),
+        )
+        .bind(frank),
     ]);
     const res = await asAdmin("GET", `/users/${frank}/usage?from=2026-03-01&to=2026-03-03`);
     expect(res.status).toBe(200);

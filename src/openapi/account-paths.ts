@@ -74,6 +74,43 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         responses: { 204: { description: "Revoked." }, ...errorResponses([401, 403, 404], "Error") },
       },
     },
+    "/admin/v1/users": {
+      get: {
+        operationId: "adminListUsers",
+        tags: ["Operators"],
+        summary: "Users of every shard, in id order",
+        description:
+          "Asks every shard at once and merges. A shard that fails is named in `failed_shards` (with `incomplete: true`) and its users are missing from the page.",
+        ...ADMIN,
+        parameters: [
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+          {
+            name: "cursor",
+            in: "query",
+            schema: { type: "string" },
+            description: "A `next_cursor`, unchanged.",
+          },
+        ],
+        responses: {
+          200: { description: "A page of users.", content: json("UserLimitsPage") },
+          ...errorResponses([400, 401], "Error"),
+        },
+      },
+    },
+    "/admin/v1/usage": {
+      get: {
+        operationId: "adminGetUsage",
+        tags: ["Operators"],
+        summary: "Everyone's token usage by day and model, summed over every shard",
+        description: "503 `shard_unavailable` when a shard fails: a total without it would be wrong.",
+        ...ADMIN,
+        parameters: usageRangeParameters,
+        responses: {
+          200: { description: "Usage.", content: json("UsageReport") },
+          ...errorResponses([400, 401, 503], "Error"),
+        },
+      },
+    },
     "/admin/v1/users/{userId}": {
       parameters: [userIdParam],
       get: {

@@ -14,7 +14,7 @@ import { messageUsageSchema } from "../resources/message";
 import { modelListSchema, modelSchema } from "../resources/model";
 import { searchHitSchema, searchPageSchema } from "../resources/search";
 import { usageReportSchema } from "../resources/usage";
-import { userLimitsSchema } from "../resources/user-limits";
+import { userLimitsPageSchema, userLimitsSchema } from "../resources/user-limits";
 import { webhookEventSchema } from "../resources/webhook";
 import {
   budgetBody,
@@ -104,6 +104,7 @@ const COMPONENTS = {
   AccountDeletion: accountDeletionSchema,
   File: fileSchema,
   UserLimits: userLimitsSchema,
+  UserLimitsPage: userLimitsPageSchema,
   SetBudgetRequest: budgetBody,
   SetRateLimitRequest: rateLimitBody,
   WebhookEvent: webhookEventSchema,

@@ -16,6 +16,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   429: "Rate limited or quota exhausted; see `Retry-After`.",
   500: "Internal error.",
   502: "The model provider failed.",
+  503: "A database shard did not answer (operator totals across users); try again shortly.",
   504: "The model provider did not answer in time.",
 };
 

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "upstream_error",
   "upstream_timeout",
   "internal_error",
+  "shard_unavailable",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

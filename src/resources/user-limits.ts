@@ -18,3 +18,11 @@ export const userLimitsSchema = z.object({
 });
 
 export type UserLimitsView = z.infer<typeof userLimitsSchema>;
+
+/** A page of `GET /admin/v1/users`: users of every shard in id order. */
+export const userLimitsPageSchema = z.object({
+  data: z.array(userLimitsSchema),
+  next_cursor: z.string().nullable().describe("Pass as `cursor` for the next page; `null` on the last page."),
+  incomplete: z.boolean().describe("`true` when a shard failed: its users are missing from this page."),
+  failed_shards: z.array(z.int()).describe("Indexes of the shards that failed (0 is `DB`)."),
+});

@@ -45,7 +45,15 @@ export interface SearchCursor {
 }
 
 /** Longest cursor we attempt to decode; real ones are well under 100 characters. */
+/** Position after the last user of an operator's user list (`GET /admin/v1/users`): their id. */
+export interface UserCursor {
+  k: "u";
+  i: string;
+}
+
 const MAX_CURSOR_CHARS = 512;
+
+const userCursorSchema = z.strictObject({ k: z.literal("u"), i: z.string().min(1).max(255) });
 
 const conversationCursorSchema = z.strictObject({
   k: z.literal("c"),
@@ -74,7 +82,7 @@ const searchCursorSchema = z.strictObject({
   i: z.string().min(1).max(100),
 });
 
-function encode(value: ConversationCursor | MessageCursor | SyncCursor | SearchCursor): string {
+function encode(value: ConversationCursor | MessageCursor | SyncCursor | SearchCursor | UserCursor): string {
   const bytes = new TextEncoder().encode(JSON.stringify(value));
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -135,4 +143,14 @@ export function encodeSearchCursor(score: number, id: string): string {
 /** Decodes a search cursor; `null` for anything else (the route answers 400). */
 export function decodeSearchCursor(cursor: string): SearchCursor | null {
   return decode(cursor, searchCursorSchema);
+}
+
+/** Cursor for the operators' user list, after the user with this id. */
+export function encodeUserCursor(id: string): string {
+  return encode({ k: "u", i: id });
+}
+
+/** Decodes a user-list cursor; `null` for anything else (the route answers 400). */
+export function decodeUserCursor(cursor: string): UserCursor | null {
+  return decode(cursor, userCursorSchema);
 }

@@ -198,7 +198,56 @@ export async function getUsage(
        FROM usage_daily WHERE user_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day, model`,
     )
     .bind(userId, from, to)
-    .all<{ day: string; model: string } & UsageCounters>();
+    .all<UsageRow>();
+  return usageReport(from, to, results);
+}
+
+type UsageRow = { day: string; model: string } & UsageCounters;
+
+/**
+ * Everyone's usage on one shard by day and model for the days `from`..`to` (inclusive, UTC);
+ * {@link mergeUsage} adds the shards up.
+ */
+export async function getShardUsage(db: D1Database, from: string, to: string): Promise<UsageRow[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT day, model, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+         SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens,
+         SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_usd) AS cost_usd
+       FROM usage_daily WHERE day >= ?1 AND day <= ?2 GROUP BY day, model ORDER BY day, model`,
+    )
+    .bind(from, to)
+    .all<UsageRow>();
+  return results;
+}
+
+/** The shards' usage ({@link getShardUsage}) added up by day and model, as one report. */
+export function mergeUsage(from: string, to: string, shards: readonly UsageRow[][]): UsageReport {
+  const byKey = new Map<string, UsageRow>();
+  for (const row of shards.flat()) {
+    const key = `${row.day} ${row.model}`;
+    const seen = byKey.get(key);
+    if (!seen) byKey.set(key, { ...row });
+    else for (const k of COUNTERS) seen[k] += row[k];
+  }
+  const rows = [...byKey.values()].sort((a, b) =>
+    a.day === b.day ? (a.model < b.model ? -1 : a.model > b.model ? 1 : 0) : a.day < b.day ? -1 : 1,
+  );
+  for (const row of rows) row.cost_usd = Math.round(row.cost_usd * 1e9) / 1e9;
+  return usageReport(from, to, rows);
+}
+
+const COUNTERS = [
+  "requests",
+  "prompt_tokens",
+  "completion_tokens",
+  "total_tokens",
+  "cached_tokens",
+  "reasoning_tokens",
+  "cost_usd",
+] as const satisfies readonly (keyof UsageCounters)[];
+
+function usageReport(from: string, to: string, results: UsageRow[]): UsageReport {
   const totals: UsageCounters = {
     requests: 0,
     prompt_tokens: 0,
@@ -209,7 +258,7 @@ export async function getUsage(
     cost_usd: 0,
   };
   for (const row of results) {
-    for (const k of Object.keys(totals) as (keyof UsageCounters)[]) totals[k] += row[k];
+    for (const k of COUNTERS) totals[k] += row[k];
   }
   totals.cost_usd = Math.round(totals.cost_usd * 1e9) / 1e9;
   return { from, to, data: results, totals };

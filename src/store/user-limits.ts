@@ -76,3 +76,29 @@ export function setBlocked(db: D1Database, userId: string, blocked: boolean): Pr
     ? upsertColumn(db, userId, "blocked_at", nowMs(), "COALESCE(users.blocked_at, excluded.blocked_at)")
     : upsertColumn(db, userId, "blocked_at", null);
 }
+
+/**
+ * Users of one shard with an id after `after` (`null`: from the first), in id order, at most
+ * `limit`. Ids compare as SQLite's BINARY collation does (UTF-8 bytes; {@link compareIds}).
+ */
+export async function listUserLimits(
+  db: D1Database,
+  after: string | null,
+  limit: number,
+): Promise<UserLimitsRow[]> {
+  const { results } = await db
+    .prepare(`SELECT ${COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?`)
+    .bind(after ?? "", limit)
+    .all<UserLimitsRow>();
+  return results;
+}
+
+const utf8 = new TextEncoder();
+
+/** Orders user ids as SQLite's BINARY collation does: by their UTF-8 bytes (not UTF-16 units). */
+export function compareIds(a: string, b: string): number {
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
