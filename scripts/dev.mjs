@@ -4,7 +4,7 @@
 // 1. a local dev identity (key pair + AUTH_DEV_JWKS in .dev.vars) for `npm run token`, and an
 //    ADMIN_TOKEN in .dev.vars for the operator routes when none is set;
 // 2. the ports checked before anything listens: a taken one is named, with how to pick another;
-// 3. D1 migrations applied to the local database;
+// 3. D1 migrations applied to every local shard database (scripts/db-migrate.mjs);
 // 4. without DASHSCOPE_API_KEY (environment or .dev.vars), the DashScope stand-in as upstream on
 //    127.0.0.1:8790 (`STAND_IN_PORT`), its address and a per-run key handed to wrangler in a
 //    file (never on the command line, where `ps` shows it);
@@ -107,12 +107,14 @@ if (useStandIn && !(await portIsFree(standInPort, "127.0.0.1"))) {
 const migrations = applyLocalMigrations(wrangler, root, wranglerEnv);
 if (!migrations.ok) {
   process.stderr.write(migrations.output);
-  fail("applying the D1 migrations to the local database failed (output above)");
+  fail("applying the D1 migrations to the local databases failed (output above)");
 }
+const databases =
+  migrations.shards === 1 ? "the local database" : `the ${migrations.shards} local shard databases`;
 say(
   migrations.applied > 0
-    ? `applied ${migrations.applied} D1 migration(s) to the local database`
-    : "local D1 database is up to date",
+    ? `applied ${migrations.applied} D1 migration(s) to ${databases}`
+    : `${databases} ${migrations.shards === 1 ? "is" : "are"} up to date`,
 );
 
 const args = ["dev", ...userArgs];

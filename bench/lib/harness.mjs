@@ -83,7 +83,9 @@ export async function startHarness({
     name,
     ...edgeModules(root, scriptPath),
     ...runtime,
-    d1Databases: { DB: `${name}-db` },
+    // Two shards, as a sharded deployment binds them (src/store/shards.ts); the bench's user
+    // lives on one of them.
+    d1Databases: { DB: `${name}-db`, DB_1: `${name}-db-1` },
     kvNamespaces: { CACHE: `${name}-kv` },
     r2Buckets: { FILES: `${name}-files` },
     durableObjects: {
@@ -141,16 +143,23 @@ export async function startHarness({
   const passthroughUrl = (await mf.unsafeGetDirectURL(PASSTHROUGH)).href;
   const db = await mf.getD1Database("DB", EDGE);
   await applyMigrations(db, path.join(root, "migrations"));
+  const shards = [db, await mf.getD1Database("DB_1", EDGE)];
+  await applyMigrations(shards[1], path.join(root, "migrations"));
   const timelineOrigin = timeline ? (await mf.unsafeGetDirectURL(EDGE_TIMELINE)).origin : null;
-  if (timeline)
-    await applyMigrations(await mf.getD1Database("DB", EDGE_TIMELINE), path.join(root, "migrations"));
+  for (const shard of ["DB", "DB_1"])
+    if (timeline)
+      await applyMigrations(await mf.getD1Database(shard, EDGE_TIMELINE), path.join(root, "migrations"));
   const dropOldestWorker = dropOldest
     ? {
         origin: (await mf.unsafeGetDirectURL(EDGE_DROP_OLDEST)).origin,
-        db: await mf.getD1Database("DB", EDGE_DROP_OLDEST),
+        shards: [
+          await mf.getD1Database("DB", EDGE_DROP_OLDEST),
+          await mf.getD1Database("DB_1", EDGE_DROP_OLDEST),
+        ],
       }
     : null;
-  if (dropOldestWorker) await applyMigrations(dropOldestWorker.db, path.join(root, "migrations"));
+  if (dropOldestWorker)
+    for (const shard of dropOldestWorker.shards) await applyMigrations(shard, path.join(root, "migrations"));
 
   const harness = {
     config,
@@ -159,6 +168,19 @@ export async function startHarness({
     standIn,
     auth,
     db,
+    /** Both shard databases of the edge-chat Worker, `DB` first. */
+    shards,
+    /** The shard database holding a conversation (a user's rows are on one of the two shards). */
+    async dbHolding(conversationId) {
+      for (const shard of shards) {
+        const row = await shard
+          .prepare("SELECT 1 FROM conversations WHERE id = ?")
+          .bind(conversationId)
+          .first();
+        if (row) return shard;
+      }
+      throw new Error(`conversation ${conversationId} is on no shard`);
+    },
     turnLogs,
     errorLogs,
     workerdPid: findWorkerdPid(),
@@ -168,7 +190,7 @@ export async function startHarness({
     edgeOrigin,
     /** Origin of the edge-chat Worker with the short ping interval, or null when not started. */
     timelineOrigin,
-    /** The edge-chat Worker with `HISTORY_FOLD=off` (`{ origin, db }`), or null when not started. */
+    /** The edge-chat Worker with `HISTORY_FOLD=off` (`{ origin, shards }`), or null when not started. */
     dropOldestWorker,
     /**
      * Sets the delay added to every D1 call of the edge-chat Worker at `origin` and its Durable

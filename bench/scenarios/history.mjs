@@ -14,7 +14,11 @@ export async function runHistory(h, { rounds, warmup, historySizes }) {
   const user = "bench-history";
   const conversations = await h.createConversations(user, historySizes.length);
   for (const [i, count] of historySizes.entries()) {
-    const stored = await seedHistory(h.db, { userId: user, conversationId: conversations[i], count });
+    const stored = await seedHistory(await h.dbHolding(conversations[i]), {
+      userId: user,
+      conversationId: conversations[i],
+      count,
+    });
     if (stored !== count) throw new Error(`seeded ${stored} messages, wanted ${count}`);
   }
   const paths = Object.fromEntries(

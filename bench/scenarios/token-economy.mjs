@@ -77,12 +77,12 @@ const directive = (step, tag) => `[[stand-in tokens=${step.answerTokens} tag=${t
  * oldest messages that do not fit; a Worker with another prompt layout is measured the same way.
  * The input cost is the ledger's: its cost less the output at the output price.
  */
-function workerStrategy(name, note, workerOf = (h) => ({ origin: h.edgeOrigin, db: h.db })) {
+function workerStrategy(name, note, workerOf = (h) => ({ origin: h.edgeOrigin, shards: h.shards })) {
   return {
     name,
     note,
     async run(h, script) {
-      const { origin, db } = workerOf(h);
+      const { origin, shards } = workerOf(h);
       const slug = name.replace(/\W+/g, "-");
       const user = `bench-token-economy-${slug}`;
       const [conversationId] = await h.createConversations(user, 1, origin);
@@ -107,10 +107,14 @@ function workerStrategy(name, note, workerOf = (h) => ({ origin: h.edgeOrigin, d
         const answer = res.json?.assistant_message;
         if (res.status !== 200 || answer?.status !== "completed")
           throw new Error(`turn ${step.turn}: HTTP ${res.status} ${JSON.stringify(res.json).slice(0, 300)}`);
-        const row = await db
-          .prepare("SELECT cost_usd, completion_tokens FROM usage_records WHERE id = ?")
-          .bind(answer.id)
-          .first();
+        // The user's rows are on one of the two shards.
+        let row = null;
+        for (const shard of shards) {
+          row ??= await shard
+            .prepare("SELECT cost_usd, completion_tokens FROM usage_records WHERE id = ?")
+            .bind(answer.id)
+            .first();
+        }
         if (!row) throw new Error(`turn ${step.turn}: no usage record`);
         const body = loggedBody(h, tag);
         const prompt = promptText(body);

@@ -63,13 +63,16 @@ const wrappedEnvs = new WeakMap();
 function withDelayedDb(env) {
   let wrapped = wrappedEnvs.get(env);
   if (!wrapped) {
-    wrapped = { ...env, DB: wrapDatabase(env.DB) };
+    // Every shard binding (`DB`, `DB_1`, …: src/store/shards.ts) gets the delay.
+    wrapped = { ...env };
+    for (const name of Object.keys(env))
+      if (/^DB(_\d+)?$/.test(name)) wrapped[name] = wrapDatabase(env[name]);
     wrappedEnvs.set(env, wrapped);
   }
   return wrapped;
 }
 
-/** The deployed Durable Object class, constructed with the wrapped `DB` (it reads `env.DB` in its constructor). */
+/** The deployed Durable Object class, constructed with the wrapped shards (it keeps `env` from its constructor). */
 export class ConversationGeneration extends DeployedConversationGeneration {
   constructor(ctx, env) {
     super(ctx, withDelayedDb(env));

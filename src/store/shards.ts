@@ -76,11 +76,6 @@ function shardsOf(env: ShardEnv): D1Database[] {
   return shards;
 }
 
-/** How many shards this deployment has. */
-export function shardCount(env: ShardEnv): number {
-  return shardsOf(env).length;
-}
-
 /** Every shard database, shard 0 first, for work that spans users (crons, operator views). */
 export function allShards(env: ShardEnv): readonly D1Database[] {
   return shardsOf(env);
