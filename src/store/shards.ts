@@ -59,7 +59,10 @@ export function jumpHash(key: bigint, buckets: number): number {
   return b;
 }
 
-/** The index of the shard that holds `userId`'s rows among `count` shards. */
+/**
+ * The index of the shard that holds `userId`'s rows among `count` shards.
+ * @internal The Worker decides through {@link routedDb}; tests use this to pick users per shard.
+ */
 export function shardIndex(userId: string, count: number): number {
   return count <= 1 ? 0 : jumpHash(fnv1a64(userId), count);
 }
