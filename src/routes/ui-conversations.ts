@@ -13,6 +13,7 @@ import { SSE_HEADERS } from "../sse/response";
 import { editClientMessageId, findClientMessages, findStreamingAnswer } from "../store/client-messages";
 import { isId } from "../store/ids";
 import { listMessages, type Message } from "../store/messages";
+import { userDb } from "../store/shards";
 import {
   parseUiMessage,
   toolResultsOf,
@@ -66,7 +67,7 @@ export const uiConversationRoutes = new Hono<AppEnv>()
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
     const userId = c.get("userId");
-    const answerId = await findStreamingAnswer(c.env.DB, userId, id);
+    const answerId = await findStreamingAnswer(userDb(c.env, userId), userId, id);
     if (answerId === undefined) throw notFound("Conversation");
     if (answerId === null) return c.body(null, 204);
     // From its first event: the AI SDK's resume replays an answer from its `start` chunk.
@@ -77,7 +78,9 @@ export const uiConversationRoutes = new Hono<AppEnv>()
   .get("/ui/conversations/:id/messages", async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
-    const page = await listMessages(c.env.DB, c.get("userId"), id, { limit: HYDRATION_LIMIT });
+    const page = await listMessages(userDb(c.env, c.get("userId")), c.get("userId"), id, {
+      limit: HYDRATION_LIMIT,
+    });
     if (!page) throw notFound("Conversation");
     return c.json({ data: toUiMessages(page.data.toReversed()) });
   });
@@ -138,7 +141,10 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
   const edit = !regenerate && send.messageId === message.id;
   const stored =
     regenerate || edit
-      ? storedVersion(await findClientMessages(c.env.DB, userId, conversationId, message.id), content)
+      ? storedVersion(
+          await findClientMessages(userDb(c.env, userId), userId, conversationId, message.id),
+          content,
+        )
       : null;
   if (regenerate && stored) {
     return { ...common, role: "regenerate", parentId: stored.id, clientMessageId: null, requestHash: null };
