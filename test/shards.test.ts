@@ -81,6 +81,8 @@ async function useEveryRoute(userId: string): Promise<{ conversation: Conversati
   );
   expect(messages.data).toHaveLength(4);
   await ok(await call(userId, "GET", `/messages/${turn.assistant_message.id}`));
+  // The useChat route's hydration reads the same shard.
+  await ok(await call(userId, "GET", `/ui/conversations/${conversation.id}/messages`));
   await eventually(async () => {
     const found = await ok<{ data: unknown[] }>(await call(userId, "GET", "/search?q=zebrafinch"));
     return found.data.length >= 1;
