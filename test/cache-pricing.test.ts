@@ -5,6 +5,7 @@ import { loadConfig } from "../src/config";
 import { call, createConversation, endMessage, eventually, newUser, streamTurn } from "./helpers/api";
 import type { ChatCompletion } from "./helpers/api-types";
 import type { UsageRecordRow } from "./helpers/db-rows";
+import { dbOf } from "./helpers/shards";
 
 // Context-cache hits and explicit-cache creation in the ledger's cost, against the stand-in's
 // simulated cache (tools/dashscope-stand-in/context-cache.mjs). Prices per PROTOCOL.md §8:
@@ -33,7 +34,8 @@ const marked = (text: string) => [{ type: "text", text, cache_control: { type: "
 async function recordOf(userId: string, count: number): Promise<UsageRecordRow[]> {
   return eventually(async () => {
     const rows = (
-      await env.DB.prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at, rowid")
+      await dbOf(userId)
+        .prepare("SELECT * FROM usage_records WHERE user_id = ? ORDER BY created_at, rowid")
         .bind(userId)
         .all<UsageRecordRow>()
     ).results;
