@@ -25,6 +25,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { rowsOnAllShards } from "./helpers/shards";
 
 /*
  * Webhooks when an answer ends (API.md §2.5), end to end: the Worker's real local queues
@@ -114,9 +115,12 @@ async function documentedSignature(secret: string, a: Attempt): Promise<string> 
 }
 
 async function outboxRow(messageId: string): Promise<OutboxRow | null> {
-  return env.DB.prepare("SELECT * FROM webhook_outbox WHERE message_id = ?")
-    .bind(messageId)
-    .first<OutboxRow>();
+  // The row is in the answer's owner's shard; the message id names no user, so look everywhere.
+  const rows = await rowsOnAllShards<OutboxRow>(
+    "SELECT * FROM webhook_outbox WHERE message_id = ?",
+    messageId,
+  );
+  return rows[0] ?? null;
 }
 
 /** One run of the Worker's cron, as scheduled for `scheduledTime`. */

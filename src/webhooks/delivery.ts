@@ -1,5 +1,6 @@
 import { loadConfig } from "../config";
 import { logError, logInfo } from "../log/log";
+import { userDb } from "../store/shards";
 import { markOutboxDead, recordOutboxFailure } from "../store/webhook-outbox";
 import { type QueuedWebhook, queuedWebhookSchema } from "./queued-webhook";
 import { signatureHeaders } from "./signature";
@@ -56,7 +57,7 @@ export async function deliverWebhooks(batch: MessageBatch<unknown>, env: Env): P
       msg.retry({ delaySeconds });
       logError("webhook.attempt_failed", { ...fields, retry_in_seconds: delaySeconds, error: failure });
       try {
-        await recordOutboxFailure(env.DB, webhook.id, failure);
+        await recordOutboxFailure(userDb(env, webhook.event.data.user_id), webhook.id, failure);
       } catch (err) {
         logError("webhook.failure_record_failed", { webhook_id: webhook.id, error: err });
       }
@@ -101,11 +102,14 @@ export async function recordDeadWebhooks(batch: MessageBatch<unknown>, env: Env)
     const parsed = queuedWebhookSchema.safeParse(msg.body);
     return parsed.success ? [parsed.data] : [];
   });
-  await markOutboxDead(
-    env.DB,
-    webhooks.map((w) => w.id),
-    Date.now(),
-  );
+  // Each row is in its owner's shard: one write per shard the batch touches.
+  const byShard = new Map<D1Database, string[]>();
+  for (const w of webhooks) {
+    const db = userDb(env, w.event.data.user_id);
+    byShard.set(db, [...(byShard.get(db) ?? []), w.id]);
+  }
+  const now = Date.now();
+  await Promise.all([...byShard].map(([db, ids]) => markOutboxDead(db, ids, now)));
   for (const w of webhooks)
     logError("webhook.dead", {
       webhook_id: w.id,

@@ -1,4 +1,5 @@
 import { logError, logInfo } from "../log/log";
+import { allShards, userDb } from "../store/shards";
 import {
   markOutboxDelivered,
   markOutboxSent,
@@ -35,11 +36,13 @@ export async function queueAnswerWebhook(
   entry: OutboxEntry,
   delivered: boolean,
 ): Promise<void> {
+  // The outbox row was written with the answer, in its owner's shard.
+  const db = userDb(env, entry.data.user_id);
   try {
-    if (delivered) await markOutboxDelivered(env.DB, entry.id);
+    if (delivered) await markOutboxDelivered(db, entry.id);
     const message: QueuedWebhook = { id: entry.id, event: webhookEvent(entry, delivered) };
     await env.WEBHOOKS.send(message);
-    await markOutboxSent(env.DB, [entry.id], Date.now());
+    await markOutboxSent(db, [entry.id], Date.now());
   } catch (err) {
     logError("webhook.queue_failed", {
       webhook_id: entry.id,
@@ -59,22 +62,28 @@ export async function feedUnsentWebhooks(
   env: Pick<Env, "DB" | "WEBHOOKS">,
   scheduledTime: number,
 ): Promise<number> {
+  // Every shard at once, each bounded by SENDS_PER_RUN; a failing shard is logged on its own.
+  const sent = await Promise.all(allShards(env).map((db) => feedShard(env, db, scheduledTime)));
+  return sent.reduce((a, b) => a + b, 0);
+}
+
+async function feedShard(env: Pick<Env, "WEBHOOKS">, db: D1Database, scheduledTime: number): Promise<number> {
   let sent = 0;
   try {
     for (let i = 0; i < SENDS_PER_RUN; i++) {
-      const rows = await unsentOutboxRows(env.DB, scheduledTime - UNSENT_GRACE_MS, ROWS_PER_SEND);
+      const rows = await unsentOutboxRows(db, scheduledTime - UNSENT_GRACE_MS, ROWS_PER_SEND);
       if (rows.length === 0) break;
       const messages = rows.map((row) => ({ body: webhookEventOfRow(row) satisfies QueuedWebhook }));
       await env.WEBHOOKS.sendBatch(messages);
       await markOutboxSent(
-        env.DB,
+        db,
         rows.map((r) => r.id),
         Date.now(),
       );
       sent += rows.length;
       if (rows.length < ROWS_PER_SEND) break;
     }
-    await pruneOutbox(env.DB, scheduledTime - SENT_RETENTION_MS, scheduledTime - DEAD_RETENTION_MS);
+    await pruneOutbox(db, scheduledTime - SENT_RETENTION_MS, scheduledTime - DEAD_RETENTION_MS);
   } catch (err) {
     logError("webhook.feed_failed", { message: "The next cron run tries again.", error: err });
   }
