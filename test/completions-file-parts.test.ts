@@ -1,9 +1,10 @@
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import OpenAI, { toFile } from "openai";
 import { expect, it } from "vitest";
 import { call, expectError, newTag, newUser, standInRequests } from "./helpers/api";
 import { tokenFor } from "./helpers/auth";
 import { filePart, jpegOf, pngOf, sha256Hex, VISION_MODEL } from "./helpers/images";
+import { rowsOnAllShards } from "./helpers/shards";
 
 // /v1/chat/completions with the OpenAI SDKs' file part: the model gets the uploaded bytes; the
 // endpoint stores nothing, so the file stays unattached (no message_files row).
@@ -18,10 +19,9 @@ async function sdkFor(user: string): Promise<OpenAI> {
 }
 
 async function attachments(fileId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM message_files WHERE file_id = ?")
-    .bind(fileId)
-    .first<{ n: number }>();
-  return row!.n;
+  return (
+    await rowsOnAllShards<{ n: number }>("SELECT COUNT(*) AS n FROM message_files WHERE file_id = ?", fileId)
+  ).reduce((total, row) => total + row.n, 0);
 }
 
 it("the openai SDK uploads a photo and sends it as a file part: the stand-in sees its bytes, streamed or not", async () => {

@@ -9,6 +9,7 @@ import { EXPORT_PAGE_ITEMS } from "../src/routes/export";
 import { deleteConversation } from "../src/store/conversations";
 import { fileObjectKey } from "../src/store/files";
 import { newId } from "../src/store/ids";
+import { shardDatabases } from "../src/store/shards";
 import type { Conversation, Message } from "../src/store/types";
 import {
   BASE,
@@ -22,6 +23,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
+import { dbOf, rowsOnAllShards } from "./helpers/shards";
 import { parseStrictJson } from "./helpers/strict-json";
 
 // Issue 14, deliverable 4: files go with the last conversation referring to them, with the
@@ -65,9 +67,8 @@ async function turn(
  * lifecycle reads.
  */
 async function referToFileFixture(userId: string, message: Message, fileId: string): Promise<void> {
-  await env.DB.prepare(
-    "INSERT INTO message_files (message_id, file_id, conversation_id, user_id) VALUES (?, ?, ?, ?)",
-  )
+  await dbOf(userId)
+    .prepare("INSERT INTO message_files (message_id, file_id, conversation_id, user_id) VALUES (?, ?, ?, ?)")
     .bind(message.id, fileId, message.conversation_id, userId)
     .run();
 }
@@ -89,7 +90,8 @@ async function runCron(scheduledTime = Date.now()): Promise<void> {
 
 /** Where the file stands: its R2 object, its D1 row, and what its owner's GET answers. */
 async function stateOf(userId: string, fileId: string) {
-  const row = await env.DB.prepare("SELECT deleted_at FROM files WHERE id = ?")
+  const row = await dbOf(userId)
+    .prepare("SELECT deleted_at FROM files WHERE id = ?")
     .bind(fileId)
     .first<{ deleted_at: number | null }>();
   return {
@@ -102,20 +104,23 @@ async function stateOf(userId: string, fileId: string) {
 const LIVE = { object: true, row: "live", get: 200 };
 const GONE = { object: false, row: "none", get: 404 };
 
+/** The conversations referring to the file, on any shard. */
 async function referencesTo(fileId: string): Promise<string[]> {
-  const { results } = await env.DB.prepare(
+  const results = await rowsOnAllShards<{ conversation_id: string }>(
     "SELECT conversation_id FROM message_files WHERE file_id = ? ORDER BY conversation_id",
-  )
-    .bind(fileId)
-    .all<{ conversation_id: string }>();
-  return results.map((r) => r.conversation_id);
+    fileId,
+  );
+  return results.map((r) => r.conversation_id).sort();
 }
 
 /** Makes a file look uploaded `hours` ago (its row's `created_at`), as time passing would. */
 async function age(fileId: string, hours: number): Promise<void> {
-  await env.DB.prepare("UPDATE files SET created_at = ? WHERE id = ?")
-    .bind(Date.now() - hours * HOUR_MS, fileId)
-    .run();
+  // The row is on its owner's shard; the others have no row of that id.
+  for (const db of shardDatabases(env))
+    await db
+      .prepare("UPDATE files SET created_at = ? WHERE id = ?")
+      .bind(Date.now() - hours * HOUR_MS, fileId)
+      .run();
 }
 
 describe("deleting a conversation", () => {
@@ -164,7 +169,7 @@ describe("deleting a conversation", () => {
     const file = await upload(alice);
     const conv = await conversationWith(alice, file);
     // The delete's first step alone, as a run that died right after it leaves it.
-    const cut = await deleteConversation(env.DB, alice, conv.id);
+    const cut = await deleteConversation(dbOf(alice), alice, conv.id);
     expect(cut).toEqual({ deleted: true, hiddenFiles: [file.id] });
     expect(await stateOf(alice, file.id)).toEqual({ object: true, row: "hidden", get: 404 });
     expect(await referencesTo(file.id)).toEqual([]);
@@ -279,12 +284,16 @@ describe("account deletion", () => {
     expect(deleted.files).toBe(3);
     for (const file of files)
       expect(await stateOf(alice, file.id)).toEqual({ object: true, row: "hidden", get: 404 });
-    await env.DB.prepare("UPDATE account_deletions SET lease_until = 0 WHERE id = ?").bind(deletion.id).run();
+    await dbOf(alice)
+      .prepare("UPDATE account_deletions SET lease_until = 0 WHERE id = ?")
+      .bind(deletion.id)
+      .run();
 
     // Within the hidden files' grace: only the account purge can have deleted them.
     await runCron();
     for (const file of files) expect(await stateOf(alice, file.id)).toEqual(GONE);
-    const row = await env.DB.prepare("SELECT files, finished_at FROM account_deletions WHERE id = ?")
+    const row = await dbOf(alice)
+      .prepare("SELECT files, finished_at FROM account_deletions WHERE id = ?")
       .bind(deletion.id)
       .first<{ files: number; finished_at: number | null }>();
     expect(row?.files).toBe(3);

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import {
   call,
@@ -11,6 +10,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { dataUrl, filePart, jpegOf, pngOf, upload, VISION_MODEL } from "./helpers/images";
+import { dbOf } from "./helpers/shards";
 
 // MAX_FILES_PER_MESSAGE (4 by default, as in these tests): images per message, file parts and
 // base64 data URLs together; one more is a 400 naming `content`, with nothing stored.
@@ -43,7 +43,8 @@ it("a turn with one image too many is 400 naming content; at the limit it is ans
     ],
   });
   await expectError(mixed, 400, "invalid_request", "content");
-  const stored = await env.DB.prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
+  const stored = await dbOf(alice)
+    .prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
     .bind(alice)
     .first<{ n: number }>();
   expect(stored!.n).toBe(MAX_FILES_PER_MESSAGE + 1);

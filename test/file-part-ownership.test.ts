@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import {
   call,
@@ -10,15 +9,18 @@ import {
   standInRequests,
 } from "./helpers/api";
 import { filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
+import { rowsOnAllShards } from "./helpers/shards";
 
 // A file part must name a live file of the caller. Another user's file, an unknown id and a deleted
 // file are the same 400, naming the part, and the turn stores nothing and calls no model.
 
 async function messageFileRows(conversationId: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM message_files WHERE conversation_id = ?")
-    .bind(conversationId)
-    .first<{ n: number }>();
-  return row!.n;
+  return (
+    await rowsOnAllShards<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM message_files WHERE conversation_id = ?",
+      conversationId,
+    )
+  ).reduce((total, row) => total + row.n, 0);
 }
 
 it("another user's file, an unknown id and a deleted file: one 400 naming the part, nothing stored, no upstream call", async () => {

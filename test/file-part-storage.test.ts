@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
+import { shardDatabases } from "../src/store/shards";
 import {
   call,
   createConversation,
@@ -13,6 +14,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { dataUrl, filePart, jpegOf, pngOf, sha256Hex, upload, VISION_MODEL } from "./helpers/images";
+import { dbOf } from "./helpers/shards";
 
 // No row holds image bytes: not in D1 (messages, the sync log, the search index, any table), and not
 // in the conversation object's SQLite (answer events, prompt state). A photo sent as a base64 data URL
@@ -21,18 +23,25 @@ import { dataUrl, filePart, jpegOf, pngOf, sha256Hex, upload, VISION_MODEL } fro
 /** A run of base64 only this image's bytes produce: found in a row, the row holds the image. */
 const marker = (url: string) => url.slice(url.indexOf(",") + 1_000, url.indexOf(",") + 1_064);
 
-/** Every D1 table's rows (FTS shadow tables and D1's own excepted) that contain `needle` anywhere. */
+/**
+ * Every D1 table's rows (FTS shadow tables and D1's own excepted), on every shard, that contain
+ * `needle` anywhere.
+ */
 async function d1RowsContaining(needle: string): Promise<string[]> {
-  const { results: tables } = await env.DB.prepare(
-    `SELECT name FROM sqlite_master WHERE type = 'table'
-       AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'
-       AND name NOT LIKE 'search_text_%'`,
-  ).all<{ name: string }>();
   const hits: string[] = [];
-  for (const { name } of tables) {
-    const { results } = await env.DB.prepare(`SELECT * FROM "${name}"`).all<Record<string, unknown>>();
-    for (const row of results) {
-      if (Object.values(row).some((v) => typeof v === "string" && v.includes(needle))) hits.push(name);
+  for (const db of shardDatabases(env)) {
+    const { results: tables } = await db
+      .prepare(
+        `SELECT name FROM sqlite_master WHERE type = 'table'
+           AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'
+           AND name NOT LIKE 'search_text_%'`,
+      )
+      .all<{ name: string }>();
+    for (const { name } of tables) {
+      const { results } = await db.prepare(`SELECT * FROM "${name}"`).all<Record<string, unknown>>();
+      for (const row of results) {
+        if (Object.values(row).some((v) => typeof v === "string" && v.includes(needle))) hits.push(name);
+      }
     }
   }
   return hits;
@@ -65,7 +74,8 @@ it("a turn with an uploaded photo stores a reference: no D1 row and no object ro
   expect(await d1RowsContaining(needle)).toEqual([]);
   expect(await objectRowsContaining(conv.id, needle)).toEqual([]);
   // The message row is small: the reference and nothing else.
-  const row = await env.DB.prepare("SELECT content_json FROM messages WHERE id = ?")
+  const row = await dbOf(alice)
+    .prepare("SELECT content_json FROM messages WHERE id = ?")
     .bind(startedData(events[0]).user_message.id)
     .first<{ content_json: string }>();
   expect(row!.content_json.length).toBeLessThan(200);
@@ -91,9 +101,8 @@ it("a data URL image in a turn is stored as a file; the model gets the same byte
 
   // The file: the exact bytes in R2, its metadata (and pixel size) in D1, attached to the message.
   const sha256 = await sha256Hex(photo);
-  const meta = await env.DB.prepare(
-    "SELECT user_id, media_type, bytes, sha256, width, height FROM files WHERE id = ?",
-  )
+  const meta = await dbOf(alice)
+    .prepare("SELECT user_id, media_type, bytes, sha256, width, height FROM files WHERE id = ?")
     .bind(fileId)
     .first();
   expect(meta).toEqual({
@@ -106,9 +115,8 @@ it("a data URL image in a turn is stored as a file; the model gets the same byte
   });
   const object = await env.FILES.get(`files/${fileId}`);
   expect(new Uint8Array(await object!.arrayBuffer())).toEqual(photo);
-  const link = await env.DB.prepare(
-    "SELECT conversation_id FROM message_files WHERE message_id = ? AND file_id = ?",
-  )
+  const link = await dbOf(alice)
+    .prepare("SELECT conversation_id FROM message_files WHERE message_id = ? AND file_id = ?")
     .bind(sent.id, fileId)
     .first();
   expect(link).toEqual({ conversation_id: conv.id });
@@ -140,7 +148,8 @@ it("a data URL that is no image kind an upload may be is 415, and nothing is sto
   });
   await expectError(res, 415, "unsupported_media_type", "content.1.image_url.url");
   expect(await listMessages(alice, conv.id)).toEqual([]);
-  const files = await env.DB.prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
+  const files = await dbOf(alice)
+    .prepare("SELECT COUNT(*) AS n FROM files WHERE user_id = ?")
     .bind(alice)
     .first<{ n: number }>();
   expect(files!.n).toBe(0);

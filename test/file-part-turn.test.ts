@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -12,17 +11,16 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { filePart, jpegOf, pngOf, sha256Hex, upload, VISION_MODEL } from "./helpers/images";
+import { rowsOnAllShards } from "./helpers/shards";
 
 // A turn with an uploaded photo: DashScope (the stand-in) gets the exact bytes, as a base64 data URL
 // read from the local R2 bucket, in this turn and in every later one whose history holds it.
 
 async function messageFiles(messageId: string) {
-  const { results } = await env.DB.prepare(
+  return rowsOnAllShards<Record<string, unknown>>(
     "SELECT message_id, file_id, conversation_id, user_id FROM message_files WHERE message_id = ?",
-  )
-    .bind(messageId)
-    .all();
-  return results;
+    messageId,
+  );
 }
 
 describe("a file part in a turn", () => {

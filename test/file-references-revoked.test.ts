@@ -2,6 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { call, createConversation, expectError, newUser } from "./helpers/api";
 import { filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
+import { rowsOnAllShards } from "./helpers/shards";
 
 // A turn that is taken back after its commit (refused by the rate limiter, whose answer arrives
 // with the commit) takes its file references with it: the file counts as unattached again, so
@@ -18,9 +19,10 @@ async function setStrictTier(userId: string): Promise<void> {
 }
 
 const references = async (fileId: string) =>
-  (await env.DB.prepare("SELECT COUNT(*) AS n FROM message_files WHERE file_id = ?")
-    .bind(fileId)
-    .first<{ n: number }>())!.n;
+  // The file's rows are on its owner's shard; any shard is counted.
+  (
+    await rowsOnAllShards<{ n: number }>("SELECT COUNT(*) AS n FROM message_files WHERE file_id = ?", fileId)
+  ).reduce((total, row) => total + row.n, 0);
 
 it("a turn refused after its commit leaves no reference to its file", async () => {
   // The local limiter's windows follow the wall clock: a run that straddles a minute boundary

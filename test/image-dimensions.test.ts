@@ -1,10 +1,10 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { dataUrlImageDimensions, imageDimensions } from "../src/chat/image-dimensions";
 import { imageRuleFor } from "../src/chat/models";
 import { estimateContentTokens, imageTokens } from "../src/chat/tokens";
 import { newUser } from "./helpers/api";
 import { dataUrl, jpegOf, pngOf, upload } from "./helpers/images";
+import { dbOf } from "./helpers/shards";
 
 // The pixel size an upload's header states (migration 0013), and the tokens an image of that size
 // takes by Alibaba's rule for Qwen-VL (src/chat/models.ts, VISION_MODELS).
@@ -73,7 +73,8 @@ describe("the pixel size in an image's header", () => {
   it("is stored with an upload", async () => {
     const alice = newUser("alice");
     const file = await upload(alice, heic(3024, 4032), "image/heic");
-    const row = await env.DB.prepare("SELECT media_type, width, height FROM files WHERE id = ?")
+    const row = await dbOf(alice)
+      .prepare("SELECT media_type, width, height FROM files WHERE id = ?")
       .bind(file.id)
       .first();
     expect(row).toEqual({ media_type: "image/heic", width: 3024, height: 4032 });

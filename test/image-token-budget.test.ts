@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { call, createConversation, expectError, listMessages, newUser, streamTurn } from "./helpers/api";
 import { dataUrl, filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
+import { dbOf } from "./helpers/shards";
 
 // An image counts in a call's reservation by its pixel size and the model's rule (qwen3-vl-plus: one
 // token per 32×32 px, plus 2): a 1024×1024 photo is 1,026 tokens, a 64×64 one 6. With a daily budget
@@ -11,10 +11,11 @@ const parameters = { max_tokens: 16, enable_thinking: false };
 
 /** The user's own daily budget (their row may not exist yet: /v1/chat/completions creates none). */
 const setBudget = (userId: string, tokens: number) =>
-  env.DB.prepare(
-    `INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)
+  dbOf(userId)
+    .prepare(
+      `INSERT INTO users (id, created_at, daily_token_budget) VALUES (?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET daily_token_budget = excluded.daily_token_budget`,
-  )
+    )
     .bind(userId, Date.now(), tokens)
     .run();
 

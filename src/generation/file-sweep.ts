@@ -8,6 +8,7 @@ import {
   purgeHiddenFiles,
 } from "../store/file-lifecycle";
 import { fileObjectKey } from "../store/files";
+import { allShards } from "../store/shards";
 import { nowMs } from "../store/time";
 
 /*
@@ -15,6 +16,10 @@ import { nowMs } from "../store/time";
  * (steps and a deadline) and keeps its place between runs, so a large backlog is worked off over
  * several runs instead of one long one. What each deletes and why is in `src/store/SCHEMA.md`,
  * "File lifecycle".
+ *
+ * Rows live in user shards (`store/shards.ts`): the row sweeps run on every shard in turn, each
+ * shard with its own step bound and its own cursor (the shared deadline still ends the run); the R2
+ * bucket is shared by all shards, so an object is an orphan only when no shard has its row.
  */
 
 /** A run stops starting new steps this long after it began (as the account purge, which runs alongside). */
@@ -40,7 +45,10 @@ const SCAN_STEPS = 20;
 const OBJECTS_PER_PAGE = 1000;
 const OBJECT_PAGES = 5;
 
-/** Where the sweeps continue next run, in KV (`CACHE`): losing it costs a rescan, nothing else. */
+/**
+ * Where the sweeps continue next run, in KV (`CACHE`): losing it costs a rescan, nothing else.
+ * The unattached sweep keeps one per shard (`file-sweep:unattached` for shard 0, `…:<n>` for shard n).
+ */
 const UNATTACHED_CURSOR_KEY = "file-sweep:unattached";
 const OBJECTS_CURSOR_KEY = "file-sweep:objects";
 
@@ -86,25 +94,31 @@ export async function sweepFiles(env: Env, now: number, deadline: number): Promi
 
 async function finishHidden(env: Env, now: number, deadline: number): Promise<number> {
   let finished = 0;
-  for (let step = 0; step < HIDDEN_STEPS && Date.now() < deadline; step++) {
-    const ids = await hiddenFiles(env.DB, now - HIDDEN_FILE_GRACE_MS, HIDDEN_PER_STEP);
-    finished += await purgeHiddenFiles(env.DB, env.FILES, ids);
-    if (ids.length < HIDDEN_PER_STEP) break;
+  for (const db of allShards(env)) {
+    for (let step = 0; step < HIDDEN_STEPS && Date.now() < deadline; step++) {
+      const ids = await hiddenFiles(db, now - HIDDEN_FILE_GRACE_MS, HIDDEN_PER_STEP);
+      finished += await purgeHiddenFiles(db, env.FILES, ids);
+      if (ids.length < HIDDEN_PER_STEP) break;
+    }
   }
   return finished;
 }
 
 async function deleteUnattached(env: Env, now: number, deadline: number): Promise<number> {
   const createdBefore = now - loadConfig(env).unattachedFileTtlMs;
-  let cursor = await env.CACHE.get<AgeCursor>(UNATTACHED_CURSOR_KEY, "json");
   let deleted = 0;
-  for (let step = 0; step < SCAN_STEPS && Date.now() < deadline; step++) {
-    const { hidden, next } = await hideUnattachedFiles(env.DB, createdBefore, cursor, SCAN_PER_STEP, nowMs());
-    deleted += await purgeHiddenFiles(env.DB, env.FILES, hidden);
-    cursor = next;
-    if (!cursor) break;
+  for (const [index, db] of allShards(env).entries()) {
+    if (Date.now() >= deadline) break;
+    const key = index === 0 ? UNATTACHED_CURSOR_KEY : `${UNATTACHED_CURSOR_KEY}:${index}`;
+    let cursor = await env.CACHE.get<AgeCursor>(key, "json");
+    for (let step = 0; step < SCAN_STEPS && Date.now() < deadline; step++) {
+      const { hidden, next } = await hideUnattachedFiles(db, createdBefore, cursor, SCAN_PER_STEP, nowMs());
+      deleted += await purgeHiddenFiles(db, env.FILES, hidden);
+      cursor = next;
+      if (!cursor) break;
+    }
+    await saveCursor(env, key, cursor);
   }
-  await saveCursor(env, UNATTACHED_CURSOR_KEY, cursor);
   return deleted;
 }
 
@@ -120,10 +134,11 @@ async function deleteOrphanObjects(env: Env, now: number, deadline: number): Pro
       limit: OBJECTS_PER_PAGE,
     });
     const old = listed.objects.filter((o) => o.uploaded.getTime() < uploadedBefore);
-    const named = await existingFileIds(
-      env.DB,
-      old.map((o) => o.key.slice(prefix.length)),
-    );
+    // Named on any shard: the bucket is shared, a row may be on any of them. A shard that fails
+    // fails the page, so no object is deleted on a partial answer.
+    const ids = old.map((o) => o.key.slice(prefix.length));
+    const perShard = await Promise.all(allShards(env).map((db) => existingFileIds(db, ids)));
+    const named = new Set(perShard.flatMap((found) => [...found]));
     const orphans = old.filter((o) => !named.has(o.key.slice(prefix.length))).map((o) => o.key);
     if (orphans.length > 0) await env.FILES.delete(orphans);
     deleted += orphans.length;

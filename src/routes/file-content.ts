@@ -2,9 +2,10 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env";
 import { verifyFileSignature } from "../chat/file-urls";
 import { ApiError, notFound } from "../errors/api-error";
-import { findLiveFile } from "../store/file-lookup";
+import { findLiveFileOnShards } from "../store/file-lookup";
 import { type FileRow, fileObjectKey } from "../store/files";
 import { isId } from "../store/ids";
+import { allShards } from "../store/shards";
 
 /** The bytes of a file as `GET /v1/files/{id}/content` serves them; 404 when the object is gone. */
 export async function fileContentResponse(
@@ -43,7 +44,8 @@ export const signedFileContent: MiddlewareHandler<AppEnv> = async (c, next) => {
     isId(id) &&
     (await verifyFileSignature(urls.secret, id, c.req.query("expires") ?? "", signature, Date.now()));
   if (!valid) throw new ApiError(403, "forbidden", "The signed file URL is invalid or has expired.");
-  const row = await findLiveFile(c.env.DB, id);
+  // The URL names the file, not its owner: every shard is asked at once (store/SCHEMA.md "Shards").
+  const row = await findLiveFileOnShards(allShards(c.env), id);
   if (!row) throw notFound("File");
   // Any cache may keep it only as long as the URL works.
   return fileContentResponse(c.env.FILES, row, `private, max-age=${urls.ttlSeconds}`);

@@ -7,8 +7,8 @@ import { readUpload } from "../middleware/upload-body";
 import type { FileView } from "../resources/file";
 import { createFile, deleteFile, fileFromRow, findFile } from "../store/files";
 import { isId } from "../store/ids";
-import { fileContentResponse } from "./file-content";
 import { userDb } from "../store/shards";
+import { fileContentResponse } from "./file-content";
 
 /** The name of a file uploaded without one. */
 const DEFAULT_FILENAME = "upload";

@@ -56,7 +56,12 @@ export const messageRoutes = new Hono<AppEnv>()
     );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
     if (input.role === "user")
-      input.files = await checkTurnImages(c.env.DB, input.userId, input.content, c.get("config"));
+      input.files = await checkTurnImages(
+        userDb(c.env, input.userId),
+        input.userId,
+        input.content,
+        c.get("config"),
+      );
     return answerTurn(c, input);
   })
   .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope, { optional: true }), async (c) => {

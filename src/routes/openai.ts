@@ -75,7 +75,13 @@ export const openaiRoutes = new Hono<AppEnv>()
   .post("/chat/completions", jsonBody(parseCompletionRequest), async (c) => {
     const config = c.get("config");
     const { request, fileParts } = c.req.valid("json");
-    const userFiles = await checkCompletionFiles(c.env.DB, c.get("userId"), request, fileParts, config);
+    const userFiles = await checkCompletionFiles(
+      userDb(c.env, c.get("userId")),
+      c.get("userId"),
+      request,
+      fileParts,
+      config,
+    );
     const files: CompletionFiles = { parts: fileParts, files: userFiles, bucket: c.env.FILES };
     const caller: CompletionCaller = {
       userId: c.get("userId"),

@@ -56,7 +56,12 @@ export const uiConversationRoutes = new Hono<AppEnv>()
       parameters,
     });
     if (input.role === "user")
-      input.files = await checkTurnImages(c.env.DB, input.userId, input.content, c.get("config"));
+      input.files = await checkTurnImages(
+        userDb(c.env, input.userId),
+        input.userId,
+        input.content,
+        c.get("config"),
+      );
     const result = await ownerOf(c.env, request.id).startTurn(input);
     if (!result.ok) throw toApiError(result);
     // An answer to tool results is the next step of the client's message holding the calls.

@@ -28,8 +28,21 @@ export async function findUserFiles(
  * A live file by id alone, whoever owns it: for a signed content URL, whose signature is the
  * authority (`routes/file-content.ts`). Null when unknown or being deleted.
  */
-export async function findLiveFile(db: D1Database, id: string): Promise<FileRow | null> {
+async function findLiveFile(db: D1Database, id: string): Promise<FileRow | null> {
   return db.prepare("SELECT * FROM files WHERE id = ? AND deleted_at IS NULL").bind(id).first<FileRow>();
+}
+
+/**
+ * {@link findLiveFile} on every shard at once: a signed URL names the file alone, not its owner,
+ * so its shard is unknown. File ids are random (`store/ids.ts`), so at most one shard has the row;
+ * the lookup costs one round trip (the slowest shard's), and a failing shard fails it.
+ */
+export async function findLiveFileOnShards(
+  shards: readonly D1Database[],
+  id: string,
+): Promise<FileRow | null> {
+  const rows = await Promise.all(shards.map((db) => findLiveFile(db, id)));
+  return rows.find((row) => row !== null) ?? null;
 }
 
 /** The bytes of a file's R2 object, or null when the object is gone. */
