@@ -8,7 +8,7 @@ export type Webhooks = AnswerCompletedWebhookWebhookRequest | AnswerFailedWebhoo
 
 export type Error = {
     error: {
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable';
         /**
          * A human sentence; safe to show to developers, not meant for end users.
          */
@@ -31,7 +31,7 @@ export type OpenAiError = {
         /**
          * The edge-chat error code.
          */
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable';
     };
 };
 
@@ -352,7 +352,7 @@ export type Message = {
      * Why the answer failed, was interrupted or cancelled.
      */
     error: {
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'cancelled' | 'interrupted';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable' | 'cancelled' | 'interrupted';
         message: string;
         [key: string]: unknown;
     } | null;
@@ -1147,6 +1147,22 @@ export type UserLimits = {
     rate_limit_per_minute: number;
     blocked: boolean;
     blocked_at: string | null;
+};
+
+export type UserLimitsPage = {
+    data: Array<UserLimits>;
+    /**
+     * Pass as `cursor` for the next page; `null` on the last page.
+     */
+    next_cursor: string | null;
+    /**
+     * `true` when a shard failed: its users are missing from this page.
+     */
+    incomplete: boolean;
+    /**
+     * Indexes of the shards that failed (0 is `DB`).
+     */
+    failed_shards: Array<number>;
 };
 
 export type SetBudgetRequest = {
@@ -2210,6 +2226,91 @@ export type RevokeApiKeyResponses = {
 };
 
 export type RevokeApiKeyResponse = RevokeApiKeyResponses[keyof RevokeApiKeyResponses];
+
+export type AdminListUsersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        limit?: number;
+        /**
+         * A `next_cursor`, unchanged.
+         */
+        cursor?: string;
+    };
+    url: '/admin/v1/users';
+};
+
+export type AdminListUsersErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+};
+
+export type AdminListUsersError = AdminListUsersErrors[keyof AdminListUsersErrors];
+
+export type AdminListUsersResponses = {
+    /**
+     * A page of users.
+     */
+    200: UserLimitsPage;
+};
+
+export type AdminListUsersResponse = AdminListUsersResponses[keyof AdminListUsersResponses];
+
+export type AdminGetUsageData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * First UTC day (inclusive); default `to`.
+         */
+        from?: string;
+        /**
+         * Last UTC day (inclusive); default today.
+         */
+        to?: string;
+    };
+    url: '/admin/v1/usage';
+};
+
+export type AdminGetUsageErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+    /**
+     * A database shard did not answer (operator totals across users); try again shortly. Code: `shard_unavailable`.
+     */
+    503: Error;
+};
+
+export type AdminGetUsageError = AdminGetUsageErrors[keyof AdminGetUsageErrors];
+
+export type AdminGetUsageResponses = {
+    /**
+     * Usage.
+     */
+    200: UsageReport;
+};
+
+export type AdminGetUsageResponse = AdminGetUsageResponses[keyof AdminGetUsageResponses];
 
 export type AdminGetUserData = {
     body?: never;
