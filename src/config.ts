@@ -143,6 +143,11 @@ export interface Config {
    * `whsec_` + base64; secret), and the first retry's delay in seconds, doubled per attempt.
    */
   webhook: { url: string; secret: string; retryBaseSeconds: number };
+  /**
+   * Days without activity after which a conversation is deleted by the daily cron
+   * (`RETENTION_DAYS`, a positive number); `null` (unset or empty, the default): kept forever.
+   */
+  retentionDays: number | null;
 }
 
 /** Rate-limit tiers; each is a Workers Rate Limiting binding (`RATE_LIMIT_<TIER>`). */
@@ -269,9 +274,24 @@ export function loadConfig(env: Partial<Env>): Config {
       secret: env.WEBHOOK_SECRET ?? "",
       retryBaseSeconds: Math.max(1, num(env.WEBHOOK_RETRY_BASE_SECONDS, 10)),
     },
+    retentionDays: parseRetentionDays(env.RETENTION_DAYS),
   };
   cache.set(env, config);
   return config;
+}
+
+/**
+ * `RETENTION_DAYS`: a positive number of days, or null (keep forever) when unset or empty. Anything
+ * else is logged and read as null: a mistyped value must not delete conversations.
+ */
+function parseRetentionDays(value: string | undefined): number | null {
+  if (value === undefined || value.trim() === "") return null;
+  const days = Number(value);
+  if (Number.isFinite(days) && days > 0) return days;
+  logError("config.invalid", {
+    message: "RETENTION_DAYS is not a positive number; keeping conversations forever",
+  });
+  return null;
 }
 
 /** `{"model": tokens, ...}`; entries that are not positive integers are ignored. */

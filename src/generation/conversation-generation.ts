@@ -22,6 +22,7 @@ import {
 import { purgeHiddenFiles, R2_DELETE_KEYS } from "../store/file-lifecycle";
 import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
+import { isStillExpired } from "../store/retention";
 import { countRoundTrips } from "../store/round-trips";
 import { userDb } from "../store/shards";
 import {
@@ -391,6 +392,25 @@ export class ConversationGeneration extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     new StorageSchema(this.ctx.storage, CONVERSATION_STORAGE_MIGRATIONS).migrate();
     this.owner = null;
+  }
+
+  /**
+   * Retention (`RETENTION_DAYS`, `./retention.ts`): deletes the user's conversation as
+   * {@link purge} does (its D1 rows, search rows and event log, this object's storage), but only
+   * while it is expired: last active before `cutoff` (epoch ms) and without an answer in flight,
+   * here or left `streaming` in D1. A conversation with an answer in flight is kept for a later
+   * run rather than cut. Returns `"deleted"`, `"busy"` (an answer in flight) or `"kept"` (recent
+   * again, gone, or another user's).
+   */
+  async expire(conversationId: string, userId: string, cutoff: number): Promise<"deleted" | "busy" | "kept"> {
+    if (this.isForeign(userId)) return "kept";
+    if (this.active) return "busy";
+    if (!(await isStillExpired(this.db, userId, conversationId, cutoff))) return "kept";
+    // A send may have claimed the turn slot while D1 answered: its turn goes on.
+    if (this.active) return "busy";
+    // From here on a send arriving finds the row deleted (its commit refuses), as after a DELETE.
+    await this.purge(conversationId, userId);
+    return "deleted";
   }
 
   /** What has been received so far of an answer being generated here, or null. */
