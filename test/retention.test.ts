@@ -230,7 +230,8 @@ describe("retention", () => {
     const bounds = () => ({ perShard: 2, pageSize: 1, deadline: Date.now() + 60_000 });
 
     const first = await runRetention(retained, Date.now(), bounds());
-    expect(first.shards[0]).toMatchObject({ deleted: 2, complete: false });
+    // Alice's shard stopped at its bound, with more left.
+    expect(first.shards.some((shard) => shard.deleted === 2 && !shard.complete)).toBe(true);
     expect([await exists(convs[0]!.id), await exists(convs[1]!.id), await exists(convs[2]!.id)]).toEqual([
       false,
       false,
@@ -238,7 +239,7 @@ describe("retention", () => {
     ]);
 
     const second = await runRetention(retained, Date.now(), bounds());
-    expect(second.shards[0]!.deleted).toBeGreaterThanOrEqual(1);
+    expect(second.shards.some((shard) => shard.deleted >= 1)).toBe(true);
     expect(await exists(convs[2]!.id)).toBe(false);
   });
 

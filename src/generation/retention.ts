@@ -17,7 +17,8 @@ export const RETENTION_CRON = "17 3 * * *";
 /**
  * A run stops starting new pages this long after it began. A Cron Trigger whose interval is an
  * hour or more may run for up to 15 minutes (developers.cloudflare.com/workers/platform/limits/,
- * "Duration"); 2 minutes leaves most of that unused and bounds a run's load on the shards.
+ * "Duration"); 2 minutes leaves most of that unused and bounds a run's load on the shards. A run
+ * cut off sooner loses nothing: every delete is whole, and the next run starts from the oldest.
  */
 export const RETENTION_RUN_MS = 120_000;
 
@@ -58,9 +59,15 @@ export async function runRetention(
   const days = loadConfig(env).retentionDays;
   if (days === null) return { cutoff: null, shards: [] };
   const cutoff = now - days * 86_400_000;
-  const shards = [];
-  for (const [index, db] of shardDatabases(env).entries()) {
-    const counts = { deleted: 0, busy: 0, failed: 0, complete: false };
+  const databases = shardDatabases(env);
+  const shards = databases.map(() => ({ deleted: 0, busy: 0, failed: 0, complete: false }));
+  // Each day starts at the next shard, so a run that reaches its deadline does not leave the same
+  // shards behind every day.
+  const first = Math.floor(now / 86_400_000) % databases.length;
+  for (let k = 0; k < databases.length; k++) {
+    const index = (first + k) % databases.length;
+    const db = databases[index]!;
+    const counts = shards[index]!;
     try {
       counts.complete = await expireShard(env, db, cutoff, bounds, counts);
     } catch (err) {
@@ -71,7 +78,6 @@ export async function runRetention(
       });
     }
     logInfo("retention.shard_done", { shard: index, cutoff, ...counts });
-    shards.push(counts);
   }
   return { cutoff, shards };
 }
