@@ -10,6 +10,7 @@ import { loadConfig } from "../src/config";
 import { RETENTION_CRON, runRetention } from "../src/generation/retention";
 import worker from "../src/index";
 import type { SyncPage } from "../src/resources/sync";
+import { shardDatabases } from "../src/store/shards";
 import type { Conversation } from "../src/store/types";
 import {
   call,
@@ -37,13 +38,20 @@ const retained = { ...env, RETENTION_DAYS: "30" };
  */
 async function backdate(conversationId: string, days: number): Promise<void> {
   const at = Date.now() - days * DAY_MS;
-  await env.DB.prepare(
-    `UPDATE conversations SET updated_at = ?1,
-       last_message_at = CASE WHEN last_message_at IS NULL THEN NULL ELSE ?1 END
-     WHERE id = ?2`,
-  )
-    .bind(at, conversationId)
-    .run();
+  let changed = 0;
+  // On every shard: the row is on its owner's, and only there.
+  for (const db of shardDatabases(env)) {
+    const result = await db
+      .prepare(
+        `UPDATE conversations SET updated_at = ?1,
+           last_message_at = CASE WHEN last_message_at IS NULL THEN NULL ELSE ?1 END
+         WHERE id = ?2 RETURNING id`,
+      )
+      .bind(at, conversationId)
+      .all();
+    changed += result.results.length;
+  }
+  expect(changed).toBe(1);
 }
 
 /** A conversation with one completed turn whose texts contain `word` (indexed for search). */
@@ -65,8 +73,13 @@ async function dailyCron(runEnv: Env): Promise<void> {
 
 /** The conversation's rows in D1: itself, its messages, its search index entries. */
 async function d1Rows(conversationId: string) {
-  const count = async (sql: string) =>
-    (await env.DB.prepare(sql).bind(conversationId).first<{ n: number }>())!.n;
+  // Summed over the shards: a row left on any of them counts.
+  const count = async (sql: string) => {
+    let n = 0;
+    for (const db of shardDatabases(env))
+      n += (await db.prepare(sql).bind(conversationId).first<{ n: number }>())!.n;
+    return n;
+  };
   return {
     conversations: await count("SELECT COUNT(*) AS n FROM conversations WHERE id = ?"),
     messages: await count("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?"),
@@ -196,10 +209,9 @@ describe("retention", () => {
     const phone = await openTurn(alice, conv.id, { content: "long [[stand-in tokens=60 itl=20]]" });
     startedData(await phone.next());
     // The turn has not moved the conversation's activity yet: only its end does.
-    const { updated_at } = (await env.DB.prepare("SELECT updated_at FROM conversations WHERE id = ?")
-      .bind(conv.id)
-      .first<{ updated_at: number }>())!;
-    expect(updated_at).toBeLessThan(Date.now() - 89 * DAY_MS);
+    const conversation = await call(alice, "GET", `/conversations/${conv.id}`);
+    const { updated_at } = (await conversation.json()) as Conversation;
+    expect(Date.parse(updated_at)).toBeLessThan(Date.now() - 89 * DAY_MS);
 
     const report = await runRetention(retained, Date.now(), {
       perShard: 1000,
