@@ -405,7 +405,7 @@ export class ConversationGeneration extends DurableObject<Env> {
   async expire(conversationId: string, userId: string, cutoff: number): Promise<"deleted" | "busy" | "kept"> {
     if (this.isForeign(userId)) return "kept";
     if (this.active) return "busy";
-    if (!(await isStillExpired(this.db, userId, conversationId, cutoff))) return "kept";
+    if (!(await isStillExpired(this.db(userId), userId, conversationId, cutoff))) return "kept";
     // A send may have claimed the turn slot while D1 answered: its turn goes on.
     if (this.active) return "busy";
     // From here on a send arriving finds the row deleted (its commit refuses), as after a DELETE.
