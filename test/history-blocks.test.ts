@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -9,6 +8,7 @@ import {
   type UpstreamRequestBody,
   type UpstreamRequestMessage,
 } from "./helpers/api";
+import { dbOf } from "./helpers/shards";
 import { WEATHER_TOOL } from "./helpers/tools";
 
 // Issue 17, deliverable 2: history dropped in blocks (HISTORY_FOLD 90/50 of the prompt budget,
@@ -206,9 +206,12 @@ describe("history in blocks", () => {
     // hits 10%, creation 125%), tells the tokens written to the cache: cost·1e6 = (p − c − w)·0.4 +
     // c·0.04 + w·0.5 + out·1.2, so w = (cost·1e6 − (p − c)·0.4 − c·0.04 − out·1.2) / 0.1.
     const created = async (a: Answer) => {
-      const row = await env.DB.prepare("SELECT cost_usd FROM usage_records WHERE id = ?").bind(a.id).first<{
-        cost_usd: number;
-      }>();
+      const row = await dbOf(carol)
+        .prepare("SELECT cost_usd FROM usage_records WHERE id = ?")
+        .bind(a.id)
+        .first<{
+          cost_usd: number;
+        }>();
       const { prompt_tokens: p, cached_tokens: c, completion_tokens: out } = a.usage;
       return Math.round((row!.cost_usd * 1e6 - (p - c) * 0.4 - c * 0.04 - out * 1.2) / 0.1);
     };
