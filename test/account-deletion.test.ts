@@ -1,9 +1,4 @@
-import {
-  createExecutionContext,
-  createScheduledController,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deleteAccount, purgeAccountDeletion } from "../src/generation/account-deletion";
@@ -25,6 +20,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { objectStorage } from "./helpers/object-storage";
 import { countUserRows } from "./helpers/rows";
 import { dbOf } from "./helpers/shards";
 
@@ -105,28 +101,6 @@ async function purged(userId: string): Promise<boolean> {
     .bind(userId)
     .first<{ n: number; open: number | null }>();
   return row!.n > 0 && row!.open === 0;
-}
-
-const stub = (conversationId: string) =>
-  env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conversationId));
-
-/**
- * What a conversation's object stores: rows of its own tables (everything but the schema's
- * version record and SQLite's and the runtime's internal tables), key-value entries, and alarm.
- */
-function objectStorage(conversationId: string) {
-  return runInDurableObject(stub(conversationId), async (_instance, state) => {
-    const tables = state.storage.sql
-      .exec<{ name: string }>(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name <> 'schema_migrations'",
-      )
-      .toArray()
-      .map((t) => t.name);
-    let rows = 0;
-    for (const name of tables)
-      rows += state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM "${name}"`).one().n;
-    return { rows, entries: (await state.storage.list()).size, alarm: await state.storage.getAlarm() };
-  });
 }
 
 describe("DELETE /v1/account", () => {

@@ -1,9 +1,4 @@
-import {
-  createExecutionContext,
-  createScheduledController,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config";
@@ -22,6 +17,7 @@ import {
   startedData,
   streamTurn,
 } from "./helpers/api";
+import { objectStorage } from "./helpers/object-storage";
 
 // Retention (RETENTION_DAYS, README "Retention"): the daily cron deletes the conversations last
 // active longer ago than that, through each conversation's Durable Object, in bounded batches per
@@ -88,29 +84,6 @@ async function d1Rows(conversationId: string) {
       "SELECT COUNT(*) AS n FROM search_text WHERE rowid IN (SELECT doc_id FROM search_docs WHERE conversation_id = ?)",
     ),
   };
-}
-
-const stub = (conversationId: string) =>
-  env.CONVERSATION_GENERATION.get(env.CONVERSATION_GENERATION.idFromName(conversationId));
-
-/**
- * What a conversation's object stores: rows of its own tables (everything but the schema's
- * version record and SQLite's and the runtime's internal tables), key-value entries, and alarm.
- */
-function objectStorage(conversationId: string) {
-  return runInDurableObject(stub(conversationId), async (_instance, state) => {
-    const tables = state.storage.sql
-      .exec<{ name: string }>(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name <> 'schema_migrations'",
-      )
-      .toArray()
-      .map((t) => t.name);
-    let rows = 0;
-    for (const name of tables)
-      rows += state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM "${name}"`).one().n;
-    const entries = (await state.storage.list()).size;
-    return { rows, entries, alarm: await state.storage.getAlarm() };
-  });
 }
 
 async function syncPage(userId: string, since: string | null): Promise<SyncPage> {
