@@ -23,7 +23,7 @@ import {
   streamTurn,
 } from "./helpers/api";
 import { authHeaders } from "./helpers/auth";
-import { dbOf, rowsOnAllShards } from "./helpers/shards";
+import { dbOf, rowsOnAllShards, userOnShard } from "./helpers/shards";
 import { parseStrictJson } from "./helpers/strict-json";
 
 // Issue 14, deliverable 4: files go with the last conversation referring to them, with the
@@ -224,9 +224,13 @@ describe("the cron's sweep of unattached files", () => {
     expect(await stateOf(bob, bobAttachedOld.id)).toEqual(LIVE);
   });
 
-  it("deletes an R2 object no row names (an upload cut off before its insert) once an hour old", async () => {
-    const alice = newUser("alice");
+  it("deletes an R2 object no row names (an upload cut off before its insert) once an hour old; keeps every shard's files", async () => {
+    // The bucket is shared by all shards: an object is an orphan only when no shard names it, so
+    // the files of users on shard 0 and on the last shard must both survive the sweep.
+    const alice = userOnShard("alice", 0);
+    const bob = userOnShard("bob", 1);
     const file = await upload(alice);
+    const bobFile = await upload(bob);
     // What `createFile` leaves when it dies between the R2 put and the D1 insert.
     const orphan = fileObjectKey(newId());
     await env.FILES.put(orphan, new Uint8Array(PNG_HEAD));
@@ -236,6 +240,7 @@ describe("the cron's sweep of unattached files", () => {
     await runCron(Date.now() + ORPHAN_OBJECT_AGE_MS + 60_000);
     expect(await env.FILES.head(orphan)).toBeNull();
     expect(await stateOf(alice, file.id)).toEqual(LIVE);
+    expect(await stateOf(bob, bobFile.id)).toEqual(LIVE);
   });
 });
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
-import { shardDatabases, userDb } from "../../src/store/shards";
+import { shardDatabases, shardIndex, userDb } from "../../src/store/shards";
+import { newUser } from "./api";
 
 /** The shard database holding `userId`'s rows, as the Worker chooses it. */
 export const dbOf = (userId: string): D1Database => userDb(env, userId);
@@ -15,4 +16,17 @@ export async function rowsOnAllShards<Row>(sql: string, ...params: unknown[]): P
     ),
   );
   return pages.flatMap((page) => page.results);
+}
+
+/**
+ * A new user id (as `newUser(name)` makes them) whose rows live on shard `index` of this
+ * deployment's shards; with fewer shards, on the last one.
+ */
+export function userOnShard(name: string, index: number): string {
+  const count = shardDatabases(env).length;
+  const wanted = Math.min(index, count - 1);
+  for (;;) {
+    const user = newUser(name);
+    if (shardIndex(user, count) === wanted) return user;
+  }
 }
