@@ -119,6 +119,11 @@ const SHARD_TESTS = "test/shards.test.ts";
 /** The title tests: generated titles on, as in production (wrangler.toml's TITLE_MODEL). */
 const TITLE_TESTS = "test/titles.test.ts";
 /**
+ * The running summary tests: SUMMARY_MODEL on, as in production, with the stand-in's digest model
+ * (qwen-flash's prices; its answer shows what it was given, tools/dashscope-stand-in/scenarios/digest.mjs).
+ */
+const SUMMARY_TESTS = "test/summary-*.test.ts";
+/**
  * The webhook tests: WEBHOOK_URL set (the receiver of test/support/webhook-receiver.mjs), so every
  * answer of that project is announced; elsewhere webhooks are off and nothing reaches the queue.
  */
@@ -133,18 +138,27 @@ export default defineConfig({
     projects: [
       // Everything about the Worker. A title call after an untitled conversation's first answer
       // would add a request to the stand-in's log, a record to the ledger and a change to the sync
-      // log of nearly every test's conversation, at a moment no test waits for: titles are off here.
+      // log of nearly every test's conversation, at a moment no test waits for: titles are off here,
+      // and so are running summaries (a long conversation's prompts would carry one).
       workersProject(
         "workers",
-        { include: ["test/**/*.test.ts"], exclude: [TITLE_TESTS, WEBHOOK_TESTS, FILE_URL_TESTS] },
-        { TITLE_MODEL: "off" },
+        {
+          include: ["test/**/*.test.ts"],
+          exclude: [TITLE_TESTS, SUMMARY_TESTS, WEBHOOK_TESTS, FILE_URL_TESTS],
+        },
+        { TITLE_MODEL: "off", SUMMARY_MODEL: "off" },
       ),
-      workersProject("titles", { include: [TITLE_TESTS] }),
+      workersProject("titles", { include: [TITLE_TESTS] }, { SUMMARY_MODEL: "off" }),
+      workersProject(
+        "summaries",
+        { include: [SUMMARY_TESTS] },
+        { TITLE_MODEL: "off", SUMMARY_MODEL: "qwen-flash-digest" },
+      ),
       workersProject(
         "webhooks",
         { include: [WEBHOOK_TESTS] },
         // Retries 1 s, 2 s, 4 s apart instead of 10 s, 20 s, 40 s.
-        { TITLE_MODEL: "off", WEBHOOK_RETRY_BASE_SECONDS: "1" },
+        { TITLE_MODEL: "off", SUMMARY_MODEL: "off", WEBHOOK_RETRY_BASE_SECONDS: "1" },
         {
           globalSetup: ["./test/support/webhook-receiver-setup.ts"],
           injected: (inject) => ({
@@ -170,6 +184,7 @@ export default defineConfig({
         { include: [FILE_URL_TESTS] },
         {
           TITLE_MODEL: "off",
+          SUMMARY_MODEL: "off",
           FILE_URL_SECRET: "test-file-url-secret-0123456789abcdef0123",
           FILE_URL_TTL_SECONDS: "600",
         },
@@ -177,7 +192,13 @@ export default defineConfig({
         { injected: (inject) => ({ FILE_URL_BASE: inject("fileUrlRelayOrigin") }) },
       ),
       // The shard test again with the one binding a default deployment has.
-      workersProject("one-shard", { include: [SHARD_TESTS] }, { TITLE_MODEL: "off" }, {}, 1),
+      workersProject(
+        "one-shard",
+        { include: [SHARD_TESTS] },
+        { TITLE_MODEL: "off", SUMMARY_MODEL: "off" },
+        {},
+        1,
+      ),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load
         // TypeScript's parser, which workerd's test runner cannot (no file system; a 9 MB module).

@@ -116,6 +116,12 @@ export interface Config {
   historyFold: { at: number; to: number } | null;
   /** Newest user turns a fold keeps verbatim whenever they fit the window (`MIN_VERBATIM_TURNS`, 6). */
   minVerbatimTurns: number;
+  /**
+   * The model that folds older turns into a conversation's running summary (`SUMMARY_MODEL`,
+   * default qwen-flash): a cheap one that answers non-streamed calls. `null` (`"off"`), or with
+   * `HISTORY_FOLD` off: folds drop what they fold.
+   */
+  summaryModel: string | null;
   auth: {
     jwksUrl: string;
     issuer: string;
@@ -252,6 +258,8 @@ export function loadConfig(env: Partial<Env>): Config {
           .filter((m) => m !== ""),
     historyFold: parseHistoryFold(env.HISTORY_FOLD),
     minVerbatimTurns: Math.max(0, num(env.MIN_VERBATIM_TURNS, 6)),
+    // qwen-flash, as for titles: an eighth of qwen-plus's input price (chat/pricing.ts).
+    summaryModel: /^off$/i.test(env.SUMMARY_MODEL ?? "") ? null : env.SUMMARY_MODEL || "qwen-flash",
     auth: {
       jwksUrl: env.AUTH_JWKS_URL ?? "",
       issuer: env.AUTH_ISSUER ?? "",

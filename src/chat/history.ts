@@ -66,6 +66,36 @@ export interface FoldLayout {
   minVerbatimTurns: number;
   /** The first stored message of the current block (ids of the path), or null before any fold. */
   start: string | null;
+  /** The running summary the current block carries (sent right after the system prompt), or null. */
+  blockSummary?: LayoutSummary | null;
+  /**
+   * The newest summary made on this path (it may be the block's own), or null: a fold carries it
+   * (and keeps the turns after what it covers), a block whose summary lagged behind takes it on.
+   */
+  readySummary?: LayoutSummary | null;
+  /**
+   * Prompt share from which a turn asks for the summary the coming fold needs (0.8 with 90/50),
+   * or null when summaries are off.
+   */
+  summaryAt?: number | null;
+}
+
+/** A running summary as the layout places it: one message, covering the path through `through`. */
+export interface LayoutSummary {
+  /** The newest message the summary covers (with all of the path before it). */
+  through: string;
+  message: UpstreamMessage;
+  tokens: number;
+}
+
+/**
+ * What a turn asks summarised after it: the path's messages after `previous` (the summary it
+ * extends, null for the first) through `through`, oldest first, whole tool exchanges.
+ */
+export interface SummaryRequest {
+  through: string;
+  previous: string | null;
+  messages: UpstreamMessage[];
 }
 
 export interface AssembledMessages {
@@ -78,9 +108,15 @@ export interface AssembledMessages {
   estimatedTokens: number;
   /**
    * With a layout: the first stored message of the block sent (null when the whole history is
-   * sent), and whether this turn moved it (a fold).
+   * sent), whether this turn moved it or changed its summary (a fold), the summary sent (its
+   * `through`, null for none) and the summary to make after the turn (null for none).
    */
-  block?: { start: string | null; folded: boolean };
+  block?: {
+    start: string | null;
+    folded: boolean;
+    summary: string | null;
+    summarize: SummaryRequest | null;
+  };
 }
 
 /** Why a turn cannot be assembled at all; `param` names the request field to change. */
@@ -141,10 +177,18 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
   const layout = input.layout;
   let block: AssembledMessages["block"];
   let take: number;
+  let summary: LayoutSummary | null = null;
   if (layout) {
     const laid = blockOf(optional, layout, used, budget);
     take = laid.take;
-    block = { start: laid.start, folded: laid.folded };
+    summary = laid.summary;
+    if (summary) used += summary.tokens;
+    block = {
+      start: laid.start,
+      folded: laid.folded,
+      summary: summary?.through ?? null,
+      summarize: laid.summarize,
+    };
   } else {
     take = 0;
     let room = used;
@@ -160,7 +204,7 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
   // Newest first, as the units came.
   chosen.sort((a, b) => units.indexOf(a) - units.indexOf(b));
 
-  const messages: UpstreamMessage[] = [...system];
+  const messages: UpstreamMessage[] = summary ? [...system, summary.message] : [...system];
   const includedIds: string[] = [];
   for (let i = chosen.length - 1; i >= 0; i--) {
     messages.push(...chosen[i]!.messages);
@@ -171,26 +215,59 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
 }
 
 /**
- * The history units (newest first, none required) a block layout sends, and the block's start.
- * The current block (from `layout.start`, or the whole history before any fold) is sent whole
- * while the prompt stays within `foldAt` of the budget; beyond, the turn folds: it keeps the
- * newest units that fit in `foldTo` of the budget (and, past that, up to `minVerbatimTurns` user
- * turns as long as they fit the budget at all), and their oldest message starts the next block.
- * Between folds every prompt is the previous one plus the new exchange: a byte-identical prefix,
- * which is what the context cache bills at a fraction (PROTOCOL.md §8). Units are whole tool
- * exchanges, so a fold never splits one.
+ * The history units (newest first, none required) a block layout sends, the block's start and
+ * the running summary it carries. The current block (from `layout.start`, or the whole history
+ * before any fold) is sent whole, after its summary, while the prompt stays within `foldAt` of
+ * the budget; beyond, the turn folds. A fold with a summary ready keeps the units after what the
+ * summary covers when they fit within `foldAt` (the summary was asked for at `summaryAt` so that
+ * they do); otherwise it keeps the newest units that fit in `foldTo` of the budget and carries
+ * whatever summary is ready (or none): what it drops uncovered waits for the next summary. Past
+ * that, up to `minVerbatimTurns` user turns are kept as long as they fit the budget at all, and
+ * the oldest kept message starts the next block. Between folds every prompt is the previous one
+ * plus the new exchange: a byte-identical prefix, which is what the context cache bills at a
+ * fraction (PROTOCOL.md §8). A block whose summary lags behind the block's start takes on the
+ * newer one when it is ready (a fold that keeps the start). Units are whole tool exchanges, so a
+ * fold never splits one.
  */
 function blockOf(
   optional: Unit[],
   layout: FoldLayout,
   used: number,
   budget: number,
-): { take: number; start: string | null; folded: boolean } {
-  const found = layout.start === null ? -1 : optional.findIndex((u) => u.ids.includes(layout.start!));
+): {
+  take: number;
+  start: string | null;
+  folded: boolean;
+  summary: LayoutSummary | null;
+  summarize: SummaryRequest | null;
+} {
+  const at = (id: string | null | undefined) =>
+    id == null ? -1 : optional.findIndex((u) => u.ids.includes(id));
+  const tokens = (from: number, to: number) => optional.slice(from, to).reduce((n, u) => n + u.tokens, 0);
+  const found = at(layout.start);
   const current = found >= 0 ? found + 1 : optional.length;
-  const whole = optional.slice(0, current).reduce((n, u) => n + u.tokens, used);
-  if (whole <= layout.foldAt * budget)
-    return { take: current, start: found >= 0 ? layout.start : null, folded: false };
+  const carried = found >= 0 ? (layout.blockSummary ?? null) : null;
+  const ready = layout.readySummary ?? null;
+  const readyAt = at(ready?.through);
+  // Older than every loaded unit when not among them.
+  const position = (s: LayoutSummary | null) =>
+    s === null ? Infinity : at(s.through) < 0 ? optional.length : at(s.through);
+  const ask = (take: number, summary: LayoutSummary | null) =>
+    summaryRequest(optional, layout, budget, used + (summary?.tokens ?? 0), take, summary, ready, at);
+
+  // The block as it stands, or with the summary that caught up with its start.
+  const catchUp = ready !== null && readyAt >= current && position(ready) < position(carried);
+  const summary = catchUp ? ready : carried;
+  if (used + (summary?.tokens ?? 0) + tokens(0, current) <= layout.foldAt * budget) {
+    return {
+      take: current,
+      start: found >= 0 ? layout.start : null,
+      folded: catchUp,
+      summary,
+      summarize: ask(current, summary),
+    };
+  }
+
   let take = 0;
   let room = used;
   let turns = 0;
@@ -200,9 +277,79 @@ function blockOf(
     room += unit.tokens;
     if (unit.messages[0]?.role === "user") turns++;
   };
-  while (fits(layout.foldTo * budget)) add();
+  let carry: LayoutSummary | null = null;
+  if (ready !== null && readyAt >= 0 && used + ready.tokens + tokens(0, readyAt) <= layout.foldAt * budget) {
+    // What the summary covers goes; everything after it stays.
+    carry = ready;
+    room += ready.tokens;
+    while (take < readyAt) add();
+  } else {
+    carry = ready;
+    room += ready?.tokens ?? 0;
+    while (fits(layout.foldTo * budget)) add();
+  }
   while (turns < layout.minVerbatimTurns && fits(budget)) add();
-  return { take, start: take > 0 ? optional[take - 1]!.ids[0]! : null, folded: true };
+  return {
+    take,
+    start: take > 0 ? optional[take - 1]!.ids[0]! : null,
+    folded: true,
+    summary: carry,
+    summarize: ask(take, carry),
+  };
+}
+
+/**
+ * The summary a turn asks for after it, if any. Past `summaryAt` of the budget: one covering
+ * what a fold would drop to keep the newest units within `foldTo − (foldAt − summaryAt)` (40% with
+ * 90/50 and 80), so that when the prompt reaches `foldAt` the units after it fit about `foldTo`.
+ * Below it, when the block's summary does not reach the block's start (a fold that found none
+ * ready): one covering everything before the start. Null when the newest summary already covers
+ * that much, or when summaries are off.
+ */
+function summaryRequest(
+  optional: Unit[],
+  layout: FoldLayout,
+  budget: number,
+  used: number,
+  take: number,
+  sent: LayoutSummary | null,
+  ready: LayoutSummary | null,
+  at: (id: string | null | undefined) => number,
+): SummaryRequest | null {
+  if (layout.summaryAt == null) return null;
+  const prompt = used + optional.slice(0, take).reduce((n, u) => n + u.tokens, 0);
+  let newest: number;
+  if (prompt > layout.summaryAt * budget) {
+    const keep = (layout.foldTo - (layout.foldAt - layout.summaryAt)) * budget;
+    let k = 0;
+    let room = used;
+    let turns = 0;
+    while (k < take && room + optional[k]!.tokens <= keep) {
+      room += optional[k]!.tokens;
+      if (optional[k++]!.messages[0]?.role === "user") turns++;
+    }
+    while (turns < layout.minVerbatimTurns && k < take && room + optional[k]!.tokens <= budget) {
+      room += optional[k]!.tokens;
+      if (optional[k++]!.messages[0]?.role === "user") turns++;
+    }
+    newest = k;
+  } else {
+    const reach = sent === null ? -1 : at(sent.through);
+    // A summary older than every loaded unit leaves a gap too.
+    if (take >= optional.length || (sent !== null && reach >= 0 && reach <= take)) return null;
+    newest = take;
+  }
+  if (newest >= optional.length) return null;
+  const readyAt = at(ready?.through);
+  // The newest summary covers it already (or more).
+  if (ready !== null && readyAt >= 0 && readyAt <= newest) return null;
+  const end = ready !== null && readyAt > newest ? readyAt : optional.length;
+  const units = optional.slice(newest, end).reverse();
+  return {
+    through: optional[newest]!.ids.at(-1)!,
+    previous: ready?.through ?? null,
+    messages: units.flatMap((u) => u.messages),
+  };
 }
 
 /** The turn's new messages as one part of the prompt; `param` is the field that carried them. */

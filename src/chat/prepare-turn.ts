@@ -18,11 +18,22 @@ import {
   assembleMessages,
   ContextOverflowError,
   type HistoryMessage,
+  type LayoutSummary,
+  type SummaryRequest,
   type UpstreamMessage,
 } from "./history";
 import { cannotSeeImages, hasImage } from "./images";
 import { contextTokensFor, imageRuleFor, maxInputTokensFor } from "./models";
-import { estimateParameterTokens, replyReserve } from "./tokens";
+import { summaryMessage } from "./summary-message";
+import { estimateMessageTokens, estimateParameterTokens, replyReserve } from "./tokens";
+
+/**
+ * How far below the fold (`HISTORY_FOLD`'s first share) a turn asks for the running summary the
+ * fold will carry: at 80% of the budget with 90/50. A turn adds at most about 7% of a 16k window
+ * (a 2,000-character paste and a 450-token answer, the token-economy script's longest), so the
+ * summary is asked for at least one turn before the fold, and made in the background meanwhile.
+ */
+const SUMMARY_AHEAD = 0.1;
 
 /** A tool's output answering one call of the conversation's latest answer. */
 export interface ToolResult {
@@ -96,13 +107,27 @@ export interface PreparedTurn {
    * that ends its stable prefix (`anchor`, where the explicit marker goes), and whether this turn
    * folded (then the caller records the new block). Null with the layout off.
    */
-  block: { start: string | null; anchor: string | null; folded: boolean } | null;
+  block: {
+    start: string | null;
+    anchor: string | null;
+    folded: boolean;
+    /** The running summary the prompt carries (the message it covers through), or null. */
+    summary: string | null;
+    /** The summary to make after this turn (null: none needed). */
+    summarize: SummaryRequest | null;
+  } | null;
   /** How many `cache_control` markers the request carries (0 unless the model takes them and they pay). */
   cacheMarkers: number;
 }
 
-/** The blocks recorded for a conversation: first message id → the id that ends its stable prefix. */
-export type BlockStarts = ReadonlyMap<string, string>;
+/**
+ * The blocks recorded for a conversation: first message id → the id that ends its stable prefix
+ * and the running summary its prompts carry (the message it covers through, or null).
+ */
+export type BlockStarts = ReadonlyMap<string, { anchor: string; summary: string | null }>;
+
+/** The running summaries made for a conversation: the message each covers through → its text. */
+export type SummaryTexts = ReadonlyMap<string, string>;
 
 /**
  * Builds the DashScope request of a turn from the conversation's prompt state (`source`, as the
@@ -117,6 +142,7 @@ export function prepareTurn(
   config: Config,
   files: ReadonlyMap<string, FileRef> = new Map(),
   blocks: BlockStarts = new Map(),
+  summaries: SummaryTexts = new Map(),
 ): PreparedTurn {
   const defaults = storedDefaults(source.conversation.params_json, source.conversation.id);
   const parameters: GenerationParameters = { ...defaults, ...input.parameters };
@@ -143,6 +169,16 @@ export function prepareTurn(
   const prompt = estimateParameterTokens(parameters);
   // The path's current block: the newest recorded block start on it (each branch has its own).
   const start = config.historyFold ? (history.find((m) => blocks.has(m.id))?.id ?? null) : null;
+  // Summaries are per path: the newest one naming a message of this path.
+  const summarizing = config.historyFold !== null && config.summaryModel !== null;
+  const layoutSummary = (through: string | null | undefined): LayoutSummary | null => {
+    const text = through == null ? undefined : summaries.get(through);
+    if (!summarizing || through == null || text === undefined) return null;
+    const message = summaryMessage(text);
+    return { through, message, tokens: estimateMessageTokens(message) };
+  };
+  const blockSummary = layoutSummary(start === null ? null : blocks.get(start)?.summary);
+  const readySummary = layoutSummary(history.find((m) => summaries.has(m.id))?.id);
   let assembled: AssembledMessages;
   try {
     assembled = assembleMessages({
@@ -172,6 +208,9 @@ export function prepareTurn(
               foldTo: config.historyFold.to,
               minVerbatimTurns: config.minVerbatimTurns,
               start,
+              blockSummary,
+              readySummary,
+              summaryAt: summarizing ? config.historyFold.at - SUMMARY_AHEAD : null,
             },
           }
         : {}),
@@ -227,11 +266,11 @@ function layoutOf(
   mark: boolean,
 ): { messages: UpstreamMessage[]; block: PreparedTurn["block"]; markers: number } {
   if (!assembled.block) return { messages: assembled.messages, block: null, markers: 0 };
-  const { start, folded } = assembled.block;
+  const { start, folded, summary, summarize } = assembled.block;
   const ids = assembled.includedIds;
   const newest = ids.at(-1) ?? null;
-  const anchor = folded ? newest : start === null ? null : (blocks.get(start) ?? null);
-  const block = { start, anchor, folded };
+  const anchor = folded ? newest : start === null ? null : (blocks.get(start)?.anchor ?? null);
+  const block = { start, anchor, folded, summary, summarize };
   if (!mark) return { messages: assembled.messages, block, markers: 0 };
   const first = assembled.messages.length - newCount - ids.length;
   const at = (id: string | null) => (id === null || !ids.includes(id) ? [] : [first + ids.indexOf(id)]);

@@ -43,12 +43,14 @@ import { queueAnswerWebhook } from "../webhooks/outbox-feed";
 import { AnswerGeneration, AnswerStopped } from "./answer-generation";
 import { AnswerLog, type AnswerRecord } from "./answer-log";
 import { CONVERSATION_STORAGE_MIGRATIONS } from "./conversation-storage";
+import { summarizeConversation } from "./conversation-summary";
 import { firstExchange, titleConversation } from "./conversation-title";
 import { terminalEventFrame } from "./event-data";
 import { closeOrphan } from "./orphan-recovery";
 import { PreStreamFailures } from "./pre-stream-failures";
 import { PromptBlocks } from "./prompt-blocks";
 import { PromptState } from "./prompt-state";
+import { PromptSummaries } from "./prompt-summaries";
 import { QuotaRefusalMemo } from "./quota-memo";
 import { decideSend, type Send } from "./send-decision";
 import { StorageSchema } from "./storage-schema";
@@ -165,6 +167,9 @@ export class ConversationGeneration extends DurableObject<Env> {
   private readonly log: AnswerLog;
   private readonly promptState: PromptState;
   private readonly promptBlocks: PromptBlocks;
+  private readonly promptSummaries: PromptSummaries;
+  /** The running summary being made (one at a time; a turn that finds one in flight asks again next turn). */
+  private summarizing: Promise<void> | null = null;
   private readonly preStreamFailures: PreStreamFailures;
   private readonly quotaMemo = new QuotaRefusalMemo();
   private active: Active | null = null;
@@ -189,6 +194,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     this.log = new AnswerLog(ctx.storage, (err) => logError("answer_log.write_failed", { error: err }));
     this.promptState = new PromptState(ctx.storage.sql, HISTORY_LIMIT);
     this.promptBlocks = new PromptBlocks(ctx.storage.sql);
+    this.promptSummaries = new PromptSummaries(ctx.storage.sql);
     this.preStreamFailures = new PreStreamFailures(ctx.storage);
     // A fresh instance holding answers marked streaming means their owner died: let the
     // alarm close them.
@@ -703,7 +709,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     let prepared: PreparedTurn;
     try {
       // Invalid only in the light of the stored conversation: a 400 before anything is written.
-      prepared = prepareTurn(branch.source, input, config, files, this.promptBlocks.all());
+      const summaries = new Map([...this.promptSummaries.all()].map(([through, s]) => [through, s.content]));
+      prepared = prepareTurn(branch.source, input, config, files, this.promptBlocks.all(), summaries);
     } catch (err) {
       // A retry of a send the conversation has moved past may no longer fit it (its tool
       // results answer an older answer): it is still that send.
@@ -831,7 +838,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     // A fold opens the block the path's next turns repeat (recorded once the turn is stored).
     const block = prepared.block;
     if (block?.folded && block.start !== null && block.anchor !== null)
-      this.promptBlocks.record(block.start, block.anchor);
+      this.promptBlocks.record(block.start, block.anchor, block.summary);
     const { userMessage, toolMessages, assistantMessage } = committed;
     const added = input.role === "tool" ? toolMessages : input.role === "user" ? [userMessage] : [];
     if (branch.edit) {
@@ -978,6 +985,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           history_omitted: prepared.historyOmitted,
           usage: message.usage,
         });
+        this.summarizeAfter(input, prepared);
         // Titles an untitled conversation after its first completed answer, off the turn's path
         // (the shard uncounted: its round trips are no turn's, so the turn metrics leave them out).
         const exchange = firstExchange(this.promptState.get(), t.userMessage, message);
@@ -1014,6 +1022,45 @@ export class ConversationGeneration extends DurableObject<Env> {
    * (the state as it is), or for an edit (`parentId` another message) the path root → parentId,
    * cut from the window when it lies on the active path, else read from D1 (one round trip).
    */
+  /**
+   * Makes the running summary the turn asked for (`prepared.block.summarize`), in the background
+   * once the answer is done: no answer waits for it, and the next turns are served meanwhile
+   * (the summary call is an awaited fetch, at which this object takes other events). One at a
+   * time; the summary is stored beside the blocks if this object's conversation still exists.
+   * Its shard round trips are no turn's (uncounted in the turn metrics), as for titles.
+   */
+  private summarizeAfter(input: TurnInput, prepared: PreparedTurn): void {
+    const config = loadConfig(this.env);
+    const wanted = prepared.block?.summarize;
+    const model = config.summaryModel;
+    if (!wanted || model === null || this.summarizing) return;
+    const { userId, conversationId } = input;
+    const previous =
+      wanted.previous === null ? null : (this.promptSummaries.all().get(wanted.previous)?.content ?? null);
+    const job = summarizeConversation({
+      db: userDb(this.env, userId),
+      config,
+      model,
+      userId,
+      conversationId,
+      // A previous summary forgotten since the turn began: the turns are folded into a new one.
+      previous,
+      messages: wanted.messages,
+    }).then(({ content }) => {
+      if (content === null || this.owner !== userId) return;
+      this.promptSummaries.record({
+        through: wanted.through,
+        previous: previous === null ? null : wanted.previous,
+        content,
+        model,
+      });
+    });
+    this.summarizing = job.finally(() => {
+      this.summarizing = null;
+    });
+    this.ctx.waitUntil(this.summarizing);
+  }
+
   private async branchOf(
     source: PromptSource,
     input: TurnInput,

@@ -55,4 +55,17 @@ export const CONVERSATION_STORAGE_MIGRATIONS: readonly Migration[] = [
         start_id TEXT PRIMARY KEY, anchor_id TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID`);
     },
   },
+  {
+    version: 4,
+    description: "running summaries: what each covers, and the summary each block carries",
+    up(sql) {
+      // One row per summary made (`PromptSummaries`): the newest message it covers (the path up to
+      // and with it; per branch, as message ids name a path), the summary it extended, its text.
+      sql.exec(`CREATE TABLE prompt_summaries (
+        through_id TEXT PRIMARY KEY, previous_id TEXT, content TEXT NOT NULL, model TEXT NOT NULL,
+        created_at INTEGER NOT NULL) WITHOUT ROWID`);
+      // The summary a block's prompts carry, fixed for the block (its `through_id`; null: none).
+      sql.exec("ALTER TABLE prompt_blocks ADD COLUMN summary_id TEXT");
+    },
+  },
 ];

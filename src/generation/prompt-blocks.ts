@@ -20,20 +20,24 @@ export class PromptBlocks {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Every recorded block: first message id → anchor id. */
+  /** Every recorded block: first message id → its anchor id and the summary it carries. */
   all(): BlockStarts {
-    const rows = this.sql.exec<{ start_id: string; anchor_id: string }>(
-      "SELECT start_id, anchor_id FROM prompt_blocks",
+    const rows = this.sql.exec<{ start_id: string; anchor_id: string; summary_id: string | null }>(
+      "SELECT start_id, anchor_id, summary_id FROM prompt_blocks",
     );
-    return new Map([...rows].map((r) => [r.start_id, r.anchor_id]));
+    return new Map([...rows].map((r) => [r.start_id, { anchor: r.anchor_id, summary: r.summary_id }]));
   }
 
-  /** Records the block a fold opened (again: its anchor and time are replaced). */
-  record(start: string, anchor: string): void {
+  /**
+   * Records the block a fold opened (again: its anchor, summary and time are replaced); `summary`
+   * is the `through` of the running summary its prompts carry (storage version 4), or null.
+   */
+  record(start: string, anchor: string, summary: string | null = null): void {
     this.sql.exec(
-      "INSERT OR REPLACE INTO prompt_blocks (start_id, anchor_id, created_at) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO prompt_blocks (start_id, anchor_id, summary_id, created_at) VALUES (?, ?, ?, ?)",
       start,
       anchor,
+      summary,
       this.now(),
     );
     this.sql.exec(

@@ -2,6 +2,7 @@ import { createPrng } from "../determinism.mjs";
 import { intOption } from "../directives.mjs";
 import { wantsAudio } from "../validate.mjs";
 import { audioPieces } from "./audio.mjs";
+import { digestPieces, isDigestModel } from "./digest.mjs";
 import { echoPieces } from "./echo.mjs";
 import { jsonObjectPieces } from "./json-object.mjs";
 import { logprobEntry } from "./logprobs.mjs";
@@ -220,13 +221,14 @@ function truncatedCalls(calls, kept) {
 }
 
 /**
- * Content tokens: `echo` beats `json_object`, which beats plain words.
+ * Content tokens: a digest model's digest beats `echo`, which beats `json_object`, which beats plain words.
  * @param {any} body
  * @param {Record<string, unknown>} directive
  * @param {ReturnType<typeof createPrng>} prng
  * @returns {string[]}
  */
 function contentPieces(body, directive, prng) {
+  if (isDigestModel(body.model)) return digestPieces(body.messages);
   if (directive.echo === true) return echoPieces(body.messages);
   if (body.response_format?.type === "json_object") return jsonObjectPieces(prng);
   return wordTokens(prng, intOption(directive, "tokens", DEFAULT_CONTENT_TOKENS));
