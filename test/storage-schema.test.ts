@@ -30,6 +30,7 @@ function makeUnversioned(sql: SqlStorage): void {
     "prompt_conversation",
     "prompt_messages",
     "prompt_blocks",
+    "prompt_summaries",
   ])
     sql.exec(`DROP TABLE IF EXISTS ${t}`);
   for (const ddl of UNVERSIONED_DDL) sql.exec(ddl);
@@ -60,6 +61,7 @@ it("a fresh object's storage is at the latest version", async () => {
       "prompt_blocks",
       "prompt_conversation",
       "prompt_messages",
+      "prompt_summaries",
       "schema_migrations",
     ]);
     // Running it again changes nothing.

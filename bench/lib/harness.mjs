@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { convertV4MiniflareOptions, Miniflare } from "miniflare";
 import { startStandIn } from "../../tools/dashscope-stand-in/server.mjs";
-import { TOKEN_ECONOMY_MODEL, TOKEN_ECONOMY_WINDOW } from "../scenarios/token-economy.mjs";
+import { SUMMARY_MODEL, TOKEN_ECONOMY_MODEL, TOKEN_ECONOMY_WINDOW } from "../scenarios/token-economy.mjs";
 import { createDevAuth } from "./auth.mjs";
 import { findWorkerdPid } from "./proc.mjs";
 import { applyMigrations } from "./seed.mjs";
@@ -107,6 +107,9 @@ export async function startHarness({
         ...JSON.parse(config.vars.MODEL_CONTEXT_TOKENS || "{}"),
         [TOKEN_ECONOMY_MODEL]: TOKEN_ECONOMY_WINDOW,
       }),
+      // Running summaries by the stand-in's digest model (priced as qwen-flash, SUMMARY_MODEL's
+      // default): it cannot summarise, so it answers with the lines it was given that carry `keep`.
+      SUMMARY_MODEL,
       DASHSCOPE_BASE_URL: standIn.baseUrl,
       DASHSCOPE_API_KEY: STAND_IN_API_KEY,
       AUTH_DEV_JWKS: auth.jwksJson,

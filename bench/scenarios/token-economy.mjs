@@ -16,6 +16,12 @@ import { jsonRequest } from "../lib/stream-client.mjs";
 /** The bench model: qwen-plus's prices (its family, chat/pricing.ts) with a 16k window (harness binding). */
 export const TOKEN_ECONOMY_MODEL = "qwen-plus-16k";
 export const TOKEN_ECONOMY_WINDOW = 16_384;
+/**
+ * The running summary's model on the bench's Workers: the stand-in's digest model
+ * (tools/dashscope-stand-in/scenarios/digest.mjs), which the Worker prices as qwen-flash, the
+ * default `SUMMARY_MODEL`. Its answer is the lines of its input that carry `keep` (turn 1's).
+ */
+export const SUMMARY_MODEL = "qwen-flash-digest";
 const TURNS = 200;
 /** `max_tokens` of every turn: room for the longest scripted answer (450 stand-in tokens) and more. */
 const REPLY_TOKENS = 1_024;
@@ -69,7 +75,13 @@ function loggedBody(h, tag) {
   throw new Error(`no upstream request tagged ${tag}`);
 }
 
-const directive = (step, tag) => `[[stand-in tokens=${step.answerTokens} tag=${tag}]]`;
+/** Turn 1's directive also marks its line for the digest model: the fact a summary must carry. */
+const directive = (step, tag) =>
+  `[[stand-in tokens=${step.answerTokens} tag=${tag}${step.turn === 1 ? " keep" : ""}]]`;
+
+/** Whether a body's running summary message (the second system message) carries the fact. */
+const summaryCarriesFact = (body) =>
+  body.messages.some((m, i) => i > 0 && m.role === "system" && JSON.stringify(m.content).includes(FACT));
 
 /**
  * A strategy that is edge-chat itself: every turn a real `POST /v1/conversations/{id}/messages`
@@ -129,9 +141,43 @@ function workerStrategy(name, note, workerOf = (h) => ({ origin: h.edgeOrigin, s
           cachedTokens: answer.usage.cached_tokens,
           inputCostUsd: row.cost_usd - (row.completion_tokens * PRICE.output) / 1e6,
           carriesFact: JSON.stringify(body.messages).includes(FACT),
+          viaSummary: summaryCarriesFact(body),
         });
       }
-      return records;
+      // The running summary's calls, from the ledger: their whole cost counts as input (they
+      // exist only to shorten prompts).
+      let summaries = { calls: 0, costUsd: 0, promptTokens: 0, completionTokens: 0 };
+      for (const shard of shards) {
+        const row = await shard
+          .prepare(
+            `SELECT COUNT(*) AS calls, COALESCE(SUM(cost_usd), 0) AS cost, COALESCE(SUM(prompt_tokens), 0) AS prompt,
+               COALESCE(SUM(completion_tokens), 0) AS completion
+             FROM usage_records WHERE conversation_id = ? AND model = ?`,
+          )
+          .bind(conversationId, SUMMARY_MODEL)
+          .first();
+        summaries = {
+          calls: summaries.calls + row.calls,
+          costUsd: summaries.costUsd + row.cost,
+          promptTokens: summaries.promptTokens + row.prompt,
+          completionTokens: summaries.completionTokens + row.completion,
+        };
+      }
+      // The plumbing: the first summary call given turn 1's line, and the calls after it that
+      // were given a summary carrying the fact (turn 1's message itself long folded).
+      const calls = h.standIn.requests.filter(
+        (r) => r.model === SUMMARY_MODEL && JSON.stringify(r.body).includes(`te-${slug}-`),
+      );
+      const covering = calls.findIndex((r) => JSON.stringify(r.body).includes(`tag=te-${slug}-1 keep`));
+      const relayed = calls.slice(covering + 1).filter((r) => JSON.stringify(r.body).includes(FACT)).length;
+      return Object.assign(records, {
+        summaries: {
+          ...summaries,
+          covering: covering < 0 ? null : covering + 1,
+          relayed,
+          seen: calls.length,
+        },
+      });
     },
   };
 }
@@ -205,7 +251,7 @@ const STRATEGIES = [
   sendEverything,
 ];
 
-/** Totals of a run over its first `turns` turns. */
+/** Totals of a run over its first `turns` turns (the summary calls' cost counted over the whole run). */
 function totals(records, turns = records.length) {
   const sent = records.slice(0, turns).filter((r) => r.sent);
   const sum = (k) => sent.reduce((n, r) => n + r[k], 0);
@@ -213,7 +259,8 @@ function totals(records, turns = records.length) {
     sent: sent.length,
     promptTokens: sum("promptTokens"),
     cachedTokens: sum("cachedTokens"),
-    inputCostUsd: sum("inputCostUsd"),
+    inputCostUsd: sum("inputCostUsd") + (turns === records.length ? (records.summaries?.costUsd ?? 0) : 0),
+    largestPrompt: Math.max(0, ...sent.map((r) => r.promptTokens)),
     hitShare: sent.length ? sent.filter((r) => r.cachedTokens > 0).length / sent.length : Number.NaN,
   };
 }
@@ -257,14 +304,26 @@ export async function runTokenEconomy(h) {
       ? afterFoldHits / afterFold.length
       : Number.NaN;
     metrics[`tokenEconomy.${key}.folds`] = records.filter((r) => r.folded).length;
+    metrics[`tokenEconomy.${key}.largestPrompt`] = all.largestPrompt;
+    metrics[`tokenEconomy.${key}.carriesFact`] = last.sent && last.carriesFact;
+    if (records.summaries) {
+      metrics[`tokenEconomy.${key}.summaryCalls`] = records.summaries.calls;
+      metrics[`tokenEconomy.${key}.summaryCostUsd`] = records.summaries.costUsd;
+      metrics[`tokenEconomy.${key}.summaryCoveringTurn1`] = records.summaries.covering;
+      metrics[`tokenEconomy.${key}.summariesRelayingFact`] = records.summaries.relayed;
+    }
     rows.push([
       strategy.name,
       `${all.sent} of ${records.length}`,
       all.promptTokens.toLocaleString("en"),
       all.cachedTokens.toLocaleString("en"),
       usd(all.inputCostUsd),
+      records.summaries
+        ? `${records.summaries.calls}; ${usd(records.summaries.costUsd)} (${records.summaries.promptTokens.toLocaleString("en")} in, ${records.summaries.completionTokens.toLocaleString("en")} out)`
+        : "—",
       pct(all.hitShare),
-      last.sent ? (last.carriesFact ? "yes" : "no") : "not sent",
+      all.largestPrompt.toLocaleString("en"),
+      last.sent ? (last.carriesFact ? (last.viaSummary ? "yes, in the summary" : "yes") : "no") : "not sent",
       `${first.promptTokens.toLocaleString("en")} / ${first.cachedTokens.toLocaleString("en")} / ${usd(first.inputCostUsd)} / ${pct(first.hitShare)}`,
       later.length ? `${laterHits} of ${later.length}` : "—",
       firstFold < 0
@@ -281,8 +340,10 @@ export async function runTokenEconomy(h) {
         "turns sent",
         "prompt tokens",
         "cached tokens",
-        "billed input",
+        "billed input (with summary calls)",
+        "summary calls; their cost",
         "turns with a hit",
+        "largest prompt",
         `turn ${TURNS} carries the fact`,
         `first ${fitTurns} turns: prompt / cached / input / hit share`,
         `turns with a hit after turn ${fitTurns}`,
@@ -292,7 +353,8 @@ export async function runTokenEconomy(h) {
     ),
     [
       ...STRATEGIES.map((s) => `${s.name}: ${s.note}.`),
-      `"First ${fitTurns} turns" compares the strategies over the turns all of them sent.`,
+      `"First ${fitTurns} turns" compares the strategies over the turns all of them sent (summary calls not counted there).`,
+      `Billed input includes the running summary's calls at their whole cost (input and output, qwen-flash's prices: they exist only to shorten prompts). The stand-in cannot summarise; its digest model answers with the lines of its input carrying \`keep\` (turn 1's). edge-chat layout: summary call ${metrics["tokenEconomy.edge-chat.summaryCoveringTurn1"] ?? "—"} of ${metrics["tokenEconomy.edge-chat.summaryCalls"] ?? 0} was given turn 1's message with the fact; ${metrics["tokenEconomy.edge-chat.summariesRelayingFact"] ?? 0} later calls were given a summary carrying it, and turn ${TURNS}'s prompt carries it ${metrics["tokenEconomy.edge-chat.carriesFact"] ? "in its summary" : "nowhere"}. Largest prompt: the window is ${TOKEN_ECONOMY_WINDOW.toLocaleString("en")} tokens with ${REPLY_TOKENS.toLocaleString("en")} for the reply.`,
       `A fold is a turn whose prompt does not start with the whole previous prompt (markers aside). Billed input of edge-chat's layout: ${pct(metrics["tokenEconomy.edge-chat.inputCostUsd"] / metrics["tokenEconomy.drop.inputCostUsd"])} of drop oldest's (target ≤ 35%); turns with a hit after its first fold: ${pct(metrics["tokenEconomy.edge-chat.hitShareAfterFirstFold"])} (target ≥ 90%).`,
     ],
   );

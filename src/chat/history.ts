@@ -319,7 +319,10 @@ function summaryRequest(
   if (layout.summaryAt == null) return null;
   const prompt = used + optional.slice(0, take).reduce((n, u) => n + u.tokens, 0);
   let newest: number;
+  const readyAt = at(ready?.through);
   if (prompt > layout.summaryAt * budget) {
+    // One made ahead for this block's fold is there: the fold keeps what follows it.
+    if (ready !== null && readyAt >= 0 && readyAt < take) return null;
     const keep = (layout.foldTo - (layout.foldAt - layout.summaryAt)) * budget;
     let k = 0;
     let room = used;
@@ -340,7 +343,6 @@ function summaryRequest(
     newest = take;
   }
   if (newest >= optional.length) return null;
-  const readyAt = at(ready?.through);
   // The newest summary covers it already (or more).
   if (ready !== null && readyAt >= 0 && readyAt <= newest) return null;
   const end = ready !== null && readyAt > newest ? readyAt : optional.length;
