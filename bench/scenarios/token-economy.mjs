@@ -246,7 +246,7 @@ const STRATEGIES = [
   ),
   workerStrategy(
     "edge-chat layout",
-    "a real Worker turn each time, as deployed (`HISTORY_FOLD` 90/50, `MIN_VERBATIM_TURNS` 6): history folds in blocks at 90% of the budget down to 50%; qwen-plus is in `EXPLICIT_CACHE_MODELS`, so the block's anchor and the newest history message carry `cache_control`",
+    "a real Worker turn each time, as deployed (`HISTORY_FOLD` 90/50, `MIN_VERBATIM_TURNS` 6, `SUMMARY_MODEL` on: the stand-in's digest model priced as qwen-flash): history folds in blocks at 90% of the budget, keeping what follows the running summary asked for at 80%, which the block's prompts carry after the system prompt; qwen-plus is in `EXPLICIT_CACHE_MODELS`, so the block's anchor and the newest history message carry `cache_control`",
   ),
   sendEverything,
 ];

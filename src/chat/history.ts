@@ -299,9 +299,10 @@ function blockOf(
 }
 
 /**
- * The summary a turn asks for after it, if any. Past `summaryAt` of the budget: one covering
- * what a fold would drop to keep the newest units within `foldTo − (foldAt − summaryAt)` (40% with
- * 90/50 and 80), so that when the prompt reaches `foldAt` the units after it fit about `foldTo`.
+ * The summary a turn asks for after it, if any. Past `summaryAt` of the budget, unless one made
+ * ahead for this block is ready: one covering what a fold would drop to keep the newest units
+ * within `foldTo − (foldAt − summaryAt)` (40% with 90/50 and 80), so that when the prompt reaches
+ * `foldAt` the units after it fit about `foldTo`.
  * Below it, when the block's summary does not reach the block's start (a fold that found none
  * ready): one covering everything before the start. Null when the newest summary already covers
  * that much, or when summaries are off.

@@ -258,6 +258,14 @@ export function prepareTurn(
  * byte for byte, so its marker stays put until the next fold. A second marker ends the history of
  * this turn: the next turn repeats that prefix too and hits it through DashScope's lookback (the
  * ≤ 20 blocks before a marker, PROTOCOL.md §8), so each turn creates (at 125%) only what it added.
+ *
+ * Why two markers where issue 17 asks for one that does not move: a marked request gets no
+ * implicit hit at all (explicit and implicit caching are exclusive per request, §8), so with the
+ * anchor alone everything a block added after its fold is billed at the full input price on every
+ * turn. Measured with `npm run bench -- --only token-economy` (2026-11-30, BENCHMARKS.md): the
+ * anchor alone bills $0.348 of input for the 200 turns, 35.2% of drop oldest's (target ≤ 35%:
+ * missed), 1.31 M cached tokens; anchor and newest bill $0.197, 19.9%, 1.74 M cached. The anchor
+ * still does not move within a block; the second marker moves by one exchange a turn.
  */
 function layoutOf(
   assembled: AssembledMessages,
