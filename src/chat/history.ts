@@ -277,17 +277,12 @@ function blockOf(
     room += unit.tokens;
     if (unit.messages[0]?.role === "user") turns++;
   };
-  let carry: LayoutSummary | null = null;
-  if (ready !== null && readyAt >= 0 && used + ready.tokens + tokens(0, readyAt) <= layout.foldAt * budget) {
-    // What the summary covers goes; everything after it stays.
-    carry = ready;
-    room += ready.tokens;
+  // A fold carries the newest summary there is; when what follows it fits, it keeps just that.
+  const carry = ready;
+  room += carry?.tokens ?? 0;
+  if (carry !== null && readyAt >= 0 && room + tokens(0, readyAt) <= layout.foldAt * budget)
     while (take < readyAt) add();
-  } else {
-    carry = ready;
-    room += ready?.tokens ?? 0;
-    while (fits(layout.foldTo * budget)) add();
-  }
+  else while (fits(layout.foldTo * budget)) add();
   while (turns < layout.minVerbatimTurns && fits(budget)) add();
   return {
     take,
