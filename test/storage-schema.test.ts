@@ -120,6 +120,28 @@ it("a column added by a later migration reaches an existing object, once", async
   });
 });
 
+it("version 4 keeps an object's blocks (carrying no summary) and adds its summaries", async () => {
+  await runInDurableObject(stub(`v3-${crypto.randomUUID()}`), (_instance, state) => {
+    const sql = state.storage.sql;
+    makeUnversioned(sql);
+    const v3 = CONVERSATION_STORAGE_MIGRATIONS.slice(0, 3);
+    expect(new StorageSchema(state.storage, v3).migrate()).toEqual({ from: 1, to: 3 });
+    sql.exec("INSERT INTO prompt_blocks (start_id, anchor_id, created_at) VALUES ('s1', 'a1', 1)");
+    const schema = new StorageSchema(state.storage, CONVERSATION_STORAGE_MIGRATIONS);
+    expect(schema.migrate()).toEqual({ from: 3, to: 4 });
+    expect(sql.exec("SELECT start_id, anchor_id, summary_id FROM prompt_blocks").toArray()).toEqual([
+      { start_id: "s1", anchor_id: "a1", summary_id: null },
+    ]);
+    expect(columns(sql, "prompt_summaries")).toEqual([
+      "through_id",
+      "previous_id",
+      "content",
+      "model",
+      "created_at",
+    ]);
+  });
+});
+
 it("a failing migration rolls back with its version record", async () => {
   const broken: Migration = {
     version: NEXT,
