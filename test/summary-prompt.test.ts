@@ -62,10 +62,11 @@ it("after a fold the prompt carries the system prompt, the summary and the recen
     expect(body.messages[0]!.role).toBe("system");
     const summary = summaryOf(body);
     if (i >= dropped) {
-      // System prompt, summary, then history from a user message; the summary carries the fact.
+      // System prompt and summary (one message), then history from a user message; the summary
+      // carries the fact.
       expect(summary, `turn ${i + 1}`).toBeDefined();
       expect(summary).toContain(FACT);
-      expect(body.messages[2]!.role).toBe("user");
+      expect(body.messages[1]!.role).toBe("user");
     } else expect(summary).toBeUndefined();
     // The last 6 turns (the new one and 5 before) are verbatim.
     const users = body.messages.filter((m) => m.role === "user").map(textOf);

@@ -79,9 +79,15 @@ function loggedBody(h, tag) {
 const directive = (step, tag) =>
   `[[stand-in tokens=${step.answerTokens} tag=${tag}${step.turn === 1 ? " keep" : ""}]]`;
 
-/** Whether a body's running summary message (the second system message) carries the fact. */
-const summaryCarriesFact = (body) =>
-  body.messages.some((m, i) => i > 0 && m.role === "system" && JSON.stringify(m.content).includes(FACT));
+/** What introduces the running summary inside the system message (src/chat/summary-message.ts). */
+const SUMMARY_HEADING = "Summary of the earlier part of this conversation";
+
+/** Whether a body's running summary (in its system message, after the heading) carries the fact. */
+const summaryCarriesFact = (body) => {
+  const system = body.messages[0]?.role === "system" ? JSON.stringify(body.messages[0].content) : "";
+  const at = system.indexOf(SUMMARY_HEADING);
+  return at >= 0 && system.slice(at).includes(FACT);
+};
 
 /**
  * A strategy that is edge-chat itself: every turn a real `POST /v1/conversations/{id}/messages`

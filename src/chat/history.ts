@@ -1,4 +1,5 @@
 import type { ToolCall } from "../dashscope/types";
+import { withSummary } from "./summary-message";
 import { estimateMessageTokens, type MediaOptions, REQUEST_OVERHEAD_TOKENS } from "./tokens";
 
 /** A stored message as history assembly sees it. */
@@ -66,7 +67,7 @@ export interface FoldLayout {
   minVerbatimTurns: number;
   /** The first stored message of the current block (ids of the path), or null before any fold. */
   start: string | null;
-  /** The running summary the current block carries (sent right after the system prompt), or null. */
+  /** The running summary the current block carries (sent inside the system message), or null. */
   blockSummary?: LayoutSummary | null;
   /**
    * The newest summary made on this path (it may be the block's own), or null: a fold carries it
@@ -204,7 +205,7 @@ export function assembleMessages(input: AssembleInput): AssembledMessages {
   // Newest first, as the units came.
   chosen.sort((a, b) => units.indexOf(a) - units.indexOf(b));
 
-  const messages: UpstreamMessage[] = summary ? [...system, summary.message] : [...system];
+  const messages: UpstreamMessage[] = summary ? withSummary(system, summary.message) : [...system];
   const includedIds: string[] = [];
   for (let i = chosen.length - 1; i >= 0; i--) {
     messages.push(...chosen[i]!.messages);

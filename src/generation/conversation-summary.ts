@@ -23,7 +23,7 @@ import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage"
 /**
  * The running summary of a long conversation (issue 17): when history no longer fits, the turns
  * a fold drops are folded into a summary by `SUMMARY_MODEL`, which the next blocks' prompts carry
- * right after the system prompt. Each summary extends the previous one with the turns newly
+ * in their system message, after the system prompt. Each summary extends the previous one with the turns newly
  * folded (previous summary + those turns → new summary), so what turn 1 said survives fold
  * after fold. One non-streamed call per summary, made after the turn that asked for it (off the
  * answer's path), reserved and settled against the user's daily budget like every upstream call;

@@ -62,11 +62,16 @@ export const textOf = (m: UpstreamRequestMessage | undefined) =>
       ? (m.content as { text?: string }[]).map((p) => p.text ?? "").join("")
       : "";
 
-/** The running summary message of a prompt (right after the system prompt), or undefined. */
-export const summaryOf = (body: UpstreamRequestBody) =>
-  body.messages[1]?.role === "system" && textOf(body.messages[1]).startsWith(SUMMARY_HEADING)
-    ? textOf(body.messages[1])
-    : undefined;
+/**
+ * The running summary of a prompt (from its heading on), or undefined. It travels inside the one
+ * `system` message, after the system prompt; no other message may be a `system` one.
+ */
+export function summaryOf(body: UpstreamRequestBody): string | undefined {
+  expect(body.messages.slice(1).filter((m) => m.role === "system")).toEqual([]);
+  const system = body.messages[0]?.role === "system" ? textOf(body.messages[0]) : "";
+  const at = system.indexOf(SUMMARY_HEADING);
+  return at < 0 ? undefined : system.slice(at);
+}
 
 /** Whether `next` starts with every message of `prev`, byte for byte. */
 export const extendsPrompt = (prev: UpstreamRequestBody, next: UpstreamRequestBody) =>
