@@ -166,11 +166,14 @@ export const DEFAULT_RATE_LIMIT_TIER: RateLimitTier = "standard";
 const KV_MIN_TTL_SECONDS = 60;
 
 /**
- * Models with explicit caching on the CACHE page's list (alibabacloud.com/help/en/model-studio/
- * context-cache, 2026; qwen3-coder-plus since 2025-09-11 per Alibaba's service notice). The list
- * changes; `EXPLICIT_CACHE_MODELS` replaces it.
+ * Models with explicit caching as Alibaba's context-cache guide lists them (docs.qwencloud.com/
+ * developer-guides/text-generation/context-cache, 2026: Max qwen3-max; Plus qwen3.6-plus,
+ * qwen3.5-plus, qwen-plus; Flash qwen3.5-flash, qwen-flash; Coder qwen3-coder-plus,
+ * qwen3-coder-flash; the same list as alibabacloud.com/help/en/model-studio/context-cache). The
+ * list changes; `EXPLICIT_CACHE_MODELS` replaces it.
  */
-const DEFAULT_EXPLICIT_CACHE_MODELS = "qwen3-max,qwen-plus,qwen-flash,qwen3-coder-plus,qwen3-coder-flash";
+const DEFAULT_EXPLICIT_CACHE_MODELS =
+  "qwen3-max,qwen3.6-plus,qwen3.5-plus,qwen-plus,qwen3.5-flash,qwen-flash,qwen3-coder-plus,qwen3-coder-flash";
 
 export const DEFAULT_BASE_URL = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1";
 
