@@ -1,4 +1,5 @@
 import type { Config } from "./config";
+import type { UserSession } from "./store/sessions";
 
 /** Hono's environment for every route and middleware of the Worker. */
 export interface AppEnv {
@@ -10,5 +11,7 @@ export interface AppEnv {
     userId: string;
     /** The user's rate-limit tier, on routes behind the turn rate limiter. */
     rateLimitTier: import("./config").RateLimitTier;
+    /** The user's D1 session on their shard; set by the D1 session middleware after auth. */
+    userD1: UserSession;
   };
 }

@@ -4,6 +4,7 @@ import type { AppEnv } from "./app-env";
 import { loadConfig } from "./config";
 import { requireAuth } from "./middleware/auth";
 import { corsForAllowedOrigins } from "./middleware/cors";
+import { userD1Session } from "./middleware/d1-session";
 import { onError, onNotFound } from "./middleware/error-handler";
 import { logContext } from "./middleware/log-context";
 import { rateLimitTurns } from "./middleware/rate-limit";
@@ -46,6 +47,8 @@ app.use("/v1/models/*", openAiErrorEnvelope);
 // A signed file URL (FILE_URL_BASE) is served without a bearer token; any other request goes on.
 app.get("/v1/files/:id/content", signedFileContent);
 app.use("/v1/*", requireAuth);
+// The user's D1 session: reads at the client's x-d1-bookmark, the latest bookmark on the response.
+app.use("/v1/*", userD1Session);
 // Turns cost money: per-user requests per minute (POSTs only; GETs on these paths pass).
 app.use("/v1/conversations/:id/messages", rateLimitTurns({ deferToTurn: true }));
 app.use("/v1/chat/completions", rateLimitTurns());

@@ -31,6 +31,7 @@ function expectCors(res: Response, origin: string) {
     "retry-after",
     "x-request-id",
     "www-authenticate",
+    "x-d1-bookmark",
   ]) {
     expect(exposed).toContain(name);
   }
@@ -45,7 +46,7 @@ function expectNoCors(res: Response) {
 
 describe("CORS", () => {
   it("answers a preflight from an allowed origin with 204 and no credentials", async () => {
-    const requested = "authorization,content-type,idempotency-key,last-event-id";
+    const requested = "authorization,content-type,idempotency-key,last-event-id,x-d1-bookmark";
     const res = await preflight(ALLOWED, "/v1/conversations/x/messages", "POST", requested);
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED);

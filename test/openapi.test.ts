@@ -233,11 +233,13 @@ describe("/openapi.json", () => {
     for (const path of ["/v1/conversations/{id}/messages", "/v1/chat/completions"]) {
       const responses = doc.paths[path]!.post!.responses;
       expect(Object.keys(responses["200"]!.headers ?? {}).sort(), path).toEqual([
+        "x-d1-bookmark",
         "x-ratelimit-limit-requests",
         "x-ratelimit-reset-requests",
       ]);
       expect(Object.keys(responses["429"]!.headers ?? {}).sort(), path).toEqual([
         "Retry-After",
+        "x-d1-bookmark",
         "x-ratelimit-limit-requests",
         "x-ratelimit-remaining-requests",
         "x-ratelimit-reset-requests",

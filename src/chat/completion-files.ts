@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { invalidRequest } from "../errors/api-error";
 import { type FileRef, findUserFiles } from "../store/file-lookup";
+import type { D1Queries } from "../store/sessions";
 import type { RequestFilePart } from "./file-parts";
 import { cannotSeeImages, hasImage } from "./images";
 import { imageRuleFor } from "./models";
@@ -23,7 +24,7 @@ export interface CompletionFiles {
  * foreign and deleted ids). Returns the files (one D1 statement when there are file parts).
  */
 export async function checkCompletionFiles(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   request: ChatCompletionRequest,
   parts: readonly RequestFilePart[],

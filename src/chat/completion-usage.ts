@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import type { ChatCompletionRequest } from "../dashscope/schema";
 import { newId } from "../store/ids";
+import type { D1Queries } from "../store/sessions";
 import type { CacheUsage, TokenUsage } from "../store/types";
 import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
 import { type CompletionFiles, withFileParts } from "./completion-files";
@@ -42,7 +43,7 @@ export interface CompletionReservation {
  * the 429 `quota_exceeded` (403 for a blocked user) of a refused reservation.
  */
 export async function reserveCompletion(
-  db: D1Database,
+  db: D1Queries,
   config: Config,
   userId: string,
   request: ChatCompletionRequest,
@@ -99,7 +100,7 @@ export interface CompletionOutcome {
 
 /** Settles a call's usage once (or only releases its reservation when it never reached DashScope). */
 export async function settleCompletion(
-  db: D1Database,
+  db: D1Queries,
   config: Config,
   reservation: CompletionReservation,
   outcome: CompletionOutcome | null,

@@ -6,6 +6,7 @@ import { requiresStreaming } from "../dashscope/stream-only";
 import type { ChatCompletion, Usage } from "../dashscope/types";
 import type { ApiError } from "../errors/api-error";
 import { logError, logInfo } from "../log/log";
+import type { D1Queries } from "../store/sessions";
 import { emptyArgumentsAsObject } from "../text/tool-call-arguments";
 import { type CompletionFiles, withFileParts } from "./completion-files";
 import {
@@ -30,7 +31,7 @@ import { cacheUsage, estimatedUsage, usageSummary } from "./usage";
 export interface CompletionCaller {
   userId: string;
   requestId: string;
-  db: D1Database;
+  db: D1Queries;
   config: Config;
   /** `ExecutionContext.waitUntil`: the usage record is written after the response. */
   waitUntil: (promise: Promise<unknown>) => void;

@@ -1,6 +1,7 @@
 import type { Config } from "../config";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import { type FileRef, findUserFiles } from "../store/file-lookup";
+import type { D1Queries } from "../store/sessions";
 import { filePartsOf, type TurnContent } from "./file-parts";
 import { decodeImageDataUrl } from "./inline-images";
 
@@ -17,7 +18,7 @@ import { decodeImageDataUrl } from "./inline-images";
  * One D1 statement when the message names files; none otherwise.
  */
 export async function checkTurnImages(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   content: TurnContent,
   config: Pick<Config, "maxFilesPerMessage" | "maxFileBytes" | "maxInlineImageBytes" | "fileUrls">,

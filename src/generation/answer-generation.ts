@@ -20,6 +20,11 @@ export interface AnswerSink {
   persist(outcome: AnswerOutcome): Promise<Message | null>;
   /** Makes an event durable as it is published (for resume and crash recovery). */
   logEvent(id: number, event: string, json: string): void;
+  /**
+   * The D1 bookmark after {@link persist} (store/sessions.ts), sent in the terminal event as
+   * `d1_bookmark` so a client can read the stored answer from any replica; null: none known.
+   */
+  bookmark?(): string | null;
 }
 
 export interface AnswerGenerationOptions {
@@ -235,7 +240,11 @@ export class AnswerGeneration {
   /** Stores the final answer, publishes its terminal event and ends every stream. */
   private async end(outcome: AnswerOutcome): Promise<void> {
     const message = await this.store(outcome);
-    this.events.publish(outcome.status === "completed" ? "message.completed" : "message.failed", { message });
+    const bookmark = this.o.sink.bookmark?.() ?? null;
+    this.events.publish(
+      outcome.status === "completed" ? "message.completed" : "message.failed",
+      bookmark === null ? { message } : { message, d1_bookmark: bookmark },
+    );
     // Not deferred: the publish wrote it to the followers just now.
     this.terminalReach = this.events.lastWriteReach;
     this.events.close();

@@ -24,6 +24,7 @@ import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { isStillExpired } from "../store/retention";
 import { countRoundTrips } from "../store/round-trips";
+import { laterBookmark } from "../store/sessions";
 import { userDb } from "../store/shards";
 import {
   type AnswerOutcome,
@@ -125,13 +126,21 @@ interface Stored {
  * `Rpc.Serializable` (a field typed `unknown`, say) silently becomes `never`, so these must stay
  * serializable for the routes to see the success members at all (`JsonValue` in resources/json.ts).
  */
-type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
+type TurnStartResult = { ok: true; stream: ReadableStream<Uint8Array>; d1_bookmark: Bookmark } | TurnFailure;
 /**
  * The messages of a turn as `turn.started` and the `stream: false` reply carry them: a tool turn
  * adds its results as `tool_messages`, in call order (the last is `user_message`).
  */
 type TurnMessages = { user_message: Message; tool_messages?: Message[] };
-type TurnRunResult = ({ ok: true; assistant_message: Message | null } & TurnMessages) | TurnFailure;
+type TurnRunResult =
+  | ({ ok: true; assistant_message: Message | null; d1_bookmark: Bookmark } & TurnMessages)
+  | TurnFailure;
+/**
+ * The D1 bookmark (store/sessions.ts) of the latest write or read this object made on the user's
+ * shard, once its work for the call is done: at least as new as the call's last commit. Null
+ * when it has not touched D1 for that user.
+ */
+type Bookmark = string | null;
 type FollowResult = { ok: true; stream: ReadableStream<Uint8Array> } | TurnFailure;
 
 /**
@@ -162,8 +171,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     d1RoundTrips: 0,
     lastTurn: { beforeUpstream: 0, concurrent: 0, afterStream: 0 },
   };
-  /** Each shard this object has used, wrapped to count its round trips (see {@link db}). */
-  private readonly shards = new Map<D1Database, D1Database>();
+  /** The latest D1 bookmark seen on each user's shard, by user id (see {@link db}). */
+  private readonly bookmarks = new Map<string, string>();
   private readonly log: AnswerLog;
   private readonly promptState: PromptState;
   private readonly promptBlocks: PromptBlocks;
@@ -217,13 +226,18 @@ export class ConversationGeneration extends DurableObject<Env> {
       const deadline = loadConfig(this.env).streamStartDeadlineMs;
       const started = await this.responseStart(turn, deadline);
       if (started) return started;
-      return { ok: true, stream: this.followLive(turn.generation, 0) };
+      return {
+        ok: true,
+        stream: this.followLive(turn.generation, 0),
+        d1_bookmark: this.bookmarkOf(input.userId),
+      };
     }
     const failedBefore = await this.failedBeforeStream(turn);
     if (failedBefore) return failedBefore;
     if (!turn.assistantMessage)
       return failure(new ApiError(409, "conflict", "This message was stored without an answer."));
-    return this.follow(turn.assistantMessage.id, input.userId, 0);
+    const followed = await this.follow(turn.assistantMessage.id, input.userId, 0);
+    return followed.ok ? { ...followed, d1_bookmark: this.bookmarkOf(input.userId) } : followed;
   }
 
   /** Runs a turn to its end (`stream: false`); a call that fails before its first byte is its HTTP error. */
@@ -233,12 +247,22 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (turn.kind === "stored") {
       const failedBefore = await this.failedBeforeStream(turn);
       if (failedBefore) return failedBefore;
-      return { ok: true, ...turnMessages(turn), assistant_message: turn.assistantMessage };
+      return {
+        ok: true,
+        ...turnMessages(turn),
+        assistant_message: turn.assistantMessage,
+        d1_bookmark: this.bookmarkOf(input.userId),
+      };
     }
     const started = await this.responseStart(turn, null);
     if (started) return started;
     const assistant = await turn.generation.done;
-    return { ok: true, ...turnMessages(turn), assistant_message: assistant };
+    return {
+      ok: true,
+      ...turnMessages(turn),
+      assistant_message: assistant,
+      d1_bookmark: this.bookmarkOf(input.userId),
+    };
   }
 
   /**
@@ -265,32 +289,36 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /**
    * Stops an answer being generated here (also while DashScope's first byte is awaited: the call
-   * is aborted and the answer ends `cancelled`); resolves with the stored answer, or null when
-   * it is not generated here.
+   * is aborted and the answer ends `cancelled`); resolves with the stored answer and the bookmark
+   * of its store, or null when it is not generated here.
    */
-  async stop(messageId: string, userId: string): Promise<Message | null> {
+  async stop(messageId: string, userId: string): Promise<{ message: Message; d1_bookmark: Bookmark } | null> {
     if (this.isForeign(userId)) return null;
     const record = this.log.get(messageId);
     if (!record || record.user_id !== userId) return null;
     const live = this.liveGeneration(messageId);
     if (live && !live.finished) {
       live.stop();
-      return live.done;
+      const message = await live.done;
+      return { message, d1_bookmark: this.bookmarkOf(userId) };
     }
     await this.recoverOrphans();
     return null;
   }
 
-  /** Creates the conversation this object is named after, holding its prompt state from the start. */
+  /**
+   * Creates the conversation this object is named after, holding its prompt state from the start;
+   * resolves with it and the bookmark of its insert.
+   */
   async createConversation(
     conversationId: string,
     userId: string,
     input: NewConversation,
-  ): Promise<Conversation> {
+  ): Promise<{ conversation: Conversation; d1_bookmark: Bookmark }> {
     const row = await createConversation(this.db(userId), userId, input, conversationId);
     this.learnOwner(userId);
     this.promptState.replace({ conversation: row, history: [] });
-    return conversationFromRow(row);
+    return { conversation: conversationFromRow(row), d1_bookmark: this.bookmarkOf(userId) };
   }
 
   /**
@@ -301,7 +329,7 @@ export class ConversationGeneration extends DurableObject<Env> {
     conversationId: string,
     userId: string,
     patch: ConversationPatch,
-  ): Promise<{ ok: true; conversation: Conversation } | TurnFailure> {
+  ): Promise<{ ok: true; conversation: Conversation; d1_bookmark: Bookmark } | TurnFailure> {
     const notFound = failure(conversationNotFound());
     if (this.isForeign(userId)) return notFound;
     if (patch.active_leaf_id !== undefined) {
@@ -324,18 +352,22 @@ export class ConversationGeneration extends DurableObject<Env> {
     } else {
       this.promptState.advance(updated.version, () => this.promptState.setConversation(updated.row));
     }
-    return { ok: true, conversation: conversationFromRow(updated.row) };
+    return { ok: true, conversation: conversationFromRow(updated.row), d1_bookmark: this.bookmarkOf(userId) };
   }
 
   /**
    * Deletes the user's conversation (D1 cascades to its messages) after stopping its answer in
    * flight: the upstream call is aborted, the answer is settled with what was generated, and its
    * streams end with `message.failed` (`cancelled`, `conversation_deleted`). Then this object
-   * forgets the conversation's answers and prompt state, so their events are 404 too. Returns
-   * false when the user has no such conversation (another user's turn here is left alone).
+   * forgets the conversation's answers and prompt state, so their events are 404 too. `deleted`
+   * is false when the user has no such conversation (another user's turn here is left alone);
+   * `d1_bookmark` is the bookmark after the delete.
    */
-  async deleteConversation(conversationId: string, userId: string): Promise<boolean> {
-    if (this.isForeign(userId)) return false;
+  async deleteConversation(
+    conversationId: string,
+    userId: string,
+  ): Promise<{ deleted: boolean; d1_bookmark: Bookmark }> {
+    if (this.isForeign(userId)) return { deleted: false, d1_bookmark: null };
     if (this.active?.userId === userId) {
       this.deleting = DELETED;
       try {
@@ -361,7 +393,7 @@ export class ConversationGeneration extends DurableObject<Env> {
       await this.preStreamFailures.forget(Number.POSITIVE_INFINITY);
     }
     await this.purgeFiles(userId, conversationId, hiddenFiles);
-    return deleted;
+    return { deleted, d1_bookmark: this.bookmarkOf(userId) };
   }
 
   /**
@@ -492,15 +524,27 @@ export class ConversationGeneration extends DurableObject<Env> {
    * `userId`'s shard (store/shards.ts `userDb`), its round trips counted in {@link metrics}. The
    * owner of the conversation is known on every call (the route passes the user), so the
    * conversation's rows are always read and written on its owner's shard.
+   *
+   * Each call opens a new D1 session at the primary (`"first-primary"`: the first query goes to
+   * the primary, as a plain binding's queries all do; opening one costs no round trip), so this
+   * object reads what any writer committed, and the bookmark of every query is kept for the
+   * routes and the terminal event ({@link bookmarkOf}).
    */
-  private db(userId: string): D1Database {
-    const shard = userDb(this.env, userId);
-    let counted = this.shards.get(shard);
-    if (!counted) {
-      counted = countRoundTrips(shard, () => this.metrics.d1RoundTrips++);
-      this.shards.set(shard, counted);
-    }
-    return counted;
+  private db(userId: string): D1DatabaseSession {
+    const session = userDb(this.env, userId).withSession("first-primary");
+    return countRoundTrips(
+      session,
+      () => this.metrics.d1RoundTrips++,
+      () => {
+        const latest = laterBookmark(this.bookmarks.get(userId) ?? null, session.getBookmark());
+        if (latest !== null) this.bookmarks.set(userId, latest);
+      },
+    );
+  }
+
+  /** The latest D1 bookmark this object has seen on `userId`'s shard ({@link Bookmark}). */
+  private bookmarkOf(userId: string): Bookmark {
+    return this.bookmarks.get(userId) ?? null;
   }
 
   /**
@@ -949,6 +993,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           }
           return this.finish(answer, outcome, ledger(outcome));
         },
+        bookmark: () => this.bookmarkOf(input.userId),
         logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
     });

@@ -6,6 +6,7 @@ import type { Config } from "../config";
 import type { ChatCompletionRequestBody } from "../dashscope/client";
 import { type FileRef, findUserFiles } from "../store/file-lookup";
 import { createFile } from "../store/files";
+import type { D1Queries } from "../store/sessions";
 import type { HistoryRow } from "../store/turns";
 
 /**
@@ -14,7 +15,7 @@ import type { HistoryRow } from "../store/turns";
  * files reads nothing). A history file missing from the result was deleted.
  */
 export async function turnFiles(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   history: readonly HistoryRow[],
   newFiles: readonly FileRef[],
@@ -39,7 +40,7 @@ const INLINE_IMAGE_NAME = "image";
  * ids: no D1 row holds image bytes. The request sent upstream keeps the data URL as given.
  */
 export async function storeInlineImages(
-  db: D1Database,
+  db: D1Queries,
   bucket: R2Bucket,
   userId: string,
   content: TurnContent,

@@ -3,7 +3,14 @@ import { cors } from "hono/cors";
 import type { AppEnv } from "../app-env";
 
 /** What a browser app sends besides the CORS-safelisted headers. */
-const ALLOW_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"];
+const ALLOW_HEADERS = [
+  "Authorization",
+  "Content-Type",
+  "Idempotency-Key",
+  "Last-Event-ID",
+  // The D1 bookmark an app sends back to read its own writes (middleware/d1-session.ts).
+  "x-d1-bookmark",
+];
 
 /**
  * Response headers a page may read besides the CORS-safelisted ones (Fetch standard §3.2.5:
@@ -21,6 +28,8 @@ const EXPOSE_HEADERS = [
   "Content-Disposition",
   // The AI SDK UI message stream routes (../shared/API.md §2.5) mark their responses with it.
   "x-vercel-ai-ui-message-stream",
+  // The latest D1 bookmark of the request (middleware/d1-session.ts).
+  "x-d1-bookmark",
 ];
 
 const ALLOW_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];

@@ -8,7 +8,6 @@ import {
 } from "../chat/rate-limit";
 import { ApiError } from "../errors/api-error";
 import { resolveRateLimitTier } from "../store/rate-tier";
-import { userDb } from "../store/shards";
 
 /**
  * Users this isolate saw over their limit, until when: their requests are refused here at once,
@@ -46,7 +45,7 @@ export function rateLimitTurns(options: { deferToTurn?: boolean } = {}): Middlew
   return async (c, next) => {
     if (c.req.method !== "POST") return next();
     const userId = c.get("userId");
-    const tier = await resolveRateLimitTier(userDb(c.env, userId), c.env.CACHE, userId, (p) =>
+    const tier = await resolveRateLimitTier(c.get("userD1").db, c.env.CACHE, userId, (p) =>
       c.executionCtx.waitUntil(p),
     );
     const limit = c.get("config").rateLimitPerMinute[tier];

@@ -22,6 +22,7 @@ import {
 import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, SHORT_QUERY_SCAN_LIMIT } from "../store/search";
 import { accountPaths } from "./account-paths";
 import { buildComponentSchemas, type JsonSchema, ref } from "./components";
+import { d1BookmarkHeader, d1BookmarkParameter, withD1Bookmarks } from "./d1-bookmark";
 import { exportSyncPaths } from "./export-sync-paths";
 import { filePaths } from "./file-paths";
 import {
@@ -485,7 +486,7 @@ export function openApiDocument(): OpenApiDocument {
       { name: "Meta" },
       { name: "Webhooks", description: "What edge-chat POSTs to `WEBHOOK_URL` (README, Webhooks)." },
     ],
-    paths: buildPaths(),
+    paths: withD1Bookmarks(buildPaths()),
     webhooks: webhookOperations(),
     components: {
       securitySchemes: {
@@ -501,6 +502,8 @@ export function openApiDocument(): OpenApiDocument {
         },
       },
       schemas: buildComponentSchemas(),
+      parameters: { D1Bookmark: d1BookmarkParameter },
+      headers: { D1Bookmark: d1BookmarkHeader },
     },
   };
   return built;

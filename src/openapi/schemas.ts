@@ -95,12 +95,23 @@ export const messageDeltaEventSchema = z
   })
   .describe("`message.delta`: incremental; tool-call fragments as DashScope sends them.");
 
+/**
+ * `d1_bookmark` of the terminal events: the answer is stored after the stream's headers were sent,
+ * so its bookmark comes in the event (middleware/d1-session.ts).
+ */
+const terminalBookmark = z
+  .string()
+  .optional()
+  .describe(
+    "The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.",
+  );
+
 export const messageCompletedEventSchema = z
-  .object({ type: eventType("message.completed"), message: messageSchema })
+  .object({ type: eventType("message.completed"), message: messageSchema, d1_bookmark: terminalBookmark })
   .describe("`message.completed`: the final stored message, with `finish_reason` and `usage`.");
 
 export const messageFailedEventSchema = z
-  .object({ type: eventType("message.failed"), message: messageSchema })
+  .object({ type: eventType("message.failed"), message: messageSchema, d1_bookmark: terminalBookmark })
   .describe(
     "`message.failed`: the stored message (`failed`, `interrupted` or `cancelled`) with its `error`; partial content is kept.",
   );

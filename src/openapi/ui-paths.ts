@@ -26,6 +26,7 @@ const metadata = {
     model: { type: ["string", "null"] },
     usage,
     error: { type: ["object", "null"] },
+    d1_bookmark: str,
   },
 };
 

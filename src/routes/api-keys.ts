@@ -15,7 +15,6 @@ import {
   revokeApiKey,
 } from "../store/api-keys";
 import { isId } from "../store/ids";
-import { userDb } from "../store/shards";
 import { toIso } from "../store/time";
 
 /** Keys are for servers acting for the user; they must not mint or revoke keys. */
@@ -34,7 +33,7 @@ export const apiKeyRoutes = new Hono<AppEnv>()
   .post("/api-keys", signInTokenOnly, jsonBody(createApiKeyBody, { optional: true }), async (c) => {
     const { name } = c.req.valid("json");
     const made = await generateApiKey(c.get("userId"));
-    const inserted = await insertApiKey(userDb(c.env, c.get("userId")), c.get("userId"), {
+    const inserted = await insertApiKey(c.get("userD1").db, c.get("userId"), {
       name: name ?? null,
       prefix: made.prefix,
       keyHash: made.keyHash,
@@ -61,14 +60,14 @@ export const apiKeyRoutes = new Hono<AppEnv>()
     return c.json(created, 201);
   })
   .get("/api-keys", async (c) => {
-    const rows = await listApiKeys(userDb(c.env, c.get("userId")), c.get("userId"));
+    const rows = await listApiKeys(c.get("userD1").db, c.get("userId"));
     const list: ApiKeyList = { data: rows.map(apiKeyFromRow) };
     return c.json(list);
   })
   .delete("/api-keys/:id", signInTokenOnly, async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("API key");
-    const row = await revokeApiKey(userDb(c.env, c.get("userId")), c.get("userId"), id);
+    const row = await revokeApiKey(c.get("userD1").db, c.get("userId"), id);
     if (!row) throw notFound("API key");
     // Other locations keep their cached lookup until it expires (API_KEY_CACHE_TTL_SECONDS).
     await c.env.CACHE.delete(apiKeyCacheKey(row.key_hash));

@@ -9,7 +9,6 @@ import { type ArchivedFilter, getConversation, listConversations } from "../stor
 import { decodeConversationCursor, decodeMessageCursor } from "../store/cursor";
 import { isId, newId } from "../store/ids";
 import { listMessages } from "../store/messages";
-import { userDb } from "../store/shards";
 import { parseConversationDefaults } from "./parameters";
 import { parseCursor, parsePageLimit } from "./validation";
 
@@ -47,11 +46,12 @@ export const conversationRoutes = new Hono<AppEnv>()
     const { parameters, ...fields } = c.req.valid("json");
     // Created by its object, which starts out holding its prompt state: the first turn reads nothing.
     const id = newId();
-    const conversation = await ownerOf(c.env, id).createConversation(id, c.get("userId"), {
+    const created = await ownerOf(c.env, id).createConversation(id, c.get("userId"), {
       ...fields,
       parameters: defaultsOf(parameters) ?? {},
     });
-    return c.json(conversation, 201);
+    c.get("userD1").report(created.d1_bookmark);
+    return c.json(created.conversation, 201);
   })
   .get("/conversations", async (c) => {
     const limit = parsePageLimit(c.req.query("limit"));
@@ -60,7 +60,7 @@ export const conversationRoutes = new Hono<AppEnv>()
       rawArchived === undefined || rawArchived === "" ? "active" : ARCHIVED_FILTERS.get(rawArchived);
     if (!archived) throw invalidRequest("archived must be true, false or all.", "archived");
     const after = parseCursor(c.req.query("cursor"), decodeConversationCursor);
-    const page = await listConversations(userDb(c.env, c.get("userId")), c.get("userId"), {
+    const page = await listConversations(c.get("userD1").db, c.get("userId"), {
       limit,
       after,
       archived,
@@ -69,7 +69,7 @@ export const conversationRoutes = new Hono<AppEnv>()
   })
   .get("/conversations/:id", async (c) => {
     const conversation = await getConversation(
-      userDb(c.env, c.get("userId")),
+      c.get("userD1").db,
       c.get("userId"),
       conversationId(c.req.param("id")),
     );
@@ -90,12 +90,14 @@ export const conversationRoutes = new Hono<AppEnv>()
     // Through the conversation's object, the single writer of its prompt state.
     const updated = await ownerOf(c.env, id).updateConversation(id, c.get("userId"), patch);
     if (!updated.ok) throw toApiError(updated);
+    c.get("userD1").report(updated.d1_bookmark);
     return c.json(updated.conversation);
   })
   .delete("/conversations/:id", async (c) => {
     const id = conversationId(c.req.param("id"));
     // Through the conversation's object, which stops an answer in flight before deleting.
-    const deleted = await ownerOf(c.env, id).deleteConversation(id, c.get("userId"));
+    const { deleted, d1_bookmark } = await ownerOf(c.env, id).deleteConversation(id, c.get("userId"));
+    c.get("userD1").report(d1_bookmark);
     if (!deleted) throw notFound("Conversation");
     return c.body(null, 204);
   })
@@ -106,7 +108,7 @@ export const conversationRoutes = new Hono<AppEnv>()
     const leafId = c.req.query("leaf_id");
     if (leafId !== undefined && !isId(leafId))
       throw invalidRequest("leaf_id is not a message id.", "leaf_id");
-    const page = await listMessages(userDb(c.env, c.get("userId")), c.get("userId"), id, {
+    const page = await listMessages(c.get("userD1").db, c.get("userId"), id, {
       limit,
       after,
       leafId,

@@ -6,7 +6,7 @@ import { logError, logInfo } from "../log/log";
 import { readWalkPage, type WalkPage, type WalkPosition } from "../store/account-walk";
 import { listLiveFiles } from "../store/file-lifecycle";
 import { isId } from "../store/ids";
-import { userDb } from "../store/shards";
+import type { D1Queries } from "../store/sessions";
 import { nowMs, toIso } from "../store/time";
 import { textStream } from "../text/text-stream";
 
@@ -35,7 +35,7 @@ export const exportRoutes = new Hono<AppEnv>()
   .get("/conversations/:id/export", async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
-    const db = userDb(c.env, c.get("userId"));
+    const db = c.get("userD1").db;
     const userId = c.get("userId");
     // Read before the response starts, so a missing conversation is a 404, not a cut-off 200.
     const first = await readWalkPage(db, userId, null, EXPORT_PAGE_ITEMS, id);
@@ -52,7 +52,7 @@ export const exportRoutes = new Hono<AppEnv>()
   })
   .get("/account/export", (c) => {
     const at = nowMs();
-    const document = accountDocument(userDb(c.env, c.get("userId")), c.get("userId"), toIso(at));
+    const document = accountDocument(c.get("userD1").db, c.get("userId"), toIso(at));
     return c.body(textStream(logged("export.account", document)), 200, {
       "content-type": "application/json; charset=utf-8",
       "content-disposition": attachment("account", at),
@@ -69,7 +69,7 @@ interface Progress {
 
 /** The pages of a walk from `first` on: `first` as it is, then each next one read when asked for. */
 async function* pages(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   first: WalkPage | null,
   progress: Progress,
@@ -87,7 +87,7 @@ async function* pages(
 
 /** `{conversation, messages, files}`, one chunk per page. */
 async function* conversationDocument(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   first: WalkPage,
@@ -112,7 +112,7 @@ async function* conversationDocument(
 
 /** `{user_id, exported_at, conversations: [{...Conversation, messages}], files}`, one chunk per page. */
 async function* accountDocument(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   exportedAt: string,
 ): AsyncGenerator<string, Progress> {
@@ -150,7 +150,7 @@ async function* accountDocument(
  * {@link EXPORT_PAGE_ITEMS}, each sent before the next page is read.
  */
 async function* filesList(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   progress: Progress,
   [open, close]: [string, string],

@@ -7,7 +7,6 @@ import { readUpload } from "../middleware/upload-body";
 import type { FileView } from "../resources/file";
 import { createFile, deleteFile, fileFromRow, findFile } from "../store/files";
 import { isId } from "../store/ids";
-import { userDb } from "../store/shards";
 import { fileContentResponse } from "./file-content";
 
 /** The name of a file uploaded without one. */
@@ -32,7 +31,7 @@ export const fileRoutes = new Hono<AppEnv>()
         "file",
       );
     }
-    const row = await createFile(userDb(c.env, c.get("userId")), c.env.FILES, c.get("userId"), {
+    const row = await createFile(c.get("userD1").db, c.env.FILES, c.get("userId"), {
       name: upload.filename ?? DEFAULT_FILENAME,
       mediaType,
       bytes: upload.bytes,
@@ -43,21 +42,21 @@ export const fileRoutes = new Hono<AppEnv>()
   })
   .get("/files/:id", async (c) => {
     const id = c.req.param("id");
-    const row = isId(id) ? await findFile(userDb(c.env, c.get("userId")), c.get("userId"), id) : null;
+    const row = isId(id) ? await findFile(c.get("userD1").db, c.get("userId"), id) : null;
     if (!row) throw notFound("File");
     const file: FileView = fileFromRow(row);
     return c.json(file);
   })
   .get("/files/:id/content", async (c) => {
     const id = c.req.param("id");
-    const row = isId(id) ? await findFile(userDb(c.env, c.get("userId")), c.get("userId"), id) : null;
+    const row = isId(id) ? await findFile(c.get("userD1").db, c.get("userId"), id) : null;
     if (!row) throw notFound("File");
     // The bytes never change under an id; only the owner may read them.
     return fileContentResponse(c.env.FILES, row, "private, max-age=31536000, immutable");
   })
   .delete("/files/:id", async (c) => {
     const id = c.req.param("id");
-    if (!isId(id) || !(await deleteFile(userDb(c.env, c.get("userId")), c.env.FILES, c.get("userId"), id)))
+    if (!isId(id) || !(await deleteFile(c.get("userD1").db, c.env.FILES, c.get("userId"), id)))
       throw notFound("File");
     return c.body(null, 204);
   });

@@ -21,7 +21,7 @@ import type { TurnResult } from "../resources/message";
 import { SSE_HEADERS } from "../sse/response";
 import { isId } from "../store/ids";
 import { getMessage, listSiblings } from "../store/messages";
-import { userDb } from "../store/shards";
+import type { D1Queries } from "../store/sessions";
 import { parseConversationParameters } from "./parameters";
 
 /**
@@ -56,17 +56,12 @@ export const messageRoutes = new Hono<AppEnv>()
     );
     input.rateLimitTier = c.get("rateLimitTier") ?? null;
     if (input.role === "user")
-      input.files = await checkTurnImages(
-        userDb(c.env, input.userId),
-        input.userId,
-        input.content,
-        c.get("config"),
-      );
+      input.files = await checkTurnImages(c.get("userD1").db, input.userId, input.content, c.get("config"));
     return answerTurn(c, input);
   })
   .post("/messages/:id/regenerate", jsonBody(regenerateEnvelope, { optional: true }), async (c) => {
     const userId = c.get("userId");
-    const answer = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
+    const answer = await ownMessage(c.get("userD1").db, userId, c.req.param("id"));
     if (answer.role !== "assistant" || answer.parent_id === null)
       throw invalidRequest("Only an answer can be regenerated.");
     const b = c.req.valid("json");
@@ -94,7 +89,7 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .get("/messages/:id", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
+    const message = await ownMessage(c.get("userD1").db, userId, c.req.param("id"));
     if (message.status === "streaming") {
       // The stored row has no content until the answer ends: ask its owner what has arrived.
       const partial = await ownerOf(c.env, message.conversation_id).partial(message.id, userId);
@@ -104,15 +99,13 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .get("/messages/:id/siblings", async (c) => {
     const id = c.req.param("id");
-    const siblings = isId(id)
-      ? await listSiblings(userDb(c.env, c.get("userId")), c.get("userId"), id)
-      : null;
+    const siblings = isId(id) ? await listSiblings(c.get("userD1").db, c.get("userId"), id) : null;
     if (!siblings) throw notFound("Message");
     return c.json({ data: siblings });
   })
   .get("/messages/:id/events", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
+    const message = await ownMessage(c.get("userD1").db, userId, c.req.param("id"));
     if (message.role !== "assistant") throw notFound("Message");
     const after = parseAfter(c.req.query("after") ?? c.req.header("last-event-id"));
     const result = await ownerOf(c.env, message.conversation_id).follow(message.id, userId, after);
@@ -121,10 +114,12 @@ export const messageRoutes = new Hono<AppEnv>()
   })
   .post("/messages/:id/stop", async (c) => {
     const userId = c.get("userId");
-    const message = await ownMessage(userDb(c.env, userId), userId, c.req.param("id"));
+    const message = await ownMessage(c.get("userD1").db, userId, c.req.param("id"));
     if (message.status !== "streaming") return c.json(message);
     const stopped = await ownerOf(c.env, message.conversation_id).stop(message.id, userId);
-    return c.json(stopped ?? (await ownMessage(userDb(c.env, userId), userId, message.id)));
+    if (!stopped) return c.json(await ownMessage(c.get("userD1").db, userId, message.id));
+    c.get("userD1").report(stopped.d1_bookmark);
+    return c.json(stopped.message);
   });
 
 /** Runs a turn through its conversation's object: the answer stream, or the stored messages when `stream` is false. */
@@ -133,12 +128,15 @@ async function answerTurn(c: Context<AppEnv>, input: TurnInput): Promise<Respons
   if (!input.stream) {
     const result = await owner.runTurn(input);
     if (!result.ok) throw toApiError(result);
-    const { ok: _, ...reply } = result;
+    const { ok: _, d1_bookmark, ...reply } = result;
+    c.get("userD1").report(d1_bookmark);
     const answer: TurnResult = reply;
     return c.json(answer);
   }
   const result = await owner.startTurn(input);
   if (!result.ok) throw toApiError(result);
+  // The turn's commit; the answer's own store is later, its bookmark in the terminal event.
+  c.get("userD1").report(result.d1_bookmark);
   // Through the context, so the headers set for this request (x-request-id, rate limits) go too.
   return c.body(result.stream, 200, SSE_HEADERS);
 }
@@ -155,7 +153,7 @@ function clientMessageIdOf(bodyId: string | undefined, idempotencyKey: string | 
 }
 
 /** The caller's message, or 404 (also for another user's message and malformed ids). */
-async function ownMessage(db: D1Database, userId: string, id: string) {
+async function ownMessage(db: D1Queries, userId: string, id: string) {
   const message = isId(id) ? await getMessage(db, userId, id) : null;
   if (!message) throw notFound("Message");
   return message;

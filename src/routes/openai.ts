@@ -13,7 +13,6 @@ import { toInvalidRequest } from "../errors/invalid-request";
 import { jsonBody } from "../middleware/json-body";
 import type { ModelList } from "../resources/model";
 import { SSE_HEADERS } from "../sse/response";
-import { userDb } from "../store/shards";
 
 /**
  * Rewrites an error response in our envelope (`{error:{code,message,param?}}`) into OpenAI's
@@ -76,7 +75,7 @@ export const openaiRoutes = new Hono<AppEnv>()
     const config = c.get("config");
     const { request, fileParts } = c.req.valid("json");
     const userFiles = await checkCompletionFiles(
-      userDb(c.env, c.get("userId")),
+      c.get("userD1").db,
       c.get("userId"),
       request,
       fileParts,
@@ -86,7 +85,7 @@ export const openaiRoutes = new Hono<AppEnv>()
     const caller: CompletionCaller = {
       userId: c.get("userId"),
       requestId: c.get("requestId"),
-      db: userDb(c.env, c.get("userId")),
+      db: c.get("userD1").db,
       config,
       waitUntil: (promise) => c.executionCtx.waitUntil(promise),
     };

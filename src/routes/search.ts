@@ -3,7 +3,6 @@ import type { AppEnv } from "../app-env";
 import { invalidRequest } from "../errors/api-error";
 import { decodeSearchCursor } from "../store/cursor";
 import { MAX_SEARCH_QUERY_LENGTH, MAX_SEARCH_TERMS, search, searchTerms } from "../store/search";
-import { userDb } from "../store/shards";
 import { hasControlCharacter, MULTILINE_WHITESPACE } from "../text/control-characters";
 import { parseCursor, parsePageLimit } from "./validation";
 
@@ -39,5 +38,5 @@ export const searchRoutes = new Hono<AppEnv>().get("/search", async (c) => {
   const terms = parseQuery(c.req.query("q"));
   const limit = parsePageLimit(c.req.query("limit"));
   const after = parseCursor(c.req.query("cursor"), decodeSearchCursor);
-  return c.json(await search(userDb(c.env, c.get("userId")), c.get("userId"), terms, { limit, after }));
+  return c.json(await search(c.get("userD1").db, c.get("userId"), terms, { limit, after }));
 });

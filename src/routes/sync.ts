@@ -2,7 +2,6 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { ApiError, invalidRequest } from "../errors/api-error";
 import { decodeSyncCursor, type SyncCursor } from "../store/cursor";
-import { userDb } from "../store/shards";
 import { readChanges, readSnapshotPage } from "../store/sync";
 import { nowMs } from "../store/time";
 import { parsePageLimit } from "./validation";
@@ -31,7 +30,7 @@ export const syncRoutes = new Hono<AppEnv>().get("/sync", async (c) => {
   const limit = parsePageLimit(c.req.query("limit"), MAX_SYNC_LIMIT, DEFAULT_SYNC_LIMIT);
   const since = parseSince(c.req.query("since"));
   const { syncRetentionMs } = c.get("config");
-  const db = userDb(c.env, c.get("userId"));
+  const db = c.get("userD1").db;
   const userId = c.get("userId");
   const result =
     since === null || since.c !== undefined

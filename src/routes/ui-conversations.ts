@@ -13,7 +13,6 @@ import { SSE_HEADERS } from "../sse/response";
 import { editClientMessageId, findClientMessages, findStreamingAnswer } from "../store/client-messages";
 import { isId } from "../store/ids";
 import { listMessages, type Message } from "../store/messages";
-import { userDb } from "../store/shards";
 import {
   parseUiMessage,
   toolResultsOf,
@@ -56,14 +55,10 @@ export const uiConversationRoutes = new Hono<AppEnv>()
       parameters,
     });
     if (input.role === "user")
-      input.files = await checkTurnImages(
-        userDb(c.env, input.userId),
-        input.userId,
-        input.content,
-        c.get("config"),
-      );
+      input.files = await checkTurnImages(c.get("userD1").db, input.userId, input.content, c.get("config"));
     const result = await ownerOf(c.env, request.id).startTurn(input);
     if (!result.ok) throw toApiError(result);
+    c.get("userD1").report(result.d1_bookmark);
     // An answer to tool results is the next step of the client's message holding the calls.
     const continues = message.role === "assistant" ? message.id : null;
     return c.body(uiMessageStream(result.stream, continues), 200, UI_STREAM_HEADERS);
@@ -72,7 +67,7 @@ export const uiConversationRoutes = new Hono<AppEnv>()
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
     const userId = c.get("userId");
-    const answerId = await findStreamingAnswer(userDb(c.env, userId), userId, id);
+    const answerId = await findStreamingAnswer(c.get("userD1").db, userId, id);
     if (answerId === undefined) throw notFound("Conversation");
     if (answerId === null) return c.body(null, 204);
     // From its first event: the AI SDK's resume replays an answer from its `start` chunk.
@@ -83,7 +78,7 @@ export const uiConversationRoutes = new Hono<AppEnv>()
   .get("/ui/conversations/:id/messages", async (c) => {
     const id = c.req.param("id");
     if (!isId(id)) throw notFound("Conversation");
-    const page = await listMessages(userDb(c.env, c.get("userId")), c.get("userId"), id, {
+    const page = await listMessages(c.get("userD1").db, c.get("userId"), id, {
       limit: HYDRATION_LIMIT,
     });
     if (!page) throw notFound("Conversation");
@@ -147,7 +142,7 @@ async function turnOf(c: Context<AppEnv>, send: UiSend): Promise<TurnInput> {
   const stored =
     regenerate || edit
       ? storedVersion(
-          await findClientMessages(userDb(c.env, userId), userId, conversationId, message.id),
+          await findClientMessages(c.get("userD1").db, userId, conversationId, message.id),
           content,
         )
       : null;

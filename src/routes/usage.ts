@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { invalidRequest } from "../errors/api-error";
-import { userDb } from "../store/shards";
 import { getUsage, utcDay } from "../store/usage";
 
 /** Longest range one usage request may cover, in days. */
@@ -39,5 +38,5 @@ function checkDay(name: string, value: string): string {
 /** `GET /usage?from=&to=`: the caller's token usage and estimated cost by day and model. */
 export const usageRoutes = new Hono<AppEnv>().get("/usage", async (c) => {
   const { from, to } = parseUsageRange({ from: c.req.query("from"), to: c.req.query("to") });
-  return c.json(await getUsage(userDb(c.env, c.get("userId")), c.get("userId"), from, to));
+  return c.json(await getUsage(c.get("userD1").db, c.get("userId"), from, to));
 });

@@ -1,6 +1,7 @@
 import { raw } from "sql-template-tag";
 import { conversationFromRow } from "./conversations";
 import { messageFromRow, siblingColumns } from "./messages";
+import type { D1Queries } from "./sessions";
 import { batch, query, sql } from "./sql";
 import type { Conversation, ConversationRow, Message, MessageRow } from "./types";
 
@@ -38,7 +39,7 @@ export interface WalkPage {
  * throughout.
  */
 export async function readWalkPage(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   after: WalkPosition | null,
   limit: number,
@@ -50,7 +51,7 @@ export async function readWalkPage(
 
 /** The two reads of {@link readWalkPage}, to run in a caller's own `batch()`. */
 export function walkQueries(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   after: WalkPosition | null,
   limit: number,

@@ -1,5 +1,6 @@
 import type { ApiKeyView } from "../resources/api-key";
 import { newId } from "./ids";
+import type { D1Queries } from "./sessions";
 import { nowMs, toIso } from "./time";
 
 /** A row of `api_keys`. */
@@ -47,7 +48,7 @@ export type InsertApiKeyResult =
  * A refusal costs a second read to tell its reason.
  */
 export async function insertApiKey(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   key: { name: string | null; prefix: string; keyHash: string },
 ): Promise<InsertApiKeyResult> {
@@ -70,7 +71,7 @@ export async function insertApiKey(
 }
 
 /** The user's keys, newest first, revoked ones included (at most {@link MAX_LISTED_KEYS}). */
-export async function listApiKeys(db: D1Database, userId: string): Promise<ApiKeyRow[]> {
+export async function listApiKeys(db: D1Queries, userId: string): Promise<ApiKeyRow[]> {
   const { results } = await db
     .prepare("SELECT * FROM api_keys WHERE user_id = ? ORDER BY id DESC LIMIT ?")
     .bind(userId, MAX_LISTED_KEYS)
@@ -82,7 +83,7 @@ export async function listApiKeys(db: D1Database, userId: string): Promise<ApiKe
  * Revokes the user's key (keeping the first `revoked_at` if it was revoked already) and returns
  * its row, or `null` if the user has no key with that id.
  */
-export async function revokeApiKey(db: D1Database, userId: string, id: string): Promise<ApiKeyRow | null> {
+export async function revokeApiKey(db: D1Queries, userId: string, id: string): Promise<ApiKeyRow | null> {
   return db
     .prepare(
       `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
@@ -93,7 +94,7 @@ export async function revokeApiKey(db: D1Database, userId: string, id: string): 
 }
 
 /** The key whose SHA-256 is `keyHash`, revoked or not, or `null`. */
-export async function findApiKeyByHash(db: D1Database, keyHash: string): Promise<ApiKeyRow | null> {
+export async function findApiKeyByHash(db: D1Queries, keyHash: string): Promise<ApiKeyRow | null> {
   return db.prepare("SELECT * FROM api_keys WHERE key_hash = ?").bind(keyHash).first<ApiKeyRow>();
 }
 
@@ -101,7 +102,7 @@ export async function findApiKeyByHash(db: D1Database, keyHash: string): Promise
  * Records a use of the key at `at` unless a use at or after `notBefore` is already recorded,
  * so concurrent isolates write at most once per interval.
  */
-export async function touchApiKey(db: D1Database, id: string, at: number, notBefore: number): Promise<void> {
+export async function touchApiKey(db: D1Queries, id: string, at: number, notBefore: number): Promise<void> {
   await db
     .prepare(
       "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",

@@ -3,6 +3,7 @@
  * gave a user message; `POST /v1/ui/conversations` sends it as `client_message_id`).
  */
 import { messageFromRow, siblingColumns } from "./messages";
+import type { D1Queries } from "./sessions";
 import type { Message, MessageRow } from "./types";
 
 /**
@@ -18,7 +19,7 @@ export const editClientMessageId = (clientId: string, suffix: string): string =>
  * `messages_client_id` (`conversation_id, client_message_id`) and the primary key.
  */
 export async function findClientMessages(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   clientId: string,
@@ -46,7 +47,7 @@ const MAX_CANDIDATES = 50;
  * when none; `undefined` when the conversation is not the caller's or does not exist.
  */
 export async function findStreamingAnswer(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
 ): Promise<string | null | undefined> {

@@ -2,6 +2,7 @@ import { parseWellFormedJson } from "../text/well-formed";
 import { type ConversationCursor, encodeConversationCursor } from "./cursor";
 import { detachConversationFilesQueries } from "./file-lifecycle";
 import { newId } from "./ids";
+import type { D1Queries } from "./sessions";
 import { batch, query, sql } from "./sql";
 import { nowMs, toIso } from "./time";
 import type { Conversation, ConversationPage, ConversationRow, JsonObject } from "./types";
@@ -65,7 +66,7 @@ export function conversationFromRow(row: ConversationRow): Conversation {
  * because `conversations.user_id` references `users(id)`.
  */
 export async function createConversation(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   input: NewConversation,
   id: string = newId(),
@@ -100,7 +101,7 @@ export async function createConversation(
  * more than `limit` is read to learn whether another page exists.
  */
 export async function listConversations(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   options: ListConversationsOptions,
 ): Promise<ConversationPage> {
@@ -131,7 +132,7 @@ export async function listConversations(
 
 /** The user's conversation, or `null` if it does not exist or belongs to someone else. */
 export async function getConversation(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   id: string,
 ): Promise<Conversation | null> {
@@ -148,7 +149,7 @@ export async function getConversation(
  * updated row comes the conversation's version before the update (see `VersionStep`).
  */
 export async function updateConversation(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   id: string,
   patch: ConversationPatch,
@@ -214,7 +215,7 @@ export async function updateConversation(
  * what a cut-off caller left).
  */
 export async function deleteConversation(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   id: string,
 ): Promise<{ deleted: boolean; hiddenFiles: string[] }> {

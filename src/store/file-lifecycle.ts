@@ -1,5 +1,6 @@
 import type { FileView } from "../resources/file";
 import { type FileRow, fileFromRow, fileObjectKey } from "./files";
+import type { D1Queries } from "./sessions";
 import { query, sql } from "./sql";
 
 /*
@@ -23,7 +24,7 @@ export const R2_DELETE_KEYS = 1000;
  * `message_files` rows. A conversation of another user has no rows under `userId`: nothing happens.
  */
 export function detachConversationFilesQueries(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   now: number,
@@ -52,7 +53,7 @@ export function detachConversationFilesQueries(
  * no error, so a run may repeat another's work. Returns how many rows it deleted.
  */
 export async function purgeHiddenFiles(
-  db: D1Database,
+  db: D1Queries,
   bucket: R2Bucket,
   ids: readonly string[],
 ): Promise<number> {
@@ -68,7 +69,7 @@ export async function purgeHiddenFiles(
 }
 
 /** Up to `limit` hidden files (any user's) whose delete started before `before` (epoch ms), oldest first. */
-export async function hiddenFiles(db: D1Database, before: number, limit: number): Promise<string[]> {
+export async function hiddenFiles(db: D1Queries, before: number, limit: number): Promise<string[]> {
   const { results } = await query<{ id: string }>(
     db,
     sql`SELECT id FROM files WHERE deleted_at IS NOT NULL AND deleted_at < ${before}
@@ -92,7 +93,7 @@ export interface AgeCursor {
  * (to purge with {@link purgeHiddenFiles}) and where the next step starts (`null`: the range is done).
  */
 export async function hideUnattachedFiles(
-  db: D1Database,
+  db: D1Queries,
   createdBefore: number,
   after: AgeCursor | null,
   scan: number,
@@ -123,7 +124,7 @@ export async function hideUnattachedFiles(
 }
 
 /** Which of `ids` have a `files` row (live or hidden). */
-export async function existingFileIds(db: D1Database, ids: readonly string[]): Promise<Set<string>> {
+export async function existingFileIds(db: D1Queries, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { results } = await query<{ id: string }>(
     db,
@@ -137,7 +138,7 @@ export async function existingFileIds(db: D1Database, ids: readonly string[]): P
  * only the files conversation `conversationId` refers to when it is given. For the exports.
  */
 export async function listLiveFiles(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   after: string,
   limit: number,

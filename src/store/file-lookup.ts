@@ -1,4 +1,5 @@
 import { type FileRow, fileObjectKey } from "./files";
+import type { D1Queries } from "./sessions";
 import { query, sql } from "./sql";
 
 /** What a message's file part needs of its file: the type and size of the bytes, the pixel size. */
@@ -10,7 +11,7 @@ export type FileRef = Pick<FileRow, "id" | "name" | "media_type" | "bytes" | "wi
  * files being deleted are simply missing.
  */
 export async function findUserFiles(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   ids: readonly string[],
 ): Promise<FileRef[]> {
@@ -28,7 +29,7 @@ export async function findUserFiles(
  * A live file by id alone, whoever owns it: for a signed content URL, whose signature is the
  * authority (`routes/file-content.ts`). Null when unknown or being deleted.
  */
-async function findLiveFile(db: D1Database, id: string): Promise<FileRow | null> {
+async function findLiveFile(db: D1Queries, id: string): Promise<FileRow | null> {
   return db.prepare("SELECT * FROM files WHERE id = ? AND deleted_at IS NULL").bind(id).first<FileRow>();
 }
 

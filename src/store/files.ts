@@ -1,5 +1,6 @@
 import type { FileView } from "../resources/file";
 import { newId } from "./ids";
+import type { D1Queries } from "./sessions";
 import { nowMs, toIso } from "./time";
 
 /** A row of `files` (migration 0011): metadata only; the bytes are the R2 object {@link fileObjectKey}. */
@@ -45,7 +46,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * (unreachable through the API).
  */
 export async function createFile(
-  db: D1Database,
+  db: D1Queries,
   bucket: R2Bucket,
   userId: string,
   file: {
@@ -99,7 +100,7 @@ export async function createFile(
 }
 
 /** The user's live file `id`, or `null` (unknown, another user's, or being deleted). */
-export async function findFile(db: D1Database, userId: string, id: string): Promise<FileRow | null> {
+export async function findFile(db: D1Queries, userId: string, id: string): Promise<FileRow | null> {
   return db
     .prepare("SELECT * FROM files WHERE id = ? AND user_id = ? AND deleted_at IS NULL")
     .bind(id, userId)
@@ -114,7 +115,7 @@ export async function findFile(db: D1Database, userId: string, id: string): Prom
  * after the first step leaves a hidden row, never served again, which the cron's sweep finishes.
  */
 export async function deleteFile(
-  db: D1Database,
+  db: D1Queries,
   bucket: R2Bucket,
   userId: string,
   id: string,

@@ -1,6 +1,7 @@
 import { completeToolCalls, type ToolCallLike } from "../text/tool-call-arguments";
 import { parseWellFormedJson } from "../text/well-formed";
 import { encodeMessageCursor, type MessageCursor } from "./cursor";
+import type { D1Queries } from "./sessions";
 import { toIso } from "./time";
 import type { Message, MessageError, MessagePage, MessageRow, StoredToolCall } from "./types";
 
@@ -91,7 +92,7 @@ const isToolCallLike = (value: unknown): value is ToolCallLike =>
  * most `limit + 1` steps up `parent_id`, each a primary-key lookup), consistent as one transaction.
  */
 export async function listMessages(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   options: ListMessagesOptions,
@@ -138,7 +139,7 @@ export async function listMessages(
  * included), oldest first; null when it is not the user's.
  */
 export async function listSiblings(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   messageId: string,
 ): Promise<Message[] | null> {
@@ -155,7 +156,7 @@ export async function listSiblings(
 }
 
 /** The user's message, or `null` if it does not exist or belongs to someone else. */
-export async function getMessage(db: D1Database, userId: string, messageId: string): Promise<Message | null> {
+export async function getMessage(db: D1Queries, userId: string, messageId: string): Promise<Message | null> {
   const row = await db
     .prepare(`SELECT m.*, ${siblingColumns("m")} FROM messages AS m WHERE m.id = ? AND m.user_id = ?`)
     .bind(messageId, userId)

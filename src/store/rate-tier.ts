@@ -1,5 +1,6 @@
 import { DEFAULT_RATE_LIMIT_TIER, RATE_LIMIT_TIERS, type RateLimitTier } from "../config";
 import { logError } from "../log/log";
+import type { D1Queries } from "./sessions";
 import { getRateLimitTier } from "./user-limits";
 
 /*
@@ -28,7 +29,7 @@ function asTier(value: string | null): RateLimitTier {
  * back to the default tier.
  */
 export async function resolveRateLimitTier(
-  db: D1Database,
+  db: D1Queries,
   kv: Pick<KVNamespace, "get" | "put">,
   userId: string,
   waitUntil: (promise: Promise<unknown>) => void,

@@ -1,3 +1,4 @@
+import type { D1Queries } from "./sessions";
 import { query, sql } from "./sql";
 
 /*
@@ -27,7 +28,7 @@ export interface ScanPosition {
  * `conversations_by_updated` (migration 0016).
  */
 export async function expiredConversations(
-  db: D1Database,
+  db: D1Queries,
   cutoff: number,
   after: ScanPosition | null,
   limit: number,
@@ -48,7 +49,7 @@ export async function expiredConversations(
  * makes it recent). One round trip.
  */
 export async function isStillExpired(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   cutoff: number,

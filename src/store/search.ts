@@ -1,6 +1,7 @@
 import type { SearchHit, SearchPage } from "../resources/search";
 import { snippetOf } from "../text/snippet";
 import { encodeSearchCursor, type SearchCursor } from "./cursor";
+import type { D1Queries } from "./sessions";
 import { join, query, raw, type Sql, sql } from "./sql";
 import { toIso } from "./time";
 
@@ -93,7 +94,7 @@ function scoreSql(terms: readonly string[]): Sql {
  * conversations: a deleted conversation's texts are deleted with it, in its transaction.
  */
 export async function search(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   terms: readonly string[],
   options: SearchOptions,

@@ -1,4 +1,5 @@
 import sql, { join, type RawValue, raw, type Sql } from "sql-template-tag";
+import type { D1Queries } from "./sessions";
 
 /**
  * D1 statements written as tagged templates (`sql-template-tag`): each `${value}` stands in the
@@ -35,7 +36,7 @@ export interface Query<Row> {
 }
 
 /** Prepares `text` with its values bound; `Row` is the shape of the rows it returns. */
-export function query<Row = never>(db: D1Database, text: Sql): Query<Row> {
+export function query<Row = never>(db: D1Queries, text: Sql): Query<Row> {
   return { statement: db.prepare(text.sql).bind(...text.values) };
 }
 
@@ -48,7 +49,7 @@ type Results<Q extends Record<string, Query<unknown>>> = {
  * written, and returns each one's result under its name.
  */
 export async function batch<Q extends Record<string, Query<unknown>>>(
-  db: D1Database,
+  db: D1Queries,
   queries: Q,
 ): Promise<Results<Q>> {
   const names = Object.keys(queries);

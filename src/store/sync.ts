@@ -4,6 +4,7 @@ import { type WalkItem, walkPageOf, walkQueries } from "./account-walk";
 import { conversationFromRow } from "./conversations";
 import { encodeSyncCursor, type SyncCursor } from "./cursor";
 import { messageFromRow, siblingColumns } from "./messages";
+import type { D1Queries } from "./sessions";
 import { batch, query, sql } from "./sql";
 import type { ConversationRow, MessageRow } from "./types";
 
@@ -23,17 +24,17 @@ export type SyncResult = { kind: "page"; page: SyncPage } | { kind: "expired" };
 /** Rows older than the retention deleted by one sync request, at most (a bounded statement). */
 const PRUNE_BATCH = 1000;
 
-const epochQuery = (db: D1Database, userId: string) =>
+const epochQuery = (db: D1Queries, userId: string) =>
   query<{ sync_epoch: string | null }>(db, sql`SELECT sync_epoch FROM users WHERE id = ${userId}`);
 
-const headQuery = (db: D1Database, userId: string) =>
+const headQuery = (db: D1Queries, userId: string) =>
   query<{ head: number | null }>(db, sql`SELECT MAX(seq) AS head FROM changes WHERE user_id = ${userId}`);
 
 /**
  * Deletes up to {@link PRUNE_BATCH} of the user's log rows older than `cutoff`, never the newest
  * one: the next change is numbered from it, so a user's numbering never starts over.
  */
-const pruneQuery = (db: D1Database, userId: string, cutoff: number) =>
+const pruneQuery = (db: D1Queries, userId: string, cutoff: number) =>
   query(
     db,
     sql`DELETE FROM changes WHERE user_id = ${userId} AND seq IN (
@@ -61,7 +62,7 @@ const pageIds = (userId: string, since: number, limit: number, type: ChangeRow["
  * or older than `retentionMs` (pruned or about to be).
  */
 export async function readChanges(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   since: SyncCursor,
   limit: number,
@@ -152,7 +153,7 @@ function changeOf(
  * `expired` when the snapshot was begun in another epoch (the account was deleted since).
  */
 export async function readSnapshotPage(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   cursor: SyncCursor | null,
   limit: number,
@@ -201,12 +202,12 @@ const snapshotChange = (item: WalkItem, seq: number): Change =>
  * @internal Exported for test/sync.test.ts and for account deletion (`DELETE /v1/account`),
  * which is to call it.
  */
-export async function resetSyncEpoch(db: D1Database, userId: string): Promise<void> {
+export async function resetSyncEpoch(db: D1Queries, userId: string): Promise<void> {
   await batch(db, resetSyncEpochQueries(db, userId));
 }
 
 /** The statements of {@link resetSyncEpoch}, for a caller's own `batch()`. */
-export function resetSyncEpochQueries(db: D1Database, userId: string) {
+export function resetSyncEpochQueries(db: D1Queries, userId: string) {
   return {
     epoch: query(db, sql`UPDATE users SET sync_epoch = lower(hex(randomblob(8))) WHERE id = ${userId}`),
     log: query(db, sql`DELETE FROM changes WHERE user_id = ${userId}`),

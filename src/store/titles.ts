@@ -1,3 +1,4 @@
+import type { D1Queries } from "./sessions";
 import { batch, query, sql } from "./sql";
 import { type QuotaCheck, reservationQuery, type Settlement, settlementQueries } from "./usage";
 
@@ -28,7 +29,7 @@ export type TitleClaim =
  * budget refuses the reservation, so a title call is made at most once per conversation.
  */
 export async function claimTitleCall(
-  db: D1Database,
+  db: D1Queries,
   c: {
     userId: string;
     conversationId: string;
@@ -61,7 +62,7 @@ export async function claimTitleCall(
  * only settles. Returns whether the title was written.
  */
 export async function storeGeneratedTitle(
-  db: D1Database,
+  db: D1Queries,
   c: { userId: string; conversationId: string; title: string | null; now: number },
   settlement: Settlement,
 ): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { messageFromRow, siblingColumns } from "./messages";
+import type { D1Queries } from "./sessions";
 import { batch, type Query, query, raw, type Sql, selectValues, sql } from "./sql";
 import type {
   CacheUsage,
@@ -60,7 +61,7 @@ const HISTORY_COLUMNS = sql`id, parent_id, role, content_json, tool_calls_json, 
  * still `streaming` is stepped through, never returned), only when `when` holds.
  */
 function historyQuery(
-  db: D1Database,
+  db: D1Queries,
   conversationId: string,
   limit: number,
   when: Sql = sql`TRUE`,
@@ -88,7 +89,7 @@ function historyQuery(
  * the active path (an edit).
  */
 export async function loadPath(
-  db: D1Database,
+  db: D1Queries,
   t: { userId: string; conversationId: string; leaf: string; limit: number },
 ): Promise<HistoryRow[] | null> {
   const r = await batch(db, {
@@ -102,7 +103,7 @@ export async function loadPath(
   return r.leaf.results.length ? r.history.results : null;
 }
 
-function conversationQuery(db: D1Database, conversationId: string) {
+function conversationQuery(db: D1Queries, conversationId: string) {
   return query<TurnConversation>(
     db,
     sql`SELECT id, user_id, system_prompt, model, params_json, version, active_leaf_id FROM conversations
@@ -115,7 +116,7 @@ function conversationQuery(db: D1Database, conversationId: string) {
  * caller compares `conversation.user_id`. Null when there is no such conversation.
  */
 export async function loadPromptSource(
-  db: D1Database,
+  db: D1Queries,
   conversationId: string,
   historyLimit: number,
 ): Promise<PromptSource | null> {
@@ -216,7 +217,7 @@ export type CommittedTurn =
  * the expected version, for a send not stored before, within the budget. Returns null for a
  * missing or foreign conversation (nothing written).
  */
-export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<CommittedTurn | null> {
+export async function commitTurn(db: D1Queries, t: CommitTurnInput): Promise<CommittedTurn | null> {
   const { conversationId, userId, clientMessageId, now } = t;
   const atVersion = sql`EXISTS (SELECT 1 FROM conversations
                                 WHERE id = ${conversationId} AND user_id = ${userId}
@@ -360,7 +361,7 @@ export async function commitTurn(db: D1Database, t: CommitTurnInput): Promise<Co
  * answer holds the conversation, so a retry of an older send still gets its result).
  */
 export async function findTurnByClientMessageId(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   clientMessageId: string,
@@ -385,7 +386,7 @@ export async function findTurnByClientMessageId(
  * answer; no rows when the id is null or unused.
  */
 function earlierSendQuery(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   conversationId: string,
   clientMessageId: string | null,
@@ -443,7 +444,7 @@ function duplicateOf(rows: MessageRow[], clientMessageId: string | null) {
  * was touched.
  */
 export async function revokeTurn(
-  db: D1Database,
+  db: D1Queries,
   t: {
     userId: string;
     conversationId: string;
@@ -503,7 +504,7 @@ export interface VersionStep {
 }
 
 /** The version of a conversation, as a statement of a batch. */
-export function versionQuery(db: D1Database, conversationId: string) {
+export function versionQuery(db: D1Queries, conversationId: string) {
   return query<{ version: number }>(db, sql`SELECT version FROM conversations WHERE id = ${conversationId}`);
 }
 
@@ -516,7 +517,7 @@ export function versionQuery(db: D1Database, conversationId: string) {
  * when this call stored the answer (see {@link outboxInsertQuery}).
  */
 export async function finishAnswer(
-  db: D1Database,
+  db: D1Queries,
   a: { userId: string; conversationId: string; messageId: string },
   o: AnswerOutcome,
   ledger: LedgerEntry,

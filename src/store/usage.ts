@@ -1,4 +1,5 @@
 import type { UsageCounters, UsageReport } from "../resources/usage";
+import type { D1Queries } from "./sessions";
 import { batch, type Query, query, type Sql, sql, values } from "./sql";
 import type { MessageUsage } from "./types";
 
@@ -50,7 +51,7 @@ const reserved = (q: QuotaCheck) =>
 const blockedAt = (q: QuotaCheck) => sql`(SELECT blocked_at FROM users WHERE id = ${q.userId})`;
 
 /** Reads the user's quota state (to explain a refused reservation and to fill rate headers). */
-export function quotaStateQuery(db: D1Database, q: QuotaCheck): Query<QuotaState> {
+export function quotaStateQuery(db: D1Queries, q: QuotaCheck): Query<QuotaState> {
   return query(
     db,
     sql`SELECT ${budget(q)} AS budget, ${used(q)} AS used, ${reserved(q)} AS reserved,
@@ -68,7 +69,7 @@ export function quotaStateQuery(db: D1Database, q: QuotaCheck): Query<QuotaState
  * reservation is made here.
  */
 export function reservationQuery(
-  db: D1Database,
+  db: D1Queries,
   id: string,
   q: QuotaCheck,
   expiresAt: number,
@@ -96,7 +97,7 @@ export function reservationQuery(
  * (`null`: refused).
  */
 export async function reserveQuota(
-  db: D1Database,
+  db: D1Queries,
   id: string,
   q: QuotaCheck,
   expiresAt: number,
@@ -131,7 +132,7 @@ export type LedgerEntry = Pick<Settlement, "day" | "model" | "costUsd" | "settle
  * same transaction, and release its reservation, in that order. Safe to run again (a retry
  * after a lost response writes nothing twice).
  */
-export function settlementQueries(db: D1Database, s: Settlement) {
+export function settlementQueries(db: D1Queries, s: Settlement) {
   const u = s.usage;
   return {
     record: query(
@@ -176,18 +177,18 @@ export function settlementQueries(db: D1Database, s: Settlement) {
 }
 
 /** Releases a reservation (an answer that never reached DashScope). */
-export function releaseQuery(db: D1Database, id: string): Query<never> {
+export function releaseQuery(db: D1Queries, id: string): Query<never> {
   return query(db, sql`DELETE FROM quota_reservations WHERE id = ${id}`);
 }
 
 /** Settles usage on its own (one round trip), for requests outside a conversation. */
-export async function settleUsage(db: D1Database, s: Settlement): Promise<void> {
+export async function settleUsage(db: D1Queries, s: Settlement): Promise<void> {
   await batch(db, settlementQueries(db, s));
 }
 
 /** A user's usage by day and model for the days `from`..`to` (inclusive, UTC). */
 export async function getUsage(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   from: string,
   to: string,
@@ -208,7 +209,7 @@ type UsageRow = { day: string; model: string } & UsageCounters;
  * Everyone's usage on one shard by day and model for the days `from`..`to` (inclusive, UTC);
  * {@link mergeUsage} adds the shards up.
  */
-export async function getShardUsage(db: D1Database, from: string, to: string): Promise<UsageRow[]> {
+export async function getShardUsage(db: D1Queries, from: string, to: string): Promise<UsageRow[]> {
   const { results } = await db
     .prepare(
       `SELECT day, model, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens,

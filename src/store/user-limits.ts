@@ -1,3 +1,4 @@
+import type { D1Queries } from "./sessions";
 import { nowMs } from "./time";
 
 /** The operator-controlled columns of a `users` row. */
@@ -14,12 +15,12 @@ export interface UserLimitsRow {
 const COLUMNS = "id, created_at, daily_token_budget, rate_limit_tier, blocked_at";
 
 /** The user's limits, or `null` if the user has no row yet. */
-export async function getUserLimits(db: D1Database, userId: string): Promise<UserLimitsRow | null> {
+export async function getUserLimits(db: D1Queries, userId: string): Promise<UserLimitsRow | null> {
   return db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`).bind(userId).first<UserLimitsRow>();
 }
 
 /** The user's rate-limit tier as stored (`null` for none set or no row). */
-export async function getRateLimitTier(db: D1Database, userId: string): Promise<string | null> {
+export async function getRateLimitTier(db: D1Queries, userId: string): Promise<string | null> {
   return db
     .prepare("SELECT rate_limit_tier FROM users WHERE id = ?")
     .bind(userId)
@@ -34,7 +35,7 @@ type LimitColumn = "daily_token_budget" | "rate_limit_tier" | "blocked_at";
  * `excluded.<column>` (the new value) and `users.<column>` (the old one).
  */
 async function upsertColumn(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   column: LimitColumn,
   value: number | string | null,
@@ -54,7 +55,7 @@ async function upsertColumn(
 
 /** Sets the user's daily token budget (`null`: back to the default). */
 export function setDailyTokenBudget(
-  db: D1Database,
+  db: D1Queries,
   userId: string,
   budget: number | null,
 ): Promise<UserLimitsRow> {
@@ -62,16 +63,12 @@ export function setDailyTokenBudget(
 }
 
 /** Sets the user's rate-limit tier (`null`: back to the default). */
-export function setRateLimitTier(
-  db: D1Database,
-  userId: string,
-  tier: string | null,
-): Promise<UserLimitsRow> {
+export function setRateLimitTier(db: D1Queries, userId: string, tier: string | null): Promise<UserLimitsRow> {
   return upsertColumn(db, userId, "rate_limit_tier", tier);
 }
 
 /** Blocks the user (keeping the first `blocked_at` if already blocked) or unblocks them. */
-export function setBlocked(db: D1Database, userId: string, blocked: boolean): Promise<UserLimitsRow> {
+export function setBlocked(db: D1Queries, userId: string, blocked: boolean): Promise<UserLimitsRow> {
   return blocked
     ? upsertColumn(db, userId, "blocked_at", nowMs(), "COALESCE(users.blocked_at, excluded.blocked_at)")
     : upsertColumn(db, userId, "blocked_at", null);
@@ -82,7 +79,7 @@ export function setBlocked(db: D1Database, userId: string, blocked: boolean): Pr
  * `limit`. Ids compare as SQLite's BINARY collation does (UTF-8 bytes; {@link compareIds}).
  */
 export async function listUserLimits(
-  db: D1Database,
+  db: D1Queries,
   after: string | null,
   limit: number,
 ): Promise<UserLimitsRow[]> {

@@ -1,4 +1,5 @@
 import type { WebhookEvent, WebhookEventData, WebhookEventType } from "../resources/webhook";
+import type { D1Queries } from "./sessions";
 import { batch, type Query, query, type Sql, sql } from "./sql";
 import { toIso } from "./time";
 
@@ -38,7 +39,7 @@ export interface OutboxEntry {
  * (`message_id` is unique), so the exactly-once finish is also the exactly-once record.
  * `delivered` starts false (see {@link markOutboxDelivered}).
  */
-export function outboxInsertQuery(db: D1Database, e: OutboxEntry, storedWhen: Sql): Query<never> {
+export function outboxInsertQuery(db: D1Queries, e: OutboxEntry, storedWhen: Sql): Query<never> {
   return query(
     db,
     sql`INSERT INTO webhook_outbox (id, message_id, user_id, type, data_json, delivered, created_at)
@@ -63,12 +64,12 @@ export function webhookEventOfRow(row: OutboxRow): { id: string; event: WebhookE
 }
 
 /** Records that the answer's terminal event reached an open stream (before the webhook is queued). */
-export async function markOutboxDelivered(db: D1Database, id: string): Promise<void> {
+export async function markOutboxDelivered(db: D1Queries, id: string): Promise<void> {
   await db.prepare("UPDATE webhook_outbox SET delivered = 1 WHERE id = ?").bind(id).run();
 }
 
 /** Records that these webhooks are on the queue (the cron leaves them alone from now on). */
-export async function markOutboxSent(db: D1Database, ids: readonly string[], now: number): Promise<void> {
+export async function markOutboxSent(db: D1Queries, ids: readonly string[], now: number): Promise<void> {
   if (ids.length === 0) return;
   await db
     .prepare(
@@ -79,7 +80,7 @@ export async function markOutboxSent(db: D1Database, ids: readonly string[], now
 }
 
 /** Webhooks recorded before `before` and never put on the queue, oldest first (at most `limit`). */
-export async function unsentOutboxRows(db: D1Database, before: number, limit: number): Promise<OutboxRow[]> {
+export async function unsentOutboxRows(db: D1Queries, before: number, limit: number): Promise<OutboxRow[]> {
   const { results } = await db
     .prepare(
       "SELECT * FROM webhook_outbox WHERE sent_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
@@ -90,12 +91,12 @@ export async function unsentOutboxRows(db: D1Database, before: number, limit: nu
 }
 
 /** Records the failure of a delivery attempt (`last_error`, for the operator). */
-export async function recordOutboxFailure(db: D1Database, id: string, error: string): Promise<void> {
+export async function recordOutboxFailure(db: D1Queries, id: string, error: string): Promise<void> {
   await db.prepare("UPDATE webhook_outbox SET last_error = ? WHERE id = ?").bind(error, id).run();
 }
 
 /** Records that every attempt of these webhooks failed (the dead-letter queue got them). */
-export async function markOutboxDead(db: D1Database, ids: readonly string[], now: number): Promise<void> {
+export async function markOutboxDead(db: D1Queries, ids: readonly string[], now: number): Promise<void> {
   if (ids.length === 0) return;
   await db
     .prepare("UPDATE webhook_outbox SET dead_at = ? WHERE id IN (SELECT value FROM json_each(?))")
@@ -107,7 +108,7 @@ export async function markOutboxDead(db: D1Database, ids: readonly string[], now
  * Deletes webhooks recorded before `sentBefore` that were put on the queue and did not die, and
  * dead ones recorded before `deadBefore` (one round trip; `webhook_outbox_by_time`).
  */
-export async function pruneOutbox(db: D1Database, sentBefore: number, deadBefore: number): Promise<void> {
+export async function pruneOutbox(db: D1Queries, sentBefore: number, deadBefore: number): Promise<void> {
   await batch(db, {
     sent: query(
       db,

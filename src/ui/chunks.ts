@@ -31,6 +31,11 @@ export interface UiMessageMetadata {
   /** Token usage of the answer (`null` while unknown), as on the Message resource. */
   usage?: MessageUsage | null;
   error?: MessageError | null;
+  /**
+   * On `finish`: the D1 bookmark after the answer was stored (the terminal event's `d1_bookmark`);
+   * send it as `x-d1-bookmark` to read the answer from any replica.
+   */
+  d1_bookmark?: string;
 }
 
 export type UiChunk =

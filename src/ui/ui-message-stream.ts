@@ -82,7 +82,7 @@ const deltaSchema = z.object({
 
 type ToolCallFragment = NonNullable<z.infer<typeof deltaSchema>["tool_calls"]>[number];
 
-const terminalSchema = z.object({ message: messageSchema });
+const terminalSchema = z.object({ message: messageSchema, d1_bookmark: z.string().optional() });
 
 /** A tool call whose fragments are arriving, by its `index`. */
 interface PendingCall {
@@ -147,7 +147,7 @@ export class UiMessageTranslator {
       case "message.failed": {
         const p = terminalSchema.safeParse(payload);
         if (!p.success) return this.unreadable(name);
-        return this.terminal(p.data.message);
+        return this.terminal(p.data.message, p.data.d1_bookmark);
       }
       default:
         return [];
@@ -212,7 +212,7 @@ export class UiMessageTranslator {
   }
 
   /** The stored answer: what it holds beyond the deltas, its complete calls, and how it ended. */
-  private terminal(message: Message): UiChunk[] {
+  private terminal(message: Message, bookmark: string | undefined): UiChunk[] {
     this.done = true;
     const out: UiChunk[] = [];
     // After a resume from storage (the deltas were collected) the terminal event alone stands
@@ -258,6 +258,7 @@ export class UiMessageTranslator {
         model: message.model,
         usage: message.usage,
         error: message.error,
+        ...(bookmark === undefined ? {} : { d1_bookmark: bookmark }),
       },
     });
     if (message.status === "cancelled")

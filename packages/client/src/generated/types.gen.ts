@@ -558,6 +558,10 @@ export type MessageCompletedEvent = {
      */
     type: 'message.completed';
     message: Message;
+    /**
+     * The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
+     */
+    d1_bookmark?: string;
 };
 
 /**
@@ -569,6 +573,10 @@ export type MessageFailedEvent = {
      */
     type: 'message.failed';
     message: Message;
+    /**
+     * The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
+     */
+    d1_bookmark?: string;
 };
 
 /**
@@ -1214,6 +1222,11 @@ export type WebhookEvent = {
     };
 };
 
+/**
+ * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+ */
+export type D1Bookmark = string;
+
 export type GetHealthData = {
     body?: never;
     path?: never;
@@ -1282,6 +1295,12 @@ export type GetApiReferenceScriptResponse = GetApiReferenceScriptResponses[keyof
 
 export type ListConversationsData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1331,6 +1350,12 @@ export type CreateConversationData = {
      * All fields optional; send `{}` for defaults.
      */
     body: CreateConversationRequest;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/conversations';
@@ -1372,6 +1397,12 @@ export type CreateConversationResponse = CreateConversationResponses[keyof Creat
 
 export type DeleteConversationData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -1410,6 +1441,12 @@ export type DeleteConversationResponse = DeleteConversationResponses[keyof Delet
 
 export type GetConversationData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -1451,6 +1488,12 @@ export type UpdateConversationData = {
      * At least one field.
      */
     body: UpdateConversationRequest;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -1501,6 +1544,12 @@ export type UpdateConversationResponse = UpdateConversationResponses[keyof Updat
 
 export type ListMessagesData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -1561,6 +1610,10 @@ export type SendMessageData = {
          * Same as `client_message_id` (they must agree when both are sent).
          */
         'Idempotency-Key'?: string;
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
     };
     path: {
         /**
@@ -1632,6 +1685,12 @@ export type SendMessageResponse = SendMessageResponses[keyof SendMessageResponse
 
 export type GetMessageData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The message's id.
@@ -1675,6 +1734,10 @@ export type RegenerateMessageData = {
          * Same as `client_message_id` (they must agree when both are sent).
          */
         'Idempotency-Key'?: string;
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
     };
     path: {
         /**
@@ -1742,6 +1805,12 @@ export type RegenerateMessageResponse = RegenerateMessageResponses[keyof Regener
 
 export type ListMessageSiblingsData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The message's id.
@@ -1785,6 +1854,10 @@ export type ResumeMessageEventsData = {
          * The last event id received.
          */
         'Last-Event-ID'?: string;
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
     };
     path: {
         /**
@@ -1833,6 +1906,12 @@ export type ResumeMessageEventsResponse = ResumeMessageEventsResponses[keyof Res
 
 export type StopMessageData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The message's id.
@@ -1875,6 +1954,12 @@ export type StopMessageResponse = StopMessageResponses[keyof StopMessageResponse
 
 export type SearchData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query: {
         /**
@@ -1921,6 +2006,12 @@ export type SearchResponse = SearchResponses[keyof SearchResponses];
 
 export type GetUsageData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1963,6 +2054,12 @@ export type GetUsageResponse = GetUsageResponses[keyof GetUsageResponses];
 
 export type ExportConversationData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -2001,6 +2098,12 @@ export type ExportConversationResponse = ExportConversationResponses[keyof Expor
 
 export type ExportAccountData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/account/export';
@@ -2030,6 +2133,12 @@ export type ExportAccountResponse = ExportAccountResponses[keyof ExportAccountRe
 
 export type SyncData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -2076,6 +2185,12 @@ export type SyncResponse = SyncResponses[keyof SyncResponses];
 
 export type DeleteAccountData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/account';
@@ -2109,6 +2224,12 @@ export type DeleteAccountResponse = DeleteAccountResponses[keyof DeleteAccountRe
 
 export type ListApiKeysData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/api-keys';
@@ -2138,6 +2259,12 @@ export type ListApiKeysResponse = ListApiKeysResponses[keyof ListApiKeysResponse
 
 export type CreateApiKeyData = {
     body?: CreateApiKeyRequest;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/api-keys';
@@ -2187,6 +2314,12 @@ export type CreateApiKeyResponse = CreateApiKeyResponses[keyof CreateApiKeyRespo
 
 export type RevokeApiKeyData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The API key's id.
@@ -2581,6 +2714,12 @@ export type UploadFileData = {
     body: {
         file: Blob | File;
     };
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -2627,6 +2766,12 @@ export type UploadFileResponse = UploadFileResponses[keyof UploadFileResponses];
 
 export type DeleteFileData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The file's id.
@@ -2665,6 +2810,12 @@ export type DeleteFileResponse = DeleteFileResponses[keyof DeleteFileResponses];
 
 export type GetFileData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The file's id.
@@ -2703,6 +2854,12 @@ export type GetFileResponse = GetFileResponses[keyof GetFileResponses];
 
 export type GetFileContentData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The file's id.
@@ -2787,6 +2944,7 @@ export type SendUiChatData = {
                 error?: {
                     [key: string]: unknown;
                 } | null;
+                d1_bookmark?: string;
             };
         };
         trigger?: 'submit-message' | 'regenerate-message';
@@ -2795,6 +2953,12 @@ export type SendUiChatData = {
         parameters?: {
             [key: string]: unknown;
         } | null;
+    };
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
     };
     path?: never;
     query?: never;
@@ -2861,6 +3025,12 @@ export type SendUiChatResponse = SendUiChatResponses[keyof SendUiChatResponses];
 
 export type ResumeUiChatData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -2903,6 +3073,12 @@ export type ResumeUiChatResponse = ResumeUiChatResponses[keyof ResumeUiChatRespo
 
 export type ListUiMessagesData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The conversation's id.
@@ -2960,6 +3136,7 @@ export type ListUiMessagesResponses = {
                 error?: {
                     [key: string]: unknown;
                 } | null;
+                d1_bookmark?: string;
             };
         }>;
     };
@@ -2969,6 +3146,12 @@ export type ListUiMessagesResponse = ListUiMessagesResponses[keyof ListUiMessage
 
 export type CreateChatCompletionData = {
     body: ChatCompletionRequest;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/chat/completions';
@@ -3026,6 +3209,12 @@ export type CreateChatCompletionResponse = CreateChatCompletionResponses[keyof C
 
 export type ListModelsData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/models';
@@ -3055,6 +3244,12 @@ export type ListModelsResponse = ListModelsResponses[keyof ListModelsResponses];
 
 export type GetModelData = {
     body?: never;
+    headers?: {
+        /**
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         */
+        'x-d1-bookmark'?: string;
+    };
     path: {
         /**
          * The model's id.

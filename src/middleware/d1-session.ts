@@ -1,0 +1,34 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app-env";
+import { invalidRequest } from "../errors/api-error";
+import { isBookmark, UserSession } from "../store/sessions";
+import { userDb } from "../store/shards";
+
+/**
+ * The request and response header of D1 bookmarks (../shared/API.md §2.7): the app stores the
+ * latest one it was given and sends it back, so its reads see its own writes wherever they are
+ * served from.
+ */
+export const BOOKMARK_HEADER = "x-d1-bookmark";
+
+/**
+ * Opens the authenticated user's D1 session (`userD1`, store/sessions.ts) for the routes behind
+ * it: at the client's `x-d1-bookmark` when it sends one (reads see at least what that bookmark
+ * saw, possibly from a nearby replica), else at the primary (`"first-primary"`, as a plain
+ * binding reads). Every response of a request that used the session or reported a write,
+ * errors included, carries the latest bookmark in `x-d1-bookmark`. A malformed bookmark is 400
+ * `invalid_request` (`param`: the header). Register it after the auth middleware.
+ */
+export const userD1Session: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const given = c.req.header(BOOKMARK_HEADER);
+  if (given !== undefined && !isBookmark(given))
+    throw invalidRequest(
+      `${BOOKMARK_HEADER} must be a bookmark this API returned in ${BOOKMARK_HEADER} (e.g. 00000000-00000012-00000000-00000000000000000000000000000000).`,
+      BOOKMARK_HEADER,
+    );
+  const session = new UserSession(userDb(c.env, c.get("userId")), given ?? null);
+  c.set("userD1", session);
+  await next();
+  const bookmark = session.bookmark();
+  if (bookmark !== null) c.header(BOOKMARK_HEADER, bookmark);
+};

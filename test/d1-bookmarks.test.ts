@@ -1,0 +1,211 @@
+import { describe, expect, it } from "vitest";
+import type { Conversation } from "../src/store/types";
+import {
+  call,
+  endMessage,
+  expectError,
+  newTag,
+  newUser,
+  openTurn,
+  readSse,
+  startedData,
+} from "./helpers/api";
+import type { ApiMessage, TurnResult } from "./helpers/api-types";
+import { rowsOnAllShards } from "./helpers/shards";
+
+/** D1's bookmark shape (store/sessions.ts): local D1 writes it the same way as Cloudflare's. */
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
+
+/** The response's bookmark, asserted present and well-formed. */
+function bookmarkOf(res: Response): string {
+  const bookmark = res.headers.get("x-d1-bookmark");
+  expect(bookmark, `${res.status} ${res.url}`).toMatch(BOOKMARK);
+  return bookmark!;
+}
+
+/**
+ * Asserts `later` is at least as new as `earlier`. Bookmarks of one database compare lexically
+ * (local D1 counts every query, so a read after a write is strictly greater; on Cloudflare a read
+ * on a replica that saw nothing newer returns the same one).
+ */
+function expectAtLeast(later: string, earlier: string) {
+  expect(later >= earlier, `${later} >= ${earlier}`).toBe(true);
+}
+
+const withBookmark = (bookmark: string) => ({ headers: { "x-d1-bookmark": bookmark } });
+
+describe("x-d1-bookmark", () => {
+  it("is on reads and on the route's own writes, and a write's bookmark sent back reads that write", async () => {
+    const alice = newUser("bm-routes");
+    const list = await call(alice, "GET", "/conversations");
+    expect(list.status).toBe(200);
+    bookmarkOf(list);
+
+    const key = await call(alice, "POST", "/api-keys", { name: "laptop" });
+    expect(key.status).toBe(201);
+    const written = bookmarkOf(key);
+    const { id } = (await key.json()) as { id: string };
+    const keys = await call(alice, "GET", "/api-keys", undefined, withBookmark(written));
+    expect(keys.status).toBe(200);
+    expect(((await keys.json()) as { data: { id: string }[] }).data.map((k) => k.id)).toContain(id);
+    expectAtLeast(bookmarkOf(keys), written);
+
+    // An error after a read carries one too.
+    const missing = await call(
+      alice,
+      "GET",
+      "/conversations/01JZZZZZZZZZZZZZZZZZZZZZZZ",
+      undefined,
+      withBookmark(written),
+    );
+    expect(missing.status).toBe(404);
+    expectAtLeast(bookmarkOf(missing), written);
+  });
+
+  it("reports the writes of the conversation's object: create, patch and delete", async () => {
+    const alice = newUser("bm-object");
+    const created = await call(alice, "POST", "/conversations", { title: "first" });
+    expect(created.status).toBe(201);
+    const afterCreate = bookmarkOf(created);
+    const conversation = (await created.json()) as Conversation;
+
+    const read = await call(
+      alice,
+      "GET",
+      `/conversations/${conversation.id}`,
+      undefined,
+      withBookmark(afterCreate),
+    );
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as Conversation).title).toBe("first");
+    expectAtLeast(bookmarkOf(read), afterCreate);
+
+    const patched = await call(alice, "PATCH", `/conversations/${conversation.id}`, { title: "second" });
+    expect(patched.status).toBe(200);
+    const afterPatch = bookmarkOf(patched);
+    expect(afterPatch > afterCreate).toBe(true);
+    const reread = await call(
+      alice,
+      "GET",
+      `/conversations/${conversation.id}`,
+      undefined,
+      withBookmark(afterPatch),
+    );
+    expect(((await reread.json()) as Conversation).title).toBe("second");
+    expectAtLeast(bookmarkOf(reread), afterPatch);
+
+    const deleted = await call(alice, "DELETE", `/conversations/${conversation.id}`);
+    expect(deleted.status).toBe(204);
+    const afterDelete = bookmarkOf(deleted);
+    expect(afterDelete > afterPatch).toBe(true);
+    const gone = await call(
+      alice,
+      "GET",
+      `/conversations/${conversation.id}`,
+      undefined,
+      withBookmark(afterDelete),
+    );
+    await expectError(gone, 404, "not_found");
+    expectAtLeast(bookmarkOf(gone), afterDelete);
+  });
+
+  it("is on a stream: false turn, at least as new as its stored answer", async () => {
+    const alice = newUser("bm-turn");
+    const conversation = (await (await call(alice, "POST", "/conversations", {})).json()) as Conversation;
+    const turn = await call(alice, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=3 tag=${newTag()}]]`,
+      stream: false,
+    });
+    expect(turn.status).toBe(200);
+    const bookmark = bookmarkOf(turn);
+    const result = (await turn.json()) as TurnResult;
+    expect(result).not.toHaveProperty("d1_bookmark");
+    const answer = await call(
+      alice,
+      "GET",
+      `/messages/${result.assistant_message!.id}`,
+      undefined,
+      withBookmark(bookmark),
+    );
+    expect(((await answer.json()) as ApiMessage).status).toBe("completed");
+    expectAtLeast(bookmarkOf(answer), bookmark);
+  });
+
+  it("of a streamed turn's stored answer comes in its terminal event, and reads the answer back", async () => {
+    const alice = newUser("bm-stream");
+    const conversation = (await (await call(alice, "POST", "/conversations", {})).json()) as Conversation;
+    const res = await call(alice, "POST", `/conversations/${conversation.id}/messages`, {
+      content: `hello [[stand-in tokens=5 tag=${newTag()}]]`,
+    });
+    // The headers go out after the turn's commit: its bookmark, older than the answer's store.
+    const atCommit = bookmarkOf(res);
+    const { events } = await readSse(res);
+    const last = events.at(-1)!;
+    expect(last.event).toBe("message.completed");
+    const terminal = last.data as { d1_bookmark?: string };
+    expect(terminal.d1_bookmark).toMatch(BOOKMARK);
+    expect(terminal.d1_bookmark! > atCommit).toBe(true);
+
+    const answerId = endMessage(last).id;
+    const page = await call(
+      alice,
+      "GET",
+      `/conversations/${conversation.id}/messages`,
+      undefined,
+      withBookmark(terminal.d1_bookmark!),
+    );
+    const stored = ((await page.json()) as { data: ApiMessage[] }).data.find((m) => m.id === answerId);
+    expect(stored?.status).toBe("completed");
+    expect(stored?.content).toBe(endMessage(last).content);
+    expectAtLeast(bookmarkOf(page), terminal.d1_bookmark!);
+
+    // A resumed stream replays the same terminal event, bookmark included.
+    const replay = await readSse(await call(alice, "GET", `/messages/${answerId}/events`));
+    expect(replay.events.at(-1)!.data).toEqual(last.data);
+  });
+
+  it("of a stopped answer is on the stop's response and in the stream's message.failed", async () => {
+    const alice = newUser("bm-stop");
+    const conversation = (await (await call(alice, "POST", "/conversations", {})).json()) as Conversation;
+    const phone = await openTurn(alice, conversation.id, { content: "long [[stand-in tokens=400 itl=10]]" });
+    const messageId = startedData((await phone.next())!).assistant_message.id;
+    await phone.next();
+    const stop = await call(alice, "POST", `/messages/${messageId}/stop`);
+    expect(stop.status).toBe(200);
+    const stopped = bookmarkOf(stop);
+    expect(((await stop.json()) as ApiMessage).status).toBe("cancelled");
+    const rest = await phone.rest();
+    expect(rest.at(-1)!.event).toBe("message.failed");
+    const terminal = rest.at(-1)!.data as { d1_bookmark?: string };
+    expect(terminal.d1_bookmark).toMatch(BOOKMARK);
+    expectAtLeast(stopped, terminal.d1_bookmark!);
+  });
+
+  it("is not on a response that did not touch the user's data", async () => {
+    const alice = newUser("bm-none");
+    const models = await call(alice, "GET", "/models");
+    expect(models.status).toBe(200);
+    expect(models.headers.get("x-d1-bookmark")).toBeNull();
+  });
+
+  it("refuses a malformed bookmark with 400 naming the header, changing nothing", async () => {
+    const alice = newUser("bm-garbage");
+    const valid = bookmarkOf(await call(alice, "GET", "/conversations"));
+    // Local D1 takes any string; "zzz…" would even stick as the session's latest bookmark.
+    for (const garbage of [
+      "garbage",
+      "zzzzzzzz-zzzzzzzz-zzzzzzzz-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+      valid.slice(0, 20),
+      // Upper-case hex: D1 writes lower case.
+      `A${valid.slice(1)}`,
+      ` ${valid}x`,
+    ]) {
+      const res = await call(alice, "POST", "/conversations", { title: "never" }, withBookmark(garbage));
+      await expectError(res, 400, "invalid_request", "x-d1-bookmark");
+      expect(res.headers.get("x-d1-bookmark")).toBeNull();
+    }
+    const read = await call(alice, "GET", "/conversations", undefined, withBookmark("not-a-bookmark"));
+    await expectError(read, 400, "invalid_request", "x-d1-bookmark");
+    expect(await rowsOnAllShards("SELECT id FROM conversations WHERE user_id = ?", alice)).toEqual([]);
+  });
+});
