@@ -133,18 +133,20 @@ describe("x-d1-bookmark", () => {
 
   it("of a streamed turn's stored answer comes in its terminal event, and reads the answer back", async () => {
     const alice = newUser("bm-stream");
-    const conversation = (await (await call(alice, "POST", "/conversations", {})).json()) as Conversation;
+    const created = await call(alice, "POST", "/conversations", {});
+    const beforeTurn = bookmarkOf(created);
+    const conversation = (await created.json()) as Conversation;
     const res = await call(alice, "POST", `/conversations/${conversation.id}/messages`, {
       content: `hello [[stand-in tokens=5 tag=${newTag()}]]`,
     });
-    // The headers go out after the turn's commit: its bookmark, older than the answer's store.
-    const atCommit = bookmarkOf(res);
+    // The headers go out after the turn's commit (a short answer may even be stored by then).
+    expect(bookmarkOf(res) > beforeTurn).toBe(true);
     const { events } = await readSse(res);
     const last = events.at(-1)!;
     expect(last.event).toBe("message.completed");
     const terminal = last.data as { d1_bookmark?: string };
     expect(terminal.d1_bookmark).toMatch(BOOKMARK);
-    expect(terminal.d1_bookmark! > atCommit).toBe(true);
+    expect(terminal.d1_bookmark! > beforeTurn).toBe(true);
 
     const answerId = endMessage(last).id;
     const page = await call(
@@ -179,6 +181,31 @@ describe("x-d1-bookmark", () => {
     const terminal = rest.at(-1)!.data as { d1_bookmark?: string };
     expect(terminal.d1_bookmark).toMatch(BOOKMARK);
     expectAtLeast(stopped, terminal.d1_bookmark!);
+  });
+
+  it("of an AI SDK send is on its response and in its finish chunk's metadata", async () => {
+    const alice = newUser("bm-ui");
+    const created = await call(alice, "POST", "/conversations", {});
+    const beforeTurn = bookmarkOf(created);
+    const conversation = (await created.json()) as Conversation;
+    const res = await call(alice, "POST", "/ui/conversations", {
+      id: conversation.id,
+      messages: [
+        { id: "ui-bookmark-1", role: "user", parts: [{ type: "text", text: "Hi [[stand-in tokens=2]]" }] },
+      ],
+      trigger: "submit-message",
+    });
+    expect(res.status).toBe(200);
+    expect(bookmarkOf(res) > beforeTurn).toBe(true);
+    const chunks = (await res.text())
+      .split("\n\n")
+      .filter((frame) => frame.startsWith("data: {"))
+      .map(
+        (frame) => JSON.parse(frame.slice(6)) as { type: string; messageMetadata?: { d1_bookmark?: string } },
+      );
+    const finish = chunks.find((chunk) => chunk.type === "finish");
+    expect(finish?.messageMetadata?.d1_bookmark).toMatch(BOOKMARK);
+    expect(finish!.messageMetadata!.d1_bookmark! > beforeTurn).toBe(true);
   });
 
   it("is not on a response that did not touch the user's data", async () => {

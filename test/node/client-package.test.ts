@@ -104,6 +104,49 @@ describe("packages/client", () => {
     expect(turn.assistant_message).toMatchObject({ status: "completed", parent_id: turn.user_message.id });
   });
 
+  it("carries the D1 bookmark forward: from each response and a stream's terminal event to the next request", async () => {
+    const sent: (string | null)[] = [];
+    const received: (string | null)[] = [];
+    const token = await worker.tokenFor("client-package-bookmarks");
+    const recording = new EdgeChatClient({
+      baseUrl: worker.origin,
+      token,
+      fetch: async (input, init) => {
+        sent.push(new Headers(init?.headers).get("x-d1-bookmark"));
+        const response = await fetch(input, init);
+        received.push(response.headers.get("x-d1-bookmark"));
+        return response;
+      },
+    });
+    expect(recording.d1Bookmark).toBeNull();
+    const conversation = await recording.createConversation({ title: "Bookmarks" });
+    expect(sent).toEqual([null]);
+    expect(received[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+    expect(recording.d1Bookmark).toBe(received[0]);
+    await recording.getConversation(conversation.id);
+    expect(sent[1]).toBe(received[0]);
+
+    const beforeTurn = recording.d1Bookmark!;
+    const events = await collect(recording.stream(conversation.id, { content: "hi [[stand-in tokens=3]]" }));
+    const last = events.at(-1)!.event;
+    if (last.type !== "message.completed") throw new Error(`ended with ${last.type}`);
+    expect(last.d1_bookmark! > beforeTurn).toBe(true);
+    // The stream's own header may be newer still (a short answer can be stored before it is sent).
+    expect(recording.d1Bookmark! >= last.d1_bookmark!).toBe(true);
+    const held = recording.d1Bookmark;
+    const page = await recording.listMessages(conversation.id);
+    expect(sent.at(-1)).toBe(held);
+    expect(page.data.find((m) => m.id === last.message.id)?.status).toBe("completed");
+
+    // An app that stored the bookmark starts from it.
+    const restarted = new EdgeChatClient({
+      baseUrl: worker.origin,
+      token,
+      d1Bookmark: recording.d1Bookmark!,
+    });
+    expect(restarted.d1Bookmark).toBe(recording.d1Bookmark);
+  });
+
   it("a streamed send survives connections cut mid-answer, every event once and in order", async () => {
     const conversation = await client.createConversation();
     const stream = client.stream(conversation.id, { content: "a long one [[stand-in tokens=60 itl=30]]" });

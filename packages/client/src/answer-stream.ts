@@ -41,6 +41,8 @@ export interface StreamRequests {
   resume(messageId: string, lastEventId: string | null, signal: AbortSignal): Promise<Response>;
   /** `POST /v1/messages/{id}/stop`. */
   stop(messageId: string): Promise<Message>;
+  /** Given the terminal event's `d1_bookmark` (the stored answer's D1 bookmark), when it has one. */
+  bookmark?(bookmark: string): void;
 }
 
 export interface ReconnectOptions {
@@ -140,8 +142,10 @@ export class AnswerStream implements AsyncIterable<AnswerEvent> {
             this.lastEventId = message.id ?? this.lastEventId;
             failures = 0;
             if (data.type === "turn.started") this.messageId = data.assistant_message.id;
+            const terminal = data.type === "message.completed" || data.type === "message.failed";
+            if (terminal && data.d1_bookmark !== undefined) this.requests.bookmark?.(data.d1_bookmark);
             yield data;
-            if (data.type === "message.completed" || data.type === "message.failed") return;
+            if (terminal) return;
           }
         } catch (err) {
           if (signal.aborted) throw err;

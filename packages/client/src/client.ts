@@ -21,6 +21,11 @@ export interface EdgeChatClientOptions {
   token: string | (() => string | Promise<string>);
   /** A fetch implementation; default `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /**
+   * The D1 bookmark to start from ({@link EdgeChatClient.d1Bookmark} as the app stored it), for an
+   * app that keeps it across launches. A client is for one user: bookmarks are per database.
+   */
+  d1Bookmark?: string;
 }
 
 /** A send's body without `stream`, which the method chosen decides. */
@@ -35,9 +40,20 @@ type Query = Record<string, string | number | boolean | undefined>;
  */
 export class EdgeChatClient {
   private readonly fetch: typeof fetch;
+  private bookmark: string | null;
 
   constructor(private readonly options: EdgeChatClientOptions) {
     this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.bookmark = options.d1Bookmark ?? null;
+  }
+
+  /**
+   * The latest `x-d1-bookmark` this client was given (a response header, or a streamed answer's
+   * `d1_bookmark`), sent with every request so reads see this client's own writes from any
+   * database replica. Null until the first response that carried one.
+   */
+  get d1Bookmark(): string | null {
+    return this.bookmark;
   }
 
   createConversation(body: CreateConversationRequest = {}): Promise<Conversation> {
@@ -126,6 +142,7 @@ export class EdgeChatClient {
           headers: lastEventId === null ? {} : { "Last-Event-ID": lastEventId },
         }),
       stop: (messageId: string) => this.stop(messageId),
+      bookmark: (bookmark: string) => this.noteBookmark(bookmark),
     };
   }
 
@@ -161,13 +178,20 @@ export class EdgeChatClient {
     const token = typeof this.options.token === "string" ? this.options.token : await this.options.token();
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...init.headers };
     if (init.body !== undefined) headers["content-type"] = "application/json";
+    if (this.bookmark !== null) headers["x-d1-bookmark"] = this.bookmark;
     const response = await this.fetch(url, {
       method,
       headers,
       ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
       ...(init.signal ? { signal: init.signal } : {}),
     });
+    this.noteBookmark(response.headers.get("x-d1-bookmark"));
     if (!init.raw && !response.ok) throw await errorOf(response);
     return response;
+  }
+
+  /** Keeps the later of the known bookmark and `bookmark` (D1's bookmarks compare lexically). */
+  private noteBookmark(bookmark: string | null): void {
+    if (bookmark !== null && (this.bookmark === null || bookmark > this.bookmark)) this.bookmark = bookmark;
   }
 }
