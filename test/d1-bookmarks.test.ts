@@ -208,6 +208,19 @@ describe("x-d1-bookmark", () => {
     expect(finish!.messageMetadata!.d1_bookmark! > beforeTurn).toBe(true);
   });
 
+  it("is on the OpenAI-compatible endpoint's responses, streamed or not", async () => {
+    const alice = newUser("bm-openai");
+    const before = bookmarkOf(await call(alice, "GET", "/conversations"));
+    const body = { model: "qwen-plus", messages: [{ role: "user", content: "hi [[stand-in tokens=2]]" }] };
+    const plain = await call(alice, "POST", "/chat/completions", body, withBookmark(before));
+    expect(plain.status).toBe(200);
+    expect(bookmarkOf(plain) > before).toBe(true);
+    const streamed = await call(alice, "POST", "/chat/completions", { ...body, stream: true });
+    expect(streamed.status).toBe(200);
+    bookmarkOf(streamed);
+    await streamed.text();
+  });
+
   it("is not on a response that did not touch the user's data", async () => {
     const alice = newUser("bm-none");
     const models = await call(alice, "GET", "/models");

@@ -5,9 +5,9 @@ import { isBookmark, UserSession } from "../store/sessions";
 import { userDb } from "../store/shards";
 
 /**
- * The request and response header of D1 bookmarks (../shared/API.md §2.7): the app stores the
- * latest one it was given and sends it back, so its reads see its own writes wherever they are
- * served from.
+ * The request and response header of D1 bookmarks (README, "Reading your own writes near the
+ * user"): the app stores the latest one it was given and sends it back, so its reads see its own
+ * writes wherever they are served from.
  */
 export const BOOKMARK_HEADER = "x-d1-bookmark";
 
