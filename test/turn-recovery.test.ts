@@ -3,7 +3,15 @@ import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import type { ToolCallFragment } from "../src/dashscope/types";
 import { EVENT_FLUSH_INTERVAL_MS } from "../src/generation/answer-log";
-import { call, createConversation, eventually, listMessages, newUser, openTurn } from "./helpers/api";
+import {
+  call,
+  createConversation,
+  eventually,
+  listMessages,
+  newUser,
+  openTurn,
+  readSse,
+} from "./helpers/api";
 
 it("an answer whose owner died is closed as interrupted with what was received", async () => {
   const alice = newUser("alice");
@@ -47,6 +55,12 @@ it("an answer whose owner died is closed as interrupted with what was received",
   // DashScope never sent usage for it: the ledger gets an estimate, marked as such.
   expect(answer.usage).toMatchObject({ estimated: true });
   expect(answer.usage!.completion_tokens).toBeGreaterThan(0);
+  // Its logged terminal event carries the bookmark of the recovery's store, as a live one does.
+  const { events } = await readSse(await call(alice, "GET", `/messages/${answer.id}/events`));
+  expect(events.at(-1)!.event).toBe("message.failed");
+  expect((events.at(-1)!.data as { d1_bookmark?: string }).d1_bookmark).toMatch(
+    /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/,
+  );
 });
 
 it("a recovered answer keeps the tool calls and reasoning its events carried, as a live answer would", async () => {

@@ -282,7 +282,8 @@ export class ConversationGeneration extends DurableObject<Env> {
     if (events.length === 0 && record.last_event_id > afterId) {
       // The events were collected after the retention period: the terminal event stands for them.
       const message = await getMessage(this.db(userId), userId, messageId);
-      events = message ? [terminalEventFrame(record.last_event_id, message)] : [];
+      // With the bookmark of this read: at least as new as the answer's store.
+      events = message ? [terminalEventFrame(record.last_event_id, message, this.bookmarkOf(userId))] : [];
     }
     return { ok: true, stream: replayStream(events) };
   }
@@ -1212,6 +1213,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           log: this.log,
           finish: (r, outcome) => this.finish(answerOf(r), outcome, this.orphanLedger(r, outcome)),
           stored: (r) => getMessage(this.db(r.user_id), r.user_id, r.message_id),
+          bookmark: (r) => this.bookmarkOf(r.user_id),
         },
         record,
       );

@@ -23,14 +23,20 @@ export type EventPayload<P extends object> = P & { type?: never };
 
 /**
  * The terminal event of a finished answer as stored and replayed (`message.completed` for a
- * `completed` answer, else `message.failed`), with the data its live twin was published with.
+ * `completed` answer, else `message.failed`), with the data its live twin was published with:
+ * `d1_bookmark` when a D1 bookmark at least as new as the answer's store is known.
  */
 export function terminalEventFrame(
   id: number,
   message: Message,
+  bookmark: string | null = null,
 ): { id: number; event: AnswerEventName; data: string } {
   const event = message.status === "completed" ? "message.completed" : "message.failed";
-  return { id, event, data: eventDataJson(event, { message }) };
+  return {
+    id,
+    event,
+    data: eventDataJson(event, bookmark === null ? { message } : { message, d1_bookmark: bookmark }),
+  };
 }
 
 /** What {@link eventDataJson} writes first: a stored event data that starts so already names its event. */

@@ -29,6 +29,8 @@ export interface OrphanOwner {
   finish(record: AnswerRecord, outcome: AnswerOutcome): Promise<Message | null>;
   /** The stored answer, when {@link finish} found it finished already. */
   stored(record: AnswerRecord): Promise<Message | null>;
+  /** The D1 bookmark after the answer was stored, for the terminal event (null: none known). */
+  bookmark(record: AnswerRecord): string | null;
 }
 
 /** The stored `error` of an answer whose owner died. */
@@ -57,7 +59,7 @@ export async function closeOrphan(owner: OrphanOwner, record: AnswerRecord): Pro
   const stored = (await owner.finish(record, outcome)) ?? (await owner.stored(record));
   const lastId = events.at(-1)?.id ?? record.last_event_id;
   if (stored && stored.status !== "streaming")
-    owner.log.append(record.message_id, terminalEventFrame(lastId + 1, stored));
+    owner.log.append(record.message_id, terminalEventFrame(lastId + 1, stored, owner.bookmark(record)));
   owner.log.finish(
     record.message_id,
     stored?.status ?? "interrupted",
