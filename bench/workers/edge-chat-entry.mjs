@@ -11,7 +11,8 @@
  * both (the bench checks it: the time to the upstream call grows by the delay).
  *
  * Every executed statement (`first`, `all`, `run`, `raw`), every `batch()` and every `exec()` waits
- * the delay before it goes to D1, as one round trip would. Nothing waits at 0 ms.
+ * the delay before it goes to D1, as one round trip would, also on the sessions a binding opens
+ * (`withSession()`). Nothing waits at 0 ms.
  */
 import app, { ConversationGeneration as DeployedConversationGeneration } from "./index.js";
 
@@ -49,6 +50,8 @@ function wrapDatabase(db) {
       if (prop === "batch")
         return (statements) => delayed(() => target.batch(statements.map((s) => originals.get(s) ?? s)));
       if (prop === "exec") return (query) => delayed(() => target.exec(query));
+      // The app queries through D1 sessions (src/store/sessions.ts): a session's calls wait too.
+      if (prop === "withSession") return (...args) => wrapDatabase(target.withSession(...args));
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
