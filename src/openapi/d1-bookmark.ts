@@ -3,6 +3,8 @@
  * and response header, added to every operation of the authenticated `/v1` routes.
  */
 
+import { type Envelope, errorResponses } from "./operations";
+
 const BOOKMARK_SCHEMA = {
   type: "string",
   pattern: "^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$",
@@ -36,8 +38,8 @@ const METHODS = new Set(["get", "put", "post", "patch", "delete", "head", "optio
 
 /**
  * `paths` with the bookmark parameter and response header on every operation under `/v1/`
- * (every response but the 401, which is sent before the session opens). New objects: the
- * operations' responses may be shared between paths.
+ * (every response but the 401, which is sent before the session opens), and a 400 where the
+ * operation had none. New objects: the operations' responses may be shared between paths.
  */
 export function withD1Bookmarks(
   paths: Record<string, Record<string, unknown>>,
@@ -45,30 +47,49 @@ export function withD1Bookmarks(
   return Object.fromEntries(
     Object.entries(paths).map(([path, item]) => {
       if (!path.startsWith("/v1/")) return [path, item];
-      const operations = Object.entries(item).map(([key, value]) =>
-        METHODS.has(key) && typeof value === "object" && value !== null
-          ? [key, withBookmark(value as Operation)]
-          : [key, value],
-      );
+      const operations = Object.entries(item).map(([key, value]) => [
+        key,
+        METHODS.has(key) && isOperation(value) ? withBookmark(value) : value,
+      ]);
       return [path, Object.fromEntries(operations)];
     }),
   );
 }
 
+type Response = { headers?: Record<string, unknown> } & Record<string, unknown>;
+
 interface Operation {
   parameters?: unknown[];
-  responses?: Record<string, { headers?: Record<string, unknown> } & Record<string, unknown>>;
+  responses: Record<string, Response>;
   [key: string]: unknown;
 }
 
+/** An operation object as `buildPaths()` writes them: `responses` always present. */
+function isOperation(value: unknown): value is Operation {
+  return typeof value === "object" && value !== null && "responses" in value;
+}
+
+/** The error envelope an operation's 401 is documented in (`Error` unless it is OpenAI's). */
+function envelopeOf(responses: Record<string, Response>): Envelope {
+  return JSON.stringify(responses["401"] ?? {}).includes("#/components/schemas/OpenAIError")
+    ? "OpenAIError"
+    : "Error";
+}
+
 function withBookmark(operation: Operation): Operation {
-  const responses = Object.fromEntries(
-    Object.entries(operation.responses ?? {}).map(([status, response]) => [
-      status,
+  const all: Record<string, Response> = { ...operation.responses };
+  // Any route answers a malformed bookmark with 400, in the envelope of its other errors.
+  const badRequest = errorResponses([400], envelopeOf(all))["400"];
+  if (!all["400"] && isResponse(badRequest)) all["400"] = badRequest;
+  const responses: Record<string, Response> = {};
+  for (const [status, response] of Object.entries(all))
+    responses[status] =
       status === "401"
         ? response
-        : { ...response, headers: { ...response.headers, "x-d1-bookmark": HEADER_REF } },
-    ]),
-  );
+        : { ...response, headers: { ...response.headers, "x-d1-bookmark": HEADER_REF } };
   return { ...operation, parameters: [...(operation.parameters ?? []), PARAMETER_REF], responses };
+}
+
+function isResponse(value: unknown): value is Response {
+  return typeof value === "object" && value !== null;
 }

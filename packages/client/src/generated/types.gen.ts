@@ -1415,6 +1415,10 @@ export type DeleteConversationData = {
 
 export type DeleteConversationErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -1458,6 +1462,10 @@ export type GetConversationData = {
 };
 
 export type GetConversationErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -1703,6 +1711,10 @@ export type GetMessageData = {
 
 export type GetMessageErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -1823,6 +1835,10 @@ export type ListMessageSiblingsData = {
 
 export type ListMessageSiblingsErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -1923,6 +1939,10 @@ export type StopMessageData = {
 };
 
 export type StopMessageErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -2072,6 +2092,10 @@ export type ExportConversationData = {
 
 export type ExportConversationErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -2110,6 +2134,10 @@ export type ExportAccountData = {
 };
 
 export type ExportAccountErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -2198,6 +2226,10 @@ export type DeleteAccountData = {
 
 export type DeleteAccountErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -2236,6 +2268,10 @@ export type ListApiKeysData = {
 };
 
 export type ListApiKeysErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -2331,6 +2367,10 @@ export type RevokeApiKeyData = {
 };
 
 export type RevokeApiKeyErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -2784,6 +2824,10 @@ export type DeleteFileData = {
 
 export type DeleteFileErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -2827,6 +2871,10 @@ export type GetFileData = {
 };
 
 export type GetFileErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -2880,6 +2928,10 @@ export type GetFileContentData = {
 };
 
 export type GetFileContentErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -3043,6 +3095,10 @@ export type ResumeUiChatData = {
 
 export type ResumeUiChatErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: Error;
@@ -3090,6 +3146,10 @@ export type ListUiMessagesData = {
 };
 
 export type ListUiMessagesErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
@@ -3222,6 +3282,10 @@ export type ListModelsData = {
 
 export type ListModelsErrors = {
     /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: OpenAiError;
+    /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
     401: OpenAiError;
@@ -3261,6 +3325,10 @@ export type GetModelData = {
 };
 
 export type GetModelErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: OpenAiError;
     /**
      * Missing or invalid bearer token. Code: `unauthorized`.
      */
