@@ -116,6 +116,9 @@ const TEST_SHARDS = Number(process.env.TEST_SHARDS ?? 2);
 /** The shard tests, also run on one shard by the `one-shard` project. */
 const SHARD_TESTS = "test/shards.test.ts";
 
+/** The reshard tests: three shards bound and RESHARD_FROM=2, a reshard from 2 to 3 in progress. */
+const RESHARD_TESTS = "test/reshard.test.ts";
+
 /** The title tests: generated titles on, as in production (wrangler.toml's TITLE_MODEL). */
 const TITLE_TESTS = "test/titles.test.ts";
 /**
@@ -144,7 +147,7 @@ export default defineConfig({
         "workers",
         {
           include: ["test/**/*.test.ts"],
-          exclude: [TITLE_TESTS, SUMMARY_TESTS, WEBHOOK_TESTS, FILE_URL_TESTS],
+          exclude: [TITLE_TESTS, SUMMARY_TESTS, WEBHOOK_TESTS, FILE_URL_TESTS, RESHARD_TESTS],
         },
         { TITLE_MODEL: "off", SUMMARY_MODEL: "off" },
       ),
@@ -198,6 +201,14 @@ export default defineConfig({
         { TITLE_MODEL: "off", SUMMARY_MODEL: "off" },
         {},
         1,
+      ),
+      // A reshard from 2 shards to 3: DB_2 added, RESHARD_FROM naming the old count.
+      workersProject(
+        "reshard",
+        { include: [RESHARD_TESTS] },
+        { TITLE_MODEL: "off", SUMMARY_MODEL: "off", RESHARD_FROM: "2" },
+        {},
+        3,
       ),
       {
         // Checks of the source tree itself (the layer rule), in Node: they read files and load

@@ -22,6 +22,7 @@ const OPENAI_ERROR_TYPES: Readonly<Record<ErrorCode, string>> = {
   upstream_timeout: "api_error",
   internal_error: "api_error",
   shard_unavailable: "api_error",
+  resharding: "api_error",
 };
 
 /** The `error` member of OpenAI's error envelope. `code` carries our error code (`../shared/API.md`). */

@@ -39,3 +39,16 @@ export const invalidRequest = (message: string, param?: string) =>
 
 /** 404 `not_found`: also what another user's resource looks like. */
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} not found.`);
+
+/**
+ * 503 `resharding` with `Retry-After`: a write of a user whose rows are being moved to another
+ * shard (store/reshard-routing.ts), refused for the seconds of that user's move.
+ */
+export const reshardingError = (retryAfterSeconds: number) =>
+  new ApiError(
+    503,
+    "resharding",
+    "Your data is being moved to another database; retry in a few seconds.",
+    undefined,
+    { "retry-after": String(retryAfterSeconds) },
+  );

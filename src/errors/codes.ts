@@ -20,6 +20,7 @@ const ERROR_STATUS = {
   upstream_timeout: 504,
   internal_error: 500,
   shard_unavailable: 503,
+  resharding: 503,
 } as const satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 /** A status some error code is sent with. */

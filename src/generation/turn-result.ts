@@ -1,5 +1,6 @@
-import { ApiError, type ErrorCode } from "../errors/api-error";
+import { ApiError, type ErrorCode, reshardingError } from "../errors/api-error";
 import { logError } from "../log/log";
+import { isUserMovingError, RESHARD_RETRY_AFTER_SECONDS } from "../store/reshard-routing";
 
 /** A turn's error as it crosses the Durable Object boundary (RPC carries plain data, not classes). */
 export interface TurnFailure {
@@ -15,6 +16,7 @@ export interface TurnFailure {
 
 /** Any error → a plain failure; unknown errors never leak details. */
 export function failure(err: unknown): TurnFailure {
+  if (isUserMovingError(err)) return failure(reshardingError(RESHARD_RETRY_AFTER_SECONDS));
   if (err instanceof ApiError) {
     return {
       ok: false,

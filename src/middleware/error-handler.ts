@@ -1,8 +1,9 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../app-env";
-import { ApiError } from "../errors/api-error";
+import { ApiError, reshardingError } from "../errors/api-error";
 import { logError } from "../log/log";
+import { isUserMovingError, RESHARD_RETRY_AFTER_SECONDS } from "../store/reshard-routing";
 
 /**
  * Turns every thrown error into the JSON error envelope; unknown errors never leak details. The
@@ -13,6 +14,7 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => withRequestId(c, errorR
 
 function errorResponse(err: Error): Response {
   if (err instanceof ApiError) return err.toResponse();
+  if (isUserMovingError(err)) return reshardingError(RESHARD_RETRY_AFTER_SECONDS).toResponse();
   if (err instanceof HTTPException) {
     const code =
       err.status === 401 ? "unauthorized" : err.status === 413 ? "payload_too_large" : "invalid_request";

@@ -7,6 +7,7 @@ import * as z from "zod";
 import { turnContentSchema } from "../chat/file-parts";
 import { RATE_LIMIT_TIERS } from "../config";
 import { generationParametersSchema, textContentSchema } from "../dashscope/schema";
+import { reshardCursorSchema } from "../resources/reshard";
 import { UNLIMITED_BUDGET } from "../store/usage";
 import { hasControlCharacter, MULTILINE_WHITESPACE } from "../text/control-characters";
 
@@ -167,4 +168,13 @@ export const budgetBody = z.strictObject({
 
 export const rateLimitBody = z.strictObject({
   tier: z.enum(RATE_LIMIT_TIERS).nullable().describe("`null` restores the default tier."),
+});
+
+/** `POST /admin/v1/reshard`: one step of a reshard pass. */
+export const reshardBody = z.strictObject({
+  cursor: reshardCursorSchema
+    .nullable()
+    .optional()
+    .describe("The previous step's `cursor`; absent or `null` starts a pass."),
+  max_users: z.int().min(1).max(50).optional().describe("Most users this step moves (default 10)."),
 });

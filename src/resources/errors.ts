@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   "upstream_timeout",
   "internal_error",
   "shard_unavailable",
+  "resharding",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

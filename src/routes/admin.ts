@@ -6,7 +6,7 @@ import { ApiError, notFound } from "../errors/api-error";
 import { logError } from "../log/log";
 import { requireAdmin } from "../middleware/admin-auth";
 import { jsonBody } from "../middleware/json-body";
-import { budgetBody, rateLimitBody } from "../openapi/bodies";
+import { budgetBody, rateLimitBody, reshardBody } from "../openapi/bodies";
 import type { UserLimitsView } from "../resources/user-limits";
 import { decodeUserCursor, encodeUserCursor } from "../store/cursor";
 import { onEveryShard } from "../store/fan-out";
@@ -23,6 +23,7 @@ import {
   setRateLimitTier,
   type UserLimitsRow,
 } from "../store/user-limits";
+import { reshardHandler } from "./reshard";
 import { parseUsageRange } from "./usage";
 import { parseCursor, parsePageLimit } from "./validation";
 
@@ -65,6 +66,7 @@ function userIdParam(c: Context<AppEnv>): string {
  * - `PUT /users/{userId}/rate-limit {tier}`: also updates the tier cached in KV;
  * - `POST` / `DELETE /users/{userId}/block`: the turn path refuses a blocked user's turns;
  * - `GET /users/{userId}/usage?from=&to=`: the same report as the user's `GET /v1/usage`.
+ * - `POST /reshard {cursor?, max_users?}`: one step of a reshard (routes/reshard.ts).
  */
 export const adminRoutes = new Hono<AppEnv>()
   .use("*", requireAdmin)
@@ -133,4 +135,5 @@ export const adminRoutes = new Hono<AppEnv>()
     const userId = userIdParam(c);
     const { from, to } = parseUsageRange({ from: c.req.query("from"), to: c.req.query("to") });
     return c.json(await getUsage(userDb(c.env, userId), userId, from, to));
-  });
+  })
+  .post("/reshard", jsonBody(reshardBody, { optional: true }), reshardHandler);

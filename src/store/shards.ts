@@ -11,7 +11,9 @@
  * none between the old ones.
  */
 
-/** What the shard functions read of a Worker's env: `DB`, and `DB_1`, … when bound. */
+import { movingUserDb } from "./reshard-routing";
+
+/** What the shard functions read of a Worker's env: `DB`, and `DB_1`, … when bound (and `RESHARD_FROM`). */
 export type ShardEnv = Pick<Env, "DB">;
 
 /** The shard databases of this deployment, shard 0 (`DB`) first. */
@@ -96,7 +98,47 @@ export function routingHash(userId: string): string {
  */
 export function routedDb(env: ShardEnv, hash: bigint): D1Database {
   const shards = shardsOf(env);
-  return shards[shards.length <= 1 ? 0 : jumpHash(hash, shards.length)]!;
+  const now = shards.length <= 1 ? 0 : jumpHash(hash, shards.length);
+  const from = reshardFrom(env, shards.length);
+  if (from === null) return shards[now]!;
+  // During a reshard only the users whose shard differs between the two counts are forwarded
+  // (reshard-routing.ts); everyone else is routed as above, with no lookup.
+  const old = from <= 1 ? 0 : jumpHash(hash, from);
+  if (old === now) return shards[now]!;
+  return movingUserDb({
+    from: shards[old]!,
+    to: shards[now]!,
+    hash: hash.toString(16).padStart(16, "0"),
+    moved: movedHashes(shards),
+  });
+}
+
+/** The hashes found `moved` in this isolate, per shard list (`moved` is final for a reshard). */
+const movedByShards = new WeakMap<object, Set<string>>();
+
+function movedHashes(shards: D1Database[]): Set<string> {
+  let moved = movedByShards.get(shards);
+  if (!moved) {
+    moved = new Set();
+    movedByShards.set(shards, moved);
+  }
+  return moved;
+}
+
+/**
+ * The old shard count of a reshard in progress (`RESHARD_FROM`, README "Adding shards"), or null
+ * when none is: unset or empty. It must be a whole number from 1 to one less than the shards
+ * bound; anything else is a deployment error, thrown on the first query.
+ */
+export function reshardFrom(env: ShardEnv, count: number): number | null {
+  // Like `DB_1`, not in the generated Env type unless wrangler.toml sets it.
+  const value: unknown = Reflect.get(env, "RESHARD_FROM");
+  if (value === undefined || value === "") return null;
+  const from = Number(value);
+  if (!Number.isInteger(from) || from < 1 || from >= count) {
+    throw new Error(`RESHARD_FROM must be a whole number from 1 to ${count - 1} (${count} shards bound)`);
+  }
+  return from;
 }
 
 /** The database holding `userId`'s rows (their shard). */

@@ -48,6 +48,13 @@ const EXPECTED = [
       /^uncaught exception; exception = workerd\/api\/actor-state\.c\+\+:\d+: failed: broken\.outputGateBroken; jsg\.Error: (restart|owner killed by the test)$/m,
     followUps: { next: /ReadableStream received over RPC disconnected prematurely/, count: 1 },
   },
+  // test/reshard.test.ts: a write of a user being moved to another shard, refused inside a
+  // conversation's Durable Object, is rethrown to the route by RPC (503 `resharding`); workerd
+  // logs the object's rejected call once.
+  {
+    pattern:
+      /^uncaught exception; source = Uncaught \(in promise\); stack = UserMovingError: The user is being moved to another database; retry shortly\./,
+  },
 ];
 
 /** How long after its cause a follow-up line is still recognised as one, in ms. */
