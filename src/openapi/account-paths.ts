@@ -166,6 +166,21 @@ export function accountPaths(): Record<string, Record<string, unknown>> {
         responses: userLimits("The user's limits."),
       },
     },
+    "/admin/v1/reshard": {
+      post: {
+        operationId: "adminReshardStep",
+        tags: ["Operators"],
+        summary: "One step of a reshard: move users to the shards added (npm run reshard)",
+        description:
+          "Only while `RESHARD_FROM` is set (else 409 `conflict`). Walks the old shards' users from `cursor` and moves those whose shard changes (copy, verify, switch, delete), at most `max_users` per step. Repeat with the returned `cursor` until it is `null`; a pass that ended with `busy` or `failed` users needs another pass. Safe to stop and start again from no cursor at any point.",
+        ...ADMIN,
+        requestBody: { required: false, content: json("ReshardRequest") },
+        responses: {
+          200: { description: "What the step did.", content: json("ReshardStep") },
+          ...errorResponses([400, 401, 409, 413, 415], "Error"),
+        },
+      },
+    },
     "/admin/v1/users/{userId}/usage": {
       parameters: [userIdParam],
       get: {

@@ -12,6 +12,7 @@ import { errorBodySchema } from "../resources/errors";
 import { fileSchema } from "../resources/file";
 import { messageUsageSchema } from "../resources/message";
 import { modelListSchema, modelSchema } from "../resources/model";
+import { reshardStepSchema } from "../resources/reshard";
 import { searchHitSchema, searchPageSchema } from "../resources/search";
 import { usageReportSchema } from "../resources/usage";
 import { userLimitsPageSchema, userLimitsSchema } from "../resources/user-limits";
@@ -22,6 +23,7 @@ import {
   createConversationBody,
   rateLimitBody,
   regenerateBody,
+  reshardBody,
   turnBody,
   updateConversationBody,
 } from "./bodies";
@@ -107,6 +109,8 @@ const COMPONENTS = {
   UserLimitsPage: userLimitsPageSchema,
   SetBudgetRequest: budgetBody,
   SetRateLimitRequest: rateLimitBody,
+  ReshardRequest: reshardBody,
+  ReshardStep: reshardStepSchema,
   WebhookEvent: webhookEventSchema,
 } as const satisfies Record<string, z.ZodType>;
 

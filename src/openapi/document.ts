@@ -34,6 +34,7 @@ import {
   rateLimitHeaders,
   usageRangeParameters,
 } from "./operations";
+import { withReshardingResponses } from "./resharding";
 import { uiPaths } from "./ui-paths";
 import { webhookOperations } from "./webhooks";
 
@@ -486,7 +487,7 @@ export function openApiDocument(): OpenApiDocument {
       { name: "Meta" },
       { name: "Webhooks", description: "What edge-chat POSTs to `WEBHOOK_URL` (README, Webhooks)." },
     ],
-    paths: withD1Bookmarks(buildPaths()),
+    paths: withReshardingResponses(withD1Bookmarks(buildPaths())),
     webhooks: webhookOperations(),
     components: {
       securitySchemes: {

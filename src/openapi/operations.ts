@@ -16,7 +16,7 @@ const STATUS_MEANING: Readonly<Record<ErrorStatus, string>> = {
   429: "Rate limited or quota exhausted; see `Retry-After`.",
   500: "Internal error.",
   502: "The model provider failed.",
-  503: "A database shard did not answer (operator totals across users); try again shortly.",
+  503: "A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly.",
   504: "The model provider did not answer in time.",
 };
 
@@ -80,7 +80,7 @@ export function errorResponses(
     const headers = {
       ...(options.rateLimited && status === 429 ? rateLimitedHeaders : {}),
       ...(status === 401 ? wwwAuthenticateHeader : {}),
-      ...(status === 429 ? retryAfterHeader : {}),
+      ...(status === 429 || status === 503 ? retryAfterHeader : {}),
     };
     out[String(status)] = {
       description: statusText(status),

@@ -62,8 +62,8 @@ export function jumpHash(key: bigint, buckets: number): number {
 }
 
 /**
- * The index of the shard that holds `userId`'s rows among `count` shards.
- * @internal The Worker decides through {@link routedDb}; tests use this to pick users per shard.
+ * The index of the shard that holds `userId`'s rows among `count` shards. Queries are routed by
+ * {@link routedDb}; the reshard's mover (reshard-pass.ts) uses this to find a user's new shard.
  */
 export function shardIndex(userId: string, count: number): number {
   return count <= 1 ? 0 : jumpHash(fnv1a64(userId), count);

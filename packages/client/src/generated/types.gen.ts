@@ -8,7 +8,7 @@ export type Webhooks = AnswerCompletedWebhookWebhookRequest | AnswerFailedWebhoo
 
 export type Error = {
     error: {
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable' | 'resharding';
         /**
          * A human sentence; safe to show to developers, not meant for end users.
          */
@@ -31,7 +31,7 @@ export type OpenAiError = {
         /**
          * The edge-chat error code.
          */
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable' | 'resharding';
     };
 };
 
@@ -352,7 +352,7 @@ export type Message = {
      * Why the answer failed, was interrupted or cancelled.
      */
     error: {
-        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable' | 'cancelled' | 'interrupted';
+        code: 'invalid_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'turn_in_progress' | 'conversation_deleted' | 'sync_expired' | 'payload_too_large' | 'unsupported_media_type' | 'content_filtered' | 'rate_limited' | 'quota_exceeded' | 'upstream_error' | 'upstream_timeout' | 'internal_error' | 'shard_unavailable' | 'resharding' | 'cancelled' | 'interrupted';
         message: string;
         [key: string]: unknown;
     } | null;
@@ -1187,6 +1187,82 @@ export type SetRateLimitRequest = {
     tier: 'standard' | 'relaxed' | 'strict' | null;
 };
 
+export type ReshardRequest = {
+    /**
+     * The previous step's `cursor`; absent or `null` starts a pass.
+     */
+    cursor?: {
+        /**
+         * An old shard's index (0 is `DB`).
+         */
+        shard: number;
+        /**
+         * The last user id looked at in it; `""` from its start.
+         */
+        after: string;
+    } | null;
+    /**
+     * Most users this step moves (default 10).
+     */
+    max_users?: number;
+};
+
+export type ReshardStep = {
+    /**
+     * The old shard count (`RESHARD_FROM`).
+     */
+    from: number;
+    /**
+     * The new shard count (the shards bound).
+     */
+    to: number;
+    /**
+     * Pass as `cursor` to the next step; `null` when this pass has walked every old shard.
+     */
+    cursor: {
+        /**
+         * An old shard's index (0 is `DB`).
+         */
+        shard: number;
+        /**
+         * The last user id looked at in it; `""` from its start.
+         */
+        after: string;
+    } | null;
+    /**
+     * User ids looked at by this step.
+     */
+    scanned: number;
+    moved: Array<{
+        user_id: string;
+        from_shard: number;
+        to_shard: number;
+        /**
+         * Rows moved, every table counted.
+         */
+        rows: number;
+        /**
+         * How long the user's move took (their writes were refused meanwhile).
+         */
+        ms: number;
+    }>;
+    /**
+     * Users with an answer in flight, left for the next pass.
+     */
+    busy: Array<string>;
+    /**
+     * Users whose copy failed or did not verify: left in their old shard, tried again next pass.
+     */
+    failed: Array<{
+        user_id: string;
+        message: string;
+    }>;
+    /**
+     * D1 statements this step ran.
+     */
+    queries: number;
+};
+
 export type WebhookEvent = {
     /**
      * `message.completed` for a completed answer; `message.failed` for any other end.
@@ -1382,6 +1458,10 @@ export type CreateConversationErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type CreateConversationError = CreateConversationErrors[keyof CreateConversationErrors];
@@ -1430,6 +1510,10 @@ export type DeleteConversationErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type DeleteConversationError = DeleteConversationErrors[keyof DeleteConversationErrors];
@@ -1537,6 +1621,10 @@ export type UpdateConversationErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type UpdateConversationError = UpdateConversationErrors[keyof UpdateConversationErrors];
@@ -1675,6 +1763,10 @@ export type SendMessageErrors = {
      */
     502: Error;
     /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
+    /**
      * The model provider did not answer in time. Code: `upstream_timeout`.
      */
     504: Error;
@@ -1798,6 +1890,10 @@ export type RegenerateMessageErrors = {
      * The model provider failed. Code: `upstream_error`.
      */
     502: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
     /**
      * The model provider did not answer in time. Code: `upstream_timeout`.
      */
@@ -1959,6 +2055,10 @@ export type StopMessageErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type StopMessageError = StopMessageErrors[keyof StopMessageErrors];
@@ -2241,6 +2341,10 @@ export type DeleteAccountErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type DeleteAccountError = DeleteAccountErrors[keyof DeleteAccountErrors];
@@ -2335,6 +2439,10 @@ export type CreateApiKeyErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type CreateApiKeyError = CreateApiKeyErrors[keyof CreateApiKeyErrors];
@@ -2387,6 +2495,10 @@ export type RevokeApiKeyErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type RevokeApiKeyError = RevokeApiKeyErrors[keyof RevokeApiKeyErrors];
@@ -2469,7 +2581,7 @@ export type AdminGetUsageErrors = {
      */
     500: Error;
     /**
-     * A database shard did not answer (operator totals across users); try again shortly. Code: `shard_unavailable`.
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
      */
     503: Error;
 };
@@ -2699,6 +2811,51 @@ export type AdminBlockUserResponses = {
 
 export type AdminBlockUserResponse = AdminBlockUserResponses[keyof AdminBlockUserResponses];
 
+export type AdminReshardStepData = {
+    body?: ReshardRequest;
+    path?: never;
+    query?: never;
+    url: '/admin/v1/reshard';
+};
+
+export type AdminReshardStepErrors = {
+    /**
+     * Invalid request: a body that is not valid JSON or not UTF-8, or a field at fault (named by `param`). Code: `invalid_request`.
+     */
+    400: Error;
+    /**
+     * Missing or invalid bearer token. Code: `unauthorized`.
+     */
+    401: Error;
+    /**
+     * Conflict (`turn_in_progress` while the conversation is answering; `conversation_deleted` when it was deleted while the answer was opening). Codes: `conflict`, `turn_in_progress`, `conversation_deleted`.
+     */
+    409: Error;
+    /**
+     * The request body is too large. Code: `payload_too_large`.
+     */
+    413: Error;
+    /**
+     * The request body is not declared as JSON (`Content-Type: application/json`, UTF-8); for an upload, the file is not an image of a supported kind. Code: `unsupported_media_type`.
+     */
+    415: Error;
+    /**
+     * Internal error. Code: `internal_error`.
+     */
+    500: Error;
+};
+
+export type AdminReshardStepError = AdminReshardStepErrors[keyof AdminReshardStepErrors];
+
+export type AdminReshardStepResponses = {
+    /**
+     * What the step did.
+     */
+    200: ReshardStep;
+};
+
+export type AdminReshardStepResponse = AdminReshardStepResponses[keyof AdminReshardStepResponses];
+
 export type AdminGetUserUsageData = {
     body?: never;
     path: {
@@ -2791,6 +2948,10 @@ export type UploadFileErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type UploadFileError = UploadFileErrors[keyof UploadFileErrors];
@@ -2839,6 +3000,10 @@ export type DeleteFileErrors = {
      * Internal error. Code: `internal_error`.
      */
     500: Error;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
 };
 
 export type DeleteFileError = DeleteFileErrors[keyof DeleteFileErrors];
@@ -3059,6 +3224,10 @@ export type SendUiChatErrors = {
      */
     502: Error;
     /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: Error;
+    /**
      * The model provider did not answer in time. Code: `upstream_timeout`.
      */
     504: Error;
@@ -3250,6 +3419,10 @@ export type CreateChatCompletionErrors = {
      * The model provider failed. Code: `upstream_error`.
      */
     502: OpenAiError;
+    /**
+     * A database shard did not answer (operator totals across users), or, on a write, the user's data is being moved to another shard (`resharding`, for the seconds of the move; see `Retry-After`); try again shortly. Codes: `shard_unavailable`, `resharding`.
+     */
+    503: OpenAiError;
     /**
      * The model provider did not answer in time. Code: `upstream_timeout`.
      */
