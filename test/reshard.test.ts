@@ -1,8 +1,16 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { copyUser, markMoved, markMoving, type QueryCounter, USER_TABLES } from "../src/store/reshard";
+import {
+  copyUser,
+  markMoved,
+  markMoving,
+  moveUser,
+  type QueryCounter,
+  USER_TABLES,
+} from "../src/store/reshard";
 import type { ReshardStep } from "../src/store/reshard-pass";
-import { routingHash, shardDatabases, shardIndex } from "../src/store/shards";
+import { UserMovingError } from "../src/store/reshard-routing";
+import { routingHash, shardDatabases, shardIndex, userDb } from "../src/store/shards";
 import { BASE, call, createConversation, eventually, expectError, newUser, streamTurn } from "./helpers/api";
 import { filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
 
@@ -298,5 +306,105 @@ describe("reshard from 2 shards to 3", () => {
       const res = await call(cutMidCopy, "GET", "/search?q=weaverbird");
       return ((await res.json()) as { data: unknown[] }).data.length >= 2;
     });
+  });
+
+  it("routes a moving user's D1 sessions: reads from the old shard, writes refused, then the new shard", async () => {
+    const user = userMoving("session", 0, 2);
+    const conversation = await createConversation(user, { title: "in a session" });
+    expect(
+      await markMoving(shards[0]!, user, { fromCount: OLD, toCount: NEW, targetShard: 2 }, Date.now()),
+    ).toBe(true);
+    const read = "SELECT id FROM conversations WHERE user_id = ?";
+    const session = userDb(env, user).withSession("first-primary");
+    const { results } = await session.prepare(read).bind(user).all<{ id: string }>();
+    expect(results.map((r) => r.id)).toEqual([conversation.id]);
+    const bookmark = session.getBookmark();
+    expect(bookmark).not.toBeNull();
+    await expect(
+      session.prepare("UPDATE conversations SET title = 'changed' WHERE id = ?").bind(conversation.id).run(),
+    ).rejects.toThrow(UserMovingError);
+    const [again] = await session.batch([session.prepare(read).bind(user)]);
+    expect(again?.results).toHaveLength(1);
+
+    await runReshard();
+    // A bookmark of the old shard's session, sent back after the move, reads the new shard.
+    const after = userDb(env, user).withSession(bookmark!);
+    const title = await after
+      .prepare("SELECT title FROM conversations WHERE id = ?")
+      .bind(conversation.id)
+      .first("title");
+    expect(title).toBe("in a session");
+    await after
+      .prepare("UPDATE conversations SET title = 'changed' WHERE id = ?")
+      .bind(conversation.id)
+      .run();
+    const onNew = await shards[2]!
+      .prepare("SELECT title FROM conversations WHERE id = ?")
+      .bind(conversation.id)
+      .first();
+    expect(onNew).toEqual({ title: "changed" });
+  });
+
+  it("moves a user of 1,000 messages (3 KB each) within one step's statement budget", async () => {
+    const user = userMoving("large", 1, 2);
+    const conversation = await createConversation(user, { title: "long" });
+    const old = shards[1]!;
+    const text = "a realistic paragraph of an answer with some words in it. ".repeat(50);
+    // A conversation of 1,000 messages, each the answer or question after the one before.
+    const id = (i: number) => `0190${String(i).padStart(4, "0")}-0000-7000-8000-000000000000`;
+    for (let batch = 0; batch < 10; batch++) {
+      await old.batch(
+        Array.from({ length: 100 }, (_, j) => {
+          const i = batch * 100 + j;
+          return old
+            .prepare(
+              `INSERT INTO messages (id, conversation_id, user_id, parent_id, role, content_json, status, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, 'completed', ?)`,
+            )
+            .bind(
+              id(i),
+              conversation.id,
+              user,
+              i === 0 ? null : id(i - 1),
+              i % 2 ? "assistant" : "user",
+              JSON.stringify(`${i} ${text}`),
+              Date.now(),
+            );
+        }),
+      );
+    }
+    const before = await snapshot(old, user);
+    expect(before.messages).toHaveLength(1000);
+    const steps = await runReshard(1);
+    const move = steps.flatMap((s) => s.moved).find((m) => m.user_id === user)!;
+    expect(move.rows).toBeGreaterThan(2000);
+    expect(await snapshot(shards[2]!, user)).toEqual(before);
+    const step = steps.find((s) => s.moved.some((m) => m.user_id === user))!;
+    console.log(`moved ${move.rows} rows in ${move.ms} ms with ${step.queries} statements`);
+    expect(step.queries).toBeLessThan(600);
+  });
+
+  it("undoes a move that does not fit in a step's statements: the user stays whole in the old shard", async () => {
+    const user = userMoving("too-large", 0, 2);
+    await populate(user);
+    const before = await snapshot(shards[0]!, user);
+    // A step that has already run 900 of its statements.
+    const outcome = await moveUser(
+      shards[0]!,
+      shards[2]!,
+      user,
+      { fromCount: OLD, toCount: NEW, targetShard: 2 },
+      {
+        queries: 900,
+      },
+    );
+    expect(outcome).toMatchObject({ status: "failed", message: expect.stringContaining("statements") });
+    expect(await snapshot(shards[0]!, user)).toEqual(before);
+    expect(rowCount(await snapshot(shards[2]!, user))).toBe(0);
+    const mark = await shards[0]!.prepare("SELECT * FROM shard_moves WHERE user_id = ?").bind(user).first();
+    expect(mark).toBeNull();
+    await ok(await call(user, "POST", "/conversations", {}), 201);
+    await runReshard();
+    expect(rowCount(await snapshot(shards[2]!, user))).toBe(rowCount(before) + 2);
   });
 });

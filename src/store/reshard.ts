@@ -59,8 +59,11 @@ export const USER_TABLES: readonly TableSpec[] = [
 const SEARCH: TableSpec = { name: "search_docs", keys: ["ref_id"], owner: "d.user_id = ?" };
 const SEARCH_COLUMNS = ["user_id", "conversation_id", "message_id", "ref_id", "role", "created_at"] as const;
 
-/** Rows per page read; a page is written in statements of at most {@link MAX_JSON_BYTES}. */
-const PAGE_ROWS = 100;
+/**
+ * Rows per page read; a page is written in statements of at most {@link MAX_JSON_BYTES}. 250 rows
+ * of 3 KB messages are 750 KB, far below D1's 50 MB result limit.
+ */
+const PAGE_ROWS = 250;
 /** D1 allows 2 MB per string or row (developers.cloudflare.com/d1/platform/limits/); half of it. */
 const MAX_JSON_BYTES = 1_000_000;
 /** Messages deleted per statement: each fires the search and version triggers. */
@@ -68,9 +71,29 @@ const DELETE_CHUNK = 500;
 
 type Row = Record<string, unknown>;
 
-/** Counts the statements a move runs (D1 allows 1,000 per Worker invocation on the paid plan). */
+/** Counts the statements a step runs. */
 export interface QueryCounter {
   queries: number;
+}
+
+/**
+ * Most statements one step may run: D1 allows 1,000 per Worker invocation on the paid plan
+ * (developers.cloudflare.com/d1/platform/limits/, "Queries per Worker invocation"); the rest is
+ * left for undoing a move that did not fit ({@link moveUser}).
+ */
+const MAX_STATEMENTS = 940;
+
+/** A move that would need more statements than one step may run. */
+class StepBudgetError extends Error {}
+
+/** Counts `k` statements about to run, or throws {@link StepBudgetError} when they do not fit. */
+function spend(n: QueryCounter, k = 1): void {
+  if (n.queries + k > MAX_STATEMENTS) {
+    throw new StepBudgetError(
+      `the move needs more than the ${MAX_STATEMENTS} statements one step may run; left in the old shard`,
+    );
+  }
+  n.queries += k;
 }
 
 function pageSql(t: TableSpec, after: readonly unknown[] | null): string {
@@ -88,7 +111,7 @@ function pageSql(t: TableSpec, after: readonly unknown[] | null): string {
 async function* pages(db: D1Database, t: TableSpec, userId: string, n: QueryCounter): AsyncGenerator<Row[]> {
   let after: unknown[] | null = null;
   for (;;) {
-    n.queries++;
+    spend(n);
     const { results }: D1Result<Row> = await db
       .prepare(pageSql(t, after))
       .bind(userId, ...(after ?? []))
@@ -145,7 +168,7 @@ async function writePage(db: D1Database, t: TableSpec, rows: readonly Row[], n: 
       statements.push(db.prepare(insertFromJson(t.name, Object.keys(rows[0]!))).bind(json));
     }
   }
-  n.queries += statements.length;
+  spend(n, statements.length);
   await db.batch(statements);
 }
 
@@ -156,7 +179,7 @@ async function writePage(db: D1Database, t: TableSpec, rows: readonly Row[], n: 
  */
 export async function deleteUserRows(db: D1Database, userId: string, n: QueryCounter): Promise<void> {
   for (;;) {
-    n.queries++;
+    spend(n);
     const r = await db
       .prepare(
         `DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE user_id = ? LIMIT ${DELETE_CHUNK})`,
@@ -176,7 +199,7 @@ export async function deleteUserRows(db: D1Database, userId: string, n: QueryCou
     db.prepare("DELETE FROM changes WHERE user_id = ?").bind(userId),
     db.prepare("DELETE FROM users WHERE id = ?").bind(userId),
   ];
-  n.queries += statements.length;
+  spend(n, statements.length);
   await db.batch(statements);
 }
 
@@ -199,7 +222,7 @@ export async function copyUser(
   // The source's versions, and nothing the triggers wrote: their change-log rows, their index.
   const versions: TableSpec = { name: "conversations", keys: ["id"], owner: "user_id = ?" };
   for await (const rows of pages(from, versions, userId, n)) {
-    n.queries++;
+    spend(n);
     await to
       .prepare(
         `UPDATE conversations SET version = json_extract(j.value, '$.version')
@@ -208,7 +231,7 @@ export async function copyUser(
       .bind(JSON.stringify(rows.map((r) => ({ id: r.id, version: r.version }))))
       .run();
   }
-  n.queries += 3;
+  spend(n, 3);
   await to.batch([
     to
       .prepare("DELETE FROM search_text WHERE rowid IN (SELECT doc_id FROM search_docs WHERE user_id = ?)")
@@ -337,10 +360,10 @@ export async function moveUser(
   n: QueryCounter,
 ): Promise<MoveOutcome> {
   const started = Date.now();
+  spend(n);
   let move = await readMove(from, userId);
-  n.queries++;
   if (move === null) {
-    n.queries += 2;
+    spend(n, 2);
     if (!(await markMoving(from, userId, target, Date.now()))) return { status: "busy" };
     move = { state: "moving", target_shard: target.targetShard };
   }
@@ -351,22 +374,31 @@ export async function moveUser(
       const [source, copy] = await Promise.all([digestUser(from, userId, n), digestUser(to, userId, n)]);
       const differ = differences(source, copy);
       if (differ.length > 0) throw new Error(`the copy differs from the source in ${differ.join(", ")}`);
-      n.queries++;
+      spend(n);
       await markMoved(from, userId, Date.now());
     } catch (err) {
-      // Back to the old shard: nothing of the user was deleted there.
-      await deleteUserRows(to, userId, n).catch(() => undefined);
+      // Back to the old shard, where nothing of the user was deleted: first the mark (one
+      // statement, within what MAX_STATEMENTS leaves), then the target's partial rows, which a
+      // later attempt also clears first.
+      n.queries += 1;
       await unmark(from, userId);
+      await deleteUserRows(to, userId, { queries: 0 }).catch(() => undefined);
       return { status: "failed", message: err instanceof Error ? err.message : String(err) };
     }
   }
-  const rows = await countRows(from, userId, n);
-  await deleteUserRows(from, userId, n);
-  return { status: "moved", ms: Date.now() - started, rows };
+  try {
+    const rows = await countRows(from, userId, n);
+    await deleteUserRows(from, userId, n);
+    return { status: "moved", ms: Date.now() - started, rows };
+  } catch (err) {
+    // Moved, its old rows not all deleted: the next pass finds the user `moved` and deletes them.
+    const message = err instanceof Error ? err.message : String(err);
+    return { status: "failed", message: `moved; deleting the old rows: ${message}` };
+  }
 }
 
 async function countRows(db: D1Database, userId: string, n: QueryCounter): Promise<number> {
-  n.queries++;
+  spend(n);
   const parts = USER_TABLES.map((t) => `(SELECT COUNT(*) FROM ${t.name} WHERE ${t.owner})`);
   const row = await db
     .prepare(`SELECT ${parts.join(" + ")} AS n`)
@@ -381,13 +413,19 @@ async function countRows(db: D1Database, userId: string, n: QueryCounter): Promi
  * of one read per table (D1 refuses a compound SELECT of this many UNIONs: "too many terms in
  * compound SELECT"), each the table's first `limit` ids, which hold the first `limit` of all.
  */
-export async function usersAfter(db: D1Database, after: string, limit: number): Promise<string[]> {
+export async function usersAfter(
+  db: D1Database,
+  after: string,
+  limit: number,
+  n: QueryCounter,
+): Promise<string[]> {
   const reads = USER_TABLES.filter((t) => t.name !== "account_deletion_items").map((t) => {
     const id = t.name === "users" ? "id" : "user_id";
     return db
       .prepare(`SELECT DISTINCT ${id} AS id FROM ${t.name} WHERE ${id} > ? ORDER BY ${id} LIMIT ${limit}`)
       .bind(after);
   });
+  spend(n, reads.length);
   const pages = await db.batch<{ id: string }>(reads);
   const ids = [...new Set(pages.flatMap((p) => p.results.map((r) => r.id)))];
   // Ids are compared as SQLite's BINARY collation does: by UTF-8 bytes, which for strings

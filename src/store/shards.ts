@@ -105,24 +105,37 @@ export function routedDb(env: ShardEnv, hash: bigint): D1Database {
   // (reshard-routing.ts); everyone else is routed as above, with no lookup.
   const old = from <= 1 ? 0 : jumpHash(hash, from);
   if (old === now) return shards[now]!;
-  return movingUserDb({
-    from: shards[old]!,
-    to: shards[now]!,
-    hash: hash.toString(16).padStart(16, "0"),
-    moved: movedHashes(shards),
-  });
+  const forwarding = forwardingOf(shards);
+  const key = hash.toString(16).padStart(16, "0");
+  let db = forwarding.databases.get(key);
+  if (!db) {
+    // The cache only saves objects (a caller may key its own state by the database, as the
+    // conversation's object counts round trips per shard); forgetting them all costs nothing.
+    if (forwarding.databases.size >= MAX_FORWARDED) forwarding.databases.clear();
+    // Forgetting a `moved` hash costs its user one wasted batch on the old shard, once.
+    if (forwarding.moved.size >= MAX_FORWARDED) forwarding.moved.clear();
+    db = movingUserDb({ from: shards[old]!, to: shards[now]!, hash: key, moved: forwarding.moved });
+    forwarding.databases.set(key, db);
+  }
+  return db;
 }
 
-/** The hashes found `moved` in this isolate, per shard list (`moved` is final for a reshard). */
-const movedByShards = new WeakMap<object, Set<string>>();
+/** Forwarded users' databases, and `moved` hashes, kept per isolate and shard list. */
+const MAX_FORWARDED = 10_000;
 
-function movedHashes(shards: D1Database[]): Set<string> {
-  let moved = movedByShards.get(shards);
-  if (!moved) {
-    moved = new Set();
-    movedByShards.set(shards, moved);
+/**
+ * Per shard list: the forwarded users' databases by routing hash, and the hashes found `moved`
+ * (final for a reshard, so the old shard is not asked again).
+ */
+const forwardingByShards = new WeakMap<object, { databases: Map<string, D1Database>; moved: Set<string> }>();
+
+function forwardingOf(shards: D1Database[]) {
+  let forwarding = forwardingByShards.get(shards);
+  if (!forwarding) {
+    forwarding = { databases: new Map(), moved: new Set() };
+    forwardingByShards.set(shards, forwarding);
   }
-  return moved;
+  return forwarding;
 }
 
 /**
