@@ -31,3 +31,9 @@ CREATE TRIGGER shard_write_check BEFORE INSERT ON shard_write_checks BEGIN
   WHERE routing_hash = NEW.routing_hash AND state = 'moved';
   SELECT RAISE(IGNORE);
 END;
+
+-- The mover's walk over a shard's user ids (reshard.ts `usersAfter`: each user table's next ids
+-- after a cursor) is a range scan of an index led by `user_id`; these two tables had none
+-- (account_deletions, one row per deleted account, is read whole).
+CREATE INDEX webhook_outbox_by_user ON webhook_outbox (user_id);
+CREATE INDEX message_files_by_user ON message_files (user_id);
