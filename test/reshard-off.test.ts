@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { isReadOnly } from "../src/store/reshard-routing";
 import { shardDatabases, shardIndex, userDb } from "../src/store/shards";
 import { expectError, newUser } from "./helpers/api";
 
@@ -26,5 +27,23 @@ describe("no reshard configured", () => {
     await expectError(await reshard('{"max_users": 0}'), 400, "invalid_request", "max_users");
     await expectError(await reshard('{"cursor": {"shard": -1, "after": ""}}'), 400, "invalid_request");
     await expectError(await reshard("{}", "not-the-admin-token"), 401, "unauthorized");
+  });
+
+  it("tells a forwarded user's reads from writes by the statement's first keyword", () => {
+    for (const read of [
+      "SELECT 1",
+      "  -- why\n select id FROM users",
+      "/* c */ WITH x AS (SELECT 1) SELECT * FROM x",
+    ])
+      expect(isReadOnly(read), read).toBe(true);
+    for (const write of [
+      "INSERT INTO users (id) VALUES (?)",
+      "update users SET blocked_at = 1",
+      "DELETE FROM files",
+      "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+      "REPLACE INTO t VALUES (1)",
+      "PRAGMA optimize",
+    ])
+      expect(isReadOnly(write), write).toBe(false);
   });
 });

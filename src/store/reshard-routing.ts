@@ -166,16 +166,16 @@ class ForwardedSession implements D1DatabaseSession {
   constructor(user: MovingUser, constraint: string | undefined) {
     let from: D1DatabaseSession | null = null;
     let to: D1DatabaseSession | null = null;
-    // A bookmark names a point in one database's history; the new shard's session starts at
-    // the primary, which has everything the old shard's bookmark promised (the copy was verified).
-    const anchor = (forNew: boolean) =>
-      forNew && constraint !== undefined && constraint !== "first-unconstrained"
-        ? "first-primary"
-        : constraint;
+    // A bookmark names a point in one database's history, and the client's may come from either
+    // shard (it was sent before or after the move). Such a session starts at the primary instead,
+    // which has every write of the user's on that shard: read-your-writes holds, only the nearby
+    // replica is given up, for these users and only while RESHARD_FROM is set.
+    const anchor =
+      constraint === undefined || constraint === "first-unconstrained" ? constraint : "first-primary";
     this.router = new Router(
       user,
-      () => (this.used = from ??= user.from.withSession(anchor(false))),
-      () => (this.used = to ??= user.to.withSession(anchor(true))),
+      () => (this.used = from ??= user.from.withSession(anchor)),
+      () => (this.used = to ??= user.to.withSession(anchor)),
     );
   }
 
