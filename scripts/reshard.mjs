@@ -57,30 +57,41 @@ async function step(cursor) {
 let moved = 0;
 let rows = 0;
 let slowest = 0;
-for (let pass = 1; ; pass++) {
-  let cursor = null;
-  let left = 0;
-  let range = "";
-  do {
-    const s = await step(cursor);
-    range = `${s.from} → ${s.to} shards`;
-    moved += s.moved.length;
-    for (const m of s.moved) {
-      rows += m.rows;
-      slowest = Math.max(slowest, m.ms);
-    }
-    left += s.busy.length + s.failed.length;
-    for (const f of s.failed) console.error(`[reshard] ${f.user_id}: ${f.message}`);
-    const at = s.cursor ? `shard ${s.cursor.shard}` : "end of pass";
-    console.log(
-      `[reshard] pass ${pass} (${range}): ${s.scanned} scanned, ${s.moved.length} moved, ${s.busy.length} busy, ${s.failed.length} failed, ${s.queries} queries; at ${at}`,
-    );
-    cursor = s.cursor;
-  } while (cursor);
-  if (left === 0) break;
-  console.log(`[reshard] ${left} user(s) left for another pass in ${pauseMs / 1000} s`);
-  await sleep(pauseMs);
+try {
+  await run();
+} catch (err) {
+  // A 4xx (wrong token, RESHARD_FROM not set) needs a fix first; anything else, only a rerun.
+  const next = err.fatal ? "" : " Run again to continue; nothing is lost.";
+  console.error(`[reshard] stopped: ${err.message}.${next}`);
+  process.exit(1);
 }
 console.log(
   `[reshard] done: ${moved} user(s) moved, ${rows} rows, slowest move ${slowest} ms. Deploy without RESHARD_FROM now.`,
 );
+
+async function run() {
+  for (let pass = 1; ; pass++) {
+    let cursor = null;
+    let left = 0;
+    let range = "";
+    do {
+      const s = await step(cursor);
+      range = `${s.from} → ${s.to} shards`;
+      moved += s.moved.length;
+      for (const m of s.moved) {
+        rows += m.rows;
+        slowest = Math.max(slowest, m.ms);
+      }
+      left += s.busy.length + s.failed.length;
+      for (const f of s.failed) console.error(`[reshard] ${f.user_id}: ${f.message}`);
+      const at = s.cursor ? `shard ${s.cursor.shard}` : "end of pass";
+      console.log(
+        `[reshard] pass ${pass} (${range}): ${s.scanned} scanned, ${s.moved.length} moved, ${s.busy.length} busy, ${s.failed.length} failed, ${s.queries} queries; at ${at}`,
+      );
+      cursor = s.cursor;
+    } while (cursor);
+    if (left === 0) break;
+    console.log(`[reshard] ${left} user(s) left for another pass in ${pauseMs / 1000} s`);
+    await sleep(pauseMs);
+  }
+}
