@@ -1,4 +1,7 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { readBookmark } from "../src/store/sessions";
+import { shardDatabases, shardIndex } from "../src/store/shards";
 import type { Conversation } from "../src/store/types";
 import {
   call,
@@ -11,17 +14,32 @@ import {
   startedData,
 } from "./helpers/api";
 import type { ApiMessage, TurnResult } from "./helpers/api-types";
-import { rowsOnAllShards } from "./helpers/shards";
+import { rowsOnAllShards, userOnShard } from "./helpers/shards";
 
-/** D1's bookmark shape (store/sessions.ts): local D1 writes it the same way as Cloudflare's. */
-const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
+/**
+ * The bookmark this API hands out (store/sessions.ts `tagBookmark`): D1's bookmark shape (local D1
+ * writes it the same way as Cloudflare's), a dot and the binding index of its shard.
+ */
+const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}\.(0|[1-9][0-9]*)$/;
 
-/** The response's bookmark, asserted present and well-formed. */
-function bookmarkOf(res: Response): string {
+/** The response's bookmark, asserted present and well-formed (and, given a user, of their shard). */
+function bookmarkOf(res: Response, user?: string): string {
   const bookmark = res.headers.get("x-d1-bookmark");
   expect(bookmark, `${res.status} ${res.url}`).toMatch(BOOKMARK);
+  if (user !== undefined) expect(shardTag(bookmark!)).toBe(shardIndex(user, shardDatabases(env).length));
   return bookmark!;
 }
+
+/** The D1 bookmark and the shard tag of a bookmark this API handed out. */
+const d1Part = (bookmark: string) => bookmark.slice(0, bookmark.lastIndexOf("."));
+const shardTag = (bookmark: string) => Number(bookmark.slice(bookmark.lastIndexOf(".") + 1));
+
+/**
+ * A D1 bookmark later than any the test databases reach. Local D1 (miniflare 4) opens a session
+ * at any bookmark without waiting and keeps the lexically greatest bookmark it has seen, so a
+ * response carrying this one shows that the request's session was opened at it.
+ */
+const FUTURE = "ffffffff-ffffffff-ffffffff-ffffffffffffffffffffffffffffffff";
 
 /**
  * Asserts `later` is at least as new as `earlier`. Bookmarks of one database compare lexically
@@ -247,5 +265,66 @@ describe("x-d1-bookmark", () => {
     const read = await call(alice, "GET", "/conversations", undefined, withBookmark("not-a-bookmark"));
     await expectError(read, 400, "invalid_request", "x-d1-bookmark");
     expect(await rowsOnAllShards("SELECT id FROM conversations WHERE user_id = ?", alice)).toEqual([]);
+  });
+
+  it("refuses a malformed shard tag with 400 naming the header, changing nothing", async () => {
+    const alice = newUser("bm-bad-tag");
+    const valid = bookmarkOf(await call(alice, "GET", "/conversations"));
+    const raw = d1Part(valid);
+    const tag = shardTag(valid);
+    for (const garbage of [
+      `${raw}.`,
+      `${raw}.0${tag}`, // a leading zero: one spelling per shard
+      `${raw}.-1`,
+      `${raw}.x`,
+      `${raw}.12345`, // more digits than any binding index
+      `${raw}.${tag}.${tag}`,
+      `${raw}~${tag}`,
+      `${tag}.${raw}`,
+      `${valid}x`,
+    ]) {
+      const res = await call(alice, "POST", "/conversations", { title: "never" }, withBookmark(garbage));
+      await expectError(res, 400, "invalid_request", "x-d1-bookmark");
+      expect(res.headers.get("x-d1-bookmark")).toBeNull();
+    }
+    expect(await rowsOnAllShards("SELECT id FROM conversations WHERE user_id = ?", alice)).toEqual([]);
+  });
+
+  it("opens the session at a bookmark of the user's shard (the control for the next test)", async () => {
+    const alice = userOnShard("bm-own-shard", 1);
+    const own = shardIndex(alice, shardDatabases(env).length);
+    const res = await call(alice, "GET", "/conversations", undefined, withBookmark(`${FUTURE}.${own}`));
+    expect(res.status).toBe(200);
+    expect(bookmarkOf(res, alice)).toBe(`${FUTURE}.${own}`);
+  });
+
+  it("ignores a bookmark of another shard or an untagged one: the request reads from the primary", async () => {
+    const alice = userOnShard("bm-other-shard", 1);
+    const own = shardIndex(alice, shardDatabases(env).length);
+    const created = await call(alice, "POST", "/conversations", { title: "mine" });
+    expect(created.status).toBe(201);
+    const written = bookmarkOf(created, alice);
+    const { id } = (await created.json()) as Conversation;
+    // This suite binds two shards: a bookmark without a tag may be of either, so it is ignored too.
+    expect(shardDatabases(env).length).toBeGreaterThan(1);
+    for (const foreign of [`${FUTURE}.${own === 0 ? 1 : 0}`, `${FUTURE}.7`, FUTURE]) {
+      const res = await call(alice, "GET", "/conversations", undefined, withBookmark(foreign));
+      expect(res.status, foreign).toBe(200);
+      expect(((await res.json()) as { data: { id: string }[] }).data.map((c) => c.id)).toEqual([id]);
+      // Opened at the primary, not at the foreign bookmark: the response's bookmark is a real
+      // position of the user's shard, tagged with it, at least as new as the write.
+      const bookmark = bookmarkOf(res, alice);
+      expect(d1Part(bookmark)).not.toBe(FUTURE);
+      expectAtLeast(bookmark, written);
+    }
+  });
+
+  it("reads an untagged bookmark, the form before the tag, only when the deployment has one shard", () => {
+    const raw = "00000000-00000012-00000000-00000000000000000000000000000000";
+    expect(readBookmark(raw, { index: 0, count: 1 })).toEqual({ ok: true, bookmark: raw });
+    expect(readBookmark(raw, { index: 0, count: 2 })).toEqual({ ok: true, bookmark: null });
+    expect(readBookmark(`${raw}.0`, { index: 0, count: 1 })).toEqual({ ok: true, bookmark: raw });
+    expect(readBookmark(`${raw}.1`, { index: 0, count: 2 })).toEqual({ ok: true, bookmark: null });
+    expect(readBookmark(`${raw}.`, { index: 0, count: 1 })).toEqual({ ok: false });
   });
 });

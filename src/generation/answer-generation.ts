@@ -21,7 +21,7 @@ export interface AnswerSink {
   /** Makes an event durable as it is published (for resume and crash recovery). */
   logEvent(id: number, event: string, json: string): void;
   /**
-   * The D1 bookmark after {@link persist} (store/sessions.ts), sent in the terminal event as
+   * The D1 bookmark after {@link persist}, tagged with its shard (store/sessions.ts `tagBookmark`), sent in the terminal event as
    * `d1_bookmark` so a client can read the stored answer from any replica; null: none known.
    */
   bookmark?(): string | null;

@@ -24,8 +24,8 @@ import { isId, newId } from "../store/ids";
 import { getMessage } from "../store/messages";
 import { isStillExpired } from "../store/retention";
 import { countRoundTrips } from "../store/round-trips";
-import { laterBookmark } from "../store/sessions";
-import { userDb } from "../store/shards";
+import { laterBookmark, tagBookmark } from "../store/sessions";
+import { bookmarkShard, userDb } from "../store/shards";
 import {
   type AnswerOutcome,
   type CommittedTurn,
@@ -283,7 +283,9 @@ export class ConversationGeneration extends DurableObject<Env> {
       // The events were collected after the retention period: the terminal event stands for them.
       const message = await getMessage(this.db(userId), userId, messageId);
       // With the bookmark of this read: at least as new as the answer's store.
-      events = message ? [terminalEventFrame(record.last_event_id, message, this.bookmarkOf(userId))] : [];
+      events = message
+        ? [terminalEventFrame(record.last_event_id, message, this.handedOutBookmark(userId))]
+        : [];
     }
     return { ok: true, stream: replayStream(events) };
   }
@@ -546,6 +548,15 @@ export class ConversationGeneration extends DurableObject<Env> {
   /** The latest D1 bookmark this object has seen on `userId`'s shard ({@link Bookmark}). */
   private bookmarkOf(userId: string): Bookmark {
     return this.bookmarks.get(userId) ?? null;
+  }
+
+  /**
+   * {@link bookmarkOf} as the terminal events hand it to the app: tagged with the user's shard
+   * (store/sessions.ts `tagBookmark`). The RPC results carry it untagged: the route adds it to the
+   * request's session, whose response header tags it.
+   */
+  private handedOutBookmark(userId: string): Bookmark {
+    return tagBookmark(this.bookmarkOf(userId), bookmarkShard(this.env, userId).index);
   }
 
   /**
@@ -994,7 +1005,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           }
           return this.finish(answer, outcome, ledger(outcome));
         },
-        bookmark: () => this.bookmarkOf(input.userId),
+        bookmark: () => this.handedOutBookmark(input.userId),
         logEvent: (id, event, data) => this.log.append(assistantMessageId, { id, event, data }),
       },
     });
@@ -1213,7 +1224,7 @@ export class ConversationGeneration extends DurableObject<Env> {
           log: this.log,
           finish: (r, outcome) => this.finish(answerOf(r), outcome, this.orphanLedger(r, outcome)),
           stored: (r) => getMessage(this.db(r.user_id), r.user_id, r.message_id),
-          bookmark: (r) => this.bookmarkOf(r.user_id),
+          bookmark: (r) => this.handedOutBookmark(r.user_id),
         },
         record,
       );

@@ -24,7 +24,8 @@ export type EventPayload<P extends object> = P & { type?: never };
 /**
  * The terminal event of a finished answer as stored and replayed (`message.completed` for a
  * `completed` answer, else `message.failed`), with the data its live twin was published with:
- * `d1_bookmark` when a D1 bookmark at least as new as the answer's store is known.
+ * `d1_bookmark` when a D1 bookmark at least as new as the answer's store is known (tagged with
+ * its shard, store/sessions.ts `tagBookmark`).
  */
 export function terminalEventFrame(
   id: number,

@@ -29,7 +29,7 @@ export interface OrphanOwner {
   finish(record: AnswerRecord, outcome: AnswerOutcome): Promise<Message | null>;
   /** The stored answer, when {@link finish} found it finished already. */
   stored(record: AnswerRecord): Promise<Message | null>;
-  /** The D1 bookmark after the answer was stored, for the terminal event (null: none known). */
+  /** The D1 bookmark after the answer was stored, tagged (store/sessions.ts `tagBookmark`), for the terminal event (null: none known). */
   bookmark(record: AnswerRecord): string | null;
 }
 

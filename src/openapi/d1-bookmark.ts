@@ -5,10 +5,18 @@
 
 import { type Envelope, errorResponses } from "./operations";
 
-const BOOKMARK_SCHEMA = {
+const D1_BOOKMARK = "[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}";
+const SHARD_TAG = "\\.(0|[1-9][0-9]{0,3})";
+const EXAMPLE = "00000000-00000012-00000000-00000000000000000000000000000000.0";
+
+/** As handed out: the D1 bookmark tagged with its shard (store/sessions.ts `tagBookmark`). */
+const BOOKMARK_SCHEMA = { type: "string", pattern: `^${D1_BOOKMARK}${SHARD_TAG}$`, examples: [EXAMPLE] };
+
+/** As accepted: also the untagged form handed out before the tag (store/sessions.ts `readBookmark`). */
+const GIVEN_BOOKMARK_SCHEMA = {
   type: "string",
-  pattern: "^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$",
-  examples: ["00000000-00000012-00000000-00000000000000000000000000000000"],
+  pattern: `^${D1_BOOKMARK}(${SHARD_TAG})?$`,
+  examples: [EXAMPLE],
 };
 
 /** `components.parameters.D1Bookmark`. */
@@ -17,18 +25,23 @@ export const d1BookmarkParameter = {
   in: "header",
   required: false,
   description:
-    "The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). " +
-    "Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they " +
-    'read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.',
-  schema: BOOKMARK_SCHEMA,
+    "The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), " +
+    "sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a " +
+    "database replica near the caller; without it they read from the primary. A bookmark of another database than " +
+    "the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads " +
+    "from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form " +
+    "of earlier versions is used only when the deployment has a single database, else ignored the same way. A value " +
+    'that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.',
+  schema: GIVEN_BOOKMARK_SCHEMA,
 };
 
 /** `components.headers.D1Bookmark`. */
 export const d1BookmarkHeader = {
   description:
-    "The request's latest D1 bookmark, on every response of a request that read or wrote the caller's data (errors " +
-    "included): store it and send it back as `x-d1-bookmark` to read your own writes from any replica. A streamed " +
-    "answer is stored after the headers: its bookmark is `d1_bookmark` of the terminal event.",
+    "The request's latest D1 bookmark, naming the database it is of, on every response of a request that read or " +
+    "wrote the caller's data (errors included): store it and send it back unchanged as `x-d1-bookmark` to read your " +
+    "own writes from any replica. A streamed answer is stored after the headers: its bookmark is `d1_bookmark` of " +
+    "the terminal event.",
   schema: BOOKMARK_SCHEMA,
 };
 

@@ -103,7 +103,7 @@ const terminalBookmark = z
   .string()
   .optional()
   .describe(
-    "The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.",
+    "The D1 bookmark after the answer was stored, in the form of the `x-d1-bookmark` response header (naming its database): send it back unchanged as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.",
   );
 
 export const messageCompletedEventSchema = z

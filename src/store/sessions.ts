@@ -24,12 +24,53 @@ export type D1Queries = Pick<D1Database, "prepare" | "batch">;
  */
 const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
 
-/** Whether `value` has the shape of a D1 bookmark ({@link BOOKMARK}). */
-export function isBookmark(value: string): boolean {
-  return BOOKMARK.test(value);
+/**
+ * A bookmark as this API hands it out (`x-d1-bookmark`, `d1_bookmark`): the D1 bookmark, a dot,
+ * and the binding index of the shard database it is a position of (`DB` = 0, `DB_1` = 1, …), e.g.
+ * `00000000-00000012-00000000-00000000000000000000000000000000.1`. A D1 bookmark means something
+ * in one database's history only: what D1 does with another database's bookmark is undocumented
+ * (it may wait for a position that database never reaches), and after a reshard an app still
+ * holds one of its user's old shard. Binding indexes never change meaning (a reshard only adds
+ * bindings), so the tag names the database across shard-count changes. At most 4 digits, no
+ * leading zero: one spelling per shard.
+ */
+const TAGGED = /^([0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32})\.(0|[1-9][0-9]{0,3})$/;
+
+/** The bookmark to hand out for D1 bookmark `bookmark` of shard `shard` ({@link TAGGED}); null stays null. */
+export function tagBookmark(bookmark: string | null, shard: number): string | null {
+  return bookmark === null ? null : `${bookmark}.${shard}`;
 }
 
-/** The later of two bookmarks of one database (either may be null: none known). */
+/**
+ * A client's bookmark, read: `bookmark` is the D1 bookmark to open the session at, or null to
+ * start at the primary (`"first-primary"`); `ok: false` when the value is malformed.
+ */
+export type ClientBookmark = { ok: true; bookmark: string | null } | { ok: false };
+
+/**
+ * Reads a client's `x-d1-bookmark` for a user whose bookmarks are of shard `shard.index` among
+ * `shard.count` shards (store/shards.ts `bookmarkShard`). A tagged bookmark ({@link TAGGED}) of
+ * that shard is used; one of another shard is ignored (null: the session starts at the primary,
+ * which has every write of the user's, so read-your-writes holds and only the nearby replica is
+ * given up for that one request).
+ *
+ * An untagged D1 bookmark ({@link BOOKMARK}), the form handed out before bookmarks were tagged, is
+ * used only when the deployment has one shard (its only database wrote it); with more shards it
+ * may be of any of them, so it is ignored as well. Anything else is malformed.
+ */
+export function readBookmark(value: string, shard: { index: number; count: number }): ClientBookmark {
+  const tagged = TAGGED.exec(value);
+  if (tagged) return { ok: true, bookmark: Number(tagged[2]) === shard.index ? tagged[1]! : null };
+  if (BOOKMARK.test(value)) return { ok: true, bookmark: shard.count === 1 ? value : null };
+  return { ok: false };
+}
+
+/**
+ * The later of two bookmarks of one database (either may be null: none known). During a reshard a
+ * forwarded user's two may be of different databases (old and new shard); the result is then
+ * arbitrary but harmless: it is tagged with the old shard (store/shards.ts `bookmarkShard`) and so
+ * never used as a read position, neither during the reshard nor after it.
+ */
 export function laterBookmark(a: string | null, b: string | null): string | null {
   if (a === null) return b;
   if (b === null) return a;
@@ -47,12 +88,14 @@ export class UserSession {
 
   /**
    * @param shard the user's shard (store/shards.ts `userDb`).
-   * @param given the client's bookmark ({@link isBookmark}): reads see at least what it saw;
+   * @param given the client's D1 bookmark ({@link readBookmark}): reads see at least what it saw;
    *   null: the first query goes to the primary.
+   * @param tag the shard index its bookmarks are tagged with ({@link tagBookmark}).
    */
   constructor(
     private readonly shard: Pick<D1Database, "withSession">,
     private readonly given: string | null,
+    private readonly tag: number,
   ) {}
 
   /** The session the request's queries run in, opened on first use (opening costs no round trip). */
@@ -61,16 +104,17 @@ export class UserSession {
     return this.session;
   }
 
-  /** Adds the bookmark of a write made for this request outside the session (null: none). */
+  /** Adds the (untagged) D1 bookmark of a write made for this request outside the session (null: none). */
   report(bookmark: string | null): void {
     this.reported = laterBookmark(this.reported, bookmark);
   }
 
   /**
    * The latest bookmark of this request: of its session's last query or of a reported write,
-   * whichever is later. Null when the request neither used the session nor reported a write.
+   * whichever is later, tagged with its shard ({@link tagBookmark}). Null when the request
+   * neither used the session nor reported a write.
    */
   bookmark(): string | null {
-    return laterBookmark(this.session?.getBookmark() ?? null, this.reported);
+    return tagBookmark(laterBookmark(this.session?.getBookmark() ?? null, this.reported), this.tag);
   }
 }

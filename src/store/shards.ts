@@ -154,6 +154,25 @@ export function reshardFrom(env: ShardEnv, count: number): number | null {
   return from;
 }
 
+/**
+ * The shard `userId`'s bookmarks are tagged with and read at (store/sessions.ts `tagBookmark`,
+ * `readBookmark`): `index` is the binding index of their shard, `count` the shards bound.
+ *
+ * During a reshard, a user forwarded between shards (reshard-routing.ts) gets the OLD shard's
+ * index, whichever database served the request: the forwarding database starts every such
+ * session at the primary whatever the client sent, and once the reshard ends the user routes to
+ * the new shard, where an old-shard tag is ignored. So a bookmark handed out while the user's
+ * rows could be in either database is never used as a read position (costing one request at the
+ * primary after the reshard), and no bookmark reaches a database it is not of.
+ */
+export function bookmarkShard(env: ShardEnv, userId: string): { index: number; count: number } {
+  const count = shardsOf(env).length;
+  const hash = fnv1a64(userId);
+  const now = count <= 1 ? 0 : jumpHash(hash, count);
+  const from = reshardFrom(env, count);
+  return { index: from === null ? now : from <= 1 ? 0 : jumpHash(hash, from), count };
+}
+
 /** The database holding `userId`'s rows (their shard). */
 export function userDb(env: ShardEnv, userId: string): D1Database {
   return routedDb(env, fnv1a64(userId));

@@ -559,7 +559,7 @@ export type MessageCompletedEvent = {
     type: 'message.completed';
     message: Message;
     /**
-     * The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
+     * The D1 bookmark after the answer was stored, in the form of the `x-d1-bookmark` response header (naming its database): send it back unchanged as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
      */
     d1_bookmark?: string;
 };
@@ -574,7 +574,7 @@ export type MessageFailedEvent = {
     type: 'message.failed';
     message: Message;
     /**
-     * The D1 bookmark after the answer was stored: send it as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
+     * The D1 bookmark after the answer was stored, in the form of the `x-d1-bookmark` response header (naming its database): send it back unchanged as `x-d1-bookmark` so a read sees the stored answer wherever it is served. Absent when none is known.
      */
     d1_bookmark?: string;
 };
@@ -1299,7 +1299,7 @@ export type WebhookEvent = {
 };
 
 /**
- * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+ * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
  */
 export type D1Bookmark = string;
 
@@ -1373,7 +1373,7 @@ export type ListConversationsData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1428,7 +1428,7 @@ export type CreateConversationData = {
     body: CreateConversationRequest;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1479,7 +1479,7 @@ export type DeleteConversationData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1531,7 +1531,7 @@ export type GetConversationData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1582,7 +1582,7 @@ export type UpdateConversationData = {
     body: UpdateConversationRequest;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1642,7 +1642,7 @@ export type ListMessagesData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1707,7 +1707,7 @@ export type SendMessageData = {
          */
         'Idempotency-Key'?: string;
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1787,7 +1787,7 @@ export type GetMessageData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1839,7 +1839,7 @@ export type RegenerateMessageData = {
          */
         'Idempotency-Key'?: string;
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1915,7 +1915,7 @@ export type ListMessageSiblingsData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -1967,7 +1967,7 @@ export type ResumeMessageEventsData = {
          */
         'Last-Event-ID'?: string;
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2020,7 +2020,7 @@ export type StopMessageData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2076,7 +2076,7 @@ export type SearchData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2128,7 +2128,7 @@ export type GetUsageData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2176,7 +2176,7 @@ export type ExportConversationData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2224,7 +2224,7 @@ export type ExportAccountData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2263,7 +2263,7 @@ export type SyncData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2315,7 +2315,7 @@ export type DeleteAccountData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2362,7 +2362,7 @@ export type ListApiKeysData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2401,7 +2401,7 @@ export type CreateApiKeyData = {
     body?: CreateApiKeyRequest;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2460,7 +2460,7 @@ export type RevokeApiKeyData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2913,7 +2913,7 @@ export type UploadFileData = {
     };
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -2969,7 +2969,7 @@ export type DeleteFileData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3021,7 +3021,7 @@ export type GetFileData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3069,7 +3069,7 @@ export type GetFileContentData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3173,7 +3173,7 @@ export type SendUiChatData = {
     };
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3248,7 +3248,7 @@ export type ResumeUiChatData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3300,7 +3300,7 @@ export type ListUiMessagesData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3377,7 +3377,7 @@ export type CreateChatCompletionData = {
     body: ChatCompletionRequest;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3444,7 +3444,7 @@ export type ListModelsData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
@@ -3483,7 +3483,7 @@ export type GetModelData = {
     body?: never;
     headers?: {
         /**
-         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
+         * The latest `x-d1-bookmark` this app received (a response header, or `d1_bookmark` of a stream's terminal event), sent back unchanged (treat it as opaque). Reads then see at least what that bookmark saw, possibly from a database replica near the caller; without it they read from the primary. A bookmark of another database than the caller's current one (the caller's data was moved to a new database since) is ignored: the request reads from the primary, and its response carries a bookmark of the current database. A bookmark in the untagged form of earlier versions is used only when the deployment has a single database, else ignored the same way. A value that is not a bookmark is a 400 `invalid_request` with `param: "x-d1-bookmark"`.
          */
         'x-d1-bookmark'?: string;
     };
