@@ -10,7 +10,8 @@ import {
 } from "../src/store/reshard";
 import type { ReshardStep } from "../src/store/reshard-pass";
 import { UserMovingError } from "../src/store/reshard-routing";
-import { routingHash, shardDatabases, shardIndex, userDb } from "../src/store/shards";
+import { readBookmark } from "../src/store/sessions";
+import { bookmarkShard, routingHash, shardDatabases, shardIndex, userDb } from "../src/store/shards";
 import { BASE, call, createConversation, eventually, expectError, newUser, streamTurn } from "./helpers/api";
 import { filePart, jpegOf, upload, VISION_MODEL } from "./helpers/images";
 
@@ -343,6 +344,48 @@ describe("reshard from 2 shards to 3", () => {
       .bind(conversation.id)
       .first();
     expect(onNew).toEqual({ title: "changed" });
+  });
+
+  it("ignores a moved user's old-shard bookmark: the read sees the moved data, during and after the reshard", async () => {
+    const user = userMoving("bookmark", 1, 2);
+    const conversation = await createConversation(user, { title: "before the move" });
+    const before = await call(user, "GET", "/conversations");
+    expect(before.status).toBe(200);
+    const oldBookmark = before.headers.get("x-d1-bookmark")!;
+    expect(oldBookmark).toMatch(/\.1$/);
+
+    await runReshard();
+    const moved = await shards[2]!
+      .prepare("SELECT title FROM conversations WHERE id = ?")
+      .bind(conversation.id)
+      .first("title");
+    expect(moved).toBe("before the move");
+    await shards[2]!
+      .prepare("UPDATE conversations SET title = 'moved' WHERE id = ?")
+      .bind(conversation.id)
+      .run();
+
+    // Sent after the move: the session starts at the new shard's primary, which has the moved rows.
+    const after = await call(user, "GET", "/conversations", undefined, {
+      headers: { "x-d1-bookmark": oldBookmark },
+    });
+    expect(after.status).toBe(200);
+    const listed = (await after.json()) as { data: { id: string; title: string }[] };
+    expect(listed.data.map((c) => [c.id, c.title])).toEqual([[conversation.id, "moved"]]);
+    // While RESHARD_FROM is set, the user's bookmarks carry the old shard's tag (store/shards.ts
+    // `bookmarkShard`), so none of them is a read position once the reshard ends either.
+    expect(after.headers.get("x-d1-bookmark")).toMatch(/\.1$/);
+
+    // Once the reshard ends (RESHARD_FROM unset) the user's bookmarks are the new shard's, and an
+    // old-shard one is ignored there.
+    const ended = { ...env, RESHARD_FROM: "" };
+    const now = bookmarkShard(ended, user);
+    expect(now).toEqual({ index: 2, count: NEW });
+    expect(readBookmark(oldBookmark, now)).toEqual({ ok: true, bookmark: null });
+    expect(readBookmark(oldBookmark, bookmarkShard(env, user))).toEqual({
+      ok: true,
+      bookmark: oldBookmark.slice(0, -2),
+    });
   });
 
   it("moves a user of 1,000 messages (3 KB each) within one step's statement budget", async () => {
