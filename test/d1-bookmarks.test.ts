@@ -17,10 +17,10 @@ import type { ApiMessage, TurnResult } from "./helpers/api-types";
 import { rowsOnAllShards, userOnShard } from "./helpers/shards";
 
 /**
- * The bookmark this API hands out (store/sessions.ts `tagBookmark`): D1's bookmark shape (local D1
- * writes it the same way as Cloudflare's), a dot and the binding index of its shard.
+ * The bookmark this API hands out (store/sessions.ts `tagBookmark`): the binding index of its shard
+ * in 4 digits, `~`, and D1's bookmark (local D1 writes it the same way as Cloudflare's).
  */
-const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}\.(0|[1-9][0-9]*)$/;
+const BOOKMARK = /^[0-9]{4}~[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
 
 /** The response's bookmark, asserted present and well-formed (and, given a user, of their shard). */
 function bookmarkOf(res: Response, user?: string): string {
@@ -31,8 +31,9 @@ function bookmarkOf(res: Response, user?: string): string {
 }
 
 /** The D1 bookmark and the shard tag of a bookmark this API handed out. */
-const d1Part = (bookmark: string) => bookmark.slice(0, bookmark.lastIndexOf("."));
-const shardTag = (bookmark: string) => Number(bookmark.slice(bookmark.lastIndexOf(".") + 1));
+const d1Part = (bookmark: string) => bookmark.slice(5);
+const shardTag = (bookmark: string) => Number(bookmark.slice(0, 4));
+const tagged = (shard: number, d1: string) => `${String(shard).padStart(4, "0")}~${d1}`;
 
 /**
  * A D1 bookmark later than any the test databases reach. Local D1 (miniflare 4) opens a session
@@ -271,16 +272,16 @@ describe("x-d1-bookmark", () => {
     const alice = newUser("bm-bad-tag");
     const valid = bookmarkOf(await call(alice, "GET", "/conversations"));
     const raw = d1Part(valid);
-    const tag = shardTag(valid);
+    const tag = valid.slice(0, 4);
     for (const garbage of [
-      `${raw}.`,
-      `${raw}.0${tag}`, // a leading zero: one spelling per shard
-      `${raw}.-1`,
-      `${raw}.x`,
-      `${raw}.12345`, // more digits than any binding index
-      `${raw}.${tag}.${tag}`,
-      `${raw}~${tag}`,
+      `~${raw}`,
+      `${tag.slice(1)}~${raw}`, // the tag has exactly 4 digits: one spelling per shard
+      `0${tag}~${raw}`,
+      `-001~${raw}`,
+      `00x1~${raw}`,
       `${tag}.${raw}`,
+      `${tag}~${tag}~${raw}`,
+      `${raw}~${tag}`,
       `${valid}x`,
     ]) {
       const res = await call(alice, "POST", "/conversations", { title: "never" }, withBookmark(garbage));
@@ -293,9 +294,9 @@ describe("x-d1-bookmark", () => {
   it("opens the session at a bookmark of the user's shard (the control for the next test)", async () => {
     const alice = userOnShard("bm-own-shard", 1);
     const own = shardIndex(alice, shardDatabases(env).length);
-    const res = await call(alice, "GET", "/conversations", undefined, withBookmark(`${FUTURE}.${own}`));
+    const res = await call(alice, "GET", "/conversations", undefined, withBookmark(tagged(own, FUTURE)));
     expect(res.status).toBe(200);
-    expect(bookmarkOf(res, alice)).toBe(`${FUTURE}.${own}`);
+    expect(bookmarkOf(res, alice)).toBe(tagged(own, FUTURE));
   });
 
   it("ignores a bookmark of another shard or an untagged one: the request reads from the primary", async () => {
@@ -307,7 +308,7 @@ describe("x-d1-bookmark", () => {
     const { id } = (await created.json()) as Conversation;
     // This suite binds two shards: a bookmark without a tag may be of either, so it is ignored too.
     expect(shardDatabases(env).length).toBeGreaterThan(1);
-    for (const foreign of [`${FUTURE}.${own === 0 ? 1 : 0}`, `${FUTURE}.7`, FUTURE]) {
+    for (const foreign of [tagged(own === 0 ? 1 : 0, FUTURE), tagged(7, FUTURE), FUTURE]) {
       const res = await call(alice, "GET", "/conversations", undefined, withBookmark(foreign));
       expect(res.status, foreign).toBe(200);
       expect(((await res.json()) as { data: { id: string }[] }).data.map((c) => c.id)).toEqual([id]);
@@ -323,8 +324,16 @@ describe("x-d1-bookmark", () => {
     const raw = "00000000-00000012-00000000-00000000000000000000000000000000";
     expect(readBookmark(raw, { index: 0, count: 1 })).toEqual({ ok: true, bookmark: raw });
     expect(readBookmark(raw, { index: 0, count: 2 })).toEqual({ ok: true, bookmark: null });
-    expect(readBookmark(`${raw}.0`, { index: 0, count: 1 })).toEqual({ ok: true, bookmark: raw });
-    expect(readBookmark(`${raw}.1`, { index: 0, count: 2 })).toEqual({ ok: true, bookmark: null });
-    expect(readBookmark(`${raw}.`, { index: 0, count: 1 })).toEqual({ ok: false });
+    expect(readBookmark(`0000~${raw}`, { index: 0, count: 1 })).toEqual({ ok: true, bookmark: raw });
+    expect(readBookmark(`0001~${raw}`, { index: 0, count: 2 })).toEqual({ ok: true, bookmark: null });
+    expect(readBookmark(`~${raw}`, { index: 0, count: 1 })).toEqual({ ok: false });
+  });
+
+  it("sorts a moved user's new-shard bookmark after their old-shard one", () => {
+    // Apps keep the greater of two bookmarks as strings (README): a reshard moves users only to a
+    // higher-numbered shard, so that rule picks the new shard's even when its D1 part is smaller.
+    const old = tagged(1, "ffffffff-ffffffff-ffffffff-ffffffffffffffffffffffffffffffff");
+    const moved = tagged(2, "00000000-00000001-00000000-00000000000000000000000000000000");
+    expect(moved > old).toBe(true);
   });
 });

@@ -34,5 +34,7 @@ it("after the retention period an answer's events are collected; a late resume s
   expect(late).toEqual([{ ...original, data: { ...original.data, d1_bookmark: expect.any(String) } }]);
   const bookmarkOf = (event: (typeof late)[number]) => (event.data as { d1_bookmark?: string }).d1_bookmark!;
   expect(bookmarkOf(late[0]!) >= bookmarkOf(original)).toBe(true);
+  // Tagged with the user's shard, as every bookmark handed out (store/sessions.ts `tagBookmark`).
+  expect(bookmarkOf(late[0]!)).toMatch(/^[0-9]{4}~[0-9a-f-]{59}$/);
   expect((await readSse(await resume(alice, messageId, events.length))).events).toEqual([]);
 });

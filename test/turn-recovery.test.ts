@@ -59,7 +59,7 @@ it("an answer whose owner died is closed as interrupted with what was received",
   const { events } = await readSse(await call(alice, "GET", `/messages/${answer.id}/events`));
   expect(events.at(-1)!.event).toBe("message.failed");
   expect((events.at(-1)!.data as { d1_bookmark?: string }).d1_bookmark).toMatch(
-    /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/,
+    /^[0-9]{4}~[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/,
   );
 });
 

@@ -28,7 +28,7 @@ export const userD1Session: MiddlewareHandler<AppEnv> = async (c, next) => {
   const given = header === undefined ? ({ ok: true, bookmark: null } as const) : readBookmark(header, shard);
   if (!given.ok)
     throw invalidRequest(
-      `${BOOKMARK_HEADER} must be a bookmark this API returned in ${BOOKMARK_HEADER} (e.g. 00000000-00000012-00000000-00000000000000000000000000000000.0).`,
+      `${BOOKMARK_HEADER} must be a bookmark this API returned in ${BOOKMARK_HEADER} (e.g. 0001~00000000-00000012-00000000-00000000000000000000000000000000).`,
       BOOKMARK_HEADER,
     );
   const session = new UserSession(userDb(c.env, userId), given.bookmark, shard.index);

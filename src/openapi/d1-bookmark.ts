@@ -6,16 +6,16 @@
 import { type Envelope, errorResponses } from "./operations";
 
 const D1_BOOKMARK = "[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}";
-const SHARD_TAG = "\\.(0|[1-9][0-9]{0,3})";
-const EXAMPLE = "00000000-00000012-00000000-00000000000000000000000000000000.0";
+const SHARD_TAG = "[0-9]{4}~";
+const EXAMPLE = "0001~00000000-00000012-00000000-00000000000000000000000000000000";
 
 /** As handed out: the D1 bookmark tagged with its shard (store/sessions.ts `tagBookmark`). */
-const BOOKMARK_SCHEMA = { type: "string", pattern: `^${D1_BOOKMARK}${SHARD_TAG}$`, examples: [EXAMPLE] };
+const BOOKMARK_SCHEMA = { type: "string", pattern: `^${SHARD_TAG}${D1_BOOKMARK}$`, examples: [EXAMPLE] };
 
 /** As accepted: also the untagged form handed out before the tag (store/sessions.ts `readBookmark`). */
 const GIVEN_BOOKMARK_SCHEMA = {
   type: "string",
-  pattern: `^${D1_BOOKMARK}(${SHARD_TAG})?$`,
+  pattern: `^(${SHARD_TAG})?${D1_BOOKMARK}$`,
   examples: [EXAMPLE],
 };
 

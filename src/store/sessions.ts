@@ -25,20 +25,27 @@ export type D1Queries = Pick<D1Database, "prepare" | "batch">;
 const BOOKMARK = /^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/;
 
 /**
- * A bookmark as this API hands it out (`x-d1-bookmark`, `d1_bookmark`): the D1 bookmark, a dot,
- * and the binding index of the shard database it is a position of (`DB` = 0, `DB_1` = 1, …), e.g.
- * `00000000-00000012-00000000-00000000000000000000000000000000.1`. A D1 bookmark means something
- * in one database's history only: what D1 does with another database's bookmark is undocumented
- * (it may wait for a position that database never reaches), and after a reshard an app still
- * holds one of its user's old shard. Binding indexes never change meaning (a reshard only adds
- * bindings), so the tag names the database across shard-count changes. At most 4 digits, no
- * leading zero: one spelling per shard.
+ * A bookmark as this API hands it out (`x-d1-bookmark`, `d1_bookmark`): the binding index of the
+ * shard database it is a position of (`DB` = 0, `DB_1` = 1, …) in 4 decimal digits, `~`, and the
+ * D1 bookmark, e.g. `0001~00000000-00000012-00000000-00000000000000000000000000000000`.
+ *
+ * A D1 bookmark means something in one database's history only: what D1 does with another
+ * database's bookmark is undocumented (it may wait for a position that database never reaches),
+ * and after a reshard an app still holds one of its user's old shard. Binding indexes never change
+ * meaning (a reshard only adds bindings), so the tag names the database across shard-count
+ * changes. The fixed-width tag first keeps the apps' rule "of two bookmarks keep the greater
+ * string" (README) right across a move: a reshard moves users only to a new, higher-numbered
+ * shard (Jump Consistent Hash, store/shards.ts), so the new shard's bookmarks sort after the
+ * old's.
  */
-const TAGGED = /^([0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32})\.(0|[1-9][0-9]{0,3})$/;
+const TAGGED = /^([0-9]{4})~([0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32})$/;
 
-/** The bookmark to hand out for D1 bookmark `bookmark` of shard `shard` ({@link TAGGED}); null stays null. */
+/**
+ * The bookmark to hand out for D1 bookmark `bookmark` of shard `shard` ({@link TAGGED}); null
+ * stays null. `shard` is below 10,000 (a Worker's bindings are far fewer).
+ */
 export function tagBookmark(bookmark: string | null, shard: number): string | null {
-  return bookmark === null ? null : `${bookmark}.${shard}`;
+  return bookmark === null ? null : `${String(shard).padStart(4, "0")}~${bookmark}`;
 }
 
 /**
@@ -60,7 +67,7 @@ export type ClientBookmark = { ok: true; bookmark: string | null } | { ok: false
  */
 export function readBookmark(value: string, shard: { index: number; count: number }): ClientBookmark {
   const tagged = TAGGED.exec(value);
-  if (tagged) return { ok: true, bookmark: Number(tagged[2]) === shard.index ? tagged[1]! : null };
+  if (tagged) return { ok: true, bookmark: Number(tagged[1]) === shard.index ? tagged[2]! : null };
   if (BOOKMARK.test(value)) return { ok: true, bookmark: shard.count === 1 ? value : null };
   return { ok: false };
 }

@@ -121,7 +121,7 @@ describe("packages/client", () => {
     expect(recording.d1Bookmark).toBeNull();
     const conversation = await recording.createConversation({ title: "Bookmarks" });
     expect(sent).toEqual([null]);
-    expect(received[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+    expect(received[0]).toMatch(/^[0-9]{4}~[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
     expect(recording.d1Bookmark).toBe(received[0]);
     await recording.getConversation(conversation.id);
     expect(sent[1]).toBe(received[0]);
@@ -145,6 +145,13 @@ describe("packages/client", () => {
       d1Bookmark: recording.d1Bookmark!,
     });
     expect(restarted.d1Bookmark).toBe(recording.d1Bookmark);
+
+    // One stored before bookmarks named their database (no `NNNN~` tag) sorts after every tagged
+    // one here; the first tagged bookmark received replaces it all the same.
+    const untagged = "ffffffff-ffffffff-ffffffff-ffffffffffffffffffffffffffffffff";
+    const upgraded = new EdgeChatClient({ baseUrl: worker.origin, token, d1Bookmark: untagged });
+    await upgraded.listConversations();
+    expect(upgraded.d1Bookmark).toMatch(/^[0-9]{4}~[0-9a-f-]{59}$/);
   });
 
   it("a streamed send survives connections cut mid-answer, every event once and in order", async () => {

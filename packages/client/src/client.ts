@@ -190,8 +190,15 @@ export class EdgeChatClient {
     return response;
   }
 
-  /** Keeps the later of the known bookmark and `bookmark` (D1's bookmarks compare lexically). */
+  /**
+   * Keeps the later of the known bookmark and `bookmark`: the greater string (the API's bookmarks
+   * sort by database, `NNNN~` first, then by position in it). One stored by an app from before
+   * the database tag (no `~`) may sort after every tagged one, so any tagged one replaces it.
+   */
   private noteBookmark(bookmark: string | null): void {
-    if (bookmark !== null && (this.bookmark === null || bookmark > this.bookmark)) this.bookmark = bookmark;
+    if (bookmark === null) return;
+    const held = this.bookmark;
+    if (held === null || bookmark > held || (!held.includes("~") && bookmark.includes("~")))
+      this.bookmark = bookmark;
   }
 }
