@@ -306,9 +306,10 @@ describe("x-d1-bookmark", () => {
     expect(created.status).toBe(201);
     const written = bookmarkOf(created, alice);
     const { id } = (await created.json()) as Conversation;
-    // This suite binds two shards: a bookmark without a tag may be of either, so it is ignored too.
-    expect(shardDatabases(env).length).toBeGreaterThan(1);
-    for (const foreign of [tagged(own === 0 ? 1 : 0, FUTURE), tagged(7, FUTURE), FUTURE]) {
+    // With more than one shard (the suite binds two) a bookmark without a tag may be of any of
+    // them, so it is ignored too; `TEST_SHARDS=1` runs leave it out (it is used there).
+    const untagged = shardDatabases(env).length > 1 ? [FUTURE] : [];
+    for (const foreign of [tagged(own === 0 ? 1 : 0, FUTURE), tagged(7, FUTURE), ...untagged]) {
       const res = await call(alice, "GET", "/conversations", undefined, withBookmark(foreign));
       expect(res.status, foreign).toBe(200);
       expect(((await res.json()) as { data: { id: string }[] }).data.map((c) => c.id)).toEqual([id]);
