@@ -268,6 +268,17 @@ describe("x-d1-bookmark", () => {
     expect(await rowsOnAllShards("SELECT id FROM conversations WHERE user_id = ?", alice)).toEqual([]);
   });
 
+  it("takes a header sent twice alike (joined by a comma on the way); two different values are 400", async () => {
+    const alice = newUser("bm-repeated");
+    const written = bookmarkOf(await call(alice, "POST", "/api-keys", { name: "phone" }));
+    const twice = await call(alice, "GET", "/api-keys", undefined, withBookmark(`${written}, ${written}`));
+    expect(twice.status).toBe(200);
+    expectAtLeast(bookmarkOf(twice, alice), written);
+    const later = bookmarkOf(twice);
+    const differing = await call(alice, "GET", "/api-keys", undefined, withBookmark(`${written}, ${later}`));
+    await expectError(differing, 400, "invalid_request", "x-d1-bookmark");
+  });
+
   it("refuses a malformed shard tag with 400 naming the header, changing nothing", async () => {
     const alice = newUser("bm-bad-tag");
     const valid = bookmarkOf(await call(alice, "GET", "/conversations"));

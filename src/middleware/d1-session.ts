@@ -22,7 +22,7 @@ export const BOOKMARK_HEADER = "x-d1-bookmark";
  * `invalid_request` (`param`: the header). Register it after the auth middleware.
  */
 export const userD1Session: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const header = c.req.header(BOOKMARK_HEADER);
+  const header = oneValue(c.req.header(BOOKMARK_HEADER));
   const userId = c.get("userId");
   const shard = bookmarkShard(c.env, userId);
   const given = header === undefined ? ({ ok: true, bookmark: null } as const) : readBookmark(header, shard);
@@ -37,3 +37,14 @@ export const userD1Session: MiddlewareHandler<AppEnv> = async (c, next) => {
   const bookmark = session.bookmark();
   if (bookmark !== null) c.header(BOOKMARK_HEADER, bookmark);
 };
+
+/**
+ * The header's value when it was sent once, or several times alike (a proxy or client that
+ * repeats a header reaches the Worker as one value joined by ", ", RFC 9110 §5.3); different
+ * repeated values stay joined and are malformed.
+ */
+function oneValue(header: string | undefined): string | undefined {
+  if (header === undefined || !header.includes(",")) return header;
+  const values = new Set(header.split(",").map((v) => v.trim()));
+  return values.size === 1 ? [...values][0] : header;
+}
