@@ -150,6 +150,33 @@ describe("x-d1-bookmark", () => {
     expectAtLeast(bookmarkOf(answer), bookmark);
   });
 
+  it("is on a turn's error response when the failed call wrote its answer (422 content_filtered)", async () => {
+    const alice = newUser("bm-turn-422");
+    const created = await call(alice, "POST", "/conversations", {});
+    const before = bookmarkOf(created);
+    const conversation = (await created.json()) as Conversation;
+    for (const stream of [false, true]) {
+      const turn = await call(alice, "POST", `/conversations/${conversation.id}/messages`, {
+        content: `flagged [[stand-in error=data_inspection_failed tag=${newTag()}]]`,
+        stream,
+      });
+      await expectError(turn, 422, "content_filtered");
+      const bookmark = bookmarkOf(turn, alice);
+      expectAtLeast(bookmark, before);
+      const messages = await call(
+        alice,
+        "GET",
+        `/conversations/${conversation.id}/messages`,
+        undefined,
+        withBookmark(bookmark),
+      );
+      const { data } = (await messages.json()) as { data: ApiMessage[] };
+      expect(data.filter((m) => m.role === "assistant" && m.status === "failed")).toHaveLength(
+        stream ? 2 : 1,
+      );
+    }
+  });
+
   it("of a streamed turn's stored answer comes in its terminal event, and reads the answer back", async () => {
     const alice = newUser("bm-stream");
     const created = await call(alice, "POST", "/conversations", {});

@@ -220,6 +220,10 @@ export class ConversationGeneration extends DurableObject<Env> {
    * error instead. The stream carries every event of the answer, with pings from its first byte.
    */
   async startTurn(input: TurnInput): Promise<TurnStartResult> {
+    return this.withFailureBookmark(input.userId, await this.startTurnOnce(input));
+  }
+
+  private async startTurnOnce(input: TurnInput): Promise<TurnStartResult> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
     if (turn.kind === "live") {
@@ -242,6 +246,18 @@ export class ConversationGeneration extends DurableObject<Env> {
 
   /** Runs a turn to its end (`stream: false`); a call that fails before its first byte is its HTTP error. */
   async runTurn(input: TurnInput): Promise<TurnRunResult> {
+    return this.withFailureBookmark(input.userId, await this.runTurnOnce(input));
+  }
+
+  /**
+   * A refused or failed turn may have written (a `failed` answer after a content-filter 422, an
+   * upstream error): its error response carries the bookmark too, so the app reads those rows back.
+   */
+  private withFailureBookmark<T extends { ok: true } | TurnFailure>(userId: string, result: T): T {
+    return result.ok ? result : { ...result, d1_bookmark: this.bookmarkOf(userId) };
+  }
+
+  private async runTurnOnce(input: TurnInput): Promise<TurnRunResult> {
     const turn = await withLogContext(turnLogContext(input), () => this.turn(input));
     if (!turn.ok) return turn;
     if (turn.kind === "stored") {

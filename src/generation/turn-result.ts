@@ -12,6 +12,8 @@ export interface TurnFailure {
     param?: string;
     headers?: Record<string, string>;
   };
+  /** The D1 bookmark after what the failed call wrote, when known (store/sessions.ts). */
+  d1_bookmark?: string | null;
 }
 
 /** Any error → a plain failure; unknown errors never leak details. */

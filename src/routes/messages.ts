@@ -127,14 +127,20 @@ async function answerTurn(c: Context<AppEnv>, input: TurnInput): Promise<Respons
   const owner = ownerOf(c.env, input.conversationId);
   if (!input.stream) {
     const result = await owner.runTurn(input);
-    if (!result.ok) throw toApiError(result);
+    if (!result.ok) {
+      c.get("userD1").report(result.d1_bookmark ?? null);
+      throw toApiError(result);
+    }
     const { ok: _, d1_bookmark, ...reply } = result;
     c.get("userD1").report(d1_bookmark);
     const answer: TurnResult = reply;
     return c.json(answer);
   }
   const result = await owner.startTurn(input);
-  if (!result.ok) throw toApiError(result);
+  if (!result.ok) {
+    c.get("userD1").report(result.d1_bookmark ?? null);
+    throw toApiError(result);
+  }
   // The turn's commit; the answer's own store is later, its bookmark in the terminal event.
   c.get("userD1").report(result.d1_bookmark);
   // Through the context, so the headers set for this request (x-request-id, rate limits) go too.

@@ -57,8 +57,8 @@ export const uiConversationRoutes = new Hono<AppEnv>()
     if (input.role === "user")
       input.files = await checkTurnImages(c.get("userD1").db, input.userId, input.content, c.get("config"));
     const result = await ownerOf(c.env, request.id).startTurn(input);
+    c.get("userD1").report(result.d1_bookmark ?? null);
     if (!result.ok) throw toApiError(result);
-    c.get("userD1").report(result.d1_bookmark);
     // An answer to tool results is the next step of the client's message holding the calls.
     const continues = message.role === "assistant" ? message.id : null;
     return c.body(uiMessageStream(result.stream, continues), 200, UI_STREAM_HEADERS);
