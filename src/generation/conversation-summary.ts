@@ -1,24 +1,13 @@
 import type { UpstreamMessage } from "../chat/history";
-import { estimateRequestTokens, estimateTextTokens } from "../chat/tokens";
-import {
-  cacheUsage,
-  estimatedUsage,
-  ledgerEntry,
-  replyBounds,
-  reportedUsage,
-  reservationAsk,
-  usageSummary,
-} from "../chat/usage";
+import { estimateRequestTokens } from "../chat/tokens";
+import { replyBounds, reservationAsk } from "../chat/usage";
 import type { Config } from "../config";
-import {
-  type ChatCompletionRequestBody,
-  createDashScopeClient,
-  type DashScopeClient,
-} from "../dashscope/client";
+import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import { takesThinkingBudget } from "../dashscope/thinking";
 import { logError, logInfo } from "../log/log";
 import { newId } from "../store/ids";
-import { releaseQuery, reserveQuota, settleUsage, utcDay } from "../store/usage";
+import { reserveQuota, settleUsage, utcDay } from "../store/usage";
+import { contentText, meteredCall } from "./metered-call";
 
 /**
  * The running summary of a long conversation (issue 17): when history no longer fits, the turns
@@ -101,34 +90,22 @@ async function runSummaryJob(job: SummaryJob): Promise<{ outcome: SummaryOutcome
   );
   if (granted === null) return { outcome: "over_budget", content: null };
 
-  const client = job.client ?? createDashScopeClient(config);
-  let completion: Awaited<ReturnType<DashScopeClient["complete"]>>["completion"];
-  try {
-    ({ completion } = await client.complete(request));
-  } catch (err) {
-    // Nothing was generated: nothing to bill.
-    await releaseQuery(db, reservationId).statement.run();
-    logError("summary.call_failed", { conversation_id: conversationId, error: err });
-    return { outcome: "failed", content: null };
-  }
-  const reply = completion.choices[0]?.message?.content;
-  const text = typeof reply === "string" ? reply.trim() : "";
-  const reported = usageSummary(completion.usage ?? null);
-  const usage = reported ? reportedUsage(reported) : estimatedUsage(promptEstimate, estimateTextTokens(text));
-  const pricedModel = typeof completion.model === "string" ? completion.model : null;
-  const settledAt = Date.now();
-  await settleUsage(db, {
-    id: reservationId,
+  const call = await meteredCall({
+    db,
+    config,
+    model,
     userId,
     conversationId,
-    status: "completed",
-    usage,
-    ...ledgerEntry(
-      { day, model, usage, pricedModel, cache: cacheUsage(completion.usage ?? null) },
-      config.modelPrices,
-    ),
-    now: settledAt,
+    request,
+    promptEstimate,
+    reservationId,
+    day,
+    failureEvent: "summary.call_failed",
+    ...(job.client ? { client: job.client } : {}),
   });
+  if (!call) return { outcome: "failed", content: null };
+  await settleUsage(db, call.settlement);
+  const text = call.text.trim();
   return text === "" ? { outcome: "failed", content: null } : { outcome: "summarized", content: text };
 }
 
@@ -179,17 +156,4 @@ function transcriptLine(m: UpstreamMessage): string {
           ? "Tool result"
           : "System";
   return `${who}: ${text}`;
-}
-
-/** The text of a message's content: a string, or its `text` parts joined. */
-function contentText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content
-    .map((part: unknown) =>
-      part !== null && typeof part === "object" && "text" in part && typeof part.text === "string"
-        ? part.text
-        : "",
-    )
-    .join("");
 }

@@ -1,27 +1,16 @@
-import { estimateRequestTokens, estimateTextTokens } from "../chat/tokens";
-import {
-  cacheUsage,
-  estimatedUsage,
-  ledgerEntry,
-  replyBounds,
-  reportedUsage,
-  reservationAsk,
-  usageSummary,
-} from "../chat/usage";
+import { estimateRequestTokens } from "../chat/tokens";
+import { replyBounds, reservationAsk } from "../chat/usage";
 import type { Config } from "../config";
-import {
-  type ChatCompletionRequestBody,
-  createDashScopeClient,
-  type DashScopeClient,
-} from "../dashscope/client";
+import type { ChatCompletionRequestBody, DashScopeClient } from "../dashscope/client";
 import { takesThinkingBudget } from "../dashscope/thinking";
 import { logError, logInfo } from "../log/log";
 import { newId } from "../store/ids";
 import { claimTitleCall, storeGeneratedTitle } from "../store/titles";
 import type { HistoryRow, PromptSource } from "../store/turns";
 import type { Message } from "../store/types";
-import { releaseQuery, utcDay } from "../store/usage";
+import { utcDay } from "../store/usage";
 import { truncateText } from "../text/well-formed";
+import { contentText, meteredCall } from "./metered-call";
 
 /**
  * Titles for untitled conversations (API.md §2.3 "Titles"): after a conversation's first
@@ -146,39 +135,25 @@ async function runTitleJob(job: TitleJob): Promise<TitleOutcome> {
   if (claim.kind === "settled") return "settled";
   if (claim.kind === "refused") return "over_budget";
 
-  const client = job.client ?? createDashScopeClient(config);
-  let completion: Awaited<ReturnType<DashScopeClient["complete"]>>["completion"];
-  try {
-    ({ completion } = await client.complete(request));
-  } catch (err) {
-    // Nothing was generated: nothing to bill.
-    await releaseQuery(db, reservationId).statement.run();
-    logError("title.call_failed", { conversation_id: conversationId, error: err });
-    return "failed";
-  }
-  const content = completion.choices[0]?.message?.content;
-  const title = sanitizeTitle(typeof content === "string" ? content : "");
-  const reported = usageSummary(completion.usage ?? null);
-  const usage = reported
-    ? reportedUsage(reported)
-    : estimatedUsage(promptEstimate, estimateTextTokens(typeof content === "string" ? content : ""));
-  const pricedModel = typeof completion.model === "string" ? completion.model : null;
-  const settledAt = Date.now();
+  const call = await meteredCall({
+    db,
+    config,
+    model,
+    userId,
+    conversationId,
+    request,
+    promptEstimate,
+    reservationId,
+    day,
+    failureEvent: "title.call_failed",
+    ...(job.client ? { client: job.client } : {}),
+  });
+  if (!call) return "failed";
+  const title = sanitizeTitle(call.text);
   const written = await storeGeneratedTitle(
     db,
-    { userId, conversationId, title, now: settledAt },
-    {
-      id: reservationId,
-      userId,
-      conversationId,
-      status: "completed",
-      usage,
-      ...ledgerEntry(
-        { day, model, usage, pricedModel, cache: cacheUsage(completion.usage ?? null) },
-        config.modelPrices,
-      ),
-      now: settledAt,
-    },
+    { userId, conversationId, title, now: call.settlement.now },
+    call.settlement,
   );
   if (title === null) return "failed";
   return written ? "titled" : "kept";
@@ -244,19 +219,6 @@ export function sanitizeTitle(reply: string): string | null {
     title = (space >= MAX_GENERATED_TITLE_CHARS * 0.8 ? cut.slice(0, space) : cut).trim();
   }
   return title === "" ? null : title;
-}
-
-/** The text of a message's content: a string, or its `text` parts joined. */
-function contentText(content: unknown): string {
-  if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
-  return content
-    .map((part: unknown) =>
-      part !== null && typeof part === "object" && "text" in part && typeof part.text === "string"
-        ? part.text
-        : "",
-    )
-    .join("");
 }
 
 /** The text of a history row's stored content (`content_json`). */
